@@ -1,0 +1,22 @@
+# The quick start: `make up` (add OFFLINE=1 to run against the exchange emulator) and `make test`.
+# Both create the virtual environment in .venv on first use and reinstall when pyproject.toml changes.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: up test bench
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+up: $(VENV)/.installed
+	$(BIN)/datafactory up $(if $(filter 1 true yes,$(OFFLINE)),--offline)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/backfill.py

@@ -1,0 +1,69 @@
+"""One hourly-partitioned candle asset per configured symbol, `candles/<base>_<quote>`."""
+
+from datetime import datetime
+from functools import cache
+
+import dagster as dg
+
+from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
+from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
+from datafactory_assets.settings import Settings, SymbolSettings
+from datafactory_assets.sources import SourceError
+from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import WarehouseResource
+
+
+@cache
+def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
+    """One shared definition per start date: the still-open hour is never a partition (end_offset=0)."""
+    return dg.HourlyPartitionsDefinition(start_date=start.strftime("%Y-%m-%d-%H:%M"), end_offset=0)
+
+
+def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int) -> dg.AssetsDefinition:
+    """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit."""
+    key = dg.AssetKey(["candles", symbol.asset_name])
+
+    @dg.asset(
+        key=key,
+        group_name="candles",
+        partitions_def=hourly_partitions(symbol.start),
+        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
+        pool="warehouse",
+        check_specs=candle_check_specs(key),
+        kinds={"duckdb", "polars"},
+        metadata={"symbol": symbol.symbol, "timeframe": symbol.timeframe, "sources": ", ".join(symbol.sources)},
+        description=f"{symbol.timeframe} candles of {symbol.symbol} whose open time lies in the partition's hour.",
+    )
+    def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
+        window = context.partition_time_window
+        source = sources.client(symbol.sources[0])
+        try:
+            report = ingest_window(symbol, start=window.start, end=window.end, source=source, warehouse=warehouse,
+                                   run_id=context.run_id)
+        except ValidationFailedError as exc:
+            yield validation_result(exc.violations)
+            raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
+        except SourceError as exc:
+            raise dg.Failure(
+                description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored candles left as they were",
+                metadata={"requests": len(exc.requests)},
+            ) from exc
+        yield dg.MaterializeResult(
+            metadata={
+                "rows": report.rows,
+                "expected_rows": report.expected_rows,
+                "missing_minutes": report.missing_candles * symbol.timeframe_ms // 60_000,
+                "source": report.source,
+                "requests": len(report.requests),
+                "fetch_latency_ms": round(report.fetch_latency_ms, 1),
+                "partitions": len(context.partition_keys),
+                "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
+            },
+            check_results=[validation_result([]), gaps_result(report.missing)],
+        )
+
+    return candles
+
+
+def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run) for s in settings.symbols]

@@ -1,0 +1,33 @@
+"""The hourly collection: one job per partition set, each scheduled a few minutes after the hour, running by default.
+
+Symbols that share a start date share a partitions definition and so one job: each hour one run collects the hour
+that just closed for all of them, instead of one process per symbol.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import dagster as dg
+
+from datafactory_assets.assets import hourly_partitions
+from datafactory_assets.settings import Settings
+
+
+def hourly_collection(settings: Settings) -> tuple[list, list]:
+    """Jobs and their schedules; with one start date (the usual case) that is `candles_job` and its schedule."""
+    by_start = defaultdict(list)
+    for symbol in settings.symbols:
+        by_start[symbol.start].append(dg.AssetKey(["candles", symbol.asset_name]))
+    jobs, schedules = [], []
+    for start, keys in sorted(by_start.items()):
+        name = "candles_job" if len(by_start) == 1 else f"candles_job_{start:%Y%m%d%H}"
+        job = dg.define_asset_job(name, selection=dg.AssetSelection.assets(*keys),
+                                  partitions_def=hourly_partitions(start),
+                                  description="Collects the last complete hour of every symbol in the selection.")
+        jobs.append(job)
+        schedules.append(dg.build_schedule_from_partitioned_job(
+            job, name=f"{name}_hourly", minute_of_hour=settings.schedule_minute,
+            default_status=dg.DefaultScheduleStatus.RUNNING,
+        ))
+    return jobs, schedules

@@ -1,0 +1,58 @@
+"""The checks every candle asset carries, and how their results are reported.
+
+Severities: `validation` is blocking with ERROR severity: bad candles are never written and the run fails, so
+nothing downstream reads them. `gaps` is WARN: a missing minute is a fact the venue may have (no trades,
+maintenance); it is recorded with its ranges, and healing decides what to do about it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import dagster as dg
+import polars as pl
+
+from datafactory_assets.checks.validation import Violation
+
+VALIDATION = "validation"
+GAPS = "gaps"
+_MAX_LISTED_RANGES = 50
+
+
+def candle_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
+        dg.AssetCheckSpec(VALIDATION, asset=key, blocking=True,
+                          description="OHLC invariants, positive prices, non-negative volume, no nulls, aligned "
+                                      "timestamps inside the partition window, no duplicates."),
+        dg.AssetCheckSpec(GAPS, asset=key,
+                          description="Count and ranges of missing candles in the materialized partitions."),
+    ]
+
+
+def validation_result(violations: Sequence[Violation]) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=VALIDATION,
+        passed=not violations,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"violations": len(violations), **{v.rule: dg.MetadataValue.text(str(v)) for v in violations}},
+    )
+
+
+def gaps_result(ranges: pl.DataFrame) -> dg.AssetCheckResult:
+    missing = int(ranges["missing"].sum()) if ranges.height else 0
+    listed = ranges.head(_MAX_LISTED_RANGES)
+    table = "\n".join(
+        f"| {r['first_missing']} | {r['last_missing']} | {r['missing']} |" for r in listed.iter_rows(named=True)
+    )
+    return dg.AssetCheckResult(
+        check_name=GAPS,
+        passed=missing == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "missing_candles": missing,
+            "gap_ranges": ranges.height,
+            "ranges": dg.MetadataValue.md(
+                "| first missing | last missing | candles |\n|---|---|---|\n" + table if table else "none"
+            ),
+        },
+    )

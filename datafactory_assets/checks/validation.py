@@ -1,0 +1,51 @@
+"""Candle validation as pure functions over the canonical frame: each rule counts its offenders and names one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from datafactory_assets.frames import PRICE_COLUMNS
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule: how many candles break it and the open time of the first."""
+
+    rule: str
+    count: int
+    first_ts: datetime | None
+
+    def __str__(self) -> str:
+        return f"{self.rule}: {self.count} candle(s), first at {self.first_ts}"
+
+
+def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, timeframe_ms: int) -> list[Violation]:
+    """Every rule a stored candle must satisfy; an empty list means the frame may be written.
+
+    Rules: no nulls; finite, positive prices; non-negative volume; low <= open, close <= high; open time aligned to
+    the timeframe and inside [start, end); one candle per open time.
+    """
+    start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+    columns = [*PRICE_COLUMNS, "volume"]
+    lowest = pl.min_horizontal("open", "close")
+    highest = pl.max_horizontal("open", "close")
+    rules: dict[str, pl.Expr] = {
+        "null_value": pl.any_horizontal(pl.col("ts", *columns).is_null()),
+        "non_finite_value": pl.any_horizontal([~pl.col(c).is_finite() for c in columns]),
+        "non_positive_price": pl.any_horizontal([pl.col(c) <= 0 for c in PRICE_COLUMNS]),
+        "negative_volume": pl.col("volume") < 0,
+        "ohlc_out_of_range": (pl.col("low") > lowest) | (pl.col("high") < highest) | (pl.col("low") > pl.col("high")),
+        "misaligned_timestamp": (pl.col("ts").dt.epoch("ms") % timeframe_ms) != 0,
+        "outside_window": (pl.col("ts") < start) | (pl.col("ts") >= end),
+        "duplicate_timestamp": pl.col("ts").is_duplicated(),
+    }
+    flags = frame.select(pl.col("ts"), **{name: expr.fill_null(False) for name, expr in rules.items()})
+    violations = []
+    for name in rules:
+        offenders = flags.filter(pl.col(name))
+        if offenders.height:
+            violations.append(Violation(rule=name, count=offenders.height, first_ts=offenders["ts"].min()))
+    return violations

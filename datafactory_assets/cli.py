@@ -1,0 +1,110 @@
+"""The `datafactory` command: coverage and gaps at a glance, warehouse set-up, the emulator, and the platform."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from datafactory_assets.settings import REPO_ROOT, load_settings
+from datafactory_assets.warehouse import WarehouseResource
+from datafactory_assets.warehouse import queries
+
+console = Console()
+
+
+def _warehouse() -> WarehouseResource:
+    return WarehouseResource(path=str(load_settings().warehouse_path), lock_timeout_s=30)
+
+
+def _print_frame(frame: pl.DataFrame, title: str) -> None:
+    table = Table(title=title)
+    for column in frame.columns:
+        table.add_column(column)
+    for row in frame.iter_rows():
+        table.add_row(*("" if v is None else str(v) for v in row))
+    console.print(table)
+
+
+@click.group()
+def main() -> None:
+    """Data-Factory: crypto candles with Dagster and DuckDB."""
+
+
+@main.command()
+def status() -> None:
+    """Coverage per symbol: first and latest candle, rows, completeness, open gaps."""
+    with _warehouse().connect(read_only=True) as conn:
+        frame = queries.coverage(conn)
+    if frame.is_empty():
+        console.print("no candles stored yet")
+        return
+    _print_frame(frame, "Data coverage status")
+
+
+@main.command()
+@click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
+def gaps(symbol: str | None) -> None:
+    """Missing candle ranges (first and last missing open time, UTC)."""
+    with _warehouse().connect(read_only=True) as conn:
+        frame = queries.gaps(conn, symbol)
+    if frame.is_empty():
+        console.print(f"no gaps{' for ' + symbol if symbol else ''}")
+        return
+    _print_frame(frame, f"Gaps{' in ' + symbol if symbol else ''}")
+    console.print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s)")
+
+
+@main.command()
+@click.option("--fresh", is_flag=True, help="Create a brand-new timestamped database instead of the configured one.")
+def init(fresh: bool) -> None:
+    """Create the warehouse schema (idempotent; never drops anything)."""
+    path = load_settings().warehouse_path
+    if fresh:
+        path = queries.fresh_database_path(path.parent, datetime.now(UTC))
+        if path.exists():
+            raise click.ClickException(f"{path} already exists; try again in a second")
+    with WarehouseResource(path=str(path)).connect():
+        pass
+    console.print(f"warehouse ready at {path}")
+    if fresh:
+        console.print(f"use it with: export DATAFACTORY_WAREHOUSE={path}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--replay", "replays", multiple=True, metavar="SYMBOL=FILE",
+              help="Serve SYMBOL's candles from a recorded JSON or CSV file, holes included.")
+@click.option("--fault", "faults", multiple=True, metavar="VENUE:KIND[:ARG][@COUNT]", help="Inject a fault.")
+def emulator(host: str, port: int, replays: tuple[str, ...], faults: tuple[str, ...]) -> None:
+    """Run the exchange emulator (Binance REST dialect) on HOST:PORT."""
+    from datafactory_assets.emulator.server import parse_replay_arg, serve
+
+    try:
+        replay = dict(parse_replay_arg(text) for text in replays)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--replay") from exc
+    serve(host, port, replay, list(faults))
+
+
+@main.command()
+@click.option("--offline", is_flag=True, default=lambda: os.environ.get("DATAFACTORY_OFFLINE") == "1",
+              help="Run against the local exchange emulator instead of the real venues.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=3000, show_default=True, type=int)
+def up(offline: bool, host: str, port: int) -> None:
+    """Start the platform: Dagster webserver and daemon, hourly schedule on."""
+    from datafactory_assets.launcher import run_platform
+
+    dagster_home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home")
+    raise SystemExit(run_platform(offline=offline, host=host, port=port, dagster_home=dagster_home))
+
+
+if __name__ == "__main__":
+    main()

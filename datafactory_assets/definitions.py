@@ -1,0 +1,23 @@
+"""Assembles the platform from its parts; nothing else lives here."""
+
+import dagster as dg
+
+from datafactory_assets.assets import candle_assets
+from datafactory_assets.automation import hourly_collection
+from datafactory_assets.settings import load_settings
+from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import WarehouseResource
+
+settings = load_settings()
+jobs, schedules = hourly_collection(settings)
+
+defs = dg.Definitions(
+    assets=candle_assets(settings),
+    jobs=jobs,
+    schedules=schedules,
+    resources={
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "sources": SourcesResource(emulator_url=settings.emulator_url),
+    },
+    executor=dg.in_process_executor,
+)

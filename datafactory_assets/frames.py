@@ -1,0 +1,46 @@
+"""The canonical candle frame: the one Polars shape that flows from a source through validation into the warehouse.
+
+`ts` is the candle's UTC open time (naive datetime, microseconds, as DuckDB's TIMESTAMP). Sources convert into this
+shape once, at the edge; everything downstream may rely on the column names and types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+CANDLE_SCHEMA: dict[str, pl.DataType] = {
+    "symbol": pl.String(),
+    "ts": pl.Datetime("us"),
+    "open": pl.Float64(),
+    "high": pl.Float64(),
+    "low": pl.Float64(),
+    "close": pl.Float64(),
+    "volume": pl.Float64(),
+    "source": pl.String(),
+}
+PRICE_COLUMNS = ("open", "high", "low", "close")
+_ROW_SCHEMA = {"open_ms": pl.Int64(), **{c: pl.Float64() for c in (*PRICE_COLUMNS, "volume")}}
+
+
+def empty_candles() -> pl.DataFrame:
+    """A frame with the canonical columns and no rows."""
+    return pl.DataFrame(schema=CANDLE_SCHEMA)
+
+
+def candles_from_rows(rows: Sequence[Sequence], *, symbol: str, source: str) -> pl.DataFrame:
+    """Build the canonical frame from `[open_ms, open, high, low, close, volume]` rows (ccxt's OHLCV shape).
+
+    Nulls are kept as nulls so that validation can name them; nothing is sorted or deduplicated here.
+    """
+    if not rows:
+        return empty_candles()
+    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row", strict=False)
+    return frame.select(
+        pl.lit(symbol, pl.String()).alias("symbol"),
+        pl.from_epoch("open_ms", time_unit="ms").cast(pl.Datetime("us")).alias("ts"),
+        *PRICE_COLUMNS,
+        "volume",
+        pl.lit(source, pl.String()).alias("source"),
+    )

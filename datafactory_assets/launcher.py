@@ -1,0 +1,68 @@
+"""Starts the platform: the Dagster instance, the optional emulator (offline mode), then webserver and daemon."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+from datafactory_assets.settings import REPO_ROOT
+
+OFFLINE_WAREHOUSE = REPO_ROOT / "data" / "offline.duckdb"
+
+
+def write_instance_config(dagster_home: Path) -> Path:
+    """Create DAGSTER_HOME with our instance config, keeping a dagster.yaml the operator already wrote."""
+    dagster_home.mkdir(parents=True, exist_ok=True)
+    target = dagster_home / "dagster.yaml"
+    if not target.exists():
+        template = resources.files("datafactory_assets") / "instance" / "dagster.yaml"
+        target.write_text(template.read_text())
+    return target
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def start_emulator(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
+    """Run the exchange emulator in its own process and return it with its URL once it listens."""
+    port = free_port(host)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "datafactory_assets.cli", "emulator", "--host", host, "--port", str(port)],
+        stdout=subprocess.PIPE, text=True,
+    )
+    line = proc.stdout.readline()
+    if "listening" not in line:
+        proc.kill()
+        raise RuntimeError(f"the exchange emulator did not start: {line!r}")
+    return proc, f"http://{host}:{port}"
+
+
+def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path) -> int:
+    """Run `dagster dev` (webserver + daemon) until interrupted; offline points every source at the emulator."""
+    write_instance_config(dagster_home)
+    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    emulator = None
+    if offline:
+        emulator, url = start_emulator()
+        env["DATAFACTORY_EMULATOR_URL"] = url
+        env.setdefault("DATAFACTORY_WAREHOUSE", str(OFFLINE_WAREHOUSE))
+        print(f"offline mode: sources point at the exchange emulator {url}; warehouse {env['DATAFACTORY_WAREHOUSE']}")
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    try:
+        return subprocess.call(
+            [dagster, "dev", "-m", "datafactory_assets", "-h", host, "-p", str(port)], env=env, cwd=REPO_ROOT
+        )
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if emulator is not None:
+            emulator.terminate()
+            emulator.wait(timeout=10)

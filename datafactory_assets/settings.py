@@ -1,0 +1,157 @@
+"""The configured universe: which symbols, at which timeframe, since when, from which sources, stored where.
+
+Read from `datafactory.toml` (or the file `DATAFACTORY_CONFIG` names); `DATAFACTORY_*` environment variables override.
+Every entry is checked at load so that a typo fails the code location with a message naming the entry, instead of
+surfacing later as an empty partition.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = REPO_ROOT / "datafactory.toml"
+SUPPORTED_SOURCES = ("binance",)
+
+_TIMEFRAME_UNITS = {"m": 60_000, "h": 3_600_000}
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}$")
+_HOUR_MS = 3_600_000
+
+
+class ConfigError(ValueError):
+    """The configuration file or an override names something the platform cannot use."""
+
+
+@dataclass(frozen=True)
+class SymbolSettings:
+    """One entry of the universe: a canonical symbol and how to collect it."""
+
+    symbol: str
+    timeframe: str
+    start: datetime
+    sources: tuple[str, ...]
+
+    @property
+    def asset_name(self) -> str:
+        """`BTC/USDT` -> `btc_usdt`, the last part of the asset key `candles/btc_usdt`."""
+        return self.symbol.replace("/", "_").lower()
+
+    @property
+    def timeframe_ms(self) -> int:
+        return timeframe_to_ms(self.timeframe)
+
+    @property
+    def candles_per_hour(self) -> int:
+        return _HOUR_MS // self.timeframe_ms
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole configuration the platform runs with."""
+
+    symbols: tuple[SymbolSettings, ...]
+    warehouse_path: Path
+    emulator_url: str | None
+    partitions_per_run: int
+    schedule_minute: int
+    config_path: Path
+
+
+def timeframe_to_ms(timeframe: str) -> int:
+    """Parse `1m`, `5m`, `1h` into milliseconds; only timeframes that tile an hour exactly are allowed."""
+    match = re.fullmatch(r"(\d+)([mh])", timeframe or "")
+    if not match:
+        raise ConfigError(f"unknown timeframe {timeframe!r}: use minutes or hours such as '1m', '5m', '1h'")
+    ms = int(match.group(1)) * _TIMEFRAME_UNITS[match.group(2)]
+    if ms == 0 or ms > _HOUR_MS or _HOUR_MS % ms:
+        raise ConfigError(f"timeframe {timeframe!r} must divide one hour (1m, 2m, 3m, 5m, 15m, 30m, 1h ...)")
+    return ms
+
+
+def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Settings:
+    """Load and check the configuration; `path` and `env` default to `DATAFACTORY_CONFIG` and `os.environ`."""
+    env = dict(os.environ if env is None else env)
+    config_path = Path(path or env.get("DATAFACTORY_CONFIG") or DEFAULT_CONFIG).resolve()
+    try:
+        raw = tomllib.loads(config_path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {config_path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {config_path} is not valid TOML: {exc}") from exc
+
+    defaults = raw.get("defaults", {})
+    symbols_table = raw.get("symbols")
+    if not symbols_table:
+        raise ConfigError(f"{config_path}: [symbols] lists no symbols")
+    symbols = tuple(
+        _symbol_settings(name, {**defaults, **(entry or {})}, config_path) for name, entry in symbols_table.items()
+    )
+    warehouse = raw.get("warehouse", {})
+    run = raw.get("backfill", {})
+    schedule = raw.get("schedule", {})
+    warehouse_path = Path(env.get("DATAFACTORY_WAREHOUSE") or warehouse.get("path", "data/warehouse.duckdb"))
+    if not warehouse_path.is_absolute():
+        warehouse_path = config_path.parent / warehouse_path
+    return Settings(
+        symbols=symbols,
+        warehouse_path=warehouse_path,
+        emulator_url=(env.get("DATAFACTORY_EMULATOR_URL") or "").rstrip("/") or None,
+        partitions_per_run=_positive_int(run, "partitions_per_run", 720, config_path),
+        schedule_minute=_minute(schedule.get("minute_of_hour", 5), config_path),
+        config_path=config_path,
+    )
+
+
+def _symbol_settings(name: str, entry: dict, config_path: Path) -> SymbolSettings:
+    where = f"{config_path}: symbol {name!r}"
+    if not _SYMBOL_RE.match(name):
+        raise ConfigError(f"{where} is malformed: write BASE/QUOTE in capitals, such as 'BTC/USDT'")
+    unknown = set(entry) - {"timeframe", "start", "sources"}
+    if unknown:
+        raise ConfigError(f"{where} has unknown keys {sorted(unknown)}")
+    timeframe = entry.get("timeframe", "1m")
+    try:
+        timeframe_to_ms(timeframe)
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    sources = tuple(entry.get("sources", ["binance"]))
+    bad = [s for s in sources if s not in SUPPORTED_SOURCES]
+    if not sources or bad:
+        raise ConfigError(f"{where}: unknown sources {bad or '[]'}; supported: {list(SUPPORTED_SOURCES)}")
+    return SymbolSettings(symbol=name, timeframe=timeframe, start=_start(entry.get("start"), where), sources=sources)
+
+
+def _start(value, where: str) -> datetime:
+    if value is None:
+        raise ConfigError(f"{where}: no start date (set [defaults] start or the symbol's own)")
+    if isinstance(value, datetime):
+        start = value if value.tzinfo else value.replace(tzinfo=UTC)
+    else:
+        try:
+            start = datetime.fromisoformat(str(value)).replace(tzinfo=UTC)
+        except ValueError as exc:
+            raise ConfigError(f"{where}: start {value!r} is not a date like 2024-01-01") from exc
+    start = start.astimezone(UTC)
+    if start.minute or start.second or start.microsecond:
+        raise ConfigError(f"{where}: start {value!r} must fall on a whole hour")
+    if start >= datetime.now(UTC):
+        raise ConfigError(f"{where}: start {value!r} is in the future")
+    return start
+
+
+def _positive_int(table: dict, key: str, default: int, config_path: Path) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{config_path}: {key} must be a positive whole number, got {value!r}")
+    return value
+
+
+def _minute(value, config_path: Path) -> int:
+    if not isinstance(value, int) or not 0 <= value <= 59:
+        raise ConfigError(f"{config_path}: schedule minute_of_hour must be 0..59, got {value!r}")
+    return value

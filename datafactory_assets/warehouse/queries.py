@@ -1,0 +1,34 @@
+"""Read-side queries the CLI, checks and tests share."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+
+def coverage(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Per symbol: first and last candle, rows, expected, completeness, open gaps (the seed's coverage table)."""
+    return conn.sql("SELECT * FROM coverage").pl()
+
+
+def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataFrame:
+    """Missing candle ranges (inclusive first/last missing open time), optionally for one symbol."""
+    if symbol is None:
+        return conn.sql("SELECT * FROM gaps ORDER BY symbol, first_missing").pl()
+    return conn.execute("SELECT * FROM gaps WHERE symbol = ? ORDER BY first_missing", [symbol]).pl()
+
+
+def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:
+    """The stored candles of one symbol with open time in [start, end), oldest first."""
+    return conn.execute(
+        "SELECT * FROM candles WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+        [symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
+    ).pl()
+
+
+def fresh_database_path(directory: Path, now: datetime) -> Path:
+    """`crypto_data_YYYYMMDD_HHMMSS.duckdb` in `directory`, the seed's name for a brand-new database."""
+    return directory / f"crypto_data_{now:%Y%m%d_%H%M%S}.duckdb"

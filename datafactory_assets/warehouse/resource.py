@@ -1,0 +1,64 @@
+"""Connections to the one DuckDB file, as a Dagster resource usable outside Dagster too (CLI, benchmarks).
+
+DuckDB lets one process write a file at a time. Writers are serialized by the `warehouse` Dagster pool; a process
+that still meets the lock (the CLI, a run outside the pool) retries with jittered back-off instead of failing, and
+every connection is closed as soon as its work is done so nobody holds the lock for long.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
+
+from datafactory_assets.warehouse.schema import ensure_schema
+
+
+class WarehouseLockedError(RuntimeError):
+    """Another process held the warehouse's lock for longer than we were willing to wait."""
+
+
+def _is_lock_error(exc: BaseException) -> bool:
+    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The DuckDB warehouse at `path`; the schema is created on the first read-write connection."""
+
+    path: str
+    lock_timeout_s: float = 120.0
+
+    @contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection that is closed on exit, whatever happens inside."""
+        path = Path(self.path)
+        if read_only and not path.exists():
+            raise FileNotFoundError(f"no warehouse at {path}: run `datafactory init` or materialize a partition")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = self._open(read_only=read_only)
+        try:
+            if not read_only:
+                ensure_schema(conn)
+            yield conn
+        finally:
+            conn.close()
+
+    def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
+        opener = retry(
+            retry=retry_if_exception(_is_lock_error),
+            wait=wait_random_exponential(multiplier=0.05, max=2.0),
+            stop=stop_after_delay(self.lock_timeout_s),
+            reraise=True,
+        )(duckdb.connect)
+        try:
+            return opener(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if _is_lock_error(exc):
+                raise WarehouseLockedError(
+                    f"warehouse {self.path} stayed locked by another process for {self.lock_timeout_s:.0f}s: {exc}"
+                ) from exc
+            raise

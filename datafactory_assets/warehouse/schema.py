@@ -1,0 +1,125 @@
+"""The warehouse schema: created on first use, versioned, never dropped.
+
+`candles` holds base-timeframe candles keyed by (symbol, ts), `ts` being the UTC open time. The views answer what
+operators ask: how complete is each symbol (`coverage`), which minutes are missing (`gaps`), and 1h / 1d bars.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+SCHEMA_VERSION = 1
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER NOT NULL,
+    applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+CREATE TABLE IF NOT EXISTS symbols (
+    symbol VARCHAR PRIMARY KEY,
+    timeframe_ms BIGINT NOT NULL,
+    start_ts TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS candles (
+    symbol VARCHAR NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    open DOUBLE NOT NULL,
+    high DOUBLE NOT NULL,
+    low DOUBLE NOT NULL,
+    close DOUBLE NOT NULL,
+    volume DOUBLE NOT NULL,
+    source VARCHAR NOT NULL,
+    ingested_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (symbol, ts)
+);
+CREATE TABLE IF NOT EXISTS ingest_log (
+    requested_at TIMESTAMP NOT NULL,
+    source VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    window_start TIMESTAMP NOT NULL,
+    window_end TIMESTAMP NOT NULL,
+    rows INTEGER NOT NULL,
+    latency_ms DOUBLE NOT NULL,
+    outcome VARCHAR NOT NULL,
+    error_class VARCHAR,
+    run_id VARCHAR
+);
+"""
+
+_VIEWS = """
+CREATE OR REPLACE VIEW gaps AS
+WITH ordered AS (
+    SELECT c.symbol, c.ts,
+           lead(c.ts) OVER (PARTITION BY c.symbol ORDER BY c.ts) AS next_ts,
+           coalesce(s.timeframe_ms, 60000) AS tf_ms
+    FROM candles c LEFT JOIN symbols s USING (symbol)
+)
+SELECT symbol,
+       ts + to_milliseconds(tf_ms) AS first_missing,
+       next_ts - to_milliseconds(tf_ms) AS last_missing,
+       CAST((epoch_ms(next_ts) - epoch_ms(ts)) // tf_ms - 1 AS BIGINT) AS missing
+FROM ordered
+WHERE next_ts IS NOT NULL AND epoch_ms(next_ts) - epoch_ms(ts) > tf_ms;
+
+CREATE OR REPLACE VIEW coverage AS
+WITH stored AS (
+    SELECT symbol, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS rows, arg_max(source, ts) AS latest_source
+    FROM candles GROUP BY symbol
+), holes AS (
+    SELECT symbol, count(*) AS open_gaps, sum(missing) AS missing FROM gaps GROUP BY symbol
+)
+SELECT st.symbol, st.first_ts, st.last_ts, st.rows,
+       CAST((epoch_ms(st.last_ts) - epoch_ms(st.first_ts)) // coalesce(sy.timeframe_ms, 60000) + 1 AS BIGINT)
+           AS expected,
+       round(100.0 * st.rows / ((epoch_ms(st.last_ts) - epoch_ms(st.first_ts))
+           // coalesce(sy.timeframe_ms, 60000) + 1), 4) AS completeness_pct,
+       coalesce(h.open_gaps, 0) AS open_gaps,
+       CAST(coalesce(h.missing, 0) AS BIGINT) AS missing,
+       st.latest_source
+FROM stored st LEFT JOIN symbols sy USING (symbol) LEFT JOIN holes h USING (symbol)
+ORDER BY st.symbol;
+
+CREATE OR REPLACE VIEW candles_1h AS
+SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS ts,
+       arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
+       sum(volume) AS volume, count(*) AS candles
+FROM candles GROUP BY symbol, time_bucket(INTERVAL 1 HOUR, ts);
+
+CREATE OR REPLACE VIEW candles_1d AS
+SELECT symbol, time_bucket(INTERVAL 1 DAY, ts) AS ts,
+       arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
+       sum(volume) AS volume, count(*) AS candles
+FROM candles GROUP BY symbol, time_bucket(INTERVAL 1 DAY, ts);
+"""
+
+
+class SchemaError(RuntimeError):
+    """The warehouse file was written by a newer, incompatible version of Data-Factory."""
+
+
+def current_version(conn: duckdb.DuckDBPyConnection) -> int:
+    """The schema version stored in the file; 0 for a file that has never been initialized."""
+    exists = conn.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+    ).fetchone()[0]
+    if not exists:
+        return 0
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+
+
+def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
+    """Create whatever is missing, in one transaction; a no-op on an up-to-date file."""
+    version = current_version(conn)
+    if version == SCHEMA_VERSION:
+        return
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"warehouse schema version {version} is newer than this code's {SCHEMA_VERSION}")
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(_TABLES)
+        conn.execute(_VIEWS)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise

@@ -1,0 +1,67 @@
+from datetime import datetime, timedelta
+
+import polars as pl
+import pytest
+
+from datafactory_assets.checks import validate_candles
+from datafactory_assets.frames import candles_from_rows
+
+START = datetime(2024, 3, 1, 10)
+END = START + timedelta(hours=1)
+
+
+def epoch_ms(moment: datetime) -> int:
+    return int((moment - datetime(1970, 1, 1)).total_seconds() * 1000)
+
+
+def good_rows(n: int = 60) -> list[list]:
+    return [[epoch_ms(START) + i * 60_000, 10.0, 11.0, 9.0, 10.5, 3.0] for i in range(n)]
+
+
+def frame(rows) -> pl.DataFrame:
+    return candles_from_rows(rows, symbol="BTC/USDT", source="test")
+
+
+def rules(rows) -> dict[str, int]:
+    return {v.rule: v.count for v in validate_candles(frame(rows), start=START, end=END, timeframe_ms=60_000)}
+
+
+def test_good_candles_pass():
+    assert rules(good_rows()) == {}
+
+
+@pytest.mark.parametrize(
+    ("index", "row", "rule"),
+    [
+        (5, [None, 11.0, 9.0, 10.5, 3.0], "null_value"),
+        (5, [10.0, 11.0, 9.0, 10.5, None], "null_value"),
+        (5, [10.0, float("inf"), 9.0, 10.5, 3.0], "non_finite_value"),
+        (5, [10.0, 11.0, 9.0, float("nan"), 3.0], "non_finite_value"),
+        (5, [0.0, 11.0, 0.0, 10.5, 3.0], "non_positive_price"),
+        (5, [10.0, 11.0, -1.0, 10.5, 3.0], "non_positive_price"),
+        (5, [10.0, 11.0, 9.0, 10.5, -0.1], "negative_volume"),
+        (5, [10.0, 10.2, 9.0, 10.5, 3.0], "ohlc_out_of_range"),
+        (5, [10.0, 11.0, 10.2, 10.5, 3.0], "ohlc_out_of_range"),
+        (5, [10.0, 9.0, 11.0, 10.0, 3.0], "ohlc_out_of_range"),
+    ],
+)
+def test_each_kind_of_bad_value_is_named(index, row, rule):
+    rows = good_rows()
+    rows[index] = [rows[index][0], *row]
+    assert rule in rules(rows)
+
+
+def test_misaligned_outside_and_duplicate_timestamps_are_named():
+    rows = good_rows()
+    rows[3][0] += 1_000
+    assert rules(rows) == {"misaligned_timestamp": 1}
+    assert rules([*good_rows(), [epoch_ms(END), 10.0, 11.0, 9.0, 10.5, 3.0]]) == {"outside_window": 1}
+    assert rules([*good_rows(), good_rows()[7]]) == {"duplicate_timestamp": 2}
+
+
+def test_violation_names_the_first_offending_candle():
+    rows = good_rows()
+    rows[42][5] = -1.0
+    (violation,) = validate_candles(frame(rows), start=START, end=END, timeframe_ms=60_000)
+    assert violation.first_ts == START + timedelta(minutes=42)
+    assert "negative_volume: 1 candle(s), first at 2024-03-01 10:42:00" == str(violation)

@@ -1,0 +1,78 @@
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from datafactory_assets.settings import DEFAULT_CONFIG, ConfigError, load_settings, timeframe_to_ms
+
+
+def write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "datafactory.toml"
+    path.write_text(body)
+    return path
+
+
+def test_repository_config_loads_the_default_universe():
+    settings = load_settings(DEFAULT_CONFIG, env={})
+    assert [s.symbol for s in settings.symbols] == ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"]
+    assert {s.timeframe for s in settings.symbols} == {"1m"}
+    assert settings.symbols[0].asset_name == "btc_usdt"
+    assert settings.warehouse_path == DEFAULT_CONFIG.parent / "data" / "warehouse.duckdb"
+    assert settings.emulator_url is None
+
+
+def test_environment_overrides_config_path_warehouse_and_emulator(tmp_path):
+    path = write(tmp_path, '[defaults]\nstart = "2024-01-01"\n[symbols]\n"ETH/BTC" = { timeframe = "5m" }\n')
+    settings = load_settings(env={"DATAFACTORY_CONFIG": str(path), "DATAFACTORY_WAREHOUSE": "/x/w.duckdb",
+                                  "DATAFACTORY_EMULATOR_URL": "http://127.0.0.1:9/"})
+    assert settings.config_path == path
+    assert settings.warehouse_path == Path("/x/w.duckdb")
+    assert settings.emulator_url == "http://127.0.0.1:9"
+    (eth,) = settings.symbols
+    assert (eth.timeframe_ms, eth.candles_per_hour, eth.start) == (300_000, 12, datetime(2024, 1, 1, tzinfo=UTC))
+
+
+def test_relative_warehouse_path_is_relative_to_the_config_file(tmp_path):
+    path = write(tmp_path, '[defaults]\nstart = "2024-01-01"\n[symbols]\n"BTC/USDT" = {}\n[warehouse]\npath = "w.db"\n')
+    assert load_settings(path, env={}).warehouse_path == tmp_path / "w.db"
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ('"BTC/USDT" = { timeframe = "7x" }', "'BTC/USDT': unknown timeframe '7x'"),
+        ('"BTC/USDT" = { timeframe = "7m" }', "'BTC/USDT': timeframe '7m' must divide one hour"),
+        ('"BTC/USDT" = { timeframe = "4h" }', "'BTC/USDT': timeframe '4h' must divide one hour"),
+        ('"btc-usdt" = {}', "symbol 'btc-usdt' is malformed"),
+        ('"BTC/USDT" = { sources = ["nowhere"] }', "'BTC/USDT': unknown sources ['nowhere']"),
+        ('"BTC/USDT" = { colour = "red" }', "'BTC/USDT' has unknown keys ['colour']"),
+        ('"BTC/USDT" = { start = "2024-13-01" }', "'BTC/USDT': start '2024-13-01' is not a date"),
+        ('"BTC/USDT" = { start = "2024-01-01T10:30:00" }', "must fall on a whole hour"),
+    ],
+)
+def test_bad_entries_fail_at_load_naming_the_entry(tmp_path, entry, message):
+    path = write(tmp_path, f'[defaults]\nstart = "2024-01-01"\n[symbols]\n{entry}\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, env={})
+    assert message in str(caught.value)
+
+
+def test_start_in_the_future_is_refused(tmp_path):
+    tomorrow = (datetime.now(UTC) + timedelta(days=2)).strftime("%Y-%m-%d")
+    path = write(tmp_path, f'[symbols]\n"BTC/USDT" = {{ start = "{tomorrow}" }}\n')
+    with pytest.raises(ConfigError, match=f"start '{tomorrow}' is in the future"):
+        load_settings(path, env={})
+
+
+def test_missing_file_empty_universe_and_bad_numbers_are_named(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings(tmp_path / "nope.toml", env={})
+    with pytest.raises(ConfigError, match="lists no symbols"):
+        load_settings(write(tmp_path, "[symbols]\n"), env={})
+    body = '[defaults]\nstart = "2024-01-01"\n[symbols]\n"BTC/USDT" = {}\n[backfill]\npartitions_per_run = 0\n'
+    with pytest.raises(ConfigError, match="partitions_per_run must be a positive whole number"):
+        load_settings(write(tmp_path, body), env={})
+
+
+def test_timeframes_that_tile_an_hour():
+    assert [timeframe_to_ms(t) for t in ("1m", "15m", "1h")] == [60_000, 900_000, 3_600_000]
