@@ -2,29 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 
-from datafactory_assets.emulator.server import Emulator
-from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
-
-HOUR_MS = 3_600_000
-
-
-def symbol_settings(symbol: str = "BTC/USDT", *, start: datetime = datetime(2024, 3, 1, tzinfo=UTC),
-                    timeframe: str = "1m") -> SymbolSettings:
-    return SymbolSettings(symbol=symbol, timeframe=timeframe, start=start, sources=("binance",))
-
-
-def ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
 
 
 @pytest.fixture(scope="session")
 def emulator_session():
+    from datafactory_assets.emulator.server import Emulator
+
     with Emulator() as emu:
         yield emu
 

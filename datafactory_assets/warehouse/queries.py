@@ -18,14 +18,14 @@ def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataF
     """Missing candle ranges (inclusive first/last missing open time), optionally for one symbol."""
     if symbol is None:
         return conn.sql("SELECT * FROM gaps ORDER BY symbol, first_missing").pl()
-    return conn.execute("SELECT * FROM gaps WHERE symbol = ? ORDER BY first_missing", [symbol]).pl()
+    return conn.sql("SELECT * FROM gaps WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
 
 
 def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:
     """The stored candles of one symbol with open time in [start, end), oldest first."""
-    return conn.execute(
+    return conn.sql(
         "SELECT * FROM candles WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
-        [symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
+        params=[symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
     ).pl()
 
 
