@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,7 +16,10 @@ from datafactory_assets.settings import REPO_ROOT, load_settings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse import queries
 
-console = Console()
+
+def _console() -> Console:
+    """A terminal gets rich's own width; a pipe or file gets lines wide enough not to wrap the tables."""
+    return Console(width=None if sys.stdout.isatty() else 200)
 
 
 def _warehouse() -> WarehouseResource:
@@ -28,7 +32,7 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
         table.add_column(column)
     for row in frame.iter_rows():
         table.add_row(*("" if v is None else str(v) for v in row))
-    console.print(table)
+    _console().print(table)
 
 
 @click.group()
@@ -42,7 +46,7 @@ def status() -> None:
     with _warehouse().connect(read_only=True) as conn:
         frame = queries.coverage(conn)
     if frame.is_empty():
-        console.print("no candles stored yet")
+        _console().print("no candles stored yet")
         return
     _print_frame(frame, "Data coverage status")
 
@@ -54,10 +58,10 @@ def gaps(symbol: str | None) -> None:
     with _warehouse().connect(read_only=True) as conn:
         frame = queries.gaps(conn, symbol)
     if frame.is_empty():
-        console.print(f"no gaps{' for ' + symbol if symbol else ''}")
+        _console().print(f"no gaps{' for ' + symbol if symbol else ''}")
         return
     _print_frame(frame, f"Gaps{' in ' + symbol if symbol else ''}")
-    console.print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s)")
+    _console().print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s)")
 
 
 @main.command()
@@ -71,9 +75,9 @@ def init(fresh: bool) -> None:
             raise click.ClickException(f"{path} already exists; try again in a second")
     with WarehouseResource(path=str(path)).connect():
         pass
-    console.print(f"warehouse ready at {path}")
+    _console().print(f"warehouse ready at {path}")
     if fresh:
-        console.print(f"use it with: export DATAFACTORY_WAREHOUSE={path}")
+        _console().print(f"use it with: export DATAFACTORY_WAREHOUSE={path}")
 
 
 @main.command()

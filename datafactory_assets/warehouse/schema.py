@@ -101,10 +101,10 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     """The schema version stored in the file; 0 for a file that has never been initialized."""
     exists = conn.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0]
+    ).fetchall()[0][0]
     if not exists:
         return 0
-    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:

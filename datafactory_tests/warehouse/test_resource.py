@@ -28,7 +28,7 @@ def test_a_writer_waits_for_another_process_lock_then_proceeds(warehouse):
     holder = hold_lock(warehouse.path, 1.5)
     began = time.monotonic()
     with warehouse.connect() as conn:
-        assert conn.execute("SELECT count(*) FROM candles").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM candles").fetchall() == [(0,)]
     assert time.monotonic() - began >= 0.5
     holder.wait()
 

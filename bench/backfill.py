@@ -1,0 +1,130 @@
+"""Backfill 4 symbols x 30 days of 1m candles from the emulator and compare with a plain ccxt loop.
+
+Three timings in one run, the emulator in its own process (warmed once so every pass reads the same cached pages):
+  ours    the asset code path (`ingest_window`: paginated fetch, validation, one-transaction write), one call per
+          symbol over 30 days = what one backfill run of 720 partitions does;
+  raw     a plain ccxt fetch loop plus one DuckDB insert of the same candles;
+  dagster the same backfill through Dagster's `materialize` on a SQLite instance (one 720-partition run per symbol),
+          to show Dagster's own per-partition bookkeeping separately.
+ccxt's client-side throttle is off in every pass, so the figures measure per-candle cost, not the venue's budget.
+Prints one final JSON line.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import ccxt
+import dagster as dg
+import duckdb
+import polars as pl
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from datafactory_assets.assets import build_candle_asset  # noqa: E402
+from datafactory_assets.assets.ingest import ingest_window  # noqa: E402
+from datafactory_assets.launcher import start_emulator  # noqa: E402
+from datafactory_assets.settings import SymbolSettings  # noqa: E402
+from datafactory_assets.sources.ccxt_source import point_at_emulator  # noqa: E402
+from datafactory_assets.sources.resource import SourcesResource  # noqa: E402
+from datafactory_assets.warehouse import WarehouseResource  # noqa: E402
+
+SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT")
+START = datetime(2024, 3, 1, tzinfo=UTC)
+DAYS = 30
+END = START + timedelta(days=DAYS)
+
+
+def raw_pass(url: str, workdir: Path) -> tuple[int, float]:
+    """A plain ccxt loop over the window, then one DuckDB insert."""
+    began = time.perf_counter()
+    exchange = ccxt.binance({"enableRateLimit": False, "options": {"fetchMarkets": {"types": ["spot"]},
+                                                                   "fetchCurrencies": False}})
+    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="binance")
+    frames = []
+    for symbol in SYMBOLS:
+        since, rows = int(START.timestamp() * 1000), []
+        while since < int(END.timestamp() * 1000):
+            page = exchange.fetch_ohlcv(symbol, "1m", since=since, limit=1000,
+                                        params={"until": int(END.timestamp() * 1000) - 1})
+            if not page:
+                break
+            rows.extend(page)
+            since = page[-1][0] + 60_000
+        frames.append(pl.DataFrame(rows, schema=["ts", "open", "high", "low", "close", "volume"], orient="row")
+                      .with_columns(symbol=pl.lit(symbol)))
+    data = pl.concat(frames)
+    conn = duckdb.connect(str(workdir / "raw.duckdb"))
+    conn.execute("CREATE TABLE candles AS SELECT * FROM data")
+    count = conn.execute("SELECT count(*) FROM candles").fetchall()[0][0]
+    conn.close()
+    return count, time.perf_counter() - began
+
+
+def ours_pass(url: str, workdir: Path) -> tuple[int, float]:
+    """The asset code path, one 30-day window per symbol."""
+    began = time.perf_counter()
+    warehouse = WarehouseResource(path=str(workdir / "ours.duckdb"))
+    sources = SourcesResource(emulator_url=url, rate_limit=False)
+    rows = 0
+    for symbol in SYMBOLS:
+        settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
+        rows += ingest_window(settings, start=START, end=END, source=sources.client("binance"),
+                              warehouse=warehouse).rows
+    return rows, time.perf_counter() - began
+
+
+def dagster_pass(url: str, workdir: Path) -> tuple[int, float]:
+    """The same backfill through Dagster: one in-process run of 720 hourly partitions per symbol."""
+    warehouse = WarehouseResource(path=str(workdir / "dagster.duckdb"))
+    resources = {"warehouse": warehouse, "sources": SourcesResource(emulator_url=url, rate_limit=False)}
+    last = (END - timedelta(hours=1)).strftime("%Y-%m-%d-%H:%M")
+    began = time.perf_counter()
+    with dg.DagsterInstance.local_temp(str(workdir / "dagster_home")) as instance:
+        for symbol in SYMBOLS:
+            settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
+            dg.materialize([build_candle_asset(settings, partitions_per_run=720)], instance=instance,
+                           resources=resources, tags={"dagster/asset_partition_range_start": START.strftime(
+                               "%Y-%m-%d-%H:%M"), "dagster/asset_partition_range_end": last})
+    seconds = time.perf_counter() - began
+    with warehouse.connect(read_only=True) as conn:
+        return conn.execute("SELECT count(*) FROM candles").fetchall()[0][0], seconds
+
+
+def main() -> None:
+    emulator, url = start_emulator()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            (workdir / "warm").mkdir()
+            raw_pass(url, workdir / "warm")  # fills the emulator's page cache for every pass
+            raw_rows, raw_s = raw_pass(url, workdir)
+            rows, ours_s = ours_pass(url, workdir)
+            dagster_rows, dagster_s = dagster_pass(url, workdir)
+    finally:
+        emulator.terminate()
+    expected = len(SYMBOLS) * DAYS * 1440
+    assert rows == raw_rows == dagster_rows == expected, (rows, raw_rows, dagster_rows, expected)
+    print(f"raw ccxt loop + one insert : {raw_rows} candles in {raw_s:.2f}s ({raw_rows / raw_s:,.0f}/s)")
+    print(f"asset code path (ours)     : {rows} candles in {ours_s:.2f}s ({rows / ours_s:,.0f}/s)")
+    print(f"through Dagster materialize: {dagster_rows} candles in {dagster_s:.2f}s "
+          f"({dagster_rows / dagster_s:,.0f}/s; {len(SYMBOLS) * DAYS * 24} hourly partitions, "
+          f"{1000 * (dagster_s - ours_s) / (len(SYMBOLS) * DAYS * 24):.1f} ms of Dagster bookkeeping per partition)")
+    print(json.dumps({
+        "candles": rows,
+        "seconds": round(ours_s, 3),
+        "candles_per_s": round(rows / ours_s),
+        "raw_candles_per_s": round(raw_rows / raw_s),
+        "ratio": round(ours_s / raw_s, 3),
+        "dagster_seconds": round(dagster_s, 3),
+        "dagster_ratio": round(dagster_s / raw_s, 3),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,200 @@
+"""The Binance spot REST dialect, as far as ccxt's `load_markets` and `fetch_ohlcv` exercise it.
+
+Semantics follow the real API: `startTime` and `endTime` are inclusive bounds on the open time, a request without
+`startTime` gets the newest `limit` candles, the still-open candle is served, errors are `{"code", "msg"}` JSON with
+Binance's codes, and every answer carries the `X-MBX-USED-WEIGHT-1M` counter.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+
+import numpy as np
+
+from datafactory_assets.emulator.encode import json_rows
+from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
+
+INTERVALS_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1h": 3_600_000,
+    "2h": 7_200_000,
+    "4h": 14_400_000,
+    "6h": 21_600_000,
+    "8h": 28_800_000,
+    "12h": 43_200_000,
+    "1d": 86_400_000,
+}
+DEFAULT_LIMIT, MAX_LIMIT = 500, 1000
+WEIGHT_LIMIT_1M = 6000
+_WEIGHTS = {"/api/v3/exchangeInfo": 20, "/api/v3/klines": 2}
+_ERROR_CODES = {400: -1100, 404: -1000, 418: -1003, 429: -1003}
+_INTEGER = re.compile(r"^-?[0-9]{1,20}$")
+_ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
+_STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
+
+
+class BadParameter(Exception):
+    """A request parameter Binance would refuse; carries Binance's error code."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class BinanceVenue(Venue):
+    """`/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo` and `/api/v3/klines`."""
+
+    id = "binance"
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._by_id = {symbol.replace("/", ""): symbol for symbol in store.symbols}
+        self._markets = [self._market(symbol) for symbol in store.symbols]
+        self._weight_lock = threading.Lock()
+        self._weight_minute, self._weight_used = 0, 0
+
+    def respond(self, request: Request) -> Response:
+        if request.method != "GET":
+            return self.error(405, f"{request.method} is not supported on {request.path}")
+        if request.path == "/api/v3/ping":
+            return json_response(200, {})
+        if request.path == "/api/v3/time":
+            return json_response(200, {"serverTime": request.now_ms})
+        if request.path == "/api/v3/exchangeInfo":
+            return json_response(200, self._exchange_info(request.now_ms))
+        if request.path == "/api/v3/klines":
+            try:
+                return self._klines(request)
+            except BadParameter as exc:
+                return self._error_json(400, exc.code, str(exc))
+        return self.error(404, f"unknown path {request.path}")
+
+    def is_data(self, request: Request) -> bool:
+        return request.path == "/api/v3/klines"
+
+    def error(self, status: int, message: str) -> Response:
+        return self._error_json(status, _ERROR_CODES.get(status, -1000 if status < 500 else -1001), message)
+
+    def empty(self) -> Response:
+        return json_response(200, [])
+
+    def usage_headers(self, request: Request) -> dict[str, str]:
+        minute = request.now_ms // 60_000
+        with self._weight_lock:
+            if minute != self._weight_minute:
+                self._weight_minute, self._weight_used = minute, 0
+            self._weight_used += _WEIGHTS.get(request.path, 1)
+            used = self._weight_used
+        return {"X-MBX-USED-WEIGHT-1M": str(used)}
+
+    def _klines(self, request: Request) -> Response:
+        query = request.query
+        symbol = self._by_id.get(_required(query, "symbol"))
+        if symbol is None:
+            raise BadParameter(-1121, "Invalid symbol.")
+        timeframe_ms = INTERVALS_MS.get(_required(query, "interval"))
+        if timeframe_ms is None:
+            raise BadParameter(-1120, "Invalid interval.")
+        limit = _integer(query, "limit")
+        limit = DEFAULT_LIMIT if limit is None else limit
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadParameter(-1130, f"Data sent for parameter 'limit' is not valid (1 to {MAX_LIMIT}).")
+        page = self.store.page(
+            symbol,
+            timeframe_ms=timeframe_ms,
+            start_ms=_integer(query, "startTime"),
+            end_ms=_integer(query, "endTime"),
+            limit=limit,
+            now_ms=request.now_ms,
+        )
+        return Response(200, _kline_rows(page.frame, timeframe_ms), cacheable=page.final)
+
+    def _exchange_info(self, now_ms: int) -> dict:
+        return {
+            "timezone": "UTC",
+            "serverTime": now_ms,
+            "rateLimits": [
+                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": WEIGHT_LIMIT_1M},
+                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+            ],
+            "exchangeFilters": [],
+            "symbols": self._markets,
+        }
+
+    def _market(self, symbol: str) -> dict:
+        base, quote = symbol.split("/")
+        decimals = self.store.price_decimals(symbol)
+        tick = f"{10.0**-decimals:.8f}"
+        return {
+            "symbol": base + quote,
+            "status": "TRADING",
+            "baseAsset": base,
+            "baseAssetPrecision": 8,
+            "quoteAsset": quote,
+            "quotePrecision": 8,
+            "quoteAssetPrecision": 8,
+            "baseCommissionPrecision": 8,
+            "quoteCommissionPrecision": 8,
+            "orderTypes": _ORDER_TYPES,
+            "icebergAllowed": True,
+            "ocoAllowed": True,
+            "otoAllowed": True,
+            "quoteOrderQtyMarketAllowed": True,
+            "allowTrailingStop": True,
+            "cancelReplaceAllowed": True,
+            "amendAllowed": True,
+            "isSpotTradingAllowed": True,
+            "isMarginTradingAllowed": False,
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000.00000000", "tickSize": tick},
+                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+                {"filterType": "MIN_NOTIONAL", "minNotional": "5.00000000", "applyToMarket": True, "avgPriceMins": 5},
+                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000",
+                 "stepSize": "0.00000000"},
+            ],
+            "permissions": ["SPOT"],
+            "permissionSets": [["SPOT"]],
+            "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
+            "allowedSelfTradePreventionModes": _STP_MODES,
+        }
+
+    @staticmethod
+    def _error_json(status: int, code: int, message: str) -> Response:
+        return json_response(status, {"code": code, "msg": message})
+
+
+def _kline_rows(frame, timeframe_ms: int) -> bytes:
+    """Binance's 12-field rows; the fields ccxt ignores are derived from the candle so that replays stay verbatim."""
+    open_ms = frame["open_ms"].to_numpy()
+    open_, high, low, close, volume = (frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume"))
+    quote_volume = np.round(volume * (open_ + high + low + close) / 4, 4)
+    taker_share = 0.35 + 0.3 * ((open_ms // timeframe_ms) % 7) / 6
+    trades = (np.abs(volume) * 1e5).astype(np.int64) % 997 + 1
+    return json_rows([
+        b"[", open_ms, b',"', open_, b'","', high, b'","', low, b'","', close, b'","', volume, b'",',
+        open_ms + (timeframe_ms - 1), b',"', quote_volume, b'",', trades, b',"', np.round(volume * taker_share, 5),
+        b'","', np.round(quote_volume * taker_share, 4), b'","0"]',
+    ])
+
+
+def _required(query: dict[str, str], name: str) -> str:
+    value = query.get(name)
+    if not value:
+        raise BadParameter(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
+    return value
+
+
+def _integer(query: dict[str, str], name: str) -> int | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    if not _INTEGER.match(value):
+        raise BadParameter(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.")
+    return int(value)

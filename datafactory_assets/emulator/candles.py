@@ -1,0 +1,116 @@
+"""Deterministic synthetic candles: every candle is a pure function of (symbol, open time, timeframe).
+
+Random access is the point: a test can compute the exact value the emulator served for any candle without replaying
+the requests, and the emulator serves any page without state. The price path is a function of time alone, so
+`open(t) = close(t - tf)` holds by construction and candles of different timeframes share their open prices.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import numpy as np
+import polars as pl
+
+LISTED_SINCE_MS = 1_499_990_400_000  # 2017-07-14T00:00Z: no candle opens earlier
+BASE_PRICES: dict[str, float] = {
+    "BTC/USDT": 60_000.0,
+    "ETH/USDT": 3_000.0,
+    "SOL/USDT": 150.0,
+    "BNB/USDT": 550.0,
+    "XRP/USDT": 0.6,
+    "ADA/USDT": 0.5,
+    "DOGE/USDT": 0.15,
+    "ETH/BTC": 0.05,
+}
+DEFAULT_SYMBOLS: tuple[str, ...] = tuple(BASE_PRICES)
+SCHEMA = {
+    "open_ms": pl.Int64,
+    "open": pl.Float64,
+    "high": pl.Float64,
+    "low": pl.Float64,
+    "close": pl.Float64,
+    "volume": pl.Float64,
+}
+VOLUME_DECIMALS = 5
+
+_DAY_MS = 86_400_000
+# (period, amplitude of log-price): a slow trend, a weekly and a daily swing, a few-hours ripple.
+_WAVES = ((97 * _DAY_MS, 0.30), (13 * _DAY_MS, 0.08), (_DAY_MS, 0.02), (3 * 3_600_000, 0.004))
+_NOISE = 0.0008  # relative tick noise of the price path
+_WICK = 0.0005  # relative wick length of a 1-minute candle; grows with sqrt(timeframe)
+_NOTIONAL_PER_MINUTE = 100_000.0  # quote currency traded per minute, sets the volume scale
+_STREAM_PRICE, _STREAM_HIGH, _STREAM_LOW, _STREAM_VOLUME = 1, 2, 3, 4
+
+
+def symbol_seed(symbol: str) -> int:
+    """A stable 64-bit seed per symbol (Python's `hash` is salted per process, so it would not do)."""
+    return int.from_bytes(hashlib.blake2b(symbol.encode(), digest_size=8).digest(), "little")
+
+
+def base_price(symbol: str) -> float:
+    """The level the symbol's price oscillates around; unknown symbols get one between 0.01 and 10,000."""
+    if symbol in BASE_PRICES:
+        return BASE_PRICES[symbol]
+    fraction = (symbol_seed(symbol) >> 11) * 2.0**-53
+    return float(10.0 ** (-2.0 + 6.0 * fraction))
+
+
+def price_decimals(symbol: str) -> int:
+    """Cents for symbols worth at least 1, eight decimals for the cheap ones (as on Binance)."""
+    return 2 if base_price(symbol) >= 1 else 8
+
+
+def synthetic_candles(symbol: str, start_ms: int, end_ms: int, timeframe_ms: int = 60_000) -> pl.DataFrame:
+    """Every candle of `symbol` opening in [start_ms, end_ms), aligned to `timeframe_ms`, from listing up to now.
+
+    The still-open candle that contains "now" is included, as the real exchange serves it.
+    """
+    if timeframe_ms <= 0:
+        raise ValueError(f"timeframe_ms must be positive, got {timeframe_ms}")
+    first = -(-max(start_ms, LISTED_SINCE_MS) // timeframe_ms) * timeframe_ms
+    stop = min(end_ms, (time.time_ns() // 1_000_000 // timeframe_ms + 1) * timeframe_ms)
+    opens = np.arange(first, max(first, stop), timeframe_ms, dtype=np.int64)
+    return _candles_at(symbol, opens, timeframe_ms)
+
+
+def _candles_at(symbol: str, opens: np.ndarray, timeframe_ms: int) -> pl.DataFrame:
+    seed = symbol_seed(symbol)
+    base = base_price(symbol)
+    decimals = price_decimals(symbol)
+    edges = np.round(_price_path(seed, base, np.concatenate([opens, opens[-1:] + timeframe_ms])), decimals)
+    open_, close = edges[:-1], edges[1:]
+    wick = _WICK * np.sqrt(timeframe_ms / 60_000)
+    top, bottom = np.maximum(open_, close), np.minimum(open_, close)
+    high = np.maximum(top, np.round(top * (1 + wick * _uniform(seed, _STREAM_HIGH, timeframe_ms, opens)), decimals))
+    low = np.minimum(bottom, np.round(bottom * (1 - wick * _uniform(seed, _STREAM_LOW, timeframe_ms, opens)), decimals))
+    scale = _NOTIONAL_PER_MINUTE / base * (timeframe_ms / 60_000)
+    volume = np.round(scale * (0.2 + 1.6 * _uniform(seed, _STREAM_VOLUME, timeframe_ms, opens)), VOLUME_DECIMALS)
+    return pl.DataFrame(
+        {"open_ms": opens, "open": open_, "high": high, "low": low, "close": close, "volume": volume}, schema=SCHEMA
+    )
+
+
+def _price_path(seed: int, base: float, times_ms: np.ndarray) -> np.ndarray:
+    """The price at an instant: a few symbol-phased sines in log space times hashed tick noise."""
+    phases = _uniform(seed, 0, 0, np.arange(len(_WAVES), dtype=np.int64)) * 2 * np.pi
+    t = times_ms.astype(np.float64)
+    log_level = sum(amp * np.sin(2 * np.pi * t / period + phase) for (period, amp), phase in zip(_WAVES, phases))
+    noise = 2 * _uniform(seed, _STREAM_PRICE, 0, times_ms) - 1
+    return base * np.exp(log_level) * (1 + _NOISE * noise)
+
+
+def _uniform(seed: int, stream: int, timeframe_ms: int, keys: np.ndarray) -> np.ndarray:
+    """Uniform [0, 1) per key, independent across (seed, stream, timeframe)."""
+    salt = _splitmix64(np.array([seed ^ (stream << 56) ^ timeframe_ms], dtype=np.uint64))
+    hashed = _splitmix64(keys.astype(np.uint64) + salt)
+    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def _splitmix64(x: np.ndarray) -> np.ndarray:
+    """The splitmix64 finalizer, vectorized (uint64 arrays wrap around silently)."""
+    x = x + np.uint64(0x9E3779B97F4A7C15)
+    x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))

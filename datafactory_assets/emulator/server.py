@@ -1,0 +1,269 @@
+"""The exchange emulator: a local HTTP server speaking real venue dialects under `/{venue}/...`.
+
+Clients keep the venue's real paths and only swap scheme and host for `{url}/{venue}`. The server is built to stay
+out of the way of the client it serves (they share two cores in benchmarks): HTTP/1.1 keep-alive, no per-request
+logging, vectorized pages, and an LRU of response bodies for pages that can never change.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import signal
+import socket
+import threading
+import time
+from collections import OrderedDict, deque
+from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+from datafactory_assets.emulator.binance import BinanceVenue
+from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS
+from datafactory_assets.emulator.faults import FaultBook, apply_fault
+from datafactory_assets.emulator.replay import load_replay
+from datafactory_assets.emulator.store import CandleStore
+from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
+
+logger = logging.getLogger(__name__)
+
+VENUES: dict[str, type[Venue]] = {"binance": BinanceVenue}
+CONTROL_PREFIX = "/_emulator/"
+CACHE_ENTRIES, CACHE_BYTES = 4096, 256 * 2**20
+REQUEST_LOG_SIZE = 100_000
+_SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
+
+
+class Emulator:
+    """One emulator instance: `with Emulator() as emu:` serves on `emu.url` in a background thread."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        replay: dict[str, str | Path] | None = None,
+        faults: list[str] | None = None,
+        symbols: Iterable[str] | None = None,
+    ):
+        store = CandleStore(
+            DEFAULT_SYMBOLS if symbols is None else symbols,
+            {symbol: load_replay(path) for symbol, path in (replay or {}).items()},
+        )
+        self._venues = {venue_id: cls(store) for venue_id, cls in VENUES.items()}
+        self._faults = FaultBook(self._venues)
+        for spec in faults or []:
+            self._faults.add(spec)
+        self._cache = _BodyCache(max_entries=CACHE_ENTRIES, max_bytes=CACHE_BYTES)
+        self._log: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
+        self._address = (host, port)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.url = ""
+
+    def start(self) -> Emulator:
+        self._server = _Server(self._address, _Handler)
+        self._server.emulator = self
+        host, port = self._server.server_address[:2]
+        self.url = f"http://{host}:{port}"
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator", daemon=True
+        )
+        self._thread.start()
+        logger.info("emulator listening on %s", self.url)
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and drop kept-alive connections, so no client keeps talking to a stopped emulator."""
+        if self._server is None:
+            return
+        self._server.shutdown()
+        self._server.close_connections()
+        self._server.server_close()
+        self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def add_fault(self, spec: str) -> None:
+        self._faults.add(spec)
+
+    def clear_faults(self) -> None:
+        self._faults.clear()
+
+    def request_log(self) -> list[dict]:
+        """One dict per venue request served: venue, method, path (the venue's own), query, status, fault, time."""
+        return list(self._log)
+
+    def clear_request_log(self) -> None:
+        self._log.clear()
+
+    def handle(self, method: str, target: str, body: bytes) -> Response:
+        """Answer one HTTP request; the socket-free core of the server."""
+        url = urlsplit(target)
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        if url.path.startswith(CONTROL_PREFIX):
+            return self._control(method, url.path[len(CONTROL_PREFIX) :], body)
+        venue_id, _, local_path = url.path.lstrip("/").partition("/")
+        venue = self._venues.get(venue_id)
+        if venue is None:
+            response = json_response(404, {"error": f"unknown venue {venue_id!r}", "venues": sorted(self._venues)})
+            self._record(venue_id or None, method, url.path, query, response, None)
+            return response
+        request = Request(method, "/" + local_path, query, time.time_ns() // 1_000_000)
+        fault = self._faults.take(venue.id) if venue.is_data(request) else None
+        if fault is None:
+            response = self._answer(venue, request)
+        else:
+            response = apply_fault(fault, venue, lambda: self._answer(venue, request))
+        response = Response(response.status, response.body, {**response.headers, **venue.usage_headers(request)})
+        self._record(venue.id, method, request.path, query, response, fault and fault.spec)
+        return response
+
+    def _answer(self, venue: Venue, request: Request) -> Response:
+        key = (venue.id, request.method, request.path, tuple(sorted(request.query.items())))
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        response = venue.respond(request)
+        if response.cacheable:
+            self._cache.put(key, response)
+        return response
+
+    def _record(self, venue, method, path, query, response: Response, fault: str | None) -> None:
+        self._log.append({"venue": venue, "method": method, "path": path, "query": query, "status": response.status,
+                          "fault": fault, "time": time.time()})
+
+    def _control(self, method: str, name: str, body: bytes) -> Response:
+        if (method, name) == ("GET", "health"):
+            return json_response(200, {"ok": True})
+        if (method, name) == ("GET", "faults"):
+            return json_response(200, {"faults": self._faults.active()})
+        if (method, name) == ("POST", "faults"):
+            try:
+                spec = json.loads(body or b"{}").get("spec")
+                if not isinstance(spec, str):
+                    raise ValueError('send a JSON object {"spec": "VENUE:KIND[:ARG][@COUNT]"}')
+                self._faults.add(spec)
+            except (ValueError, AttributeError) as exc:
+                return json_response(400, {"error": str(exc)})
+            return json_response(200, {"ok": True, "faults": self._faults.active()})
+        if (method, name) == ("DELETE", "faults"):
+            self._faults.clear()
+            return json_response(200, {"ok": True})
+        if (method, name) == ("GET", "requests"):
+            return json_response(200, self.request_log())
+        if (method, name) == ("DELETE", "requests"):
+            self._log.clear()
+            return json_response(200, {"ok": True})
+        return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}{name}"})
+
+
+def serve(host: str, port: int, replay: dict[str, str | Path] | None, faults: list[str] | None) -> None:
+    """Run an emulator in the foreground (the CLI) until SIGINT or SIGTERM."""
+    stopping = threading.Event()
+    with Emulator(host=host, port=port, replay=replay, faults=faults) as emu:
+        print(f"emulator listening on {emu.url}", flush=True)
+        previous = {}
+        if threading.current_thread() is threading.main_thread():
+            previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            while not stopping.wait(0.5):
+                pass
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def parse_replay_arg(text: str) -> tuple[str, Path]:
+    """`BTC/USDT=recorded.json` -> ("BTC/USDT", Path("recorded.json")), the CLI's `--replay` value."""
+    symbol, sep, path = text.partition("=")
+    symbol = symbol.strip()
+    if not sep or not path.strip() or not _SYMBOL.match(symbol):
+        raise ValueError(f"bad replay {text!r}: write SYMBOL=FILE with a canonical symbol, e.g. BTC/USDT=btc.json")
+    return symbol, Path(path.strip())
+
+
+class _BodyCache:
+    """LRU of immutable responses, bounded by entries and by bytes (a 1000-candle page is ~150 kB)."""
+
+    def __init__(self, *, max_entries: int, max_bytes: int):
+        self._entries: OrderedDict[tuple, Response] = OrderedDict()
+        self._max_entries, self._max_bytes, self._bytes = max_entries, max_bytes, 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Response | None:
+        with self._lock:
+            response = self._entries.get(key)
+            if response is not None:
+                self._entries.move_to_end(key)
+            return response
+
+    def put(self, key: tuple, response: Response) -> None:
+        with self._lock:
+            if key in self._entries:
+                return
+            self._entries[key] = response
+            self._bytes += len(response.body)
+            while len(self._entries) > self._max_entries or self._bytes > self._max_bytes:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= len(evicted.body)
+
+
+class _Server(ThreadingHTTPServer):
+    """Tracks open connections so that `stop()` can close kept-alive ones."""
+
+    daemon_threads = True
+    emulator: Emulator
+
+    def __init__(self, address, handler):
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request):
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self._connections_lock:
+            connections = list(self._connections)
+        for connection in connections:
+            try:
+                connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: ccxt's requests session reuses the connection
+    disable_nagle_algorithm = True  # headers and body go out in two writes; don't let the body wait for an ACK
+    timeout = 300  # an idle kept-alive connection is dropped after this many seconds
+    server: _Server
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        response = self.server.emulator.handle(self.command, self.path, self.rfile.read(length) if length else b"")
+        self.send_response(response.status)
+        for name, value in {"Content-Type": "application/json", **response.headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
+        logger.debug(format, *args)

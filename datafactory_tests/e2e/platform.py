@@ -1,0 +1,89 @@
+"""A real platform for end-to-end tests: dagster-webserver and dagster-daemon on 127.0.0.1 with a temporary
+DAGSTER_HOME, our instance config and a test universe, fed by the exchange emulator."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+
+from datafactory_assets.launcher import free_port, write_instance_config
+from datafactory_assets.settings import REPO_ROOT
+
+BIN = Path(sys.executable).parent
+
+
+class Platform:
+    """Starts webserver + daemon on enter, stops them on exit; `graphql()` talks to the webserver."""
+
+    def __init__(self, workdir: Path, *, config_toml: str, emulator_url: str):
+        self.workdir = workdir
+        self.dagster_home = workdir / "dagster_home"
+        self.warehouse_path = workdir / "warehouse.duckdb"
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = workdir / "datafactory.toml"
+        config.write_text(config_toml)
+        self.env = {
+            **os.environ,
+            "DAGSTER_HOME": str(self.dagster_home),
+            "DATAFACTORY_CONFIG": str(config),
+            "DATAFACTORY_WAREHOUSE": str(self.warehouse_path),
+            "DATAFACTORY_EMULATOR_URL": emulator_url,
+        }
+        self.procs: list[subprocess.Popen] = []
+
+    def __enter__(self) -> Platform:
+        write_instance_config(self.dagster_home)
+        # migrate once before several processes open the fresh SQLite storage at the same time
+        subprocess.run([BIN / "dagster", "instance", "migrate"], env=self.env, check=True, cwd=REPO_ROOT,
+                       capture_output=True)
+        workspace = str(REPO_ROOT / "workspace.yaml")
+        self._spawn("webserver", [BIN / "dagster-webserver", "-w", workspace, "-h", "127.0.0.1",
+                                  "-p", str(self.port)])
+        self._spawn("daemon", [BIN / "dagster-daemon", "run", "-w", workspace])
+        self._wait_for_webserver()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def _spawn(self, name: str, argv: list) -> None:
+        log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+        self.procs.append(subprocess.Popen([str(a) for a in argv], env=self.env, cwd=REPO_ROOT, stdout=log,
+                                           stderr=subprocess.STDOUT))
+
+    def _wait_for_webserver(self, timeout_s: float = 120) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if any(p.poll() is not None for p in self.procs):
+                raise RuntimeError(f"a platform process died; see logs in {self.workdir}")
+            try:
+                if requests.get(f"{self.url}/server_info", timeout=2).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        raise TimeoutError(f"webserver did not answer within {timeout_s}s; see {self.workdir}")
+
+    def graphql(self, query: str, variables: dict | None = None) -> dict:
+        answer = requests.post(f"{self.url}/graphql", json={"query": query, "variables": variables or {}},
+                               timeout=60)
+        answer.raise_for_status()
+        body = answer.json()
+        if body.get("errors"):
+            raise RuntimeError(f"GraphQL errors: {body['errors']}")
+        return body["data"]
+
+    def log(self, name: str) -> str:
+        return (self.workdir / f"{name}.log").read_text()

@@ -1,0 +1,74 @@
+"""A partition backfill launched through the GraphQL API of a running webserver, executed by the daemon."""
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import pytest
+
+from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_tests.e2e.platform import Platform
+from datafactory_tests.helpers import ms
+
+pytestmark = pytest.mark.xdist_group("e2e")
+
+CONFIG = """
+[defaults]
+timeframe = "1m"
+start = "2024-03-01"
+[symbols]
+"BTC/USDT" = {}
+"ETH/USDT" = {}
+"""
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+  }
+}"""
+
+STATUS = """
+query Status($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status numPartitions runs(limit: 50) { runId status } }
+    ... on PythonError { message }
+  }
+}"""
+
+DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+
+
+def test_graphql_backfill_of_two_symbols_by_24_hours_stores_every_candle_once(tmp_path, emulator):
+    day = {"start": "2024-03-01-00:00", "end": "2024-03-01-23:00"}
+    with Platform(tmp_path, config_toml=CONFIG, emulator_url=emulator.url) as platform:
+        launched = platform.graphql(LAUNCH, {"params": {"partitionsByAssets": [
+            {"assetKey": {"path": ["candles", name]}, "partitions": {"range": day}}
+            for name in ("btc_usdt", "eth_usdt")
+        ]}})["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        deadline = time.monotonic() + 420
+        while True:
+            backfill = platform.graphql(STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+            if backfill["status"] in DONE or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert backfill["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, (backfill, platform.log("daemon")[-4000:])
+    runs = backfill["runs"]
+    assert runs and all(r["status"] == "SUCCESS" for r in runs)
+    assert len(runs) <= 2, "multi_run backfill policy: one run per asset for 24 partitions"
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    conn = duckdb.connect(str(platform.warehouse_path), read_only=True)
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        rows = conn.execute(
+            "SELECT epoch_ms(ts), close, count(*) OVER (PARTITION BY ts) FROM candles WHERE symbol = ? "
+            "AND ts >= ? AND ts < ? ORDER BY ts", [symbol, start.replace(tzinfo=None),
+                                                   (start + timedelta(days=1)).replace(tzinfo=None)]).fetchall()
+        want = synthetic_candles(symbol, ms(start), ms(start + timedelta(days=1)))
+        assert [r[0] for r in rows] == want["open_ms"].to_list()
+        assert [r[1] for r in rows] == want["close"].to_list()
+        assert {r[2] for r in rows} == {1}
+    conn.close()

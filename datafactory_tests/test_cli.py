@@ -1,0 +1,69 @@
+"""The `datafactory` command against a warehouse filled through the real asset code."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from click.testing import CliRunner
+
+from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.cli import main
+from datafactory_assets.sources.resource import SourcesResource
+from datafactory_tests.helpers import symbol_settings
+
+START = datetime(2024, 3, 1, 10, tzinfo=UTC)
+
+
+@pytest.fixture
+def cli_env(tmp_path, warehouse, monkeypatch):
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n')
+    monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
+    monkeypatch.setenv("DATAFACTORY_WAREHOUSE", warehouse.path)
+    return warehouse
+
+
+def run(*args):
+    result = CliRunner().invoke(main, list(args), catch_exceptions=False, terminal_width=200)
+    return result
+
+
+def test_status_prints_the_coverage_table(cli_env, emulator):
+    source = SourcesResource(emulator_url=emulator.url).client("binance")
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2), source=source, warehouse=cli_env)
+    result = run("status")
+    assert result.exit_code == 0
+    assert "Data coverage status" in result.output
+    assert "BTC/USDT" in result.output and "120" in result.output and "100.0" in result.output
+
+
+def test_status_without_a_warehouse_says_what_to_do(cli_env):
+    result = CliRunner().invoke(main, ["status"])
+    assert result.exit_code != 0
+    assert "run `datafactory init`" in str(result.exception)
+
+
+def test_init_creates_the_schema_and_a_fresh_timestamped_database(cli_env, tmp_path):
+    assert run("init").exit_code == 0
+    assert run("status").output.strip() == "no candles stored yet"
+    result = run("init", "--fresh")
+    assert result.exit_code == 0
+    (fresh,) = tmp_path.glob("crypto_data_*.duckdb")
+    assert fresh.name in result.output.replace("\n", "")
+
+
+def test_gaps_lists_exactly_the_holes_of_a_replayed_file(cli_env, tmp_path):
+    from datafactory_assets.emulator.server import Emulator
+    from datafactory_tests.helpers import ms
+
+    holes = {5, 6, 7, 30, 61, 100, 101}
+    recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(120) if m not in holes]
+    replay = tmp_path / "recorded.json"
+    replay.write_text(__import__("json").dumps(recorded))
+    with Emulator(replay={"ALT/BTC": replay}) as emu:
+        ingest_window(symbol_settings("ALT/BTC"), start=START, end=START + timedelta(hours=2),
+                      source=SourcesResource(emulator_url=emu.url).client("binance"), warehouse=cli_env)
+    output = run("gaps", "--symbol", "ALT/BTC").output
+    assert "4 gap(s), 7 missing candle(s)" in output
+    for first, last in [("10:05", "10:07"), ("10:30", "10:30"), ("11:01", "11:01"), ("11:40", "11:41")]:
+        assert f"2024-03-01 {first}:00" in output and f"2024-03-01 {last}:00" in output
+    assert run("gaps", "--symbol", "BTC/USDT").output.strip() == "no gaps for BTC/USDT"

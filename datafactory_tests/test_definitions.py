@@ -1,0 +1,28 @@
+"""A snapshot of the platform's shape: an accidental change to assets, checks, jobs or schedules shows up here."""
+
+import dagster as dg
+
+from datafactory_assets import defs
+
+SYMBOLS = ["ada_usdt", "btc_usdt", "eth_usdt", "sol_usdt"]
+
+
+def test_definitions_snapshot():
+    graph = defs.resolve_asset_graph()
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [f"candles/{s}" for s in SYMBOLS]
+    assert sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys) == sorted(
+        f"candles/{s}:{c}" for s in SYMBOLS for c in ("gaps", "validation"))
+    assert sorted(j.name for j in defs.jobs) == ["candles_job"]
+    assert sorted(s.name for s in defs.schedules) == ["candles_job_hourly"]
+    assert not list(defs.sensors or [])
+
+
+def test_candle_assets_carry_their_operational_policy():
+    asset = defs.get_assets_def(dg.AssetKey(["candles", "btc_usdt"]))
+    assert asset.partitions_def.get_first_partition_key() == "2025-01-01-00:00"
+    assert asset.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=720)
+    assert asset.op.pool == "warehouse"
+    assert asset.group_names_by_key[asset.key] == "candles"
+    blocking = {spec.name: spec.blocking for spec in asset.check_specs}
+    assert blocking == {"validation": True, "gaps": False}
+    assert defs.executor == dg.in_process_executor
