@@ -85,6 +85,7 @@ def dagster_pass(url: str, workdir: Path) -> tuple[int, float]:
     resources = {"warehouse": warehouse, "sources": SourcesResource(emulator_url=url, rate_limit=False)}
     last = (END - timedelta(hours=1)).strftime("%Y-%m-%d-%H:%M")
     began = time.perf_counter()
+    (workdir / "dagster_home").mkdir()
     with dg.DagsterInstance.local_temp(str(workdir / "dagster_home")) as instance:
         for symbol in SYMBOLS:
             settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))

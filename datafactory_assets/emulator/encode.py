@@ -2,9 +2,10 @@
 
 A page is described as a row template: literal bytes interleaved with numpy columns. Integer columns print as
 integers, float columns as fixed-point decimals with `FRACTION_DIGITS` digits (Binance's `"60000.12000000"`). All rows
-are laid out at once in a byte matrix, one matrix row per output byte position (so every piece is written
-contiguously), with NUL where a leading zero must vanish; one transpose and one `bytes.replace` finish the page. That
-is several times cheaper than formatting every number in Python.
+are laid out at once in a byte matrix with one matrix row per output byte position (so every piece is written
+contiguously) and NUL where a leading zero must vanish; one transpose and one `bytes.replace` finish the page. All
+integer columns, and all float columns, are converted to digits together, so the cost hardly depends on how many
+columns a dialect has. That is several times cheaper than formatting every number in Python.
 
 Every printed decimal parses back to exactly the float it came from. A column for which that cannot be guaranteed
 cheaply (say a recorded value with ten decimals) sends the page through plain Python formatting, which falls back to
@@ -30,15 +31,19 @@ def json_rows(parts: Sequence[Part]) -> bytes:
     rows = len(arrays[0]) if arrays else 0
     if rows == 0:
         return b"[]"
+    integer = [np.issubdtype(array.dtype, np.integer) for array in arrays]
+    int_pieces = _integers([a for a, is_int in zip(arrays, integer) if is_int])
+    float_pieces = _decimals([a for a, is_int in zip(arrays, integer) if not is_int])
+    if int_pieces is None or float_pieces is None:
+        return _json_rows_slow(parts, rows)
     pieces: list[np.ndarray] = []
     for part in [*parts, b","]:
         if isinstance(part, bytes):
             pieces.append(np.frombuffer(part, dtype=np.uint8)[:, None])
-            continue
-        block = _integers(part) if np.issubdtype(part.dtype, np.integer) else _decimals(part)
-        if block is None:
-            return _json_rows_slow(parts, rows)
-        pieces.extend(block)
+        elif np.issubdtype(part.dtype, np.integer):
+            pieces.extend(int_pieces.pop(0))
+        else:
+            pieces.extend(float_pieces.pop(0))
     matrix = np.empty((sum(len(piece) for piece in pieces), rows), dtype=np.uint8)
     offset = 0
     for piece in pieces:
@@ -53,59 +58,71 @@ def decimal_text(value: float) -> str:
     return text if float(text) == value else repr(value)
 
 
-def _integers(values: np.ndarray) -> list[np.ndarray] | None:
-    values = values.astype(np.int64, copy=False)
+def _integers(columns: list[np.ndarray]) -> list[list[np.ndarray]] | None:
+    """Per column: its sign and digit pieces."""
+    if not columns:
+        return []
+    values = np.vstack(columns).astype(np.int64, copy=False)
     magnitude = np.abs(values)
     if (magnitude < 0).any():  # the int64 minimum has no positive counterpart: leave it to Python
         return None
-    return [_sign(values < 0), _digits(magnitude)]
+    signs = _signs(values < 0)
+    return [[sign, digits] for sign, digits in zip(signs, _digits(magnitude))]
 
 
-def _decimals(values: np.ndarray) -> list[np.ndarray] | None:
-    """Fixed-point digits of `values`, or None when some value cannot be printed exactly this way."""
-    values = values.astype(np.float64, copy=False)
+def _decimals(columns: list[np.ndarray]) -> list[list[np.ndarray]] | None:
+    """Per column: sign, whole digits, point and fraction pieces; None when a value can't be printed exactly so."""
+    if not columns:
+        return []
+    values = np.vstack(columns).astype(np.float64, copy=False)
     magnitude = np.abs(values)
-    top = float(magnitude.max())
-    if not np.isfinite(top):
+    tops = magnitude.max(axis=1)
+    if not np.isfinite(tops).all():
         return None
+    decimals = np.array([_decimals_for(float(top)) for top in tops], dtype=np.int64)[:, None]
+    scaled = np.rint(magnitude * 10.0**decimals)
+    if not (scaled < _EXACT_LIMIT).all() or not np.array_equal(scaled / 10.0**decimals, magnitude):
+        return None
+    whole, fraction = np.divmod(scaled.astype(np.int64), 10**decimals)
+    signs = _signs(np.signbit(values) & (scaled > 0))
+    point = np.frombuffer(b".", dtype=np.uint8)[:, None]
+    fractions = _digits(fraction * 10 ** (FRACTION_DIGITS - decimals), width=FRACTION_DIGITS)
+    return [[sign, digits, point, frac] for sign, digits, frac in zip(signs, _digits(whole), fractions)]
+
+
+def _decimals_for(top: float) -> int:
+    """The most decimals (up to FRACTION_DIGITS) that keep a column's scaled values exact integers."""
     decimals = FRACTION_DIGITS
     while decimals > 0 and top * 10.0**decimals >= _EXACT_LIMIT:
         decimals -= 1
-    scaled = np.rint(magnitude * 10.0**decimals)
-    if top * 10.0**decimals >= _EXACT_LIMIT or not np.array_equal(scaled / 10.0**decimals, magnitude):
-        return None
-    whole, fraction = np.divmod(scaled.astype(np.int64), 10**decimals)
-    pieces = [_sign(np.signbit(values) & (scaled > 0)), _digits(whole), np.frombuffer(b".", dtype=np.uint8)[:, None]]
-    if decimals:
-        pieces.append(_digits(fraction, width=decimals))
-    return [*pieces, np.full((FRACTION_DIGITS - decimals, 1), ord("0"), dtype=np.uint8)]
+    return decimals
 
 
-def _sign(negative: np.ndarray) -> np.ndarray:
-    """A one-byte row holding `-` where negative; zero height when nothing is (the usual case)."""
+def _signs(negative: np.ndarray) -> list[np.ndarray]:
+    """Per column a one-byte row holding `-` where negative; zero height when nothing is (the usual case)."""
     if not negative.any():
-        return np.empty((0, len(negative)), dtype=np.uint8)
-    return np.where(negative, ord("-"), 0).astype(np.uint8)[None, :]
+        return [np.empty((0, negative.shape[1]), dtype=np.uint8)] * len(negative)
+    return list(np.where(negative, ord("-"), 0).astype(np.uint8)[:, None, :])
 
 
-def _digits(values: np.ndarray, *, width: int | None = None) -> np.ndarray:
-    """ASCII digits of non-negative ints, one output position per matrix row, four digits per table look-up.
+def _digits(values: np.ndarray, *, width: int | None = None) -> list[np.ndarray]:
+    """Per column (row of `values`), ASCII digits of non-negative ints, one output position per matrix row.
 
-    Without `width`, leading zeros become NUL (the last digit always stays); with it, they are kept.
+    Four digits per table look-up. Without `width`, each column is as wide as its widest value and leading zeros
+    become NUL (the last digit always stays); with it, every column is `width` wide and leading zeros stay.
     """
-    keep_zeros = width is not None
-    if width is None:
-        width = len(str(int(values.max())))
+    widths = [width or len(str(int(top))) for top in values.max(axis=1)]
+    widest = max(widths)
     chunks = []
     rest = values
-    for _ in range(-(-width // 4)):
+    for _ in range(-(-widest // 4)):
         rest, low = np.divmod(rest, 10_000)
-        chunks.append(_FOUR_DIGITS.take(low, axis=1))
-    digits = np.vstack(chunks[::-1])[-width:]
-    if not keep_zeros and int(values.min()) < 10 ** (width - 1):  # some value is shorter than the widest
-        powers = 10 ** np.arange(width - 1, 0, -1, dtype=np.int64)
-        digits[:-1] *= values[None, :] >= powers[:, None]
-    return digits
+        chunks.append(_FOUR_DIGITS.take(low, axis=1))  # (4, columns, rows)
+    digits = np.concatenate(chunks[::-1])[-widest:]  # (widest, columns, rows)
+    if width is None and widest > 1:
+        powers = 10 ** np.arange(widest - 1, 0, -1, dtype=np.int64)
+        digits[:-1] *= values[None, :, :] >= powers[:, None, None]
+    return [digits[widest - w :, column] for column, w in enumerate(widths)]
 
 
 def _json_rows_slow(parts: Sequence[Part], rows: int) -> bytes:

@@ -26,7 +26,7 @@ def load_replay(path: str | os.PathLike) -> pl.DataFrame:
     """Read a JSON array of `[open_ms, open, high, low, close, volume]` rows or a CSV of the same columns."""
     path = Path(path)
     text = path.read_text()
-    if text.lstrip().startswith("["):
+    if text.lstrip()[:1] in ("[", "{"):
         rows = _json_rows(path, text)
     else:
         rows = _csv_rows(path, text)

@@ -5,6 +5,8 @@ import dagster as dg
 from datafactory_assets.assets import candle_assets
 from datafactory_assets.automation import hourly_collection
 from datafactory_assets.settings import Settings
+from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import WarehouseResource
 from datafactory_tests.helpers import symbol_settings
 
 
@@ -16,15 +18,16 @@ def settings_with(*symbols) -> Settings:
 def test_the_hourly_schedule_runs_by_default_and_asks_for_the_hour_that_just_closed():
     settings = settings_with(symbol_settings("BTC/USDT"), symbol_settings("ETH/USDT"))
     jobs, schedules = hourly_collection(settings)
-    defs = dg.Definitions(assets=candle_assets(settings), jobs=jobs, schedules=schedules)
-    schedule = defs.get_schedule_def("candles_job_hourly")
+    defs = dg.Definitions(assets=candle_assets(settings), jobs=jobs, schedules=schedules,
+                          resources={"warehouse": WarehouseResource(path="unused.duckdb"), "sources": SourcesResource()})
+    schedule = defs.resolve_schedule_def("candles_job_hourly")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.cron_schedule == "5 * * * *"
     tick = datetime(2026, 11, 24, 10, 5, tzinfo=UTC)
     with dg.build_schedule_context(scheduled_execution_time=tick) as context:
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-24-09:00"
-    job = defs.get_job_def("candles_job")
+    job = defs.resolve_job_def("candles_job")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
         "candles/btc_usdt", "candles/eth_usdt"}
 

@@ -1,0 +1,88 @@
+"""`datafactory up --offline`, the quick start's first command: webserver, daemon and emulator come up, the hourly
+schedule is running, and a run launched through GraphQL stores candles from the emulator."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+import requests
+
+from datafactory_assets.launcher import free_port
+
+pytestmark = pytest.mark.xdist_group("e2e")
+
+REPOSITORIES = """
+{ repositoriesOrError { ... on RepositoryConnection { nodes {
+    name location { name } schedules { name scheduleState { status } } } } } }"""
+
+DAEMONS = "{ instance { daemonHealth { allDaemonStatuses { daemonType healthy required } } } }"
+
+LAUNCH = """
+mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+
+
+def graphql(url, query, variables=None):
+    body = requests.post(f"{url}/graphql", json={"query": query, "variables": variables or {}}, timeout=60).json()
+    assert not body.get("errors"), body
+    return body["data"]
+
+
+def wait_for(predicate, timeout_s, what):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(what)
+
+
+def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    warehouse = tmp_path / "offline.duckdb"
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "DATAFACTORY_WAREHOUSE": str(warehouse)}
+    env.pop("DATAFACTORY_EMULATOR_URL", None)
+    log = open(tmp_path / "up.log", "w")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([Path(sys.executable).parent / "datafactory", "up", "--offline", "--port", str(port)],
+                            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: requests.get(f"{url}/server_info", timeout=2).ok, 180, "webserver")
+        (repo,) = graphql(url, REPOSITORIES)["repositoriesOrError"]["nodes"]
+        assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
+            "candles_job_hourly": "RUNNING"}
+        wait_for(lambda: any(d["daemonType"] == "SCHEDULER" and d["healthy"] for d in graphql(url, DAEMONS)[
+            "instance"]["daemonHealth"]["allDaemonStatuses"]), 120, "scheduler daemon healthy")
+        launched = graphql(url, LAUNCH, {"params": {
+            "selector": {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
+                         "jobName": "candles_job"},
+            "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2025-06-01-10:00"}]},
+        }})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_id = launched["run"]["runId"]
+        status = {}
+        wait_for(lambda: status.update(graphql(url, RUN, {"id": run_id})["runOrError"]) or status["status"] in {
+            "SUCCESS", "FAILURE", "CANCELED"}, 180, "run finished")
+        assert status["status"] == "SUCCESS", (tmp_path / "up.log").read_text()[-3000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
+    assert (tmp_path / "home" / "dagster.yaml").read_text().count("default_limit: 1") == 1
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    assert conn.execute("SELECT symbol, count(*) FROM candles GROUP BY symbol ORDER BY symbol").fetchall() == [
+        ("ADA/USDT", 60), ("BTC/USDT", 60), ("ETH/USDT", 60), ("SOL/USDT", 60)]
+    conn.close()
