@@ -71,14 +71,15 @@ class BinanceVenue(Venue):
             try:
                 return self._klines(request)
             except BadParameter as exc:
-                return self._error_json(400, exc.code, str(exc))
+                return self._error_json(400, code=exc.code, message=str(exc))
         return self.error(404, f"unknown path {request.path}")
 
     def is_data(self, request: Request) -> bool:
         return request.path == "/api/v3/klines"
 
     def error(self, status: int, message: str) -> Response:
-        return self._error_json(status, _ERROR_CODES.get(status, -1000 if status < 500 else -1001), message)
+        code = _ERROR_CODES.get(status, -1000 if status < 500 else -1001)
+        return self._error_json(status, code=code, message=message)
 
     def empty(self) -> Response:
         return json_response(200, [])
@@ -112,7 +113,7 @@ class BinanceVenue(Venue):
             limit=limit,
             now_ms=request.now_ms,
         )
-        return Response(200, _kline_rows(page.frame, timeframe_ms), cacheable=page.final)
+        return Response(status=200, body=_kline_rows(page.frame, timeframe_ms), cacheable=page.final)
 
     def _exchange_info(self, now_ms: int) -> dict:
         return {
@@ -166,7 +167,7 @@ class BinanceVenue(Venue):
         }
 
     @staticmethod
-    def _error_json(status: int, code: int, message: str) -> Response:
+    def _error_json(status: int, *, code: int, message: str) -> Response:
         return json_response(status, {"code": code, "msg": message})
 
 
@@ -176,7 +177,7 @@ def _kline_rows(frame, timeframe_ms: int) -> bytes:
     open_, high, low, close, volume = (frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume"))
     quote_volume = np.round(volume * (open_ + high + low + close) / 4, 4)
     taker_share = 0.35 + 0.3 * ((open_ms // timeframe_ms) % 7) / 6
-    trades = (np.abs(volume) * 1e5).astype(np.int64) % 997 + 1
+    trades = np.fmod(np.abs(volume) * 1e5, 997).astype(np.int64) + 1
     return json_rows([
         b"[", open_ms, b',"', open_, b'","', high, b'","', low, b'","', close, b'","', volume, b'",',
         open_ms + (timeframe_ms - 1), b',"', quote_volume, b'",', trades, b',"', np.round(volume * taker_share, 5),
@@ -195,6 +196,8 @@ def _integer(query: dict[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None:
         return None
-    if not _INTEGER.match(value):
-        raise BadParameter(-1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'.")
+    if not _INTEGER.match(value) or not -(2**63) <= int(value) < 2**63:
+        raise BadParameter(
+            -1100, f"Illegal characters found in parameter '{name}'; legal range is '^-?[0-9]{{1,20}}$'."
+        )
     return int(value)

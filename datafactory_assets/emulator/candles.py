@@ -41,7 +41,7 @@ _WAVES = ((97 * _DAY_MS, 0.30), (13 * _DAY_MS, 0.08), (_DAY_MS, 0.02), (3 * 3_60
 _NOISE = 0.0008  # relative tick noise of the price path
 _WICK = 0.0005  # relative wick length of a 1-minute candle; grows with sqrt(timeframe)
 _NOTIONAL_PER_MINUTE = 100_000.0  # quote currency traded per minute, sets the volume scale
-_STREAM_PRICE, _STREAM_HIGH, _STREAM_LOW, _STREAM_VOLUME = 1, 2, 3, 4
+_STREAM_PHASE, _STREAM_PRICE, _STREAM_HIGH, _STREAM_LOW, _STREAM_VOLUME = range(5)
 
 
 def symbol_seed(symbol: str) -> int:
@@ -72,37 +72,41 @@ def synthetic_candles(symbol: str, start_ms: int, end_ms: int, timeframe_ms: int
     first = -(-max(start_ms, LISTED_SINCE_MS) // timeframe_ms) * timeframe_ms
     stop = min(end_ms, (time.time_ns() // 1_000_000 // timeframe_ms + 1) * timeframe_ms)
     opens = np.arange(first, max(first, stop), timeframe_ms, dtype=np.int64)
-    return _candles_at(symbol, opens, timeframe_ms)
+    return _candles_at(symbol, opens, timeframe_ms=timeframe_ms)
 
 
-def _candles_at(symbol: str, opens: np.ndarray, timeframe_ms: int) -> pl.DataFrame:
+def _candles_at(symbol: str, opens: np.ndarray, *, timeframe_ms: int) -> pl.DataFrame:
     seed = symbol_seed(symbol)
     base = base_price(symbol)
     decimals = price_decimals(symbol)
-    edges = np.round(_price_path(seed, base, np.concatenate([opens, opens[-1:] + timeframe_ms])), decimals)
+    edges = np.round(_price_path(seed, np.concatenate([opens, opens[-1:] + timeframe_ms]), base=base), decimals)
     open_, close = edges[:-1], edges[1:]
     wick = _WICK * np.sqrt(timeframe_ms / 60_000)
     top, bottom = np.maximum(open_, close), np.minimum(open_, close)
-    high = np.maximum(top, np.round(top * (1 + wick * _uniform(seed, _STREAM_HIGH, timeframe_ms, opens)), decimals))
-    low = np.minimum(bottom, np.round(bottom * (1 - wick * _uniform(seed, _STREAM_LOW, timeframe_ms, opens)), decimals))
+    high_wick, low_wick, activity = (
+        _uniform(seed, opens, stream=stream, timeframe_ms=timeframe_ms)
+        for stream in (_STREAM_HIGH, _STREAM_LOW, _STREAM_VOLUME)
+    )
+    high = np.maximum(top, np.round(top * (1 + wick * high_wick), decimals))
+    low = np.minimum(bottom, np.round(bottom * (1 - wick * low_wick), decimals))
     scale = _NOTIONAL_PER_MINUTE / base * (timeframe_ms / 60_000)
-    volume = np.round(scale * (0.2 + 1.6 * _uniform(seed, _STREAM_VOLUME, timeframe_ms, opens)), VOLUME_DECIMALS)
+    volume = np.round(scale * (0.2 + 1.6 * activity), VOLUME_DECIMALS)
     return pl.DataFrame(
         {"open_ms": opens, "open": open_, "high": high, "low": low, "close": close, "volume": volume}, schema=SCHEMA
     )
 
 
-def _price_path(seed: int, base: float, times_ms: np.ndarray) -> np.ndarray:
+def _price_path(seed: int, times_ms: np.ndarray, *, base: float) -> np.ndarray:
     """The price at an instant: a few symbol-phased sines in log space times hashed tick noise."""
-    phases = _uniform(seed, 0, 0, np.arange(len(_WAVES), dtype=np.int64)) * 2 * np.pi
+    phases = _uniform(seed, np.arange(len(_WAVES), dtype=np.int64), stream=_STREAM_PHASE) * 2 * np.pi
     t = times_ms.astype(np.float64)
     log_level = sum(amp * np.sin(2 * np.pi * t / period + phase) for (period, amp), phase in zip(_WAVES, phases))
-    noise = 2 * _uniform(seed, _STREAM_PRICE, 0, times_ms) - 1
+    noise = 2 * _uniform(seed, times_ms, stream=_STREAM_PRICE) - 1
     return base * np.exp(log_level) * (1 + _NOISE * noise)
 
 
-def _uniform(seed: int, stream: int, timeframe_ms: int, keys: np.ndarray) -> np.ndarray:
-    """Uniform [0, 1) per key, independent across (seed, stream, timeframe)."""
+def _uniform(seed: int, keys: np.ndarray, *, stream: int, timeframe_ms: int = 0) -> np.ndarray:
+    """Uniform [0, 1) per key, independent across (seed, stream, timeframe); the price path uses no timeframe."""
     salt = _splitmix64(np.array([seed ^ (stream << 56) ^ timeframe_ms], dtype=np.uint64))
     hashed = _splitmix64(keys.astype(np.uint64) + salt)
     return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53

@@ -26,7 +26,10 @@ Part = bytes | np.ndarray
 
 
 def json_rows(parts: Sequence[Part]) -> bytes:
-    """`[row,row,...]` where each row is `parts` with every array replaced by that row's value."""
+    """`[row,row,...]` where each row is `parts` with every array replaced by that row's value.
+
+    Literal parts must not contain NUL bytes (NUL marks the bytes to drop).
+    """
     arrays = [part for part in parts if isinstance(part, np.ndarray)]
     rows = len(arrays[0]) if arrays else 0
     if rows == 0:
@@ -116,8 +119,9 @@ def _digits(values: np.ndarray, *, width: int | None = None) -> list[np.ndarray]
     chunks = []
     rest = values
     for _ in range(-(-widest // 4)):
-        rest, low = np.divmod(rest, 10_000)
-        chunks.append(_FOUR_DIGITS.take(low, axis=1))  # (4, columns, rows)
+        quotient = rest // 10_000  # measurably cheaper than np.divmod
+        chunks.append(_FOUR_DIGITS.take(rest - quotient * 10_000, axis=1))  # (4, columns, rows)
+        rest = quotient
     digits = np.concatenate(chunks[::-1])[-widest:]  # (widest, columns, rows)
     if width is None and widest > 1:
         powers = 10 ** np.arange(widest - 1, 0, -1, dtype=np.int64)
@@ -126,6 +130,7 @@ def _digits(values: np.ndarray, *, width: int | None = None) -> list[np.ndarray]
 
 
 def _json_rows_slow(parts: Sequence[Part], rows: int) -> bytes:
+    """The same page formatted value by value in Python, for columns the fast path cannot print exactly."""
     columns = [
         [part.decode()] * rows
         if isinstance(part, bytes)

@@ -34,10 +34,10 @@ class Fault:
 
 @dataclass(frozen=True)
 class FaultKind:
-    """`check` raises ValueError for bad arguments; `apply` builds the answer from the fault, venue and normal answer."""
+    """`check` raises ValueError for bad arguments; `apply` turns (fault, venue, normal answer) into the answer."""
 
     check: Callable[[tuple[str, ...]], None]
-    apply: Callable[[Fault, Venue, Callable[[], Response]], Response]
+    apply: Callable[..., Response]  # (fault, *, venue, normal) -> the answer to send
 
 
 def _check_status(args: tuple[str, ...]) -> None:
@@ -47,13 +47,24 @@ def _check_status(args: tuple[str, ...]) -> None:
         raise ValueError(f"status code {args[0]} is not an HTTP error (400-599)")
 
 
-def _status(fault: Fault, venue: Venue, normal: Callable[[], Response]) -> Response:
+def _status(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
+    """The venue's own error body, so the client maps it to the exception it raises for the real thing."""
     code = int(fault.args[0])
     answer = venue.error(code, f"injected fault {fault.spec}")
     if code in _RETRY_STATUSES:
         retry_after = fault.args[1] if len(fault.args) > 1 else "1"
-        return Response(answer.status, answer.body, {**answer.headers, "Retry-After": retry_after})
+        return Response(status=answer.status, body=answer.body, headers={**answer.headers, "Retry-After": retry_after})
     return answer
+
+
+def _garbage(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
+    """A 200 whose body is not JSON: ccxt reads it as "no candles", which a client must not trust."""
+    return Response(status=200, body=GARBAGE_BODY)
+
+
+def _empty(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
+    """A well-formed answer with no candles, as venues give for windows they have no data for."""
+    return venue.empty()
 
 
 def _no_args(args: tuple[str, ...]) -> None:
@@ -63,8 +74,8 @@ def _no_args(args: tuple[str, ...]) -> None:
 
 KINDS: dict[str, FaultKind] = {
     "status": FaultKind(_check_status, _status),
-    "garbage": FaultKind(_no_args, lambda fault, venue, normal: Response(200, GARBAGE_BODY)),
-    "empty": FaultKind(_no_args, lambda fault, venue, normal: venue.empty()),
+    "garbage": FaultKind(_no_args, _garbage),
+    "empty": FaultKind(_no_args, _empty),
 }
 
 
@@ -88,9 +99,9 @@ def parse_fault(spec: str, *, venues: Collection[str]) -> Fault:
     return Fault(spec=spec.strip(), venue=venue, kind=kind, args=tuple(args), remaining=int(count_text) if at else None)
 
 
-def apply_fault(fault: Fault, venue: Venue, normal: Callable[[], Response]) -> Response:
-    """The answer `venue` gives under `fault`; `normal` computes the fault-free answer for kinds that alter it."""
-    return KINDS[fault.kind].apply(fault, venue, normal)
+def apply_fault(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
+    """The answer `venue` gives under `fault`; `normal` computes the fault-free answer, for kinds that alter it."""
+    return KINDS[fault.kind].apply(fault, venue=venue, normal=normal)
 
 
 class FaultBook:

@@ -68,13 +68,11 @@ def _candle(path: Path, where: str, raw) -> tuple:
 
 
 def _integer(value) -> int:
-    """Open times must be whole milliseconds; `1.7e12` or `"1700000000000"` pass, `12.5` does not."""
+    """Open times must be whole, non-negative milliseconds; `1.7e12` or `"1700000000000"` pass, `12.5` does not."""
     value = _number(value)
-    if isinstance(value, int):
-        return value
-    number = float(value)
-    if not number.is_integer():
-        raise ValueError(f"open_ms {value!r} is not a whole number of milliseconds")
+    number = value if isinstance(value, int) else float(value)
+    if (isinstance(number, float) and not number.is_integer()) or not 0 <= number < 2**53:
+        raise ValueError(f"open_ms {value!r} is not a whole, non-negative number of milliseconds")
     return int(number)
 
 

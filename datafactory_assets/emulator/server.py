@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import signal
 import socket
 import threading
@@ -24,7 +23,7 @@ from datafactory_assets.emulator.binance import BinanceVenue
 from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS
 from datafactory_assets.emulator.faults import FaultBook, apply_fault
 from datafactory_assets.emulator.replay import load_replay
-from datafactory_assets.emulator.store import CandleStore
+from datafactory_assets.emulator.store import CANONICAL_SYMBOL, CandleStore
 from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
 
 logger = logging.getLogger(__name__)
@@ -33,7 +32,6 @@ VENUES: dict[str, type[Venue]] = {"binance": BinanceVenue}
 CONTROL_PREFIX = "/_emulator/"
 CACHE_ENTRIES, CACHE_BYTES = 4096, 256 * 2**20
 REQUEST_LOG_SIZE = 100_000
-_SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 
 
 class Emulator:
@@ -111,20 +109,19 @@ class Emulator:
         if url.path.startswith(CONTROL_PREFIX):
             return self._control(method, url.path[len(CONTROL_PREFIX) :], body)
         venue_id, _, local_path = url.path.lstrip("/").partition("/")
+        request = Request(method=method, path="/" + local_path, query=query, now_ms=time.time_ns() // 1_000_000)
         venue = self._venues.get(venue_id)
         if venue is None:
-            response = json_response(404, {"error": f"unknown venue {venue_id!r}", "venues": sorted(self._venues)})
-            self._record(venue_id or None, method, url.path, query, response, None)
-            return response
-        request = Request(method, "/" + local_path, query, time.time_ns() // 1_000_000)
+            self._record(venue=venue_id or None, request=request, status=404, fault=None)
+            return json_response(404, {"error": f"unknown venue {venue_id!r}", "venues": sorted(self._venues)})
         fault = self._faults.take(venue.id) if venue.is_data(request) else None
         if fault is None:
             response = self._answer(venue, request)
         else:
-            response = apply_fault(fault, venue, lambda: self._answer(venue, request))
-        response = Response(response.status, response.body, {**response.headers, **venue.usage_headers(request)})
-        self._record(venue.id, method, request.path, query, response, fault and fault.spec)
-        return response
+            response = apply_fault(fault, venue=venue, normal=lambda: self._answer(venue, request))
+        headers = {**response.headers, **venue.usage_headers(request)}
+        self._record(venue=venue.id, request=request, status=response.status, fault=fault and fault.spec)
+        return Response(status=response.status, body=response.body, headers=headers)
 
     def _answer(self, venue: Venue, request: Request) -> Response:
         key = (venue.id, request.method, request.path, tuple(sorted(request.query.items())))
@@ -136,9 +133,9 @@ class Emulator:
             self._cache.put(key, response)
         return response
 
-    def _record(self, venue, method, path, query, response: Response, fault: str | None) -> None:
-        self._log.append({"venue": venue, "method": method, "path": path, "query": query, "status": response.status,
-                          "fault": fault, "time": time.time()})
+    def _record(self, *, venue: str | None, request: Request, status: int, fault: str | None) -> None:
+        self._log.append({"venue": venue, "method": request.method, "path": request.path, "query": request.query,
+                          "status": status, "fault": fault, "time": time.time()})
 
     def _control(self, method: str, name: str, body: bytes) -> Response:
         if (method, name) == ("GET", "health"):
@@ -185,7 +182,7 @@ def parse_replay_arg(text: str) -> tuple[str, Path]:
     """`BTC/USDT=recorded.json` -> ("BTC/USDT", Path("recorded.json")), the CLI's `--replay` value."""
     symbol, sep, path = text.partition("=")
     symbol = symbol.strip()
-    if not sep or not path.strip() or not _SYMBOL.match(symbol):
+    if not sep or not path.strip() or not CANONICAL_SYMBOL.match(symbol):
         raise ValueError(f"bad replay {text!r}: write SYMBOL=FILE with a canonical symbol, e.g. BTC/USDT=btc.json")
     return symbol, Path(path.strip())
 
@@ -237,6 +234,10 @@ class _Server(ThreadingHTTPServer):
             self._connections.discard(request)
         super().shutdown_request(request)
 
+    def handle_error(self, request, client_address) -> None:
+        """A client that hangs up mid-answer (a timeout, a reset) is normal here, not worth a traceback."""
+        logger.debug("connection from %s ended abruptly", client_address, exc_info=True)
+
     def close_connections(self) -> None:
         with self._connections_lock:
             connections = list(self._connections)
@@ -255,7 +256,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        response = self.server.emulator.handle(self.command, self.path, self.rfile.read(length) if length else b"")
+        body = self.rfile.read(length) if length else b""
+        try:
+            response = self.server.emulator.handle(self.command, self.path, body)
+        except Exception as exc:  # an emulator bug must read as a clear 500, not as a dropped connection
+            logger.exception("emulator failed on %s %s", self.command, self.path)
+            response = json_response(500, {"error": f"emulator bug: {type(exc).__name__}: {exc}"})
         self.send_response(response.status)
         for name, value in {"Content-Type": "application/json", **response.headers}.items():
             self.send_header(name, value)

@@ -10,9 +10,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+import re
+
 import polars as pl
 
 from datafactory_assets.emulator.candles import LISTED_SINCE_MS, price_decimals, synthetic_candles
+
+CANONICAL_SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class CandleStore:
     def __init__(self, symbols: Iterable[str], replay: Mapping[str, pl.DataFrame]):
         self._replay = dict(replay)
         self.symbols: tuple[str, ...] = tuple(dict.fromkeys([*symbols, *self._replay]))
+        malformed = [symbol for symbol in self.symbols if not CANONICAL_SYMBOL.match(symbol)]
+        if malformed:
+            raise ValueError(f"symbols must be canonical BASE/QUOTE such as 'BTC/USDT', got {malformed}")
 
     def price_decimals(self, symbol: str) -> int:
         """Decimals of the price tick; recorded files may hold anything, so they get the finest tick."""

@@ -35,7 +35,7 @@ class Response:
 
 def json_response(status: int, payload, *, headers: dict[str, str] | None = None) -> Response:
     """A JSON answer with compact separators, as exchanges send them."""
-    return Response(status, json.dumps(payload, separators=(",", ":")).encode(), headers or {})
+    return Response(status=status, body=json.dumps(payload, separators=(",", ":")).encode(), headers=headers or {})
 
 
 class Venue(ABC):

@@ -42,21 +42,27 @@ query Status($id: String!) {
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 
-def test_graphql_backfill_of_two_symbols_by_24_hours_stores_every_candle_once(tmp_path, emulator):
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, emulator_session):
+    with Platform(tmp_path_factory.mktemp("platform"), config_toml=CONFIG,
+                  emulator_url=emulator_session.url) as running:
+        yield running
+
+
+def test_graphql_backfill_of_two_symbols_by_24_hours_stores_every_candle_once(platform):
     day = {"start": "2024-03-01-00:00", "end": "2024-03-01-23:00"}
-    with Platform(tmp_path, config_toml=CONFIG, emulator_url=emulator.url) as platform:
-        launched = platform.graphql(LAUNCH, {"params": {"partitionsByAssets": [
-            {"assetKey": {"path": ["candles", name]}, "partitions": {"range": day}}
-            for name in ("btc_usdt", "eth_usdt")
-        ]}})["launchPartitionBackfill"]
-        assert launched["__typename"] == "LaunchBackfillSuccess", launched
-        deadline = time.monotonic() + 420
-        while True:
-            backfill = platform.graphql(STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
-            if backfill["status"] in DONE or time.monotonic() > deadline:
-                break
-            time.sleep(2)
-        assert backfill["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, (backfill, platform.log("daemon")[-4000:])
+    launched = platform.graphql(LAUNCH, {"params": {"partitionsByAssets": [
+        {"assetKey": {"path": ["candles", name]}, "partitions": {"range": day}}
+        for name in ("btc_usdt", "eth_usdt")
+    ]}})["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    deadline = time.monotonic() + 420
+    while True:
+        backfill = platform.graphql(STATUS, {"id": launched["backfillId"]})["partitionBackfillOrError"]
+        if backfill["status"] in DONE or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert backfill["status"] in {"COMPLETED", "COMPLETED_SUCCESS"}, (backfill, platform.log("daemon")[-4000:])
     runs = backfill["runs"]
     assert runs and all(r["status"] == "SUCCESS" for r in runs)
     assert len(runs) <= 2, "multi_run backfill policy: one run per asset for 24 partitions"
@@ -72,3 +78,33 @@ def test_graphql_backfill_of_two_symbols_by_24_hours_stores_every_candle_once(tm
         assert [r[1] for r in rows] == want["close"].to_list()
         assert {r[2] for r in rows} == {1}
     conn.close()
+
+
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status stepStats { startTime endTime } } } }"
+
+
+def test_runs_launched_together_write_one_at_a_time_through_the_warehouse_pool(platform):
+    week = [{"key": "dagster/asset_partition_range_start", "value": "2024-03-10-00:00"},
+            {"key": "dagster/asset_partition_range_end", "value": "2024-03-16-23:00"}]
+    run_ids = []
+    for name in ("btc_usdt", "eth_usdt"):
+        launched = platform.graphql(LAUNCH_RUN, {"params": {
+            "selector": {"repositoryLocationName": "datafactory", "repositoryName": "__repository__",
+                         "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["candles", name]}]},
+            "executionMetadata": {"tags": week},
+        }})["launchRun"]
+        assert launched["__typename"] == "LaunchRunSuccess", launched
+        run_ids.append(launched["run"]["runId"])
+    deadline = time.monotonic() + 300
+    while True:
+        runs = [platform.graphql(RUN, {"id": run_id})["runOrError"] for run_id in run_ids]
+        if all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in runs) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"], platform.log("daemon")[-3000:]
+    (first, second) = sorted((s["startTime"], s["endTime"]) for r in runs for s in r["stepStats"])
+    assert first[1] <= second[0], f"writing steps overlapped: {first} and {second}"

@@ -52,6 +52,7 @@ def test_csv_with_or_without_header(tmp_path, header):
         ("[[1, 2, 3]]", "row 1"),
         (json.dumps([[T0, 1, 1, 1, 1, 1], [T0, "x", 1, 1, 1, 1]]), "row 2"),
         (json.dumps([[T0 + 0.5, 1, 1, 1, 1, 1]]), "row 1"),
+        (json.dumps([[-MINUTE, 1, 1, 1, 1, 1]]), "row 1"),
         (json.dumps([[T0, 1, 1, 1, 1, None]]), "row 1"),
         (json.dumps([[T0, True, 1, 1, 1, 1]]), "row 1"),
         (json.dumps([[T0, 1, 1, 1, 1, "nan"]]), "row 1"),

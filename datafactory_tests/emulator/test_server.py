@@ -6,12 +6,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import ccxt
 import pytest
 import requests
 
+from datafactory_assets.emulator.binance import BinanceVenue
 from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS, synthetic_candles
 from datafactory_assets.emulator.server import Emulator, parse_replay_arg
 from datafactory_tests.emulator.conftest import binance_client
@@ -21,7 +23,8 @@ T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
 
 
 def expected(symbol, start_ms, count, timeframe_ms=MINUTE):
-    return [list(row) for row in synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms).rows()]
+    frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
+    return [list(row) for row in frame.rows()]
 
 
 def klines(http, **query):
@@ -40,9 +43,11 @@ def test_ccxt_loads_every_listed_symbol_as_an_active_spot_market(client):
     assert client.markets["BTC/USDT"]["id"] == "BTCUSDT" and client.markets["ETH/BTC"]["precision"]["price"] == 1e-8
 
 
-def test_the_listed_symbols_can_be_chosen():
+def test_the_listed_symbols_can_be_chosen_and_must_be_canonical():
     with Emulator(symbols=["BTC/USDT", "FOO/BAR"]) as emu:
         assert set(binance_client(emu.url).load_markets()) == {"BTC/USDT", "FOO/BAR"}
+    with pytest.raises(ValueError, match="BTCUSDT"):
+        Emulator(symbols=["BTCUSDT"])
 
 
 @pytest.mark.parametrize("symbol", ["BTC/USDT", "ADA/USDT", "ETH/BTC"])
@@ -96,6 +101,7 @@ def test_limit_defaults_to_500_and_is_capped_at_1000(http):
         ({"symbol": ""}, -1102),
         ({"interval": "7m"}, -1120),
         ({"startTime": "yesterday"}, -1100),
+        ({"endTime": "99999999999999999999"}, -1100),
         ({"limit": "0"}, -1130),
     ],
 )
@@ -137,6 +143,16 @@ def test_unknown_venue_and_path_get_json_404(http):
         assert answer.json()
 
 
+def test_an_emulator_bug_reads_as_a_json_500_not_a_dropped_connection(monkeypatch):
+    def broken(self, request):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(BinanceVenue, "respond", broken)
+    with Emulator() as emu:
+        answer = requests.get(f"{emu.url}/binance/api/v3/ping", timeout=5)
+    assert answer.status_code == 500 and "RuntimeError: boom" in answer.json()["error"]
+
+
 def test_identical_requests_for_past_pages_get_identical_bodies(http):
     first, second = klines(http, startTime=T0, limit=1000), klines(http, startTime=T0, limit=1000)
     assert first.content == second.content and len(first.content) > 100_000
@@ -176,7 +192,8 @@ def test_control_endpoints(emu, http):
     assert http.delete(f"{http.base}/_emulator/faults").json() == {"ok": True}
     assert len(klines(http, startTime=T0).json()) == 500
     refused = http.post(f"{http.base}/_emulator/faults", json={"spec": "binance:melt"})
-    assert refused.status_code == 400 and "binance:melt" in refused.json()["error"] and "garbage" in refused.json()["error"]
+    assert refused.status_code == 400
+    assert "binance:melt" in refused.json()["error"] and "garbage" in refused.json()["error"]
     assert http.post(f"{http.base}/_emulator/faults", data="not json").status_code == 400
     assert http.post(f"{http.base}/_emulator/faults", json=["binance:empty"]).status_code == 400
 
@@ -191,7 +208,7 @@ def test_stop_closes_kept_alive_connections_and_start_binds_a_free_port():
 
 
 def test_parse_replay_arg():
-    assert parse_replay_arg("ALT/BTC=/data/alt.json") == ("ALT/BTC", __import__("pathlib").Path("/data/alt.json"))
+    assert parse_replay_arg("ALT/BTC=/data/alt.json") == ("ALT/BTC", Path("/data/alt.json"))
     for bad in ("ALT/BTC", "altbtc=x.json", "ALT/BTC=", "=x.json", "ALTBTC=x.json"):
         with pytest.raises(ValueError, match="SYMBOL=FILE"):
             parse_replay_arg(bad)
