@@ -26,3 +26,16 @@ def test_candle_assets_carry_their_operational_policy():
     blocking = {spec.name: spec.blocking for spec in asset.check_specs}
     assert blocking == {"validation": True, "gaps": False}
     assert defs.executor == dg.in_process_executor
+
+
+def test_dg_loads_the_project_from_pyproject():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from datafactory_assets.settings import REPO_ROOT
+
+    result = subprocess.run([Path(sys.executable).parent / "dg", "check", "defs"], cwd=REPO_ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "All definitions loaded successfully" in result.stdout + result.stderr

@@ -7,10 +7,9 @@ the selection lives here once.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-
-import re
 
 import polars as pl
 

@@ -1,31 +1,13 @@
-"""Fixtures for the emulator's own tests: one emulator per test session (per xdist worker) and real ccxt clients.
-
-`point_at_emulator` is the test-side copy of the URL rewrite; production code has its own in `sources/`.
-"""
+"""Fixtures for the emulator's own tests: the shared emulator and a real ccxt client pointed at it the way the
+platform points its sources (`point_at_emulator` from `sources/`)."""
 
 from __future__ import annotations
-
-from urllib.parse import urlsplit
 
 import ccxt
 import pytest
 import requests
 
-from datafactory_assets.emulator.server import Emulator
-
-
-def point_at_emulator(exchange: ccxt.Exchange, url: str, venue: str = "binance") -> ccxt.Exchange:
-    """Keep every API path of `exchange` but send it to `{url}/{venue}` instead of the real host."""
-
-    def rewrite(value):
-        if isinstance(value, dict):
-            return {key: rewrite(item) for key, item in value.items()}
-        if isinstance(value, str) and "://" in value:
-            return f"{url}/{venue}{urlsplit(value).path}"
-        return value
-
-    exchange.urls["api"] = rewrite(exchange.urls["api"])
-    return exchange
+from datafactory_assets.sources.ccxt_source import point_at_emulator
 
 
 def binance_client(url: str, **config) -> ccxt.binance:
@@ -35,27 +17,19 @@ def binance_client(url: str, **config) -> ccxt.binance:
         "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
         **config,
     })
-    return point_at_emulator(exchange, url)
-
-
-@pytest.fixture(scope="session")
-def shared_emulator():
-    with Emulator() as emu:
-        yield emu
+    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="binance")
+    return exchange
 
 
 @pytest.fixture
-def emu(shared_emulator):
-    """The session's emulator, with no faults and an empty request log on entry and no faults left on exit."""
-    shared_emulator.clear_faults()
-    shared_emulator.clear_request_log()
-    yield shared_emulator
-    shared_emulator.clear_faults()
+def emu(emulator):
+    """The shared emulator (see the root conftest), under the short name these tests use."""
+    return emulator
 
 
 @pytest.fixture(scope="session")
-def _loaded_client(shared_emulator):
-    exchange = binance_client(shared_emulator.url)
+def _loaded_client(emulator_session):
+    exchange = binance_client(emulator_session.url)
     exchange.enableLastJsonResponse = True
     exchange.load_markets()
     return exchange
