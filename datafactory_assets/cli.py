@@ -81,6 +81,34 @@ def init(fresh: bool) -> None:
 
 
 @main.command()
+@click.option("--from", "first", required=True, help="First hour: 2025-01-01, 2025-01-01T05:00 or 2025-01-01-05:00.")
+@click.option("--to", "last", required=True, help="Last hour, inclusive; a bare date means through its last hour.")
+@click.option("--symbol", "symbols", multiple=True, help="Only these symbols (default: every configured one).")
+@click.option("--url", default="http://127.0.0.1:3000", show_default=True, help="The running Dagster webserver.")
+@click.option("--wait/--no-wait", default=False, help="Wait until the backfill has finished.")
+@click.option("--timeout", "timeout_s", default=3600.0, show_default=True, help="Seconds to wait with --wait.")
+def backfill(first: str, last: str, symbols: tuple[str, ...], url: str, wait: bool, timeout_s: float) -> None:
+    """Launch an asset backfill of a range of hours through the webserver (runs follow the backfill policy)."""
+    from datafactory_assets.automation import backfill as backfills
+
+    try:
+        start, end = backfills.partition_range(first, last)
+        selection = backfills.asset_ranges(load_settings(), list(symbols), start, end)
+        backfill_id = backfills.launch_backfill(url, selection, title=f"datafactory backfill {first}..{last}")
+    except (ValueError, backfills.BackfillError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _console().print(f"backfill {backfill_id}: {len(selection)} asset(s), {start:%Y-%m-%d %H:%M} .. "
+                     f"{end:%Y-%m-%d %H:%M} UTC; {url}/backfills/{backfill_id}")
+    if wait:
+        result = backfills.wait_for_backfill(url, backfill_id, timeout_s=timeout_s)
+        failed = [r for r in result["runs"] if r["status"] != "SUCCESS"]
+        _console().print(f"backfill {backfill_id} {result['status']}: {len(result['runs'])} run(s), "
+                         f"{len(failed)} not successful")
+        if result["status"] not in {"COMPLETED", "COMPLETED_SUCCESS"} or failed:
+            raise SystemExit(1)
+
+
+@main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8765, show_default=True, type=int)
 @click.option("--replay", "replays", multiple=True, metavar="SYMBOL=FILE",

@@ -1,5 +1,6 @@
 """One hourly-partitioned candle asset per configured symbol, `candles/<base>_<quote>`."""
 
+import warnings
 from datetime import datetime
 from functools import cache
 
@@ -22,7 +23,13 @@ def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
 def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int) -> dg.AssetsDefinition:
     """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit."""
     key = dg.AssetKey(["candles", symbol.asset_name])
+    with warnings.catch_warnings():
+        # backfill_policy is beta in Dagster 1.13; we rely on it on purpose, so users need not be told on every load
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return _candle_asset(symbol, key, partitions_per_run)
 
+
+def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: int) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="candles",

@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
-
 import ccxt
 
 from datafactory_assets.frames import candles_from_rows
 from datafactory_assets.sources.base import BrokenAnswerError, FetchResult, RequestRecord, SourceError
+from datafactory_assets.sources.transport import emulator_url
 from datafactory_assets.sources.venues import VENUES
 
 log = logging.getLogger(__name__)
@@ -26,8 +25,7 @@ def point_at_emulator(urls, *, base_url: str, venue: str):
     if isinstance(urls, dict):
         return {key: point_at_emulator(value, base_url=base_url, venue=venue) for key, value in urls.items()}
     if isinstance(urls, str) and "://" in urls:
-        parts = urlsplit(urls)
-        return f"{base_url.rstrip('/')}/{venue}{parts.path}"
+        return emulator_url(urls, base_url=base_url, venue=venue)
     return urls
 
 

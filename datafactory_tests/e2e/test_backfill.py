@@ -108,3 +108,20 @@ def test_runs_launched_together_write_one_at_a_time_through_the_warehouse_pool(p
     assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"], platform.log("daemon")[-3000:]
     (first, second) = sorted((s["startTime"], s["endTime"]) for r in runs for s in r["stepStats"])
     assert first[1] <= second[0], f"writing steps overlapped: {first} and {second}"
+
+
+def test_datafactory_backfill_launches_an_asset_backfill_that_follows_the_backfill_policy(platform):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    result = subprocess.run(
+        [Path(sys.executable).parent / "datafactory", "backfill", "--from", "2024-03-05", "--to", "2024-03-06",
+         "--symbol", "ETH/USDT", "--url", platform.url, "--wait", "--timeout", "300"],
+        env=platform.env, capture_output=True, text=True, timeout=400)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 run(s), 0 not successful" in result.stdout, result.stdout
+    conn = duckdb.connect(str(platform.warehouse_path), read_only=True)
+    assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
+                        "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
+    conn.close()
