@@ -74,7 +74,7 @@ def ours_pass(url: str, workdir: Path) -> tuple[int, float]:
     rows = 0
     for symbol in SYMBOLS:
         settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
-        rows += ingest_window(settings, start=START, end=END, source=sources.client("binance"),
+        rows += ingest_window(settings, start=START, end=END, sources=sources,
                               warehouse=warehouse).rows
     return rows, time.perf_counter() - began
 

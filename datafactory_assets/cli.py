@@ -52,6 +52,25 @@ def status() -> None:
 
 
 @main.command()
+def health() -> None:
+    """Per source: breaker state, success rate, p50/p95 latency and last error (last 24 hours)."""
+    from datafactory_assets.resilience import breaker_states
+
+    settings = load_settings()
+    with _warehouse().connect(read_only=True) as conn:
+        requests = queries.source_health(conn)
+    breakers = breaker_states(settings.state_path)
+    if requests.is_empty() and breakers.is_empty():
+        _console().print("no source requests recorded yet")
+        return
+    table = breakers.join(requests, on="source", how="full", coalesce=True).with_columns(
+        pl.col("breaker").fill_null("closed")).sort("source")
+    _print_frame(table.select("source", "breaker", "failures", "blocked_for_s", "requests", "success_pct", "p50_ms",
+                              "p95_ms", "errors", "last_error_at", "last_error_class", "last_failure"),
+                 "Source health (last 24 hours)")
+
+
+@main.command()
 @click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
 def gaps(symbol: str | None) -> None:
     """Missing candle ranges (first and last missing open time, UTC)."""

@@ -17,7 +17,8 @@ defs = dg.Definitions(
     schedules=schedules,
     resources={
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
-        "sources": SourcesResource(emulator_url=settings.emulator_url),
+        "sources": SourcesResource(emulator_url=settings.emulator_url, state_path=str(settings.state_path),
+                                   **vars(settings.resilience)),
     },
     executor=dg.in_process_executor,
 )

@@ -10,13 +10,15 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
+from datafactory_assets.sources.venues import VENUES
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "datafactory.toml"
-SUPPORTED_SOURCES = ("binance",)
+SUPPORTED_SOURCES = tuple(VENUES)
 
 _TIMEFRAME_UNITS = {"m": 60_000, "h": 3_600_000}
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}$")
@@ -51,6 +53,20 @@ class SymbolSettings:
 
 
 @dataclass(frozen=True)
+class ResilienceSettings:
+    """Retry, breaker and budget settings shared by every source (`[resilience]`, `[sources.<id>]`)."""
+
+    retry_attempts: int = 4
+    retry_backoff_s: float = 0.5
+    retry_max_backoff_s: float = 30.0
+    breaker_fail_max: int = 5
+    breaker_reset_s: float = 60.0
+    ban_s: float = 600.0
+    budget_margin: float = 0.9
+    budgets: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration the platform runs with."""
 
@@ -60,6 +76,12 @@ class Settings:
     partitions_per_run: int
     schedule_minute: int
     config_path: Path
+    resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+
+    @property
+    def state_path(self) -> Path:
+        """Breakers and budgets live beside the warehouse, one state file per warehouse."""
+        return self.warehouse_path.with_name(self.warehouse_path.stem + ".resilience.sqlite")
 
 
 def timeframe_to_ms(timeframe: str) -> int:
@@ -104,7 +126,27 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         partitions_per_run=_positive_int(run, "partitions_per_run", 720, config_path),
         schedule_minute=_minute(schedule.get("minute_of_hour", 5), config_path),
         config_path=config_path,
+        resilience=_resilience(raw.get("resilience", {}), raw.get("sources", {}), config_path),
     )
+
+
+def _resilience(table: dict, sources: dict, config_path: Path) -> ResilienceSettings:
+    known = {f.name: f.type for f in fields(ResilienceSettings) if f.name != "budgets"}
+    unknown = set(table) - set(known)
+    if unknown:
+        raise ConfigError(f"{config_path}: [resilience] has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    for key, value in table.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ConfigError(f"{config_path}: [resilience] {key} must be a positive number, got {value!r}")
+    budgets = {}
+    for name, entry in sources.items():
+        if name not in SUPPORTED_SOURCES:
+            raise ConfigError(f"{config_path}: [sources.{name}] is not a known source; known: {list(SUPPORTED_SOURCES)}")
+        if set(entry) - {"budget_per_minute"}:
+            raise ConfigError(f"{config_path}: [sources.{name}] has unknown keys {sorted(set(entry) - {'budget_per_minute'})}")
+        if "budget_per_minute" in entry:
+            budgets[name] = _positive_int(entry, "budget_per_minute", 1, config_path)
+    return ResilienceSettings(**table, budgets=budgets)
 
 
 def _symbol_settings(name: str, entry: dict, config_path: Path) -> SymbolSettings:

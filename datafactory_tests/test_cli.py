@@ -28,8 +28,8 @@ def run(*args):
 
 
 def test_status_prints_the_coverage_table(cli_env, emulator):
-    source = SourcesResource(emulator_url=emulator.url).client("binance")
-    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2), source=source, warehouse=cli_env)
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
     result = run("status")
     assert result.exit_code == 0
     assert "Data coverage status" in result.output
@@ -61,7 +61,7 @@ def test_gaps_lists_exactly_the_holes_of_a_replayed_file(cli_env, tmp_path):
     replay.write_text(__import__("json").dumps(recorded))
     with Emulator(replay={"ALT/BTC": replay}) as emu:
         ingest_window(symbol_settings("ALT/BTC"), start=START, end=START + timedelta(hours=2),
-                      source=SourcesResource(emulator_url=emu.url).client("binance"), warehouse=cli_env)
+                      sources=SourcesResource(emulator_url=emu.url), warehouse=cli_env)
     output = run("gaps", "--symbol", "ALT/BTC").output
     assert "4 gap(s), 7 missing candle(s)" in output
     for first, last in [("10:05", "10:07"), ("10:30", "10:30"), ("11:01", "11:01"), ("11:40", "11:41")]:

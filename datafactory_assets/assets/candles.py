@@ -43,10 +43,9 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
     )
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
         window = context.partition_time_window
-        source = sources.client(symbol.sources[0])
         try:
-            report = ingest_window(symbol, start=window.start, end=window.end, source=source, warehouse=warehouse,
-                                   run_id=context.run_id)
+            report = ingest_window(symbol, start=window.start, end=window.end, sources=sources,
+                                   warehouse=warehouse, run_id=context.run_id)
         except ValidationFailedError as exc:
             yield validation_result(exc.violations)
             raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
@@ -55,13 +54,19 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                 description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored candles left as they were",
                 metadata={"requests": len(exc.requests)},
             ) from exc
+        if report.failures:
+            context.log.warning(f"{symbol.symbol}: served by {report.source} after "
+                                + "; ".join(map(str, report.failures)))
         yield dg.MaterializeResult(
             metadata={
                 "rows": report.rows,
                 "expected_rows": report.expected_rows,
                 "missing_minutes": report.missing_candles * symbol.timeframe_ms // 60_000,
                 "source": report.source,
+                "failed_sources": dg.MetadataValue.md(
+                    "\n".join(f"- {f}" for f in report.failures) if report.failures else "none"),
                 "requests": len(report.requests),
+                "retries": report.retries,
                 "fetch_latency_ms": round(report.fetch_latency_ms, 1),
                 "partitions": len(context.partition_keys),
                 "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",

@@ -1,4 +1,5 @@
-"""Fetch, validate and store one window of one symbol: the work behind every candle materialization.
+"""Fetch through the failover chain, validate and store one window of one symbol: the work behind every candle
+materialization.
 
 Kept free of Dagster so that the benchmark and the CLI run exactly the code the assets run.
 """
@@ -11,30 +12,34 @@ from datetime import datetime
 import polars as pl
 
 from datafactory_assets.checks import Violation, missing_ranges, validate_candles
+from datafactory_assets.resilience.chain import ChainExhaustedError, SourceFailure
 from datafactory_assets.settings import SymbolSettings
-from datafactory_assets.sources import CcxtCandleSource, RequestRecord, SourceError
+from datafactory_assets.sources import RequestRecord
+from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
-from datafactory_assets.warehouse.writes import log_requests, replace_window
+from datafactory_assets.warehouse.writes import log_requests, upsert_candles
 
 
 class ValidationFailedError(Exception):
-    """The source's candles break validation rules; nothing was written."""
+    """Every source that answered sent bad candles; nothing was written."""
 
-    def __init__(self, violations: list[Violation], requests: list[RequestRecord]):
-        super().__init__("candles failed validation, nothing written: " + "; ".join(map(str, violations)))
+    def __init__(self, violations: list[Violation], failures: list[SourceFailure]):
+        super().__init__("candles failed validation, nothing written: " + "; ".join(map(str, failures)))
         self.violations = violations
-        self.requests = requests
+        self.failures = failures
 
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one window's ingestion stored and what it cost."""
+    """What one window's ingestion stored, where it came from and what it cost."""
 
     rows: int
     expected_rows: int
     missing: pl.DataFrame
     source: str
     requests: list[RequestRecord]
+    failures: list[SourceFailure]
+    retries: int
 
     @property
     def missing_candles(self) -> int:
@@ -45,35 +50,31 @@ class IngestReport:
         return sum(r.latency_ms for r in self.requests)
 
 
-def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, source: CcxtCandleSource,
+def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
                   warehouse: WarehouseResource, run_id: str | None = None) -> IngestReport:
-    """Replace the symbol's stored candles in [start, end) with what the source has, or change nothing.
+    """Store what the first source of the symbol's chain able to serve [start, end) validly has, or change nothing.
 
-    Raises `SourceError` when the source fails or answers garbage and `ValidationFailedError` when its candles are
-    bad; in both cases the requests are logged and the stored candles stay as they were.
+    Raises `ChainExhaustedError` when no source served the window and `ValidationFailedError` when the sources that
+    answered sent bad candles; in both cases the requests are logged and the stored candles stay as they were.
     """
+    validate = lambda frame: validate_candles(frame, start=start, end=end, timeframe_ms=symbol.timeframe_ms)  # noqa: E731
+    chain = sources.chain(symbol.sources, validate=validate)
     try:
-        fetched = source.fetch_range(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe)
-    except SourceError as exc:
-        _log_only(warehouse, exc.requests, run_id)
+        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe)
+    except ChainExhaustedError as exc:
+        with warehouse.connect() as conn:
+            log_requests(conn, exc.requests, run_id)
+        if exc.violations:
+            raise ValidationFailedError(exc.violations, exc.failures) from exc
         raise
-    violations = validate_candles(fetched.frame, start=start, end=end, timeframe_ms=symbol.timeframe_ms)
-    if violations:
-        _log_only(warehouse, fetched.requests, run_id)
-        raise ValidationFailedError(violations, fetched.requests)
     with warehouse.connect() as conn:
-        rows = replace_window(conn, fetched.frame, symbol=symbol, start=start, end=end,
-                              requests=fetched.requests, run_id=run_id)
-    expected = int((end - start).total_seconds() * 1000) // symbol.timeframe_ms
+        rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id)
     return IngestReport(
         rows=rows,
-        expected_rows=expected,
-        missing=missing_ranges(fetched.frame["ts"], start=start, end=end, timeframe_ms=symbol.timeframe_ms),
-        source=source.name,
-        requests=fetched.requests,
+        expected_rows=int((end - start).total_seconds() * 1000) // symbol.timeframe_ms,
+        missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=symbol.timeframe_ms),
+        source=result.source,
+        requests=result.requests,
+        failures=result.failures,
+        retries=result.retries,
     )
-
-
-def _log_only(warehouse: WarehouseResource, requests: list[RequestRecord], run_id: str | None) -> None:
-    with warehouse.connect() as conn:
-        log_requests(conn, requests, run_id)

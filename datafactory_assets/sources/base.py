@@ -1,11 +1,26 @@
-"""What every source adapter returns or raises, independent of the client library behind it."""
+"""What every source adapter returns or raises, independent of the client library behind it.
+
+Errors are classified at the edge, where the client's exceptions and HTTP status are known, so that retry, breaker
+and failover decide on one vocabulary (`ErrorKind`) whatever the library.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 import polars as pl
+
+
+class ErrorKind(StrEnum):
+    """Why a request failed, which decides what happens next."""
+
+    THROTTLED = "throttled"  # 429, rate limit: wait (Retry-After) and retry
+    TRANSIENT = "transient"  # 5xx, timeout, reset: back off and retry
+    BANNED = "banned"  # 418, 451: stop using the source for a while, fail over
+    PERMANENT = "permanent"  # bad symbol, bad request, auth: no retry, clear error
+    BROKEN = "broken"  # an answer that is not data (garbled 200): retry a little, then fail over
 
 
 @dataclass(frozen=True)
@@ -25,7 +40,7 @@ class RequestRecord:
 
 @dataclass
 class FetchResult:
-    """The candles of a window and the requests it took to get them."""
+    """The candles of a window, the requests it took, and how many of them were retries."""
 
     frame: pl.DataFrame
     requests: list[RequestRecord] = field(default_factory=list)
@@ -36,12 +51,25 @@ class FetchResult:
 
 
 class SourceError(Exception):
-    """A source could not serve a window; carries the requests made so they are still logged."""
+    """A source could not serve a request; carries its classification and the requests made so they are logged."""
 
-    def __init__(self, message: str, *, requests: list[RequestRecord] | None = None):
+    kind: ErrorKind = ErrorKind.TRANSIENT
+
+    def __init__(self, message: str, *, kind: ErrorKind | None = None, retry_after_s: float | None = None,
+                 requests: list[RequestRecord] | None = None):
         super().__init__(message)
+        self.kind = kind or type(self).kind
+        self.retry_after_s = retry_after_s
         self.requests = requests if requests is not None else []
 
 
 class BrokenAnswerError(SourceError):
     """The source answered, but not with data: a garbled or malformed body that a client may read as 'no candles'."""
+
+    kind = ErrorKind.BROKEN
+
+
+class SourceUnavailableError(SourceError):
+    """The source is not asked at all: its breaker is open, it is banned, or it cannot serve the window."""
+
+    kind = ErrorKind.TRANSIENT

@@ -2,7 +2,8 @@
 
 ccxt's own `paginate` walks from the newest window backwards; a backfill needs the opposite, from `since` to the end
 of the window, so the loop is ours. ccxt reads a garbled HTTP 200 body as "no candles" and returns `[]`; the adapter
-compares what ccxt parsed with the raw JSON it saw and raises `BrokenAnswerError` instead.
+compares what ccxt parsed with the raw JSON it saw and raises `BrokenAnswerError` instead. Failures are classified
+here, from ccxt's exception and the HTTP status, into the `ErrorKind` the resilience layer acts on.
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime
+
 import ccxt
 
 from datafactory_assets.frames import candles_from_rows
-from datafactory_assets.sources.base import BrokenAnswerError, FetchResult, RequestRecord, SourceError
+from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, FetchResult, RequestRecord, SourceError
 from datafactory_assets.sources.transport import emulator_url
 from datafactory_assets.sources.venues import VENUES
 
 log = logging.getLogger(__name__)
+
+_PERMANENT = (ccxt.BadSymbol, ccxt.BadRequest, ccxt.AuthenticationError, ccxt.PermissionDenied, ccxt.NotSupported,
+              ccxt.ArgumentsRequired)
+_THROTTLED = (ccxt.DDoSProtection, ccxt.RateLimitExceeded)
 
 
 def point_at_emulator(urls, *, base_url: str, venue: str):
@@ -29,45 +35,96 @@ def point_at_emulator(urls, *, base_url: str, venue: str):
     return urls
 
 
-class CcxtCandleSource:
-    """One ccxt exchange client, configured from the venue's quirks; the emulator URL is its only test switch."""
+def classify(exc: ccxt.BaseError, status: int | None) -> ErrorKind:
+    """418 and 451 are bans whatever ccxt calls them; then throttling, permanent errors, and the rest is transient."""
+    if status in (418, 451):
+        return ErrorKind.BANNED
+    if status == 429 or isinstance(exc, _THROTTLED):
+        return ErrorKind.THROTTLED
+    if isinstance(exc, _PERMANENT) or (status is not None and 400 <= status < 500):
+        return ErrorKind.PERMANENT
+    return ErrorKind.TRANSIENT
 
-    def __init__(self, exchange_id: str, *, emulator_url: str | None = None, rate_limit: bool = True,
-                 timeout_ms: int = 10_000):
+
+class CcxtCandleSource:
+    """One ccxt exchange client, configured from the venue's quirks; the emulator URL is its only test switch.
+
+    ccxt's per-process throttle is off: request budgets are kept by the shared limiter in the guard, across
+    processes. Without a guard (benchmarks, tests of the adapter alone) requests go out unthrottled.
+    """
+
+    def __init__(self, exchange_id: str, *, emulator_url: str | None = None, timeout_ms: int = 10_000):
         self.name = exchange_id
         self.quirks = VENUES[exchange_id]
         self.exchange = getattr(ccxt, exchange_id)(
-            {"enableRateLimit": rate_limit, "timeout": timeout_ms, "options": dict(self.quirks.client_options)}
+            {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(self.quirks.client_options)}
         )
         self.exchange.enableLastJsonResponse = True
+        self._last_status: int | None = None
+        self._last_headers: dict = {}
+        self._record_response = self.exchange.on_rest_response
+        self.exchange.on_rest_response = self._on_response
         if emulator_url:
             self.exchange.urls["api"] = point_at_emulator(
                 self.exchange.urls["api"], base_url=emulator_url, venue=exchange_id
             )
 
-    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str) -> FetchResult:
+    def _on_response(self, code, reason, url, method, headers, body, *rest):
+        self._last_status, self._last_headers = code, headers or {}
+        return self._record_response(code, reason, url, method, headers, body, *rest)
+
+    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
+                    guard=None) -> FetchResult:
         """All closed candles with open time in [start, end), oldest first, as the canonical frame.
 
-        Raises `SourceError` (with the requests made so far) when the exchange fails, and `BrokenAnswerError` when
-        an answer is not data.
+        Each request goes through `guard.run` when given (budget, retry, breaker). Raises `SourceError` (with the
+        requests made so far) when the exchange fails, and `BrokenAnswerError` when an answer is not data.
         """
+        requests: list[RequestRecord] = []
+        run = guard.run if guard is not None else (lambda fn, weight=1: fn())
+        if not self.exchange.markets:
+            run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
         tf_ms = self.exchange.parse_timeframe(timeframe) * 1000
         start_ms, end_ms = _ms(start), min(_ms(end), _ms(datetime.now(UTC)) // tf_ms * tf_ms)
         rows: list[list] = []
-        requests: list[RequestRecord] = []
         since = start_ms
-        while since < end_ms:
-            limit = min(self.quirks.max_candles_per_request, (end_ms - since) // tf_ms)
-            page = self._fetch_page(symbol, timeframe=timeframe, since=since, limit=limit, until=end_ms - 1,
-                                    requests=requests)
-            rows.extend(page)
-            if len(page) < limit:
-                break
-            since = page[-1][0] + tf_ms
-        frame = candles_from_rows(
-            [r for r in rows if start_ms <= r[0] < end_ms], symbol=symbol, source=self.name
-        )
-        return FetchResult(frame=frame, requests=requests)
+        try:
+            while since < end_ms:
+                limit = min(self.quirks.max_candles_per_request, (end_ms - since) // tf_ms)
+                until = min(end_ms, since + limit * tf_ms) - 1  # this page only: some venues refuse wider asks
+                page = run(lambda s=since, n=limit, u=until: self._fetch_page(
+                    symbol, timeframe=timeframe, since=s, limit=n, until=u, requests=requests),
+                    weight=self.quirks.request_weight)
+                if not page:
+                    break  # nothing more in the window; a short page alone proves nothing (venues cap silently)
+                rows.extend(page)
+                since = page[-1][0] + tf_ms
+        except SourceError as exc:
+            exc.requests = requests
+            raise
+        frame = candles_from_rows([r for r in rows if start_ms <= r[0] < end_ms], symbol=symbol, source=self.name)
+        return FetchResult(frame=frame.unique(maintain_order=True).sort("ts"), requests=requests)
+
+    def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
+        """Why this venue cannot serve a window starting at `start` (Kraken keeps only its latest 720 candles)."""
+        depth = self.quirks.history_candles
+        if depth is None:
+            return None
+        oldest = datetime.now(UTC).timestamp() - depth * self.exchange.parse_timeframe(timeframe)
+        if start.timestamp() < oldest:
+            return f"{self.name} keeps only its latest {depth} candles; the window starts before them"
+        return None
+
+    def _call(self, fn, *args, about: str, **kwargs):
+        """Call the client and turn its failure into a classified `SourceError` about the named symbol."""
+        self._last_status, self._last_headers = None, {}
+        try:
+            return fn(*args, **kwargs)
+        except ccxt.BaseError as exc:
+            kind = classify(exc, self._last_status)
+            status = f" HTTP {self._last_status}" if self._last_status else ""
+            raise SourceError(f"{self.name} {about}:{status} {type(exc).__name__}: {exc}", kind=kind,
+                              retry_after_s=_retry_after(self._last_headers)) from exc
 
     def _fetch_page(self, symbol: str, *, timeframe: str, since: int, limit: int, until: int,
                     requests: list[RequestRecord]) -> list[list]:
@@ -76,16 +133,13 @@ class CcxtCandleSource:
         outcome, error_class, page = "ok", None, []
         try:
             self.exchange.last_json_response = None
-            page = self.exchange.fetch_ohlcv(symbol, timeframe, since=since, limit=limit, params={"until": until})
+            page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since,
+                              limit=limit, params={"until": until})
             _check_answer(self.exchange.last_json_response, page, source=self.name, symbol=symbol, since=since)
             outcome = "ok" if page else "empty"
-        except BrokenAnswerError as exc:
-            outcome, error_class = "error", type(exc).__name__
-            exc.requests = requests
+        except SourceError as exc:
+            outcome, error_class = "error", f"{exc.kind}:{type(exc.__cause__ or exc).__name__}"
             raise
-        except ccxt.BaseError as exc:
-            outcome, error_class = "error", type(exc).__name__
-            raise SourceError(f"{self.name} {symbol}: {type(exc).__name__}: {exc}", requests=requests) from exc
         finally:
             requests.append(RequestRecord(
                 source=self.name, symbol=symbol, window_start=_dt(since), window_end=_dt(until + 1), rows=len(page),
@@ -93,8 +147,7 @@ class CcxtCandleSource:
                 requested_at=started_at,
             ))
         if page and page[0][0] < since:
-            raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at {page[0][0]}",
-                                    requests=requests)
+            raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at {page[0][0]}")
         return page
 
 
@@ -106,6 +159,14 @@ def _check_answer(raw, page: list, *, source: str, symbol: str, since: int) -> N
         raise BrokenAnswerError(
             f"{source} {symbol}: answer for since={since} has {len(raw)} rows but only {len(page)} parse as candles"
         )
+
+
+def _retry_after(headers) -> float | None:
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _ms(moment: datetime) -> int:

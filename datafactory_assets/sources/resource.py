@@ -1,17 +1,60 @@
-"""The sources as a Dagster resource: which client serves a venue, and where it points (real venue or emulator)."""
+"""The sources as a Dagster resource: clients pointed at the real venues or the emulator, each behind its guard
+(shared budget, retry, breaker), assembled into a symbol's failover chain."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from functools import cache
+
 import dagster as dg
 
+from datafactory_assets.resilience.breaker import SourceBreaker
+from datafactory_assets.resilience.chain import ChainMember, FailoverChain
+from datafactory_assets.resilience.guard import SourceGuard
+from datafactory_assets.resilience.ratelimit import SourceLimiter
+from datafactory_assets.resilience.retry import RetrySettings
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
+from datafactory_assets.sources.venues import VENUES
+
+
+@cache
+def _client(name: str, emulator_url: str | None) -> CcxtCandleSource:
+    """One client per venue and process: its market list is loaded once per run, not once per symbol."""
+    return CcxtCandleSource(name, emulator_url=emulator_url)
 
 
 class SourcesResource(dg.ConfigurableResource):
-    """Builds source clients; `emulator_url` (from DATAFACTORY_EMULATOR_URL) is the only test/production switch."""
+    """Builds source clients and chains; `emulator_url` (DATAFACTORY_EMULATOR_URL) is the only test switch.
+
+    `state_path` is the SQLite file holding breakers and budgets for every process; without it (unit tests,
+    benchmarks) breakers live in the process and no budget is kept.
+    """
 
     emulator_url: str | None = None
+    state_path: str | None = None
     rate_limit: bool = True
+    budget_margin: float = 0.9
+    budgets: dict[str, int] = {}
+    breaker_fail_max: int = 5
+    breaker_reset_s: float = 60.0
+    ban_s: float = 600.0
+    retry_attempts: int = 4
+    retry_backoff_s: float = 0.5
+    retry_max_backoff_s: float = 30.0
 
     def client(self, name: str) -> CcxtCandleSource:
-        return CcxtCandleSource(name, emulator_url=self.emulator_url, rate_limit=self.rate_limit)
+        return _client(name, self.emulator_url)
+
+    def guard(self, name: str) -> SourceGuard:
+        state = self.state_path or ":memory:"
+        budget = int(self.budgets.get(name, VENUES[name].budget_per_minute) * self.budget_margin)
+        limiter = (SourceLimiter(path=state, source=name, budget_per_minute=max(budget, 1))
+                   if self.rate_limit and self.state_path else None)
+        breaker = SourceBreaker(path=state, source=name, fail_max=self.breaker_fail_max,
+                                reset_timeout_s=self.breaker_reset_s)
+        retry = RetrySettings(attempts=self.retry_attempts, backoff_s=self.retry_backoff_s,
+                              max_backoff_s=self.retry_max_backoff_s)
+        return SourceGuard(source=name, limiter=limiter, breaker=breaker, retry=retry, ban_s=self.ban_s)
+
+    def chain(self, names: Sequence[str], *, validate: Callable) -> FailoverChain:
+        return FailoverChain([ChainMember(self.client(n), self.guard(n)) for n in names], validate=validate)

@@ -12,6 +12,10 @@ class VenueQuirks:
     exchange_id: str
     max_candles_per_request: int
     client_options: dict = field(default_factory=dict)
+    budget_per_minute: int = 600  # the venue's request budget, in its own unit (Binance: request weight)
+    request_weight: int = 1  # what one candle request costs of that budget
+    markets_weight: int = 1  # what loading the market list costs
+    history_candles: int | None = None  # how far back the venue serves candles; None: its whole history
 
 
 VENUES: dict[str, VenueQuirks] = {
@@ -20,5 +24,19 @@ VENUES: dict[str, VenueQuirks] = {
         exchange_id="binance",
         max_candles_per_request=1000,
         client_options={"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
+        budget_per_minute=6000,  # request weight per minute per IP
+        request_weight=2,  # klines
+        markets_weight=20,  # exchangeInfo
     ),
+    # OKX: 300 per request from `candles` (recent), 100 from `history-candles`; 20 requests per 2 s per IP.
+    "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=100, budget_per_minute=600,
+                       client_options={"fetchMarkets": {"types": ["spot"]}}),
+    # Bybit v5: 1000 per request, 600 requests per 5 s per IP: stay far inside it.
+    "bybit": VenueQuirks(exchange_id="bybit", max_candles_per_request=1000, budget_per_minute=600,
+                         client_options={"fetchMarkets": {"types": ["spot"]}}),
+    # Kraken serves only its latest 720 candles of an interval; about one public request per second.
+    "kraken": VenueQuirks(exchange_id="kraken", max_candles_per_request=720, budget_per_minute=60,
+                          history_candles=720),
+    # Coinbase Advanced Trade: 300 candles per request; 10 public requests per second.
+    "coinbase": VenueQuirks(exchange_id="coinbase", max_candles_per_request=300, budget_per_minute=600),
 }

@@ -14,6 +14,11 @@ def coverage(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return conn.sql("SELECT * FROM coverage").pl()
 
 
+def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    """Per source over the last 24 hours: requests, success rate, p50/p95/max latency, errors, last error."""
+    return conn.sql("SELECT * FROM source_health").pl()
+
+
 def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataFrame:
     """Missing candle ranges (inclusive first/last missing open time), optionally for one symbol."""
     if symbol is None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: source_health view
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -79,6 +79,22 @@ SELECT st.symbol, st.first_ts, st.last_ts, st.rows,
 FROM stored st LEFT JOIN symbols sy USING (symbol) LEFT JOIN holes h USING (symbol)
 ORDER BY st.symbol;
 
+CREATE OR REPLACE VIEW source_health AS
+SELECT source,
+       count(*) AS requests,
+       round(100.0 * count(*) FILTER (WHERE outcome <> 'error') / count(*), 2) AS success_pct,
+       round(quantile_cont(latency_ms, 0.5), 1) AS p50_ms,
+       round(quantile_cont(latency_ms, 0.95), 1) AS p95_ms,
+       round(max(latency_ms), 1) AS max_ms,
+       count(*) FILTER (WHERE outcome = 'error') AS errors,
+       max(requested_at) AS last_request,
+       max(requested_at) FILTER (WHERE outcome = 'error') AS last_error_at,
+       arg_max(error_class, requested_at) FILTER (WHERE outcome = 'error') AS last_error_class
+FROM ingest_log
+WHERE requested_at >= (now() AT TIME ZONE 'UTC') - INTERVAL 24 HOUR
+GROUP BY source
+ORDER BY source;
+
 CREATE OR REPLACE VIEW candles_1h AS
 SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS ts,
        arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
@@ -108,7 +124,10 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
 
 
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
-    """Create whatever is missing, in one transaction; a no-op on an up-to-date file."""
+    """Create whatever is missing, in one transaction; a no-op on an up-to-date file.
+
+    Every version so far only adds tables and views, so upgrading an older file is running the same DDL again.
+    """
     version = current_version(conn)
     if version == SCHEMA_VERSION:
         return

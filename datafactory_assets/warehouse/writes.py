@@ -1,5 +1,5 @@
-"""Idempotent writes: a window of one symbol is replaced in one transaction, so a rerun never duplicates rows and a
-crash never leaves a half-written window."""
+"""Idempotent writes: a window's candles are upserted in one transaction, so a rerun never duplicates rows, a crash
+never leaves a half-written window, and a later answer with holes never deletes candles already stored."""
 
 from __future__ import annotations
 
@@ -20,10 +20,12 @@ _LOG_SCHEMA = {
 }
 
 
-def replace_window(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symbol: SymbolSettings,
-                   start: datetime, end: datetime, requests: Sequence[RequestRecord] = (),
-                   run_id: str | None = None) -> int:
-    """Replace the symbol's candles with open time in [start, end) by `frame`; log the requests in the same commit."""
+def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symbol: SymbolSettings,
+                   requests: Sequence[RequestRecord] = (), run_id: str | None = None) -> int:
+    """Insert the frame's candles, replacing stored ones at the same open time; log the requests in the same commit.
+
+    Stored candles the frame lacks stay: a venue that answers with holes today does not erase what it served before.
+    """
     incoming = frame.sort("ts").with_columns(ingested_at=pl.lit(_utcnow(), pl.Datetime("us")))
     conn.execute("BEGIN TRANSACTION")
     try:
@@ -31,12 +33,9 @@ def replace_window(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
             "INSERT OR REPLACE INTO symbols VALUES (?, ?, ?)",
             [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)],
         )
-        conn.execute(
-            "DELETE FROM candles WHERE symbol = ? AND ts >= ? AND ts < ?", [symbol.symbol, _naive(start), _naive(end)]
-        )
         conn.register("incoming_candles", incoming)
         conn.execute(
-            "INSERT INTO candles SELECT symbol, ts, open, high, low, close, volume, source, ingested_at "
+            "INSERT OR REPLACE INTO candles SELECT symbol, ts, open, high, low, close, volume, source, ingested_at "
             "FROM incoming_candles"
         )
         conn.unregister("incoming_candles")
@@ -60,10 +59,6 @@ def _insert_log(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecor
     conn.register("incoming_log", log_frame)
     conn.execute(f"INSERT INTO ingest_log ({', '.join(_LOG_SCHEMA)}) SELECT * FROM incoming_log")
     conn.unregister("incoming_log")
-
-
-def _naive(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _utcnow() -> datetime:

@@ -15,12 +15,12 @@ SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT")
 
 def ingest_day(symbol: str, emulator_url: str, warehouse_path: str) -> int:
     warehouse = WarehouseResource(path=warehouse_path, lock_timeout_s=120)
-    source = SourcesResource(emulator_url=emulator_url).client("binance")
+    sources = SourcesResource(emulator_url=emulator_url)
     total = 0
     for hour in range(0, 24, 6):  # several separate writes per process, to collide often
         start = START + timedelta(hours=hour)
         total += ingest_window(symbol_settings(symbol), start=start, end=start + timedelta(hours=6),
-                               source=source, warehouse=warehouse).rows
+                               sources=sources, warehouse=warehouse).rows
     return total
 
 

@@ -137,7 +137,7 @@ def test_ping_time_and_the_used_weight_header(http):
 
 
 def test_unknown_venue_and_path_get_json_404(http):
-    for path in ("/okx/api/v5/market/candles", "/binance/api/v3/nope", "/", "/_emulator/nope"):
+    for path in ("/nowhere/api/v5/market/candles", "/binance/api/v3/nope", "/", "/_emulator/nope"):
         answer = http.get(http.base + path)
         assert answer.status_code == 404 and answer.headers["Content-Type"] == "application/json", path
         assert answer.json()

@@ -6,7 +6,7 @@ import pytest
 
 from datafactory_assets.frames import candles_from_rows
 from datafactory_assets.warehouse import queries
-from datafactory_assets.warehouse.writes import replace_window
+from datafactory_assets.warehouse.writes import upsert_candles
 from datafactory_tests.helpers import symbol_settings
 
 START = datetime(2024, 3, 1)
@@ -21,7 +21,7 @@ def rows(first_minute: int, count: int, price: float = 100.0, skip: frozenset = 
 
 def store(conn, raw, start=START, hours=1, symbol=BTC):
     frame = candles_from_rows(raw, symbol=symbol.symbol, source="binance")
-    return replace_window(conn, frame, symbol=symbol, start=start, end=start + timedelta(hours=hours))
+    return upsert_candles(conn, frame, symbol=symbol)
 
 
 def test_replacing_a_window_never_duplicates_and_keeps_neighbours(warehouse):

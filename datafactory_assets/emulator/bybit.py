@@ -1,0 +1,196 @@
+"""The Bybit v5 spot REST dialect, as far as ccxt's `load_markets` and `fetch_ohlcv` exercise it.
+
+`/v5/market/kline` takes `start` and `end` in milliseconds, both matching the candle that contains them. With only a
+start a page holds the oldest `limit` candles from it; with an end (alone or with a start) the newest `limit` up to
+it, as Bybit's own examples show; rows come newest first, at most 1000 (default 200). Bybit answers its own refusals
+with HTTP 200 and a `retCode` (10001 for bad parameters, with "Not supported symbols" for an unknown one); HTTP
+errors come from its gateway (403/429 for rate limits, 5xx as an HTML page). Every answer carries the
+`X-Bapi-Limit*` headers of the per-IP quota.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from http.client import responses
+
+import numpy as np
+import polars as pl
+
+from datafactory_assets.emulator.encode import json_rows
+from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
+
+INTERVALS_MS = {
+    "1": 60_000,
+    "3": 180_000,
+    "5": 300_000,
+    "15": 900_000,
+    "30": 1_800_000,
+    "60": 3_600_000,
+    "120": 7_200_000,
+    "240": 14_400_000,
+    "360": 21_600_000,
+    "720": 43_200_000,
+    "D": 86_400_000,
+}
+KLINE = "/v5/market/kline"
+DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
+CATEGORIES = ("spot", "linear", "inverse", "option")
+QUOTA, QUOTA_WINDOW_MS = 600, 5_000  # public endpoints: 600 requests per 5 seconds per IP
+_INTEGER = re.compile(r"^[0-9]{1,19}$")
+
+
+class BadParameter(Exception):
+    """A request Bybit refuses with retCode 10001 (in an HTTP 200 answer)."""
+
+
+class BybitVenue(Venue):
+    """`/v5/market/time`, `/v5/market/instruments-info` and `/v5/market/kline`."""
+
+    id = "bybit"
+    rate_budget = RateBudget(QUOTA, window_s=QUOTA_WINDOW_MS / 1000)
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._by_id = {symbol.replace("/", ""): symbol for symbol in store.symbols}
+        self._instruments = [self._instrument(symbol) for symbol in store.symbols]
+        self._quota_lock = threading.Lock()
+        self._quota_window, self._quota_used = 0, 0
+
+    def respond(self, request: Request) -> Response:
+        if request.method != "GET":
+            return self.error(405, f"{request.method} is not supported on {request.path}")
+        try:
+            if request.path == "/v5/market/time":
+                seconds = request.now_ms // 1000
+                return _ok({"timeSecond": str(seconds), "timeNano": str(request.now_ms * 1_000_000)}, request.now_ms)
+            if request.path == "/v5/market/instruments-info":
+                return self._instruments_answer(request)
+            if request.path == KLINE:
+                return self._kline(request)
+        except BadParameter as exc:
+            return _envelope(200, code=10001, message=str(exc), result={}, now_ms=request.now_ms)
+        return self.error(404, f"unknown path {request.path}")
+
+    def is_data(self, request: Request) -> bool:
+        return request.path == KLINE
+
+    def error(self, status: int, message: str) -> Response:
+        if status >= 500:  # Bybit's own errors are 200s; a 5xx is its gateway speaking
+            title = f"{status} {responses.get(status, 'Error')}"
+            page = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center></body></html>"
+            return Response(status=status, body=page.encode(), headers={"Content-Type": "text/html"})
+        code, text = (10006, "Too many visits!") if status in (403, 429) else (10001, message)
+        return _envelope(status, code=code, message=text, result={}, now_ms=time.time_ns() // 1_000_000)
+
+    def empty(self) -> Response:
+        return _ok({"category": "spot", "symbol": "", "list": []}, time.time_ns() // 1_000_000)
+
+    def usage_headers(self, request: Request) -> dict[str, str]:
+        window = request.now_ms // QUOTA_WINDOW_MS
+        with self._quota_lock:
+            if window != self._quota_window:
+                self._quota_window, self._quota_used = window, 0
+            self._quota_used += 1
+            used = self._quota_used
+        return {
+            "X-Bapi-Limit": str(QUOTA),
+            "X-Bapi-Limit-Status": str(max(QUOTA - used, 0)),
+            "X-Bapi-Limit-Reset-Timestamp": str((window + 1) * QUOTA_WINDOW_MS),
+        }
+
+    def _instruments_answer(self, request: Request) -> Response:
+        category = request.query.get("category")
+        if category not in CATEGORIES:
+            raise BadParameter("Illegal category")
+        if category == "spot":
+            return _ok({"category": "spot", "list": self._instruments}, request.now_ms)
+        return _ok({"category": category, "list": [], "nextPageCursor": ""}, request.now_ms)  # spot only here
+
+    def _kline(self, request: Request) -> Response:
+        query = request.query
+        category = query.get("category", "linear")  # Bybit's default category
+        if category not in CATEGORIES:
+            raise BadParameter("Illegal category")
+        if not query.get("symbol"):
+            raise BadParameter("params error: symbol is required")
+        symbol = self._by_id.get(query["symbol"]) if category == "spot" else None  # no derivatives here
+        if symbol is None:
+            raise BadParameter("Not supported symbols")
+        interval_ms = INTERVALS_MS.get(query.get("interval", ""))
+        if interval_ms is None:
+            raise BadParameter("Invalid period!")
+        limit = _integer(query, "limit")
+        limit = DEFAULT_LIMIT if limit is None else limit
+        if not 1 <= limit <= MAX_LIMIT:
+            raise BadParameter(f"params error: limit must be in [1, {MAX_LIMIT}]")
+        start, end = _integer(query, "start"), _integer(query, "end")
+        start = None if start is None else start // interval_ms * interval_ms  # the candle containing it
+        page = self.store.page(
+            symbol,
+            timeframe_ms=interval_ms,
+            start_ms=start if end is None else None,
+            end_ms=end,
+            limit=limit,
+            now_ms=request.now_ms,
+        )
+        frame = page.frame if start is None or end is None else page.frame.filter(pl.col("open_ms") >= start)
+        body = b"".join([
+            b'{"retCode":0,"retMsg":"OK","result":{"category":"spot","symbol":"', query["symbol"].encode(),
+            b'","list":', _kline_rows(frame), b'},"retExtInfo":{},"time":', str(request.now_ms).encode(), b"}",
+        ])
+        return Response(status=200, body=body, cacheable=page.final)
+
+    def _instrument(self, symbol: str) -> dict:
+        base, quote = symbol.split("/")
+        decimals = self.store.price_decimals(symbol)
+        return {
+            "symbol": base + quote,
+            "baseCoin": base,
+            "quoteCoin": quote,
+            "innovation": "0",
+            "status": "Trading",
+            "marginTrading": "utaOnly",
+            "stTag": "0",
+            "lotSizeFilter": {
+                "basePrecision": "0.00001",
+                "quotePrecision": "0.00000001",
+                "minOrderQty": "0.00001",
+                "maxOrderQty": "9000",
+                "minOrderAmt": "5",
+                "maxOrderAmt": "2000000",
+            },
+            "priceFilter": {"tickSize": f"{10.0**-decimals:.{decimals}f}"},
+            "riskParameters": {"priceLimitRatioX": "0.05", "priceLimitRatioY": "0.05"},
+        }
+
+
+def _kline_rows(frame: pl.DataFrame) -> bytes:
+    """Bybit's seven-string rows, newest first: start, OHLC, base volume, turnover (quote volume)."""
+    frame = frame.reverse()
+    open_, high, low, close, volume = (frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume"))
+    turnover = np.round(volume * (high + low + close) / 3, 4)
+    return json_rows([
+        b'["', frame["open_ms"].to_numpy(), b'","', open_, b'","', high, b'","', low, b'","', close, b'","', volume,
+        b'","', turnover, b'"]',
+    ])
+
+
+def _ok(result: dict, now_ms: int) -> Response:
+    return _envelope(200, code=0, message="OK", result=result, now_ms=now_ms)
+
+
+def _envelope(status: int, *, code: int, message: str, result: dict, now_ms: int) -> Response:
+    return json_response(
+        status, {"retCode": code, "retMsg": message, "result": result, "retExtInfo": {}, "time": now_ms}
+    )
+
+
+def _integer(query: dict[str, str], name: str) -> int | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    if not _INTEGER.match(value) or int(value) >= 2**63:
+        raise BadParameter(f"params error: {name} invalid")
+    return int(value)

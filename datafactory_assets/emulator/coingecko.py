@@ -1,0 +1,145 @@
+"""CoinGecko's public (demo plan) API, used as an independent price reference: ping and market_chart/range.
+
+A point at time t carries the price at t, which is the close of the candle ending at t of the coin's USDT pair (the
+synthetic price is a function of time, so any timeframe's candle ending at t closes at the same value). The
+granularity is CoinGecko's automatic one, chosen from the requested span. The demo plan's limits are modelled: only
+the past `history_days` are served (HTTP 401, error 10012, beyond), and its 30 calls per minute are the venue's
+`rate_budget`, which the server enforces when asked (`Emulator(budgets={"coingecko": None})` or `set_budget`).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import numpy as np
+
+from datafactory_assets.emulator.encode import json_rows
+from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
+
+MINUTE_MS, HOUR_MS, DAY_MS = 60_000, 3_600_000, 86_400_000
+COINS: dict[str, str] = {
+    "bitcoin": "BTC/USDT",
+    "ethereum": "ETH/USDT",
+    "solana": "SOL/USDT",
+    "cardano": "ADA/USDT",
+    "binancecoin": "BNB/USDT",
+    "ripple": "XRP/USDT",
+    "dogecoin": "DOGE/USDT",
+}
+# Circulating supply, fixed: market cap = price x supply.
+_SUPPLY = {"bitcoin": 19.8e6, "ethereum": 120.4e6, "solana": 470e6, "cardano": 35.5e9, "binancecoin": 146e6,
+           "ripple": 56e9, "dogecoin": 146e9}
+_CHART = re.compile(r"^/api/v3/coins/([^/]+)/market_chart/range$")
+_NUMBER = re.compile(r"^[0-9]{1,12}(\.[0-9]*)?$")
+_ISO_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M")
+_RATE_LIMITED = ("You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to subscribe "
+                 "to our API plans for higher rate limits.")
+
+
+class BadParameter(Exception):
+    """A request CoinGecko refuses with its flat `{"error": ...}` body."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def granularity_ms(*, from_ms: int, to_ms: int, now_ms: int) -> int:
+    """CoinGecko's automatic granularity: 5-minutely for one day back from now, hourly for other spans up to 90 days,
+    daily (00:00 UTC points) above."""
+    span = to_ms - from_ms
+    if span <= DAY_MS and from_ms >= now_ms - DAY_MS:
+        return 5 * MINUTE_MS
+    return HOUR_MS if span <= 90 * DAY_MS else DAY_MS
+
+
+class CoinGeckoVenue(Venue):
+    """`/api/v3/ping` and `/api/v3/coins/{id}/market_chart/range` (vs_currency=usd)."""
+
+    id = "coingecko"
+    rate_budget = RateBudget(amount=30, window_s=60.0)  # the demo plan: 30 calls a minute, any endpoint
+    history_days: int | None = 365  # the demo plan's depth; None serves everything, as a paid plan does
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._coins = {coin: symbol for coin, symbol in COINS.items() if symbol in store.symbols}
+
+    def respond(self, request: Request) -> Response:
+        if request.method != "GET":
+            return json_response(404, {"error": "Incorrect path. Please check https://www.coingecko.com/api/"})
+        if request.path == "/api/v3/ping":
+            return json_response(200, {"gecko_says": "(V3) To the Moon!"})
+        match = _CHART.match(request.path)
+        if match is None:
+            return json_response(404, {"error": "Incorrect path. Please check https://www.coingecko.com/api/"})
+        try:
+            return self._market_chart(match[1], request)
+        except BadParameter as exc:
+            return json_response(exc.status, {"error": str(exc)})
+
+    def is_data(self, request: Request) -> bool:
+        return _CHART.match(request.path) is not None
+
+    def error(self, status: int, message: str) -> Response:
+        if status == 429:  # CoinGecko's throttle answer always says the same
+            return json_response(429, {"status": {"error_code": 429, "error_message": _RATE_LIMITED}})
+        return json_response(status, {"error": message})
+
+    def empty(self) -> Response:
+        return json_response(200, {"prices": [], "market_caps": [], "total_volumes": []})
+
+    def _market_chart(self, coin: str, request: Request) -> Response:
+        symbol = self._coins.get(coin)
+        if symbol is None:
+            raise BadParameter(404, "coin not found")
+        query = request.query
+        if "vs_currency" not in query:
+            raise BadParameter(400, "Missing parameter vs_currency")
+        if query["vs_currency"].lower() != "usd":
+            raise BadParameter(400, "invalid vs_currency")
+        from_ms, to_ms = _instant_ms(query, "from"), _instant_ms(query, "to")
+        if self.history_days is not None and from_ms < request.now_ms - self.history_days * DAY_MS:
+            return _beyond_history(self.history_days, request.now_ms)
+        interval = query.get("interval", "")
+        if interval not in ("", "daily"):
+            raise BadParameter(400, f"invalid interval {interval!r}: without an Enterprise plan, leave it empty "
+                                    "(automatic granularity) or use daily")
+        step = DAY_MS if interval == "daily" else granularity_ms(from_ms=from_ms, to_ms=to_ms, now_ms=request.now_ms)
+        last = min(to_ms, request.now_ms) - step
+        if last < from_ms - step:
+            return self.empty()
+        page = self.store.page(symbol, timeframe_ms=step, start_ms=from_ms - step, end_ms=last,
+                               limit=(last - from_ms) // step + 2, now_ms=request.now_ms)
+        times = page.frame["open_ms"].to_numpy() + step  # each candle's close time: the instant its close is the price
+        close, volume = page.frame["close"].to_numpy(), page.frame["volume"].to_numpy()
+        day_volume = np.round(volume * close * (DAY_MS / step), 2)  # the candle's USD volume at a 24-hour pace
+        series = {"prices": close, "market_caps": np.round(close * _SUPPLY[coin], 2), "total_volumes": day_volume}
+        body = b",".join(f'"{name}":'.encode() + json_rows([b"[", times, b",", values, b"]"])
+                         for name, values in series.items())
+        # 5-minutely answers turn hourly once `from` is a day old, so only the others can never change.
+        return Response(status=200, body=b"{" + body + b"}", cacheable=page.final and step != 5 * MINUTE_MS)
+
+
+def _instant_ms(query: dict[str, str], name: str) -> int:
+    """`from`/`to` as UNIX seconds (fractions allowed) or an ISO date `YYYY-MM-DD[THH:MM]` in UTC."""
+    value = query.get(name)
+    if value is None:
+        raise BadParameter(400, f"Missing parameter {name}")
+    if _NUMBER.match(value):
+        return int(float(value) * 1000)
+    for fmt in _ISO_FORMATS:
+        try:
+            return int(datetime.strptime(value, fmt).replace(tzinfo=UTC).timestamp() * 1000)
+        except ValueError:
+            pass
+    raise BadParameter(400, f"invalid {name} date: use a UNIX timestamp or YYYY-MM-DD")
+
+
+def _beyond_history(days: int, now_ms: int) -> Response:
+    """The demo plan's refusal of old data: HTTP 401, with the nested error shape CoinGecko uses for plan limits."""
+    stamp = datetime.fromtimestamp(now_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    message = (f"Your request exceeds the allowed time range. Public API users are limited to querying historical "
+               f"data within the past {days} days.")
+    return json_response(401, {"error": {"status": {"timestamp": stamp, "error_code": 10012,
+                                                    "error_message": message}}})

@@ -1,0 +1,175 @@
+"""The OKX v5 spot REST dialect, as far as ccxt's `load_markets` and `fetch_ohlcv` exercise it.
+
+OKX pages candles backwards from a cursor: `after` (exclusive) is where a page ends, `before` (exclusive) only cuts
+it off, and a page holds the newest `limit` candles in between, newest first. `/market/candles` serves just the
+latest 1440 candles (limit up to 300), `/market/history-candles` everything (limit up to 100); an oversized limit is
+quietly capped, as OKX does. Errors are `{"code", "msg", "data": []}` with OKX's codes; a wrong instrument is a
+HTTP 200 answer with code 51001. Bars of 6 hours and more exist only in their UTC variants (`1Dutc`, which ccxt asks
+for by default): OKX's plain `1D` opens at Hong Kong midnight, which the shared candle store does not model.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import polars as pl
+
+from datafactory_assets.emulator.candles import LISTED_SINCE_MS
+from datafactory_assets.emulator.encode import json_rows
+from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
+
+BARS_MS = {
+    "1m": 60_000,
+    "3m": 180_000,
+    "5m": 300_000,
+    "15m": 900_000,
+    "30m": 1_800_000,
+    "1H": 3_600_000,
+    "2H": 7_200_000,
+    "4H": 14_400_000,
+    "6Hutc": 21_600_000,
+    "12Hutc": 43_200_000,
+    "1Dutc": 86_400_000,
+}
+CANDLES, HISTORY_CANDLES = "/api/v5/market/candles", "/api/v5/market/history-candles"
+INSTRUMENTS = "/api/v5/public/instruments"
+MAX_LIMIT = {CANDLES: 300, HISTORY_CANDLES: 100}
+DEFAULT_LIMIT = 100
+RECENT_DEPTH = 1440  # candles served by /market/candles, the still-open one included
+INSTRUMENT_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")
+_ERROR_CODES = {400: "51000", 429: "50011", 500: "50026", 503: "50001"}
+_ERROR_MESSAGES = {"50011": "Too Many Requests", "50026": "System error, please try again later.",
+                   "50001": "Service temporarily unavailable, please try again later."}
+_INTEGER = re.compile(r"^[0-9]{1,19}$")
+
+
+class OkxError(Exception):
+    """A request OKX refuses: its code, and the HTTP status OKX sends with it."""
+
+    def __init__(self, code: str, message: str, *, status: int = 400):
+        super().__init__(message)
+        self.code, self.status = code, status
+
+
+class OkxVenue(Venue):
+    """`/api/v5/public/time`, `/api/v5/public/instruments`, `/api/v5/market/candles` and `.../history-candles`."""
+
+    id = "okx"
+    # Per IP: 40 recent-candle requests per 2 s, 20 for history or instruments (so they weigh 2); OKX never bans.
+    rate_budget = RateBudget(40, window_s=2, weights={HISTORY_CANDLES: 2, INSTRUMENTS: 2})
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._by_id = {symbol.replace("/", "-"): symbol for symbol in store.symbols}
+        self._instruments = [self._instrument(symbol, code) for code, symbol in enumerate(store.symbols, start=1)]
+
+    def respond(self, request: Request) -> Response:
+        if request.method != "GET":
+            return self.error(405, f"{request.method} is not supported on {request.path}")
+        try:
+            if request.path == "/api/v5/public/time":
+                return _ok([{"ts": str(request.now_ms)}])
+            if request.path == INSTRUMENTS:
+                return self._instruments_answer(request.query)
+            if self.is_data(request):
+                return self._candles(request)
+        except OkxError as exc:
+            return _error_json(exc.status, code=exc.code, message=str(exc))
+        return self.error(404, f"unknown path {request.path}")
+
+    def is_data(self, request: Request) -> bool:
+        return request.path in MAX_LIMIT
+
+    def error(self, status: int, message: str) -> Response:
+        code = _ERROR_CODES.get(status, "51000" if status < 500 else "50013")
+        return _error_json(status, code=code, message=_ERROR_MESSAGES.get(code, message))
+
+    def empty(self) -> Response:
+        return _ok([])
+
+    def _instruments_answer(self, query: dict[str, str]) -> Response:
+        kind = _required(query, "instType")
+        if kind not in INSTRUMENT_TYPES:
+            raise OkxError("51000", "Parameter instType error")
+        return _ok(self._instruments if kind == "SPOT" else [])  # the emulator lists spot markets only
+
+    def _candles(self, request: Request) -> Response:
+        query = request.query
+        symbol = self._by_id.get(_required(query, "instId"))
+        if symbol is None:
+            raise OkxError("51001", "Instrument ID does not exist", status=200)
+        bar_ms = BARS_MS.get(query.get("bar", "1m"))
+        if bar_ms is None:
+            raise OkxError("51000", "Parameter bar error")
+        limit = _integer(query, "limit")
+        if limit == 0:
+            raise OkxError("51000", "Parameter limit error")
+        limit = min(DEFAULT_LIMIT if limit is None else limit, MAX_LIMIT[request.path])
+        after, before = _integer(query, "after"), _integer(query, "before")
+        page = self.store.page(
+            symbol,
+            timeframe_ms=bar_ms,
+            start_ms=None,
+            end_ms=None if after is None else after - 1,
+            limit=limit,
+            now_ms=request.now_ms,
+        )
+        oldest = -1 if before is None else before
+        recent = request.path == CANDLES
+        if recent:  # the recent endpoint forgets candles as they age past its depth
+            oldest = max(oldest, (request.now_ms // bar_ms - RECENT_DEPTH) * bar_ms)
+        frame = page.frame.filter(pl.col("open_ms") > oldest)
+        body = b'{"code":"0","msg":"","data":' + _candle_rows(frame, bar_ms=bar_ms, now_ms=request.now_ms) + b"}"
+        return Response(status=200, body=body, cacheable=page.final and not recent)
+
+    def _instrument(self, symbol: str, code: int) -> dict:
+        base, quote = symbol.split("/")
+        decimals = self.store.price_decimals(symbol)
+        return {
+            "alias": "", "auctionEndTime": "", "baseCcy": base, "category": "1", "ctMult": "", "ctType": "",
+            "ctVal": "", "ctValCcy": "", "expTime": "", "instFamily": "", "instId": f"{base}-{quote}",
+            "instIdCode": code, "instType": "SPOT", "lever": "10", "listTime": str(LISTED_SINCE_MS),
+            "lotSz": "0.00001", "maxIcebergSz": "9999999999", "maxLmtAmt": "20000000", "maxLmtSz": "9999999999",
+            "maxMktAmt": "1000000", "maxMktSz": "1000000", "maxStopSz": "1000000", "maxTriggerSz": "9999999999",
+            "maxTwapSz": "9999999999", "minSz": "0.00001", "optType": "", "quoteCcy": quote, "ruleType": "normal",
+            "settleCcy": "", "state": "live", "stk": "", "tickSz": f"{10.0**-decimals:.{decimals}f}",
+            "tradeQuoteCcyList": [quote], "uly": "",
+        }
+
+
+def _candle_rows(frame: pl.DataFrame, *, bar_ms: int, now_ms: int) -> bytes:
+    """OKX's nine-string rows, newest first: ts, OHLC, base volume, quote volume (twice for spot), confirm."""
+    frame = frame.reverse()
+    open_ms = frame["open_ms"].to_numpy()
+    open_, high, low, close, volume = (frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume"))
+    quote_volume = np.round(volume * (open_ + close) / 2, 4)
+    confirmed = (open_ms + bar_ms <= now_ms).astype(np.int64)
+    return json_rows([
+        b'["', open_ms, b'","', open_, b'","', high, b'","', low, b'","', close, b'","', volume, b'","',
+        quote_volume, b'","', quote_volume, b'","', confirmed, b'"]',
+    ])
+
+
+def _ok(data: list) -> Response:
+    return json_response(200, {"code": "0", "msg": "", "data": data})
+
+
+def _error_json(status: int, *, code: str, message: str) -> Response:
+    return json_response(status, {"code": code, "msg": message, "data": []})
+
+
+def _required(query: dict[str, str], name: str) -> str:
+    value = query.get(name)
+    if not value:
+        raise OkxError("50014", f"Parameter {name} can not be empty")
+    return value
+
+
+def _integer(query: dict[str, str], name: str) -> int | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    if not _INTEGER.match(value) or int(value) >= 2**63:
+        raise OkxError("51000", f"Parameter {name} error")
+    return int(value)

@@ -1,0 +1,112 @@
+"""The CoinGecko dialect through plain `requests` with the platform's `EmulatorSession`."""
+
+import time
+
+import pytest
+
+from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.sources.transport import EmulatorSession
+
+MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
+API = "https://api.coingecko.com/api/v3"
+
+
+@pytest.fixture
+def session(emu):
+    with EmulatorSession(base_url=emu.url, venue="coingecko") as session:
+        yield session
+
+
+def chart(session, coin="bitcoin", **query):
+    return session.get(f"{API}/coins/{coin}/market_chart/range", params={"vs_currency": "usd", **query})
+
+
+def now_ms():
+    return time.time_ns() // 1_000_000
+
+
+def grid(start_ms: int, end_ms: int, step_ms: int) -> list[int]:
+    """Every multiple of `step_ms` in [start_ms, end_ms]."""
+    return list(range(-(-start_ms // step_ms) * step_ms, end_ms // step_ms * step_ms + 1, step_ms))
+
+
+def price_at(symbol: str, t_ms: int) -> float:
+    """The close of the 1-minute candle ending at t."""
+    return synthetic_candles(symbol, t_ms - MINUTE, t_ms)["close"][0]
+
+
+def test_ping(session):
+    assert session.get(f"{API}/ping").json() == {"gecko_says": "(V3) To the Moon!"}
+
+
+@pytest.mark.parametrize(
+    ("coin", "symbol", "back_ms", "span_ms", "step_ms"),
+    [
+        ("bitcoin", "BTC/USDT", 23 * HOUR, 22 * HOUR, 5 * MINUTE),  # within a day of now: 5-minutely
+        ("ethereum", "ETH/USDT", 10 * DAY, DAY, HOUR),  # a day, but not the last one: hourly
+        ("solana", "SOL/USDT", 40 * DAY, 30 * DAY, HOUR),
+        ("dogecoin", "DOGE/USDT", 300 * DAY, 200 * DAY, DAY),  # above 90 days: daily, at 00:00 UTC
+    ],
+)
+def test_granularity_and_prices_are_the_synthetic_closes(session, coin, symbol, back_ms, span_ms, step_ms):
+    start = now_ms() - back_ms
+    body = chart(session, coin, **{"from": start // 1000, "to": (start + span_ms) // 1000}).json()
+    times = [t for t, _ in body["prices"]]
+    assert times == grid(start // 1000 * 1000, (start + span_ms) // 1000 * 1000, step_ms)
+    closes = synthetic_candles(symbol, times[0] - step_ms, times[-1], step_ms)["close"].to_list()
+    assert [price for _, price in body["prices"]] == closes
+    assert [price for _, price in body["prices"][:3]] == [price_at(symbol, t) for t in times[:3]]
+    assert [t for t, _ in body["market_caps"]] == [t for t, _ in body["total_volumes"]] == times
+    caps = [cap / price for (_, cap), (_, price) in zip(body["market_caps"], body["prices"])]
+    assert max(caps) == pytest.approx(min(caps)) and all(volume > 0 for _, volume in body["total_volumes"])
+
+
+def test_points_stop_at_now_and_iso_dates_are_accepted(session):
+    body = chart(session, "cardano", **{"from": (now_ms() - 2 * HOUR) / 1000, "to": now_ms() // 1000 + 3600}).json()
+    assert 0 <= now_ms() - body["prices"][-1][0] < 5 * MINUTE + 1000
+    day = time.strftime("%Y-%m-%d", time.gmtime(now_ms() / 1000 - 20 * 86_400))
+    body = chart(session, "ripple", **{"from": day, "to": day + "T06:00"}).json()
+    assert len(body["prices"]) == 7 and body["prices"][0][0] % DAY == 0  # 00:00 to 06:00, hourly
+
+
+def test_errors_are_in_coingeckos_shapes(session):
+    window = {"from": now_ms() // 1000 - 3600, "to": now_ms() // 1000}
+    answer = chart(session, "notacoin", **window)
+    assert (answer.status_code, answer.json()) == (404, {"error": "coin not found"})
+    answer = chart(session, "bitcoin", **window, vs_currency="eur")
+    assert (answer.status_code, answer.json()) == (400, {"error": "invalid vs_currency"})
+    answer = chart(session, "bitcoin", **{"from": now_ms() // 1000 - 400 * 86_400, "to": now_ms() // 1000})
+    status = answer.json()["error"]["status"]
+    assert (answer.status_code, status["error_code"]) == (401, 10012)
+    assert "within the past 365 days" in status["error_message"]
+
+
+def test_the_demo_key_header_is_accepted(session):
+    answer = session.get(f"{API}/ping", headers={"x-cg-demo-api-key": "CG-emulator"})
+    assert answer.status_code == 200
+
+
+def test_the_demo_budget_of_calls_per_minute_answers_429(emu, session):
+    emu.set_budget("coingecko", 3)
+    try:
+        assert [session.get(f"{API}/ping").status_code for _ in range(3)] == [200] * 3
+        refused = chart(session, **{"from": now_ms() // 1000 - 3600, "to": now_ms() // 1000})
+    finally:
+        emu.clear_budgets("coingecko")
+    assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.json() == {"status": {"error_code": 429, "error_message": (
+        "You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to subscribe to our "
+        "API plans for higher rate limits.")}}
+
+
+def test_faults_hit_the_chart_not_the_ping(emu, session):
+    window = {"from": now_ms() // 1000 - 3600, "to": now_ms() // 1000}
+    emu.add_fault("coingecko:status:503@1")
+    emu.add_fault("coingecko:garbage@1")
+    assert session.get(f"{API}/ping").status_code == 200
+    assert chart(session, **window).status_code == 503
+    garbage = chart(session, **window)
+    assert garbage.status_code == 200 and garbage.content.startswith(b"[[")
+    assert chart(session, **window).json()["prices"]
+    assert [entry["fault"] for entry in emu.request_log()] == [None, "coingecko:status:503@1", "coingecko:garbage@1",
+                                                               None]

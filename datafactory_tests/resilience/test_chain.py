@@ -1,0 +1,96 @@
+"""The failover chain through the real clients against the emulator, with faults injected per venue."""
+
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import pytest
+
+from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.resilience import breaker_states
+from datafactory_assets.resilience.chain import ChainExhaustedError
+from datafactory_assets.settings import SymbolSettings
+from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import queries
+from datafactory_tests.helpers import ms
+
+START = datetime(2024, 3, 1, tzinfo=UTC)
+CHAIN = ("binance", "okx", "bybit")
+
+
+def btc(sources=CHAIN) -> SymbolSettings:
+    return SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=START, sources=tuple(sources))
+
+
+@pytest.fixture
+def sources(emulator, tmp_path) -> SourcesResource:
+    return SourcesResource(emulator_url=emulator.url, state_path=str(tmp_path / "state.sqlite"), breaker_fail_max=2,
+                           breaker_reset_s=300, retry_attempts=2, retry_backoff_s=0.01, retry_max_backoff_s=0.05)
+
+
+def klines_requests(emulator, venue: str) -> int:
+    return sum(1 for r in emulator.request_log() if r["venue"] == venue and r["fault"] != "-" and
+               any(p in r["path"] for p in ("klines", "candles", "kline")))
+
+
+def test_binance_down_for_a_whole_backfill_the_next_venue_serves_and_the_breaker_stops_asking(
+        emulator, sources, warehouse):
+    emulator.add_fault("binance:status:503")
+    served, binance_calls = [], []
+    for day in range(4):  # four separate backfill runs, one day each
+        start = START + timedelta(days=day)
+        report = ingest_window(btc(), start=start, end=start + timedelta(days=1), sources=sources,
+                               warehouse=warehouse)
+        served.append(report.source)
+        binance_calls.append(klines_requests(emulator, "binance"))
+        assert report.rows == 1440
+        assert report.failures[0].source == "binance"
+    assert served == ["okx"] * 4
+    # two failed calls (each with its retry) open the breaker; later runs skip binance without a request
+    assert binance_calls[1] == binance_calls[2] == binance_calls[3] == 4
+    state = breaker_states(sources.state_path).filter(pl.col("source") == "binance").row(0, named=True)
+    assert state["breaker"] == "open" and "HTTP 503" in state["last_failure"]
+    with warehouse.connect(read_only=True) as conn:
+        stored = queries.window_candles(conn, "BTC/USDT", START, START + timedelta(days=4))
+    assert set(stored["source"]) == {"okx"}
+    want = synthetic_candles("BTC/USDT", ms(START), ms(START + timedelta(days=4)))
+    assert stored["close"].to_list() == want["close"].to_list()
+
+
+def test_a_geo_block_bans_the_venue_at_once_and_the_chain_moves_on(emulator, sources, warehouse):
+    emulator.add_fault("binance:status:451")
+    first = ingest_window(btc(), start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    second = ingest_window(btc(), start=START + timedelta(hours=1), end=START + timedelta(hours=2),
+                           sources=sources, warehouse=warehouse)
+    assert (first.source, second.source) == ("okx", "okx")
+    assert klines_requests(emulator, "binance") == 1  # a ban is not retried, and it outlives the first run
+    assert first.failures[0].kind == "banned"
+    assert second.failures[0].kind == "skipped" and "breaker open until" in second.failures[0].reason
+    assert breaker_states(sources.state_path).filter(pl.col("source") == "binance")["blocked_for_s"][0] > 500
+
+
+def test_every_venue_failing_fails_loudly_and_changes_nothing(emulator, sources, warehouse):
+    ingest_window(btc(), start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    for venue in CHAIN:
+        emulator.add_fault(f"{venue}:status:502")
+    with pytest.raises(ChainExhaustedError) as caught:
+        ingest_window(btc(), start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    assert [f.source for f in caught.value.failures] == list(CHAIN)
+    assert all("HTTP 502" in f.reason for f in caught.value.failures)
+    with warehouse.connect(read_only=True) as conn:
+        assert set(queries.window_candles(conn, "BTC/USDT", START, START + timedelta(hours=1))["source"]) == {
+            "binance"}
+        assert conn.sql("SELECT count(*) FROM ingest_log WHERE outcome = 'error'").fetchall()[0][0] == 6
+
+
+def test_a_venue_that_does_not_list_the_pair_is_passed_over_without_counting_against_it(emulator, sources,
+                                                                                        warehouse):
+    alt = SymbolSettings(symbol="ETH/BTC", timeframe="1m", start=START, sources=("kraken", "binance"))
+    report = ingest_window(alt, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    assert report.source == "binance"
+    assert report.failures[0].source == "kraken" and "720 candles" in report.failures[0].reason
+    unknown = SymbolSettings(symbol="NOPE/USDT", timeframe="1m", start=START, sources=("okx", "binance"))
+    with pytest.raises(ChainExhaustedError) as caught:
+        ingest_window(unknown, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    assert [f.kind for f in caught.value.failures] == ["permanent", "permanent"]
+    assert set(breaker_states(sources.state_path)["failures"]) == {0}

@@ -1,0 +1,92 @@
+"""The ccxt adapter against the emulator: pagination, the open candle, broken answers and error classification."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, SourceError
+from datafactory_assets.sources.ccxt_source import CcxtCandleSource, point_at_emulator
+from datafactory_tests.helpers import ms
+
+START = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def binance(emulator):
+    return CcxtCandleSource("binance", emulator_url=emulator.url)
+
+
+def test_a_window_longer_than_a_page_is_fetched_forward_exactly(binance, emulator):
+    end = START + timedelta(days=2, hours=3)
+    result = binance.fetch_range("ETH/USDT", start=START, end=end, timeframe="1m")
+    want = synthetic_candles("ETH/USDT", ms(START), ms(end))
+    assert result.frame["ts"].dt.epoch("ms").to_list() == want["open_ms"].to_list()
+    assert result.frame["close"].to_list() == want["close"].to_list()
+    assert [r.rows for r in result.requests] == [1000, 1000, 1000, 60]
+    assert all(r.outcome == "ok" and r.source == "binance" for r in result.requests)
+
+
+def test_the_still_open_candle_is_not_returned(binance):
+    now = datetime.now(UTC)
+    result = binance.fetch_range("BTC/USDT", start=now - timedelta(minutes=30), end=now + timedelta(hours=1),
+                                 timeframe="1m")
+    last_close = result.frame["ts"].max() + timedelta(minutes=1)
+    assert last_close.replace(tzinfo=UTC) <= now
+
+
+def test_a_garbled_answer_is_a_broken_answer_not_an_empty_window(binance, emulator):
+    emulator.add_fault("binance:garbage@1")
+    with pytest.raises(BrokenAnswerError, match="not JSON") as caught:
+        binance.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
+    assert caught.value.kind is ErrorKind.BROKEN
+    assert [(r.outcome, r.error_class) for r in caught.value.requests] == [("error", "broken:BrokenAnswerError")]
+
+
+@pytest.mark.parametrize(
+    ("fault", "kind"),
+    [
+        ("status:429", ErrorKind.THROTTLED),
+        ("status:418", ErrorKind.BANNED),
+        ("status:451", ErrorKind.BANNED),
+        ("status:500", ErrorKind.TRANSIENT),
+        ("status:502", ErrorKind.TRANSIENT),
+        ("status:503", ErrorKind.TRANSIENT),
+        ("status:504", ErrorKind.TRANSIENT),
+        ("garbage", ErrorKind.BROKEN),
+    ],
+)
+def test_each_failure_is_classified(binance, emulator, fault, kind):
+    binance.exchange.load_markets()
+    emulator.add_fault(f"binance:{fault}@1")
+    with pytest.raises(SourceError) as caught:
+        binance.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
+    assert caught.value.kind is kind, caught.value
+
+
+def test_retry_after_is_read_from_the_answer(binance, emulator):
+    binance.exchange.load_markets()
+    emulator.add_fault("binance:status:429:7@1")
+    with pytest.raises(SourceError) as caught:
+        binance.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
+    assert caught.value.retry_after_s == 7
+
+
+def test_an_unknown_symbol_is_permanent(binance):
+    with pytest.raises(SourceError) as caught:
+        binance.fetch_range("NOPE/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
+    assert caught.value.kind is ErrorKind.PERMANENT
+
+
+def test_kraken_says_it_cannot_serve_windows_older_than_its_720_candles(emulator):
+    kraken = CcxtCandleSource("kraken", emulator_url=emulator.url)
+    now = datetime.now(UTC)
+    assert "latest 720 candles" in kraken.cannot_serve(now - timedelta(hours=13), "1m")
+    assert kraken.cannot_serve(now - timedelta(hours=11), "1m") is None
+    assert CcxtCandleSource("binance").cannot_serve(START, "1m") is None
+
+
+def test_point_at_emulator_keeps_paths_of_nested_url_tables():
+    urls = {"public": "https://api.binance.com/api/v3", "nested": {"x": "https://{hostname}/api/v5"}, "n": 3}
+    assert point_at_emulator(urls, base_url="http://127.0.0.1:9/", venue="okx") == {
+        "public": "http://127.0.0.1:9/okx/api/v3", "nested": {"x": "http://127.0.0.1:9/okx/api/v5"}, "n": 3}
