@@ -63,7 +63,7 @@ class ResilienceSettings:
     breaker_reset_s: float = 60.0
     ban_s: float = 600.0
     budget_margin: float = 0.9
-    budgets: dict[str, int] = field(default_factory=dict)
+    budgets: dict[str, int] = field(default_factory=dict)  # per source, in the venue's own budget window
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,10 @@ def _resilience(table: dict, sources: dict, config_path: Path) -> ResilienceSett
     for name, entry in sources.items():
         if name not in SUPPORTED_SOURCES:
             raise ConfigError(f"{config_path}: [sources.{name}] is not a known source; known: {list(SUPPORTED_SOURCES)}")
-        if set(entry) - {"budget_per_minute"}:
-            raise ConfigError(f"{config_path}: [sources.{name}] has unknown keys {sorted(set(entry) - {'budget_per_minute'})}")
-        if "budget_per_minute" in entry:
-            budgets[name] = _positive_int(entry, "budget_per_minute", 1, config_path)
+        if set(entry) - {"budget"}:
+            raise ConfigError(f"{config_path}: [sources.{name}] has unknown keys {sorted(set(entry) - {'budget'})}")
+        if "budget" in entry:
+            budgets[name] = _positive_int(entry, "budget", 1, config_path)
     return ResilienceSettings(**table, budgets=budgets)
 
 

@@ -67,6 +67,7 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                     "\n".join(f"- {f}" for f in report.failures) if report.failures else "none"),
                 "requests": len(report.requests),
                 "retries": report.retries,
+                "filled_from": dg.MetadataValue.json(report.filled),
                 "fetch_latency_ms": round(report.fetch_latency_ms, 1),
                 "partitions": len(context.partition_keys),
                 "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",

@@ -7,7 +7,7 @@ Kept free of Dagster so that the benchmark and the CLI run exactly the code the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import polars as pl
 
@@ -40,6 +40,7 @@ class IngestReport:
     requests: list[RequestRecord]
     failures: list[SourceFailure]
     retries: int
+    filled: dict[str, int]
 
     @property
     def missing_candles(self) -> int:
@@ -59,8 +60,10 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     """
     validate = lambda frame: validate_candles(frame, start=start, end=end, timeframe_ms=symbol.timeframe_ms)  # noqa: E731
     chain = sources.chain(symbol.sources, validate=validate)
+    expected = int((end - start).total_seconds() * 1000) // symbol.timeframe_ms
     try:
-        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe)
+        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe,
+                             expected_rows=_closed_candles(start, end, symbol.timeframe_ms))
     except ChainExhaustedError as exc:
         with warehouse.connect() as conn:
             log_requests(conn, exc.requests, run_id)
@@ -71,10 +74,17 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id)
     return IngestReport(
         rows=rows,
-        expected_rows=int((end - start).total_seconds() * 1000) // symbol.timeframe_ms,
+        expected_rows=expected,
         missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=symbol.timeframe_ms),
         source=result.source,
         requests=result.requests,
         failures=result.failures,
         retries=result.retries,
+        filled=result.filled,
     )
+
+
+def _closed_candles(start: datetime, end: datetime, timeframe_ms: int) -> int:
+    """How many candles of [start, end) have closed by now: the most any source can serve."""
+    last = min(end.timestamp(), datetime.now(UTC).timestamp()) * 1000 // timeframe_ms * timeframe_ms
+    return max(int(last - start.timestamp() * 1000) // timeframe_ms, 0)

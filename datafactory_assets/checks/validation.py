@@ -9,6 +9,10 @@ import polars as pl
 
 from datafactory_assets.frames import PRICE_COLUMNS
 
+# No traded pair moves tenfold within a minute, or from one candle to the next: such a candle is a data error (a
+# misplaced decimal, a spike), which the OHLC invariants alone let through when the high moves with it.
+IMPLAUSIBLE_FACTOR = 10.0
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -26,7 +30,8 @@ def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, tim
     """Every rule a stored candle must satisfy; an empty list means the frame may be written.
 
     Rules: no nulls; finite, positive prices; non-negative volume; low <= open, close <= high; open time aligned to
-    the timeframe and inside [start, end); one candle per open time.
+    the timeframe and inside [start, end); one candle per open time; no tenfold jump within a candle or between
+    consecutive closes.
     """
     start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
     columns = [*PRICE_COLUMNS, "volume"]
@@ -41,8 +46,11 @@ def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, tim
         "misaligned_timestamp": (pl.col("ts").dt.epoch("ms") % timeframe_ms) != 0,
         "outside_window": (pl.col("ts") < start) | (pl.col("ts") >= end),
         "duplicate_timestamp": pl.col("ts").is_duplicated(),
+        "implausible_jump": (pl.col("high") > IMPLAUSIBLE_FACTOR * pl.col("low"))
+        | (pl.col("close") > IMPLAUSIBLE_FACTOR * pl.col("close").shift(1))
+        | (pl.col("close").shift(1) > IMPLAUSIBLE_FACTOR * pl.col("close")),
     }
-    flags = frame.select(pl.col("ts"), **{name: expr.fill_null(False) for name, expr in rules.items()})
+    flags = frame.sort("ts").select(pl.col("ts"), **{name: expr.fill_null(False) for name, expr in rules.items()})
     violations = []
     for name in rules:
         offenders = flags.filter(pl.col(name))

@@ -13,7 +13,7 @@ import threading
 import numpy as np
 
 from datafactory_assets.emulator.encode import json_rows
-from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
+from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
 INTERVALS_MS = {
     "1m": 60_000,
@@ -50,6 +50,7 @@ class BinanceVenue(Venue):
     """`/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo` and `/api/v3/klines`."""
 
     id = "binance"
+    rate_budget = RateBudget(WEIGHT_LIMIT_1M, window_s=60, weights=_WEIGHTS, ban_s=120)  # bans escalate from 2 min
 
     def __init__(self, store):
         super().__init__(store)

@@ -1,8 +1,12 @@
-"""Injectable faults, written `VENUE:KIND[:ARG...][@COUNT]`, e.g. `binance:status:429:5@2` or `binance:garbage`.
+"""Injectable faults, written `VENUE:KIND[:ARG...][@COUNT]`, e.g. `binance:status:429:5@2` or `binance:holes:0.2`.
 
 A fault hits only data requests (candles) of its venue, so clients still load their markets. With `@COUNT` it hits
 the next COUNT such requests and then expires; without, it stays until cleared. When several are active, the oldest
-applies. A kind is one entry in `KINDS`: how to check its arguments, and how to turn the normal answer into a bad one.
+applies. A kind is one entry in `KINDS`: how to check its arguments, and how to answer instead of the normal answer.
+
+Every kind works for every venue: error kinds use the venue's own error shape, and kinds that alter candles alter
+the page the store selects and let the venue render it (`Venue.with_store`), so the body is in the venue's dialect
+with every derived field (close times, cursors) consistent with the altered candles.
 """
 
 from __future__ import annotations
@@ -12,13 +16,23 @@ import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
-from datafactory_assets.emulator.venue import Response, Venue
+import numpy as np
+import polars as pl
+
+from datafactory_assets.emulator.budget import with_retry_after
+from datafactory_assets.emulator.store import CandleStore, Page
+from datafactory_assets.emulator.venue import Request, Response, Venue
 
 logger = logging.getLogger(__name__)
 
 # Truncated mid-row: starts like a kline page, so only a real JSON parse can tell it is broken.
 GARBAGE_BODY = b'[[1700000000000,"1.0","2.0"'
-_RETRY_STATUSES = {418, 429}
+RETRY_STATUSES = {418, 429, 503}
+DEFAULT_TIMEOUT_S = 30.0  # well past ccxt's default 10 s timeout
+DEFAULT_HOLE_FRACTION = 0.1
+DUPLICATE_EVERY = 10
+SPIKE_FACTOR = 100
+_SHUFFLE_SEED = 20240301
 
 
 @dataclass
@@ -34,37 +48,19 @@ class Fault:
 
 @dataclass(frozen=True)
 class FaultKind:
-    """`check` raises ValueError for bad arguments; `apply` turns (fault, venue, normal answer) into the answer."""
+    """`check` raises ValueError for bad arguments; `apply` answers (fault, *, venue, request) instead of the venue."""
 
     check: Callable[[tuple[str, ...]], None]
-    apply: Callable[..., Response]  # (fault, *, venue, normal) -> the answer to send
+    apply: Callable[..., Response]
 
 
-def _check_status(args: tuple[str, ...]) -> None:
-    if not 1 <= len(args) <= 2 or not all(arg.isdigit() for arg in args):
-        raise ValueError("status takes an HTTP code and, for 418/429, an optional Retry-After in seconds")
-    if not 400 <= int(args[0]) <= 599:
-        raise ValueError(f"status code {args[0]} is not an HTTP error (400-599)")
+class Hangup(Exception):
+    """Raised instead of an answer: the server holds the connection `after_s` seconds and closes it, with a TCP
+    reset when `abrupt`."""
 
-
-def _status(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
-    """The venue's own error body, so the client maps it to the exception it raises for the real thing."""
-    code = int(fault.args[0])
-    answer = venue.error(code, f"injected fault {fault.spec}")
-    if code in _RETRY_STATUSES:
-        retry_after = fault.args[1] if len(fault.args) > 1 else "1"
-        return Response(status=answer.status, body=answer.body, headers={**answer.headers, "Retry-After": retry_after})
-    return answer
-
-
-def _garbage(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
-    """A 200 whose body is not JSON: ccxt reads it as "no candles", which a client must not trust."""
-    return Response(status=200, body=GARBAGE_BODY)
-
-
-def _empty(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
-    """A well-formed answer with no candles, as venues give for windows they have no data for."""
-    return venue.empty()
+    def __init__(self, *, after_s: float, abrupt: bool):
+        super().__init__(f"hang up after {after_s:g} s{' with a reset' if abrupt else ''}")
+        self.after_s, self.abrupt = after_s, abrupt
 
 
 def _no_args(args: tuple[str, ...]) -> None:
@@ -72,10 +68,127 @@ def _no_args(args: tuple[str, ...]) -> None:
         raise ValueError("this kind takes no argument")
 
 
+def _number(args: tuple[str, ...], *, low: float, high: float, what: str) -> None:
+    """At most one argument, a number in [low, high]."""
+    try:
+        if len(args) > 1 or (args and not low <= float(args[0]) <= high):
+            raise ValueError
+    except ValueError:
+        raise ValueError(f"this kind takes at most one argument, {what}") from None
+
+
+def _check_seconds(args: tuple[str, ...]) -> None:
+    _number(args, low=0, high=86_400, what="the seconds to hold the request (up to a day)")
+
+
+def _check_fraction(args: tuple[str, ...]) -> None:
+    _number(args, low=0, high=1, what="the fraction of candles to drop (0 to 1)")
+
+
+def _check_status(args: tuple[str, ...]) -> None:
+    if not 1 <= len(args) <= 2 or not all(arg.isdigit() for arg in args):
+        raise ValueError("status takes an HTTP code and, for 418/429/503, an optional Retry-After in seconds")
+    if not 400 <= int(args[0]) <= 599:
+        raise ValueError(f"status code {args[0]} is not an HTTP error (400-599)")
+
+
+def _status(fault: Fault, *, venue: Venue, request: Request) -> Response:
+    """The venue's own error body, so the client maps it to the exception it raises for the real thing."""
+    code = int(fault.args[0])
+    answer = venue.error(code, f"injected fault {fault.spec}")
+    if code in RETRY_STATUSES:
+        return with_retry_after(answer, fault.args[1] if len(fault.args) > 1 else "1")
+    return answer
+
+
+def _garbage(fault: Fault, *, venue: Venue, request: Request) -> Response:
+    """A 200 whose body is not JSON: ccxt reads it as "no candles", which a client must not trust."""
+    return Response(status=200, body=GARBAGE_BODY)
+
+
+def _empty(fault: Fault, *, venue: Venue, request: Request) -> Response:
+    """A well-formed answer with no candles, as venues give for windows they have no data for."""
+    return venue.empty()
+
+
+def _timeout(fault: Fault, *, venue: Venue, request: Request) -> Response:
+    """No answer for SECONDS (less if the client gives up first), then a plain close."""
+    raise Hangup(after_s=float(fault.args[0]) if fault.args else DEFAULT_TIMEOUT_S, abrupt=False)
+
+
+def _reset(fault: Fault, *, venue: Venue, request: Request) -> Response:
+    """No answer at all: the connection is reset at once."""
+    raise Hangup(after_s=0.0, abrupt=True)
+
+
+class _AlteredStore:
+    """A `CandleStore` whose pages come altered (and never final, so never cached); everything else is the store's."""
+
+    def __init__(self, store: CandleStore, alter: Callable[[pl.DataFrame], pl.DataFrame]):
+        self._store, self._alter = store, alter
+
+    def page(self, symbol: str, **selection) -> Page:
+        return Page(frame=self._alter(self._store.page(symbol, **selection).frame), final=False)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def _altering(alter: Callable[[Fault, pl.DataFrame], pl.DataFrame]) -> Callable[..., Response]:
+    """A kind's `apply` that has the venue answer as usual from a store whose pages `alter` changed."""
+
+    def apply(fault: Fault, *, venue: Venue, request: Request) -> Response:
+        return venue.with_store(_AlteredStore(venue.store, lambda frame: alter(fault, frame))).respond(request)
+
+    return apply
+
+
+def _duplicates(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
+    """The first candle and every tenth after it sent twice in a row: the page holds a tenth more rows."""
+    index = np.arange(frame.height)
+    return frame[np.repeat(index, np.where(index % DUPLICATE_EVERY == 0, 2, 1))]
+
+
+def _shuffle(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
+    """The same candles in a fixed scrambled order, never the right one when there are two or more."""
+    order = np.random.default_rng(_SHUFFLE_SEED).permutation(frame.height)
+    if (order == np.arange(frame.height)).all():
+        order = order[::-1]
+    return frame[order]
+
+
+def _holes(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
+    """Drops the candles whose open time hashes below FRACTION: a retry or an overlapping page misses the same ones."""
+    fraction = float(fault.args[0]) if fault.args else DEFAULT_HOLE_FRACTION
+    return frame.filter(pl.Series(_unit_hash(frame["open_ms"].to_numpy()) >= fraction))
+
+
+def _spike(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
+    """The middle candle closes at 100x, its high raised to match: OHLC invariants hold, only a jump check sees it."""
+    middle = pl.int_range(pl.len()) == frame.height // 2
+    spiked = (pl.col("close") * SPIKE_FACTOR).round(8)
+    frame = frame.with_columns(close=pl.when(middle).then(spiked).otherwise(pl.col("close")))
+    return frame.with_columns(high=pl.when(middle).then(pl.max_horizontal("high", "close")).otherwise(pl.col("high")))
+
+
+def _unit_hash(values: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per integer (splitmix64's mixer)."""
+    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return ((z ^ (z >> np.uint64(31))) >> np.uint64(11)) / 2.0**53
+
+
 KINDS: dict[str, FaultKind] = {
     "status": FaultKind(_check_status, _status),
     "garbage": FaultKind(_no_args, _garbage),
     "empty": FaultKind(_no_args, _empty),
+    "timeout": FaultKind(_check_seconds, _timeout),
+    "reset": FaultKind(_no_args, _reset),
+    "duplicates": FaultKind(_no_args, _altering(_duplicates)),
+    "shuffle": FaultKind(_no_args, _altering(_shuffle)),
+    "holes": FaultKind(_check_fraction, _altering(_holes)),
+    "spike": FaultKind(_no_args, _altering(_spike)),
 }
 
 
@@ -99,9 +212,9 @@ def parse_fault(spec: str, *, venues: Collection[str]) -> Fault:
     return Fault(spec=spec.strip(), venue=venue, kind=kind, args=tuple(args), remaining=int(count_text) if at else None)
 
 
-def apply_fault(fault: Fault, *, venue: Venue, normal: Callable[[], Response]) -> Response:
-    """The answer `venue` gives under `fault`; `normal` computes the fault-free answer, for kinds that alter it."""
-    return KINDS[fault.kind].apply(fault, venue=venue, normal=normal)
+def apply_fault(fault: Fault, *, venue: Venue, request: Request) -> Response:
+    """The answer `venue` gives to `request` under `fault`; raises `Hangup` for kinds that answer nothing."""
+    return KINDS[fault.kind].apply(fault, venue=venue, request=request)
 
 
 class FaultBook:

@@ -9,26 +9,43 @@ from __future__ import annotations
 
 import json
 import logging
+import select
 import signal
 import socket
+import struct
 import threading
 import time
 from collections import OrderedDict, deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from datafactory_assets.emulator.binance import BinanceVenue
+from datafactory_assets.emulator.budget import RateBudgets
+from datafactory_assets.emulator.bybit import BybitVenue
 from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS
-from datafactory_assets.emulator.faults import FaultBook, apply_fault
+from datafactory_assets.emulator.coinbase import CoinbaseVenue
+from datafactory_assets.emulator.coingecko import CoinGeckoVenue
+from datafactory_assets.emulator.faults import FaultBook, Hangup, apply_fault
+from datafactory_assets.emulator.kraken import KrakenVenue
+from datafactory_assets.emulator.okx import OkxVenue
 from datafactory_assets.emulator.replay import load_replay
 from datafactory_assets.emulator.store import CANONICAL_SYMBOL, CandleStore
 from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
+from datafactory_assets.emulator.yahoo import YahooVenue
 
 logger = logging.getLogger(__name__)
 
-VENUES: dict[str, type[Venue]] = {"binance": BinanceVenue}
+VENUES: dict[str, type[Venue]] = {
+    "binance": BinanceVenue,
+    "okx": OkxVenue,
+    "bybit": BybitVenue,
+    "yahoo": YahooVenue,
+    "coingecko": CoinGeckoVenue,
+    "kraken": KrakenVenue,
+    "coinbase": CoinbaseVenue,
+}
 CONTROL_PREFIX = "/_emulator/"
 CACHE_ENTRIES, CACHE_BYTES = 4096, 256 * 2**20
 REQUEST_LOG_SIZE = 100_000
@@ -45,7 +62,11 @@ class Emulator:
         replay: dict[str, str | Path] | None = None,
         faults: list[str] | None = None,
         symbols: Iterable[str] | None = None,
+        budgets: Mapping[str, int | None] | None = None,
+        budget_clock: Callable[[], float] = time.monotonic,
     ):
+        """`budgets` enforces rate budgets, venue id -> amount in the venue's unit per its window (None: the real
+        amount); `budget_clock` is their clock, which tests replace to cross windows and bans at once."""
         store = CandleStore(
             DEFAULT_SYMBOLS if symbols is None else symbols,
             {symbol: load_replay(path) for symbol, path in (replay or {}).items()},
@@ -54,6 +75,10 @@ class Emulator:
         self._faults = FaultBook(self._venues)
         for spec in faults or []:
             self._faults.add(spec)
+        declared = {venue.id: venue.rate_budget for venue in self._venues.values()}
+        self._budgets = RateBudgets(declared, clock=budget_clock)
+        for venue_id, amount in (budgets or {}).items():
+            self._budgets.set(venue_id, amount)
         self._cache = _BodyCache(max_entries=CACHE_ENTRIES, max_bytes=CACHE_BYTES)
         self._log: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
         self._address = (host, port)
@@ -95,8 +120,20 @@ class Emulator:
     def clear_faults(self) -> None:
         self._faults.clear()
 
+    def set_budget(self, venue: str, amount: int | None = None) -> None:
+        """Enforce `venue`'s rate budget of `amount` (default: the real one) from now on, with a fresh window."""
+        self._budgets.set(venue, amount)
+
+    def clear_budgets(self, venue: str | None = None) -> None:
+        self._budgets.clear(venue)
+
+    def budgets(self) -> dict[str, dict]:
+        """The enforced budgets: amount, window_s, used (in the window), bans so far and banned_for_s."""
+        return self._budgets.active()
+
     def request_log(self) -> list[dict]:
-        """One dict per venue request served: venue, method, path (the venue's own), query, status, fault, time."""
+        """One dict per venue request: venue, method, path (the venue's own), query, status (None when a fault hung
+        up without answering; 429/418 when a budget refused), fault, time."""
         return list(self._log)
 
     def clear_request_log(self) -> None:
@@ -114,11 +151,18 @@ class Emulator:
         if venue is None:
             self._record(venue=venue_id or None, request=request, status=404, fault=None)
             return json_response(404, {"error": f"unknown venue {venue_id!r}", "venues": sorted(self._venues)})
-        fault = self._faults.take(venue.id) if venue.is_data(request) else None
-        if fault is None:
+        refusal = self._budgets.admit(venue.id, request.path)
+        fault = self._faults.take(venue.id) if refusal is None and venue.is_data(request) else None
+        if refusal is not None:
+            response = refusal.answer(venue)
+        elif fault is None:
             response = self._answer(venue, request)
         else:
-            response = apply_fault(fault, venue=venue, normal=lambda: self._answer(venue, request))
+            try:
+                response = apply_fault(fault, venue=venue, request=request)
+            except Hangup:
+                self._record(venue=venue.id, request=request, status=None, fault=fault.spec)
+                raise
         headers = {**response.headers, **venue.usage_headers(request)}
         self._record(venue=venue.id, request=request, status=response.status, fault=fault and fault.spec)
         return Response(status=response.status, body=response.body, headers=headers)
@@ -133,7 +177,7 @@ class Emulator:
             self._cache.put(key, response)
         return response
 
-    def _record(self, *, venue: str | None, request: Request, status: int, fault: str | None) -> None:
+    def _record(self, *, venue: str | None, request: Request, status: int | None, fault: str | None) -> None:
         self._log.append({"venue": venue, "method": request.method, "path": request.path, "query": request.query,
                           "status": status, "fault": fault, "time": time.time()})
 
@@ -154,6 +198,8 @@ class Emulator:
         if (method, name) == ("DELETE", "faults"):
             self._faults.clear()
             return json_response(200, {"ok": True})
+        if name == "budgets":
+            return self._control_budgets(method, body)
         if (method, name) == ("GET", "requests"):
             return json_response(200, self.request_log())
         if (method, name) == ("DELETE", "requests"):
@@ -161,11 +207,36 @@ class Emulator:
             return json_response(200, {"ok": True})
         return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}{name}"})
 
+    def _control_budgets(self, method: str, body: bytes) -> Response:
+        """GET the enforced budgets; POST {"venue", "amount"} (amount optional: the real one); DELETE all or
+        {"venue"}."""
+        if method == "GET":
+            return json_response(200, {"budgets": self.budgets()})
+        if method not in ("POST", "DELETE"):
+            return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}budgets"})
+        try:
+            order = json.loads(body or b"{}")
+            if not isinstance(order, dict):
+                raise ValueError('send a JSON object {"venue": "binance", "amount": 1200}')
+            if method == "POST":
+                self._budgets.set(order.get("venue"), order.get("amount"))
+            else:
+                self._budgets.clear(order.get("venue"))
+        except ValueError as exc:
+            return json_response(400, {"error": str(exc)})
+        return json_response(200, {"ok": True, "budgets": self.budgets()})
 
-def serve(host: str, port: int, replay: dict[str, str | Path] | None, faults: list[str] | None) -> None:
+
+def serve(
+    host: str,
+    port: int,
+    replay: dict[str, str | Path] | None,
+    faults: list[str] | None,
+    budgets: Mapping[str, int | None] | None = None,
+) -> None:
     """Run an emulator in the foreground (the CLI) until SIGINT or SIGTERM."""
     stopping = threading.Event()
-    with Emulator(host=host, port=port, replay=replay, faults=faults) as emu:
+    with Emulator(host=host, port=port, replay=replay, faults=faults, budgets=budgets) as emu:
         print(f"emulator listening on {emu.url}", flush=True)
         previous = {}
         if threading.current_thread() is threading.main_thread():
@@ -259,6 +330,9 @@ class _Handler(BaseHTTPRequestHandler):
         body = self.rfile.read(length) if length else b""
         try:
             response = self.server.emulator.handle(self.command, self.path, body)
+        except Hangup as hangup:
+            self._hang_up(hangup)
+            return
         except Exception as exc:  # an emulator bug must read as a clear 500, not as a dropped connection
             logger.exception("emulator failed on %s %s", self.command, self.path)
             response = json_response(500, {"error": f"emulator bug: {type(exc).__name__}: {exc}"})
@@ -270,6 +344,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def _hang_up(self, hangup: Hangup) -> None:
+        """Answer nothing: hold the connection (until the client gives up, at most `after_s`), then close it."""
+        self.close_connection = True
+        deadline = time.monotonic() + hangup.after_s
+        try:
+            while (left := deadline - time.monotonic()) > 0:
+                if select.select([self.connection], [], [], left)[0]:
+                    if not self.connection.recv(1, socket.MSG_PEEK):
+                        break  # the client closed its end
+                    time.sleep(left)  # it sent more (pipelining): that waits too
+        except OSError:
+            return  # the client reset the connection
+        if hangup.abrupt:  # a zero linger makes the close a TCP reset; it happens once rfile lets go of the socket
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self.connection.close()
+            self.rfile.close()
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - the base class's signature
         logger.debug(format, *args)

@@ -6,8 +6,10 @@ A dialect is one module (`binance.py`, later `okx.py`, ...) with one `Venue` sub
 
 from __future__ import annotations
 
+import copy
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from datafactory_assets.emulator.store import CandleStore
@@ -38,10 +40,25 @@ def json_response(status: int, payload, *, headers: dict[str, str] | None = None
     return Response(status=status, body=json.dumps(payload, separators=(",", ":")).encode(), headers=headers or {})
 
 
+@dataclass(frozen=True)
+class RateBudget:
+    """A venue's real request budget: `amount` units per rolling `window_s`, a request costing `weights[path]` or 1.
+
+    `ban_s` is the first IP ban (HTTP 418) for a client that sends again while a 429 told it to wait, doubling on
+    each repeat; None for venues that just keep answering 429. Enforced only when the emulator is given budgets.
+    """
+
+    amount: int
+    window_s: float
+    weights: Mapping[str, int] = field(default_factory=dict)
+    ban_s: float | None = None
+
+
 class Venue(ABC):
     """One exchange dialect over a `CandleStore`."""
 
     id: str
+    rate_budget = RateBudget(amount=50, window_s=1.0)  # generous; a dialect declares its venue's real one
 
     def __init__(self, store: CandleStore):
         self.store = store
@@ -65,3 +82,12 @@ class Venue(ABC):
     def usage_headers(self, request: Request) -> dict[str, str]:
         """Per-request headers such as rate-limit counters, added to every answer including faulty and cached ones."""
         return {}
+
+    def with_store(self, store: CandleStore) -> Venue:
+        """This venue reading its candles from `store`: faults that alter candles have the venue render them itself.
+
+        The default is a shallow copy; a dialect that reaches its candles other than through `self.store` overrides it.
+        """
+        venue = copy.copy(self)
+        venue.store = store
+        return venue

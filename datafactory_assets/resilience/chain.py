@@ -1,8 +1,9 @@
-"""The failover chain: a symbol's sources, asked in order for a whole window until one serves it validly.
+"""The failover chain: a symbol's sources, asked in order for a window until one serves it validly.
 
-A window is served whole by one source, so a partition never mixes venues; the result says which source served
-and why each earlier one did not. A source is skipped without a request when its breaker is open, it is banned,
-or it cannot reach that far back.
+The first valid answer serves the window. When it lacks candles, the later sources are asked for the same window and
+only the missing candles are taken from them, so a venue's holes do not become ours; every row keeps its own
+`source` and the result says who filled what. A source is skipped without a request when its breaker is open, it
+is banned, or it cannot reach that far back.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ class ChainResult:
     requests: list[RequestRecord]
     failures: list[SourceFailure] = field(default_factory=list)
     retries: int = 0
+    filled: dict[str, int] = field(default_factory=dict)
 
 
 class ChainExhaustedError(SourceError):
@@ -64,13 +66,18 @@ class FailoverChain:
         self.members = list(members)
         self.validate = validate
 
-    def fetch(self, symbol: str, *, start: datetime, end: datetime, timeframe: str) -> ChainResult:
+    def fetch(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
+              expected_rows: int | None = None) -> ChainResult:
+        """The window from the first source that serves it validly, its holes filled from the later ones."""
         failures: list[SourceFailure] = []
         requests: list[RequestRecord] = []
         violations: list = []
         empty: ChainResult | None = None
         retries_before = {m.source.name: m.guard.retries for m in self.members}
+        served: ChainResult | None = None
         for member in self.members:
+            if served is not None and (expected_rows is None or served.frame.height >= expected_rows):
+                break
             name = member.source.name
             reason = member.source.cannot_serve(start, timeframe) or member.guard.blocked_reason()
             if reason:
@@ -94,14 +101,20 @@ class FailoverChain:
                 failures.append(SourceFailure(name, str(ErrorKind.BROKEN),
                                               "invalid candles: " + "; ".join(map(str, problems))))
                 continue
-            retries = sum(m.guard.retries - retries_before[m.source.name] for m in self.members)
-            result = ChainResult(frame=fetched.frame, source=name, requests=requests, failures=list(failures),
-                                 retries=retries)
-            if not fetched.frame.is_empty():
-                return result
-            empty = empty or result
-            failures.append(SourceFailure(name, "empty", "no candles in the window"))
-        if empty is not None and not violations:
-            empty.failures, empty.requests = failures, requests
-            return empty
-        raise ChainExhaustedError(failures, requests, violations)
+            if fetched.frame.is_empty():
+                empty = empty or ChainResult(frame=fetched.frame, source=name, requests=requests)
+                failures.append(SourceFailure(name, "empty", "no candles in the window"))
+            elif served is None:
+                served = ChainResult(frame=fetched.frame, source=name, requests=requests, failures=list(failures))
+            else:
+                extra = fetched.frame.join(served.frame.select("ts"), on="ts", how="anti")
+                if extra.height:
+                    served.frame = pl.concat([served.frame, extra]).sort("ts")
+                    served.filled[name] = extra.height
+        retries = sum(m.guard.retries - retries_before[m.source.name] for m in self.members)
+        result = served or (empty if not violations else None)
+        if result is None:
+            raise ChainExhaustedError(failures, requests, violations)
+        result.requests, result.retries = requests, retries
+        result.failures = result.failures if served is not None else failures
+        return result

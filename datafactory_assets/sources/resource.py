@@ -47,8 +47,9 @@ class SourcesResource(dg.ConfigurableResource):
 
     def guard(self, name: str) -> SourceGuard:
         state = self.state_path or ":memory:"
-        budget = int(self.budgets.get(name, VENUES[name].budget_per_minute) * self.budget_margin)
-        limiter = (SourceLimiter(path=state, source=name, budget_per_minute=max(budget, 1))
+        quirks = VENUES[name]
+        budget = max(int(self.budgets.get(name, quirks.budget) * self.budget_margin), 1)
+        limiter = (SourceLimiter(path=state, source=name, budget=budget, window_s=quirks.budget_window_s)
                    if self.rate_limit and self.state_path else None)
         breaker = SourceBreaker(path=state, source=name, fail_max=self.breaker_fail_max,
                                 reset_timeout_s=self.breaker_reset_s)

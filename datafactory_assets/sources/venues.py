@@ -12,7 +12,8 @@ class VenueQuirks:
     exchange_id: str
     max_candles_per_request: int
     client_options: dict = field(default_factory=dict)
-    budget_per_minute: int = 600  # the venue's request budget, in its own unit (Binance: request weight)
+    budget: int = 600  # the venue's request budget per window, in its own unit (Binance: request weight)
+    budget_window_s: float = 60.0
     request_weight: int = 1  # what one candle request costs of that budget
     markets_weight: int = 1  # what loading the market list costs
     history_candles: int | None = None  # how far back the venue serves candles; None: its whole history
@@ -24,19 +25,19 @@ VENUES: dict[str, VenueQuirks] = {
         exchange_id="binance",
         max_candles_per_request=1000,
         client_options={"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
-        budget_per_minute=6000,  # request weight per minute per IP
+        budget=6000,  # request weight per minute per IP
         request_weight=2,  # klines
         markets_weight=20,  # exchangeInfo
     ),
     # OKX: 300 per request from `candles` (recent), 100 from `history-candles`; 20 requests per 2 s per IP.
-    "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=100, budget_per_minute=600,
+    "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=100, budget=20, budget_window_s=2,
                        client_options={"fetchMarkets": {"types": ["spot"]}}),
-    # Bybit v5: 1000 per request, 600 requests per 5 s per IP: stay far inside it.
-    "bybit": VenueQuirks(exchange_id="bybit", max_candles_per_request=1000, budget_per_minute=600,
+    # Bybit v5: 1000 per request, 600 requests per 5 s per IP.
+    "bybit": VenueQuirks(exchange_id="bybit", max_candles_per_request=1000, budget=600, budget_window_s=5,
                          client_options={"fetchMarkets": {"types": ["spot"]}}),
     # Kraken serves only its latest 720 candles of an interval; about one public request per second.
-    "kraken": VenueQuirks(exchange_id="kraken", max_candles_per_request=720, budget_per_minute=60,
+    "kraken": VenueQuirks(exchange_id="kraken", max_candles_per_request=720, budget=1, budget_window_s=1,
                           history_candles=720),
     # Coinbase Advanced Trade: 300 candles per request; 10 public requests per second.
-    "coinbase": VenueQuirks(exchange_id="coinbase", max_candles_per_request=300, budget_per_minute=600),
+    "coinbase": VenueQuirks(exchange_id="coinbase", max_candles_per_request=300, budget=10, budget_window_s=1),
 }

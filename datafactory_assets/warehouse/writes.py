@@ -33,12 +33,17 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
             "INSERT OR REPLACE INTO symbols VALUES (?, ?, ?)",
             [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)],
         )
-        conn.register("incoming_candles", incoming)
-        conn.execute(
-            "INSERT OR REPLACE INTO candles SELECT symbol, ts, open, high, low, close, volume, source, ingested_at "
-            "FROM incoming_candles"
-        )
-        conn.unregister("incoming_candles")
+        if incoming.height:
+            conn.register("incoming_candles", incoming)
+            conn.execute(
+                "DELETE FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ? AND ts IN (SELECT ts FROM incoming_candles)",
+                [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
+            )
+            conn.execute(
+                "INSERT INTO candles SELECT symbol, ts, open, high, low, close, volume, source, ingested_at "
+                "FROM incoming_candles"
+            )
+            conn.unregister("incoming_candles")
         _insert_log(conn, requests, run_id)
         conn.execute("COMMIT")
     except Exception:

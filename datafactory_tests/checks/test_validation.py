@@ -65,3 +65,15 @@ def test_violation_names_the_first_offending_candle():
     (violation,) = validate_candles(frame(rows), start=START, end=END, timeframe_ms=60_000)
     assert violation.first_ts == START + timedelta(minutes=42)
     assert "negative_volume: 1 candle(s), first at 2024-03-01 10:42:00" == str(violation)
+
+
+def test_a_tenfold_jump_is_implausible_within_a_candle_or_between_closes():
+    rows = good_rows()
+    rows[20] = [rows[20][0], 10.0, 1050.0, 9.0, 1050.0, 3.0]  # a spike whose high moved with it
+    assert rules(rows) == {"implausible_jump": 2}  # the spike, and the fall back on the next candle
+    rows = good_rows()
+    rows[20] = [rows[20][0], 10.0, 95.0, 9.0, 10.5, 3.0]
+    assert rules(rows) == {"implausible_jump": 1}
+    rows = good_rows()
+    rows[20] = [rows[20][0], 10.5, 94.5, 10.5, 94.5, 3.0]  # a ninefold move is extreme, but not refused
+    assert rules(rows) == {}

@@ -94,3 +94,40 @@ def test_a_venue_that_does_not_list_the_pair_is_passed_over_without_counting_aga
         ingest_window(unknown, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
     assert [f.kind for f in caught.value.failures] == ["permanent", "permanent"]
     assert set(breaker_states(sources.state_path)["failures"]) == {0}
+
+
+@pytest.mark.parametrize(
+    ("fault", "served_by", "binance_requests", "why"),
+    [
+        ("status:429:0@1", "binance", 2, "throttled: waits Retry-After, the retry succeeds"),
+        ("status:500@1", "binance", 2, "transient: backs off, the retry succeeds"),
+        ("timeout:0.3@1", "binance", 2, "a held request the venue drops is transient: retried"),
+        ("reset@1", "binance", 2, "a reset connection is transient: retried"),
+        ("garbage@1", "binance", 2, "a garbled body gets one more try"),
+        ("duplicates", "okx", 2, "a page longer than asked for (repeats) is broken: the next venue serves"),
+        ("shuffle", "binance", 1, "out-of-order candles are stored in order"),
+        ("status:503", "okx", 2, "a venue down after its retries: the next venue serves"),
+        ("status:418", "okx", 1, "a ban: no retry, the next venue serves"),
+        ("garbage", "okx", 2, "a venue that keeps sending garbage is failed over"),
+        ("empty", "okx", 1, "no candles where the next venue has them: it serves"),
+        ("spike", "okx", 1, "an absurd price fails validation: the next venue serves"),
+        ("holes:0.2", "binance", 1, "a venue's holes are filled from the next venue"),
+    ],
+)
+def test_each_fault_kind_ends_with_every_candle_exactly_once(emulator, sources, warehouse, fault, served_by,
+                                                              binance_requests, why):
+    emulator.add_fault(f"binance:{fault}")
+    chain = ("binance", "okx")
+    report = ingest_window(btc(chain), start=START, end=START + timedelta(hours=12), sources=sources,
+                           warehouse=warehouse)
+    assert report.source == served_by, why
+    assert klines_requests(emulator, "binance") >= binance_requests, why
+    with warehouse.connect(read_only=True) as conn:
+        stored = queries.window_candles(conn, "BTC/USDT", START, START + timedelta(hours=12))
+        duplicates = conn.sql("SELECT count(*) - count(DISTINCT (symbol, ts)) FROM candles").fetchall()[0][0]
+    want = synthetic_candles("BTC/USDT", ms(START), ms(START + timedelta(hours=12)))
+    assert duplicates == 0
+    assert stored["ts"].dt.epoch("ms").to_list() == want["open_ms"].to_list(), why
+    assert stored["close"].to_list() == want["close"].to_list(), why
+    if fault.startswith("holes"):
+        assert report.filled["okx"] > 0 and set(stored["source"]) == {"binance", "okx"}

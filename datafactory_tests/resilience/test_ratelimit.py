@@ -8,7 +8,7 @@ from datafactory_assets.resilience.ratelimit import BudgetExceededError, SourceL
 
 
 def take(path: str, count: int) -> int:
-    limiter = SourceLimiter(path=path, source="binance", budget_per_minute=20, max_wait_s=0.5)
+    limiter = SourceLimiter(path=path, source="binance", budget=20, max_wait_s=0.5)
     taken = 0
     for _ in range(count):
         try:
@@ -27,7 +27,7 @@ def test_processes_share_one_budget(tmp_path):
 
 
 def test_weights_count_and_an_impossible_request_is_refused(tmp_path):
-    limiter = SourceLimiter(path=tmp_path / "s.sqlite", source="binance", budget_per_minute=10, max_wait_s=0.2)
+    limiter = SourceLimiter(path=tmp_path / "s.sqlite", source="binance", budget=10, max_wait_s=0.2)
     began = time.monotonic()
     for _ in range(5):
         limiter.acquire(2)

@@ -24,20 +24,28 @@ def store(conn, raw, start=START, hours=1, symbol=BTC):
     return upsert_candles(conn, frame, symbol=symbol)
 
 
-def test_replacing_a_window_never_duplicates_and_keeps_neighbours(warehouse):
+def test_storing_a_window_again_never_duplicates_keeps_neighbours_and_never_deletes(warehouse):
     with warehouse.connect() as conn:
         store(conn, rows(0, 120), hours=2)
         store(conn, rows(60, 60, price=200.0), start=START + timedelta(hours=1))
         stored = queries.window_candles(conn, "BTC/USDT", START, START + timedelta(hours=2))
     assert stored.height == 120
     assert stored["close"].to_list() == [100.0] * 60 + [200.0] * 60
+    with warehouse.connect() as conn:  # a later answer with holes replaces what it has and erases nothing
+        store(conn, rows(60, 60, price=300.0, skip=frozenset({70, 71})), start=START + timedelta(hours=1))
+        stored = queries.window_candles(conn, "BTC/USDT", START + timedelta(hours=1), START + timedelta(hours=2))
+        duplicates = conn.sql("SELECT count(*) - count(DISTINCT (symbol, ts)) FROM candles").fetchall()[0][0]
+    assert stored.height == 60 and duplicates == 0
+    assert stored["close"].to_list()[9:12] == [300.0, 200.0, 200.0]
 
 
 def test_a_failed_write_rolls_back_and_keeps_what_was_stored(warehouse):
     with warehouse.connect() as conn:
         store(conn, rows(0, 60))
+        broken = rows(0, 60, price=300.0)
+        broken[30][1] = None  # fails the NOT NULL constraint after the delete has run inside the transaction
         with pytest.raises(duckdb.ConstraintException):
-            store(conn, [*rows(0, 60, price=300.0), rows(5, 1, price=300.0)[0]])
+            store(conn, broken)
         stored = queries.window_candles(conn, "BTC/USDT", START, START + timedelta(hours=1))
     assert stored.height == 60
     assert set(stored["close"]) == {100.0}

@@ -1,0 +1,162 @@
+"""CoinGecko's price history as an independent reference for accuracy checks (not a candle source).
+
+`/coins/{id}/market_chart/range` answers price points, each the price at its instant, at an automatic granularity:
+5-minutely for a span within the last day, hourly for spans up to 90 days, daily beyond. The reference asks at most
+90 days per request so that points are never coarser than hourly. It speaks plain HTTP through `requests`; the demo
+plan's key goes in the `x-cg-demo-api-key` header, which never appears in a message or a record. USDT pairs are
+priced in USD (CoinGecko's `usd`), other quotes in their own currency.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import requests
+
+from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, FetchResult, RequestRecord, SourceError
+from datafactory_assets.sources.transport import EmulatorSession
+
+API = "https://api.coingecko.com/api/v3"
+COIN_IDS: dict[str, str] = {
+    "BTC": "bitcoin",
+    "ETH": "ethereum",
+    "SOL": "solana",
+    "ADA": "cardano",
+    "BNB": "binancecoin",
+    "XRP": "ripple",
+    "DOGE": "dogecoin",
+}
+MAX_SPAN_S = 90 * 86_400  # the longest span CoinGecko still answers hourly
+PRICE_SCHEMA = {"ts": pl.Datetime("us"), "price": pl.Float64()}
+
+
+class CoinGeckoReference:
+    """Prices of a canonical symbol's base coin over a window; `emulator_url` is its only test switch."""
+
+    name = "coingecko"
+
+    def __init__(self, *, emulator_url: str | None = None, api_key: str | None = None, timeout_s: float = 10):
+        self.session = (EmulatorSession(base_url=emulator_url, venue=self.name) if emulator_url
+                        else requests.Session())
+        if api_key:
+            self.session.headers["x-cg-demo-api-key"] = api_key
+        self.timeout_s = timeout_s
+
+    def coin_id(self, symbol: str) -> str:
+        """`BTC/USDT` -> `bitcoin`; a base CoinGecko is not mapped for is a permanent error."""
+        base = symbol.split("/")[0]
+        if base not in COIN_IDS:
+            raise SourceError(f"{self.name} has no coin id for {symbol}: known bases are {', '.join(COIN_IDS)}",
+                              kind=ErrorKind.PERMANENT)
+        return COIN_IDS[base]
+
+    def prices(self, symbol: str, *, start: datetime, end: datetime, guard=None) -> pl.DataFrame:
+        """The price points with instants in [start, end]: `ts` (naive UTC, datetime[us]) and `price` (f64)."""
+        return self.fetch_prices(symbol, start=start, end=end, guard=guard).frame
+
+    def fetch_prices(self, symbol: str, *, start: datetime, end: datetime, guard=None) -> FetchResult:
+        """`prices` with the requests they took; each request goes through `guard.run` when given.
+
+        Raises `SourceError` (with the requests made so far) classified from CoinGecko's answer, and
+        `BrokenAnswerError` when an answer is not price data.
+        """
+        coin = self.coin_id(symbol)
+        quote = symbol.split("/")[1]
+        currency = "usd" if quote == "USDT" else quote.lower()
+        run = guard.run if guard is not None else (lambda fn, weight=1: fn())
+        start_s, end_s = _seconds(start), _seconds(end)
+        requests_made: list[RequestRecord] = []
+        frames = [pl.DataFrame(schema=PRICE_SCHEMA)]
+        try:
+            for since in range(start_s, end_s, MAX_SPAN_S):
+                frames.append(run(lambda a=since, b=min(since + MAX_SPAN_S, end_s): self._chart(
+                    symbol, coin, currency, start_s=a, end_s=b, requests_made=requests_made)))
+        except SourceError as exc:
+            exc.requests = requests_made
+            raise
+        frame = pl.concat(frames).filter(pl.col("ts").is_between(_dt(start_s), _dt(end_s)))
+        return FetchResult(frame=frame.unique(subset="ts", keep="first").sort("ts"), requests=requests_made)
+
+    def _chart(self, symbol: str, coin: str, currency: str, *, start_s: int, end_s: int,
+               requests_made: list[RequestRecord]) -> pl.DataFrame:
+        """One market_chart/range request, recorded whatever happens."""
+        started_at = datetime.now(UTC)
+        began = time.perf_counter()
+        outcome, error_class, frame = "ok", None, pl.DataFrame(schema=PRICE_SCHEMA)
+        try:
+            frame = self._get(coin, currency, start_s=start_s, end_s=end_s)
+            outcome = "ok" if frame.height else "empty"
+        except SourceError as exc:
+            outcome, error_class = "error", f"{exc.kind}:{type(exc.__cause__ or exc).__name__}"
+            raise
+        finally:
+            requests_made.append(RequestRecord(
+                source=self.name, symbol=symbol, window_start=_dt(start_s), window_end=_dt(end_s), rows=frame.height,
+                latency_ms=(time.perf_counter() - began) * 1000, outcome=outcome, error_class=error_class,
+                requested_at=started_at,
+            ))
+        return frame
+
+    def _get(self, coin: str, currency: str, *, start_s: int, end_s: int) -> pl.DataFrame:
+        where = f"{self.name} {coin}/{currency} {_dt(start_s):%Y-%m-%d %H:%M}..{_dt(end_s):%Y-%m-%d %H:%M}"
+        try:
+            answer = self.session.get(f"{API}/coins/{coin}/market_chart/range", timeout=self.timeout_s,
+                                      params={"vs_currency": currency, "from": start_s, "to": end_s})
+        except requests.RequestException as exc:
+            raise SourceError(f"{where}: {type(exc).__name__}: {exc}", kind=ErrorKind.TRANSIENT) from exc
+        try:
+            answer.raise_for_status()
+        except requests.HTTPError as exc:
+            raise SourceError(f"{where}: HTTP {answer.status_code}: {_error_message(answer)}",
+                              kind=status_kind(answer.status_code), retry_after_s=_retry_after(answer)) from exc
+        try:
+            points = np.asarray(answer.json()["prices"], dtype=np.float64).reshape(-1, 2)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BrokenAnswerError(f"{where}: HTTP {answer.status_code} but no price points: "
+                                    f"{type(exc).__name__}: {exc}") from exc
+        return pl.DataFrame({
+            "ts": pl.Series(points[:, 0].astype(np.int64)).cast(pl.Datetime("ms")).cast(pl.Datetime("us")),
+            "price": points[:, 1],
+        })
+
+
+def status_kind(status: int) -> ErrorKind:
+    """429 waits, 418/451 are bans, other 4xx (bad coin, bad currency, the plan's history limit) are permanent."""
+    if status == 429:
+        return ErrorKind.THROTTLED
+    if status in (418, 451):
+        return ErrorKind.BANNED
+    return ErrorKind.PERMANENT if status < 500 else ErrorKind.TRANSIENT
+
+
+def _error_message(answer: requests.Response) -> str:
+    """CoinGecko's own words: `{"error": msg}`, or `{"status": {...}}` / `{"error": {"status": {...}}}` for limits."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return answer.text[:200]
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict):
+        status = error.get("status", error)
+        if isinstance(status, dict) and "error_message" in status:
+            return f"{status['error_message']} (error {status.get('error_code')})"
+    return str(error)
+
+
+def _retry_after(answer: requests.Response) -> float | None:
+    try:
+        return float(answer.headers["Retry-After"])
+    except (KeyError, ValueError):
+        return None
+
+
+def _seconds(moment: datetime) -> int:
+    """Whole UNIX seconds; naive datetimes are UTC, as in the canonical frames."""
+    return int((moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp())
+
+
+def _dt(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)
