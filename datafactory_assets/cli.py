@@ -133,15 +133,23 @@ def backfill(first: str, last: str, symbols: tuple[str, ...], url: str, wait: bo
 @click.option("--replay", "replays", multiple=True, metavar="SYMBOL=FILE",
               help="Serve SYMBOL's candles from a recorded JSON or CSV file, holes included.")
 @click.option("--fault", "faults", multiple=True, metavar="VENUE:KIND[:ARG][@COUNT]", help="Inject a fault.")
-def emulator(host: str, port: int, replays: tuple[str, ...], faults: tuple[str, ...]) -> None:
-    """Run the exchange emulator (Binance REST dialect) on HOST:PORT."""
+@click.option("--budget", "budgets", multiple=True, metavar="VENUE[=AMOUNT]",
+              help="Enforce a venue's request budget (its real one, or AMOUNT per its window): 429, then 418.")
+def emulator(host: str, port: int, replays: tuple[str, ...], faults: tuple[str, ...],
+             budgets: tuple[str, ...]) -> None:
+    """Run the exchange emulator (Binance, OKX, Bybit, Kraken, Coinbase, Yahoo, CoinGecko dialects) on HOST:PORT."""
     from datafactory_assets.emulator.server import parse_replay_arg, serve
 
     try:
         replay = dict(parse_replay_arg(text) for text in replays)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--replay") from exc
-    serve(host, port, replay, list(faults))
+    try:
+        limits = {venue: int(amount) if amount else None
+                  for venue, _, amount in (text.partition("=") for text in budgets)}
+    except ValueError as exc:
+        raise click.BadParameter(f"{budgets}: write VENUE or VENUE=AMOUNT", param_hint="--budget") from exc
+    serve(host, port, replay, list(faults), budgets=limits)
 
 
 @main.command()

@@ -67,3 +67,46 @@ def test_gaps_lists_exactly_the_holes_of_a_replayed_file(cli_env, tmp_path):
     for first, last in [("10:05", "10:07"), ("10:30", "10:30"), ("11:01", "11:01"), ("11:40", "11:41")]:
         assert f"2024-03-01 {first}:00" in output and f"2024-03-01 {last}:00" in output
     assert run("gaps", "--symbol", "BTC/USDT").output.strip() == "no gaps for BTC/USDT"
+
+
+def test_health_shows_breaker_state_success_rate_latency_and_last_error(cli_env, emulator):
+    from datafactory_assets.settings import SymbolSettings, load_settings
+
+    sources = SourcesResource(emulator_url=emulator.url, state_path=str(load_settings().state_path),
+                              breaker_fail_max=1, retry_attempts=1)
+    emulator.add_fault("binance:status:503")
+    chain = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=START, sources=("binance", "okx"))
+    ingest_window(chain, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=cli_env)
+    output = run("health").output
+    binance = next(line for line in output.splitlines() if "binance" in line)
+    okx = next(line for line in output.splitlines() if "│ okx" in line)
+    assert "open" in binance and "HTTP 503" in binance and "transient:OperationFailed" in binance
+    assert "closed" in okx and "100.0" in okx
+
+
+def test_the_emulator_command_serves_with_replays_faults_and_budgets(tmp_path):
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import requests
+
+    from datafactory_assets.launcher import free_port
+
+    replay = tmp_path / "alt.json"
+    replay.write_text(json.dumps([[1709287200000, 1.0, 1.5, 0.5, 1.2, 7.0]]))
+    port = free_port()
+    proc = subprocess.Popen([Path(sys.executable).parent / "datafactory", "emulator", "--port", str(port),
+                             "--replay", f"ALT/BTC={replay}", "--fault", "binance:garbage@1", "--budget", "binance=50"],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening" in proc.stdout.readline()
+        base = f"http://127.0.0.1:{port}"
+        assert requests.get(f"{base}/_emulator/faults", timeout=5).json()["faults"]
+        assert "binance" in requests.get(f"{base}/_emulator/budgets", timeout=5).text
+        symbols = [s["symbol"] for s in requests.get(f"{base}/binance/api/v3/exchangeInfo", timeout=5).json()["symbols"]]
+        assert "ALTBTC" in symbols
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

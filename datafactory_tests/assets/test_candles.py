@@ -178,3 +178,17 @@ def test_the_still_open_candle_is_never_stored(warehouse, emulator):
     rows = stored(warehouse, start=start, hours=3)
     assert rows.height == report.rows > 0
     assert (rows["ts"].max() + timedelta(minutes=1)).replace(tzinfo=UTC) <= datetime.now(UTC)
+
+
+def test_a_failover_is_told_in_the_materialization_metadata(warehouse, emulator):
+    from datafactory_assets.settings import SymbolSettings
+
+    emulator.add_fault("binance:status:451")
+    chained = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=BTC.start, sources=("binance", "okx"))
+    result = materialize(build_candle_asset(chained, partitions_per_run=720), warehouse=warehouse,
+                         sources=SourcesResource(emulator_url=emulator.url), partition_key="2024-03-01-10:00")
+    (mat,) = result.asset_materializations_for_node("candles__btc_usdt")
+    assert mat.metadata["source"].value == "okx"
+    assert "binance (banned)" in mat.metadata["failed_sources"].value and "HTTP 451" in mat.metadata[
+        "failed_sources"].value
+    assert set(stored(warehouse)["source"]) == {"okx"}
