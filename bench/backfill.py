@@ -64,6 +64,7 @@ def raw_pass(url: str, workdir: Path) -> tuple[int, float]:
                       .with_columns(symbol=pl.lit(symbol)))
     data = pl.concat(frames)
     conn = duckdb.connect(str(workdir / "raw.duckdb"))
+    conn.register("data", data)
     conn.execute("CREATE TABLE candles AS SELECT * FROM data")
     count = conn.execute("SELECT count(*) FROM candles").fetchall()[0][0]
     conn.close()

@@ -1,5 +1,7 @@
 """Assembles the platform from its parts; nothing else lives here."""
 
+import os
+
 import dagster as dg
 
 from datafactory_assets.assets import candle_assets
@@ -17,8 +19,13 @@ defs = dg.Definitions(
     schedules=schedules,
     resources={
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
-        "sources": SourcesResource(emulator_url=settings.emulator_url, state_path=str(settings.state_path),
-                                   **vars(settings.resilience)),
+        "sources": SourcesResource(
+            emulator_url=settings.emulator_url,
+            state_path=str(settings.state_path),
+            coingecko_api_key=(dg.EnvVar("DATAFACTORY_COINGECKO_API_KEY")
+                               if os.environ.get("DATAFACTORY_COINGECKO_API_KEY") else None),
+            **vars(settings.resilience),
+        ),
     },
     executor=dg.in_process_executor,
 )

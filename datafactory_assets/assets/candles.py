@@ -68,6 +68,7 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                 "requests": len(report.requests),
                 "retries": report.retries,
                 "filled_from": dg.MetadataValue.json(report.filled),
+                "quote_currency": "; ".join(report.quote_notes) or "as listed",
                 "fetch_latency_ms": round(report.fetch_latency_ms, 1),
                 "partitions": len(context.partition_keys),
                 "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",

@@ -41,6 +41,7 @@ class IngestReport:
     failures: list[SourceFailure]
     retries: int
     filled: dict[str, int]
+    quote_notes: list[str]
 
     @property
     def missing_candles(self) -> int:
@@ -81,6 +82,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         failures=result.failures,
         retries=result.retries,
         filled=result.filled,
+        quote_notes=result.quote_notes,
     )
 
 

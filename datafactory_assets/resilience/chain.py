@@ -15,8 +15,7 @@ from datetime import datetime
 import polars as pl
 
 from datafactory_assets.resilience.guard import SourceGuard
-from datafactory_assets.sources.base import ErrorKind, RequestRecord, SourceError, SourceUnavailableError
-from datafactory_assets.sources.ccxt_source import CcxtCandleSource
+from datafactory_assets.sources.base import CandleSource, ErrorKind, RequestRecord, SourceError, SourceUnavailableError
 
 
 @dataclass(frozen=True)
@@ -41,6 +40,7 @@ class ChainResult:
     failures: list[SourceFailure] = field(default_factory=list)
     retries: int = 0
     filled: dict[str, int] = field(default_factory=dict)
+    quote_notes: list[str] = field(default_factory=list)  # sources that served or filled in another quote currency
 
 
 class ChainExhaustedError(SourceError):
@@ -55,7 +55,7 @@ class ChainExhaustedError(SourceError):
 
 @dataclass(frozen=True)
 class ChainMember:
-    source: CcxtCandleSource
+    source: CandleSource
     guard: SourceGuard
 
 
@@ -106,11 +106,13 @@ class FailoverChain:
                 failures.append(SourceFailure(name, "empty", "no candles in the window"))
             elif served is None:
                 served = ChainResult(frame=fetched.frame, source=name, requests=requests, failures=list(failures))
+                self._note_quote(served, member, symbol)
             else:
                 extra = fetched.frame.join(served.frame.select("ts"), on="ts", how="anti")
                 if extra.height:
                     served.frame = pl.concat([served.frame, extra]).sort("ts")
                     served.filled[name] = extra.height
+                    self._note_quote(served, member, symbol)
         retries = sum(m.guard.retries - retries_before[m.source.name] for m in self.members)
         result = served or (empty if not violations else None)
         if result is None:
@@ -118,3 +120,9 @@ class FailoverChain:
         result.requests, result.retries = requests, retries
         result.failures = result.failures if served is not None else failures
         return result
+
+    @staticmethod
+    def _note_quote(result: ChainResult, member: ChainMember, symbol: str) -> None:
+        note = member.source.quote_note(symbol)
+        if note:
+            result.quote_notes.append(note)

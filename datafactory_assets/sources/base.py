@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 import polars as pl
 
@@ -21,6 +22,17 @@ class ErrorKind(StrEnum):
     BANNED = "banned"  # 418, 451: stop using the source for a while, fail over
     PERMANENT = "permanent"  # bad symbol, bad request, auth: no retry, clear error
     BROKEN = "broken"  # an answer that is not data (garbled 200): retry a little, then fail over
+
+
+def status_kind(status: int | None) -> ErrorKind | None:
+    """What an HTTP status alone says, the same for every venue; None when there was no answer or it was a 2xx."""
+    if status is None or status < 400:
+        return None
+    if status == 429:
+        return ErrorKind.THROTTLED
+    if status in (418, 451):
+        return ErrorKind.BANNED
+    return ErrorKind.TRANSIENT if status >= 500 else ErrorKind.PERMANENT
 
 
 @dataclass(frozen=True)
@@ -73,3 +85,18 @@ class SourceUnavailableError(SourceError):
     """The source is not asked at all: its breaker is open, it is banned, or it cannot serve the window."""
 
     kind = ErrorKind.TRANSIENT
+
+
+class CandleSource(Protocol):
+    """What the failover chain needs of a candle source, whatever client library is behind it."""
+
+    name: str
+
+    def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
+        """Why the source cannot serve a window starting at `start`, or None."""
+
+    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str, guard=None) -> FetchResult:
+        """The closed candles with open time in [start, end)."""
+
+    def quote_note(self, symbol: str) -> str | None:
+        """Says so when the source prices the symbol in another quote currency (Yahoo's USD for USDT)."""

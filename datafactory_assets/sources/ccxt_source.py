@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 import ccxt
 
 from datafactory_assets.frames import candles_from_rows
-from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, FetchResult, RequestRecord, SourceError
+from datafactory_assets.sources.base import (
+    BrokenAnswerError,
+    ErrorKind,
+    FetchResult,
+    RequestRecord,
+    SourceError,
+    status_kind,
+)
 from datafactory_assets.sources.transport import emulator_url
 from datafactory_assets.sources.venues import VENUES
 
@@ -36,14 +43,15 @@ def point_at_emulator(urls, *, base_url: str, venue: str):
 
 
 def classify(exc: ccxt.BaseError, status: int | None) -> ErrorKind:
-    """418 and 451 are bans whatever ccxt calls them; then throttling, permanent errors, and the rest is transient."""
-    if status in (418, 451):
-        return ErrorKind.BANNED
-    if status == 429 or isinstance(exc, _THROTTLED):
+    """The HTTP status decides bans and throttling whatever ccxt calls them; then ccxt's exception; else transient."""
+    by_status = status_kind(status)
+    if by_status in (ErrorKind.BANNED, ErrorKind.THROTTLED):
+        return by_status
+    if isinstance(exc, _THROTTLED):
         return ErrorKind.THROTTLED
-    if isinstance(exc, _PERMANENT) or (status is not None and 400 <= status < 500):
+    if isinstance(exc, _PERMANENT):
         return ErrorKind.PERMANENT
-    return ErrorKind.TRANSIENT
+    return by_status or ErrorKind.TRANSIENT
 
 
 class CcxtCandleSource:
@@ -104,6 +112,10 @@ class CcxtCandleSource:
             raise
         frame = candles_from_rows([r for r in rows if start_ms <= r[0] < end_ms], symbol=symbol, source=self.name)
         return FetchResult(frame=frame.unique(maintain_order=True).sort("ts"), requests=requests)
+
+    def quote_note(self, symbol: str) -> str | None:
+        """ccxt venues list the canonical pair itself, so the quote currency is the one asked for."""
+        return None
 
     def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
         """Why this venue cannot serve a window starting at `start` (Kraken keeps only its latest 720 candles)."""

@@ -16,7 +16,14 @@ import numpy as np
 import polars as pl
 import requests
 
-from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, FetchResult, RequestRecord, SourceError
+from datafactory_assets.sources.base import (
+    BrokenAnswerError,
+    ErrorKind,
+    FetchResult,
+    RequestRecord,
+    SourceError,
+    status_kind,
+)
 from datafactory_assets.sources.transport import EmulatorSession
 
 API = "https://api.coingecko.com/api/v3"
@@ -30,6 +37,7 @@ COIN_IDS: dict[str, str] = {
     "DOGE": "dogecoin",
 }
 MAX_SPAN_S = 90 * 86_400  # the longest span CoinGecko still answers hourly
+BUDGET_PER_MINUTE = 30  # the demo plan's calls per minute, any endpoint
 PRICE_SCHEMA = {"ts": pl.Datetime("us"), "price": pl.Float64()}
 
 
@@ -121,15 +129,6 @@ class CoinGeckoReference:
             "ts": pl.Series(points[:, 0].astype(np.int64)).cast(pl.Datetime("ms")).cast(pl.Datetime("us")),
             "price": points[:, 1],
         })
-
-
-def status_kind(status: int) -> ErrorKind:
-    """429 waits, 418/451 are bans, other 4xx (bad coin, bad currency, the plan's history limit) are permanent."""
-    if status == 429:
-        return ErrorKind.THROTTLED
-    if status in (418, 451):
-        return ErrorKind.BANNED
-    return ErrorKind.PERMANENT if status < 500 else ErrorKind.TRANSIENT
 
 
 def _error_message(answer: requests.Response) -> str:

@@ -13,13 +13,18 @@ from datafactory_assets.resilience.chain import ChainMember, FailoverChain
 from datafactory_assets.resilience.guard import SourceGuard
 from datafactory_assets.resilience.ratelimit import SourceLimiter
 from datafactory_assets.resilience.retry import RetrySettings
+from datafactory_assets.sources.base import CandleSource
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
+from datafactory_assets.sources.coingecko_source import CoinGeckoReference
 from datafactory_assets.sources.venues import VENUES
+from datafactory_assets.sources.yahoo_source import YahooCandleSource
 
 
 @cache
-def _client(name: str, emulator_url: str | None) -> CcxtCandleSource:
+def _client(name: str, emulator_url: str | None) -> CandleSource:
     """One client per venue and process: its market list is loaded once per run, not once per symbol."""
+    if name == "yahoo":
+        return YahooCandleSource(emulator_url=emulator_url)
     return CcxtCandleSource(name, emulator_url=emulator_url)
 
 
@@ -41,9 +46,14 @@ class SourcesResource(dg.ConfigurableResource):
     retry_attempts: int = 4
     retry_backoff_s: float = 0.5
     retry_max_backoff_s: float = 30.0
+    coingecko_api_key: str | None = None
 
-    def client(self, name: str) -> CcxtCandleSource:
+    def client(self, name: str) -> CandleSource:
         return _client(name, self.emulator_url)
+
+    def reference(self) -> CoinGeckoReference:
+        """CoinGecko's prices, the reference for accuracy checks (the demo key, when set, is sent, never logged)."""
+        return CoinGeckoReference(emulator_url=self.emulator_url, api_key=self.coingecko_api_key)
 
     def guard(self, name: str) -> SourceGuard:
         state = self.state_path or ":memory:"

@@ -40,4 +40,7 @@ VENUES: dict[str, VenueQuirks] = {
                           history_candles=720),
     # Coinbase Advanced Trade: 300 candles per request; 10 public requests per second.
     "coinbase": VenueQuirks(exchange_id="coinbase", max_candles_per_request=300, budget=10, budget_window_s=1),
+    # Yahoo through yfinance: no published limit, so a conservative budget (a failed chart call costs two requests);
+    # its depth and span rules per interval live in `yahoo_source.INTERVALS`.
+    "yahoo": VenueQuirks(exchange_id="yahoo", max_candles_per_request=7 * 1440, budget=30),
 }

@@ -25,13 +25,21 @@ import numpy as np
 import pandas as pd
 import polars as pl
 import yfinance as yf
+from yfinance._http import new_session  # yfinance's own session (curl_cffi, browser TLS), made here to be watched
 from yfinance.cache import get_tz_cache
 from yfinance.data import YfData
-from yfinance.exceptions import (YFDataException, YFException, YFPricesMissingError, YFRateLimitError,
+from yfinance.exceptions import (YFException, YFPricesMissingError, YFRateLimitError,
                                  YFTickerMissingError)
 
 from datafactory_assets.frames import candles_from_rows, empty_candles
-from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, FetchResult, RequestRecord, SourceError
+from datafactory_assets.sources.base import (
+    BrokenAnswerError,
+    ErrorKind,
+    FetchResult,
+    RequestRecord,
+    SourceError,
+    status_kind,
+)
 from datafactory_assets.sources.transport import EmulatorSession
 
 DAY_MS = 86_400_000
@@ -83,8 +91,6 @@ class YahooCandleSource:
         if emulator_url:
             session = EmulatorSession(base_url=emulator_url, venue=self.name)
         else:
-            from yfinance._http import new_session  # yfinance's own session: curl_cffi with browser impersonation
-
             session = new_session()
         self._answers = threading.local()
         self.session = _watch_chart_answers(session, self._answers)
@@ -198,19 +204,16 @@ class YahooCandleSource:
 
 def classify(exc: BaseException, status: int | None) -> ErrorKind:
     """By Yahoo's HTTP status first (yfinance reports every refusal as missing prices), then by the exception."""
-    if status == 429 or isinstance(exc, YFRateLimitError):
+    if isinstance(exc, YFRateLimitError):
         return ErrorKind.THROTTLED
-    if status in (418, 451):
-        return ErrorKind.BANNED
-    if status is not None and status >= 500:
-        return ErrorKind.TRANSIENT
-    if isinstance(exc, json.JSONDecodeError | LookupError):  # a body that is not JSON, or not a chart
-        return ErrorKind.PERMANENT if status is not None and status >= 400 else ErrorKind.BROKEN
-    if isinstance(exc, OSError | YFDataException):  # connection, timeout, "Yahoo is currently down"
-        return ErrorKind.TRANSIENT
-    if (status is not None and status >= 400) or isinstance(exc, YFTickerMissingError):
+    by_status = status_kind(status)
+    if by_status is not None:
+        return by_status
+    if isinstance(exc, YFTickerMissingError):
         return ErrorKind.PERMANENT
-    return ErrorKind.TRANSIENT
+    if isinstance(exc, json.JSONDecodeError | LookupError):  # a 200 body that is not JSON, or not a chart
+        return ErrorKind.BROKEN
+    return ErrorKind.TRANSIENT  # connection, timeout, "Yahoo is currently down"
 
 
 def _watch_chart_answers(session, answers: threading.local):

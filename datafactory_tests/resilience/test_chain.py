@@ -131,3 +131,26 @@ def test_each_fault_kind_ends_with_every_candle_exactly_once(emulator, sources, 
     assert stored["close"].to_list() == want["close"].to_list(), why
     if fault.startswith("holes"):
         assert report.filled["okx"] > 0 and set(stored["source"]) == {"binance", "okx"}
+
+
+def test_yahoo_serves_when_every_exchange_is_down_and_says_it_prices_in_usd(emulator, sources, warehouse):
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=2)
+    for venue in ("binance", "okx"):
+        emulator.add_fault(f"{venue}:status:503")
+    report = ingest_window(btc(("binance", "okx", "yahoo")), start=start, end=start + timedelta(hours=6),
+                           sources=sources, warehouse=warehouse)
+    assert report.source == "yahoo" and report.rows == 360
+    assert report.quote_notes == ["yahoo serves BTC-USD (USD) for BTC/USDT (USDT)"]
+    want = synthetic_candles("BTC/USDT", ms(start), ms(start + timedelta(hours=6)))
+    with warehouse.connect(read_only=True) as conn:
+        stored = queries.window_candles(conn, "BTC/USDT", start, start + timedelta(hours=6))
+    assert stored["close"].to_list() == want["close"].to_list() and set(stored["source"]) == {"yahoo"}
+
+
+def test_yahoo_is_skipped_without_a_request_for_1m_windows_older_than_30_days(emulator, sources, warehouse):
+    emulator.add_fault("binance:status:503")
+    with pytest.raises(ChainExhaustedError) as caught:
+        ingest_window(btc(("binance", "yahoo")), start=START, end=START + timedelta(hours=1), sources=sources,
+                      warehouse=warehouse)
+    assert caught.value.failures[1].kind == "skipped" and "30 days" in caught.value.failures[1].reason
+    assert not [r for r in emulator.request_log() if r["venue"] == "yahoo"]

@@ -14,6 +14,7 @@ from datafactory_assets.resilience.chain import ChainExhaustedError, ChainMember
 from datafactory_assets.resilience.guard import SourceGuard
 from datafactory_assets.resilience.retry import RetrySettings
 from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, SourceError
+from datafactory_assets.sources.transport import EmulatorSession
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
 from datafactory_tests.helpers import ms
 
@@ -212,3 +213,9 @@ def test_tickers_quote_notes_and_the_symbol_map(emulator, cache_dir):
     assert frame["close"].to_list() == want["close"].to_list() and set(frame["symbol"]) == {"WBTC/USDT"}
     eth_btc = yahoo.fetch_range("ETH/BTC", start=start, end=start + timedelta(minutes=10), timeframe="1m").frame
     assert eth_btc.height == 10
+
+
+def test_without_the_emulator_yfinance_keeps_its_own_session():
+    yahoo = YahooCandleSource()
+    assert not isinstance(yahoo.session, EmulatorSession) and yahoo.session.get.__name__ == "watched_get"
+    assert yahoo.cannot_serve(datetime.now(UTC) - timedelta(days=1), "1m") is None
