@@ -6,8 +6,11 @@ and failover decide on one vocabulary (`ErrorKind`) whatever the library.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol
 
@@ -48,6 +51,35 @@ class RequestRecord:
     outcome: str  # "ok", "empty" or "error"
     error_class: str | None
     requested_at: datetime
+
+
+@dataclass
+class RequestProbe:
+    """What the body of `recorded` tells about its request: how many rows the answer held."""
+
+    rows: int = 0
+
+
+@contextmanager
+def recorded(requests: list[RequestRecord], *, source: str, symbol: str, window_start: datetime,
+             window_end: datetime) -> Iterator[RequestProbe]:
+    """Time one request and append its record to `requests`, whatever happens inside; the body sets `probe.rows`."""
+    probe, started_at, began = RequestProbe(), datetime.now(UTC), time.perf_counter()
+    outcome, error_class = "ok", None
+    try:
+        yield probe
+        outcome = "ok" if probe.rows else "empty"
+    except Exception as exc:
+        outcome = "error"
+        kind = exc.kind if isinstance(exc, SourceError) else "unexpected"
+        error_class = f"{kind}:{type(exc.__cause__ or exc).__name__}"
+        raise
+    finally:
+        requests.append(RequestRecord(
+            source=source, symbol=symbol, window_start=window_start, window_end=window_end, rows=probe.rows,
+            latency_ms=(time.perf_counter() - began) * 1000, outcome=outcome, error_class=error_class,
+            requested_at=started_at,
+        ))
 
 
 @dataclass

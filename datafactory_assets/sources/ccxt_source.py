@@ -9,7 +9,6 @@ here, from ccxt's exception and the HTTP status, into the `ErrorKind` the resili
 from __future__ import annotations
 
 import logging
-import time
 from datetime import UTC, datetime
 
 import ccxt
@@ -21,6 +20,7 @@ from datafactory_assets.sources.base import (
     FetchResult,
     RequestRecord,
     SourceError,
+    recorded,
     status_kind,
 )
 from datafactory_assets.sources.transport import emulator_url
@@ -140,24 +140,13 @@ class CcxtCandleSource:
 
     def _fetch_page(self, symbol: str, *, timeframe: str, since: int, limit: int, until: int,
                     requests: list[RequestRecord]) -> list[list]:
-        started_at = datetime.now(UTC)
-        began = time.perf_counter()
-        outcome, error_class, page = "ok", None, []
-        try:
+        with recorded(requests, source=self.name, symbol=symbol, window_start=_dt(since),
+                      window_end=_dt(until + 1)) as probe:
             self.exchange.last_json_response = None
             page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since,
                               limit=limit, params={"until": until})
+            probe.rows = len(page)
             _check_answer(self.exchange.last_json_response, page, source=self.name, symbol=symbol, since=since)
-            outcome = "ok" if page else "empty"
-        except SourceError as exc:
-            outcome, error_class = "error", f"{exc.kind}:{type(exc.__cause__ or exc).__name__}"
-            raise
-        finally:
-            requests.append(RequestRecord(
-                source=self.name, symbol=symbol, window_start=_dt(since), window_end=_dt(until + 1), rows=len(page),
-                latency_ms=(time.perf_counter() - began) * 1000, outcome=outcome, error_class=error_class,
-                requested_at=started_at,
-            ))
         if page and page[0][0] < since:
             raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at {page[0][0]}")
         return page

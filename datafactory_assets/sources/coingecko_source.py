@@ -9,7 +9,6 @@ priced in USD (CoinGecko's `usd`), other quotes in their own currency.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import numpy as np
@@ -22,6 +21,7 @@ from datafactory_assets.sources.base import (
     FetchResult,
     RequestRecord,
     SourceError,
+    recorded,
     status_kind,
 )
 from datafactory_assets.sources.transport import EmulatorSession
@@ -91,21 +91,10 @@ class CoinGeckoReference:
     def _chart(self, symbol: str, coin: str, currency: str, *, start_s: int, end_s: int,
                requests_made: list[RequestRecord]) -> pl.DataFrame:
         """One market_chart/range request, recorded whatever happens."""
-        started_at = datetime.now(UTC)
-        began = time.perf_counter()
-        outcome, error_class, frame = "ok", None, pl.DataFrame(schema=PRICE_SCHEMA)
-        try:
+        with recorded(requests_made, source=self.name, symbol=symbol, window_start=_dt(start_s),
+                      window_end=_dt(end_s)) as probe:
             frame = self._get(coin, currency, start_s=start_s, end_s=end_s)
-            outcome = "ok" if frame.height else "empty"
-        except SourceError as exc:
-            outcome, error_class = "error", f"{exc.kind}:{type(exc.__cause__ or exc).__name__}"
-            raise
-        finally:
-            requests_made.append(RequestRecord(
-                source=self.name, symbol=symbol, window_start=_dt(start_s), window_end=_dt(end_s), rows=frame.height,
-                latency_ms=(time.perf_counter() - began) * 1000, outcome=outcome, error_class=error_class,
-                requested_at=started_at,
-            ))
+            probe.rows = frame.height
         return frame
 
     def _get(self, coin: str, currency: str, *, start_s: int, end_s: int) -> pl.DataFrame:

@@ -38,6 +38,7 @@ from datafactory_assets.sources.base import (
     FetchResult,
     RequestRecord,
     SourceError,
+    recorded,
     status_kind,
 )
 from datafactory_assets.sources.transport import EmulatorSession
@@ -154,21 +155,10 @@ class YahooCandleSource:
     def _chart(self, symbol: str, interval: YahooInterval, *, start_ms: int, end_ms: int,
                requests: list[RequestRecord]) -> pl.DataFrame:
         """One chart request, recorded whatever happens."""
-        started_at = datetime.now(UTC)
-        began = time.perf_counter()
-        outcome, error_class, frame = "ok", None, empty_candles()
-        try:
+        with recorded(requests, source=self.name, symbol=symbol, window_start=_dt(start_ms),
+                      window_end=_dt(end_ms)) as probe:
             frame = self._history(symbol, interval, start_ms=start_ms, end_ms=end_ms)
-            outcome = "ok" if frame.height else "empty"
-        except SourceError as exc:
-            outcome, error_class = "error", f"{exc.kind}:{type(exc.__cause__ or exc).__name__}"
-            raise
-        finally:
-            requests.append(RequestRecord(
-                source=self.name, symbol=symbol, window_start=_dt(start_ms), window_end=_dt(end_ms),
-                rows=frame.height, latency_ms=(time.perf_counter() - began) * 1000, outcome=outcome,
-                error_class=error_class, requested_at=started_at,
-            ))
+            probe.rows = frame.height
         return frame
 
     def _history(self, symbol: str, interval: YahooInterval, *, start_ms: int, end_ms: int) -> pl.DataFrame:
