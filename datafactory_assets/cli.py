@@ -84,6 +84,26 @@ def gaps(symbol: str | None) -> None:
 
 
 @main.command()
+@click.option("--fix", is_flag=True, help="Remove rows that must not exist and repeated copies of candles.")
+def doctor(fix: bool) -> None:
+    """Check warehouse integrity and say how to fix what is found; exit status 1 while problems remain."""
+    from datafactory_assets.warehouse.integrity import find_problems, fix_findings
+
+    with _warehouse().connect(read_only=not fix) as conn:
+        findings = find_problems(conn)
+        if fix and findings:
+            removed = fix_findings(conn)
+            _console().print(f"removed {removed} row(s)")
+            findings = find_problems(conn)
+    if not findings:
+        _console().print("warehouse healthy: no problems found")
+        return
+    for finding in findings:
+        _console().print(str(finding))
+    raise SystemExit(1)
+
+
+@main.command()
 @click.option("--fresh", is_flag=True, help="Create a brand-new timestamped database instead of the configured one.")
 def init(fresh: bool) -> None:
     """Create the warehouse schema (idempotent; never drops anything)."""

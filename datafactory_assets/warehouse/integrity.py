@@ -1,0 +1,84 @@
+"""Warehouse integrity checks for `datafactory doctor`: what the write path should make impossible, verified.
+
+Uniqueness of (symbol, ts) is kept by the write path rather than an index, so it is audited here, together with
+rows no partition can hold and rows no validation would have let in. Each finding says how to fix it; the fixable
+ones (rows that must not exist, repeated rows) are removed by `fix_findings` in one transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from datafactory_assets.warehouse.schema import SCHEMA_VERSION, current_version
+
+_TF = "coalesce(s.timeframe_ms, 60000)"
+_ROWS = f"FROM candles c LEFT JOIN symbols s USING (symbol)"
+
+# name -> (condition on a candle row, how to fix, whether `fix_findings` deletes such rows)
+_ROW_CHECKS: dict[str, tuple[str, str, bool]] = {
+    "misaligned_timestamp": (f"epoch_ms(c.ts) % {_TF} <> 0",
+                             "not on the symbol's timeframe grid: delete them (--fix), then re-materialize", True),
+    "before_start": ("s.start_ts IS NOT NULL AND c.ts < s.start_ts",
+                     "older than the symbol's first partition: delete them (--fix) or move the start earlier", True),
+    "still_open_candle": (f"epoch_ms(c.ts) + {_TF} > epoch_ms(now() AT TIME ZONE 'UTC')",
+                          "a candle that had not closed when stored: delete it (--fix); the schedule stores it later",
+                          True),
+    "unknown_symbol": ("s.symbol IS NULL",
+                       "no `symbols` entry (not written by the platform): delete them (--fix) or materialize the "
+                       "symbol", True),
+    "invalid_values": ("c.low > least(c.open, c.close) OR c.high < greatest(c.open, c.close) OR c.low <= 0 "
+                       "OR c.volume < 0 OR isnan(c.close) OR isinf(c.close)",
+                       "values validation refuses: re-materialize these hours (`datafactory backfill`)", False),
+}
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One kind of problem: how many rows, one example, and what to do."""
+
+    check: str
+    count: int
+    example: str
+    fix: str
+
+    def __str__(self) -> str:
+        return f"{self.check}: {self.count} ({self.example}) -> {self.fix}"
+
+
+def find_problems(conn: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """Every integrity problem in the warehouse; an empty list means healthy."""
+    version = current_version(conn)
+    if version != SCHEMA_VERSION:
+        fix = "run `datafactory init`" if version < SCHEMA_VERSION else "upgrade Data-Factory"
+        return [Finding("schema_version", 1, f"file has version {version}, code expects {SCHEMA_VERSION}", fix)]
+    findings = []
+    repeated = conn.sql("SELECT count(*), min(symbol || ' ' || ts) FROM (SELECT symbol, ts FROM candles "
+                        "GROUP BY symbol, ts HAVING count(*) > 1)").fetchall()[0]
+    if repeated[0]:
+        findings.append(Finding("duplicate_candles", repeated[0], repeated[1],
+                                "keep the newest copy of each (--fix), then re-materialize those hours"))
+    for name, (condition, fix, _) in _ROW_CHECKS.items():
+        count, example = conn.sql(f"SELECT count(*), min(c.symbol || ' ' || c.ts) {_ROWS} WHERE {condition}"
+                                  ).fetchall()[0]
+        if count:
+            findings.append(Finding(name, count, example, fix))
+    return findings
+
+
+def fix_findings(conn: duckdb.DuckDBPyConnection) -> int:
+    """Delete the rows that must not exist and all but the newest copy of repeated candles; returns rows removed."""
+    before = conn.sql("SELECT count(*) FROM candles").fetchall()[0][0]
+    deletable = " OR ".join(f"({cond})" for cond, _, deletes in _ROW_CHECKS.values() if deletes)
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(f"DELETE FROM candles WHERE rowid IN (SELECT c.rowid {_ROWS} WHERE {deletable})")
+        conn.execute("DELETE FROM candles WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
+                     "(PARTITION BY symbol, ts ORDER BY ingested_at DESC, rowid DESC) AS copy FROM candles) "
+                     "WHERE copy > 1)")
+        conn.execute("COMMIT")
+    except Exception:
+        conn.execute("ROLLBACK")
+        raise
+    return before - conn.sql("SELECT count(*) FROM candles").fetchall()[0][0]
