@@ -83,6 +83,47 @@ def gaps(symbol: str | None) -> None:
     _console().print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s)")
 
 
+def _export_moment(text: str | None, option: str) -> datetime | None:
+    """`2025-01-01`, `2025-01-01T05:00` or any ISO 8601 time; without an offset it is UTC."""
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise click.BadParameter(f"{text!r} is not a date (2025-01-01) or an ISO hour (2025-01-01T05:00)",
+                                 param_hint=option) from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@main.command()
+@click.option("--symbol", required=True, help="The symbol to export, such as BTC/USDT.")
+@click.option("--timeframe", help="The symbol's base timeframe (the default), 1h or 1d.")
+@click.option("--start", help="First open time, UTC: 2025-01-01 or 2025-01-01T05:00 (default: the first candle).")
+@click.option("--end", help="End of the window, exclusive, UTC: 2025-02-01 or 2025-01-31T18:00 (default: none).")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="File to write (default: data/exports/<base>_<quote>-<timeframe>.<ext> beside the config file).")
+@click.option("--overwrite", is_flag=True, help="Replace the output file if it already exists.")
+def export(symbol: str, timeframe: str | None, start: str | None, end: str | None, fmt: str, output: Path | None,
+           overwrite: bool) -> None:
+    """Write one symbol's candles with open time in [start, end) to a file freqtrade and pandas load as it is."""
+    from datafactory_assets.warehouse import WarehouseLockedError
+    from datafactory_assets.warehouse import export as exports
+
+    first, last = _export_moment(start, "--start"), _export_moment(end, "--end")
+    try:
+        exports_dir = load_settings().config_path.parent / "data" / "exports"
+        with _warehouse().connect(read_only=True) as conn:
+            timeframe = timeframe or exports.base_timeframe(conn, symbol)
+            path = output or exports_dir / exports.default_filename(symbol, timeframe, fmt)
+            rows = exports.export_candles(conn, symbol=symbol, timeframe=timeframe, start=first, end=last,
+                                          path=path, fmt=fmt, overwrite=overwrite)
+    except (FileNotFoundError, FileExistsError, ValueError, WarehouseLockedError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    _console().print(f"wrote {rows} {symbol} {timeframe} candle(s) to {path}", markup=False, highlight=False,
+                     soft_wrap=True)
+
+
 @main.command()
 @click.option("--fix", is_flag=True, help="Remove rows that must not exist and repeated copies of candles.")
 def doctor(fix: bool) -> None:

@@ -110,3 +110,45 @@ def test_the_emulator_command_serves_with_replays_faults_and_budgets(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_export_writes_files_pandas_reads_back_exactly_and_never_clobbers(cli_env, emulator, tmp_path):
+    import pandas as pd
+    import polars as pl
+
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    result = run("export", "--symbol", "BTC/USDT", "--start", "2024-03-01", "--end", "2024-03-01T11:30")
+    path = tmp_path / "data" / "exports" / "BTC_USDT-1m.parquet"
+    assert result.exit_code == 0 and f"wrote 90 BTC/USDT 1m candle(s) to {path}" in result.output
+    with cli_env.connect(read_only=True) as conn:
+        stored = conn.sql("SELECT ts AS date, open, high, low, close, volume FROM candles ORDER BY ts").pl()
+    frame = pd.read_parquet(path)
+    assert str(frame["date"].dtype) == "datetime64[us, UTC]"
+    assert pl.from_pandas(frame).with_columns(pl.col("date").dt.replace_time_zone(None)).equals(stored.head(90))
+
+    again = run("export", "--symbol", "BTC/USDT", "--start", "2024-03-01", "--end", "2024-03-01T11:00")
+    assert again.exit_code == 1 and "already exists" in again.output and "--overwrite" in again.output
+    assert pd.read_parquet(path).shape == (90, 6)
+    assert run("export", "--symbol", "BTC/USDT", "--end", "2024-03-01T11:00", "--overwrite").exit_code == 0
+    assert pd.read_parquet(path).shape == (60, 6)
+
+    hourly = run("export", "--symbol", "BTC/USDT", "--timeframe", "1h", "--format", "csv")
+    assert hourly.exit_code == 0
+    csv = pd.read_csv(tmp_path / "data" / "exports" / "BTC_USDT-1h.csv", parse_dates=["date"])
+    assert csv["date"].tolist() == [pd.Timestamp(f"2024-03-01 {h}:00", tz="UTC") for h in (10, 11)]
+    assert csv["open"].tolist() == stored["open"].gather([0, 60]).to_list()
+    assert csv["close"].tolist() == stored["close"].gather([59, 119]).to_list()
+
+    out = tmp_path / "elsewhere.csv"
+    for args, message in [
+        (["--timeframe", "4h"], "timeframe '4h' is not available for BTC/USDT; valid: ['1m', '1h', '1d']"),
+        (["--start", "2024-03-05", "--end", "2024-03-06"],
+         f"no BTC/USDT 1m candles stored in [2024-03-05 00:00, 2024-03-06 00:00) UTC: nothing written to {out}"),
+        (["--symbol", "DOGE/USDT"], "no candles stored for DOGE/USDT; stored symbols: ['BTC/USDT']"),
+    ]:
+        failed = run("export", "--symbol", "BTC/USDT", "--format", "csv", "--output", str(out), *args)
+        assert failed.exit_code == 1 and message in failed.output.replace("\n", "")
+    assert not out.exists()
+    bad = run("export", "--symbol", "BTC/USDT", "--start", "yesterday")
+    assert bad.exit_code == 2 and "is not a date (2025-01-01) or an ISO hour" in bad.output
