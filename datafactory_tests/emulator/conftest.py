@@ -1,24 +1,14 @@
-"""Fixtures for the emulator's own tests: the shared emulator and a real ccxt client pointed at it the way the
-platform points its sources (`point_at_emulator` from `sources/`)."""
+"""Fixtures for the emulator's own tests: the shared emulator, raw HTTP, and a real ccxt client pointed at it the
+way the platform points its sources (`point_at_emulator` from `sources/`)."""
 
 from __future__ import annotations
 
-import ccxt
+import json
+
 import pytest
 import requests
 
-from datafactory_assets.sources.ccxt_source import point_at_emulator
-
-
-def binance_client(url: str, **config) -> ccxt.binance:
-    """The real ccxt Binance client, spot only, no rate limiter, pointed at the emulator at `url`."""
-    exchange = ccxt.binance({
-        "enableRateLimit": False,
-        "options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
-        **config,
-    })
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="binance")
-    return exchange
+from datafactory_tests.emulator.helpers import BINANCE_SPOT, ccxt_client
 
 
 @pytest.fixture
@@ -28,11 +18,34 @@ def emu(emulator):
 
 
 @pytest.fixture(scope="session")
-def _loaded_client(emulator_session):
-    exchange = binance_client(emulator_session.url)
-    exchange.enableLastJsonResponse = True
-    exchange.load_markets()
-    return exchange
+def loaded_clients(emulator_session):
+    """`loaded_clients(venue, **options)`: that ccxt client with its markets loaded once per session and
+    `last_json_response` recording on (as the platform runs it), so each test module does not pay for markets."""
+    clients = {}
+
+    def loaded(venue: str, **options):
+        key = (venue, json.dumps(options, sort_keys=True))
+        if key not in clients:
+            exchange = ccxt_client(venue, emulator_session.url, **options)
+            exchange.enableLastJsonResponse = True
+            exchange.load_markets()
+            clients[key] = exchange
+        return clients[key]
+
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def ccxt_venue():
+    """The venue and ccxt options `client` is built with; a venue's test module overrides this to test its own."""
+    return "binance", BINANCE_SPOT
+
+
+@pytest.fixture(scope="module")
+def _loaded_client(ccxt_venue, loaded_clients):
+    # Module-scoped so that markets load before `emu` empties the request log, which tests then read.
+    venue, options = ccxt_venue
+    return loaded_clients(venue, **options)
 
 
 @pytest.fixture

@@ -19,9 +19,8 @@ import requests
 from datafactory_assets.emulator.budget import MAX_BAN_S, RateBudgets
 from datafactory_assets.emulator.server import VENUES, Emulator
 from datafactory_assets.emulator.venue import RateBudget
-from datafactory_tests.emulator.conftest import binance_client
+from datafactory_tests.emulator.helpers import BINANCE_SPOT, T0, ccxt_client
 
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
 KLINES = {"symbol": "BTCUSDT", "interval": "1m", "startTime": T0, "limit": 5}  # weight 2
 BINANCE = VENUES["binance"].rate_budget
 
@@ -43,7 +42,7 @@ class Clock:
 def _budgeted():
     clock = Clock()
     with Emulator(budget_clock=clock) as emu:
-        client = binance_client(emu.url)
+        client = ccxt_client("binance", emu.url, **BINANCE_SPOT)
         client.load_markets()
         yield emu, clock, client
 

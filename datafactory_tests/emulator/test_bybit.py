@@ -6,39 +6,15 @@ import ccxt
 import pytest
 
 from datafactory_assets.emulator.bybit import BybitVenue
-from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS, synthetic_candles
+from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS
 from datafactory_assets.emulator.store import CandleStore
 from datafactory_assets.emulator.venue import Request
-from datafactory_assets.sources.ccxt_source import point_at_emulator
-
-MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
-SPOT_ONLY = {"fetchMarkets": {"types": ["spot"]}}
-
-
-def bybit_client(url: str, **options) -> ccxt.bybit:
-    exchange = ccxt.bybit({"enableRateLimit": False, "options": options})
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="bybit")
-    return exchange
+from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, SPOT_ONLY, T0, ccxt_client, expected_rows
 
 
 @pytest.fixture(scope="module")
-def _loaded(emulator_session):
-    exchange = bybit_client(emulator_session.url, **SPOT_ONLY)
-    exchange.enableLastJsonResponse = True
-    exchange.load_markets()
-    return exchange
-
-
-@pytest.fixture
-def client(emu, _loaded):
-    _loaded.last_json_response = None
-    return _loaded
-
-
-def expected(symbol, start_ms, count, timeframe_ms=MINUTE):
-    frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
-    return [list(row) for row in frame.rows()]
+def ccxt_venue():
+    return "bybit", SPOT_ONLY
 
 
 def kline(http, **query):
@@ -51,13 +27,13 @@ def opens(answer):
 
 
 def test_default_ccxt_loads_the_spot_markets_and_empty_derivative_lists(emu):
-    assert set(bybit_client(emu.url).load_markets()) == set(DEFAULT_SYMBOLS)
+    assert set(ccxt_client("bybit", emu.url).load_markets()) == set(DEFAULT_SYMBOLS)
     categories = {r["query"]["category"] for r in emu.request_log()}
     assert categories == {"spot", "linear", "inverse", "option"} and all(r["status"] == 200 for r in emu.request_log())
 
 
 def test_spot_only_option_makes_one_request_and_markets_look_like_bybit(emu):
-    markets = bybit_client(emu.url, **SPOT_ONLY).load_markets()
+    markets = ccxt_client("bybit", emu.url, **SPOT_ONLY).load_markets()
     assert [r["path"] for r in emu.request_log()] == ["/v5/market/instruments-info"]
     btc = markets["BTC/USDT"]
     assert (btc["id"], btc["type"], btc["spot"], btc["active"]) == ("BTCUSDT", "spot", True, True)
@@ -67,7 +43,7 @@ def test_spot_only_option_makes_one_request_and_markets_look_like_bybit(emu):
 
 @pytest.mark.parametrize("symbol", ["BTC/USDT", "DOGE/USDT", "ETH/BTC"])
 def test_ccxt_gets_exactly_the_synthetic_values(emu, client, symbol):
-    assert client.fetch_ohlcv(symbol, "1m", since=T0, limit=1000) == expected(symbol, T0, 1000)
+    assert client.fetch_ohlcv(symbol, "1m", since=T0, limit=1000) == expected_rows(symbol, T0, 1000)
     assert emu.request_log()[-1]["query"] == {"category": "spot", "symbol": symbol.replace("/", ""), "interval": "1",
                                               "start": str(T0), "limit": "1000"}
 
@@ -75,7 +51,8 @@ def test_ccxt_gets_exactly_the_synthetic_values(emu, client, symbol):
 @pytest.mark.parametrize(("timeframe", "timeframe_ms", "interval"),
                          [("5m", 5 * MINUTE, "5"), ("1h", HOUR, "60"), ("12h", 12 * HOUR, "720"), ("1d", DAY, "D")])
 def test_other_intervals_as_ccxt_names_them(emu, client, timeframe, timeframe_ms, interval):
-    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected("SOL/USDT", T0, 50, timeframe_ms)
+    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected_rows(
+        "SOL/USDT", T0, 50, timeframe_ms)
     assert emu.request_log()[-1]["query"]["interval"] == interval
 
 
@@ -88,7 +65,7 @@ def test_forward_pagination_over_a_past_window_returns_every_candle_once(emu, cl
         if len(page) < 1000:
             break
         since = page[-1][0] + MINUTE
-    assert rows == expected("BNB/USDT", start, count) and len(emu.request_log()) == 3
+    assert rows == expected_rows("BNB/USDT", start, count) and len(emu.request_log()) == 3
 
 
 def test_start_alone_pages_forward_from_the_candle_containing_it(http):
@@ -106,7 +83,7 @@ def test_an_end_gets_the_newest_limit_candles_up_to_it_even_with_a_start(http):
 def test_until_ends_the_page_so_a_long_window_gets_its_newest_candles(client):
     """ccxt sends `until` as `end`: Bybit then serves the newest `limit` candles up to it, not those from since."""
     rows = client.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=1000, params={"until": T0 + 1999 * MINUTE})
-    assert rows == expected("BTC/USDT", T0 + 1000 * MINUTE, 1000)
+    assert rows == expected_rows("BTC/USDT", T0 + 1000 * MINUTE, 1000)
 
 
 def test_without_bounds_the_newest_end_with_the_open_candle(http):
@@ -130,7 +107,7 @@ def test_rows_are_seven_strings_newest_first_in_the_v5_envelope(http):
     assert (body["result"]["category"], body["result"]["symbol"]) == ("spot", "BTCUSDT")
     newest, oldest = body["result"]["list"]
     assert len(newest) == 7 and all(isinstance(value, str) for value in newest)
-    candle = expected("BTC/USDT", T0, 1)[0]
+    candle = expected_rows("BTC/USDT", T0, 1)[0]
     assert [int(oldest[0]), *map(float, oldest[1:6])] == candle and float(oldest[6]) > 0
     assert int(newest[0]) == T0 + MINUTE
 

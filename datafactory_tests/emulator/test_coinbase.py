@@ -6,42 +6,19 @@ import time
 import ccxt
 import pytest
 
-from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS, synthetic_candles
+from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS
 from datafactory_assets.emulator.coinbase import MAX_CANDLES, CoinbaseVenue
 from datafactory_assets.emulator.store import CandleStore
 from datafactory_assets.emulator.venue import Request
-from datafactory_assets.sources.ccxt_source import point_at_emulator
+from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, T0, ccxt_client, expected_rows
 
-MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
 T0_S = T0 // 1000
 CCXT_LIMIT = 300  # coinbase.fetch_ohlcv asks for at most 300 candles, below the venue's 350
 
 
-def coinbase_client(url: str) -> ccxt.coinbase:
-    """ccxt's defaults: without a key `load_markets` only calls public endpoints; no option is needed."""
-    exchange = ccxt.coinbase({"enableRateLimit": False})
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="coinbase")
-    return exchange
-
-
 @pytest.fixture(scope="module")
-def _loaded(emulator_session):
-    exchange = coinbase_client(emulator_session.url)
-    exchange.enableLastJsonResponse = True
-    exchange.load_markets()
-    return exchange
-
-
-@pytest.fixture
-def client(emu, _loaded):
-    _loaded.last_json_response = None
-    return _loaded
-
-
-def expected(symbol, start_ms, count, timeframe_ms=MINUTE):
-    frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
-    return [list(row) for row in frame.rows()]
+def ccxt_venue():
+    return "coinbase", {}  # ccxt's defaults: without a key markets come from public endpoints only
 
 
 def candles(http, product="BTC-USDT", **query):
@@ -54,7 +31,7 @@ def starts(answer):
 
 
 def test_ccxt_loads_markets_from_public_endpoints_only(emu):
-    exchange = coinbase_client(emu.url)
+    exchange = ccxt_client("coinbase", emu.url)
     markets = exchange.load_markets()
     assert set(markets) == set(DEFAULT_SYMBOLS)
     assert [(entry["path"], entry["query"]) for entry in emu.request_log()] == [
@@ -72,14 +49,15 @@ def test_ccxt_loads_markets_from_public_endpoints_only(emu):
 
 @pytest.mark.parametrize("symbol", ["BTC/USDT", "ADA/USDT", "ETH/BTC"])
 def test_ccxt_gets_exactly_the_synthetic_values(client, symbol):
-    assert client.fetch_ohlcv(symbol, "1m", since=T0, limit=1000) == expected(symbol, T0, CCXT_LIMIT)
+    assert client.fetch_ohlcv(symbol, "1m", since=T0, limit=1000) == expected_rows(symbol, T0, CCXT_LIMIT)
     # ccxt asks for [since, since + 300 candles], both ends inclusive: 301 come, newest first, ccxt keeps 300
     assert len(client.last_json_response["candles"]) == CCXT_LIMIT + 1
 
 
 @pytest.mark.parametrize(("timeframe", "timeframe_ms"), [("5m", 5 * MINUTE), ("1h", HOUR), ("1d", DAY)])
 def test_other_granularities_come_from_the_same_generator(client, timeframe, timeframe_ms):
-    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected("SOL/USDT", T0, 50, timeframe_ms)
+    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected_rows(
+        "SOL/USDT", T0, 50, timeframe_ms)
 
 
 def test_pages_chain_across_boundaries_without_gaps_or_overlaps(emu, client):
@@ -89,7 +67,7 @@ def test_pages_chain_across_boundaries_without_gaps_or_overlaps(emu, client):
                                   params={"until": min(since + (CCXT_LIMIT - 1) * MINUTE, T0 + 999 * MINUTE)})
         rows.extend(page)
         since = page[-1][0] + MINUTE
-    assert rows == expected("ETH/USDT", T0, 1000)
+    assert rows == expected_rows("ETH/USDT", T0, 1000)
     assert len(emu.request_log()) == 4
 
 
@@ -99,7 +77,7 @@ def test_rows_are_newest_first_strings_with_both_bounds_inclusive(http):
     row = answer.json()["candles"][-1]
     assert list(row) == ["start", "low", "high", "open", "close", "volume"]
     assert all(isinstance(value, str) for value in row.values())
-    _, open_, high, low, close, volume = expected("BTC/USDT", T0, 1)[0]
+    _, open_, high, low, close, volume = expected_rows("BTC/USDT", T0, 1)[0]
     assert [float(row[k]) for k in ("open", "high", "low", "close", "volume")] == [open_, high, low, close, volume]
 
 
@@ -193,7 +171,7 @@ def test_status_faults_hit_candles_as_coinbase_answers_them(emu, http, client, s
 
 def test_garbage_hits_candles_only_and_ccxt_sees_no_candles_and_no_json(emu):
     emu.add_fault("coinbase:garbage")
-    exchange = coinbase_client(emu.url)
+    exchange = ccxt_client("coinbase", emu.url)
     exchange.enableLastJsonResponse = True
     exchange.load_markets()  # currency and product lists are not candle requests
     assert exchange.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=5) == []

@@ -28,10 +28,8 @@ from datafactory_assets.emulator.faults import (
 )
 from datafactory_assets.emulator.server import VENUES, Emulator
 from datafactory_assets.emulator.store import CandleStore
-from datafactory_tests.emulator.conftest import binance_client
+from datafactory_tests.emulator.helpers import BINANCE_SPOT, MINUTE, T0, ccxt_client
 
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
-MINUTE = 60_000
 VENUE_IDS = ("binance",)
 ONE_OF_EACH_KIND = ["status:503", "garbage", "empty", "timeout:0.05", "reset", "duplicates", "shuffle", "holes:0.5",
                     "spike"]
@@ -44,6 +42,15 @@ def fetch(client, limit=5, since=T0):
 def klines(http, limit=5):
     return http.get(f"{http.base}/binance/api/v3/klines", params={"symbol": "BTCUSDT", "interval": "1m",
                                                                     "startTime": T0, "limit": limit})
+
+
+def network_error(client):
+    """Fetch expecting ccxt's plain NetworkError (not a subclass); the repr of its cause and the seconds it took."""
+    began = time.monotonic()
+    with pytest.raises(ccxt.NetworkError) as info:
+        fetch(client)
+    assert type(info.value) is ccxt.NetworkError
+    return repr(info.value.__cause__), time.monotonic() - began
 
 
 @pytest.fixture
@@ -116,7 +123,7 @@ def test_ccxt_reads_garbage_as_no_candles_and_last_json_response_is_none(emu, cl
 
 
 def test_without_enable_last_json_response_ccxt_never_records_it(emu):
-    client = binance_client(emu.url)
+    client = ccxt_client("binance", emu.url, **BINANCE_SPOT)
     client.load_markets()
     assert len(fetch(client)) == 5 and client.last_json_response is None
 
@@ -165,17 +172,16 @@ def test_timeout_longer_than_the_client_timeout_is_ccxt_request_timeout(emu, imp
 
 def test_timeout_shorter_than_the_client_timeout_is_ccxt_network_error_remote_disconnected(emu, impatient):
     emu.add_fault("binance:timeout:0.1@1")
-    began = time.monotonic()
-    with pytest.raises(ccxt.NetworkError) as info:
-        fetch(impatient)
-    assert type(info.value) is ccxt.NetworkError and "Remote end closed connection" in repr(info.value.__cause__)
-    assert 0.1 <= time.monotonic() - began < 0.3
+    cause, seconds = network_error(impatient)
+    assert "Remote end closed connection" in cause
+    assert 0.1 <= seconds < 0.3
 
 
 def test_timeout_holds_past_ccxt_default_ten_seconds_by_default_and_ends_when_the_emulator_stops():
     assert DEFAULT_TIMEOUT_S > 10
     with Emulator(faults=["binance:timeout"]) as emu:
-        client = binance_client(emu.url, timeout=5000)
+        client = ccxt_client("binance", emu.url, **BINANCE_SPOT)
+        client.timeout = 5000
         client.load_markets()
         began = time.monotonic()
         stopper = threading.Timer(0.2, emu.stop)
@@ -188,11 +194,9 @@ def test_timeout_holds_past_ccxt_default_ten_seconds_by_default_and_ends_when_th
 
 def test_reset_is_ccxt_network_error_connection_reset_at_once(emu, client):
     emu.add_fault("binance:reset@1")
-    began = time.monotonic()
-    with pytest.raises(ccxt.NetworkError) as info:
-        fetch(client)
-    assert type(info.value) is ccxt.NetworkError and "ConnectionResetError" in repr(info.value.__cause__)
-    assert time.monotonic() - began < 0.5
+    cause, seconds = network_error(client)
+    assert "ConnectionResetError" in cause
+    assert seconds < 0.5
     assert len(fetch(client)) == 5
     assert [(r["status"], r["fault"]) for r in emu.request_log()] == [(None, "binance:reset@1"), (200, None)]
 
@@ -303,7 +307,7 @@ def test_a_fault_hits_even_a_cached_page_and_never_enters_the_cache(emu, client,
 
 def test_faults_given_at_start_are_active():
     with Emulator(faults=["binance:empty@1"]) as emu:
-        client = binance_client(emu.url)
+        client = ccxt_client("binance", emu.url, **BINANCE_SPOT)
         client.load_markets()
         assert fetch(client) == [] and len(fetch(client)) == 5
 

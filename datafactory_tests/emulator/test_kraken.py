@@ -5,41 +5,17 @@ import time
 import ccxt
 import pytest
 
-from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS, synthetic_candles
+from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS
 from datafactory_assets.emulator.kraken import WINDOW, KrakenVenue
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.emulator.store import CandleStore
 from datafactory_assets.emulator.venue import Request
-from datafactory_assets.sources.ccxt_source import point_at_emulator
-
-MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z, far older than any window Kraken serves
-
-
-def kraken_client(url: str) -> ccxt.kraken:
-    """ccxt's defaults: `load_markets` calls Assets then AssetPairs, both public; no option is needed."""
-    exchange = ccxt.kraken({"enableRateLimit": False})
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="kraken")
-    return exchange
+from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, T0, ccxt_client, expected_rows
 
 
 @pytest.fixture(scope="module")
-def _loaded(emulator_session):
-    exchange = kraken_client(emulator_session.url)
-    exchange.enableLastJsonResponse = True
-    exchange.load_markets()
-    return exchange
-
-
-@pytest.fixture
-def client(emu, _loaded):
-    _loaded.last_json_response = None
-    return _loaded
-
-
-def expected(symbol, start_ms, count, timeframe_ms=MINUTE):
-    frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
-    return [list(row) for row in frame.rows()]
+def ccxt_venue():
+    return "kraken", {}  # ccxt's defaults: markets come from Assets and AssetPairs, both public
 
 
 def ohlc(http, **query):
@@ -51,7 +27,7 @@ def open_now(timeframe_ms=MINUTE):
 
 
 def test_ccxt_loads_markets_from_assets_and_asset_pairs_with_kraken_names(emu):
-    exchange = kraken_client(emu.url)
+    exchange = ccxt_client("kraken", emu.url)
     markets = exchange.load_markets()
     assert set(markets) == set(DEFAULT_SYMBOLS)
     assert [entry["path"] for entry in emu.request_log()] == ["/0/public/Assets", "/0/public/AssetPairs"]
@@ -68,11 +44,11 @@ def test_ccxt_loads_markets_from_assets_and_asset_pairs_with_kraken_names(emu):
 
 def test_legacy_fiat_pairs_are_keyed_by_their_asset_ids():
     with Emulator(symbols=["BTC/USD", "ETH/EUR", "DOGE/USD", "SOL/EUR"]) as emu:
-        exchange = kraken_client(emu.url)
+        exchange = ccxt_client("kraken", emu.url)
         ids = {symbol: market["id"] for symbol, market in exchange.load_markets().items()}
         assert ids == {"BTC/USD": "XXBTZUSD", "ETH/EUR": "XETHZEUR", "DOGE/USD": "XDGUSD", "SOL/EUR": "SOLEUR"}
         rows = exchange.fetch_ohlcv("BTC/USD", "1h", limit=3)
-        assert rows[:-1] == expected("BTC/USD", rows[0][0], 2, HOUR)
+        assert rows[:-1] == expected_rows("BTC/USD", rows[0][0], 2, HOUR)
 
 
 def test_without_since_the_window_is_720_committed_candles_and_the_open_one(client):
@@ -80,7 +56,7 @@ def test_without_since_the_window_is_720_committed_candles_and_the_open_one(clie
     rows = client.fetch_ohlcv("BTC/USDT", "1m")
     after = open_now()
     assert len(rows) == WINDOW + 1 and before <= rows[-1][0] <= after
-    assert rows == expected("BTC/USDT", rows[0][0], WINDOW + 1)
+    assert rows == expected_rows("BTC/USDT", rows[0][0], WINDOW + 1)
     assert client.last_json_response["result"]["last"] * 1000 == rows[-2][0]  # the newest committed candle
 
 
@@ -88,13 +64,13 @@ def test_without_since_the_window_is_720_committed_candles_and_the_open_one(clie
                          [("ETH/USDT", "5m", 5 * MINUTE), ("ADA/USDT", "1h", HOUR), ("ETH/BTC", "1d", DAY)])
 def test_other_intervals_serve_their_own_window(client, symbol, timeframe, timeframe_ms):
     rows = client.fetch_ohlcv(symbol, timeframe)
-    assert len(rows) == WINDOW + 1 and rows == expected(symbol, rows[0][0], WINDOW + 1, timeframe_ms)
+    assert len(rows) == WINDOW + 1 and rows == expected_rows(symbol, rows[0][0], WINDOW + 1, timeframe_ms)
 
 
 def test_a_window_inside_the_recent_720_is_served_exactly(client):
     since = open_now() - 300 * MINUTE
     rows = client.fetch_ohlcv("SOL/USDT", "1m", since=since, limit=100)
-    assert rows == expected("SOL/USDT", since, 100)
+    assert rows == expected_rows("SOL/USDT", since, 100)
 
 
 def test_since_is_exclusive_in_seconds_and_only_trims_the_front(http):
@@ -108,7 +84,7 @@ def test_an_old_window_is_answered_with_the_recent_one_not_an_error(client):
     rows = client.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=10)
     assert len(rows) == 10 and rows[0][0] >= open_now() - WINDOW * MINUTE - MINUTE
     assert not any(T0 <= row[0] < T0 + 10 * MINUTE for row in rows)  # none of the asked-for candles came
-    assert rows == expected("BTC/USDT", rows[0][0], 10)
+    assert rows == expected_rows("BTC/USDT", rows[0][0], 10)
     assert client.fetch_ohlcv("BTC/USDT", "1d", since=LISTED_SINCE_MS, limit=1)[0][0] > LISTED_SINCE_MS + 700 * DAY
 
 
@@ -122,7 +98,7 @@ def test_rows_are_kraken_eight_field_arrays(http):
     answer = ohlc(http, interval=60).json()
     assert answer["error"] == [] and set(answer["result"]) == {"XBTUSDT", "last"}
     time_s, *strings, count = answer["result"]["XBTUSDT"][0]
-    candle = expected("BTC/USDT", time_s * 1000, 1, HOUR)[0]
+    candle = expected_rows("BTC/USDT", time_s * 1000, 1, HOUR)[0]
     assert isinstance(time_s, int) and isinstance(count, int) and count > 0
     assert all(isinstance(value, str) for value in strings)
     open_, high, low, close, vwap, volume = map(float, strings)
@@ -186,7 +162,7 @@ def test_status_faults_hit_ohlc_in_kraken_shape(emu, http, client, spec, status,
 
 def test_garbage_hits_ohlc_only_and_ccxt_sees_no_candles_and_no_json(emu):
     emu.add_fault("kraken:garbage")
-    exchange = kraken_client(emu.url)
+    exchange = ccxt_client("kraken", emu.url)
     exchange.enableLastJsonResponse = True
     exchange.load_markets()  # Assets and AssetPairs are not candle requests
     assert exchange.fetch_ohlcv("BTC/USDT", "1m", limit=5) == [] and exchange.last_json_response is None

@@ -5,40 +5,16 @@ import time
 import ccxt
 import pytest
 
-from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, synthetic_candles
+from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS
 from datafactory_assets.emulator.okx import OkxVenue
 from datafactory_assets.emulator.store import CandleStore
 from datafactory_assets.emulator.venue import Request
-from datafactory_assets.sources.ccxt_source import point_at_emulator
-
-MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
-SPOT_ONLY = {"fetchMarkets": {"types": ["spot"]}}
-
-
-def okx_client(url: str, **options) -> ccxt.okx:
-    exchange = ccxt.okx({"enableRateLimit": False, "options": options})
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="okx")
-    return exchange
+from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, SPOT_ONLY, T0, ccxt_client, expected_rows
 
 
 @pytest.fixture(scope="module")
-def _loaded(emulator_session):
-    exchange = okx_client(emulator_session.url, **SPOT_ONLY)
-    exchange.enableLastJsonResponse = True
-    exchange.load_markets()
-    return exchange
-
-
-@pytest.fixture
-def client(emu, _loaded):
-    _loaded.last_json_response = None
-    return _loaded
-
-
-def expected(symbol, start_ms, count, timeframe_ms=MINUTE):
-    frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
-    return [list(row) for row in frame.rows()]
+def ccxt_venue():
+    return "okx", SPOT_ONLY
 
 
 def candles(http, path="candles", **query):
@@ -63,13 +39,13 @@ def now_ms():
 
 
 def test_default_ccxt_loads_the_spot_markets_and_empty_derivative_lists(emu):
-    exchange = okx_client(emu.url)
+    exchange = ccxt_client("okx", emu.url)
     assert set(exchange.load_markets()) == set(DEFAULT_SYMBOLS)
     assert [r["query"]["instType"] for r in emu.request_log()] == ["SPOT", "FUTURES", "SWAP", "OPTION", "OPTION"]
 
 
 def test_spot_only_option_makes_one_request_and_markets_look_like_okx(emu):
-    exchange = okx_client(emu.url, **SPOT_ONLY)
+    exchange = ccxt_client("okx", emu.url, **SPOT_ONLY)
     markets = exchange.load_markets()
     assert [r["path"] for r in emu.request_log()] == ["/api/v5/public/instruments"]
     btc, eth_btc = markets["BTC/USDT"], markets["ETH/BTC"]
@@ -79,7 +55,7 @@ def test_spot_only_option_makes_one_request_and_markets_look_like_okx(emu):
 
 @pytest.mark.parametrize("symbol", ["BTC/USDT", "XRP/USDT", "ETH/BTC"])
 def test_an_old_window_comes_from_history_candles_exactly(emu, client, symbol):
-    assert client.fetch_ohlcv(symbol, "1m", since=T0, limit=100) == expected(symbol, T0, 100)
+    assert client.fetch_ohlcv(symbol, "1m", since=T0, limit=100) == expected_rows(symbol, T0, 100)
     request = emu.request_log()[-1]
     assert request["path"] == "/api/v5/market/history-candles"
     assert (request["query"]["before"], request["query"]["after"]) == (str(T0 - 1), str(T0 + 100 * MINUTE))
@@ -88,13 +64,14 @@ def test_an_old_window_comes_from_history_candles_exactly(emu, client, symbol):
 @pytest.mark.parametrize(("timeframe", "timeframe_ms", "bar"),
                          [("5m", 5 * MINUTE, "5m"), ("1h", HOUR, "1H"), ("4h", 4 * HOUR, "4H"), ("1d", DAY, "1Dutc")])
 def test_other_bars_as_ccxt_names_them(emu, client, timeframe, timeframe_ms, bar):
-    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected("SOL/USDT", T0, 50, timeframe_ms)
+    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected_rows(
+        "SOL/USDT", T0, 50, timeframe_ms)
     assert emu.request_log()[-1]["query"]["bar"] == bar
 
 
 def test_forward_pagination_over_a_past_window_returns_every_candle_once(emu, client):
     start, count = T0 + 17 * MINUTE, 456
-    assert forward(client, "BTC/USDT", start=start, end=start + count * MINUTE, limit=100) == expected(
+    assert forward(client, "BTC/USDT", start=start, end=start + count * MINUTE, limit=100) == expected_rows(
         "BTC/USDT", start, count)
     assert len(emu.request_log()) == 5
 
@@ -103,7 +80,7 @@ def test_forward_pagination_crosses_from_history_into_the_recent_endpoint(emu, c
     now = now_ms()
     start, end = (now // MINUTE - 1600) * MINUTE, (now // MINUTE - 2) * MINUTE
     rows = forward(client, "ETH/USDT", start=start, end=end, limit=100)
-    assert rows == expected("ETH/USDT", start, (end - start) // MINUTE)
+    assert rows == expected_rows("ETH/USDT", start, (end - start) // MINUTE)
     assert {r["path"].rsplit("/", 1)[1] for r in emu.request_log()} == {"history-candles", "candles"}
 
 
@@ -135,7 +112,7 @@ def test_before_alone_gets_the_newest_and_both_bounds_are_exclusive(http):
 
 def test_rows_are_nine_strings_newest_first_with_the_confirm_flag(http):
     row = candles(http, "history-candles", after=T0 + MINUTE, limit=1).json()["data"][0]
-    candle = expected("BTC/USDT", T0, 1)[0]
+    candle = expected_rows("BTC/USDT", T0, 1)[0]
     assert len(row) == 9 and all(isinstance(value, str) for value in row)
     assert [int(row[0]), *map(float, row[1:6])] == candle and row[6] == row[7] and row[8] == "1"
     live = candles(http, limit=2).json()["data"]
@@ -145,7 +122,7 @@ def test_rows_are_nine_strings_newest_first_with_the_confirm_flag(http):
 def test_until_ends_the_page_so_a_long_window_gets_its_newest_candles(client):
     """ccxt sends `until` as `after`: OKX then serves the newest `limit` candles before it, not those after since."""
     rows = client.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=100, params={"until": T0 + 1000 * MINUTE})
-    assert rows == expected("BTC/USDT", T0 + 900 * MINUTE, 100)
+    assert rows == expected_rows("BTC/USDT", T0 + 900 * MINUTE, 100)
 
 
 def test_unknown_instrument_is_a_200_with_code_51001_and_ccxt_raises_bad_symbol(http, client):

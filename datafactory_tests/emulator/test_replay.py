@@ -6,10 +6,7 @@ import pytest
 
 from datafactory_assets.emulator.replay import load_replay
 from datafactory_assets.emulator.server import Emulator
-from datafactory_tests.emulator.conftest import binance_client
-
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
-MINUTE = 60_000
+from datafactory_tests.emulator.helpers import BINANCE_SPOT, MINUTE, T0, ccxt_client
 
 
 def recorded(skip=(), minutes=60):
@@ -77,7 +74,7 @@ def test_the_emulator_serves_the_file_exactly_and_lists_the_symbol(tmp_path):
     path = tmp_path / "alt.json"
     path.write_text(json.dumps(rows))
     with Emulator(replay={"ALT/BTC": path}, symbols=["BTC/USDT"]) as emu:
-        client = binance_client(emu.url)
+        client = ccxt_client("binance", emu.url, **BINANCE_SPOT)
         markets = client.load_markets()
         assert set(markets) == {"BTC/USDT", "ALT/BTC"} and markets["ALT/BTC"]["active"]
         assert client.fetch_ohlcv("ALT/BTC", "1m", since=T0, limit=1000) == rows
@@ -92,6 +89,6 @@ def test_a_replayed_default_symbol_is_served_from_the_file_only(tmp_path):
     path = tmp_path / "btc.csv"
     path.write_text("\n".join(",".join(map(str, row)) for row in rows))
     with Emulator(replay={"BTC/USDT": path}) as emu:
-        client = binance_client(emu.url)
+        client = ccxt_client("binance", emu.url, **BINANCE_SPOT)
         client.load_markets()
         assert client.fetch_ohlcv("BTC/USDT", "1m", since=T0 - 10 * MINUTE, limit=1000) == rows

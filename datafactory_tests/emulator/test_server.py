@@ -14,17 +14,9 @@ import pytest
 import requests
 
 from datafactory_assets.emulator.binance import BinanceVenue
-from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS, synthetic_candles
+from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS
 from datafactory_assets.emulator.server import Emulator, parse_replay_arg
-from datafactory_tests.emulator.conftest import binance_client
-
-MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
-T0 = 1_709_287_200_000  # 2024-03-01T10:00Z
-
-
-def expected(symbol, start_ms, count, timeframe_ms=MINUTE):
-    frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
-    return [list(row) for row in frame.rows()]
+from datafactory_tests.emulator.helpers import BINANCE_SPOT, DAY, HOUR, MINUTE, T0, ccxt_client, expected_rows
 
 
 def klines(http, **query):
@@ -45,7 +37,7 @@ def test_ccxt_loads_every_listed_symbol_as_an_active_spot_market(client):
 
 def test_the_listed_symbols_can_be_chosen_and_must_be_canonical():
     with Emulator(symbols=["BTC/USDT", "FOO/BAR"]) as emu:
-        assert set(binance_client(emu.url).load_markets()) == {"BTC/USDT", "FOO/BAR"}
+        assert set(ccxt_client("binance", emu.url, **BINANCE_SPOT).load_markets()) == {"BTC/USDT", "FOO/BAR"}
     with pytest.raises(ValueError, match="BTCUSDT"):
         Emulator(symbols=["BTCUSDT"])
 
@@ -53,24 +45,25 @@ def test_the_listed_symbols_can_be_chosen_and_must_be_canonical():
 @pytest.mark.parametrize("symbol", ["BTC/USDT", "ADA/USDT", "ETH/BTC"])
 def test_ccxt_gets_exactly_the_synthetic_values(client, symbol):
     rows = client.fetch_ohlcv(symbol, "1m", since=T0, limit=1000)
-    assert rows == expected(symbol, T0, 1000)
+    assert rows == expected_rows(symbol, T0, 1000)
     assert client.last_json_response[0][6] == T0 + MINUTE - 1  # close time, as Binance sends it
 
 
 @pytest.mark.parametrize(("timeframe", "timeframe_ms"), [("5m", 5 * MINUTE), ("1h", HOUR), ("1d", DAY)])
 def test_other_intervals_are_served_from_the_same_generator(client, timeframe, timeframe_ms):
-    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected("SOL/USDT", T0, 50, timeframe_ms)
+    assert client.fetch_ohlcv("SOL/USDT", timeframe, since=T0, limit=50) == expected_rows(
+        "SOL/USDT", T0, 50, timeframe_ms)
 
 
 def test_a_window_gets_the_first_limit_candles_with_both_bounds_inclusive(client):
     rows = client.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=1000, params={"until": T0 + 59 * MINUTE})
-    assert rows == expected("BTC/USDT", T0, 60)
-    assert client.fetch_ohlcv("BTC/USDT", "1m", since=T0 + 1, limit=2) == expected("BTC/USDT", T0 + MINUTE, 2)
+    assert rows == expected_rows("BTC/USDT", T0, 60)
+    assert client.fetch_ohlcv("BTC/USDT", "1m", since=T0 + 1, limit=2) == expected_rows("BTC/USDT", T0 + MINUTE, 2)
 
 
 def test_without_start_the_newest_candles_up_to_the_end_come(client):
     rows = client.fetch_ohlcv("BTC/USDT", "1m", limit=10, params={"until": T0})
-    assert rows == expected("BTC/USDT", T0 - 9 * MINUTE, 10)
+    assert rows == expected_rows("BTC/USDT", T0 - 9 * MINUTE, 10)
 
 
 def test_without_start_or_end_the_newest_candles_end_with_the_one_still_open(client):
@@ -78,12 +71,12 @@ def test_without_start_or_end_the_newest_candles_end_with_the_one_still_open(cli
     rows = client.fetch_ohlcv("BTC/USDT", "1m", limit=5)
     after = now_ms()
     assert len(rows) == 5 and before // MINUTE * MINUTE <= rows[-1][0] <= after // MINUTE * MINUTE
-    assert rows[:-1] == expected("BTC/USDT", rows[0][0], 4)
+    assert rows[:-1] == expected_rows("BTC/USDT", rows[0][0], 4)
     assert client.fetch_ohlcv("BTC/USDT", "1m", since=after + 10 * MINUTE, limit=5) == []
 
 
 def test_nothing_is_served_before_listing(client):
-    assert client.fetch_ohlcv("BTC/USDT", "1d", since=0, limit=3) == expected("BTC/USDT", LISTED_SINCE_MS, 3, DAY)
+    assert client.fetch_ohlcv("BTC/USDT", "1d", since=0, limit=3) == expected_rows("BTC/USDT", LISTED_SINCE_MS, 3, DAY)
     assert client.fetch_ohlcv("BTC/USDT", "1m", limit=3, params={"until": LISTED_SINCE_MS - 1}) == []
 
 
@@ -114,12 +107,12 @@ def test_bad_parameters_get_binance_errors(http, query, code):
 def test_unknown_symbol_reads_invalid_symbol_and_ccxt_raises_bad_symbol(http):
     assert klines(http, symbol="NOPEUSDT").json() == {"code": -1121, "msg": "Invalid symbol."}
     with pytest.raises(ccxt.BadSymbol):
-        binance_client(http.base).publicGetKlines({"symbol": "NOPEUSDT", "interval": "1m"})
+        ccxt_client("binance", http.base, **BINANCE_SPOT).publicGetKlines({"symbol": "NOPEUSDT", "interval": "1m"})
 
 
 def test_rows_are_binance_twelve_field_arrays_of_decimal_strings(http):
     row = klines(http, startTime=T0, limit=1).json()[0]
-    candle = expected("BTC/USDT", T0, 1)[0]
+    candle = expected_rows("BTC/USDT", T0, 1)[0]
     assert len(row) == 12 and row[0] == T0 and row[6] == T0 + MINUTE - 1 and row[11] == "0"
     assert [float(v) for v in row[1:6]] == candle[1:] and row[1] == f"{candle[1]:.8f}"
     assert all(isinstance(row[i], str) for i in (1, 2, 3, 4, 5, 7, 9, 10)) and isinstance(row[8], int)
