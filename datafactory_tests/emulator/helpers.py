@@ -1,0 +1,27 @@
+"""Plain builders the emulator tests share: constants, a ccxt client pointed at the emulator, expected candles."""
+
+from __future__ import annotations
+
+import ccxt
+
+from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.sources.ccxt_source import point_at_emulator
+
+MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
+T0 = 1_709_287_200_000  # 2024-03-01T10:00Z: far older than the recent-only windows (Kraken, OKX "candles")
+SPOT_ONLY = {"fetchMarkets": {"types": ["spot"]}}
+BINANCE_SPOT = {**SPOT_ONLY, "fetchCurrencies": False}
+
+
+def ccxt_client(venue: str, url: str, **options) -> ccxt.Exchange:
+    """The real ccxt client for `venue` with these ccxt `options` (none: ccxt's defaults), no rate limiter, pointed
+    at the emulator at `url` the way the platform points its sources."""
+    exchange = getattr(ccxt, venue)({"enableRateLimit": False, "options": options})
+    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue=venue)
+    return exchange
+
+
+def expected_rows(symbol: str, start_ms: int, count: int, timeframe_ms: int = MINUTE) -> list[list]:
+    """The `count` synthetic candles from `start_ms` as ccxt returns them: [open ms, o, h, l, c, volume] lists."""
+    frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
+    return [list(row) for row in frame.rows()]
