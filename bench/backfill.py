@@ -9,7 +9,7 @@ Three timings in one run, the emulator in its own process (warmed once so every 
           to show Dagster's own per-partition bookkeeping separately.
 The shared limiter is in the path with a budget too large to block, and ccxt's own throttle is off in the raw pass,
 so the figures measure per-candle cost, not the venue's budget.
-Raw and ours alternate for three rounds and the medians are reported (this machine is shared and noisy); the Dagster
+Raw and ours alternate for five rounds and the medians are reported (this machine is shared and noisy); the Dagster
 pass runs once (`--skip-dagster` leaves it out). Prints one final JSON line.
 """
 
@@ -107,7 +107,7 @@ def dagster_pass(url: str, workdir: Path) -> tuple[int, float]:
         return conn.execute("SELECT count(*) FROM candles").fetchall()[0][0], seconds
 
 
-def main(rounds: int = 3) -> None:
+def main(rounds: int = 5) -> None:
     emulator, url = start_emulator()
     raw_times, ours_times = [], []
     try:

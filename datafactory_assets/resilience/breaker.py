@@ -43,13 +43,16 @@ class SQLiteBreakerStorage(pybreaker.CircuitBreakerStorage):
         self._set("counter = counter + 1")
 
     def reset_counter(self) -> None:
-        self._set("counter = 0")
+        # pybreaker resets on every success; reading first spares a SQLite write per request in the usual case
+        if self.counter:
+            self._set("counter = 0")
 
     def increment_success_counter(self) -> None:
         self._set("success_counter = success_counter + 1")
 
     def reset_success_counter(self) -> None:
-        self._set("success_counter = 0")
+        if self.success_counter:
+            self._set("success_counter = 0")
 
     @property
     def counter(self) -> int:

@@ -12,6 +12,7 @@ import logging
 from datetime import UTC, datetime
 
 import ccxt
+import polars as pl
 
 from datafactory_assets.frames import candles_from_rows
 from datafactory_assets.sources.base import (
@@ -110,8 +111,9 @@ class CcxtCandleSource:
         except SourceError as exc:
             exc.requests = requests
             raise
-        frame = candles_from_rows([r for r in rows if start_ms <= r[0] < end_ms], symbol=symbol, source=self.name)
-        return FetchResult(frame=frame.unique(maintain_order=True).sort("ts"), requests=requests)
+        frame = candles_from_rows(rows, symbol=symbol, source=self.name).filter(
+            pl.col("ts").is_between(_dt(start_ms), _dt(end_ms), closed="left"))
+        return FetchResult(frame=frame.unique().sort("ts"), requests=requests)
 
     def quote_note(self, symbol: str) -> str | None:
         """ccxt venues list the canonical pair itself, so the quote currency is the one asked for."""
