@@ -47,10 +47,6 @@ class SymbolSettings:
     def timeframe_ms(self) -> int:
         return timeframe_to_ms(self.timeframe)
 
-    @property
-    def candles_per_hour(self) -> int:
-        return _HOUR_MS // self.timeframe_ms
-
 
 @dataclass(frozen=True)
 class ResilienceSettings:

@@ -29,7 +29,7 @@ def test_environment_overrides_config_path_warehouse_and_emulator(tmp_path):
     assert settings.warehouse_path == Path("/x/w.duckdb")
     assert settings.emulator_url == "http://127.0.0.1:9"
     (eth,) = settings.symbols
-    assert (eth.timeframe_ms, eth.candles_per_hour, eth.start) == (300_000, 12, datetime(2024, 1, 1, tzinfo=UTC))
+    assert (eth.timeframe_ms, eth.start) == (300_000, datetime(2024, 1, 1, tzinfo=UTC))
 
 
 def test_relative_warehouse_path_is_relative_to_the_config_file(tmp_path):

@@ -84,14 +84,10 @@ def recorded(requests: list[RequestRecord], *, source: str, symbol: str, window_
 
 @dataclass
 class FetchResult:
-    """The candles of a window, the requests it took, and how many of them were retries."""
+    """The candles of a window and the requests it took."""
 
     frame: pl.DataFrame
     requests: list[RequestRecord] = field(default_factory=list)
-
-    @property
-    def latency_ms(self) -> float:
-        return sum(r.latency_ms for r in self.requests)
 
 
 class SourceError(Exception):

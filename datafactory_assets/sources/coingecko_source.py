@@ -37,7 +37,6 @@ COIN_IDS: dict[str, str] = {
     "DOGE": "dogecoin",
 }
 MAX_SPAN_S = 90 * 86_400  # the longest span CoinGecko still answers hourly
-BUDGET_PER_MINUTE = 30  # the demo plan's calls per minute, any endpoint
 PRICE_SCHEMA = {"ts": pl.Datetime("us"), "price": pl.Float64()}
 
 

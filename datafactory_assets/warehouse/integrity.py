@@ -14,7 +14,7 @@ import duckdb
 from datafactory_assets.warehouse.schema import SCHEMA_VERSION, current_version
 
 _TF = "coalesce(s.timeframe_ms, 60000)"
-_ROWS = f"FROM candles c LEFT JOIN symbols s USING (symbol)"
+_ROWS = "FROM candles c LEFT JOIN symbols s USING (symbol)"
 
 # name -> (condition on a candle row, how to fix, whether `fix_findings` deletes such rows)
 _ROW_CHECKS: dict[str, tuple[str, str, bool]] = {
