@@ -9,6 +9,7 @@ here, from ccxt's exception and the HTTP status, into the `ErrorKind` the resili
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 import ccxt
@@ -62,9 +63,11 @@ class CcxtCandleSource:
     processes. Without a guard (benchmarks, tests of the adapter alone) requests go out unthrottled.
     """
 
-    def __init__(self, exchange_id: str, *, emulator_url: str | None = None, timeout_ms: int = 10_000):
+    def __init__(self, exchange_id: str, *, emulator_url: str | None = None, timeout_ms: int = 10_000,
+                 budget_limit: int | None = None):
         self.name = exchange_id
         self.quirks = VENUES[exchange_id]
+        self.budget_limit = budget_limit or self.quirks.budget
         self.exchange = getattr(ccxt, exchange_id)(
             {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(self.quirks.client_options)}
         )
@@ -149,9 +152,27 @@ class CcxtCandleSource:
                               limit=limit, params={"until": until})
             probe.rows = len(page)
             _check_answer(self.exchange.last_json_response, page, source=self.name, symbol=symbol, since=since)
+        pause = budget_pause_s(self._last_headers, header=self.quirks.used_budget_header, limit=self.budget_limit,
+                               now=time.time())
+        if pause:
+            log.warning("%s reports %s of its %d budget used this minute; pausing %.1fs",
+                        self.name, self._last_headers.get(self.quirks.used_budget_header), self.budget_limit, pause)
+            time.sleep(pause)
         if page and page[0][0] < since:
             raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at {page[0][0]}")
         return page
+
+
+def budget_pause_s(headers, *, header: str | None, limit: int, now: float) -> float:
+    """Seconds to wait when the venue says this minute's budget is spent (its count includes clients we cannot
+    see, such as other programs on our IP); 0 otherwise."""
+    used = (headers or {}).get(header) if header else None
+    try:
+        if used is None or int(used) < limit:
+            return 0.0
+    except ValueError:
+        return 0.0
+    return 60.0 - now % 60.0
 
 
 def _check_answer(raw, page: list, *, source: str, symbol: str, since: int) -> None:

@@ -21,11 +21,11 @@ from datafactory_assets.sources.yahoo_source import YahooCandleSource
 
 
 @cache
-def _client(name: str, emulator_url: str | None) -> CandleSource:
+def _client(name: str, emulator_url: str | None, budget: int) -> CandleSource:
     """One client per venue and process: its market list is loaded once per run, not once per symbol."""
     if name == "yahoo":
         return YahooCandleSource(emulator_url=emulator_url)
-    return CcxtCandleSource(name, emulator_url=emulator_url)
+    return CcxtCandleSource(name, emulator_url=emulator_url, budget_limit=budget)
 
 
 class SourcesResource(dg.ConfigurableResource):
@@ -49,7 +49,11 @@ class SourcesResource(dg.ConfigurableResource):
     coingecko_api_key: str | None = None
 
     def client(self, name: str) -> CandleSource:
-        return _client(name, self.emulator_url)
+        return _client(name, self.emulator_url, self._budget(name))
+
+    def _budget(self, name: str) -> int:
+        """The share of the venue's budget (configured or known) that we allow ourselves."""
+        return max(int(self.budgets.get(name, VENUES[name].budget) * self.budget_margin), 1)
 
     def reference(self) -> CoinGeckoReference:
         """CoinGecko's prices, the reference for accuracy checks (the demo key, when set, is sent, never logged)."""
@@ -57,9 +61,8 @@ class SourcesResource(dg.ConfigurableResource):
 
     def guard(self, name: str) -> SourceGuard:
         state = self.state_path or ":memory:"
-        quirks = VENUES[name]
-        budget = max(int(self.budgets.get(name, quirks.budget) * self.budget_margin), 1)
-        limiter = (SourceLimiter(path=state, source=name, budget=budget, window_s=quirks.budget_window_s)
+        limiter = (SourceLimiter(path=state, source=name, budget=self._budget(name),
+                                 window_s=VENUES[name].budget_window_s)
                    if self.rate_limit and self.state_path else None)
         breaker = SourceBreaker(path=state, source=name, fail_max=self.breaker_fail_max,
                                 reset_timeout_s=self.breaker_reset_s)

@@ -17,6 +17,7 @@ class VenueQuirks:
     request_weight: int = 1  # what one candle request costs of that budget
     markets_weight: int = 1  # what loading the market list costs
     history_candles: int | None = None  # how far back the venue serves candles; None: its whole history
+    used_budget_header: str | None = None  # where the venue says how much of this window's budget is spent
 
 
 VENUES: dict[str, VenueQuirks] = {
@@ -28,6 +29,7 @@ VENUES: dict[str, VenueQuirks] = {
         budget=6000,  # request weight per minute per IP
         request_weight=2,  # klines
         markets_weight=20,  # exchangeInfo
+        used_budget_header="X-MBX-USED-WEIGHT-1M",  # counts every client on our IP, not only our processes
     ),
     # OKX: 300 per request from `candles` (recent), 100 from `history-candles`; 20 requests per 2 s per IP.
     "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=100, budget=20, budget_window_s=2,

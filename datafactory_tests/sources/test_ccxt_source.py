@@ -90,3 +90,28 @@ def test_point_at_emulator_keeps_paths_of_nested_url_tables():
     urls = {"public": "https://api.binance.com/api/v3", "nested": {"x": "https://{hostname}/api/v5"}, "n": 3}
     assert point_at_emulator(urls, base_url="http://127.0.0.1:9/", venue="okx") == {
         "public": "http://127.0.0.1:9/okx/api/v3", "nested": {"x": "http://127.0.0.1:9/okx/api/v5"}, "n": 3}
+
+
+def test_the_budget_pause_reads_the_venues_own_count():
+    from datafactory_assets.sources.ccxt_source import budget_pause_s
+
+    header = "X-MBX-USED-WEIGHT-1M"
+    assert budget_pause_s({header: "5399"}, header=header, limit=5400, now=1000.0) == 0.0
+    assert budget_pause_s({header: "5400"}, header=header, limit=5400, now=1000.0) == 20.0  # to 1020 = next minute
+    assert budget_pause_s({}, header=header, limit=5400, now=1000.0) == 0.0
+    assert budget_pause_s({header: "n/a"}, header=header, limit=5400, now=1000.0) == 0.0
+    assert budget_pause_s({header: "9999"}, header=None, limit=1, now=1000.0) == 0.0
+
+
+def test_binance_saying_its_minute_is_spent_makes_the_source_pause(emulator, monkeypatch):
+    from datafactory_assets.sources import ccxt_source
+
+    pauses = []
+    monkeypatch.setattr(ccxt_source.time, "sleep", pauses.append)  # record the wait instead of sleeping it
+    tight = CcxtCandleSource("binance", emulator_url=emulator.url, budget_limit=4)
+    tight.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
+    assert len(pauses) == 1 and 0 < pauses[0] <= 60  # exchangeInfo (20) + klines (2) is over 4 this minute
+    roomy = CcxtCandleSource("binance", emulator_url=emulator.url)
+    pauses.clear()
+    roomy.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
+    assert pauses == []
