@@ -13,11 +13,15 @@ from datafactory_assets.resilience.chain import ChainMember, FailoverChain
 from datafactory_assets.resilience.guard import SourceGuard
 from datafactory_assets.resilience.ratelimit import SourceLimiter
 from datafactory_assets.resilience.retry import RetrySettings
+from datafactory_assets.settings import ResilienceSettings
 from datafactory_assets.sources.base import CandleSource
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.coingecko_source import CoinGeckoReference
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
+
+
+_DEFAULTS = ResilienceSettings()
 
 
 @cache
@@ -38,15 +42,16 @@ class SourcesResource(dg.ConfigurableResource):
     emulator_url: str | None = None
     state_path: str | None = None
     rate_limit: bool = True
-    budget_margin: float = 0.9
-    budgets: dict[str, int] = {}
-    breaker_fail_max: int = 5
-    breaker_reset_s: float = 60.0
-    ban_s: float = 600.0
-    retry_attempts: int = 4
-    retry_backoff_s: float = 0.5
-    retry_max_backoff_s: float = 30.0
     coingecko_api_key: str | None = None
+    # the `[resilience]` settings, flat as Dagster resource config wants them; their defaults live in one place
+    budget_margin: float = _DEFAULTS.budget_margin
+    budgets: dict[str, int] = {}
+    breaker_fail_max: int = _DEFAULTS.breaker_fail_max
+    breaker_reset_s: float = _DEFAULTS.breaker_reset_s
+    ban_s: float = _DEFAULTS.ban_s
+    retry_attempts: int = _DEFAULTS.retry_attempts
+    retry_backoff_s: float = _DEFAULTS.retry_backoff_s
+    retry_max_backoff_s: float = _DEFAULTS.retry_max_backoff_s
 
     def client(self, name: str) -> CandleSource:
         return _client(name, self.emulator_url, self._budget(name))
