@@ -14,8 +14,16 @@ from datetime import datetime
 
 import polars as pl
 
+from datafactory_assets.frames import empty_candles
 from datafactory_assets.resilience.guard import SourceGuard
-from datafactory_assets.sources.base import CandleSource, ErrorKind, RequestRecord, SourceError, SourceUnavailableError
+from datafactory_assets.sources.base import (
+    CandleSource,
+    ErrorKind,
+    FetchResult,
+    RequestRecord,
+    SourceError,
+    SourceUnavailableError,
+)
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,20 @@ class ChainExhaustedError(SourceError):
         self.violations = violations
 
 
+@dataclass
+class _Attempt:
+    """What one `fetch` has learnt so far, across the members it asked."""
+
+    retries_before: dict[str, int]
+    failures: list[SourceFailure] = field(default_factory=list)
+    requests: list[RequestRecord] = field(default_factory=list)
+    violations: list = field(default_factory=list)
+    empty_from: str | None = None
+
+    def fail(self, source: str, kind: str, reason: str) -> None:
+        self.failures.append(SourceFailure(source, kind, reason))
+
+
 @dataclass(frozen=True)
 class ChainMember:
     source: CandleSource
@@ -69,57 +91,65 @@ class FailoverChain:
     def fetch(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
               expected_rows: int | None = None) -> ChainResult:
         """The window from the first source that serves it validly, its holes filled from the later ones."""
-        failures: list[SourceFailure] = []
-        requests: list[RequestRecord] = []
-        violations: list = []
-        empty: ChainResult | None = None
-        retries_before = {m.source.name: m.guard.retries for m in self.members}
+        attempt = _Attempt(retries_before={m.source.name: m.guard.retries for m in self.members})
         served: ChainResult | None = None
         for member in self.members:
             if served is not None and (expected_rows is None or served.frame.height >= expected_rows):
                 break
-            name = member.source.name
-            reason = member.source.cannot_serve(start, timeframe) or member.guard.blocked_reason()
-            if reason:
-                failures.append(SourceFailure(name, "skipped", reason))
-                continue
-            try:
-                fetched = member.source.fetch_range(symbol, start=start, end=end, timeframe=timeframe,
-                                                    guard=member.guard)
-            except SourceUnavailableError as exc:
-                requests.extend(exc.requests)
-                failures.append(SourceFailure(name, "skipped", str(exc)))
-                continue
-            except SourceError as exc:
-                requests.extend(exc.requests)
-                failures.append(SourceFailure(name, str(exc.kind), str(exc)))
-                continue
-            requests.extend(fetched.requests)
-            problems = self.validate(fetched.frame)
-            if problems:
-                violations = violations or problems
-                failures.append(SourceFailure(name, str(ErrorKind.BROKEN),
-                                              "invalid candles: " + "; ".join(map(str, problems))))
+            fetched = self._ask(member, attempt, symbol=symbol, start=start, end=end, timeframe=timeframe)
+            if fetched is None:
                 continue
             if fetched.frame.is_empty():
-                empty = empty or ChainResult(frame=fetched.frame, source=name, requests=requests)
-                failures.append(SourceFailure(name, "empty", "no candles in the window"))
+                attempt.empty_from = attempt.empty_from or member.source.name
+                attempt.fail(member.source.name, "empty", "no candles in the window")
             elif served is None:
-                served = ChainResult(frame=fetched.frame, source=name, requests=requests, failures=list(failures))
+                served = ChainResult(frame=fetched.frame, source=member.source.name, requests=attempt.requests)
                 self._note_quote(served, member, symbol)
             else:
-                extra = fetched.frame.join(served.frame.select("ts"), on="ts", how="anti")
-                if extra.height:
-                    served.frame = pl.concat([served.frame, extra]).sort("ts")
-                    served.filled[name] = extra.height
-                    self._note_quote(served, member, symbol)
-        retries = sum(m.guard.retries - retries_before[m.source.name] for m in self.members)
-        result = served or (empty if not violations else None)
-        if result is None:
-            raise ChainExhaustedError(failures, requests, violations)
-        result.requests, result.retries = requests, retries
-        result.failures = result.failures if served is not None else failures
+                self._fill(served, fetched.frame, member, symbol)
+        if served is not None and served.filled and self.validate(served.frame):
+            attempt.fail(", ".join(served.filled), str(ErrorKind.BROKEN), "filled candles disagree with "
+                         f"{served.source}'s; stored {served.source}'s alone")
+            served.frame = served.frame.filter(pl.col("source") == served.source)
+            served.filled, served.quote_notes = {}, served.quote_notes[:1]
+        if served is None and (attempt.violations or attempt.empty_from is None):
+            raise ChainExhaustedError(attempt.failures, attempt.requests, attempt.violations)
+        result = served or ChainResult(frame=empty_candles(), source=attempt.empty_from, requests=attempt.requests)
+        result.requests, result.failures = attempt.requests, attempt.failures
+        result.retries = sum(m.guard.retries - attempt.retries_before[m.source.name] for m in self.members)
         return result
+
+    def _ask(self, member: ChainMember, attempt: _Attempt, *, symbol: str, start: datetime, end: datetime,
+             timeframe: str) -> FetchResult | None:
+        """One source's valid answer for the window, or None with the reason recorded in `attempt`."""
+        name = member.source.name
+        reason = member.source.cannot_serve(start, timeframe) or member.guard.blocked_reason()
+        if reason:
+            attempt.fail(name, "skipped", reason)
+            return None
+        try:
+            fetched = member.source.fetch_range(symbol, start=start, end=end, timeframe=timeframe,
+                                                guard=member.guard)
+        except SourceError as exc:
+            attempt.requests.extend(exc.requests)
+            kind = "skipped" if isinstance(exc, SourceUnavailableError) else str(exc.kind)
+            attempt.fail(name, kind, str(exc))
+            return None
+        attempt.requests.extend(fetched.requests)
+        problems = self.validate(fetched.frame)
+        if problems:
+            attempt.violations = attempt.violations or problems
+            attempt.fail(name, str(ErrorKind.BROKEN), "invalid candles: " + "; ".join(map(str, problems)))
+            return None
+        return fetched
+
+    def _fill(self, served: ChainResult, frame: pl.DataFrame, member: ChainMember, symbol: str) -> None:
+        """Take from a later source only the candles the served answer lacks."""
+        extra = frame.join(served.frame.select("ts"), on="ts", how="anti")
+        if extra.height:
+            served.frame = pl.concat([served.frame, extra]).sort("ts")
+            served.filled[member.source.name] = extra.height
+            self._note_quote(served, member, symbol)
 
     @staticmethod
     def _note_quote(result: ChainResult, member: ChainMember, symbol: str) -> None:

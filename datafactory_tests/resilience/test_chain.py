@@ -154,3 +154,39 @@ def test_yahoo_is_skipped_without_a_request_for_1m_windows_older_than_30_days(em
                       warehouse=warehouse)
     assert caught.value.failures[1].kind == "skipped" and "30 days" in caught.value.failures[1].reason
     assert not [r for r in emulator.request_log() if r["venue"] == "yahoo"]
+
+
+class _Canned:
+    """A candle source at the boundary that answers fixed rows: the chain under test is real."""
+
+    def __init__(self, name: str, rows: list[list]):
+        self.name, self.rows = name, rows
+
+    def cannot_serve(self, start, timeframe):
+        return None
+
+    def quote_note(self, symbol):
+        return None
+
+    def fetch_range(self, symbol, *, start, end, timeframe, guard=None):
+        from datafactory_assets.frames import candles_from_rows
+        from datafactory_assets.sources.base import FetchResult
+
+        return FetchResult(frame=candles_from_rows(self.rows, symbol=symbol, source=self.name))
+
+
+def test_filled_candles_that_disagree_with_the_served_ones_are_dropped(tmp_path):
+    from datafactory_assets.checks import validate_candles
+    from datafactory_assets.resilience.chain import ChainMember, FailoverChain
+
+    base = ms(START)
+    primary = [[base + m * 60_000, 10.0, 11.0, 9.0, 10.5, 1.0] for m in range(60) if m != 30]
+    filler = [[base + m * 60_000, 1000.0, 1100.0, 900.0, 1050.0, 1.0] for m in range(60)]  # 100x the primary
+    sources = SourcesResource()
+    chain = FailoverChain([ChainMember(_Canned("a", primary), sources.guard("binance")),
+                           ChainMember(_Canned("b", filler), sources.guard("okx"))],
+                          validate=lambda f: validate_candles(f, start=START, end=START + timedelta(hours=1),
+                                                              timeframe_ms=60_000))
+    result = chain.fetch("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m", expected_rows=60)
+    assert result.frame.height == 59 and set(result.frame["source"]) == {"a"} and result.filled == {}
+    assert "filled candles disagree with a's" in result.failures[-1].reason
