@@ -9,11 +9,13 @@ SYMBOLS = ["ada_usdt", "btc_usdt", "eth_usdt", "sol_usdt"]
 
 def test_definitions_snapshot():
     graph = defs.resolve_asset_graph()
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [f"candles/{s}" for s in SYMBOLS]
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [
+        *(f"candles/{s}" for s in SYMBOLS), "coverage"]
     assert sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys) == sorted(
         f"candles/{s}:{c}" for s in SYMBOLS for c in ("gaps", "validation"))
-    assert sorted(j.name for j in defs.jobs) == ["candles_job"]
-    assert sorted(s.name for s in defs.schedules) == ["candles_job_hourly"]
+    assert sorted(j.name for j in defs.jobs) == ["candles_job", "coverage_job"]
+    assert sorted(s.name for s in defs.schedules) == ["candles_job_hourly", "coverage_hourly"]
+    assert defs.resolve_schedule_def("coverage_hourly").default_status == dg.DefaultScheduleStatus.RUNNING
     assert not list(defs.sensors or [])
 
 

@@ -2,7 +2,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from datafactory_assets.assets import candle_assets
+from datafactory_assets.assets import build_coverage_asset, candle_assets
 from datafactory_assets.automation import hourly_collection
 from datafactory_assets.settings import Settings
 from datafactory_assets.sources.resource import SourcesResource
@@ -18,7 +18,8 @@ def settings_with(*symbols) -> Settings:
 def test_the_hourly_schedule_runs_by_default_and_asks_for_the_hour_that_just_closed():
     settings = settings_with(symbol_settings("BTC/USDT"), symbol_settings("ETH/USDT"))
     jobs, schedules = hourly_collection(settings)
-    defs = dg.Definitions(assets=candle_assets(settings), jobs=jobs, schedules=schedules,
+    defs = dg.Definitions(assets=[*candle_assets(settings), build_coverage_asset(settings)], jobs=jobs,
+                          schedules=schedules,
                           resources={"warehouse": WarehouseResource(path="unused.duckdb"), "sources": SourcesResource()})
     schedule = defs.resolve_schedule_def("candles_job_hourly")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
@@ -27,6 +28,7 @@ def test_the_hourly_schedule_runs_by_default_and_asks_for_the_hour_that_just_clo
     with dg.build_schedule_context(scheduled_execution_time=tick) as context:
         (request,) = schedule.evaluate_tick(context).run_requests
     assert request.partition_key == "2026-11-24-09:00"
+    assert defs.resolve_schedule_def("coverage_hourly").cron_schedule == "15 * * * *"
     job = defs.resolve_job_def("candles_job")
     assert {k.to_user_string() for k in job.asset_layer.executable_asset_keys} == {
         "candles/btc_usdt", "candles/eth_usdt"}
@@ -36,5 +38,6 @@ def test_symbols_with_their_own_start_get_their_own_job():
     late = datetime(2025, 6, 1, tzinfo=UTC)
     jobs, schedules = hourly_collection(settings_with(symbol_settings("BTC/USDT"),
                                                       symbol_settings("SOL/USDT", start=late)))
-    assert sorted(j.name for j in jobs) == ["candles_job_2024030100", "candles_job_2025060100"]
-    assert len(schedules) == 2
+    assert sorted(j.name for j in jobs) == ["candles_job_2024030100", "candles_job_2025060100", "coverage_job"]
+    assert sorted(s.name for s in schedules) == ["candles_job_2024030100_hourly", "candles_job_2025060100_hourly",
+                                                 "coverage_hourly"]

@@ -60,7 +60,7 @@ def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
         wait_for(lambda: requests.get(f"{url}/server_info", timeout=2).ok, 180, "webserver")
         (repo,) = graphql(url, REPOSITORIES)["repositoriesOrError"]["nodes"]
         assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
-            "candles_job_hourly": "RUNNING"}
+            "candles_job_hourly": "RUNNING", "coverage_hourly": "RUNNING"}
         wait_for(lambda: any(d["daemonType"] == "SCHEDULER" and d["healthy"] for d in graphql(url, DAEMONS)[
             "instance"]["daemonHealth"]["allDaemonStatuses"]), 120, "scheduler daemon healthy")
         launched = graphql(url, LAUNCH, {"params": {

@@ -1,0 +1,40 @@
+"""The coverage asset records the coverage table of a warehouse filled through the real ingest path."""
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+
+from datafactory_assets.assets import build_coverage_asset
+from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.emulator.server import Emulator
+from datafactory_assets.settings import Settings
+from datafactory_assets.sources.resource import SourcesResource
+from datafactory_tests.helpers import ms, symbol_settings
+
+START = datetime(2024, 3, 1, 10, tzinfo=UTC)
+
+
+def test_coverage_metadata_renders_the_table_and_a_number_per_symbol(tmp_path, warehouse, emulator):
+    ingest_window(symbol_settings("BTC/USDT"), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=warehouse)
+    recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(60) if m not in {10, 11, 40}]
+    replay = tmp_path / "alt.json"
+    replay.write_text(json.dumps(recorded))
+    with Emulator(replay={"ALT/BTC": replay}) as alt:
+        ingest_window(symbol_settings("ALT/BTC"), start=START, end=START + timedelta(hours=1),
+                      sources=SourcesResource(emulator_url=alt.url), warehouse=warehouse)
+    settings = Settings(symbols=(symbol_settings("BTC/USDT"), symbol_settings("ALT/BTC")), warehouse_path=None,
+                        emulator_url=None, partitions_per_run=720, schedule_minute=5, config_path=None)
+    result = dg.materialize([build_coverage_asset(settings)], resources={"warehouse": warehouse},
+                            instance=dg.DagsterInstance.ephemeral())
+    (mat,) = result.asset_materializations_for_node("coverage")
+    meta = {key: value.value for key, value in mat.metadata.items()}
+    assert meta["symbols"] == 2 and meta["rows"] == 120 + 57
+    assert meta["btc_usdt/completeness_pct"] == 100.0 and meta["btc_usdt/open_gaps"] == 0
+    assert meta["alt_btc/open_gaps"] == 2 and meta["alt_btc/missing"] == 3
+    assert meta["alt_btc/completeness_pct"] == round(100 * 57 / 60, 4)
+    table = meta["coverage"]
+    assert table.splitlines()[0].startswith("| symbol | first_ts | last_ts | rows |")
+    assert "| BTC/USDT | 2024-03-01 10:00 | 2024-03-01 11:59 | 120 | 120 | 100.0 | 0 | 0 | binance |" in table
+    assert meta["btc_usdt/last_ts"] == datetime(2024, 3, 1, 11, 59).replace(tzinfo=UTC).timestamp()
