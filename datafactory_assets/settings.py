@@ -73,6 +73,8 @@ class Settings:
     schedule_minute: int
     config_path: Path
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
+    freshness_warn_minutes: int = 75  # the hourly run is late
+    freshness_fail_minutes: int = 120  # an hour was missed
 
     @property
     def state_path(self) -> Path:
@@ -123,7 +125,17 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         schedule_minute=_minute(schedule.get("minute_of_hour", 5), config_path),
         config_path=config_path,
         resilience=_resilience(raw.get("resilience", {}), raw.get("sources", {}), config_path),
+        **_freshness(raw.get("freshness", {}), config_path),
     )
+
+
+def _freshness(table: dict, config_path: Path) -> dict[str, int]:
+    warn = _positive_int(table, "warn_after_minutes", 75, config_path)
+    fail = _positive_int(table, "fail_after_minutes", 120, config_path)
+    if warn >= fail:
+        raise ConfigError(f"{config_path}: [freshness] warn_after_minutes ({warn}) must be below "
+                          f"fail_after_minutes ({fail})")
+    return {"freshness_warn_minutes": warn, "freshness_fail_minutes": fail}
 
 
 def _resilience(table: dict, sources: dict, config_path: Path) -> ResilienceSettings:

@@ -1,5 +1,7 @@
 """A snapshot of the platform's shape: an accidental change to assets, checks, jobs or schedules shows up here."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from datafactory_assets import defs
@@ -29,6 +31,9 @@ def test_candle_assets_carry_their_operational_policy():
     blocking = {spec.name: spec.blocking for spec in asset.check_specs}
     assert blocking == {"validation": True, "gaps": False}
     assert defs.executor == dg.in_process_executor
+    freshness = defs.resolve_asset_graph().get(asset.key).freshness_policy
+    assert freshness == dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=120),
+                                                       warn_window=timedelta(minutes=75))
 
 
 def test_dg_loads_the_project_from_pyproject():

@@ -74,5 +74,13 @@ def test_missing_file_empty_universe_and_bad_numbers_are_named(tmp_path):
         load_settings(write(tmp_path, body), env={})
 
 
+def test_freshness_windows_are_read_and_checked(tmp_path):
+    body = '[defaults]\nstart = "2024-01-01"\n[symbols]\n"BTC/USDT" = {}\n[freshness]\n'
+    settings = load_settings(write(tmp_path, body + "warn_after_minutes = 20\nfail_after_minutes = 90\n"), env={})
+    assert (settings.freshness_warn_minutes, settings.freshness_fail_minutes) == (20, 90)
+    with pytest.raises(ConfigError, match=r"warn_after_minutes \(90\) must be below fail_after_minutes \(60\)"):
+        load_settings(write(tmp_path, body + "warn_after_minutes = 90\nfail_after_minutes = 60\n"), env={})
+
+
 def test_timeframes_that_tile_an_hour():
     assert [timeframe_to_ms(t) for t in ("1m", "15m", "1h")] == [60_000, 900_000, 3_600_000]

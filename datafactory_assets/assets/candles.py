@@ -1,7 +1,7 @@
 """One hourly-partitioned candle asset per configured symbol, `candles/<base>_<quote>`."""
 
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 
 import dagster as dg
@@ -20,22 +20,25 @@ def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
     return dg.HourlyPartitionsDefinition(start_date=start.strftime("%Y-%m-%d-%H:%M"), end_offset=0)
 
 
-def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int) -> dg.AssetsDefinition:
+def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
+                       freshness_policy: dg.FreshnessPolicy | None = None) -> dg.AssetsDefinition:
     """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit."""
     key = dg.AssetKey(["candles", symbol.asset_name])
     with warnings.catch_warnings():
         # backfill_policy is beta in Dagster 1.13; we rely on it on purpose, so users need not be told on every load
         warnings.simplefilter("ignore", dg.BetaWarning)
-        return _candle_asset(symbol, key, partitions_per_run)
+        return _candle_asset(symbol, key, partitions_per_run, freshness_policy)
 
 
-def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: int) -> dg.AssetsDefinition:
+def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: int,
+                  freshness_policy: dg.FreshnessPolicy | None) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="candles",
         partitions_def=hourly_partitions(symbol.start),
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
         pool="warehouse",
+        freshness_policy=freshness_policy,
         check_specs=candle_check_specs(key),
         kinds={"duckdb", "polars"},
         metadata={"symbol": symbol.symbol, "timeframe": symbol.timeframe, "sources": ", ".join(symbol.sources)},
@@ -80,4 +83,8 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
 
 
 def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run) for s in settings.symbols]
+    """Every configured symbol's asset, each held to the configured freshness (Dagster evaluates and shows it)."""
+    freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=settings.freshness_fail_minutes),
+                                               warn_window=timedelta(minutes=settings.freshness_warn_minutes))
+    return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness)
+            for s in settings.symbols]
