@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from datafactory_assets.assets import build_coverage_asset, candle_assets
+from datafactory_assets.assets import build_coverage_asset, candle_assets, rollup_assets
 from datafactory_assets.automation import hourly_collection
 from datafactory_assets.settings import load_settings
 from datafactory_assets.sources.resource import SourcesResource
@@ -14,7 +14,7 @@ settings = load_settings()
 jobs, schedules = hourly_collection(settings)
 
 defs = dg.Definitions(
-    assets=[*candle_assets(settings), build_coverage_asset(settings)],
+    assets=[*candle_assets(settings), *rollup_assets(settings), build_coverage_asset(settings)],
     jobs=jobs,
     schedules=schedules,
     resources={

@@ -1,6 +1,15 @@
-"""Asset factories: per-symbol hourly candle assets, and the coverage asset over them."""
+"""Asset factories: per-symbol hourly candle assets, their 1h / 1d rollups, and the coverage asset over them."""
 
 from datafactory_assets.assets.candles import build_candle_asset, candle_assets, hourly_partitions
 from datafactory_assets.assets.coverage import COVERAGE_KEY, build_coverage_asset
+from datafactory_assets.assets.rollups import build_rollup_assets, rollup_assets
 
-__all__ = ["COVERAGE_KEY", "build_candle_asset", "build_coverage_asset", "candle_assets", "hourly_partitions"]
+__all__ = [
+    "COVERAGE_KEY",
+    "build_candle_asset",
+    "build_coverage_asset",
+    "build_rollup_assets",
+    "candle_assets",
+    "hourly_partitions",
+    "rollup_assets",
+]

@@ -1,6 +1,8 @@
 """One hourly-partitioned candle asset per configured symbol, `candles/<base>_<quote>`."""
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -14,6 +16,14 @@ from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
 
 
+@contextmanager
+def backfill_policy_on_purpose() -> Iterator[None]:
+    """`backfill_policy` is beta in Dagster 1.13; we rely on it on purpose, so users need not be told on every load."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        yield
+
+
 @cache
 def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
     """One shared definition per start date: the still-open hour is never a partition (end_offset=0)."""
@@ -24,9 +34,7 @@ def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
                        freshness_policy: dg.FreshnessPolicy | None = None) -> dg.AssetsDefinition:
     """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit."""
     key = dg.AssetKey(["candles", symbol.asset_name])
-    with warnings.catch_warnings():
-        # backfill_policy is beta in Dagster 1.13; we rely on it on purpose, so users need not be told on every load
-        warnings.simplefilter("ignore", dg.BetaWarning)
+    with backfill_policy_on_purpose():
         return _candle_asset(symbol, key, partitions_per_run, freshness_policy)
 
 

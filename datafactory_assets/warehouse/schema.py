@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rollup_1h, rollup_1d tables (written by the rollup assets)
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -33,6 +33,14 @@ CREATE TABLE IF NOT EXISTS candles (
     volume DOUBLE NOT NULL,
     source VARCHAR NOT NULL,
     ingested_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_1h (
+    symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL,
+    close DOUBLE NOT NULL, volume DOUBLE NOT NULL, candles INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS rollup_1d (
+    symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL,
+    close DOUBLE NOT NULL, volume DOUBLE NOT NULL, candles INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ingest_log (
     requested_at TIMESTAMP NOT NULL,

@@ -1,0 +1,41 @@
+"""Rollup assets downstream of each candle asset: 1h bars per hourly partition, 1d bars per daily partition.
+
+The partitions line up with the candle asset's (Dagster maps a day onto its 24 hours), so a backfill that selects
+the candles and their rollups computes each bar after the candles it is built from.
+"""
+
+import dagster as dg
+
+from datafactory_assets.assets.candles import backfill_policy_on_purpose, hourly_partitions
+from datafactory_assets.settings import Settings, SymbolSettings
+from datafactory_assets.warehouse import WarehouseResource
+from datafactory_assets.warehouse.rollups import write_rollup
+
+
+def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> list[dg.AssetsDefinition]:
+    candles = dg.AssetKey(["candles", symbol.asset_name])
+    daily = dg.DailyPartitionsDefinition(start_date=symbol.start.strftime("%Y-%m-%d"), end_offset=0)
+    with backfill_policy_on_purpose():
+        return [
+            _rollup(symbol, "1h", candles, hourly_partitions(symbol.start), partitions_per_run),
+            _rollup(symbol, "1d", candles, daily, max(partitions_per_run // 24, 1)),
+        ]
+
+
+def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partitions: dg.PartitionsDefinition,
+            partitions_per_run: int) -> dg.AssetsDefinition:
+    @dg.asset(key=["rollups", bucket, symbol.asset_name], deps=[candles], group_name="rollups",
+              partitions_def=partitions, pool="warehouse", kinds={"duckdb"},
+              backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
+              description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
+    def rollup(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        window = context.partition_time_window
+        with warehouse.connect() as conn:
+            bars = write_rollup(conn, symbol=symbol.symbol, bucket=bucket, start=window.start, end=window.end)
+        return dg.MaterializeResult(metadata={"bars": bars, "partitions": len(context.partition_keys)})
+
+    return rollup
+
+
+def rollup_assets(settings: Settings) -> list[dg.AssetsDefinition]:
+    return [a for s in settings.symbols for a in build_rollup_assets(s, partitions_per_run=settings.partitions_per_run)]
