@@ -149,7 +149,8 @@ def _resilience(table: dict, sources: dict, config_path: Path) -> ResilienceSett
     budgets = {}
     for name, entry in sources.items():
         if name not in SUPPORTED_SOURCES:
-            raise ConfigError(f"{config_path}: [sources.{name}] is not a known source; known: {list(SUPPORTED_SOURCES)}")
+            raise ConfigError(
+                f"{config_path}: [sources.{name}] is not a known source; known: {list(SUPPORTED_SOURCES)}")
         if set(entry) - {"budget"}:
             raise ConfigError(f"{config_path}: [sources.{name}] has unknown keys {sorted(set(entry) - {'budget'})}")
         if "budget" in entry:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 import polars as pl
 
@@ -59,8 +60,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     Raises `ChainExhaustedError` when no source served the window and `ValidationFailedError` when the sources that
     answered sent bad candles; in both cases the requests are logged and the stored candles stay as they were.
     """
-    validate = lambda frame: validate_candles(frame, start=start, end=end, timeframe_ms=symbol.timeframe_ms)  # noqa: E731
-    chain = sources.chain(symbol.sources, validate=validate)
+    chain = sources.chain(symbol.sources, validate=partial(validate_candles, start=start, end=end,
+                                                           timeframe_ms=symbol.timeframe_ms))
     expected = int((end - start).total_seconds() * 1000) // symbol.timeframe_ms
     try:
         result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe,

@@ -27,6 +27,26 @@ class ErrorKind(StrEnum):
     BROKEN = "broken"  # an answer that is not data (garbled 200): retry a little, then fail over
 
 
+def epoch_ms(moment: datetime) -> int:
+    """Epoch milliseconds; a naive datetime is UTC, as in the canonical frame."""
+    return int((moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp() * 1000)
+
+
+def naive_utc(ms: int) -> datetime:
+    """Epoch milliseconds as the canonical frame's naive UTC datetime."""
+    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)
+
+
+def retry_after_s(headers) -> float | None:
+    """The seconds a venue asks us to wait (`Retry-After`), or None when it says nothing usable."""
+    headers = headers or {}
+    value = headers.get("Retry-After") or headers.get("retry-after")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
 def status_kind(status: int | None) -> ErrorKind | None:
     """What an HTTP status alone says, the same for every venue; None when there was no answer or it was a 2xx."""
     if status is None or status < 400:

@@ -22,7 +22,10 @@ from datafactory_assets.sources.base import (
     FetchResult,
     RequestRecord,
     SourceError,
+    epoch_ms,
+    naive_utc,
     recorded,
+    retry_after_s,
     status_kind,
 )
 from datafactory_assets.sources.transport import emulator_url
@@ -97,7 +100,7 @@ class CcxtCandleSource:
         if not self.exchange.markets:
             run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
         tf_ms = self.exchange.parse_timeframe(timeframe) * 1000
-        start_ms, end_ms = _ms(start), min(_ms(end), _ms(datetime.now(UTC)) // tf_ms * tf_ms)
+        start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), epoch_ms(datetime.now(UTC)) // tf_ms * tf_ms)
         rows: list[list] = []
         since = start_ms
         try:
@@ -115,7 +118,7 @@ class CcxtCandleSource:
             exc.requests = requests
             raise
         frame = candles_from_rows(rows, symbol=symbol, source=self.name).filter(
-            pl.col("ts").is_between(_dt(start_ms), _dt(end_ms), closed="left"))
+            pl.col("ts").is_between(naive_utc(start_ms), naive_utc(end_ms), closed="left"))
         return FetchResult(frame=frame.unique().sort("ts"), requests=requests)
 
     def quote_note(self, symbol: str) -> str | None:
@@ -141,12 +144,12 @@ class CcxtCandleSource:
             kind = classify(exc, self._last_status)
             status = f" HTTP {self._last_status}" if self._last_status else ""
             raise SourceError(f"{self.name} {about}:{status} {type(exc).__name__}: {exc}", kind=kind,
-                              retry_after_s=_retry_after(self._last_headers)) from exc
+                              retry_after_s=retry_after_s(self._last_headers)) from exc
 
     def _fetch_page(self, symbol: str, *, timeframe: str, since: int, limit: int, until: int,
                     requests: list[RequestRecord]) -> list[list]:
-        with recorded(requests, source=self.name, symbol=symbol, window_start=_dt(since),
-                      window_end=_dt(until + 1)) as probe:
+        with recorded(requests, source=self.name, symbol=symbol, window_start=naive_utc(since),
+                      window_end=naive_utc(until + 1)) as probe:
             self.exchange.last_json_response = None
             page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since,
                               limit=limit, params={"until": until})
@@ -183,19 +186,3 @@ def _check_answer(raw, page: list, *, source: str, symbol: str, since: int) -> N
         raise BrokenAnswerError(
             f"{source} {symbol}: answer for since={since} has {len(raw)} rows but only {len(page)} parse as candles"
         )
-
-
-def _retry_after(headers) -> float | None:
-    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def _ms(moment: datetime) -> int:
-    return int(moment.timestamp() * 1000)
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)

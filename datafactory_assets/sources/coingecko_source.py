@@ -9,7 +9,7 @@ priced in USD (CoinGecko's `usd`), other quotes in their own currency.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import numpy as np
 import polars as pl
@@ -21,7 +21,10 @@ from datafactory_assets.sources.base import (
     FetchResult,
     RequestRecord,
     SourceError,
+    epoch_ms,
+    naive_utc,
     recorded,
+    retry_after_s,
     status_kind,
 )
 from datafactory_assets.sources.transport import EmulatorSession
@@ -74,7 +77,7 @@ class CoinGeckoReference:
         quote = symbol.split("/")[1]
         currency = "usd" if quote == "USDT" else quote.lower()
         run = guard.run if guard is not None else (lambda fn, weight=1: fn())
-        start_s, end_s = _seconds(start), _seconds(end)
+        start_s, end_s = epoch_ms(start) // 1000, epoch_ms(end) // 1000
         requests_made: list[RequestRecord] = []
         frames = [pl.DataFrame(schema=PRICE_SCHEMA)]
         try:
@@ -84,20 +87,22 @@ class CoinGeckoReference:
         except SourceError as exc:
             exc.requests = requests_made
             raise
-        frame = pl.concat(frames).filter(pl.col("ts").is_between(_dt(start_s), _dt(end_s)))
+        window = (naive_utc(start_s * 1000), naive_utc(end_s * 1000))
+        frame = pl.concat(frames).filter(pl.col("ts").is_between(*window))
         return FetchResult(frame=frame.unique(subset="ts", keep="first").sort("ts"), requests=requests_made)
 
     def _chart(self, symbol: str, coin: str, currency: str, *, start_s: int, end_s: int,
                requests_made: list[RequestRecord]) -> pl.DataFrame:
         """One market_chart/range request, recorded whatever happens."""
-        with recorded(requests_made, source=self.name, symbol=symbol, window_start=_dt(start_s),
-                      window_end=_dt(end_s)) as probe:
+        with recorded(requests_made, source=self.name, symbol=symbol, window_start=naive_utc(start_s * 1000),
+                      window_end=naive_utc(end_s * 1000)) as probe:
             frame = self._get(coin, currency, start_s=start_s, end_s=end_s)
             probe.rows = frame.height
         return frame
 
     def _get(self, coin: str, currency: str, *, start_s: int, end_s: int) -> pl.DataFrame:
-        where = f"{self.name} {coin}/{currency} {_dt(start_s):%Y-%m-%d %H:%M}..{_dt(end_s):%Y-%m-%d %H:%M}"
+        first, last = naive_utc(start_s * 1000), naive_utc(end_s * 1000)
+        where = f"{self.name} {coin}/{currency} {first:%Y-%m-%d %H:%M}..{last:%Y-%m-%d %H:%M}"
         try:
             answer = self.session.get(f"{API}/coins/{coin}/market_chart/range", timeout=self.timeout_s,
                                       params={"vs_currency": currency, "from": start_s, "to": end_s})
@@ -107,7 +112,8 @@ class CoinGeckoReference:
             answer.raise_for_status()
         except requests.HTTPError as exc:
             raise SourceError(f"{where}: HTTP {answer.status_code}: {_error_message(answer)}",
-                              kind=status_kind(answer.status_code), retry_after_s=_retry_after(answer)) from exc
+                              kind=status_kind(answer.status_code),
+                              retry_after_s=retry_after_s(answer.headers)) from exc
         try:
             points = np.asarray(answer.json()["prices"], dtype=np.float64).reshape(-1, 2)
         except (ValueError, KeyError, TypeError) as exc:
@@ -131,19 +137,3 @@ def _error_message(answer: requests.Response) -> str:
         if isinstance(status, dict) and "error_message" in status:
             return f"{status['error_message']} (error {status.get('error_code')})"
     return str(error)
-
-
-def _retry_after(answer: requests.Response) -> float | None:
-    try:
-        return float(answer.headers["Retry-After"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _seconds(moment: datetime) -> int:
-    """Whole UNIX seconds; naive datetimes are UTC, as in the canonical frames."""
-    return int((moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp())
-
-
-def _dt(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None)

@@ -32,6 +32,19 @@ def _client(name: str, emulator_url: str | None, budget: int) -> CandleSource:
     return CcxtCandleSource(name, emulator_url=emulator_url, budget_limit=budget)
 
 
+def _guard(name: str, *, state_path: str | None, budget: int | None, fail_max: int, reset_s: float, ban_s: float,
+           retry: RetrySettings) -> SourceGuard:
+    """Budget (only with a state file to share it in), breaker and retry for one source."""
+    limiter = (SourceLimiter(path=state_path, source=name, budget=budget, window_s=VENUES[name].budget_window_s)
+               if budget and state_path else None)
+    breaker = SourceBreaker(path=state_path or ":memory:", source=name, fail_max=fail_max, reset_timeout_s=reset_s)
+    return SourceGuard(source=name, limiter=limiter, breaker=breaker, retry=retry, ban_s=ban_s)
+
+
+# Guards over a state file hold nothing the file does not: one per process spares two SQLite opens per source per step.
+_shared_guard = cache(_guard)
+
+
 class SourcesResource(dg.ConfigurableResource):
     """Builds source clients and chains; `emulator_url` (DATAFACTORY_EMULATOR_URL) is the only test switch.
 
@@ -65,15 +78,12 @@ class SourcesResource(dg.ConfigurableResource):
         return CoinGeckoReference(emulator_url=self.emulator_url, api_key=self.coingecko_api_key)
 
     def guard(self, name: str) -> SourceGuard:
-        state = self.state_path or ":memory:"
-        limiter = (SourceLimiter(path=state, source=name, budget=self._budget(name),
-                                 window_s=VENUES[name].budget_window_s)
-                   if self.rate_limit and self.state_path else None)
-        breaker = SourceBreaker(path=state, source=name, fail_max=self.breaker_fail_max,
-                                reset_timeout_s=self.breaker_reset_s)
+        """The source's guard; with a state file, one per process and configuration (its state is in the file)."""
         retry = RetrySettings(attempts=self.retry_attempts, backoff_s=self.retry_backoff_s,
                               max_backoff_s=self.retry_max_backoff_s)
-        return SourceGuard(source=name, limiter=limiter, breaker=breaker, retry=retry, ban_s=self.ban_s)
+        build = _shared_guard if self.state_path else _guard
+        return build(name, state_path=self.state_path, budget=self._budget(name) if self.rate_limit else None,
+                     fail_max=self.breaker_fail_max, reset_s=self.breaker_reset_s, ban_s=self.ban_s, retry=retry)
 
     def chain(self, names: Sequence[str], *, validate: Callable) -> FailoverChain:
         return FailoverChain([ChainMember(self.client(n), self.guard(n)) for n in names], validate=validate)

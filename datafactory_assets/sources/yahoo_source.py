@@ -38,7 +38,10 @@ from datafactory_assets.sources.base import (
     FetchResult,
     RequestRecord,
     SourceError,
+    epoch_ms,
+    naive_utc,
     recorded,
+    retry_after_s,
     status_kind,
 )
 from datafactory_assets.sources.transport import EmulatorSession
@@ -120,7 +123,7 @@ class YahooCandleSource:
         if interval is None:
             return f"{self.name} has no {timeframe} candles; it serves {', '.join(INTERVALS)}"
         oldest_ms = _now_ms() - interval.depth_days * DAY_MS + _DEPTH_MARGIN_MS
-        if _ms(start) < oldest_ms:
+        if epoch_ms(start) < oldest_ms:
             return (f"{self.name} serves {timeframe} candles only within the last {interval.depth_days} days; "
                     f"the window starts {_utc(start):%Y-%m-%d %H:%M} UTC")
         return None
@@ -137,7 +140,7 @@ class YahooCandleSource:
         if interval is None:
             raise SourceError(self.cannot_serve(start, timeframe), kind=ErrorKind.PERMANENT)
         run = guard.run if guard is not None else (lambda fn, weight=1: fn())
-        start_ms, end_ms = _ms(start), min(_ms(end), _now_ms() // interval.ms * interval.ms)
+        start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), _now_ms() // interval.ms * interval.ms)
         step = interval.span_days * DAY_MS if interval.span_days else max(end_ms - start_ms, 1)
         requests: list[RequestRecord] = []
         frames = []
@@ -149,14 +152,14 @@ class YahooCandleSource:
             exc.requests = requests
             raise
         frame = pl.concat([empty_candles(), *frames]).filter(
-            pl.col("ts").is_between(_dt(start_ms), _dt(end_ms), closed="left"))
+            pl.col("ts").is_between(naive_utc(start_ms), naive_utc(end_ms), closed="left"))
         return FetchResult(frame=frame.unique(subset="ts", keep="first").sort("ts"), requests=requests)
 
     def _chart(self, symbol: str, interval: YahooInterval, *, start_ms: int, end_ms: int,
                requests: list[RequestRecord]) -> pl.DataFrame:
         """One chart request, recorded whatever happens."""
-        with recorded(requests, source=self.name, symbol=symbol, window_start=_dt(start_ms),
-                      window_end=_dt(end_ms)) as probe:
+        with recorded(requests, source=self.name, symbol=symbol, window_start=naive_utc(start_ms),
+                      window_end=naive_utc(end_ms)) as probe:
             frame = self._history(symbol, interval, start_ms=start_ms, end_ms=end_ms)
             probe.rows = frame.height
         return frame
@@ -176,10 +179,11 @@ class YahooCandleSource:
             if status == 200 and isinstance(exc, YFPricesMissingError) and exc.yahoo_reason is None:
                 return empty_candles()  # Yahoo's answer for a window without candles: a result with no quotes
             kind = classify(exc, status)
-            where = f"{self.name} {ticker} {interval.name} {_dt(start_ms):%Y-%m-%d %H:%M}..{_dt(end_ms):%Y-%m-%d %H:%M}"
+            first, last = naive_utc(start_ms), naive_utc(end_ms)
+            where = f"{self.name} {ticker} {interval.name} {first:%Y-%m-%d %H:%M}..{last:%Y-%m-%d %H:%M}"
             message = f"{where}:{f' HTTP {status}' if status else ''} {type(exc).__name__}: {exc}"
             error = BrokenAnswerError if kind is ErrorKind.BROKEN else SourceError
-            raise error(message, kind=kind, retry_after_s=_retry_after(self._answers.headers)) from exc
+            raise error(message, kind=kind, retry_after_s=retry_after_s(self._answers.headers)) from exc
         finally:
             YfData.cache_get.cache_clear()  # a memoized error would answer the retry; a memoized page only costs memory
         return _candles(history, symbol=symbol, source=self.name)
@@ -233,26 +237,12 @@ def _candles(history: pd.DataFrame, *, symbol: str, source: str) -> pl.DataFrame
     return candles_from_rows(rows, symbol=symbol, source=source).with_columns(pl.col("volume").fill_nan(None))
 
 
-def _retry_after(headers) -> float | None:
-    try:
-        value = (headers or {}).get("Retry-After")
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
 
 def _utc(moment: datetime) -> datetime:
     """Naive datetimes are UTC here, as in the canonical frame."""
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
-def _ms(moment: datetime) -> int:
-    return int(_utc(moment).timestamp() * 1000)
-
 
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
-
-
-def _dt(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / 1000, UTC).replace(tzinfo=None)

@@ -36,7 +36,8 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
         if incoming.height:
             conn.register("incoming_candles", incoming)
             conn.execute(
-                "DELETE FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ? AND ts IN (SELECT ts FROM incoming_candles)",
+                "DELETE FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ? "
+                "AND ts IN (SELECT ts FROM incoming_candles)",
                 [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
             )
             conn.execute(
