@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench
+.PHONY: up test bench system-packages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(VENV)/.installed: pyproject.toml
 up: $(VENV)/.installed
 	$(BIN)/datafactory up $(if $(filter 1 true yes,$(OFFLINE)),--offline)
 
-test: $(VENV)/.installed
+system-packages:
+	bash .ci/system-packages.sh
+
+test: $(VENV)/.installed system-packages
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
