@@ -11,7 +11,7 @@ from datafactory_assets.warehouse import queries
 
 COVERAGE_KEY = dg.AssetKey("coverage")
 _COLUMNS = ("symbol", "first_ts", "last_ts", "rows", "expected", "completeness_pct", "open_gaps", "missing",
-            "latest_source")
+            "confirmed_holes", "latest_source")
 
 
 def coverage_markdown(frame: pl.DataFrame) -> str:
@@ -31,6 +31,7 @@ def coverage_metadata(frame: pl.DataFrame) -> dict:
         metadata[f"{name}/completeness_pct"] = float(row["completeness_pct"])
         metadata[f"{name}/open_gaps"] = int(row["open_gaps"])
         metadata[f"{name}/missing"] = int(row["missing"])
+        metadata[f"{name}/confirmed_holes"] = int(row["confirmed_holes"])
         metadata[f"{name}/last_ts"] = dg.MetadataValue.timestamp(row["last_ts"].timestamp()) if row[
             "last_ts"] else None
     return {k: v for k, v in metadata.items() if v is not None}

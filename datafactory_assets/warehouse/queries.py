@@ -10,7 +10,8 @@ import polars as pl
 
 
 def coverage(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Per symbol: first and last candle, rows, expected, completeness, open gaps (the seed's coverage table)."""
+    """Per symbol: first and last candle, rows, expected, completeness (confirmed holes count as complete: there is
+    nothing more to have), open gaps, missing and confirmed-empty candles (the seed's coverage table)."""
     return conn.sql("SELECT * FROM coverage").pl()
 
 
@@ -20,10 +21,11 @@ def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataFrame:
-    """Missing candle ranges (inclusive first/last missing open time), optionally for one symbol."""
+    """Missing candle ranges (inclusive first/last missing open time) with how many of their candles every source
+    confirmed empty, optionally for one symbol."""
     if symbol is None:
-        return conn.sql("SELECT * FROM gaps ORDER BY symbol, first_missing").pl()
-    return conn.sql("SELECT * FROM gaps WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
+        return conn.sql("SELECT * FROM gap_status ORDER BY symbol, first_missing").pl()
+    return conn.sql("SELECT * FROM gap_status WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
 
 
 def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:

@@ -4,14 +4,15 @@
 the one write path (serialized writers that delete the incoming keys and insert in one transaction), not by a
 PRIMARY KEY: DuckDB keeps such an index in memory and maintains it on every insert, which at hundreds of symbols x
 years of minutes costs gigabytes and makes bulk loads five times slower. The views answer what
-operators ask: how complete is each symbol (`coverage`), which minutes are missing (`gaps`), and 1h / 1d bars.
+operators ask: how complete is each symbol (`coverage`), which minutes are missing (`gaps`) and which of those every
+source confirmed empty (`gap_status`, from `known_gaps`), and 1h / 1d bars.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 2  # 2: rollup_1h, rollup_1d tables (written by the rollup assets)
+SCHEMA_VERSION = 3  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -42,6 +43,12 @@ CREATE TABLE IF NOT EXISTS rollup_1d (
     symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL,
     close DOUBLE NOT NULL, volume DOUBLE NOT NULL, candles INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS known_gaps (
+    symbol VARCHAR NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    confirmed_at TIMESTAMP NOT NULL,
+    sources VARCHAR NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ingest_log (
     requested_at TIMESTAMP NOT NULL,
     source VARCHAR NOT NULL,
@@ -71,20 +78,30 @@ SELECT symbol,
 FROM ordered
 WHERE next_ts IS NOT NULL AND epoch_ms(next_ts) - epoch_ms(ts) > tf_ms;
 
+CREATE OR REPLACE VIEW gap_status AS
+SELECT g.symbol, g.first_missing, g.last_missing, g.missing,
+       CAST(count(k.ts) AS BIGINT) AS confirmed_empty,
+       CAST(g.missing - count(k.ts) AS BIGINT) AS unconfirmed
+FROM gaps g LEFT JOIN known_gaps k ON k.symbol = g.symbol AND k.ts BETWEEN g.first_missing AND g.last_missing
+GROUP BY g.symbol, g.first_missing, g.last_missing, g.missing;
+
 CREATE OR REPLACE VIEW coverage AS
 WITH stored AS (
     SELECT symbol, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS rows, arg_max(source, ts) AS latest_source
     FROM candles GROUP BY symbol
 ), holes AS (
-    SELECT symbol, count(*) AS open_gaps, sum(missing) AS missing FROM gaps GROUP BY symbol
+    SELECT symbol, count(*) FILTER (WHERE unconfirmed > 0) AS open_gaps, sum(unconfirmed) AS missing,
+           sum(confirmed_empty) AS confirmed_holes
+    FROM gap_status GROUP BY symbol
 )
 SELECT st.symbol, st.first_ts, st.last_ts, st.rows,
        CAST((epoch_ms(st.last_ts) - epoch_ms(st.first_ts)) // coalesce(sy.timeframe_ms, 60000) + 1 AS BIGINT)
            AS expected,
-       round(100.0 * st.rows / ((epoch_ms(st.last_ts) - epoch_ms(st.first_ts))
+       round(100.0 * (st.rows + coalesce(h.confirmed_holes, 0)) / ((epoch_ms(st.last_ts) - epoch_ms(st.first_ts))
            // coalesce(sy.timeframe_ms, 60000) + 1), 4) AS completeness_pct,
        coalesce(h.open_gaps, 0) AS open_gaps,
        CAST(coalesce(h.missing, 0) AS BIGINT) AS missing,
+       CAST(coalesce(h.confirmed_holes, 0) AS BIGINT) AS confirmed_holes,
        st.latest_source
 FROM stored st LEFT JOIN symbols sy USING (symbol) LEFT JOIN holes h USING (symbol)
 ORDER BY st.symbol;

@@ -36,5 +36,5 @@ def test_coverage_metadata_renders_the_table_and_a_number_per_symbol(tmp_path, w
     assert meta["alt_btc/completeness_pct"] == round(100 * 57 / 60, 4)
     table = meta["coverage"]
     assert table.splitlines()[0].startswith("| symbol | first_ts | last_ts | rows |")
-    assert "| BTC/USDT | 2024-03-01 10:00 | 2024-03-01 11:59 | 120 | 120 | 100.0 | 0 | 0 | binance |" in table
+    assert "| BTC/USDT | 2024-03-01 10:00 | 2024-03-01 11:59 | 120 | 120 | 100.0 | 0 | 0 | 0 | binance |" in table
     assert meta["btc_usdt/last_ts"] == datetime(2024, 3, 1, 11, 59).replace(tzinfo=UTC).timestamp()
