@@ -18,11 +18,14 @@ def emulator_session():
 
 @pytest.fixture
 def emulator(emulator_session):
-    """The session's emulator with no faults and an empty request log."""
+    """The session's emulator with no faults, no price offsets and an empty request log; a test sets its own with
+    `emulator.add_fault(...)` or `emulator.set_price_offset("okx", 150)`."""
     emulator_session.clear_faults()
+    emulator_session.clear_price_offsets()
     emulator_session.clear_request_log()
     yield emulator_session
     emulator_session.clear_faults()
+    emulator_session.clear_price_offsets()
 
 
 @pytest.fixture

@@ -121,14 +121,20 @@ def _reset(fault: Fault, *, venue: Venue, request: Request) -> Response:
     raise Hangup(after_s=0.0, abrupt=True)
 
 
-class _AlteredStore:
-    """A `CandleStore` whose pages come altered (and never final, so never cached); everything else is the store's."""
+class AlteredStore:
+    """A `CandleStore` whose pages come altered by `alter(symbol, frame)`; everything else is the store's.
 
-    def __init__(self, store: CandleStore, alter: Callable[[pl.DataFrame], pl.DataFrame]):
-        self._store, self._alter = store, alter
+    Altered pages are never final (never cached) unless `keeps_final`: a fault's pages must not outlive it, while a
+    deterministic alteration that the cache key names (a price offset) may keep the page's own finality.
+    """
+
+    def __init__(self, store: CandleStore, alter: Callable[[str, pl.DataFrame], pl.DataFrame], *,
+                 keeps_final: bool = False):
+        self._store, self._alter, self._keeps_final = store, alter, keeps_final
 
     def page(self, symbol: str, **selection) -> Page:
-        return Page(frame=self._alter(self._store.page(symbol, **selection).frame), final=False)
+        page = self._store.page(symbol, **selection)
+        return Page(frame=self._alter(symbol, page.frame), final=self._keeps_final and page.final)
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
@@ -138,7 +144,7 @@ def _altering(alter: Callable[[Fault, pl.DataFrame], pl.DataFrame]) -> Callable[
     """A kind's `apply` that has the venue answer as usual from a store whose pages `alter` changed."""
 
     def apply(fault: Fault, *, venue: Venue, request: Request) -> Response:
-        return venue.with_store(_AlteredStore(venue.store, lambda frame: alter(fault, frame))).respond(request)
+        return venue.with_store(AlteredStore(venue.store, lambda _, frame: alter(fault, frame))).respond(request)
 
     return apply
 

@@ -29,6 +29,7 @@ from datafactory_assets.emulator.coinbase import CoinbaseVenue
 from datafactory_assets.emulator.coingecko import CoinGeckoVenue
 from datafactory_assets.emulator.faults import FaultBook, Hangup, apply_fault
 from datafactory_assets.emulator.kraken import KrakenVenue
+from datafactory_assets.emulator.offsets import PriceOffsets, priced
 from datafactory_assets.emulator.okx import OkxVenue
 from datafactory_assets.emulator.replay import load_replay
 from datafactory_assets.emulator.store import CANONICAL_SYMBOL, CandleStore
@@ -64,9 +65,11 @@ class Emulator:
         symbols: Iterable[str] | None = None,
         budgets: Mapping[str, int | None] | None = None,
         budget_clock: Callable[[], float] = time.monotonic,
+        price_offsets: Mapping[str, float] | None = None,
     ):
         """`budgets` enforces rate budgets, venue id -> amount in the venue's unit per its window (None: the real
-        amount); `budget_clock` is their clock, which tests replace to cross windows and bans at once."""
+        amount); `budget_clock` is their clock, which tests replace to cross windows and bans at once.
+        `price_offsets` (venue id -> basis points) has those venues serve every price that far off."""
         store = CandleStore(
             DEFAULT_SYMBOLS if symbols is None else symbols,
             {symbol: load_replay(path) for symbol, path in (replay or {}).items()},
@@ -79,6 +82,9 @@ class Emulator:
         self._budgets = RateBudgets(declared, clock=budget_clock)
         for venue_id, amount in (budgets or {}).items():
             self._budgets.set(venue_id, amount)
+        self._offsets = PriceOffsets(self._venues)
+        for venue_id, bps in (price_offsets or {}).items():
+            self._offsets.set(venue_id, bps)
         self._cache = _BodyCache(max_entries=CACHE_ENTRIES, max_bytes=CACHE_BYTES)
         self._log: deque[dict] = deque(maxlen=REQUEST_LOG_SIZE)
         self._address = (host, port)
@@ -131,6 +137,16 @@ class Emulator:
         """The enforced budgets: amount, window_s, used (in the window), bans so far and banned_for_s."""
         return self._budgets.active()
 
+    def set_price_offset(self, venue: str, bps: float) -> None:
+        """Serve `venue`'s prices `bps` basis points off from now on (0 removes the offset)."""
+        self._offsets.set(venue, bps)
+
+    def clear_price_offsets(self, venue: str | None = None) -> None:
+        self._offsets.clear(venue)
+
+    def price_offsets(self) -> dict[str, float]:
+        return self._offsets.active()
+
     def request_log(self) -> list[dict]:
         """One dict per venue request: venue, method, path (the venue's own), query, status (None when a fault hung
         up without answering; 429/418 when a budget refused), fault, time."""
@@ -151,12 +167,14 @@ class Emulator:
         if venue is None:
             self._record(venue=venue_id or None, request=request, status=404, fault=None)
             return json_response(404, {"error": f"unknown venue {venue_id!r}", "venues": sorted(self._venues)})
+        bps = self._offsets.get(venue.id)
+        venue = priced(venue, bps)
         refusal = self._budgets.admit(venue.id, request.path)
         fault = self._faults.take(venue.id) if refusal is None and venue.is_data(request) else None
         if refusal is not None:
             response = refusal.answer(venue)
         elif fault is None:
-            response = self._answer(venue, request)
+            response = self._answer(venue, request, bps)
         else:
             try:
                 response = apply_fault(fault, venue=venue, request=request)
@@ -167,8 +185,8 @@ class Emulator:
         self._record(venue=venue.id, request=request, status=response.status, fault=fault and fault.spec)
         return Response(status=response.status, body=response.body, headers=headers)
 
-    def _answer(self, venue: Venue, request: Request) -> Response:
-        key = (venue.id, request.method, request.path, tuple(sorted(request.query.items())))
+    def _answer(self, venue: Venue, request: Request, bps: float) -> Response:
+        key = (venue.id, bps, request.method, request.path, tuple(sorted(request.query.items())))
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -200,6 +218,8 @@ class Emulator:
             return json_response(200, {"ok": True})
         if name == "budgets":
             return self._control_budgets(method, body)
+        if name == "offsets":
+            return self._control_offsets(method, body)
         if (method, name) == ("GET", "requests"):
             return json_response(200, self.request_log())
         if (method, name) == ("DELETE", "requests"):
@@ -226,6 +246,24 @@ class Emulator:
             return json_response(400, {"error": str(exc)})
         return json_response(200, {"ok": True, "budgets": self.budgets()})
 
+    def _control_offsets(self, method: str, body: bytes) -> Response:
+        """GET the price offsets; POST {"venue", "bps"}; DELETE all or {"venue"}."""
+        if method == "GET":
+            return json_response(200, {"offsets": self.price_offsets()})
+        if method not in ("POST", "DELETE"):
+            return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}offsets"})
+        try:
+            order = json.loads(body or b"{}")
+            if not isinstance(order, dict):
+                raise ValueError('send a JSON object {"venue": "okx", "bps": 150}')
+            if method == "POST":
+                self._offsets.set(order.get("venue"), order.get("bps"))
+            else:
+                self._offsets.clear(order.get("venue"))
+        except ValueError as exc:
+            return json_response(400, {"error": str(exc)})
+        return json_response(200, {"ok": True, "offsets": self.price_offsets()})
+
 
 def serve(
     host: str,
@@ -233,10 +271,12 @@ def serve(
     replay: dict[str, str | Path] | None,
     faults: list[str] | None,
     budgets: Mapping[str, int | None] | None = None,
+    price_offsets: Mapping[str, float] | None = None,
 ) -> None:
     """Run an emulator in the foreground (the CLI) until SIGINT or SIGTERM."""
     stopping = threading.Event()
-    with Emulator(host=host, port=port, replay=replay, faults=faults, budgets=budgets) as emu:
+    with Emulator(host=host, port=port, replay=replay, faults=faults, budgets=budgets,
+                  price_offsets=price_offsets) as emu:
         print(f"emulator listening on {emu.url}", flush=True)
         previous = {}
         if threading.current_thread() is threading.main_thread():
