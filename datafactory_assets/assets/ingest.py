@@ -7,18 +7,19 @@ Kept free of Dagster so that the benchmark and the CLI run exactly the code the 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 
 import polars as pl
 
 from datafactory_assets.checks import Violation, missing_ranges, validate_candles
-from datafactory_assets.resilience.chain import ChainExhaustedError, SourceFailure
+from datafactory_assets.checks.gaps import missing_times
+from datafactory_assets.resilience.chain import ChainExhaustedError, ChainResult, SourceFailure
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources import RequestRecord
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
-from datafactory_assets.warehouse.writes import log_requests, upsert_candles
+from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, upsert_candles
 
 
 class ValidationFailedError(Exception):
@@ -73,7 +74,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         raise
     with warehouse.connect() as conn:
-        rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id)
+        rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
+                              holes=_confirmed_holes(result, symbol, start=start, end=end))
     return IngestReport(
         rows=rows,
         expected_rows=expected,
@@ -85,6 +87,16 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         filled=result.filled,
         quote_notes=result.quote_notes,
     )
+
+
+def _confirmed_holes(result: ChainResult, symbol: SymbolSettings, *, start: datetime,
+                     end: datetime) -> ConfirmedHoles | None:
+    """The closed candles of the window that every source was asked for and none has, when the chain says so."""
+    if not result.holes_confirmed:
+        return None
+    closed_end = start + timedelta(milliseconds=_closed_candles(start, end, symbol.timeframe_ms) * symbol.timeframe_ms)
+    return ConfirmedHoles(ts=missing_times(result.frame["ts"], start=start, end=closed_end,
+                                           timeframe_ms=symbol.timeframe_ms), sources=", ".join(result.consulted))
 
 
 def _closed_candles(start: datetime, end: datetime, timeframe_ms: int) -> int:

@@ -4,6 +4,9 @@ The first valid answer serves the window. When it lacks candles, the later sourc
 only the missing candles are taken from them, so a venue's holes do not become ours; every row keeps its own
 `source` and the result says who filled what. A source is skipped without a request when its breaker is open, it
 is banned, or it cannot reach that far back.
+
+When every member has answered (or cannot have the window at all) the candles still missing are confirmed holes:
+the venues have no candle there, and asking again is pointless until something changes.
 """
 
 from __future__ import annotations
@@ -49,6 +52,8 @@ class ChainResult:
     retries: int = 0
     filled: dict[str, int] = field(default_factory=dict)
     quote_notes: list[str] = field(default_factory=list)  # sources that served or filled in another quote currency
+    holes_confirmed: bool = False  # every member answered (or cannot have the window): what is missing, none has
+    consulted: list[str] = field(default_factory=list)  # members that answered or can never have the window
 
 
 class ChainExhaustedError(SourceError):
@@ -70,9 +75,15 @@ class _Attempt:
     requests: list[RequestRecord] = field(default_factory=list)
     violations: list = field(default_factory=list)
     empty_from: str | None = None
+    undecided: bool = False  # a member failed in a way that asking again could change
+    consulted: list[str] = field(default_factory=list)
 
-    def fail(self, source: str, kind: str, reason: str) -> None:
+    def fail(self, source: str, kind: str, reason: str, *, final: bool = False) -> None:
+        """Record why `source` did not serve; `final` when asking again cannot change its answer."""
         self.failures.append(SourceFailure(source, kind, reason))
+        self.undecided = self.undecided or not final
+        if final and source not in self.consulted:
+            self.consulted.append(source)
 
 
 @dataclass(frozen=True)
@@ -101,7 +112,7 @@ class FailoverChain:
                 continue
             if fetched.frame.is_empty():
                 attempt.empty_from = attempt.empty_from or member.source.name
-                attempt.fail(member.source.name, "empty", "no candles in the window")
+                attempt.fail(member.source.name, "empty", "no candles in the window", final=True)
             elif served is None:
                 served = ChainResult(frame=fetched.frame, source=member.source.name, requests=attempt.requests)
                 self._note_quote(served, member, symbol)
@@ -117,15 +128,20 @@ class FailoverChain:
         result = served or ChainResult(frame=empty_candles(), source=attempt.empty_from, requests=attempt.requests)
         result.requests, result.failures = attempt.requests, attempt.failures
         result.retries = sum(m.guard.retries - attempt.retries_before[m.source.name] for m in self.members)
+        result.holes_confirmed, result.consulted = not attempt.undecided, attempt.consulted
         return result
 
     def _ask(self, member: ChainMember, attempt: _Attempt, *, symbol: str, start: datetime, end: datetime,
              timeframe: str) -> FetchResult | None:
         """One source's valid answer for the window, or None with the reason recorded in `attempt`."""
         name = member.source.name
-        reason = member.source.cannot_serve(start, timeframe) or member.guard.blocked_reason()
-        if reason:
-            attempt.fail(name, "skipped", reason)
+        too_old = member.source.cannot_serve(start, timeframe)
+        if too_old:
+            attempt.fail(name, "skipped", too_old, final=True)
+            return None
+        blocked = member.guard.blocked_reason()
+        if blocked:
+            attempt.fail(name, "skipped", blocked)
             return None
         try:
             fetched = member.source.fetch_range(symbol, start=start, end=end, timeframe=timeframe,
@@ -133,7 +149,7 @@ class FailoverChain:
         except SourceError as exc:
             attempt.requests.extend(exc.requests)
             kind = "skipped" if isinstance(exc, SourceUnavailableError) else str(exc.kind)
-            attempt.fail(name, kind, str(exc))
+            attempt.fail(name, kind, str(exc), final=exc.kind is ErrorKind.PERMANENT)
             return None
         attempt.requests.extend(fetched.requests)
         problems = self.validate(fetched.frame)
@@ -141,6 +157,7 @@ class FailoverChain:
             attempt.violations = attempt.violations or problems
             attempt.fail(name, str(ErrorKind.BROKEN), "invalid candles: " + "; ".join(map(str, problems)))
             return None
+        attempt.consulted.append(name)
         return fetched
 
     def _fill(self, served: ChainResult, frame: pl.DataFrame, member: ChainMember, symbol: str) -> None:

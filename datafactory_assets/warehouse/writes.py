@@ -4,7 +4,7 @@ never leaves a half-written window, and a later answer with holes never deletes 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 import duckdb
@@ -20,11 +20,22 @@ _LOG_SCHEMA = {
 }
 
 
-def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symbol: SymbolSettings,
-                   requests: Sequence[RequestRecord] = (), run_id: str | None = None) -> int:
-    """Insert the frame's candles, replacing stored ones at the same open time; log the requests in the same commit.
+@dataclass(frozen=True)
+class ConfirmedHoles:
+    """Open times every source of the chain was asked for and none has, and which sources said so."""
 
-    Stored candles the frame lacks stay: a venue that answers with holes today does not erase what it served before.
+    ts: pl.Series
+    sources: str
+
+
+def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symbol: SymbolSettings,
+                   requests: Sequence[RequestRecord] = (), run_id: str | None = None,
+                   holes: ConfirmedHoles | None = None) -> int:
+    """Insert the frame's candles, replacing stored ones at the same open time; log the requests and record the
+    confirmed holes in the same commit.
+
+    Stored candles the frame lacks stay: a venue that answers with holes today does not erase what it served before,
+    and a minute we hold a candle for is never recorded as a hole. A candle arriving for a known hole replaces it.
     """
     incoming = frame.sort("ts").with_columns(ingested_at=pl.lit(_utcnow(), pl.Datetime("us")))
     conn.execute("BEGIN TRANSACTION")
@@ -44,7 +55,14 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
                 "INSERT INTO candles SELECT symbol, ts, open, high, low, close, volume, source, ingested_at "
                 "FROM incoming_candles"
             )
+            conn.execute(
+                "DELETE FROM known_gaps WHERE symbol = ? AND ts BETWEEN ? AND ? "
+                "AND ts IN (SELECT ts FROM incoming_candles)",
+                [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
+            )
             conn.unregister("incoming_candles")
+        if holes is not None and holes.ts.len():
+            _record_holes(conn, symbol.symbol, holes)
         _insert_log(conn, requests, run_id)
         conn.execute("COMMIT")
     except Exception:
@@ -56,6 +74,21 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
 def log_requests(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None) -> None:
     """Record requests on their own, for runs that fail before anything is written."""
     _insert_log(conn, requests, run_id)
+
+
+def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: ConfirmedHoles) -> None:
+    """Replace the holes' earlier confirmations; skip any minute a candle is stored for."""
+    confirmed = pl.DataFrame({"ts": holes.ts.cast(pl.Datetime("us"))})
+    conn.register("confirmed_holes", confirmed)
+    bounds = [symbol, confirmed["ts"].min(), confirmed["ts"].max()]
+    conn.execute("DELETE FROM known_gaps WHERE symbol = ? AND ts BETWEEN ? AND ? "
+                 "AND ts IN (SELECT ts FROM confirmed_holes)", bounds)
+    conn.execute(
+        "INSERT INTO known_gaps SELECT ?, h.ts, ?, ? FROM confirmed_holes h WHERE NOT EXISTS "
+        "(SELECT 1 FROM candles c WHERE c.symbol = ? AND c.ts = h.ts)",
+        [symbol, _utcnow(), holes.sources, symbol],
+    )
+    conn.unregister("confirmed_holes")
 
 
 def _insert_log(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None) -> None:

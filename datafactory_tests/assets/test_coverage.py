@@ -24,17 +24,23 @@ def test_coverage_metadata_renders_the_table_and_a_number_per_symbol(tmp_path, w
     with Emulator(replay={"ALT/BTC": replay}) as alt:
         ingest_window(symbol_settings("ALT/BTC"), start=START, end=START + timedelta(hours=1),
                       sources=SourcesResource(emulator_url=alt.url), warehouse=warehouse)
+    with warehouse.connect() as conn:  # rows lost after they were stored: a gap no source confirmed
+        conn.execute("DELETE FROM candles WHERE symbol = 'BTC/USDT' AND ts BETWEEN '2024-03-01 10:30' "
+                     "AND '2024-03-01 10:34'")
     settings = Settings(symbols=(symbol_settings("BTC/USDT"), symbol_settings("ALT/BTC")), warehouse_path=None,
                         emulator_url=None, partitions_per_run=720, schedule_minute=5, config_path=None)
     result = dg.materialize([build_coverage_asset(settings)], resources={"warehouse": warehouse},
                             instance=dg.DagsterInstance.ephemeral())
     (mat,) = result.asset_materializations_for_node("coverage")
     meta = {key: value.value for key, value in mat.metadata.items()}
-    assert meta["symbols"] == 2 and meta["rows"] == 120 + 57
-    assert meta["btc_usdt/completeness_pct"] == 100.0 and meta["btc_usdt/open_gaps"] == 0
-    assert meta["alt_btc/open_gaps"] == 2 and meta["alt_btc/missing"] == 3
-    assert meta["alt_btc/completeness_pct"] == round(100 * 57 / 60, 4)
+    assert meta["symbols"] == 2 and meta["rows"] == 115 + 57
+    assert meta["btc_usdt/completeness_pct"] == round(100 * 115 / 120, 4)
+    assert meta["btc_usdt/open_gaps"] == 1 and meta["btc_usdt/missing"] == 5
+    assert meta["btc_usdt/confirmed_holes"] == 0
+    # the replay's holes: the only source was asked and has none, so they are confirmed, not open
+    assert meta["alt_btc/open_gaps"] == 0 and meta["alt_btc/missing"] == 0 and meta["alt_btc/confirmed_holes"] == 3
+    assert meta["alt_btc/completeness_pct"] == 100.0
     table = meta["coverage"]
     assert table.splitlines()[0].startswith("| symbol | first_ts | last_ts | rows |")
-    assert "| BTC/USDT | 2024-03-01 10:00 | 2024-03-01 11:59 | 120 | 120 | 100.0 | 0 | 0 | 0 | binance |" in table
+    assert "| BTC/USDT | 2024-03-01 10:00 | 2024-03-01 11:59 | 115 | 120 | 95.8333 | 1 | 5 | 0 | binance |" in table
     assert meta["btc_usdt/last_ts"] == datetime(2024, 3, 1, 11, 59).replace(tzinfo=UTC).timestamp()

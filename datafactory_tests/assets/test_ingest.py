@@ -1,13 +1,17 @@
 """The ingest path shared by assets, CLI and benchmark, under concurrency."""
 
+import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.emulator.server import Emulator
+from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import WarehouseResource
-from datafactory_tests.helpers import symbol_settings
+from datafactory_assets.warehouse import WarehouseResource, queries
+from datafactory_tests.helpers import ms, symbol_settings
 
 START = datetime(2024, 3, 2, tzinfo=UTC)
 SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT")
@@ -33,3 +37,52 @@ def test_four_processes_writing_at_once_all_land_every_candle_once(emulator, war
         counts = conn.sql("SELECT symbol, count(*), count(DISTINCT ts) FROM candles GROUP BY symbol "
                           "ORDER BY symbol").fetchall()
     assert counts == [(s, 1440, 1440) for s in sorted(SYMBOLS)]
+
+
+def _replay_with_holes(tmp_path, holes: set[int]) -> Path:
+    recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(120) if m not in holes]
+    path = tmp_path / "recorded.json"
+    path.write_text(json.dumps(recorded))
+    return path
+
+
+def _known_gaps(warehouse) -> list[tuple]:
+    with warehouse.connect(read_only=True) as conn:
+        return conn.sql("SELECT ts, sources FROM known_gaps ORDER BY ts").fetchall()
+
+
+def test_holes_every_source_confirms_are_recorded_as_known_gaps(tmp_path, warehouse):
+    alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START, sources=("binance", "okx", "kraken"))
+    with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, {5, 6, 70})}) as emu:
+        report = ingest_window(alt, start=START, end=START + timedelta(hours=2),
+                               sources=SourcesResource(emulator_url=emu.url), warehouse=warehouse)
+    assert report.rows == 117 and report.missing_candles == 3
+    hole = START.replace(tzinfo=None)
+    assert _known_gaps(warehouse) == [(hole + timedelta(minutes=m), "binance, okx, kraken") for m in (5, 6, 70)]
+    with warehouse.connect(read_only=True) as conn:
+        assert queries.gaps(conn, "ALT/BTC")[["missing", "confirmed_empty", "unconfirmed"]].rows() == [
+            (2, 2, 0), (1, 1, 0)]
+
+
+def test_holes_are_not_confirmed_while_a_source_could_not_answer(tmp_path, warehouse):
+    alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START, sources=("binance", "okx"))
+    with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, {5})}, faults=["okx:status:503"]) as emu:
+        ingest_window(alt, start=START, end=START + timedelta(hours=2),
+                      sources=SourcesResource(emulator_url=emu.url, retry_backoff_s=0.01), warehouse=warehouse)
+    assert _known_gaps(warehouse) == []
+    with warehouse.connect(read_only=True) as conn:
+        assert queries.gaps(conn, "ALT/BTC")[["missing", "unconfirmed"]].rows() == [(1, 1)]
+
+
+def test_a_candle_arriving_for_a_known_gap_replaces_it(tmp_path, warehouse):
+    alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START, sources=("binance",))
+    with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, {5})}) as emu:
+        ingest_window(alt, start=START, end=START + timedelta(hours=1),
+                      sources=SourcesResource(emulator_url=emu.url), warehouse=warehouse)
+    assert len(_known_gaps(warehouse)) == 1
+    with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, set())}) as emu:
+        ingest_window(alt, start=START, end=START + timedelta(hours=1),
+                      sources=SourcesResource(emulator_url=emu.url), warehouse=warehouse)
+    assert _known_gaps(warehouse) == []
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT count(*) FROM candles WHERE symbol = 'ALT/BTC'").fetchall() == [(60,)]
