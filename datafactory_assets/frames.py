@@ -36,7 +36,13 @@ def candles_from_rows(rows: Sequence[Sequence], *, symbol: str, source: str) -> 
     """
     if not rows:
         return empty_candles()
-    frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row", strict=False)
+    return candles_from_columns(pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row", strict=False),
+                                symbol=symbol, source=source)
+
+
+def candles_from_columns(frame: pl.DataFrame, *, symbol: str, source: str) -> pl.DataFrame:
+    """Build the canonical frame from columns `open_ms` (epoch ms), open, high, low, close and volume, for sources
+    that parse whole files into columns rather than rows; nothing is sorted or deduplicated here either."""
     return frame.select(
         pl.lit(symbol, pl.String()).alias("symbol"),
         pl.from_epoch("open_ms", time_unit="ms").cast(pl.Datetime("us")).alias("ts"),

@@ -172,17 +172,28 @@ class BinanceVenue(Venue):
         return json_response(status, {"code": code, "msg": message})
 
 
-def _kline_rows(frame, timeframe_ms: int) -> bytes:
-    """Binance's 12-field rows; the fields ccxt ignores are derived from the candle so that replays stay verbatim."""
+def kline_fields(frame, timeframe_ms: int) -> dict[str, np.ndarray]:
+    """The 11 meaningful fields of Binance's klines (the 12th is an ignored "0"), times in ms; the fields ccxt
+    ignores are derived from the candle so that replays stay verbatim. The bulk archive serves the same fields."""
     open_ms = frame["open_ms"].to_numpy()
     open_, high, low, close, volume = (frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume"))
     quote_volume = np.round(volume * (open_ + high + low + close) / 4, 4)
     taker_share = 0.35 + 0.3 * ((open_ms // timeframe_ms) % 7) / 6
-    trades = np.fmod(np.abs(volume) * 1e5, 997).astype(np.int64) + 1
+    return {
+        "open_time": open_ms, "open": open_, "high": high, "low": low, "close": close, "volume": volume,
+        "close_time": open_ms + (timeframe_ms - 1), "quote_volume": quote_volume,
+        "trades": np.fmod(np.abs(volume) * 1e5, 997).astype(np.int64) + 1,
+        "taker_buy_base": np.round(volume * taker_share, 5), "taker_buy_quote": np.round(quote_volume * taker_share, 4),
+    }
+
+
+def _kline_rows(frame, timeframe_ms: int) -> bytes:
+    """Binance's 12-field rows as JSON, prices and volumes as strings."""
+    f = kline_fields(frame, timeframe_ms)
     return json_rows([
-        b"[", open_ms, b',"', open_, b'","', high, b'","', low, b'","', close, b'","', volume, b'",',
-        open_ms + (timeframe_ms - 1), b',"', quote_volume, b'",', trades, b',"', np.round(volume * taker_share, 5),
-        b'","', np.round(quote_volume * taker_share, 4), b'","0"]',
+        b"[", f["open_time"], b',"', f["open"], b'","', f["high"], b'","', f["low"], b'","', f["close"], b'","',
+        f["volume"], b'",', f["close_time"], b',"', f["quote_volume"], b'",', f["trades"], b',"',
+        f["taker_buy_base"], b'","', f["taker_buy_quote"], b'","0"]',
     ])
 
 

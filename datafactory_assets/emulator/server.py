@@ -22,6 +22,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 from datafactory_assets.emulator.binance import BinanceVenue
+from datafactory_assets.emulator.binance_archive import BinanceArchiveVenue
 from datafactory_assets.emulator.budget import RateBudgets
 from datafactory_assets.emulator.bybit import BybitVenue
 from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 VENUES: dict[str, type[Venue]] = {
     "binance": BinanceVenue,
+    "binance_archive": BinanceArchiveVenue,
     "okx": OkxVenue,
     "bybit": BybitVenue,
     "yahoo": YahooVenue,

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
 
@@ -15,8 +17,10 @@ from datafactory_assets.resilience.ratelimit import SourceLimiter
 from datafactory_assets.resilience.retry import RetrySettings
 from datafactory_assets.settings import ResilienceSettings
 from datafactory_assets.sources.base import CandleSource
+from datafactory_assets.sources.binance_archive import BinanceArchiveSource
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.coingecko_source import CoinGeckoReference
+from datafactory_assets.sources.file_cache import FileCache
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
 
@@ -30,6 +34,17 @@ def _client(name: str, emulator_url: str | None, budget: int) -> CandleSource:
     if name == "yahoo":
         return YahooCandleSource(emulator_url=emulator_url)
     return CcxtCandleSource(name, emulator_url=emulator_url, budget_limit=budget)
+
+
+@cache
+def _archive(emulator_url: str | None, *, state_path: str | None, min_age_days: float,
+             cache_mb: int) -> BinanceArchiveSource:
+    """Binance's bulk archive, its verified files kept beside the state file (not kept without one)."""
+    cache = None
+    if state_path and state_path != ":memory:":
+        state = Path(state_path)
+        cache = FileCache(state.with_name(state.stem + ".binance-archive"), max_bytes=cache_mb * 2**20)
+    return BinanceArchiveSource(emulator_url=emulator_url, cache=cache, min_age=timedelta(days=min_age_days))
 
 
 def _guard(name: str, *, state_path: str | None, budget: int | None, fail_max: int, reset_s: float, ban_s: float,
@@ -65,8 +80,14 @@ class SourcesResource(dg.ConfigurableResource):
     retry_attempts: int = _DEFAULTS.retry_attempts
     retry_backoff_s: float = _DEFAULTS.retry_backoff_s
     retry_max_backoff_s: float = _DEFAULTS.retry_max_backoff_s
+    # Binance's bulk archive: how old a window's start must be for it, and how much of it to keep on disk
+    archive_min_age_days: float = 2.0
+    archive_cache_mb: int = 2048
 
     def client(self, name: str) -> CandleSource:
+        if name == "binance_archive":
+            return _archive(self.emulator_url, state_path=self.state_path, min_age_days=self.archive_min_age_days,
+                            cache_mb=self.archive_cache_mb)
         return _client(name, self.emulator_url, self._budget(name))
 
     def _budget(self, name: str) -> int:

@@ -31,6 +31,10 @@ VENUES: dict[str, VenueQuirks] = {
         markets_weight=20,  # exchangeInfo
         used_budget_header="X-MBX-USED-WEIGHT-1M",  # counts every client on our IP, not only our processes
     ),
+    # Binance's bulk archive (data.binance.vision): one month or day file per download, a checksum and a zip (2
+    # requests); no published limit (a CDN), so a modest budget.
+    "binance_archive": VenueQuirks(exchange_id="binance_archive", max_candles_per_request=31 * 1440, budget=20,
+                                   budget_window_s=1, request_weight=2),
     # OKX: 300 per request from `candles` (recent), 100 from `history-candles`; 20 requests per 2 s per IP.
     "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=100, budget=20, budget_window_s=2,
                        client_options={"fetchMarkets": {"types": ["spot"]}}),

@@ -1,0 +1,249 @@
+"""Deep history from Binance's public bulk archive (data.binance.vision): one zip of klines per month or per day.
+
+For years of 1-minute history one month file (44,640 candles in one download) is far faster than 45 REST pages, and
+it spends none of the REST API's request weight. Every file is checked against the SHA-256 the archive publishes
+beside it before anything in it is read; a mismatch is a broken answer and nothing of the file is used. Verified
+files are kept in a bounded on-disk cache, so the runs of a multi-run backfill download a month once.
+
+Month files appear some days after the month ends and day files the day after; the archive answers 404 for a file
+that does not exist (not yet, or before the symbol was listed), which reads as "no candles there" so that the
+failover chain fills them from the next source. A window starting less than `min_age` ago is not claimed at all.
+Spot files carry open and close times in milliseconds until 2024 and in microseconds from 2025-01-01; the unit is
+told per value, by its size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+import requests
+
+from datafactory_assets.frames import candles_from_columns, empty_candles
+from datafactory_assets.sources.base import (
+    BrokenAnswerError,
+    ErrorKind,
+    FetchResult,
+    RequestRecord,
+    SourceError,
+    epoch_ms,
+    naive_utc,
+    recorded,
+    retry_after_s,
+    status_kind,
+)
+from datafactory_assets.sources.file_cache import FileCache
+from datafactory_assets.sources.transport import EmulatorSession
+
+ARCHIVE = "https://data.binance.vision"
+NAME = "binance_archive"
+# Platform timeframes (they divide an hour) that the archive publishes.
+INTERVALS = ("1m", "3m", "5m", "15m", "30m", "1h")
+# A month file still missing this long after the month ended is taken to mean "no candles that month" (the symbol
+# was not listed); sooner, it is probably not published yet and the month's day files are read instead.
+MONTH_FILE_GRACE = timedelta(days=15)
+COLUMNS = {
+    "open_time": pl.Int64, "open": pl.Float64, "high": pl.Float64, "low": pl.Float64, "close": pl.Float64,
+    "volume": pl.Float64, "close_time": pl.Int64, "quote_volume": pl.Float64, "trades": pl.Int64,
+    "taker_buy_base": pl.Float64, "taker_buy_quote": pl.Float64, "ignore": pl.String,
+}
+_MICROSECONDS_FROM = 10**14  # epoch ms stay below this until the year 5138; epoch µs passed it in 1973
+_CHECKSUM = re.compile(r"^([0-9a-f]{64})\s+(\S+)\s*$")
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """One published zip: its name, where it lives under the archive, and the open times it covers."""
+
+    name: str
+    path: str
+    start: datetime  # naive UTC, as in the canonical frame
+    end: datetime
+
+
+@dataclass(frozen=True)
+class Piece:
+    """A file to read for a window, and the day files that stand in for it when it is not published yet."""
+
+    file: ArchiveFile
+    stand_ins: tuple[ArchiveFile, ...] = ()
+
+
+class BinanceArchiveSource:
+    """Binance spot klines from the bulk archive; `emulator_url` sends its session to the emulator, its only test
+    switch. `cache` keeps verified files (None: nothing is kept)."""
+
+    name = NAME
+
+    def __init__(self, *, emulator_url: str | None = None, cache: FileCache | None = None,
+                 min_age: timedelta = timedelta(days=2), timeout_s: float = 30):
+        self.session = EmulatorSession(base_url=emulator_url, venue=NAME) if emulator_url else requests.Session()
+        self.cache = cache
+        self.min_age = min_age
+        self.timeout_s = timeout_s
+
+    def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
+        """Why the archive cannot serve a window starting at `start`: an interval it lacks, or a start so recent
+        that its files are not published yet."""
+        if timeframe not in INTERVALS:
+            return f"{self.name} has no {timeframe} files; it serves {', '.join(INTERVALS)}"
+        if epoch_ms(start) > epoch_ms(datetime.now(UTC) - self.min_age):
+            return (f"{self.name} serves windows starting at least {self.min_age.total_seconds() / 86_400:g} days "
+                    f"ago; the window starts {naive_utc(epoch_ms(start)):%Y-%m-%d %H:%M} UTC")
+        return None
+
+    def quote_note(self, symbol: str) -> str | None:
+        """The archive lists Binance's own pairs, so the quote currency is the one asked for."""
+        return None
+
+    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
+                    guard=None) -> FetchResult:
+        """The candles with open time in [start, end) that the archive holds, oldest first, as the canonical frame.
+
+        Each download (checksum, then zip) goes through `guard.run` when given. Raises `SourceError` (with the
+        requests made so far) when the archive fails, and `BrokenAnswerError` when a file does not match its
+        checksum or is not a kline file. Files not published (404) contribute no candles.
+        """
+        if timeframe not in INTERVALS:
+            raise SourceError(self.cannot_serve(start, timeframe), kind=ErrorKind.PERMANENT)
+        run = guard.run if guard is not None else (lambda fn, weight=1: fn())
+        first, last = naive_utc(epoch_ms(start)), naive_utc(epoch_ms(end))
+        market = symbol.replace("/", "")
+        requests_made: list[RequestRecord] = []
+        frames = [empty_candles()]
+        try:
+            for piece in pieces(market, timeframe, start=first, end=last, now=naive_utc(epoch_ms(datetime.now(UTC)))):
+                frames.extend(self._read_piece(piece, symbol=symbol, run=run, requests_made=requests_made))
+        except SourceError as exc:
+            exc.requests = requests_made
+            raise
+        frame = pl.concat(frames).filter(pl.col("ts").is_between(first, last, closed="left"))
+        return FetchResult(frame=frame.unique(maintain_order=True).sort("ts"), requests=requests_made)
+
+    def _read_piece(self, piece: Piece, *, symbol: str, run, requests_made: list[RequestRecord]) -> list[pl.DataFrame]:
+        """The piece's candles: its file's, or, when that is not published, those of its stand-ins."""
+        frame = self._read(piece.file, symbol=symbol, run=run, requests_made=requests_made)
+        if frame is not None:
+            return [frame]
+        read = (self._read(day, symbol=symbol, run=run, requests_made=requests_made) for day in piece.stand_ins)
+        return [frame for frame in read if frame is not None]
+
+    def _read(self, file: ArchiveFile, *, symbol: str, run, requests_made: list[RequestRecord]) -> pl.DataFrame | None:
+        """The file's candles, from the cache or downloaded and verified (then cached); None when not published."""
+        body = self.cache.get(file.name) if self.cache else None
+        if body is not None:
+            return parse_klines(body, file=file, symbol=symbol, source=self.name)
+        fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made), weight=2)
+        if fetched is None:
+            return None
+        body, frame = fetched
+        if self.cache:
+            self.cache.put(file.name, body)
+        return frame
+
+    def _download(self, file: ArchiveFile, *, symbol: str,
+                  requests_made: list[RequestRecord]) -> tuple[bytes, pl.DataFrame] | None:
+        """One file's checksum and body, recorded as one request; the body is parsed only once it is verified."""
+        with recorded(requests_made, source=self.name, symbol=symbol, window_start=file.start,
+                      window_end=file.end) as probe:
+            published = self._get(file.path + ".CHECKSUM", file=file)
+            if published is None:
+                return None
+            digest = _published_digest(published, file=file)
+            body = self._get(file.path, file=file)
+            if body is None:
+                raise BrokenAnswerError(f"{self.name} {file.name}: the checksum is published but the file is not")
+            actual = hashlib.sha256(body).hexdigest()
+            if actual != digest:
+                raise BrokenAnswerError(f"{self.name} {file.name}: SHA-256 {actual} does not match the published "
+                                        f"{digest}; the file is not used")
+            frame = parse_klines(body, file=file, symbol=symbol, source=self.name)
+            probe.rows = frame.height
+        return body, frame
+
+    def _get(self, path: str, *, file: ArchiveFile) -> bytes | None:
+        """The body at `path`, or None for a 404 (not published); other failures are classified `SourceError`s."""
+        where = f"{self.name} {path.rsplit('/', 1)[-1]}"
+        try:
+            answer = self.session.get(ARCHIVE + path, timeout=self.timeout_s)
+        except requests.RequestException as exc:
+            raise SourceError(f"{where}: {type(exc).__name__}: {exc}", kind=ErrorKind.TRANSIENT) from exc
+        if answer.status_code == 404:
+            return None
+        if answer.status_code != 200:
+            raise SourceError(f"{where}: HTTP {answer.status_code}: {answer.text[:200]}",
+                              kind=status_kind(answer.status_code) or ErrorKind.TRANSIENT,
+                              retry_after_s=retry_after_s(answer.headers))
+        return answer.content
+
+
+def pieces(market: str, timeframe: str, *, start: datetime, end: datetime, now: datetime) -> list[Piece]:
+    """The files holding [start, end) (naive UTC): a month file per ended month, with its ended days as stand-ins
+    while it may still be unpublished, and day files for the ended days of the month still running."""
+    found = []
+    month = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    while month < end:
+        month_end = (month + timedelta(days=32)).replace(day=1)
+        days = [_day_file(market, timeframe, day)
+                for day in _days(max(start, month), min(end, month_end)) if day + timedelta(days=1) <= now]
+        if month_end <= now:
+            found.append(Piece(_month_file(market, timeframe, month, month_end),
+                               tuple(days) if now - month_end < MONTH_FILE_GRACE else ()))
+        else:
+            found.extend(Piece(day) for day in days)
+        month = month_end
+    return found
+
+
+def parse_klines(body: bytes, *, file: ArchiveFile, symbol: str, source: str) -> pl.DataFrame:
+    """A verified zip's one CSV (12 columns, no header) as the canonical frame; open times in ms or µs alike.
+
+    Raises `BrokenAnswerError` naming the file when it is not one readable kline CSV.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            members = archive.namelist()
+            if len(members) != 1:
+                raise ValueError(f"holds {len(members)} files, not one CSV")
+            text = archive.read(members[0])
+        if not text.strip():
+            return empty_candles()
+        rows = pl.read_csv(text, has_header=False, skip_rows=0 if text[:1].isdigit() else 1, schema=COLUMNS)
+    except (zipfile.BadZipFile, ValueError, pl.exceptions.PolarsError) as exc:
+        raise BrokenAnswerError(f"{source} {file.name}: not a kline archive: {type(exc).__name__}: {exc}") from exc
+    open_time = pl.col("open_time")
+    return candles_from_columns(
+        rows.with_columns(open_ms=pl.when(open_time >= _MICROSECONDS_FROM).then(open_time // 1000)
+                          .otherwise(open_time)),
+        symbol=symbol, source=source)
+
+
+def _published_digest(published: bytes, *, file: ArchiveFile) -> str:
+    """The hex digest from a `.CHECKSUM` file (`<sha256>  <file name>`), which must name this very file."""
+    match = _CHECKSUM.match(published.decode("utf-8", errors="replace"))
+    if match is None or match.group(2) != file.name:
+        raise BrokenAnswerError(f"{NAME} {file.name}: the checksum file is not '<sha256>  {file.name}': "
+                                f"{published[:120]!r}")
+    return match.group(1)
+
+
+def _month_file(market: str, timeframe: str, month: datetime, month_end: datetime) -> ArchiveFile:
+    name = f"{market}-{timeframe}-{month:%Y-%m}.zip"
+    return ArchiveFile(name, f"/data/spot/monthly/klines/{market}/{timeframe}/{name}", month, month_end)
+
+
+def _day_file(market: str, timeframe: str, day: datetime) -> ArchiveFile:
+    name = f"{market}-{timeframe}-{day:%Y-%m-%d}.zip"
+    return ArchiveFile(name, f"/data/spot/daily/klines/{market}/{timeframe}/{name}", day, day + timedelta(days=1))
+
+
+def _days(start: datetime, end: datetime) -> list[datetime]:
+    """The midnights of the days that [start, end) touches."""
+    day = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    return [day + timedelta(days=n) for n in range((end - day + timedelta(days=1, microseconds=-1)).days)]
+
