@@ -63,6 +63,24 @@ class ResilienceSettings:
 
 
 @dataclass(frozen=True)
+class AccuracySettings:
+    """How stored closes are held against a second source (`[accuracy]`)."""
+
+    reference: str = "coingecko"  # "coingecko" or a source id; candles are never compared with their own source
+    tolerance_bps: float = 100.0  # a sampled close further than this from the reference fails the check
+    sample_size: int = 12  # reference points compared per hourly partition, at most
+
+
+@dataclass(frozen=True)
+class AnomalySettings:
+    """What counts as an unusual candle (`[anomaly]`); anomalies warn, they are not errors."""
+
+    k: float = 8.0  # robust standard deviations a 1-candle log return may stray from the recent median
+    window_candles: int = 1440  # the recent distribution: this many stored candles before the window, plus the window
+    zero_volume_streak: int = 10  # this many consecutive zero-volume candles are worth a warning
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration the platform runs with."""
 
@@ -75,6 +93,8 @@ class Settings:
     resilience: ResilienceSettings = field(default_factory=ResilienceSettings)
     freshness_warn_minutes: int = 75  # the hourly run is late
     freshness_fail_minutes: int = 120  # an hour was missed
+    accuracy: AccuracySettings = field(default_factory=AccuracySettings)
+    anomaly: AnomalySettings = field(default_factory=AnomalySettings)
 
     @property
     def state_path(self) -> Path:
@@ -126,7 +146,50 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         config_path=config_path,
         resilience=_resilience(raw.get("resilience", {}), raw.get("sources", {}), config_path),
         **_freshness(raw.get("freshness", {}), config_path),
+        accuracy=_accuracy(raw.get("accuracy", {}), config_path),
+        anomaly=_anomaly(raw.get("anomaly", {}), config_path),
     )
+
+
+def _accuracy(table: dict, config_path: Path) -> AccuracySettings:
+    _known_keys(table, AccuracySettings, "accuracy", config_path)
+    reference = table.get("reference", AccuracySettings.reference)
+    if reference != "coingecko" and reference not in SUPPORTED_SOURCES:
+        raise ConfigError(f"{config_path}: [accuracy] reference {reference!r} is neither \"coingecko\" nor a known "
+                          f"source; known: {list(SUPPORTED_SOURCES)}")
+    return AccuracySettings(
+        reference=reference,
+        tolerance_bps=_positive_number(table, "tolerance_bps", AccuracySettings.tolerance_bps, "accuracy", config_path),
+        sample_size=_positive_int(table, "sample_size", AccuracySettings.sample_size, config_path),
+    )
+
+
+def _anomaly(table: dict, config_path: Path) -> AnomalySettings:
+    _known_keys(table, AnomalySettings, "anomaly", config_path)
+    settings = AnomalySettings(
+        k=_positive_number(table, "k", AnomalySettings.k, "anomaly", config_path),
+        window_candles=_positive_int(table, "window_candles", AnomalySettings.window_candles, config_path),
+        zero_volume_streak=_positive_int(table, "zero_volume_streak", AnomalySettings.zero_volume_streak,
+                                         config_path),
+    )
+    if settings.zero_volume_streak < 2:
+        raise ConfigError(f"{config_path}: [anomaly] zero_volume_streak must be at least 2 (one quiet candle is no "
+                          f"streak), got {settings.zero_volume_streak}")
+    return settings
+
+
+def _known_keys(table: dict, settings_class: type, section: str, config_path: Path) -> None:
+    unknown = set(table) - {f.name for f in fields(settings_class)}
+    if unknown:
+        raise ConfigError(f"{config_path}: [{section}] has unknown keys {sorted(unknown)}; "
+                          f"known: {sorted(f.name for f in fields(settings_class))}")
+
+
+def _positive_number(table: dict, key: str, default: float, section: str, config_path: Path) -> float:
+    value = table.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        raise ConfigError(f"{config_path}: [{section}] {key} must be a positive number, got {value!r}")
+    return float(value)
 
 
 def _freshness(table: dict, config_path: Path) -> dict[str, int]:

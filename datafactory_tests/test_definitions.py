@@ -15,7 +15,7 @@ def test_definitions_snapshot():
         *(f"candles/{s}" for s in SYMBOLS), "coverage", *(f"rollups/1d/{s}" for s in SYMBOLS),
         *(f"rollups/1h/{s}" for s in SYMBOLS)]
     assert sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys) == sorted(
-        f"candles/{s}:{c}" for s in SYMBOLS for c in ("gaps", "validation"))
+        f"candles/{s}:{c}" for s in SYMBOLS for c in ("accuracy", "anomaly", "gaps", "validation"))
     assert sorted(j.name for j in defs.jobs) == ["candles_job", "coverage_job"]
     assert sorted(s.name for s in defs.schedules) == ["candles_job_hourly", "coverage_hourly"]
     assert defs.resolve_schedule_def("coverage_hourly").default_status == dg.DefaultScheduleStatus.RUNNING
@@ -30,7 +30,7 @@ def test_candle_assets_carry_their_operational_policy():
     assert asset.metadata_by_key[asset.key]["sources"] == "binance, okx, bybit, kraken, coinbase, yahoo"
     assert asset.group_names_by_key[asset.key] == "candles"
     blocking = {spec.name: spec.blocking for spec in asset.check_specs}
-    assert blocking == {"validation": True, "gaps": False}
+    assert blocking == {"validation": True, "gaps": False, "accuracy": False, "anomaly": False}
     assert defs.executor == dg.in_process_executor
     freshness = defs.resolve_asset_graph().get(asset.key).freshness_policy
     assert freshness == dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=120),

@@ -10,7 +10,9 @@ import dagster as dg
 
 from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
 from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
-from datafactory_assets.settings import Settings, SymbolSettings
+from datafactory_assets.checks.accuracy import check_accuracy
+from datafactory_assets.checks.anomaly import check_anomalies
+from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
@@ -31,15 +33,18 @@ def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
 
 
 def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
-                       freshness_policy: dg.FreshnessPolicy | None = None) -> dg.AssetsDefinition:
+                       freshness_policy: dg.FreshnessPolicy | None = None,
+                       accuracy: AccuracySettings = AccuracySettings(),
+                       anomaly: AnomalySettings = AnomalySettings()) -> dg.AssetsDefinition:
     """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit."""
     key = dg.AssetKey(["candles", symbol.asset_name])
     with backfill_policy_on_purpose():
-        return _candle_asset(symbol, key, partitions_per_run, freshness_policy)
+        return _candle_asset(symbol, key, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly)
 
 
 def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: int,
-                  freshness_policy: dg.FreshnessPolicy | None) -> dg.AssetsDefinition:
+                  freshness_policy: dg.FreshnessPolicy | None, *, accuracy: AccuracySettings,
+                  anomaly: AnomalySettings) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="candles",
@@ -84,7 +89,13 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                 "partitions": len(context.partition_keys),
                 "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
             },
-            check_results=[validation_result([]), gaps_result(report.missing)],
+            check_results=[
+                validation_result([]), gaps_result(report.missing),
+                # after the write, over what is stored: the run's window and (anomaly) the candles before it
+                check_accuracy(symbol, start=window.start, end=window.end, settings=accuracy, sources=sources,
+                               warehouse=warehouse),
+                check_anomalies(symbol, start=window.start, end=window.end, settings=anomaly, warehouse=warehouse),
+            ],
         )
 
     return candles
@@ -94,5 +105,6 @@ def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """Every configured symbol's asset, each held to the configured freshness (Dagster evaluates and shows it)."""
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=settings.freshness_fail_minutes),
                                                warn_window=timedelta(minutes=settings.freshness_warn_minutes))
-    return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness)
+    return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness,
+                               accuracy=settings.accuracy, anomaly=settings.anomaly)
             for s in settings.symbols]

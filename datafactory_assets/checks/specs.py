@@ -2,7 +2,11 @@
 
 Severities: `validation` is blocking with ERROR severity: bad candles are never written and the run fails, so
 nothing downstream reads them. `gaps` is WARN: a missing minute is a fact the venue may have (no trades,
-maintenance); it is recorded with its ranges, and healing decides what to do about it.
+maintenance); it is recorded with its ranges, and healing decides what to do about it. `accuracy` is ERROR but not
+blocking: closes that disagree with a second source fail it, yet two sources disagreeing do not say which is wrong,
+so the stored candles stay and downstream assets still run (an unverifiable window only warns). `anomaly` is WARN:
+an extreme return or a zero-volume streak is worth a look, not a refusal. Their logic is in `accuracy.py` and
+`anomaly.py`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from datafactory_assets.checks.validation import Violation
 
 VALIDATION = "validation"
 GAPS = "gaps"
+ACCURACY = "accuracy"
+ANOMALY = "anomaly"
 _MAX_LISTED_RANGES = 50
 
 
@@ -26,6 +32,12 @@ def candle_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
                                       "timestamps inside the partition window, no duplicates."),
         dg.AssetCheckSpec(GAPS, asset=key,
                           description="Count and ranges of missing candles in the materialized partitions."),
+        dg.AssetCheckSpec(ACCURACY, asset=key,
+                          description="Sampled stored closes against a second source ([accuracy] reference), within "
+                                      "tolerance_bps; warns when the reference cannot answer."),
+        dg.AssetCheckSpec(ANOMALY, asset=key,
+                          description="1-candle log returns beyond k robust sigmas of the recent distribution, and "
+                                      "zero-volume streaks ([anomaly])."),
     ]
 
 

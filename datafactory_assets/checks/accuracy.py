@@ -1,0 +1,138 @@
+"""Cross-source accuracy: stored closes held against a second source's prices on a sample per partition.
+
+The reference is CoinGecko by default: it aggregates many venues, so one venue's wrong prices stand out against it,
+and one `market_chart/range` request prices a whole run (up to 90 days, hourly points; 5-minutely within the last
+day), so the check costs one request per run, not per partition. A source id (`okx`) may be the reference instead,
+for history older than CoinGecko's free plan serves (365 days); it costs that venue's paged requests for the run's
+window (fewer than one per partition). A stored candle is never compared with the source that served it.
+
+A reference point is the price at an instant; it is matched to the stored candle whose close time (open time plus
+one candle) is nearest, within half a candle and at most a minute, so only like is compared with like.
+
+Verdicts: a sampled close further than `tolerance_bps` from the reference fails the check with ERROR severity but
+does not block: two sources disagreeing do not say which one is wrong, so the stored candles stay (they passed
+validation) and the failure is what alerts and people act on. A reference that cannot answer (down, throttled, too
+far back, a coin it does not list) does not fail the asset: the check warns that the window went unverified, since
+a green check must mean the prices were compared and agreed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import dagster as dg
+import polars as pl
+
+from datafactory_assets.checks.specs import ACCURACY
+from datafactory_assets.settings import AccuracySettings, SymbolSettings
+from datafactory_assets.sources.base import FetchResult, SourceError, SourceUnavailableError
+from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import WarehouseResource, queries
+
+COINGECKO = "coingecko"
+MAX_MATCH_MS = 60_000  # a reference instant this far from every stored close is not compared with any
+_LISTED_WORST = 10
+
+
+def reference_points(sources: SourcesResource, reference: str, symbol: SymbolSettings, *, start: datetime,
+                     end: datetime) -> FetchResult:
+    """The reference's prices at instants in [start, end]: `ts` (the instant, naive UTC) and `price`.
+
+    A venue's candle gives its close at its close time. Raises `SourceError` when the reference cannot answer.
+    """
+    if reference == COINGECKO:
+        return sources.reference().fetch_prices(symbol.symbol, start=start, end=end)
+    client, guard = sources.client(reference), sources.guard(reference)
+    reason = client.cannot_serve(start, symbol.timeframe) or guard.blocked_reason()
+    if reason:
+        raise SourceUnavailableError(reason)
+    fetched = client.fetch_range(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe, guard=guard)
+    closes = fetched.frame.select(ts=pl.col("ts") + pl.duration(milliseconds=symbol.timeframe_ms), price="close")
+    return FetchResult(frame=closes, requests=fetched.requests)
+
+
+def deviations(stored: pl.DataFrame, points: pl.DataFrame, *, timeframe_ms: int) -> pl.DataFrame:
+    """Each reference point against the stored candle closing nearest its instant: ts (the candle's open time),
+    close, reference, deviation_bps (signed, stored relative to reference); points matching no candle are dropped."""
+    closes = stored.select(at=pl.col("ts") + pl.duration(milliseconds=timeframe_ms), ts="ts", close="close")
+    tolerance = timedelta(milliseconds=min(timeframe_ms // 2, MAX_MATCH_MS))
+    matched = (points.select(at=pl.col("ts").cast(pl.Datetime("us")), reference="price").sort("at")
+               .join_asof(closes.sort("at"), on="at", strategy="nearest", tolerance=tolerance)
+               .drop_nulls("close"))
+    return matched.select("ts", "close", "reference",
+                          deviation_bps=(pl.col("close") / pl.col("reference") - 1) * 10_000).sort("ts")
+
+
+def sample_per_hour(compared: pl.DataFrame, size: int) -> pl.DataFrame:
+    """At most `size` rows per hourly partition, spread evenly over the hour's rows (deterministic)."""
+    index = pl.int_range(pl.len()).over(pl.col("ts").dt.truncate("1h"))
+    count = pl.len().over(pl.col("ts").dt.truncate("1h"))
+    return compared.sort("ts").filter(index * size // count != (index - 1) * size // count)
+
+
+def accuracy_result(compared: pl.DataFrame, *, settings: AccuracySettings, requests: int,
+                    latency_ms: float) -> dg.AssetCheckResult:
+    """Fails (ERROR) when a sampled close is further than the tolerance from the reference."""
+    distance = compared["deviation_bps"].abs()
+    worst = compared.row(int(distance.arg_max()), named=True)
+    beyond = int((distance > settings.tolerance_bps).sum())
+    listed = compared.with_columns(distance=distance).sort("distance", descending=True).head(_LISTED_WORST)
+    table = "\n".join(f"| {r['ts']:%Y-%m-%d %H:%M} | {r['close']} | {r['reference']} | {r['deviation_bps']:+.2f} |"
+                      for r in listed.iter_rows(named=True))
+    return dg.AssetCheckResult(
+        check_name=ACCURACY,
+        passed=beyond == 0,
+        severity=dg.AssetCheckSeverity.ERROR,
+        description=(f"{beyond} of {compared.height} sampled closes differ from {settings.reference} by more than "
+                     f"{settings.tolerance_bps:g} bps" if beyond else None),
+        metadata={
+            "reference": settings.reference,
+            "tolerance_bps": settings.tolerance_bps,
+            "sample_size": compared.height,
+            "beyond_tolerance": beyond,
+            "max_deviation_bps": round(float(distance.max()), 3),
+            "median_deviation_bps": round(float(distance.median()), 3),
+            "worst_minute": f"{worst['ts']:%Y-%m-%d %H:%M} UTC",
+            "worst_deviation_bps": round(worst["deviation_bps"], 3),
+            "worst": dg.MetadataValue.md("| candle | stored close | reference | bps |\n|---|---|---|---|\n" + table),
+            "reference_requests": requests,
+            "reference_latency_ms": round(latency_ms, 1),
+        },
+    )
+
+
+def unverified_result(reason: str, *, settings: AccuracySettings, requests: int = 0) -> dg.AssetCheckResult:
+    """The window could not be compared: a warning that says why, never a failed asset."""
+    return dg.AssetCheckResult(
+        check_name=ACCURACY,
+        passed=False,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=f"not verified against {settings.reference}: {reason}",
+        metadata={"reference": settings.reference, "tolerance_bps": settings.tolerance_bps, "sample_size": 0,
+                  "unverified": reason, "reference_requests": requests},
+    )
+
+
+def check_accuracy(symbol: SymbolSettings, *, start: datetime, end: datetime, settings: AccuracySettings,
+                   sources: SourcesResource, warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    """The accuracy verdict on the stored candles of [start, end): one reference fetch, a sample per hour."""
+    with warehouse.connect() as conn:
+        stored = queries.window_candles(conn, symbol.symbol, start, end)
+    stored = stored.filter(pl.col("source") != settings.reference)
+    if stored.is_empty():
+        return dg.AssetCheckResult(
+            check_name=ACCURACY, passed=True, severity=dg.AssetCheckSeverity.ERROR,
+            description=f"nothing to compare: no stored candle in the window comes from a source other than "
+                        f"{settings.reference}",
+            metadata={"reference": settings.reference, "sample_size": 0})
+    try:
+        fetched = reference_points(sources, settings.reference, symbol, start=start, end=end)
+    except SourceError as exc:
+        return unverified_result(str(exc), settings=settings, requests=len(exc.requests))
+    compared = sample_per_hour(deviations(stored, fetched.frame, timeframe_ms=symbol.timeframe_ms),
+                               settings.sample_size)
+    if compared.is_empty():
+        return unverified_result(f"it has no prices at the stored candles' close times ({fetched.frame.height} "
+                                 "points in the window)", settings=settings, requests=len(fetched.requests))
+    return accuracy_result(compared, settings=settings, requests=len(fetched.requests),
+                           latency_ms=sum(r.latency_ms for r in fetched.requests))

@@ -1,0 +1,138 @@
+"""Cross-source accuracy through the real clients against the emulator: venues whose prices are off by a known number
+of basis points (the emulator's price offsets), CoinGecko and a venue as references, and a real materialization."""
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from datafactory_assets.assets import build_candle_asset
+from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.checks.accuracy import check_accuracy, deviations, sample_per_hour
+from datafactory_assets.settings import AccuracySettings
+from datafactory_tests.helpers import symbol_settings
+
+# Recent enough for CoinGecko's free plan, which prices it every 5 minutes (12 points inside the hour)
+RECENT = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+OLD = datetime(2024, 3, 1, 10, tzinfo=UTC)  # beyond the free plan's 365 days
+STRICT = AccuracySettings(reference="coingecko", tolerance_bps=50, sample_size=12)
+
+
+def btc(*sources: str):
+    return replace(symbol_settings("BTC/USDT"), sources=sources)
+
+
+def ingest_and_check(symbol, *, sources, warehouse, settings=STRICT, start=RECENT, hours=1):
+    end = start + timedelta(hours=hours)
+    ingest_window(symbol, start=start, end=end, sources=sources, warehouse=warehouse)
+    return check_accuracy(symbol, start=start, end=end, settings=settings, sources=sources, warehouse=warehouse)
+
+
+def meta(result) -> dict:
+    return {key: getattr(value, "value", value) for key, value in result.metadata.items()}
+
+
+def candles(minutes: list[int], closes: list[float]) -> pl.DataFrame:
+    return pl.DataFrame({"ts": [datetime(2025, 1, 1) + timedelta(minutes=m) for m in minutes], "close": closes})
+
+
+def test_each_reference_point_meets_the_candle_closing_at_its_instant_and_no_other():
+    stored = candles([0, 1, 2, 4], [100.0, 101.0, 102.0, 104.0])
+    points = pl.DataFrame({"ts": [datetime(2025, 1, 1, 0, m, s) for m, s in [(0, 0), (1, 5), (2, 0), (3, 59),
+                                                                            (4, 0), (5, 1)]],
+                           "price": [99.0, 100.0, 102.0, 110.0, 200.0, 104.0]})
+    compared = deviations(stored, points, timeframe_ms=60_000)
+    # closes at 00:01, 00:02, 00:03, 00:05. 00:00 closes nothing stored; 00:01:05 is the 00:00 candle's close;
+    # 00:03:59 and 00:04 (the missing 00:03 candle's close) are a minute from any close: beyond half a candle
+    assert compared.rows() == [
+        (datetime(2025, 1, 1, 0, 0), 100.0, 100.0, 0.0),
+        (datetime(2025, 1, 1, 0, 1), 101.0, 102.0, pytest.approx(-98.0392, abs=1e-3)),
+        (datetime(2025, 1, 1, 0, 4), 104.0, 104.0, 0.0),
+    ]
+    assert compared.columns == ["ts", "close", "reference", "deviation_bps"]
+
+
+def test_the_sample_spreads_evenly_over_each_hour_and_keeps_short_hours_whole():
+    minutes = [*range(60), 60, 61, 62]  # a full hour, then three minutes of the next
+    frame = candles(minutes, [1.0] * len(minutes)).with_columns(deviation_bps=pl.lit(0.0))
+    sampled = sample_per_hour(frame, 4)
+    assert [t.minute for t in sampled["ts"]] == [0, 15, 30, 45, 0, 1, 2]
+    assert sample_per_hour(frame, 100).height == frame.height
+
+
+def test_a_venue_agreeing_with_the_reference_passes(sources, warehouse, emulator):
+    result = ingest_and_check(btc("binance"), sources=sources, warehouse=warehouse)
+    info = meta(result)
+    assert result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert (info["reference"], info["sample_size"], info["max_deviation_bps"], info["reference_requests"]) == (
+        "coingecko", 12, 0.0, 1)
+    gecko = [r for r in emulator.request_log() if r["venue"] == "coingecko"]
+    assert len(gecko) == 1 and gecko[0]["path"] == "/api/v3/coins/bitcoin/market_chart/range"
+
+
+def test_a_venue_off_beyond_the_tolerance_fails_with_its_offset_as_the_deviation(sources, warehouse, emulator):
+    emulator.set_price_offset("okx", 150)
+    result = ingest_and_check(btc("okx"), sources=sources, warehouse=warehouse)
+    info = meta(result)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.ERROR
+    assert info["max_deviation_bps"] == pytest.approx(150, abs=0.01)  # the 2-decimal tick: < 0.002 bps
+    assert info["median_deviation_bps"] == pytest.approx(150, abs=0.01)
+    assert (info["sample_size"], info["beyond_tolerance"]) == (12, 12)
+    assert info["worst_minute"].startswith(f"{RECENT:%Y-%m-%d %H}:")
+    assert "12 of 12 sampled closes differ from coingecko by more than 50 bps" in result.description
+
+
+def test_a_venue_off_within_the_tolerance_passes_and_reports_its_offset(sources, warehouse, emulator):
+    emulator.set_price_offset("okx", 30)
+    info = meta(result := ingest_and_check(btc("okx"), sources=sources, warehouse=warehouse))
+    assert result.passed and info["max_deviation_bps"] == pytest.approx(30, abs=0.01)
+    assert info["worst_deviation_bps"] == pytest.approx(30, abs=0.01)
+
+
+def test_a_venue_reference_judges_the_serving_venue_on_a_sample_per_partition(sources, warehouse, emulator):
+    emulator.set_price_offset("okx", 150)  # this time the reference is off: stored/reference - 1 = 1/1.015 - 1
+    settings = AccuracySettings(reference="okx", tolerance_bps=50, sample_size=5)
+    result = ingest_and_check(btc("binance"), sources=sources, warehouse=warehouse, settings=settings, hours=2)
+    info = meta(result)
+    assert not result.passed and info["reference"] == "okx"
+    assert info["worst_deviation_bps"] == pytest.approx((1 / 1.015 - 1) * 10_000, abs=0.01)
+    assert info["sample_size"] == 10  # 5 of each hour's 60 closes
+    okx_candle_requests = [r for r in emulator.request_log() if r["venue"] == "okx" and "candles" in r["path"]]
+    assert len(okx_candle_requests) == info["reference_requests"] == 2  # 100 per request: fewer than 1 per hour
+
+
+def test_candles_are_never_compared_with_the_source_that_served_them(sources, warehouse):
+    result = ingest_and_check(btc("okx"), sources=sources, warehouse=warehouse,
+                              settings=AccuracySettings(reference="okx"))
+    assert result.passed and meta(result)["sample_size"] == 0 and "nothing to compare" in result.description
+
+
+@pytest.mark.parametrize(("start", "fault", "reason"), [
+    (RECENT, "coingecko:status:503", "HTTP 503"),
+    (OLD, None, "past 365 days"),
+])
+def test_an_unavailable_reference_warns_that_the_window_went_unverified(sources, warehouse, emulator, start, fault,
+                                                                       reason):
+    if fault:
+        emulator.add_fault(fault)
+    result = ingest_and_check(btc("binance"), sources=sources, warehouse=warehouse, start=start)
+    assert not result.passed and result.severity == dg.AssetCheckSeverity.WARN
+    assert reason in meta(result)["unverified"] and result.description.startswith("not verified against coingecko")
+
+
+def test_a_materialization_reports_the_failed_check_and_keeps_the_candles(sources, warehouse, emulator):
+    emulator.set_price_offset("okx", 150)
+    asset = build_candle_asset(btc("okx"), partitions_per_run=720, accuracy=STRICT)
+    result = dg.materialize([asset], partition_key=f"{RECENT:%Y-%m-%d-%H:%M}", instance=dg.DagsterInstance.ephemeral(),
+                            resources={"warehouse": warehouse, "sources": sources})
+    assert result.success  # not blocking: the run succeeds and the stored candles stay
+    (evaluation,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                     and e.event_specific_data.check_name == "accuracy"]
+    info = {k: v.value for k, v in evaluation.metadata.items()}
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    assert info["max_deviation_bps"] == pytest.approx(150, abs=0.01) and info["sample_size"] == 12
+    assert info["reference"] == "coingecko" and info["tolerance_bps"] == 50
+    with warehouse.connect() as conn:
+        assert conn.sql("SELECT count(*), min(source) FROM candles").fetchall() == [(60, "okx")]
