@@ -39,6 +39,7 @@ from datafactory_assets.sources.base import (
 )
 from datafactory_assets.sources.file_cache import FileCache
 from datafactory_assets.sources.transport import EmulatorSession
+from datafactory_assets.sources.venues import VENUES
 
 ARCHIVE = "https://data.binance.vision"
 NAME = "binance_archive"
@@ -138,7 +139,8 @@ class BinanceArchiveSource:
         body = self.cache.get(file.name) if self.cache else None
         if body is not None:
             return parse_klines(body, file=file, symbol=symbol, source=self.name)
-        fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made), weight=2)
+        fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made),
+                      weight=VENUES[NAME].request_weight)
         if fetched is None:
             return None
         body, frame = fetched
@@ -151,13 +153,13 @@ class BinanceArchiveSource:
         """One file's checksum and body, recorded as one request; the body is parsed only once it is verified."""
         with recorded(requests_made, source=self.name, symbol=symbol, window_start=file.start,
                       window_end=file.end) as probe:
-            published = self._get(file.path + ".CHECKSUM", file=file)
+            published = self._get(file.path + ".CHECKSUM")
             if published is None:
                 return None
             digest = _published_digest(published, file=file)
-            body = self._get(file.path, file=file)
-            if body is None:
-                raise BrokenAnswerError(f"{self.name} {file.name}: the checksum is published but the file is not")
+            body = self._get(file.path)
+            if body is None:  # its checksum is up before it: not fully published yet
+                return None
             actual = hashlib.sha256(body).hexdigest()
             if actual != digest:
                 raise BrokenAnswerError(f"{self.name} {file.name}: SHA-256 {actual} does not match the published "
@@ -166,7 +168,7 @@ class BinanceArchiveSource:
             probe.rows = frame.height
         return body, frame
 
-    def _get(self, path: str, *, file: ArchiveFile) -> bytes | None:
+    def _get(self, path: str) -> bytes | None:
         """The body at `path`, or None for a 404 (not published); other failures are classified `SourceError`s."""
         where = f"{self.name} {path.rsplit('/', 1)[-1]}"
         try:

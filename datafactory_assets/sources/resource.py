@@ -41,7 +41,7 @@ def _archive(emulator_url: str | None, *, state_path: str | None, min_age_days: 
              cache_mb: int) -> BinanceArchiveSource:
     """Binance's bulk archive, its verified files kept beside the state file (not kept without one)."""
     cache = None
-    if state_path and state_path != ":memory:":
+    if state_path:
         state = Path(state_path)
         cache = FileCache(state.with_name(state.stem + ".binance-archive"), max_bytes=cache_mb * 2**20)
     return BinanceArchiveSource(emulator_url=emulator_url, cache=cache, min_age=timedelta(days=min_age_days))
