@@ -4,6 +4,7 @@ import os
 
 import dagster as dg
 
+from datafactory_assets.alerts import alerting
 from datafactory_assets.assets import build_coverage_asset, candle_assets, rollup_assets
 from datafactory_assets.automation import hourly_collection
 from datafactory_assets.settings import load_settings
@@ -12,12 +13,15 @@ from datafactory_assets.warehouse import WarehouseResource
 
 settings = load_settings()
 jobs, schedules = hourly_collection(settings)
+alert_sensors, alert_channels = alerting(settings)
 
 defs = dg.Definitions(
     assets=[*candle_assets(settings), *rollup_assets(settings), build_coverage_asset(settings)],
     jobs=jobs,
     schedules=schedules,
+    sensors=alert_sensors,
     resources={
+        **alert_channels,
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         "sources": SourcesResource(
             emulator_url=settings.emulator_url,

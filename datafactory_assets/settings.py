@@ -63,6 +63,16 @@ class ResilienceSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """When a failure is worth a message, and how often one key may send (`[alerts]`)."""
+
+    checks: tuple[str, ...] = ("validation", "gaps", "accuracy", "anomaly", "freshness")  # by name
+    gaps_threshold: int = 5  # missing candles one gaps evaluation may report before it alerts
+    repeat_interval_s: int = 3600  # at most one alert per key in this long; repeats are counted into the next
+    sensor_interval_s: int = 60  # how often the alert sensors look
+
+
+@dataclass(frozen=True)
 class AccuracySettings:
     """How stored closes are held against a second source (`[accuracy]`)."""
 
@@ -95,6 +105,7 @@ class Settings:
     freshness_fail_minutes: int = 120  # an hour was missed
     accuracy: AccuracySettings = field(default_factory=AccuracySettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
 
     @property
     def state_path(self) -> Path:
@@ -148,7 +159,21 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         **_freshness(raw.get("freshness", {}), config_path),
         accuracy=_accuracy(raw.get("accuracy", {}), config_path),
         anomaly=_anomaly(raw.get("anomaly", {}), config_path),
+        alerts=_alerts(raw.get("alerts", {}), config_path),
     )
+
+
+def _alerts(table: dict, config_path: Path) -> AlertSettings:
+    _known_keys(table, AlertSettings, "alerts", config_path)
+    checks = table.get("checks", AlertSettings.checks)
+    if not isinstance(checks, list | tuple) or not checks or not all(isinstance(c, str) and c for c in checks):
+        raise ConfigError(f"{config_path}: [alerts] checks must be a non-empty list of check names, got {checks!r}")
+    numbers = {key: _positive_int(table, key, getattr(AlertSettings, key), config_path)
+               for key in ("repeat_interval_s", "sensor_interval_s")}
+    threshold = table.get("gaps_threshold", AlertSettings.gaps_threshold)
+    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+        raise ConfigError(f"{config_path}: [alerts] gaps_threshold must be a whole number >= 0, got {threshold!r}")
+    return AlertSettings(checks=tuple(checks), gaps_threshold=threshold, **numbers)
 
 
 def _accuracy(table: dict, config_path: Path) -> AccuracySettings:

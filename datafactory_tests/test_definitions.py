@@ -19,7 +19,20 @@ def test_definitions_snapshot():
     assert sorted(j.name for j in defs.jobs) == ["candles_job", "coverage_job"]
     assert sorted(s.name for s in defs.schedules) == ["candles_job_hourly", "coverage_hourly"]
     assert defs.resolve_schedule_def("coverage_hourly").default_status == dg.DefaultScheduleStatus.RUNNING
-    assert not list(defs.sensors or [])
+    assert sorted(s.name for s in defs.sensors) == [
+        "alert_on_breaker_open", "alert_on_freshness", "alert_on_run_failure", "alert_on_run_success"]
+
+
+def test_alert_sensors_wait_for_a_channel_and_their_channels_are_off_without_one():
+    from datafactory_assets.alerts import alerting
+    from datafactory_assets.definitions import settings
+
+    sensors, channels = alerting(settings, env={})
+    assert {s.default_status for s in sensors} == {dg.DefaultSensorStatus.STOPPED}
+    assert {s.minimum_interval_seconds for s in sensors} == {60}
+    assert not channels["alert_slack"].enabled and not channels["alert_email"].enabled
+    sensors, _ = alerting(settings, env={"DATAFACTORY_SLACK_WEBHOOK_URL": "http://127.0.0.1:9/hook"})
+    assert {s.default_status for s in sensors} == {dg.DefaultSensorStatus.RUNNING}
 
 
 def test_candle_assets_carry_their_operational_policy():
