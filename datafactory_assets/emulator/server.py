@@ -218,10 +218,14 @@ class Emulator:
         if (method, name) == ("DELETE", "faults"):
             self._faults.clear()
             return json_response(200, {"ok": True})
-        if name == "budgets":
-            return self._control_budgets(method, body)
+        if name == "budgets":  # amount optional: the venue's real one
+            return self._control_book(method, body, name=name, example='{"venue": "binance", "amount": 1200}',
+                                      put=lambda order: self._budgets.set(order.get("venue"), order.get("amount")),
+                                      clear=self._budgets.clear, show=self.budgets)
         if name == "offsets":
-            return self._control_offsets(method, body)
+            return self._control_book(method, body, name=name, example='{"venue": "okx", "bps": 150}',
+                                      put=lambda order: self._offsets.set(order.get("venue"), order.get("bps")),
+                                      clear=self._offsets.clear, show=self.price_offsets)
         if (method, name) == ("GET", "requests"):
             return json_response(200, self.request_log())
         if (method, name) == ("DELETE", "requests"):
@@ -229,42 +233,25 @@ class Emulator:
             return json_response(200, {"ok": True})
         return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}{name}"})
 
-    def _control_budgets(self, method: str, body: bytes) -> Response:
-        """GET the enforced budgets; POST {"venue", "amount"} (amount optional: the real one); DELETE all or
-        {"venue"}."""
+    def _control_book(self, method: str, body: bytes, *, name: str, example: str, put: Callable[[dict], None],
+                      clear: Callable[[str | None], None], show: Callable[[], dict]) -> Response:
+        """One per-venue setting (budgets, offsets): GET shows it; POST `put`s a JSON object such as `example`;
+        DELETE clears it for {"venue"} or for all."""
         if method == "GET":
-            return json_response(200, {"budgets": self.budgets()})
+            return json_response(200, {name: show()})
         if method not in ("POST", "DELETE"):
-            return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}budgets"})
+            return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}{name}"})
         try:
             order = json.loads(body or b"{}")
             if not isinstance(order, dict):
-                raise ValueError('send a JSON object {"venue": "binance", "amount": 1200}')
+                raise ValueError(f"send a JSON object {example}")
             if method == "POST":
-                self._budgets.set(order.get("venue"), order.get("amount"))
+                put(order)
             else:
-                self._budgets.clear(order.get("venue"))
+                clear(order.get("venue"))
         except ValueError as exc:
             return json_response(400, {"error": str(exc)})
-        return json_response(200, {"ok": True, "budgets": self.budgets()})
-
-    def _control_offsets(self, method: str, body: bytes) -> Response:
-        """GET the price offsets; POST {"venue", "bps"}; DELETE all or {"venue"}."""
-        if method == "GET":
-            return json_response(200, {"offsets": self.price_offsets()})
-        if method not in ("POST", "DELETE"):
-            return json_response(404, {"error": f"no control endpoint {method} {CONTROL_PREFIX}offsets"})
-        try:
-            order = json.loads(body or b"{}")
-            if not isinstance(order, dict):
-                raise ValueError('send a JSON object {"venue": "okx", "bps": 150}')
-            if method == "POST":
-                self._offsets.set(order.get("venue"), order.get("bps"))
-            else:
-                self._offsets.clear(order.get("venue"))
-        except ValueError as exc:
-            return json_response(400, {"error": str(exc)})
-        return json_response(200, {"ok": True, "offsets": self.price_offsets()})
+        return json_response(200, {"ok": True, name: show()})
 
 
 def serve(
