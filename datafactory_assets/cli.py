@@ -147,6 +147,46 @@ def doctor(fix: bool) -> None:
 
 
 @main.command()
+@click.option("--before", help="Archive every month before this month start, UTC: 2025-03-01 or 2025-03.")
+@click.option("--dry-run", is_flag=True, help="With --before: list what would move and change nothing.")
+@click.option("--restore", metavar="YYYY-MM", help="Instead: put this archived month of --symbol back into the table.")
+@click.option("--symbol", help="With --restore: the symbol, such as BTC/USDT.")
+def archive(before: str | None, dry_run: bool, restore: str | None, symbol: str | None) -> None:
+    """Move closed months of candles into Parquet beside the warehouse (<stem>.archive/symbol=../month=..); every
+    view, export and rollup keeps reading them, and the DuckDB file shrinks."""
+    from datafactory_assets.warehouse import archive as archives
+
+    if (before is None) == (restore is None) or (restore is not None) != (symbol is not None):
+        raise click.UsageError("use --before DATE [--dry-run], or --restore YYYY-MM --symbol SYMBOL")
+    warehouse = _warehouse()
+    try:
+        if restore is not None:
+            with warehouse.connect() as conn:
+                rows = archives.restore_month(conn, archive_dir=warehouse.archive_path, symbol=symbol, month=restore)
+            _console().print(f"restored {rows} {symbol} candle(s) of {restore} into the table")
+            return
+        cutoff = archives.parse_cutoff(before, today=datetime.now(UTC).date())
+        size = Path(warehouse.path).stat().st_size if Path(warehouse.path).exists() else 0
+        with warehouse.connect(read_only=dry_run) as conn:
+            moves = (archives.months_to_archive(conn, cutoff) if dry_run else
+                     archives.archive_before(conn, archive_dir=warehouse.archive_path, before=cutoff))
+            if moves and not dry_run:
+                archives.compact(conn)
+    except (FileNotFoundError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if not moves:
+        _console().print(f"nothing to archive before {cutoff}")
+        return
+    _print_frame(pl.DataFrame(moves), "Would move" if dry_run else "Moved")
+    verb = "would move" if dry_run else "moved"
+    _console().print(f"{verb} {sum(m.rows for m in moves)} candle(s) of {len(moves)} symbol-month(s) to "
+                     f"{warehouse.archive_path}", markup=False, highlight=False, soft_wrap=True)
+    if not dry_run:
+        _console().print(f"warehouse file {size / 2**20:.1f} MiB -> {Path(warehouse.path).stat().st_size / 2**20:.1f} "
+                         "MiB", markup=False, highlight=False)
+
+
+@main.command()
 @click.option("--fresh", is_flag=True, help="Create a brand-new timestamped database instead of the configured one.")
 def init(fresh: bool) -> None:
     """Create the warehouse schema (idempotent; never drops anything)."""

@@ -74,7 +74,7 @@ def export_candles(conn: duckdb.DuckDBPyConnection, *, symbol: str, timeframe: s
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
 
-    source = "candles" if timeframe == valid[0] else ROLLUPS[timeframe]
+    source = "all_candles" if timeframe == valid[0] else ROLLUPS[timeframe]
     date = f"strftime(ts, '{_CSV_DATE}')" if fmt == "csv" else "timezone('UTC', ts)"
     where, params = ["symbol = ?"], [symbol]
     if start is not None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from datafactory_assets.warehouse.archive import archive_problems
 from datafactory_assets.warehouse.schema import SCHEMA_VERSION, current_version
 
 _TF = "coalesce(s.timeframe_ms, 60000)"
@@ -53,12 +54,18 @@ def find_problems(conn: duckdb.DuckDBPyConnection) -> list[Finding]:
     if version != SCHEMA_VERSION:
         fix = "run `datafactory init`" if version < SCHEMA_VERSION else "upgrade Data-Factory"
         return [Finding("schema_version", 1, f"file has version {version}, code expects {SCHEMA_VERSION}", fix)]
+    archive = archive_problems(conn)
+    if archive:  # every other check reads the archive too
+        return [Finding("archive_files", len(archive), archive[0],
+                        "keep the `<warehouse stem>.archive` directory beside the warehouse file (move them together) "
+                        "or restore it from a backup")]
     findings = []
-    repeated = conn.sql("SELECT count(*), min(symbol || ' ' || ts) FROM (SELECT symbol, ts FROM candles "
+    repeated = conn.sql("SELECT count(*), min(symbol || ' ' || ts) FROM (SELECT symbol, ts FROM all_candles "
                         "GROUP BY symbol, ts HAVING count(*) > 1)").fetchall()[0]
     if repeated[0]:
         findings.append(Finding("duplicate_candles", repeated[0], repeated[1],
-                                "keep the newest copy of each (--fix), then re-materialize those hours"))
+                                "keep the newest copy of each (--fix), then re-materialize those hours; copies in "
+                                "archived months: `datafactory archive --restore MONTH --symbol SYMBOL` first"))
     for name, (condition, fix, _) in _ROW_CHECKS.items():
         count, example = conn.sql(f"SELECT count(*), min(c.symbol || ' ' || c.ts) {_ROWS} WHERE {condition}"
                                   ).fetchall()[0]

@@ -31,7 +31,7 @@ def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataF
 def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:
     """The stored candles of one symbol with open time in [start, end), oldest first."""
     return conn.sql(
-        "SELECT * FROM candles WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+        "SELECT * FROM all_candles WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
         params=[symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
     ).pl()
 

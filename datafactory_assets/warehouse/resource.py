@@ -32,6 +32,12 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str
     lock_timeout_s: float = 120.0
 
+    @property
+    def archive_path(self) -> Path:
+        """Where `datafactory archive` keeps this warehouse's Parquet months: beside the file, moving with it."""
+        path = Path(self.path)
+        return path.with_name(path.stem + ".archive")
+
     @contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection that is closed on exit, whatever happens inside."""
@@ -41,6 +47,7 @@ class WarehouseResource(dg.ConfigurableResource):
         path.parent.mkdir(parents=True, exist_ok=True)
         conn = self._open(read_only=read_only)
         try:
+            conn.execute("SET file_search_path = ?", [str(self.archive_path)])
             if not read_only:
                 ensure_schema(conn)
             yield conn

@@ -22,7 +22,7 @@ def write_rollup(conn: duckdb.DuckDBPyConnection, *, symbol: str, bucket: str, s
         conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND ts >= ? AND ts < ?", window)
         conn.execute(
             f"INSERT INTO {table} SELECT symbol, time_bucket({interval}, ts) AS bar, arg_min(open, ts), max(high), "
-            f"min(low), arg_max(close, ts), sum(volume), count(*) FROM candles "
+            f"min(low), arg_max(close, ts), sum(volume), count(*) FROM all_candles "
             f"WHERE symbol = ? AND ts >= ? AND ts < ? GROUP BY symbol, bar",
             window,
         )

@@ -6,13 +6,17 @@ PRIMARY KEY: DuckDB keeps such an index in memory and maintains it on every inse
 years of minutes costs gigabytes and makes bulk loads five times slower. The views answer what
 operators ask: how complete is each symbol (`coverage`), which minutes are missing (`gaps`) and which of those every
 source confirmed empty (`gap_status`, from `known_gaps`), and 1h / 1d bars.
+
+Every view reads `all_candles`: the `candles` table plus the months `datafactory archive` moved to Parquet (listed in
+`archived_months`), so archiving changes where candles live, never what the views answer.
 """
 
 from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 3  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps
+SCHEMA_VERSION = 4  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+# 4: archived_months, all_candles, source_health_hourly
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -49,6 +53,13 @@ CREATE TABLE IF NOT EXISTS known_gaps (
     confirmed_at TIMESTAMP NOT NULL,
     sources VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS archived_months (
+    symbol VARCHAR NOT NULL,
+    month VARCHAR NOT NULL,
+    rows BIGINT NOT NULL,
+    checksum HUGEINT NOT NULL,
+    archived_at TIMESTAMP NOT NULL
+);
 CREATE TABLE IF NOT EXISTS ingest_log (
     requested_at TIMESTAMP NOT NULL,
     source VARCHAR NOT NULL,
@@ -63,13 +74,27 @@ CREATE TABLE IF NOT EXISTS ingest_log (
 );
 """
 
-_VIEWS = """
+# Over a set of ingest_log rows: the numbers `source_health` and `source_health_hourly` both report.
+_REQUEST_STATS = """count(*) AS requests,
+       round(100.0 * count(*) FILTER (WHERE outcome <> 'error') / count(*), 2) AS success_pct,
+       round(quantile_cont(latency_ms, 0.5), 1) AS p50_ms,
+       round(quantile_cont(latency_ms, 0.95), 1) AS p95_ms,
+       round(max(latency_ms), 1) AS max_ms,
+       count(*) FILTER (WHERE outcome = 'error') AS errors"""
+
+_CANDLE_COLUMNS = "symbol, ts, open, high, low, close, volume, source, ingested_at"
+
+# Archive files sit under `<warehouse stem>.archive/`; every connection sets DuckDB's file_search_path there, so the
+# views hold a relative glob and keep working when the warehouse file moves or is renamed together with its archive.
+ARCHIVE_GLOB = "symbol=*/month=*/data.parquet"
+
+_VIEWS = f"""
 CREATE OR REPLACE VIEW gaps AS
 WITH ordered AS (
     SELECT c.symbol, c.ts,
            lead(c.ts) OVER (PARTITION BY c.symbol ORDER BY c.ts) AS next_ts,
            coalesce(s.timeframe_ms, 60000) AS tf_ms
-    FROM candles c LEFT JOIN symbols s USING (symbol)
+    FROM all_candles c LEFT JOIN symbols s USING (symbol)
 )
 SELECT symbol,
        ts + to_milliseconds(tf_ms) AS first_missing,
@@ -88,7 +113,7 @@ GROUP BY g.symbol, g.first_missing, g.last_missing, g.missing;
 CREATE OR REPLACE VIEW coverage AS
 WITH stored AS (
     SELECT symbol, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS rows, arg_max(source, ts) AS latest_source
-    FROM candles GROUP BY symbol
+    FROM all_candles GROUP BY symbol
 ), holes AS (
     SELECT symbol, count(*) FILTER (WHERE unconfirmed > 0) AS open_gaps, sum(unconfirmed) AS missing,
            sum(confirmed_empty) AS confirmed_holes
@@ -108,12 +133,7 @@ ORDER BY st.symbol;
 
 CREATE OR REPLACE VIEW source_health AS
 SELECT source,
-       count(*) AS requests,
-       round(100.0 * count(*) FILTER (WHERE outcome <> 'error') / count(*), 2) AS success_pct,
-       round(quantile_cont(latency_ms, 0.5), 1) AS p50_ms,
-       round(quantile_cont(latency_ms, 0.95), 1) AS p95_ms,
-       round(max(latency_ms), 1) AS max_ms,
-       count(*) FILTER (WHERE outcome = 'error') AS errors,
+       {_REQUEST_STATS},
        max(requested_at) AS last_request,
        max(requested_at) FILTER (WHERE outcome = 'error') AS last_error_at,
        arg_max(error_class, requested_at) FILTER (WHERE outcome = 'error') AS last_error_class
@@ -122,17 +142,31 @@ WHERE requested_at >= (now() AT TIME ZONE 'UTC') - INTERVAL 24 HOUR
 GROUP BY source
 ORDER BY source;
 
+CREATE OR REPLACE VIEW source_health_hourly AS
+WITH classes AS (
+    SELECT source, time_bucket(INTERVAL 1 HOUR, requested_at) AS hour, error_class, count(*) AS n
+    FROM ingest_log WHERE outcome = 'error' GROUP BY ALL
+), by_hour AS (
+    SELECT source, time_bucket(INTERVAL 1 HOUR, requested_at) AS hour, {_REQUEST_STATS}
+    FROM ingest_log GROUP BY ALL
+)
+SELECT h.*, (SELECT string_agg(coalesce(c.error_class, 'unclassified') || ' ' || c.n, ', '
+                               ORDER BY c.n DESC, c.error_class)
+             FROM classes c WHERE c.source = h.source AND c.hour = h.hour) AS error_classes
+FROM by_hour h
+ORDER BY h.hour, h.source;
+
 CREATE OR REPLACE VIEW candles_1h AS
 SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS ts,
        arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
        sum(volume) AS volume, count(*) AS candles
-FROM candles GROUP BY symbol, time_bucket(INTERVAL 1 HOUR, ts);
+FROM all_candles GROUP BY symbol, time_bucket(INTERVAL 1 HOUR, ts);
 
 CREATE OR REPLACE VIEW candles_1d AS
 SELECT symbol, time_bucket(INTERVAL 1 DAY, ts) AS ts,
        arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
        sum(volume) AS volume, count(*) AS candles
-FROM candles GROUP BY symbol, time_bucket(INTERVAL 1 DAY, ts);
+FROM all_candles GROUP BY symbol, time_bucket(INTERVAL 1 DAY, ts);
 """
 
 
@@ -150,6 +184,19 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
+def all_candles_view(conn: duckdb.DuckDBPyConnection) -> str:
+    """The `all_candles` definition for what is archived now: the table alone, or the table plus the archive files of
+    the months `archived_months` lists (a file not listed there is a move that never committed, and stays unread)."""
+    if not conn.execute("SELECT count(*) FROM archived_months").fetchall()[0][0]:
+        return f"CREATE OR REPLACE VIEW all_candles AS SELECT {_CANDLE_COLUMNS} FROM candles"
+    return f"""CREATE OR REPLACE VIEW all_candles AS
+SELECT {_CANDLE_COLUMNS} FROM candles
+UNION ALL
+SELECT {_CANDLE_COLUMNS}
+FROM read_parquet('{ARCHIVE_GLOB}', hive_partitioning = true, hive_types = {{'symbol': VARCHAR, 'month': VARCHAR}}) a
+WHERE EXISTS (SELECT 1 FROM archived_months m WHERE m.symbol = a.symbol AND m.month = a.month)"""
+
+
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create whatever is missing, in one transaction; a no-op on an up-to-date file.
 
@@ -163,6 +210,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(_TABLES)
+        conn.execute(all_candles_view(conn))
         conn.execute(_VIEWS)
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
         conn.execute("COMMIT")

@@ -12,6 +12,7 @@ import polars as pl
 
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import RequestRecord
+from datafactory_assets.warehouse.archive import refuse_archived
 
 _LOG_SCHEMA = {
     "requested_at": pl.Datetime("us"), "source": pl.String(), "symbol": pl.String(),
@@ -36,8 +37,12 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
 
     Stored candles the frame lacks stay: a venue that answers with holes today does not erase what it served before,
     and a minute we hold a candle for is never recorded as a hole. A candle arriving for a known hole replaces it.
+    Candles or holes in an archived month raise ArchivedMonthError before anything is written.
     """
     incoming = frame.sort("ts").with_columns(ingested_at=pl.lit(_utcnow(), pl.Datetime("us")))
+    for stamps in (incoming["ts"], holes.ts if holes is not None else pl.Series()):
+        if stamps.len():
+            refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
     conn.execute("BEGIN TRANSACTION")
     try:
         conn.execute(
