@@ -1,0 +1,160 @@
+"""The Dagster UI in a real browser: headless Chromium (Debian's package, driven by Playwright) shows our candle
+assets, their partition health, their checks and their materialization metadata for a platform the emulator fed.
+
+Screenshots of every page land in datafactory_tests/artifacts/ui/, whether the assertions pass or not.
+"""
+
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from datafactory_tests.e2e.platform import Platform
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = [
+    pytest.mark.xdist_group("e2e"),
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium package is not installed (no `chromium` on PATH; "
+                                                ".ci/system-packages.sh installs it)"),
+]
+
+SCREENSHOTS = Path(__file__).parents[1] / "artifacts" / "ui"
+HOURS = 10  # the universe starts this many closed hours ago
+UI_TIMEOUT_MS = 60_000  # a React app on a loaded two-core machine
+CLEAN, FAILED, HOLED = range(0, 4), 6, range(4, 6)  # hours (from the start) of each run below
+HOLE_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class FedPlatform:
+    """A running platform and the hours its runs filled: BTC has clean, holed, failed and missing hours."""
+
+    platform: Platform
+    start: datetime
+
+    def key(self, hour: int) -> str:
+        return f"{self.start + timedelta(hours=hour):%Y-%m-%d-%H:%M}"
+
+    def partitions(self) -> int:
+        """Closed hours since the start, as the UI counts them now (one more if the clock passed an hour)."""
+        return (datetime.now(UTC) - self.start) // timedelta(hours=1)
+
+    def stored_rows(self, symbol: str, hours: range) -> int:
+        conn = duckdb.connect(str(self.platform.warehouse_path), read_only=True)
+        try:
+            window = [self.start + timedelta(hours=hours.start), self.start + timedelta(hours=hours.stop)]
+            return conn.execute("SELECT count(*) FROM candles WHERE symbol = ? AND ts >= ? AND ts < ?",
+                                [symbol, *(t.replace(tzinfo=None) for t in window)]).fetchall()[0][0]
+        finally:
+            conn.close()
+
+
+def universe(start: datetime) -> str:
+    """Two symbols from one venue (so holes stay holes); the hourly schedule set half an hour away, so no run but
+    ours changes what the UI shows."""
+    return f"""
+[defaults]
+timeframe = "1m"
+start = {start:%Y-%m-%dT%H:%M:%SZ}
+sources = ["binance"]
+[symbols]
+"BTC/USDT" = {{}}
+"ETH/USDT" = {{}}
+[schedule]
+minute_of_hour = {(datetime.now(UTC).minute + 30) % 60}
+"""
+
+
+@pytest.fixture(scope="module")
+def fed(tmp_path_factory, emulator_session) -> Iterator[FedPlatform]:
+    """Real runs launched through GraphQL: both symbols clean, then BTC through a garbled venue (a failed hour)
+    and through a venue with holes (hours stored with a `gaps` warning)."""
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=HOURS)
+    with Platform(tmp_path_factory.mktemp("ui_platform"), config_toml=universe(start),
+                  emulator_url=emulator_session.url) as platform:
+        fed = FedPlatform(platform, start)
+        statuses = [platform.materialize(["btc_usdt", "eth_usdt"], first=fed.key(CLEAN[0]), last=fed.key(CLEAN[-1]))]
+        try:
+            emulator_session.add_fault("binance:garbage")
+            statuses.append(platform.materialize(["btc_usdt"], first=fed.key(FAILED), last=fed.key(FAILED)))
+            emulator_session.clear_faults()
+            emulator_session.add_fault(f"binance:holes:{HOLE_FRACTION}")
+            statuses.append(platform.materialize(["btc_usdt"], first=fed.key(HOLED[0]), last=fed.key(HOLED[-1])))
+        finally:
+            emulator_session.clear_faults()
+        assert statuses == ["SUCCESS", "FAILURE", "SUCCESS"], platform.log("daemon")[-4000:]
+        platform.graphql("mutation { setNuxSeen }")  # the UI's own "join the community" dialog stays closed
+        yield fed
+
+
+@pytest.fixture(scope="module")
+def page(fed) -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
+        page = browser.new_page(viewport={"width": 1600, "height": 1100})
+        page.set_default_timeout(UI_TIMEOUT_MS)
+        expect.set_options(timeout=UI_TIMEOUT_MS)
+        try:
+            yield page
+        finally:
+            browser.close()
+
+
+@contextmanager
+def screen(page: Page, url: str, name: str) -> Iterator[Page]:
+    """Open `url`; whatever the assertions inside find, save the page as it was when they ended."""
+    page.goto(url)
+    try:
+        yield page
+    finally:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+
+
+def test_catalog_lists_both_candle_assets_with_their_partitions_and_the_coverage_asset(fed, page):
+    with screen(page, f"{fed.platform.url}/assets", "catalog"):
+        for name in ("btc_usdt", "eth_usdt"):
+            link = page.get_by_role("link", name=f"candles / {name}").first
+            expect(link).to_be_visible()
+            row = page.locator("div").filter(has=link).filter(has_text=re.compile(r"\d+ partitions")).last
+            expect(row).to_contain_text(f"{fed.partitions()} partitions")
+        expect(page.get_by_role("link", name=re.compile(r"^coverage")).first).to_be_visible()
+
+
+def test_partitions_tab_shows_materialized_failed_and_missing_hours(fed, page):
+    with screen(page, f"{fed.platform.url}/assets/candles/btc_usdt?view=partitions", "btc_usdt_partitions"):
+        total = fed.partitions()
+        materialized = len(CLEAN) + len(HOLED)
+        expect(page.get_by_text(f"{total} Partitions Selected")).to_be_visible()
+        expect(page.get_by_text(f"Materialized ({materialized})")).to_be_visible()
+        expect(page.get_by_text("Failed (1)")).to_be_visible()
+        expect(page.get_by_text(f"Missing ({total - materialized - 1})")).to_be_visible()
+        expect(page.get_by_text(fed.key(FAILED), exact=True).filter(visible=True)).to_be_visible()
+
+
+def test_checks_tab_shows_validation_succeeded_and_gaps_warning_with_the_missing_candles(fed, page):
+    missing = 60 * len(HOLED) - fed.stored_rows("BTC/USDT", HOLED)
+    assert missing > 0, "the holes fault left no hole"
+    with screen(page, f"{fed.platform.url}/assets/candles/btc_usdt?view=checks", "btc_usdt_checks"):
+        checks = page.locator("body")
+        expect(checks).to_match_aria_snapshot('- img "check_circle"\n- text: /validation.*Succeeded/')
+        expect(checks).to_match_aria_snapshot('- img "warning_outline"\n- text: /gaps.*Failed/')
+        page.get_by_text("gaps", exact=True).filter(visible=True).first.click()
+        expect(page.get_by_role("row", name=f"missing_candles {missing}", exact=True)).to_be_visible()
+
+
+def test_latest_materialization_shows_rows_and_source_of_the_holed_run(fed, page):
+    rows = fed.stored_rows("BTC/USDT", HOLED)
+    with screen(page, f"{fed.platform.url}/assets/candles/btc_usdt?view=events", "btc_usdt_latest_materialization"):
+        expect(page.get_by_text(re.compile(rf"Partition {fed.key(HOLED[-1])} materialized in run"))).to_be_visible()
+        for name, value in {"rows": rows, "expected_rows": 60 * len(HOLED), "source": "binance",
+                            "window": f"{fed.start + timedelta(hours=HOLED[0]):%Y-%m-%d %H:%M} .. "
+                                      f"{fed.start + timedelta(hours=HOLED.stop):%Y-%m-%d %H:%M} UTC"}.items():
+            expect(page.get_by_role("row", name=f"{name} {value}", exact=True)).to_be_visible()
