@@ -7,15 +7,16 @@ from datetime import datetime, timedelta
 from functools import cache
 
 import dagster as dg
+import polars as pl
 
 from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
 from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import check_accuracy
-from datafactory_assets.checks.anomaly import check_anomalies
+from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import WarehouseResource
+from datafactory_assets.warehouse import WarehouseResource, queries
 
 
 @contextmanager
@@ -89,16 +90,25 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                 "partitions": len(context.partition_keys),
                 "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
             },
-            check_results=[
-                validation_result([]), gaps_result(report.missing),
-                # after the write, over what is stored: the run's window and (anomaly) the candles before it
-                check_accuracy(symbol, start=window.start, end=window.end, settings=accuracy, sources=sources,
-                               warehouse=warehouse),
-                check_anomalies(symbol, start=window.start, end=window.end, settings=anomaly, warehouse=warehouse),
-            ],
+            check_results=[validation_result([]), gaps_result(report.missing),
+                           *_stored_checks(symbol, window, accuracy=accuracy, anomaly=anomaly, sources=sources,
+                                           warehouse=warehouse)],
         )
 
     return candles
+
+
+def _stored_checks(symbol: SymbolSettings, window: dg.TimeWindow, *, accuracy: AccuracySettings,
+                   anomaly: AnomalySettings, sources: SourcesResource,
+                   warehouse: WarehouseResource) -> list[dg.AssetCheckResult]:
+    """Accuracy and anomaly verdicts over what is stored after the write, read in one connection that is closed
+    before the reference is asked: the window, and for anomalies the candles before it."""
+    with warehouse.connect() as conn:
+        recent = queries.window_candles(conn, symbol.symbol, trailing_start(
+            window.start, settings=anomaly, timeframe_ms=symbol.timeframe_ms), window.end)
+    stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
+    return [check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources),
+            check_anomalies(recent, symbol, start=window.start, settings=anomaly)]
 
 
 def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:

@@ -27,7 +27,6 @@ from datafactory_assets.checks.specs import ACCURACY
 from datafactory_assets.settings import AccuracySettings, SymbolSettings
 from datafactory_assets.sources.base import FetchResult, SourceError, SourceUnavailableError
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import WarehouseResource, queries
 
 COINGECKO = "coingecko"
 MAX_MATCH_MS = 60_000  # a reference instant this far from every stored close is not compared with any
@@ -113,11 +112,10 @@ def unverified_result(reason: str, *, settings: AccuracySettings, requests: int 
     )
 
 
-def check_accuracy(symbol: SymbolSettings, *, start: datetime, end: datetime, settings: AccuracySettings,
-                   sources: SourcesResource, warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """The accuracy verdict on the stored candles of [start, end): one reference fetch, a sample per hour."""
-    with warehouse.connect() as conn:
-        stored = queries.window_candles(conn, symbol.symbol, start, end)
+def check_accuracy(stored: pl.DataFrame, symbol: SymbolSettings, *, start: datetime, end: datetime,
+                   settings: AccuracySettings, sources: SourcesResource) -> dg.AssetCheckResult:
+    """The accuracy verdict on `stored`, the stored candles of [start, end): one reference fetch, a sample per
+    hour."""
     stored = stored.filter(pl.col("source") != settings.reference)
     if stored.is_empty():
         return dg.AssetCheckResult(

@@ -16,7 +16,6 @@ import polars as pl
 
 from datafactory_assets.checks.specs import ANOMALY
 from datafactory_assets.settings import AnomalySettings, SymbolSettings
-from datafactory_assets.warehouse import WarehouseResource, queries
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 MEAN_AD_TO_SIGMA = 1.2533  # the same for the mean absolute deviation, used when over half the returns are equal
@@ -95,12 +94,15 @@ def anomaly_result(outliers: pl.DataFrame, streaks: pl.DataFrame, *, settings: A
     )
 
 
-def check_anomalies(symbol: SymbolSettings, *, start: datetime, end: datetime, settings: AnomalySettings,
-                    warehouse: WarehouseResource) -> dg.AssetCheckResult:
-    """The anomaly verdict on the stored candles of [start, end), judged against the trailing window before it."""
-    since = start - timedelta(milliseconds=settings.window_candles * symbol.timeframe_ms)
-    with warehouse.connect() as conn:
-        candles = queries.window_candles(conn, symbol.symbol, since, end)
+def trailing_start(start: datetime, *, settings: AnomalySettings, timeframe_ms: int) -> datetime:
+    """Where the recent distribution that a window starting at `start` is judged against begins."""
+    return start - timedelta(milliseconds=settings.window_candles * timeframe_ms)
+
+
+def check_anomalies(candles: pl.DataFrame, symbol: SymbolSettings, *, start: datetime,
+                    settings: AnomalySettings) -> dg.AssetCheckResult:
+    """The anomaly verdict on the candles from `start` on, judged against all of `candles` (the stored ones from
+    `trailing_start` to the window's end)."""
     returns = log_returns(candles, timeframe_ms=symbol.timeframe_ms)
     outliers = return_outliers(returns, since=start, k=settings.k)
     streaks = zero_volume_streaks(candles, since=start, min_length=settings.zero_volume_streak,

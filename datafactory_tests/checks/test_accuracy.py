@@ -12,6 +12,7 @@ from datafactory_assets.assets import build_candle_asset
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.checks.accuracy import check_accuracy, deviations, sample_per_hour
 from datafactory_assets.settings import AccuracySettings
+from datafactory_assets.warehouse import queries
 from datafactory_tests.helpers import symbol_settings
 
 # Recent enough for CoinGecko's free plan, which prices it every 5 minutes (12 points inside the hour)
@@ -27,7 +28,9 @@ def btc(*sources: str):
 def ingest_and_check(symbol, *, sources, warehouse, settings=STRICT, start=RECENT, hours=1):
     end = start + timedelta(hours=hours)
     ingest_window(symbol, start=start, end=end, sources=sources, warehouse=warehouse)
-    return check_accuracy(symbol, start=start, end=end, settings=settings, sources=sources, warehouse=warehouse)
+    with warehouse.connect() as conn:
+        stored = queries.window_candles(conn, symbol.symbol, start, end)
+    return check_accuracy(stored, symbol, start=start, end=end, settings=settings, sources=sources)
 
 
 def meta(result) -> dict:
