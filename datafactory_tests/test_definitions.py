@@ -40,7 +40,8 @@ def test_candle_assets_carry_their_operational_policy():
     assert asset.partitions_def.get_first_partition_key() == "2025-01-01-00:00"
     assert asset.backfill_policy == dg.BackfillPolicy.multi_run(max_partitions_per_run=720)
     assert asset.op.pool == "warehouse"
-    assert asset.metadata_by_key[asset.key]["sources"] == "binance, okx, bybit, kraken, coinbase, yahoo"
+    assert asset.metadata_by_key[asset.key]["sources"] == (
+        "binance_archive, binance, okx, bybit, kraken, coinbase, yahoo")
     assert asset.group_names_by_key[asset.key] == "candles"
     blocking = {spec.name: spec.blocking for spec in asset.check_specs}
     assert blocking == {"validation": True, "gaps": False, "accuracy": False, "anomaly": False}
