@@ -52,13 +52,24 @@ def status() -> None:
 
 
 @main.command()
-def health() -> None:
+@click.option("--hourly", "hours", type=int, is_flag=False, flag_value=24, default=None, metavar="[HOURS]",
+              help="Instead: per source and hour, the last HOURS hours with requests (default 24).")
+def health(hours: int | None) -> None:
     """Per source: breaker state, success rate, p50/p95 latency and last error (last 24 hours)."""
     from datafactory_assets.resilience import breaker_states
 
     settings = load_settings()
     with _warehouse().connect(read_only=True) as conn:
         requests = queries.source_health(conn)
+        hourly = queries.source_health_hourly(conn) if hours else None
+    if hourly is not None:
+        recent = hourly.filter(pl.col("hour").is_in(hourly["hour"].unique().sort(descending=True).head(hours)))
+        if recent.is_empty():
+            _console().print("no source requests recorded yet")
+            return
+        _print_frame(recent,
+                     f"Source health per hour (UTC, the last {hours} hour(s) with requests)")
+        return
     breakers = breaker_states(settings.state_path)
     if requests.is_empty() and breakers.is_empty():
         _console().print("no source requests recorded yet")

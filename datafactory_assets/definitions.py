@@ -5,7 +5,8 @@ import os
 import dagster as dg
 
 from datafactory_assets.alerts import alerting
-from datafactory_assets.assets import build_coverage_asset, candle_assets, rollup_assets
+from datafactory_assets.assets import (build_coverage_asset, build_source_health_asset, candle_assets,
+                                       rollup_assets)
 from datafactory_assets.automation import hourly_collection
 from datafactory_assets.settings import load_settings
 from datafactory_assets.sources.resource import SourcesResource
@@ -16,7 +17,8 @@ jobs, schedules = hourly_collection(settings)
 alert_sensors, alert_channels = alerting(settings)
 
 defs = dg.Definitions(
-    assets=[*candle_assets(settings), *rollup_assets(settings), build_coverage_asset(settings)],
+    assets=[*candle_assets(settings), *rollup_assets(settings), build_coverage_asset(settings),
+            build_source_health_asset(settings)],
     jobs=jobs,
     schedules=schedules,
     sensors=alert_sensors,

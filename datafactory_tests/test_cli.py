@@ -159,3 +159,35 @@ def test_export_writes_files_pandas_reads_back_exactly_and_never_clobbers(cli_en
     assert not out.exists()
     bad = run("export", "--symbol", "BTC/USDT", "--start", "yesterday")
     assert bad.exit_code == 2 and "is not a date (2025-01-01) or an ISO hour" in bad.output
+
+
+def test_archive_moves_old_months_and_status_reads_the_same(cli_env, emulator):
+    btc = symbol_settings(start=datetime(2024, 1, 1, tzinfo=UTC))
+    ingest_window(btc, start=datetime(2024, 1, 30, tzinfo=UTC), end=datetime(2024, 2, 2, tzinfo=UTC),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    status = run("status").output
+    dry = run("archive", "--before", "2024-02", "--dry-run")
+    assert dry.exit_code == 0 and "would move 2880 candle(s) of 1 symbol-month(s)" in dry.output
+    assert not cli_env.archive_path.exists()
+    moved = run("archive", "--before", "2024-02-01")
+    assert moved.exit_code == 0 and "moved 2880 candle(s)" in moved.output and "MiB ->" in moved.output
+    assert (cli_env.archive_path / "symbol=BTC%2FUSDT" / "month=2024-01" / "data.parquet").exists()
+    assert run("status").output == status
+    assert run("archive", "--before", "2024-02-01").output.strip() == "nothing to archive before 2024-02-01"
+    assert run("doctor").output.strip() == "warehouse healthy: no problems found"
+    restored = run("archive", "--restore", "2024-01", "--symbol", "BTC/USDT")
+    assert "restored 2880 BTC/USDT candle(s) of 2024-01" in restored.output and run("status").output == status
+    for args, message in [(["--before", "2024-02-15"], "not the first day of a month"),
+                          (["--restore", "2024-01"], "use --before DATE [--dry-run], or --restore YYYY-MM --symbol"),
+                          ([], "use --before DATE")]:
+        failed = run("archive", *args)
+        assert failed.exit_code != 0 and message in failed.output, failed.output
+
+
+def test_health_hourly_lists_each_source_per_hour(cli_env, emulator):
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    output = run("health", "--hourly").output
+    assert "Source health per hour (UTC, the last 24 hour(s) with requests)" in output
+    (binance,) = [line for line in output.splitlines() if "binance" in line]
+    assert "│ 1 " in binance and "100.0" in binance

@@ -13,7 +13,7 @@ def test_definitions_snapshot():
     graph = defs.resolve_asset_graph()
     assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [
         *(f"candles/{s}" for s in SYMBOLS), "coverage", *(f"rollups/1d/{s}" for s in SYMBOLS),
-        *(f"rollups/1h/{s}" for s in SYMBOLS)]
+        *(f"rollups/1h/{s}" for s in SYMBOLS), "source_health"]
     assert sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys) == sorted(
         f"candles/{s}:{c}" for s in SYMBOLS for c in ("accuracy", "anomaly", "gaps", "validation"))
     assert sorted(j.name for j in defs.jobs) == ["candles_job", "coverage_job"]

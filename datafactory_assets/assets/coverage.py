@@ -14,12 +14,17 @@ _COLUMNS = ("symbol", "first_ts", "last_ts", "rows", "expected", "completeness_p
             "confirmed_holes", "latest_source")
 
 
-def coverage_markdown(frame: pl.DataFrame) -> str:
-    """The coverage table as Markdown, as the Dagster UI renders it."""
-    lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
-    for row in frame.select(_COLUMNS).iter_rows():
+def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...]) -> str:
+    """`columns` of the frame as a Markdown table, as the Dagster UI renders it."""
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in frame.select(columns).iter_rows():
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     return "\n".join(lines)
+
+
+def coverage_markdown(frame: pl.DataFrame) -> str:
+    """The coverage table as Markdown."""
+    return markdown_table(frame, _COLUMNS)
 
 
 def coverage_metadata(frame: pl.DataFrame) -> dict:

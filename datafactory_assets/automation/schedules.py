@@ -10,13 +10,13 @@ from collections import defaultdict
 
 import dagster as dg
 
-from datafactory_assets.assets import COVERAGE_KEY, hourly_partitions
+from datafactory_assets.assets import COVERAGE_KEY, SOURCE_HEALTH_KEY, hourly_partitions
 from datafactory_assets.settings import Settings
 
 
 def hourly_collection(settings: Settings) -> tuple[list, list]:
     """Jobs and their schedules; with one start date (the usual case) `candles_job` and its schedule, then the
-    coverage table ten minutes later."""
+    coverage table and source health ten minutes later."""
     by_start = defaultdict(list)
     for symbol in settings.symbols:
         by_start[symbol.start].append(dg.AssetKey(["candles", symbol.asset_name]))
@@ -31,8 +31,10 @@ def hourly_collection(settings: Settings) -> tuple[list, list]:
             job, name=f"{name}_hourly", minute_of_hour=settings.schedule_minute,
             default_status=dg.DefaultScheduleStatus.RUNNING,
         ))
-    coverage_job = dg.define_asset_job("coverage_job", selection=dg.AssetSelection.assets(COVERAGE_KEY),
-                                       description="Records the coverage table, after the hourly collection.")
+    coverage_job = dg.define_asset_job("coverage_job",
+                                       selection=dg.AssetSelection.assets(COVERAGE_KEY, SOURCE_HEALTH_KEY),
+                                       description="Records the coverage table and the sources' last hour, after the "
+                                                   "hourly collection (one run for both).")
     jobs.append(coverage_job)
     schedules.append(dg.ScheduleDefinition(
         name="coverage_hourly", job=coverage_job, cron_schedule=f"{(settings.schedule_minute + 10) % 60} * * * *",

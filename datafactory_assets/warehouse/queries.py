@@ -20,6 +20,15 @@ def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return conn.sql("SELECT * FROM source_health").pl()
 
 
+def source_health_hourly(conn: duckdb.DuckDBPyConnection, hour: datetime | None = None) -> pl.DataFrame:
+    """Per source and hour (UTC): requests, success rate, p50/p95/max latency, errors and their classes; one hour's
+    rows when `hour` is given, else every hour, newest first."""
+    if hour is None:
+        return conn.sql("SELECT * FROM source_health_hourly ORDER BY hour DESC, source").pl()
+    return conn.sql("SELECT * FROM source_health_hourly WHERE hour = ? ORDER BY source",
+                    params=[hour.replace(tzinfo=None)]).pl()
+
+
 def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataFrame:
     """Missing candle ranges (inclusive first/last missing open time) with how many of their candles every source
     confirmed empty, optionally for one symbol."""

@@ -192,3 +192,14 @@ def test_a_failover_is_told_in_the_materialization_metadata(warehouse, emulator)
     assert "binance (banned)" in mat.metadata["failed_sources"].value and "HTTP 451" in mat.metadata[
         "failed_sources"].value
     assert set(stored(warehouse)["source"]) == {"okx"}
+
+
+def test_the_measures_of_a_materialization_are_numbers_the_ui_plots(warehouse, sources):
+    result = materialize(build_candle_asset(BTC, partitions_per_run=720), warehouse=warehouse, sources=sources,
+                         partition_key="2024-03-01-10:00")
+    (mat,) = result.asset_materializations_for_node("candles__btc_usdt")
+    kinds = {key: type(mat.metadata[key]) for key in ("rows", "missing_minutes", "requests", "retries",
+                                                      "fetch_latency_ms")}
+    assert set(kinds.values()) <= {dg.IntMetadataValue, dg.FloatMetadataValue}, kinds
+    assert isinstance(mat.metadata["fetch_latency_ms"], dg.FloatMetadataValue)
+    assert isinstance(mat.metadata["source"], dg.TextMetadataValue)
