@@ -19,7 +19,7 @@ from datafactory_assets.checks import GAPS
 from datafactory_assets.settings import AlertSettings
 
 RUN_FAILURE, BREAKER, FRESHNESS = "run_failure", "breaker", "freshness"
-_ASSET_JOB_PREFIX = "__ASSET_JOB"
+_IMPLICIT_JOB_PREFIX = "__ASSET_JOB"  # the UI's and backfills' runs of selected assets
 _MAX_REASON = 400
 
 
@@ -35,7 +35,7 @@ def run_partition(tags: Mapping[str, str]) -> str:
 
 def run_subject(run: dg.DagsterRun) -> str:
     """A named job by its name; an ad-hoc asset run (the UI's Materialize, backfills) by the assets it selected."""
-    if run.job_name.startswith(_ASSET_JOB_PREFIX) and run.asset_selection:
+    if run.job_name.startswith(_IMPLICIT_JOB_PREFIX) and run.asset_selection:
         keys = sorted(key.to_user_string() for key in run.asset_selection)
         return ", ".join(keys[:3]) + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
     return run.job_name

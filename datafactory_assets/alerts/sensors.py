@@ -5,6 +5,7 @@ with Dagster keeping their cursor), so a failing check in a successful run alert
 run, and a later run where the same check passes on the same partition sends the recovery.
 """
 
+import re
 import time
 from collections.abc import Sequence
 
@@ -24,6 +25,7 @@ from datafactory_assets.resilience import breaker_states
 from datafactory_assets.settings import AlertSettings, Settings
 
 _FRESHNESS_BATCH = 500
+_EXCEPTION_NAME = re.compile(r"^[\w.]+: ")  # `dagster._core.definitions.events.Failure: ` says nothing to a reader
 
 
 def ledger_path(settings: Settings):
@@ -107,6 +109,7 @@ def alert_sensors(settings: Settings, *, running: bool) -> list[dg.SensorDefinit
 
 def _failure_reason(context: dg.RunFailureSensorContext) -> str:
     """The failed steps' own errors (they name the symbol, window and cause), else Dagster's run failure message."""
-    errors = [event.event_specific_data.error.message.strip() for event in context.get_step_failure_events()
+    errors = [_EXCEPTION_NAME.sub("", event.event_specific_data.error.message.strip())
+              for event in context.get_step_failure_events()
               if event.event_specific_data and event.event_specific_data.error]
     return "; ".join(errors) or context.failure_event.message or "run failed"

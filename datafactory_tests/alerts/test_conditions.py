@@ -1,0 +1,77 @@
+import re
+import time
+
+import dagster as dg
+from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+from datafactory_assets.alerts.conditions import (
+    breaker_observations,
+    check_observations,
+    freshness_observation,
+    run_partition,
+)
+from datafactory_assets.checks import Violation, validation_result
+from datafactory_assets.resilience import breaker_states
+from datafactory_assets.resilience.breaker import SourceBreaker
+from datafactory_assets.settings import AlertSettings
+
+KEY = dg.AssetKey(["candles", "btc_usdt"])
+
+
+def evaluation(name: str, *, passed: bool, metadata=None, description=None, partition=None):
+    return dg.AssetCheckEvaluation(asset_key=KEY, check_name=name, passed=passed, metadata=metadata or {},
+                                   description=description, partition=partition)
+
+
+def test_run_partition_names_a_key_a_range_or_nothing():
+    assert run_partition({"dagster/partition": "2024-03-01-05:00"}) == "2024-03-01-05:00"
+    range_tags = {"dagster/asset_partition_range_start": "2024-03-01-00:00",
+                  "dagster/asset_partition_range_end": "2024-03-01-23:00"}
+    assert run_partition(range_tags) == "2024-03-01-00:00...2024-03-01-23:00"
+    assert run_partition({**range_tags, "dagster/asset_partition_range_end": "2024-03-01-00:00"}) == \
+        "2024-03-01-00:00"
+    assert run_partition({}) == ""
+
+
+def test_gaps_alert_only_above_the_threshold_and_a_pass_clears():
+    alerts = AlertSettings(gaps_threshold=5)
+    at, above, clean = (evaluation("gaps", passed=False, metadata={"missing_candles": 5, "gap_ranges": 2}),
+                        evaluation("gaps", passed=False, metadata={"missing_candles": 6, "gap_ranges": 3}),
+                        evaluation("gaps", passed=True, metadata={"missing_candles": 0, "gap_ranges": 0}))
+    observed = check_observations([at, above, clean], partition="2024-03-01-00:00", alerts=alerts)
+    assert [o.failing for o in observed] == [False, True, False]
+    assert observed[1].reason == "6 missing candles in 3 range(s) (alerts above 5)"
+    assert {(o.condition, o.subject, o.partition) for o in observed} == {
+        ("check:gaps", "candles/btc_usdt", "2024-03-01-00:00")}
+
+
+def test_failed_checks_alert_by_name_with_their_own_words_and_others_are_ignored():
+    violations = validation_result([Violation("ohlc_out_of_range", 3, None)])
+    observed = check_observations([
+        evaluation("validation", passed=False, metadata=dict(violations.metadata)),
+        evaluation("accuracy", passed=False, description="close 1.2% off coingecko", partition="2024-03-02-00:00"),
+        evaluation("row_count", passed=False),
+    ], partition="2024-03-01-00:00", alerts=AlertSettings())
+    assert [(o.condition, o.partition, o.reason) for o in observed] == [
+        ("check:validation", "2024-03-01-00:00", "violations: 1; ohlc_out_of_range: 3 candle(s), first at None"),
+        ("check:accuracy", "2024-03-02-00:00", "close 1.2% off coingecko"),
+    ]
+
+
+def test_an_open_or_banned_breaker_fails_and_a_closed_one_clears(tmp_path):
+    path = tmp_path / "state.sqlite"
+    SourceBreaker(path=path, source="binance", fail_max=3, reset_timeout_s=60).ban(600, "HTTP 418 banned")
+    SourceBreaker(path=path, source="okx", fail_max=3, reset_timeout_s=60)
+    binance, okx = breaker_observations(breaker_states(path))
+    assert (binance.subject, binance.failing, okx.subject, okx.failing) == ("binance", True, "okx", False)
+    assert re.search(r"blocked for 59\d s more; last error: HTTP 418 banned$", binance.reason), binance.reason
+
+
+def test_freshness_fail_opens_pass_clears_and_warn_is_no_alert():
+    def change(new, previous=FreshnessState.PASS):
+        return FreshnessStateChange(key=KEY, new_state=new, previous_state=previous, state_change_timestamp=time.time())
+
+    failing = freshness_observation(change(FreshnessState.FAIL, FreshnessState.WARN))
+    assert (failing.condition, failing.subject, failing.failing) == ("freshness", "candles/btc_usdt", True)
+    assert not freshness_observation(change(FreshnessState.PASS, FreshnessState.FAIL)).failing
+    assert freshness_observation(change(FreshnessState.WARN)) is None
