@@ -114,5 +114,26 @@ def test_accuracy_and_anomaly_settings_are_read_with_defaults_and_checked_at_loa
         assert message in str(caught.value), section
 
 
+def test_alert_settings_are_read_with_defaults_and_checked_at_load(tmp_path):
+    from datafactory_assets.settings import AlertSettings
+
+    body = '[defaults]\nstart = "2024-01-01"\n[symbols]\n"BTC/USDT" = {}\n'
+    assert load_settings(write(tmp_path, body), env={}).alerts == AlertSettings()
+    settings = load_settings(write(tmp_path, body + '[alerts]\nchecks = ["gaps"]\ngaps_threshold = 0\n'
+                                   'repeat_interval_s = 600\nsensor_interval_s = 5\n'), env={})
+    assert settings.alerts == AlertSettings(checks=("gaps",), gaps_threshold=0, repeat_interval_s=600,
+                                            sensor_interval_s=5)
+    for section, message in [
+        ("[alerts]\nchecks = []", "[alerts] checks must be a non-empty list of check names, got []"),
+        ('[alerts]\nchecks = "gaps"', "[alerts] checks must be a non-empty list of check names, got 'gaps'"),
+        ("[alerts]\ngaps_threshold = -1", "[alerts] gaps_threshold must be a whole number >= 0, got -1"),
+        ("[alerts]\nrepeat_interval_s = 0", "repeat_interval_s must be a positive whole number, got 0"),
+        ("[alerts]\nslack_url = 1", "[alerts] has unknown keys ['slack_url']"),
+    ]:
+        with pytest.raises(ConfigError) as caught:
+            load_settings(write(tmp_path, body + section + "\n"), env={})
+        assert message in str(caught.value), section
+
+
 def test_timeframes_that_tile_an_hour():
     assert [timeframe_to_ms(t) for t in ("1m", "15m", "1h")] == [60_000, 900_000, 3_600_000]
