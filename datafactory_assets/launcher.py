@@ -10,6 +10,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from datafactory_assets.logfiles import tee_lines
 from datafactory_assets.settings import REPO_ROOT
 
 OFFLINE_WAREHOUSE = REPO_ROOT / "data" / "offline.duckdb"
@@ -31,8 +32,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def start_emulator(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
-    """Run the exchange emulator in its own process and return it with its URL once it listens."""
+def start_emulator(host: str = "127.0.0.1", log_dir: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """Run the exchange emulator in its own process and return it with its URL once it listens; with `log_dir`, the
+    rest of its output goes to the rotating `emulator.log` there."""
     port = free_port(host)
     proc = subprocess.Popen(
         [sys.executable, "-m", "datafactory_assets.cli", "emulator", "--host", host, "--port", str(port)],
@@ -42,6 +44,8 @@ def start_emulator(host: str = "127.0.0.1") -> tuple[subprocess.Popen, str]:
     if "listening" not in line:
         proc.kill()
         raise RuntimeError(f"the exchange emulator did not start: {line!r}")
+    if log_dir is not None:
+        tee_lines(proc.stdout, log_dir / "emulator.log")
     return proc, f"http://{host}:{port}"
 
 
@@ -51,18 +55,21 @@ def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path) -> 
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     emulator = None
     if offline:
-        emulator, url = start_emulator()
+        emulator, url = start_emulator(log_dir=dagster_home / "logs")
         env["DATAFACTORY_EMULATOR_URL"] = url
         env.setdefault("DATAFACTORY_WAREHOUSE", str(OFFLINE_WAREHOUSE))
         print(f"offline mode: sources point at the exchange emulator {url}; warehouse {env['DATAFACTORY_WAREHOUSE']}")
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    platform = subprocess.Popen([dagster, "dev", "-m", "datafactory_assets", "-h", host, "-p", str(port)], env=env,
+                                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = tee_lines(platform.stdout, dagster_home / "logs" / "dagster.log", echo=sys.stdout)
     try:
-        return subprocess.call(
-            [dagster, "dev", "-m", "datafactory_assets", "-h", host, "-p", str(port)], env=env, cwd=REPO_ROOT
-        )
-    except KeyboardInterrupt:
+        return platform.wait()
+    except KeyboardInterrupt:  # the terminal sent it to dagster dev too; let it shut down and log that
+        platform.wait()
         return 0
     finally:
         if emulator is not None:
             emulator.terminate()
             emulator.wait(timeout=10)
+        output.join(timeout=10)
