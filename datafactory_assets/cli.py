@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -221,24 +222,31 @@ def init(fresh: bool) -> None:
 @click.option("--wait/--no-wait", default=False, help="Wait until the backfill has finished.")
 @click.option("--timeout", "timeout_s", default=3600.0, show_default=True, help="Seconds to wait with --wait.")
 def backfill(first: str, last: str, symbols: tuple[str, ...], url: str, wait: bool, timeout_s: float) -> None:
-    """Launch an asset backfill of a range of hours through the webserver (runs follow the backfill policy)."""
+    """Launch an asset backfill of a range of hours through the webserver (runs follow the backfill policy); one
+    backfill per primary source, its runs tagged with it for the production queue's limits."""
     from datafactory_assets.automation import backfill as backfills
+    from datafactory_assets.automation.run_tags import candle_run_tags
 
+    launched = []
     try:
         start, end = backfills.partition_range(first, last)
-        selection = backfills.asset_ranges(load_settings(), list(symbols), start, end)
-        backfill_id = backfills.launch_backfill(url, selection, title=f"datafactory backfill {first}..{last}")
+        for source, selection in backfills.source_backfills(load_settings(), list(symbols), start, end).items():
+            backfill_id = backfills.launch_backfill(url, selection, title=f"datafactory backfill {first}..{last}",
+                                                    tags=candle_run_tags(source))
+            launched.append(backfill_id)
+            _console().print(f"backfill {backfill_id}: {len(selection)} {source} asset(s), {start:%Y-%m-%d %H:%M}"
+                             f" .. {end:%Y-%m-%d %H:%M} UTC; {url}/backfills/{backfill_id}")
     except (ValueError, backfills.BackfillError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _console().print(f"backfill {backfill_id}: {len(selection)} asset(s), {start:%Y-%m-%d %H:%M} .. "
-                     f"{end:%Y-%m-%d %H:%M} UTC; {url}/backfills/{backfill_id}")
-    if wait:
-        result = backfills.wait_for_backfill(url, backfill_id, timeout_s=timeout_s)
+    unsuccessful, deadline = 0, time.monotonic() + timeout_s
+    for backfill_id in launched if wait else []:
+        result = backfills.wait_for_backfill(url, backfill_id, timeout_s=max(deadline - time.monotonic(), 0))
         failed = [r for r in result["runs"] if r["status"] != "SUCCESS"]
         _console().print(f"backfill {backfill_id} {result['status']}: {len(result['runs'])} run(s), "
                          f"{len(failed)} not successful")
-        if result["status"] not in {"COMPLETED", "COMPLETED_SUCCESS"} or failed:
-            raise SystemExit(1)
+        unsuccessful += result["status"] not in {"COMPLETED", "COMPLETED_SUCCESS"} or bool(failed)
+    if unsuccessful:
+        raise SystemExit(1)
 
 
 @main.command()
@@ -278,12 +286,20 @@ def emulator(host: str, port: int, replays: tuple[str, ...], faults: tuple[str, 
               help="Run against the local exchange emulator instead of the real venues.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
-def up(offline: bool, host: str, port: int) -> None:
+@click.option("--profile", default=lambda: os.environ.get("DATAFACTORY_INSTANCE_PROFILE") or "embedded",
+              type=click.Choice(["embedded", "production"]), show_default="DATAFACTORY_INSTANCE_PROFILE or embedded",
+              help="Instance profile: embedded (SQLite) or production (PostgreSQL, queued runs; docs/production.md).")
+def up(offline: bool, host: str, port: int, profile: str) -> None:
     """Start the platform: Dagster webserver and daemon, hourly schedule on."""
+    from datafactory_assets.instance.profiles import ProfileError
     from datafactory_assets.launcher import run_platform
 
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home")
-    raise SystemExit(run_platform(offline=offline, host=host, port=port, dagster_home=dagster_home))
+    try:
+        raise SystemExit(run_platform(offline=offline, host=host, port=port, dagster_home=dagster_home,
+                                      profile=profile))
+    except ProfileError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 if __name__ == "__main__":

@@ -7,23 +7,13 @@ import shutil
 import socket
 import subprocess
 import sys
-from importlib import resources
 from pathlib import Path
 
+from datafactory_assets.instance.profiles import check_environment, write_instance_config
 from datafactory_assets.logfiles import tee_lines
 from datafactory_assets.settings import REPO_ROOT
 
 OFFLINE_WAREHOUSE = REPO_ROOT / "data" / "offline.duckdb"
-
-
-def write_instance_config(dagster_home: Path) -> Path:
-    """Create DAGSTER_HOME with our instance config, keeping a dagster.yaml the operator already wrote."""
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    target = dagster_home / "dagster.yaml"
-    if not target.exists():
-        template = resources.files("datafactory_assets") / "instance" / "dagster.yaml"
-        target.write_text(template.read_text())
-    return target
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -49,9 +39,12 @@ def start_emulator(host: str = "127.0.0.1", log_dir: Path | None = None) -> tupl
     return proc, f"http://{host}:{port}"
 
 
-def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path) -> int:
-    """Run `dagster dev` (webserver + daemon) until interrupted; offline points every source at the emulator."""
-    write_instance_config(dagster_home)
+def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path, profile: str = "embedded") -> int:
+    """Run `dagster dev` (webserver + daemon) until interrupted; offline points every source at the emulator.
+    `profile` picks the instance config (see datafactory_assets/instance/profiles.py)."""
+    check_environment(profile, os.environ)
+    write_instance_config(dagster_home, profile)
+    print(f"instance profile {profile}: {dagster_home / 'dagster.yaml'}")
     env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
     emulator = None
     if offline:

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from datafactory_assets.automation.run_tags import by_primary_source
 from datafactory_assets.settings import Settings
 
 PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
@@ -68,9 +69,19 @@ def asset_ranges(settings: Settings, symbols: list[str], start: datetime, end: d
     return [{"assetKey": {"path": ["candles", s.asset_name]}, "partitions": {"range": window}} for s in selected]
 
 
-def launch_backfill(url: str, partitions_by_assets: list[dict], *, title: str | None = None) -> str:
-    """Submit the backfill and return its id."""
-    params = {"partitionsByAssets": partitions_by_assets, **({"title": title} if title else {})}
+def source_backfills(settings: Settings, symbols: list[str], start: datetime, end: datetime) -> dict[str, list[dict]]:
+    """`asset_ranges` split by the symbols' primary source: one backfill each, so its runs carry one source tag."""
+    ranges = {tuple(r["assetKey"]["path"]): r for r in asset_ranges(settings, symbols, start, end)}
+    groups = {source: [ranges[key] for s in group if (key := ("candles", s.asset_name)) in ranges]
+              for source, group in by_primary_source(settings.symbols).items()}
+    return {source: group for source, group in groups.items() if group}
+
+
+def launch_backfill(url: str, partitions_by_assets: list[dict], *, title: str | None = None,
+                    tags: dict[str, str] | None = None) -> str:
+    """Submit the backfill and return its id; its runs carry `tags`."""
+    params = {"partitionsByAssets": partitions_by_assets, **({"title": title} if title else {}),
+              "tags": [{"key": key, "value": value} for key, value in (tags or {}).items()]}
     result = _graphql(url, _LAUNCH, {"params": params})["launchPartitionBackfill"]
     if result["__typename"] != "LaunchBackfillSuccess":
         raise BackfillError(f"backfill refused ({result['__typename']}): {result.get('message')}")

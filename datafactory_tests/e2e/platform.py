@@ -11,7 +11,8 @@ from pathlib import Path
 
 import requests
 
-from datafactory_assets.launcher import free_port, write_instance_config
+from datafactory_assets.instance.profiles import write_instance_config
+from datafactory_assets.launcher import free_port
 from datafactory_assets.settings import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -20,8 +21,12 @@ BIN = Path(sys.executable).parent
 class Platform:
     """Starts webserver + daemon on enter, stops them on exit; `graphql()` talks to the webserver."""
 
-    def __init__(self, workdir: Path, *, config_toml: str, emulator_url: str):
+    def __init__(self, workdir: Path, *, config_toml: str, emulator_url: str, instance_profile: str = "embedded",
+                 extra_env: dict[str, str] | None = None):
+        """`instance_profile` picks the dagster.yaml (see datafactory_assets/instance/profiles.py); `extra_env` adds
+        what it needs, such as the DATAFACTORY_PG_* of a test PostgreSQL server."""
         self.workdir = workdir
+        self.instance_profile = instance_profile
         self.dagster_home = workdir / "dagster_home"
         self.warehouse_path = workdir / "warehouse.duckdb"
         self.port = free_port()
@@ -34,11 +39,12 @@ class Platform:
             "DATAFACTORY_CONFIG": str(config),
             "DATAFACTORY_WAREHOUSE": str(self.warehouse_path),
             "DATAFACTORY_EMULATOR_URL": emulator_url,
+            **(extra_env or {}),
         }
         self.procs: list[subprocess.Popen] = []
 
     def __enter__(self) -> Platform:
-        write_instance_config(self.dagster_home)
+        write_instance_config(self.dagster_home, self.instance_profile)
         # migrate once before several processes open the fresh SQLite storage at the same time
         subprocess.run([BIN / "dagster", "instance", "migrate"], env=self.env, check=True, cwd=REPO_ROOT,
                        capture_output=True)

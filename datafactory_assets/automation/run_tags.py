@@ -1,0 +1,36 @@
+"""The run tags the production instance's queue limits by (`concurrency.runs.tag_concurrency_limits`).
+
+Run-level limits act before a run starts its process, so they must be on the run itself: every candle run names its
+primary source (a run collects symbols of one primary source only), and every run that takes the `warehouse` pool says
+so. Failover may still reach later sources inside a run; the shared request budgets guard those.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+from datafactory_assets.settings import SymbolSettings
+
+SOURCE_TAG = "datafactory/source"
+WAREHOUSE_TAG = "datafactory/warehouse"
+PRIORITY_TAG = "dagster/priority"
+SCHEDULED_PRIORITY = "1"  # the hourly collection jumps the queue ahead of backfill runs of the same source
+
+
+def warehouse_tags() -> dict[str, str]:
+    """A run that takes the warehouse pool (all candle, rollup and coverage steps do)."""
+    return {WAREHOUSE_TAG: "writer"}
+
+
+def candle_run_tags(source: str) -> dict[str, str]:
+    """A candle run whose symbols all start their failover chain at `source`."""
+    return {SOURCE_TAG: source, **warehouse_tags()}
+
+
+def by_primary_source(symbols: Iterable[SymbolSettings]) -> dict[str, list[SymbolSettings]]:
+    """Symbols grouped by the first source of their chain, in configured order."""
+    groups: dict[str, list[SymbolSettings]] = defaultdict(list)
+    for symbol in symbols:
+        groups[symbol.sources[0]].append(symbol)
+    return dict(groups)

@@ -1,0 +1,1 @@
+"""Dagster instance configurations `datafactory up` writes to DAGSTER_HOME: embedded (SQLite) and production."""
