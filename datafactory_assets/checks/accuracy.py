@@ -33,7 +33,7 @@ MAX_MATCH_MS = 60_000  # a reference instant this far from every stored close is
 _LISTED_WORST = 10
 
 
-def reference_points(sources: SourcesResource, reference: str, symbol: SymbolSettings, *, start: datetime,
+def reference_points(sources: SourcesResource, symbol: SymbolSettings, *, reference: str, start: datetime,
                      end: datetime) -> FetchResult:
     """The reference's prices at instants in [start, end]: `ts` (the instant, naive UTC) and `price`.
 
@@ -124,7 +124,7 @@ def check_accuracy(stored: pl.DataFrame, symbol: SymbolSettings, *, start: datet
                         f"{settings.reference}",
             metadata={"reference": settings.reference, "sample_size": 0})
     try:
-        fetched = reference_points(sources, settings.reference, symbol, start=start, end=end)
+        fetched = reference_points(sources, symbol, reference=settings.reference, start=start, end=end)
     except SourceError as exc:
         return unverified_result(str(exc), settings=settings, requests=len(exc.requests))
     compared = sample_per_hour(deviations(stored, fetched.frame, timeframe_ms=symbol.timeframe_ms),
