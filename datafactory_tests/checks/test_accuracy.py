@@ -125,17 +125,32 @@ def test_an_unavailable_reference_warns_that_the_window_went_unverified(sources,
     assert reason in meta(result)["unverified"] and result.description.startswith("not verified against coingecko")
 
 
+def materialize_accuracy(asset, *, sources, warehouse) -> tuple[dg.ExecuteInProcessResult, dg.AssetCheckEvaluation]:
+    result = dg.materialize([asset], partition_key=f"{RECENT:%Y-%m-%d-%H:%M}", instance=dg.DagsterInstance.ephemeral(),
+                            resources={"warehouse": warehouse, "sources": sources})
+    (evaluation,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
+                     and e.event_specific_data.check_name == "accuracy"]
+    return result, evaluation
+
+
 def test_a_materialization_reports_the_failed_check_and_keeps_the_candles(sources, warehouse, emulator):
     emulator.set_price_offset("okx", 150)
     asset = build_candle_asset(btc("okx"), partitions_per_run=720, accuracy=STRICT)
-    result = dg.materialize([asset], partition_key=f"{RECENT:%Y-%m-%d-%H:%M}", instance=dg.DagsterInstance.ephemeral(),
-                            resources={"warehouse": warehouse, "sources": sources})
+    result, evaluation = materialize_accuracy(asset, sources=sources, warehouse=warehouse)
     assert result.success  # not blocking: the run succeeds and the stored candles stay
-    (evaluation,) = [e.event_specific_data for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"
-                     and e.event_specific_data.check_name == "accuracy"]
     info = {k: v.value for k, v in evaluation.metadata.items()}
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     assert info["max_deviation_bps"] == pytest.approx(150, abs=0.01) and info["sample_size"] == 12
     assert info["reference"] == "coingecko" and info["tolerance_bps"] == 50
     with warehouse.connect() as conn:
         assert conn.sql("SELECT count(*), min(source) FROM candles").fetchall() == [(60, "okx")]
+
+
+def test_a_materialization_with_the_reference_down_succeeds_and_warns(sources, warehouse, emulator):
+    emulator.add_fault("coingecko:status:503")
+    asset = build_candle_asset(btc("binance"), partitions_per_run=720, accuracy=STRICT)
+    result, evaluation = materialize_accuracy(asset, sources=sources, warehouse=warehouse)
+    assert result.success and not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert "HTTP 503" in evaluation.metadata["unverified"].value
+    with warehouse.connect() as conn:
+        assert conn.sql("SELECT count(*) FROM candles").fetchall() == [(60,)]
