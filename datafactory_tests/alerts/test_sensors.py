@@ -17,16 +17,23 @@ from datafactory_tests.alerts.receivers import SlackReceiver
 KEY = dg.AssetKey(["candles", "btc_usdt"])
 
 
+@pytest.fixture(scope="module")
+def shared_instance():
+    """One instance for the module: creating a SQLite instance costs seconds, and each test has its own ledger."""
+    with dg.instance_for_test() as instance:
+        yield instance
+
+
 @pytest.fixture
-def setup(tmp_path, emulator, sources):
+def setup(tmp_path, emulator, sources, shared_instance):
     config = tmp_path / "datafactory.toml"
     config.write_text('[defaults]\nstart = "2024-03-01"\nsources = ["binance"]\n[symbols]\n"BTC/USDT" = {}\n'
                       '[warehouse]\npath = "w.duckdb"\n[alerts]\nchecks = ["validation", "gaps"]\n')
     settings = load_settings(config, env={})
-    with SlackReceiver() as slack, dg.instance_for_test() as instance:
+    with SlackReceiver() as slack:
         sensors = {s.name: s for s in alert_sensors(settings, running=True)}
         resources = {"alert_slack": SlackChannel(webhook_url=f"{slack.url}/hook"), "alert_email": EmailChannel()}
-        yield settings, sensors, resources, slack, instance, sources
+        yield settings, sensors, resources, slack, shared_instance, sources
 
 
 def materialize(settings, sources, instance, partition):
