@@ -91,6 +91,20 @@ class AnomalySettings:
 
 
 @dataclass(frozen=True)
+class HealingSettings:
+    """How the gap-healing sensor asks for runs (`[healing]`)."""
+
+    enabled: bool = True  # false: the sensor is defined but stopped until someone starts it in the UI
+    interval_s: int = 60  # how often the sensor looks
+    max_runs_per_tick: int = 4  # at most this many runs requested per tick, each of up to partitions_per_run hours
+    order: str = "newest"  # "newest" or "oldest": which incomplete hours are asked for first
+    max_attempts: int = 6  # runs asked for one hour before it is reported and left alone
+    backoff_s: int = 60  # wait before asking again for an hour still incomplete; doubles per attempt ...
+    max_backoff_s: int = 240  # ... up to this, so a healed outage is retried within about five minutes
+    settle_minutes: int = 15  # an hour is the schedule's until this long after it closes
+
+
+@dataclass(frozen=True)
 class Settings:
     """The whole configuration the platform runs with."""
 
@@ -106,6 +120,7 @@ class Settings:
     accuracy: AccuracySettings = field(default_factory=AccuracySettings)
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    healing: HealingSettings = field(default_factory=HealingSettings)
 
     @property
     def state_path(self) -> Path:
@@ -160,7 +175,25 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         accuracy=_accuracy(raw.get("accuracy", {}), config_path),
         anomaly=_anomaly(raw.get("anomaly", {}), config_path),
         alerts=_alerts(raw.get("alerts", {}), config_path),
+        healing=_healing(raw.get("healing", {}), config_path),
     )
+
+
+def _healing(table: dict, config_path: Path) -> HealingSettings:
+    _known_keys(table, HealingSettings, "healing", config_path)
+    order = table.get("order", HealingSettings.order)
+    if order not in ("newest", "oldest"):
+        raise ConfigError(f"{config_path}: [healing] order must be \"newest\" or \"oldest\", got {order!r}")
+    numbers = {f.name: _positive_int(table, f.name, f.default, config_path)
+               for f in fields(HealingSettings) if f.name not in ("enabled", "order", "settle_minutes")}
+    enabled = table.get("enabled", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError(f"{config_path}: [healing] enabled must be true or false, got {enabled!r}")
+    settle = table.get("settle_minutes", HealingSettings.settle_minutes)
+    if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 59:
+        raise ConfigError(f"{config_path}: [healing] settle_minutes must be a whole number from 0 to 59, "
+                          f"got {settle!r}")
+    return HealingSettings(enabled=enabled, order=order, settle_minutes=settle, **numbers)
 
 
 def _alerts(table: dict, config_path: Path) -> AlertSettings:

@@ -8,6 +8,7 @@ from datafactory_assets.settings import (
     AccuracySettings,
     AnomalySettings,
     ConfigError,
+    HealingSettings,
     load_settings,
     timeframe_to_ms,
 )

@@ -1,7 +1,10 @@
 """Rollup assets downstream of each candle asset: 1h bars per hourly partition, 1d bars per daily partition.
 
 The partitions line up with the candle asset's (Dagster maps a day onto its 24 hours), so a backfill that selects
-the candles and their rollups computes each bar after the candles it is built from.
+the candles and their rollups computes each bar after the candles it is built from. Without a person selecting
+them, the rollups follow their candles: `ROLLUP_AUTOMATION` (eager, over every partition, not only the latest)
+asks for a bar whenever its candle hours were updated, by the schedule, a backfill or the healing sensor, and a
+day's bar only once all of its hours exist.
 """
 
 import dagster as dg
@@ -10,6 +13,9 @@ from datafactory_assets.assets.candles import backfill_policy_on_purpose, hourly
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse.rollups import write_rollup
+
+
+ROLLUP_AUTOMATION = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
 
 
 def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> list[dg.AssetsDefinition]:
@@ -25,7 +31,7 @@ def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> l
 def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partitions: dg.PartitionsDefinition,
             partitions_per_run: int) -> dg.AssetsDefinition:
     @dg.asset(key=["rollups", bucket, symbol.asset_name], deps=[candles], group_name="rollups",
-              partitions_def=partitions, pool="warehouse", kinds={"duckdb"},
+              partitions_def=partitions, pool="warehouse", kinds={"duckdb"}, automation_condition=ROLLUP_AUTOMATION,
               backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
               description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
     def rollup(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -39,3 +45,12 @@ def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partition
 
 def rollup_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     return [a for s in settings.symbols for a in build_rollup_assets(s, partitions_per_run=settings.partitions_per_run)]
+
+
+def rollup_automation_sensor(interval_s: int = 30) -> dg.AutomationConditionSensorDefinition:
+    """Evaluates the rollups' automation; running by default (Dagster's own default sensor starts stopped).
+    Requests over many partitions become backfills, so each run respects the rollups' backfill policy."""
+    return dg.AutomationConditionSensorDefinition(
+        "rollups_automation", target=dg.AssetSelection.groups("rollups"), minimum_interval_seconds=interval_s,
+        default_status=dg.DefaultSensorStatus.RUNNING, emit_backfills=True,
+        description="Rolls up candle hours into 1h and 1d bars after they are stored.")

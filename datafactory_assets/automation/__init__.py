@@ -1,5 +1,6 @@
 """Schedules and sensors that keep the history fresh without a person."""
 
+from datafactory_assets.automation.healing import build_healing_sensor
 from datafactory_assets.automation.schedules import hourly_collection
 
-__all__ = ["hourly_collection"]
+__all__ = ["build_healing_sensor", "hourly_collection"]

@@ -37,6 +37,30 @@ def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataF
     return conn.sql("SELECT * FROM gap_status WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
 
 
+def incomplete_hours(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime,
+                     per_hour: int) -> list[datetime]:
+    """Hours in [start, until) holding fewer than `per_hour` candles once confirmed holes are counted as held:
+    missing, failed or cut short, and still worth asking a source for. Naive UTC hour starts, oldest first."""
+    bounds = [start.replace(tzinfo=None), until.replace(tzinfo=None)]
+    rows = conn.execute(
+        """
+        WITH held AS (
+            SELECT time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM all_candles
+            WHERE symbol = $symbol AND ts >= $start AND ts < $until GROUP BY 1
+            UNION ALL
+            SELECT time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM known_gaps
+            WHERE symbol = $symbol AND ts >= $start AND ts < $until GROUP BY 1
+        ), per_hour AS (SELECT hour, sum(n) AS n FROM held GROUP BY hour)
+        SELECT h.hour FROM range($start::TIMESTAMP, $until::TIMESTAMP, INTERVAL 1 HOUR) AS h(hour)
+        LEFT JOIN per_hour p ON p.hour = h.hour
+        WHERE coalesce(p.n, 0) < $per_hour
+        ORDER BY h.hour
+        """,
+        {"symbol": symbol, "start": bounds[0], "until": bounds[1], "per_hour": per_hour},
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
 def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:
     """The stored candles of one symbol with open time in [start, end), oldest first."""
     return conn.sql(

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import polars as pl
 
-from datafactory_assets.assets import build_rollup_assets
+from datafactory_assets.assets import build_candle_asset, build_rollup_assets
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.sources.resource import SourcesResource
@@ -62,3 +62,28 @@ def test_a_day_depends_on_its_24_hours_of_candles():
     candles, daily = dg.AssetKey(["candles", "btc_usdt"]), dg.AssetKey(["rollups", "1d", "btc_usdt"])
     upstream = graph.get_parent_partition_keys_for_child("2024-03-02", candles, daily)
     assert sorted(upstream.partitions_subset.get_partition_keys()) == [f"2024-03-02-{h:02d}:00" for h in range(24)]
+
+
+def test_rollups_follow_their_candles_wherever_in_history_they_are_updated(emulator, warehouse):
+    """The automation asks for the bars of candle hours just stored, old ones too, and a day only once complete."""
+    symbol = symbol_settings("BTC/USDT", start=DAY)
+    candles = build_candle_asset(symbol, partitions_per_run=720)
+    hourly, daily = build_rollup_assets(symbol, partitions_per_run=720)
+    instance = dg.DagsterInstance.ephemeral()
+    resources = {"warehouse": warehouse, "sources": SourcesResource(emulator_url=emulator.url)}
+    defs = dg.Definitions(assets=[candles, hourly, daily], resources=resources)
+    first = dg.evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.total_requested == 0
+
+    def store(first_key: str, last_key: str) -> None:
+        dg.materialize([candles], instance=instance, resources=resources,
+                       tags={"dagster/asset_partition_range_start": first_key,
+                             "dagster/asset_partition_range_end": last_key})
+
+    store("2024-03-01-00:00", "2024-03-01-05:00")  # part of a day, long ago
+    evaluated = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert evaluated.get_requested_partitions(hourly.key) == {f"2024-03-01-{h:02d}:00" for h in range(6)}
+    assert evaluated.get_requested_partitions(daily.key) == set()  # hours of the day still missing
+    store("2024-03-01-06:00", "2024-03-01-23:00")
+    evaluated = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluated.cursor)
+    assert evaluated.get_requested_partitions(daily.key) == {"2024-03-01"}

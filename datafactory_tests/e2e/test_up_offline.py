@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from datafactory_assets.launcher import free_port
+from datafactory_assets.settings import REPO_ROOT
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -51,7 +52,10 @@ def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     warehouse = tmp_path / "offline.duckdb"
-    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "DATAFACTORY_WAREHOUSE": str(warehouse)}
+    config = tmp_path / "datafactory.toml"  # the shipped universe; healing off so the counts below are exact
+    config.write_text((REPO_ROOT / "datafactory.toml").read_text() + "\n[healing]\nenabled = false\n")
+    env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "DATAFACTORY_WAREHOUSE": str(warehouse),
+           "DATAFACTORY_CONFIG": str(config)}
     env.pop("DATAFACTORY_EMULATOR_URL", None)
     log = open(tmp_path / "up.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen([Path(sys.executable).parent / "datafactory", "up", "--offline", "--port", str(port)],

@@ -1,0 +1,118 @@
+"""The gap-healing sensor: every minute, runs for the hourly partitions the warehouse lacks candles for.
+
+The warehouse is the truth about completeness: an hour is incomplete when it holds fewer candles than the timeframe
+fits, counting the minutes every source confirmed empty (`known_gaps`) as held. That covers partitions never run,
+runs that failed, and rows lost afterwards alike. Hours still the hourly schedule's (closed less than
+`settle_minutes` ago) are left to it, and hours a queued or running run or a running backfill already covers are
+not asked for twice. An hour that stays incomplete is asked for again with a doubling back-off, and after
+`max_attempts` it is reported (an observation on the asset and a warning in the tick's log) and left alone.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import dagster as dg
+from dagster._core.execution.backfill import BulkActionStatus
+
+from datafactory_assets.assets import hourly_partitions
+from datafactory_assets.automation.healing_plan import HealingMemory, HealingRun, partition_id, plan_tick
+from datafactory_assets.automation.run_tags import candle_run_tags
+from datafactory_assets.settings import Settings, SymbolSettings
+from datafactory_assets.warehouse import WarehouseResource, queries
+
+HEALING_TAG = "datafactory/healing"
+_PARTITION = "dagster/partition"
+_RANGE_START, _RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+_IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
+              dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+_HOUR_MS = 3_600_000
+
+
+def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
+    """`candles_healing` over every candle asset, running by default unless `[healing] enabled = false`."""
+    symbols = {s.symbol: s for s in settings.symbols}
+    keys = {s.symbol: dg.AssetKey(["candles", s.asset_name]) for s in settings.symbols}
+    healing = settings.healing
+
+    @dg.sensor(name="candles_healing", minimum_interval_seconds=healing.interval_s,
+               asset_selection=list(keys.values()),
+               default_status=dg.DefaultSensorStatus.RUNNING if healing.enabled else dg.DefaultSensorStatus.STOPPED,
+               description="Asks for runs of the candle partitions that are missing, failed or incomplete, oldest "
+                           "or newest first, a few per tick, each hour a bounded number of times.")
+    def candles_healing(context: dg.SensorEvaluationContext, warehouse: WarehouseResource):
+        now = datetime.now(UTC)
+        until = (now - timedelta(minutes=healing.settle_minutes)).replace(minute=0, second=0, microsecond=0)
+        tick = plan_tick(
+            _incomplete_hours(settings.symbols, warehouse, until=until),
+            in_flight=_in_flight(context.instance, symbols, keys),
+            memory=HealingMemory.from_cursor(context.cursor),
+            now=now.timestamp(), settings=healing, partitions_per_run=settings.partitions_per_run,
+        )
+        for pid in tick.gave_up:
+            context.log.warning(f"healing gave up on {pid} after {healing.max_attempts} runs; it stays incomplete")
+        return dg.SensorResult(
+            run_requests=[_run_request(run, symbols[run.symbol], keys[run.symbol]) for run in tick.runs],
+            cursor=tick.memory.to_cursor(),
+            asset_events=[_gave_up_event(pid, keys, healing.max_attempts) for pid in tick.gave_up],
+            skip_reason=None if tick.runs else "every partition is complete, in flight, waiting or given up",
+        )
+
+    return candles_healing
+
+
+def _incomplete_hours(symbols: tuple[SymbolSettings, ...], warehouse: WarehouseResource, *,
+                      until: datetime) -> dict[str, list[datetime]]:
+    """Per symbol, the incomplete hours from its start up to `until`; all of them before the warehouse exists."""
+    incomplete: dict[str, list[datetime]] = {}
+    try:
+        with warehouse.connect(read_only=True) as conn:
+            for s in symbols:
+                incomplete[s.symbol] = queries.incomplete_hours(conn, s.symbol, start=s.start, until=until,
+                                                                per_hour=_HOUR_MS // s.timeframe_ms)
+    except FileNotFoundError:
+        for s in symbols:
+            first, last = s.start.replace(tzinfo=None), until.replace(tzinfo=None)
+            incomplete[s.symbol] = [first + timedelta(hours=i) for i in range(int((last - first) / timedelta(hours=1)))]
+    return incomplete
+
+
+def _in_flight(instance: dg.DagsterInstance, symbols: dict[str, SymbolSettings],
+               keys: dict[str, dg.AssetKey]) -> set[str]:
+    """Partitions a queued or running run, or a backfill still being submitted, already covers."""
+    by_key = {key: symbol for symbol, key in keys.items()}
+    busy: set[str] = set()
+    for run in instance.get_runs(dg.RunsFilter(statuses=_IN_FLIGHT)):
+        selected = [by_key[k] for k in (run.asset_selection or by_key) if k in by_key]
+        for partition in _run_partitions(run.tags, symbols, selected):
+            busy.update(partition_id(symbol, partition) for symbol in selected)
+    for backfill in instance.get_backfills(status=BulkActionStatus.REQUESTED):
+        if backfill.is_asset_backfill:
+            for target in backfill.asset_backfill_data.target_subset.iterate_asset_partitions():
+                if target.asset_key in by_key and target.partition_key:
+                    busy.add(partition_id(by_key[target.asset_key], target.partition_key))
+    return busy
+
+
+def _run_partitions(tags: dict, symbols: dict[str, SymbolSettings], selected: list[str]) -> list[str]:
+    if _PARTITION in tags:
+        return [tags[_PARTITION]]
+    if _RANGE_START in tags and selected:
+        partitions = hourly_partitions(symbols[selected[0]].start)
+        return partitions.get_partition_keys_in_range(dg.PartitionKeyRange(tags[_RANGE_START], tags[_RANGE_END]))
+    return []
+
+
+def _run_request(run: HealingRun, symbol: SymbolSettings, key: dg.AssetKey) -> dg.RunRequest:
+    tags = {**candle_run_tags(symbol.sources[0]), HEALING_TAG: "true"}
+    if len(run.partition_keys) == 1:
+        return dg.RunRequest(asset_selection=[key], partition_key=run.partition_keys[0], tags=tags)
+    return dg.RunRequest(asset_selection=[key], tags={**tags, _RANGE_START: run.partition_keys[0],
+                                                      _RANGE_END: run.partition_keys[-1]})
+
+
+def _gave_up_event(pid: str, keys: dict[str, dg.AssetKey], attempts: int) -> dg.AssetObservation:
+    symbol, partition = pid.split("|", 1)
+    return dg.AssetObservation(asset_key=keys[symbol], partition=partition, metadata={
+        "healing": dg.MetadataValue.text(f"gave up after {attempts} runs: the hour is still incomplete and not "
+                                         "confirmed empty at every source; run it by hand once the cause is fixed"),
+        "healing_attempts": attempts,
+    })
