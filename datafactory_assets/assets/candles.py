@@ -80,8 +80,8 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                 "expected_rows": report.expected_rows,
                 "missing_minutes": report.missing_candles * symbol.timeframe_ms // 60_000,
                 "source": report.source,
-                "failed_sources": dg.MetadataValue.md(
-                    "\n".join(f"- {f}" for f in report.failures) if report.failures else "none"),
+                "failed_sources": _listed(report.failures),
+                "passed_over": _listed(report.passed_over),
                 "requests": len(report.requests),
                 "retries": report.retries,
                 "filled_from": dg.MetadataValue.json(report.filled),
@@ -109,6 +109,10 @@ def _stored_checks(symbol: SymbolSettings, window: dg.TimeWindow, *, accuracy: A
     stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
     return [check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources),
             check_anomalies(recent, symbol, start=window.start, settings=anomaly)]
+
+
+def _listed(sources: list) -> dg.MetadataValue:
+    return dg.MetadataValue.md("\n".join(f"- {s}" for s in sources) if sources else "none")
 
 
 def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:

@@ -41,6 +41,7 @@ class IngestReport:
     source: str
     requests: list[RequestRecord]
     failures: list[SourceFailure]
+    passed_over: list[SourceFailure]
     retries: int
     filled: dict[str, int]
     quote_notes: list[str]
@@ -83,6 +84,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         source=result.source,
         requests=result.requests,
         failures=result.failures,
+        passed_over=result.passed_over,
         retries=result.retries,
         filled=result.filled,
         quote_notes=result.quote_notes,

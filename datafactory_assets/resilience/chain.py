@@ -49,6 +49,7 @@ class ChainResult:
     source: str
     requests: list[RequestRecord]
     failures: list[SourceFailure] = field(default_factory=list)
+    passed_over: list[SourceFailure] = field(default_factory=list)  # cannot serve such a window at all: no failure
     retries: int = 0
     filled: dict[str, int] = field(default_factory=dict)
     quote_notes: list[str] = field(default_factory=list)  # sources that served or filled in another quote currency
@@ -77,12 +78,20 @@ class _Attempt:
     empty_from: str | None = None
     undecided: bool = False  # a member failed in a way that asking again could change
     consulted: list[str] = field(default_factory=list)
+    passed_over: list[SourceFailure] = field(default_factory=list)
 
     def fail(self, source: str, kind: str, reason: str, *, final: bool = False) -> None:
         """Record why `source` did not serve; `final` when asking again cannot change its answer."""
         self.failures.append(SourceFailure(source, kind, reason))
         self.undecided = self.undecided or not final
         if final and source not in self.consulted:
+            self.consulted.append(source)
+
+    def pass_over(self, source: str, reason: str, *, final: bool) -> None:
+        """Record a source that cannot serve such a window at all (not a failure: nothing went wrong)."""
+        self.passed_over.append(SourceFailure(source, "passed over", reason))
+        self.undecided = self.undecided or not final
+        if final:
             self.consulted.append(source)
 
 
@@ -124,9 +133,9 @@ class FailoverChain:
             served.frame = served.frame.filter(pl.col("source") == served.source)
             served.filled, served.quote_notes = {}, served.quote_notes[:1]
         if served is None and (attempt.violations or attempt.empty_from is None):
-            raise ChainExhaustedError(attempt.failures, attempt.requests, attempt.violations)
+            raise ChainExhaustedError(attempt.failures + attempt.passed_over, attempt.requests, attempt.violations)
         result = served or ChainResult(frame=empty_candles(), source=attempt.empty_from, requests=attempt.requests)
-        result.requests, result.failures = attempt.requests, attempt.failures
+        result.requests, result.failures, result.passed_over = attempt.requests, attempt.failures, attempt.passed_over
         result.retries = sum(m.guard.retries - attempt.retries_before[m.source.name] for m in self.members)
         result.holes_confirmed, result.consulted = not attempt.undecided, attempt.consulted
         return result
@@ -135,9 +144,9 @@ class FailoverChain:
              timeframe: str) -> FetchResult | None:
         """One source's valid answer for the window, or None with the reason recorded in `attempt`."""
         name = member.source.name
-        too_old = member.source.cannot_serve(start, timeframe)
-        if too_old:
-            attempt.fail(name, "skipped", too_old, final=True)
+        unservable = member.source.cannot_serve(start, timeframe)
+        if unservable:
+            attempt.pass_over(name, unservable, final=not member.source.publishes_later)
             return None
         blocked = member.guard.blocked_reason()
         if blocked:

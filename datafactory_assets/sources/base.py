@@ -139,6 +139,7 @@ class CandleSource(Protocol):
     """What the failover chain needs of a candle source, whatever client library is behind it."""
 
     name: str
+    publishes_later: bool  # a window it cannot serve now may become servable (an archive published days later)
 
     def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
         """Why the source cannot serve a window starting at `start`, or None."""

@@ -80,6 +80,7 @@ class BinanceArchiveSource:
     switch. `cache` keeps verified files (None: nothing is kept)."""
 
     name = NAME
+    publishes_later = True  # files appear days after the fact
 
     def __init__(self, *, emulator_url: str | None = None, cache: FileCache | None = None,
                  min_age: timedelta = timedelta(days=2), timeout_s: float = 30):

@@ -66,6 +66,8 @@ class CcxtCandleSource:
     processes. Without a guard (benchmarks, tests of the adapter alone) requests go out unthrottled.
     """
 
+    publishes_later = False  # a venue's depth only recedes: a window it cannot serve never becomes servable
+
     def __init__(self, exchange_id: str, *, emulator_url: str | None = None, timeout_ms: int = 10_000,
                  budget_limit: int | None = None):
         self.name = exchange_id

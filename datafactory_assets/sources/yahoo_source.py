@@ -84,6 +84,7 @@ class YahooCandleSource:
     """
 
     name = "yahoo"
+    publishes_later = False  # its depth only recedes: a window it cannot serve never becomes servable
 
     def __init__(self, *, emulator_url: str | None = None, symbol_map: dict[str, str] | None = None,
                  timeout_s: float = 10, cache_dir: str | Path | None = None):

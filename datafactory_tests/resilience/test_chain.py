@@ -88,7 +88,7 @@ def test_a_venue_that_does_not_list_the_pair_is_passed_over_without_counting_aga
     alt = SymbolSettings(symbol="ETH/BTC", timeframe="1m", start=START, sources=("kraken", "binance"))
     report = ingest_window(alt, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
     assert report.source == "binance"
-    assert report.failures[0].source == "kraken" and "720 candles" in report.failures[0].reason
+    assert report.passed_over[0].source == "kraken" and "720 candles" in report.passed_over[0].reason
     unknown = SymbolSettings(symbol="NOPE/USDT", timeframe="1m", start=START, sources=("okx", "binance"))
     with pytest.raises(ChainExhaustedError) as caught:
         ingest_window(unknown, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
@@ -152,7 +152,7 @@ def test_yahoo_is_skipped_without_a_request_for_1m_windows_older_than_30_days(em
     with pytest.raises(ChainExhaustedError) as caught:
         ingest_window(btc(("binance", "yahoo")), start=START, end=START + timedelta(hours=1), sources=sources,
                       warehouse=warehouse)
-    assert caught.value.failures[1].kind == "skipped" and "30 days" in caught.value.failures[1].reason
+    assert caught.value.failures[1].kind == "passed over" and "30 days" in caught.value.failures[1].reason
     assert not [r for r in emulator.request_log() if r["venue"] == "yahoo"]
 
 

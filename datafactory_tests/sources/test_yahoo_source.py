@@ -121,7 +121,7 @@ def test_the_chain_skips_yahoo_for_a_window_beyond_its_depth(yahoo, emulator, tm
                         breaker=SourceBreaker(path=tmp_path / "state.sqlite", source="yahoo", fail_max=5,
                                               reset_timeout_s=60))
     chain = FailoverChain([ChainMember(yahoo, guard)], validate=lambda frame: [])
-    with pytest.raises(ChainExhaustedError, match=r"yahoo \(skipped\): yahoo serves 1m candles only within"):
+    with pytest.raises(ChainExhaustedError, match=r"yahoo \(passed over\): yahoo serves 1m candles only within"):
         chain.fetch("BTC/USDT", start=hours_ago(31 * 24), end=hours_ago(31 * 24 - 1), timeframe="1m")
     assert chart_requests(emulator) == []
 
