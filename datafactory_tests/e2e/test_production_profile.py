@@ -1,0 +1,188 @@
+"""The production profile end to end: webserver and daemon on a real PostgreSQL server, runs queued by the queued run
+coordinator within the tag limits (one run per primary source, two warehouse writers), and a run whose process is
+killed launched again by run_retries."""
+
+import os
+import signal
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from datafactory_assets.automation.run_tags import SOURCE_TAG, candle_run_tags
+from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_tests.e2e.platform import BIN, Platform
+from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
+from datafactory_tests.helpers import ms
+
+pytestmark = [pytest.mark.xdist_group("e2e"), pytest.mark.skipif(missing_reason() is not None,
+                                                                  reason=missing_reason() or "")]
+
+# Two primary sources, two binance symbols; 12 partitions per run: a one-day backfill is two runs per source (a
+# backfill run covers every asset of its backfill that shares the partitions: BTC and ETH together).
+CONFIG = """
+[defaults]
+timeframe = "1m"
+start = "2024-03-01"
+sources = ["binance"]
+[symbols]
+"BTC/USDT" = {}
+"ETH/USDT" = {}
+"SOL/USDT" = { sources = ["okx"] }
+[backfill]
+partitions_per_run = 12
+"""
+
+SYMBOLS = {"BTC/USDT": "binance", "ETH/USDT": "binance", "SOL/USDT": "okx"}
+
+# Every run in the run storage: its source tag (none for runs of other assets), when it was queued, when it left the
+# queue for a process of its own (STARTING) and when it ended; all from PostgreSQL.
+RUNS = """
+SELECT r.run_id, r.status, t.value,
+       (SELECT extract(epoch FROM min(e.timestamp)) FROM event_logs e
+        WHERE e.run_id = r.run_id AND e.dagster_event_type = 'PIPELINE_ENQUEUED'),
+       (SELECT extract(epoch FROM min(e.timestamp)) FROM event_logs e
+        WHERE e.run_id = r.run_id AND e.dagster_event_type = 'PIPELINE_STARTING'),
+       r.end_time
+FROM runs r LEFT JOIN run_tags t ON t.run_id = r.run_id AND t.key = %s
+"""
+
+
+@pytest.fixture(scope="module")
+def postgres():
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory, emulator_session, postgres):
+    with Platform(tmp_path_factory.mktemp("production"), config_toml=CONFIG, emulator_url=emulator_session.url,
+                  instance_profile="production", extra_env=postgres.env) as running:
+        yield running
+
+
+def stored_once(warehouse: Path, symbol: str, start: datetime, end: datetime) -> bool:
+    """The window holds exactly the emulator's candles of `symbol`, each once."""
+    conn = duckdb.connect(str(warehouse), read_only=True)
+    rows = conn.execute("SELECT epoch_ms(ts), close FROM candles WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+                        [symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)]).fetchall()
+    conn.close()
+    want = synthetic_candles(symbol, ms(start), ms(end))
+    return [(r[0], r[1]) for r in rows] == list(zip(want["open_ms"].to_list(), want["close"].to_list(), strict=True))
+
+
+def most_overlapping(intervals: list[tuple[float, float]]) -> int:
+    """The largest number of [start, end] intervals in progress at one moment (an end before a start at a tie)."""
+    moments = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    running = most = 0
+    for _, step in moments:
+        running += step
+        most = max(most, running)
+    return most
+
+
+def test_a_backfill_on_postgres_queues_runs_within_the_source_and_writer_limits(platform, postgres):
+    result = subprocess.run(
+        [BIN / "datafactory", "backfill", "--from", "2024-03-01", "--to", "2024-03-01", "--url", platform.url,
+         "--wait", "--timeout", "240"], env=platform.env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr + platform.log("daemon")[-3000:]
+    assert result.stdout.count("COMPLETED_SUCCESS: 2 run(s), 0 not successful") == 2, result.stdout  # binance, okx
+
+    now = time.time()
+    runs = [(tag, float(enqueued), float(starting or now), end or now)
+            for _, _, tag, enqueued, starting, end in postgres.query(RUNS, (SOURCE_TAG,))]
+    for source in set(SYMBOLS.values()):
+        mine = sorted((starting, end, enqueued) for tag, enqueued, starting, end in runs if tag == source)
+        assert len(mine) == 2, runs
+        (_, first_end, _), (second_start, _, second_enqueued) = mine
+        assert first_end <= second_start, f"two {source} runs were in progress at once: {mine}"
+        assert second_enqueued < first_end, f"the second {source} run was never held in the queue: {mine}"
+    # the warehouse pool's one slot, plus one run starting its process meanwhile (candle and rollup runs alike)
+    assert most_overlapping([(starting, end) for *_, starting, end in runs]) == 2, runs
+    assert postgres.query("SELECT count(*) FROM event_logs WHERE dagster_event_type = 'ASSET_MATERIALIZATION' AND "
+                          "asset_key LIKE %s", ('["candles", %',)) == [(3 * 24,)], "one per symbol and hour"
+    assert not (platform.dagster_home / "history" / "runs.db").exists(), "no SQLite run storage beside it"
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    for symbol in SYMBOLS:
+        assert stored_once(platform.warehouse_path, symbol, start, start + timedelta(days=1)), symbol
+
+
+LAUNCH_RUN = """
+mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
+  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
+
+RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
+WEEK = datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 12, tzinfo=UTC)  # one run over 168 partitions: seconds
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`, from /proc."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def run_worker(platform: Platform) -> int | None:
+    """The process a code server spawned to execute a run (multiprocessing's spawn_main), if one is alive."""
+    for proc in platform.procs:
+        for pid in descendants(proc.pid):
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def wait_until(predicate, *, timeout_s: float, what: str, poll_s: float = 1.0):
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(poll_s)
+    raise TimeoutError(what)
+
+
+def test_a_run_whose_process_is_killed_is_launched_again_and_completes(platform, postgres):
+    launched = platform.graphql(LAUNCH_RUN, {"params": {
+        "selector": {"repositoryLocationName": "datafactory", "repositoryName": "__repository__",
+                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["candles", "btc_usdt"]}]},
+        "executionMetadata": {"tags": [
+            {"key": "dagster/asset_partition_range_start", "value": f"{WEEK[0]:%Y-%m-%d-%H:%M}"},
+            {"key": "dagster/asset_partition_range_end", "value": f"{WEEK[1] - timedelta(hours=1):%Y-%m-%d-%H:%M}"},
+            *({"key": k, "value": v} for k, v in candle_run_tags("binance").items())]},
+    }})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run_id = launched["run"]["runId"]
+    wait_until(lambda: platform.graphql(RUN, {"id": run_id})["runOrError"]["status"] == "STARTED", timeout_s=120,
+               poll_s=0.1, what=f"run {run_id} never started")
+    os.kill(wait_until(lambda: run_worker(platform), timeout_s=5, poll_s=0.05, what="no run worker"), signal.SIGKILL)
+
+    def retry():
+        rows = postgres.query("SELECT r.run_id, r.status FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
+                              "WHERE t.key = 'dagster/parent_run_id' AND t.value = %s", (run_id,))
+        return rows and rows[0][1] in {"SUCCESS", "FAILURE", "CANCELED"} and rows[0]
+
+    retry_id, retry_status = wait_until(retry, timeout_s=180, what=f"run {run_id} was not retried to an end: "
+                                        + platform.log("daemon")[-3000:])
+    assert platform.graphql(RUN, {"id": run_id})["runOrError"]["status"] == "FAILURE"
+    assert retry_status == "SUCCESS", platform.log("daemon")[-3000:]
+    assert postgres.query("SELECT value FROM run_tags WHERE run_id = %s AND key = %s", (retry_id, SOURCE_TAG)) == [
+        ("binance",)], "the retry keeps its place in the source's queue"
+    crash = postgres.query("SELECT count(*) FROM event_logs WHERE run_id = %s AND event LIKE %s",
+                           (run_id, "%SIGKILL%"))
+    assert crash != [(0,)], "the killed run's log says its process died"
+    assert stored_once(platform.warehouse_path, "BTC/USDT", *WEEK)
