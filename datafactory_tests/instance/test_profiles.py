@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+from dagster._core.instance.config import dagster_instance_config
+
+from datafactory_assets.instance.profiles import (
+    REQUIRED_ENV,
+    ProfileError,
+    check_environment,
+    selected_profile,
+    write_instance_config,
+)
+
+PG_ENV = {"DATAFACTORY_PG_HOST": "127.0.0.1", "DATAFACTORY_PG_PORT": "5432", "DATAFACTORY_PG_USER": "datafactory",
+          "DATAFACTORY_PG_PASSWORD": "secret", "DATAFACTORY_PG_DB": "dagster"}
+
+
+def test_the_profile_comes_from_the_environment_and_defaults_to_embedded():
+    assert selected_profile({}) == "embedded"
+    assert selected_profile({"DATAFACTORY_INSTANCE_PROFILE": "production"}) == "production"
+    with pytest.raises(ProfileError, match="unknown instance profile 'prod'"):
+        selected_profile({"DATAFACTORY_INSTANCE_PROFILE": "prod"})
+
+
+def test_production_refuses_to_start_without_its_postgres_variables_naming_them():
+    check_environment("embedded", {})
+    check_environment("production", PG_ENV)
+    with pytest.raises(ProfileError, match="DATAFACTORY_PG_PASSWORD, DATAFACTORY_PG_DB"):
+        check_environment("production", {k: v for k, v in PG_ENV.items() if k in REQUIRED_ENV["production"][:3]})
+    with pytest.raises(ProfileError, match="DATAFACTORY_PG_PORT='fivefourthreetwo' is not a port"):
+        check_environment("production", {**PG_ENV, "DATAFACTORY_PG_PORT": "fivefourthreetwo"})
+
+
+def test_the_production_config_is_a_valid_dagster_instance_with_postgres_queue_and_retries(tmp_path, monkeypatch):
+    for name, value in PG_ENV.items():
+        monkeypatch.setenv(name, value)
+    write_instance_config(tmp_path, "production")
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert set(config["storage"]) == {"postgres"}
+    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
+    assert [limit["key"] for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]] == [
+        "datafactory/source", "datafactory/warehouse"]
+    assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
+    assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+
+
+def test_an_operators_own_dagster_yaml_is_kept_but_another_profiles_is_refused(tmp_path: Path):
+    embedded = write_instance_config(tmp_path / "home", "embedded")
+    with pytest.raises(ProfileError, match="is the embedded profile's"):
+        write_instance_config(tmp_path / "home", "production")
+    embedded.write_text("telemetry:\n  enabled: false\n")
+    assert write_instance_config(tmp_path / "home", "production").read_text() == "telemetry:\n  enabled: false\n"
