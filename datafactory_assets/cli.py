@@ -86,15 +86,16 @@ def health(hours: int | None) -> None:
 @click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
 def gaps(symbol: str | None) -> None:
     """Missing candle ranges (first and last missing open time, UTC); `confirmed_empty` counts the candles every
-    source was asked for and none has (not retried), `unconfirmed` those not yet fetched."""
+    source lacked in two separate fetches (healing leaves them alone), `unconfirmed` the others."""
     with _warehouse().connect(read_only=True) as conn:
         frame = queries.gaps(conn, symbol)
     if frame.is_empty():
         _console().print(f"no gaps{' for ' + symbol if symbol else ''}")
         return
     _print_frame(frame, f"Gaps{' in ' + symbol if symbol else ''}")
-    _console().print(f"{frame.height} gap(s), {frame['unconfirmed'].sum()} missing candle(s) not yet fetched, "
-                     f"{frame['confirmed_empty'].sum()} confirmed empty at every source")
+    _console().print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s): "
+                     f"{frame['unconfirmed'].sum()} not yet confirmed, {frame['confirmed_empty'].sum()} confirmed "
+                     "empty at every source")
 
 
 def _export_moment(text: str | None, option: str) -> datetime | None:

@@ -87,7 +87,7 @@ def breaker_observations(states: pl.DataFrame) -> list[Observation]:
 def _judge(evaluation: dg.AssetCheckEvaluation, alerts: AlertSettings) -> tuple[bool, str]:
     metadata = {key: getattr(value, "value", value) for key, value in evaluation.metadata.items()}
     if evaluation.check_name == GAPS and isinstance(metadata.get("missing_candles"), int):
-        missing = metadata["missing_candles"]
+        missing = metadata.get("unconfirmed", metadata["missing_candles"])  # confirmed holes are the venue's
         return missing > alerts.gaps_threshold, (f"{missing} missing candles in {metadata.get('gap_ranges', '?')} "
                                                  f"range(s) (alerts above {alerts.gaps_threshold})")
     if evaluation.passed:

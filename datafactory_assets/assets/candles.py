@@ -90,7 +90,7 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                 "partitions": len(context.partition_keys),
                 "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
             },
-            check_results=[validation_result([]), gaps_result(report.missing),
+            check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
                            *_stored_checks(symbol, window, accuracy=accuracy, anomaly=anomaly, sources=sources,
                                            warehouse=warehouse)],
         )

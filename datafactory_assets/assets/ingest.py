@@ -18,7 +18,7 @@ from datafactory_assets.resilience.chain import ChainExhaustedError, ChainResult
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources import RequestRecord
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import WarehouseResource
+from datafactory_assets.warehouse import WarehouseResource, queries
 from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, upsert_candles
 
 
@@ -38,6 +38,7 @@ class IngestReport:
     rows: int
     expected_rows: int
     missing: pl.DataFrame
+    confirmed_empty: int  # of the missing candles, those every source confirmed empty often enough
     source: str
     requests: list[RequestRecord]
     failures: list[SourceFailure]
@@ -74,13 +75,16 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         raise
+    holes = _confirmed_holes(result, symbol, start=start, end=end)
     with warehouse.connect() as conn:
         rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
-                              holes=_confirmed_holes(result, symbol, start=start, end=end))
+                              holes=holes)
+        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes is not None else 0
     return IngestReport(
         rows=rows,
         expected_rows=expected,
         missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=symbol.timeframe_ms),
+        confirmed_empty=confirmed,
         source=result.source,
         requests=result.requests,
         failures=result.failures,

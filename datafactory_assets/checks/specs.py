@@ -50,7 +50,8 @@ def validation_result(violations: Sequence[Violation]) -> dg.AssetCheckResult:
     )
 
 
-def gaps_result(ranges: pl.DataFrame) -> dg.AssetCheckResult:
+def gaps_result(ranges: pl.DataFrame, *, confirmed_empty: int = 0) -> dg.AssetCheckResult:
+    """Passes when nothing is missing but what every source confirmed empty (recorded in `known_gaps`)."""
     missing = int(ranges["missing"].sum()) if ranges.height else 0
     listed = ranges.head(_MAX_LISTED_RANGES)
     table = "\n".join(
@@ -58,10 +59,12 @@ def gaps_result(ranges: pl.DataFrame) -> dg.AssetCheckResult:
     )
     return dg.AssetCheckResult(
         check_name=GAPS,
-        passed=missing == 0,
+        passed=missing == confirmed_empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
             "missing_candles": missing,
+            "confirmed_empty": confirmed_empty,
+            "unconfirmed": missing - confirmed_empty,
             "gap_ranges": ranges.height,
             "ranges": dg.MetadataValue.md(
                 "| first missing | last missing | candles |\n|---|---|---|\n" + table if table else "none"

@@ -8,6 +8,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED
+
 
 def coverage(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Per symbol: first and last candle, rows, expected, completeness (confirmed holes count as complete: there is
@@ -49,16 +51,25 @@ def incomplete_hours(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: dat
             WHERE symbol = $symbol AND ts >= $start AND ts < $until GROUP BY 1
             UNION ALL
             SELECT time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM known_gaps
-            WHERE symbol = $symbol AND ts >= $start AND ts < $until GROUP BY 1
+            WHERE symbol = $symbol AND ts >= $start AND ts < $until AND confirmations >= $needed GROUP BY 1
         ), per_hour AS (SELECT hour, sum(n) AS n FROM held GROUP BY hour)
         SELECT h.hour FROM range($start::TIMESTAMP, $until::TIMESTAMP, INTERVAL 1 HOUR) AS h(hour)
         LEFT JOIN per_hour p ON p.hour = h.hour
         WHERE coalesce(p.n, 0) < $per_hour
         ORDER BY h.hour
         """,
-        {"symbol": symbol, "start": bounds[0], "until": bounds[1], "per_hour": per_hour},
+        {"symbol": symbol, "start": bounds[0], "until": bounds[1], "per_hour": per_hour,
+         "needed": CONFIRMATIONS_NEEDED},
     ).fetchall()
     return [row[0] for row in rows]
+
+
+def confirmed_holes(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> int:
+    """How many open times of [start, end) every source has confirmed empty, often enough to stop asking."""
+    return conn.execute(
+        "SELECT count(*) FROM known_gaps WHERE symbol = ? AND ts >= ? AND ts < ? AND confirmations >= ?",
+        [symbol, start.replace(tzinfo=None), end.replace(tzinfo=None), CONFIRMATIONS_NEEDED],
+    ).fetchall()[0][0]
 
 
 def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import duckdb
 
-SCHEMA_VERSION = 4  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
-# 4: archived_months, all_candles, source_health_hourly
+SCHEMA_VERSION = 5  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+# 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations
+CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS known_gaps (
     confirmed_at TIMESTAMP NOT NULL,
     sources VARCHAR NOT NULL
 );
+ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS confirmations INTEGER DEFAULT 1;
 CREATE TABLE IF NOT EXISTS archived_months (
     symbol VARCHAR NOT NULL,
     month VARCHAR NOT NULL,
@@ -108,6 +110,7 @@ SELECT g.symbol, g.first_missing, g.last_missing, g.missing,
        CAST(count(k.ts) AS BIGINT) AS confirmed_empty,
        CAST(g.missing - count(k.ts) AS BIGINT) AS unconfirmed
 FROM gaps g LEFT JOIN known_gaps k ON k.symbol = g.symbol AND k.ts BETWEEN g.first_missing AND g.last_missing
+    AND k.confirmations >= {CONFIRMATIONS_NEEDED}
 GROUP BY g.symbol, g.first_missing, g.last_missing, g.missing;
 
 CREATE OR REPLACE VIEW coverage AS

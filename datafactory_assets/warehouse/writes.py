@@ -82,16 +82,23 @@ def log_requests(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestReco
 
 
 def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: ConfirmedHoles) -> None:
-    """Replace the holes' earlier confirmations; skip any minute a candle is stored for."""
+    """Count one more confirmation of each hole (a first one starts at 1); skip any minute a candle is stored for.
+
+    One fetch is not enough (`schema.CONFIRMATIONS_NEEDED`): a venue glitch that drops candles looks like a hole
+    once, so healing asks again before a hole is taken as the venue's.
+    """
     confirmed = pl.DataFrame({"ts": holes.ts.cast(pl.Datetime("us"))})
     conn.register("confirmed_holes", confirmed)
+    now = _utcnow()
     bounds = [symbol, confirmed["ts"].min(), confirmed["ts"].max()]
-    conn.execute("DELETE FROM known_gaps WHERE symbol = ? AND ts BETWEEN ? AND ? "
-                 "AND ts IN (SELECT ts FROM confirmed_holes)", bounds)
+    conn.execute("UPDATE known_gaps SET confirmations = confirmations + 1, confirmed_at = ?, sources = ? "
+                 "WHERE symbol = ? AND ts BETWEEN ? AND ? AND ts IN (SELECT ts FROM confirmed_holes)",
+                 [now, holes.sources, *bounds])
     conn.execute(
-        "INSERT INTO known_gaps SELECT ?, h.ts, ?, ? FROM confirmed_holes h WHERE NOT EXISTS "
-        "(SELECT 1 FROM candles c WHERE c.symbol = ? AND c.ts = h.ts)",
-        [symbol, _utcnow(), holes.sources, symbol],
+        "INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations) SELECT ?, h.ts, ?, ?, 1 "
+        "FROM confirmed_holes h WHERE NOT EXISTS (SELECT 1 FROM candles c WHERE c.symbol = ? AND c.ts = h.ts) "
+        "AND NOT EXISTS (SELECT 1 FROM known_gaps k WHERE k.symbol = ? AND k.ts = h.ts)",
+        [symbol, now, holes.sources, symbol, symbol],
     )
     conn.unregister("confirmed_holes")
 

@@ -27,7 +27,7 @@ def shared_instance():
 @pytest.fixture
 def setup(tmp_path, emulator, sources, shared_instance):
     config = tmp_path / "datafactory.toml"
-    config.write_text('[defaults]\nstart = "2024-03-01"\nsources = ["binance"]\n[symbols]\n"BTC/USDT" = {}\n'
+    config.write_text('[defaults]\nstart = "2024-03-01"\nsources = ["binance", "okx"]\n[symbols]\n"BTC/USDT" = {}\n'
                       '[warehouse]\npath = "w.duckdb"\n[alerts]\nchecks = ["validation", "gaps"]\n')
     settings = load_settings(config, env={})
     with SlackReceiver() as slack:
@@ -56,6 +56,7 @@ def evaluate_run_sensor(sensors, name, result, instance, resources):
 def test_a_failed_run_alerts_with_its_step_error_and_a_later_success_recovers(setup, emulator):
     settings, sensors, resources, slack, instance, sources = setup
     emulator.add_fault("binance:status:400")
+    emulator.add_fault("okx:status:400")
     failed = materialize(settings, sources, instance, "2024-03-01-05:00")
     assert not failed.success
     evaluate_run_sensor(sensors, "alert_on_run_failure", failed, instance, resources)
@@ -76,6 +77,7 @@ def test_a_failed_run_alerts_with_its_step_error_and_a_later_success_recovers(se
 def test_a_check_failing_in_a_successful_run_alerts_once_for_repeats(setup, emulator):
     settings, sensors, resources, slack, instance, sources = setup
     emulator.add_fault("binance:holes:0.3")
+    emulator.add_fault("okx:garbage")  # the holes stay unconfirmed, so the check keeps failing
     for _ in range(2):
         result = materialize(settings, sources, instance, "2024-03-01-06:00")
         assert result.success

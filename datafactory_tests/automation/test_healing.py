@@ -88,11 +88,15 @@ def test_confirmed_holes_are_not_asked_for_again(start, tmp_path, warehouse):
     replay.write_text(json.dumps(recorded))
     symbol = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=start, sources=("binance", "okx"))
     with Emulator(replay={"ALT/BTC": replay}) as emu:
-        healer = Healer(settings_for(symbol, warehouse, emu.url), symbol,
+        healer = Healer(settings_for(symbol, warehouse, emu.url, backoff_s=1), symbol,
                         {"warehouse": warehouse, "sources": SourcesResource(emulator_url=emu.url)})
         (request,) = healer.tick().run_requests
         assert healer.run(request)
-        assert healer.tick().run_requests == []  # the three holes are known: every source was asked
+        time.sleep(1.05)
+        (again,) = healer.tick().run_requests  # once could be a venue's glitch: asked once more
+        assert again.tags[RANGE_START] == f"{start:%Y-%m-%d-%H:%M}" and healer.run(again)
+        time.sleep(1.05)
+        assert healer.tick().run_requests == []  # every source lacked them twice: the holes are the venue's
     with warehouse.connect(read_only=True) as conn:
         assert conn.sql("SELECT count(*) FROM known_gaps").fetchall() == [(3,)]
 
