@@ -3,7 +3,7 @@
 from datafactory_assets.assets.candles import build_candle_asset, candle_assets, hourly_partitions
 from datafactory_assets.assets.coverage import COVERAGE_KEY, build_coverage_asset
 from datafactory_assets.assets.health import SOURCE_HEALTH_KEY, build_source_health_asset
-from datafactory_assets.assets.rollups import build_rollup_assets, rollup_assets, rollup_automation_sensor
+from datafactory_assets.assets.rollups import build_rollup_assets, rollup_assets
 
 __all__ = [
     "COVERAGE_KEY",
@@ -15,5 +15,4 @@ __all__ = [
     "candle_assets",
     "hourly_partitions",
     "rollup_assets",
-    "rollup_automation_sensor",
 ]

@@ -46,11 +46,3 @@ def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partition
 def rollup_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     return [a for s in settings.symbols for a in build_rollup_assets(s, partitions_per_run=settings.partitions_per_run)]
 
-
-def rollup_automation_sensor(interval_s: int = 30) -> dg.AutomationConditionSensorDefinition:
-    """Evaluates the rollups' automation; running by default (Dagster's own default sensor starts stopped).
-    Requests over many partitions become backfills, so each run respects the rollups' backfill policy."""
-    return dg.AutomationConditionSensorDefinition(
-        "rollups_automation", target=dg.AssetSelection.groups("rollups"), minimum_interval_seconds=interval_s,
-        default_status=dg.DefaultSensorStatus.RUNNING, emit_backfills=True,
-        description="Rolls up candle hours into 1h and 1d bars after they are stored.")

@@ -18,9 +18,10 @@ from datafactory_assets.settings import AlertSettings
 KEY = dg.AssetKey(["candles", "btc_usdt"])
 
 
-def evaluation(name: str, *, passed: bool, metadata=None, description=None, partition=None):
+def evaluation(name: str, *, passed: bool, metadata=None, description=None, partition=None,
+               severity=dg.AssetCheckSeverity.ERROR):
     return dg.AssetCheckEvaluation(asset_key=KEY, check_name=name, passed=passed, metadata=metadata or {},
-                                   description=description, partition=partition)
+                                   description=description, partition=partition, severity=severity)
 
 
 def test_run_partition_names_a_key_a_range_or_nothing():
@@ -43,6 +44,22 @@ def test_gaps_alert_only_above_the_threshold_and_a_pass_clears():
     assert observed[1].reason == "6 missing candles in 3 range(s) (alerts above 5)"
     assert {(o.condition, o.subject, o.partition) for o in observed} == {
         ("check:gaps", "candles/btc_usdt", "2024-03-01-00:00")}
+
+
+def test_gaps_count_only_the_holes_not_confirmed_at_every_source():
+    confirmed = evaluation("gaps", passed=True, metadata={"missing_candles": 9, "confirmed_empty": 9,
+                                                          "unconfirmed": 0, "gap_ranges": 1})
+    (observed,) = check_observations([confirmed], partition="p", alerts=AlertSettings(gaps_threshold=5))
+    assert not observed.failing
+
+
+def test_an_accuracy_check_that_could_not_compare_is_no_alert_and_a_deviation_is():
+    unverified = evaluation("accuracy", passed=False, severity=dg.AssetCheckSeverity.WARN,
+                            description="unverified: coingecko answered HTTP 503")
+    deviated = evaluation("accuracy", passed=False, description="150 bps from coingecko, beyond 100")
+    observed = check_observations([unverified, deviated], partition="p", alerts=AlertSettings())
+    assert [o.failing for o in observed] == [False, True]
+    assert observed[1].reason == "150 bps from coingecko, beyond 100"
 
 
 def test_failed_checks_alert_by_name_with_their_own_words_and_others_are_ignored():
