@@ -23,3 +23,4 @@ test: $(VENV)/.installed system-packages
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/backfill.py
+	$(BIN)/python bench/archive.py
