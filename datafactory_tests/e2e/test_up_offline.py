@@ -53,7 +53,9 @@ def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
     url = f"http://127.0.0.1:{port}"
     warehouse = tmp_path / "offline.duckdb"
     config = tmp_path / "datafactory.toml"  # the shipped universe; healing off so the counts below are exact
-    config.write_text((REPO_ROOT / "datafactory.toml").read_text() + "\n[healing]\nenabled = false\n")
+    shipped = (REPO_ROOT / "datafactory.toml").read_text()
+    assert "\n# enabled = false" in shipped
+    config.write_text(shipped.replace("\n# enabled = false", "\nenabled = false"))
     env = {**os.environ, "DAGSTER_HOME": str(tmp_path / "home"), "DATAFACTORY_WAREHOUSE": str(warehouse),
            "DATAFACTORY_CONFIG": str(config)}
     env.pop("DATAFACTORY_EMULATOR_URL", None)
@@ -61,7 +63,12 @@ def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
     proc = subprocess.Popen([Path(sys.executable).parent / "datafactory", "up", "--offline", "--port", str(port)],
                             env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(lambda: requests.get(f"{url}/server_info", timeout=2).ok, 180, "webserver")
+        def serving() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"datafactory up exited: {(tmp_path / 'up.log').read_text()[-3000:]}")
+            return requests.get(f"{url}/server_info", timeout=2).ok
+
+        wait_for(serving, 180, "webserver")
         (repo,) = graphql(url, REPOSITORIES)["repositoriesOrError"]["nodes"]
         assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
             "candles_job_hourly": "RUNNING", "coverage_hourly": "RUNNING"}
