@@ -122,3 +122,13 @@ mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params)
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 _RUN_STATUS = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 _RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+
+
+def wait_for(predicate, *, timeout_s: float, what: str):
+    """The first truthy value `predicate()` returns, polled twice a second; TimeoutError naming `what` otherwise."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.5)
+    raise TimeoutError(what)

@@ -11,7 +11,7 @@ import dagster as dg
 import pytest
 
 from datafactory_tests.alerts.receivers import SlackReceiver, SmtpReceiver
-from datafactory_tests.e2e.platform import Platform
+from datafactory_tests.e2e.platform import Platform, wait_for
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -23,15 +23,6 @@ LAUNCH_RUN = """
 mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
-
-
-def wait_for(predicate, *, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.5)
-    raise TimeoutError(what)
 
 
 def run_partition(platform: Platform, partition: str) -> str:

@@ -7,18 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from datafactory_tests.alerts.receivers import SlackReceiver
-from datafactory_tests.e2e.platform import Platform
+from datafactory_tests.e2e.platform import Platform, wait_for
 
 pytestmark = pytest.mark.xdist_group("freshness")  # mostly waiting: beside the other platform tests, not after them
-
-
-def wait_for(predicate, *, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if value := predicate():
-            return value
-        time.sleep(0.5)
-    raise TimeoutError(what)
 
 
 def test_an_asset_left_stale_past_its_fail_window_alerts_once_and_recovers_when_materialized(tmp_path, emulator):
