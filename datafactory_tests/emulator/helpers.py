@@ -25,3 +25,16 @@ def expected_rows(symbol: str, start_ms: int, count: int, timeframe_ms: int = MI
     """The `count` synthetic candles from `start_ms` as ccxt returns them: [open ms, o, h, l, c, volume] lists."""
     frame = synthetic_candles(symbol, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
     return [list(row) for row in frame.rows()]
+
+
+def forward(client, symbol, *, start, end, limit, timeframe="1m"):
+    """The platform's loop: since = last + one candle, venue-max limit, until the window is done."""
+    rows, since = [], start
+    step = client.parse_timeframe(timeframe) * 1000
+    while since < end:
+        page = client.fetch_ohlcv(symbol, timeframe, since=since, limit=limit)
+        rows.extend(row for row in page if row[0] < end)
+        if len(page) < limit:
+            break
+        since = page[-1][0] + step
+    return rows

@@ -9,7 +9,7 @@ from datafactory_assets.emulator.bybit import BybitVenue
 from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS
 from datafactory_assets.emulator.store import CandleStore
 from datafactory_assets.emulator.venue import Request
-from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, SPOT_ONLY, T0, ccxt_client, expected_rows
+from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, SPOT_ONLY, T0, ccxt_client, expected_rows, forward
 
 
 @pytest.fixture(scope="module")
@@ -57,14 +57,8 @@ def test_other_intervals_as_ccxt_names_them(emu, client, timeframe, timeframe_ms
 
 
 def test_forward_pagination_over_a_past_window_returns_every_candle_once(emu, client):
-    start, count, rows, since = T0 + 7 * MINUTE, 2345, [], T0 + 7 * MINUTE
-    end = start + count * MINUTE
-    while since < end:
-        page = client.fetch_ohlcv("BNB/USDT", "1m", since=since, limit=1000)
-        rows.extend(row for row in page if row[0] < end)
-        if len(page) < 1000:
-            break
-        since = page[-1][0] + MINUTE
+    start, count = T0 + 7 * MINUTE, 2345
+    rows = forward(client, "BNB/USDT", start=start, end=start + count * MINUTE, limit=1000)
     assert rows == expected_rows("BNB/USDT", start, count) and len(emu.request_log()) == 3
 
 

@@ -9,7 +9,7 @@ from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS
 from datafactory_assets.emulator.okx import OkxVenue
 from datafactory_assets.emulator.store import CandleStore
 from datafactory_assets.emulator.venue import Request
-from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, SPOT_ONLY, T0, ccxt_client, expected_rows
+from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, SPOT_ONLY, T0, ccxt_client, expected_rows, forward
 
 
 @pytest.fixture(scope="module")
@@ -19,19 +19,6 @@ def ccxt_venue():
 
 def candles(http, path="candles", **query):
     return http.get(f"{http.base}/okx/api/v5/market/{path}", params={"instId": "BTC-USDT", **query})
-
-
-def forward(client, symbol, *, start, end, limit, timeframe="1m"):
-    """The platform's loop: since = last + one candle, venue-max limit, until the window is done."""
-    rows, since = [], start
-    step = client.parse_timeframe(timeframe) * 1000
-    while since < end:
-        page = client.fetch_ohlcv(symbol, timeframe, since=since, limit=limit)
-        rows.extend(row for row in page if row[0] < end)
-        if len(page) < limit:
-            break
-        since = page[-1][0] + step
-    return rows
 
 
 def now_ms():
