@@ -12,6 +12,11 @@ from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 from dagster._core.execution.backfill import BulkActionStatus
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 from datafactory_assets.assets import hourly_partitions
 from datafactory_assets.automation.healing_plan import HealingMemory, HealingRun, partition_id, plan_tick
@@ -20,8 +25,6 @@ from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource, queries
 
 HEALING_TAG = "datafactory/healing"
-_PARTITION = "dagster/partition"
-_RANGE_START, _RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 _IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 _HOUR_MS = 3_600_000
@@ -93,11 +96,11 @@ def _in_flight(instance: dg.DagsterInstance, symbols: dict[str, SymbolSettings],
 
 
 def _run_partitions(tags: dict, symbols: dict[str, SymbolSettings], selected: list[str]) -> list[str]:
-    if _PARTITION in tags:
-        return [tags[_PARTITION]]
-    if _RANGE_START in tags and selected:
-        partitions = hourly_partitions(symbols[selected[0]].start)
-        return partitions.get_partition_keys_in_range(dg.PartitionKeyRange(tags[_RANGE_START], tags[_RANGE_END]))
+    if PARTITION_NAME_TAG in tags:
+        return [tags[PARTITION_NAME_TAG]]
+    if ASSET_PARTITION_RANGE_START_TAG in tags and selected:
+        keys = dg.PartitionKeyRange(tags[ASSET_PARTITION_RANGE_START_TAG], tags[ASSET_PARTITION_RANGE_END_TAG])
+        return hourly_partitions(symbols[selected[0]].start).get_partition_keys_in_range(keys)
     return []
 
 
@@ -105,8 +108,9 @@ def _run_request(run: HealingRun, symbol: SymbolSettings, key: dg.AssetKey) -> d
     tags = {**candle_run_tags(symbol.sources[0]), HEALING_TAG: "true"}
     if len(run.partition_keys) == 1:
         return dg.RunRequest(asset_selection=[key], partition_key=run.partition_keys[0], tags=tags)
-    return dg.RunRequest(asset_selection=[key], tags={**tags, _RANGE_START: run.partition_keys[0],
-                                                      _RANGE_END: run.partition_keys[-1]})
+    first, last = run.partition_keys[0], run.partition_keys[-1]
+    return dg.RunRequest(asset_selection=[key], tags={**tags, ASSET_PARTITION_RANGE_START_TAG: first,
+                                                      ASSET_PARTITION_RANGE_END_TAG: last})
 
 
 def _gave_up_event(pid: str, keys: dict[str, dg.AssetKey], attempts: int) -> dg.AssetObservation:
