@@ -108,13 +108,8 @@ class Platform:
         if launched["__typename"] != "LaunchRunSuccess":
             raise RuntimeError(f"run of {asset_names} {first}..{last} not launched: {launched}")
         run_id = launched["run"]["runId"]
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            status = self.graphql(_RUN_STATUS, {"id": run_id})["runOrError"]["status"]
-            if status in _RUN_DONE:
-                return status
-            time.sleep(1)
-        raise TimeoutError(f"run {run_id} not finished within {timeout_s}s; see {self.workdir}")
+        return wait_for(lambda: (s := self.graphql(_RUN_STATUS, {"id": run_id})["runOrError"]["status"]) in _RUN_DONE
+                        and s, timeout_s=timeout_s, what=f"run {run_id} finished; see {self.workdir}")
 
 
 _LAUNCH_RUN = """

@@ -19,22 +19,11 @@ CANARY = "canary-7d0c2f1e9b-secret"
 SELECTOR = {"repositoryLocationName": "datafactory", "repositoryName": "__repository__"}
 TICKS = """query Ticks($selector: SensorSelector!) { sensorOrError(sensorSelector: $selector) {
   __typename ... on Sensor { sensorState { ticks(limit: 1) { status } } } } }"""
-LAUNCH_RUN = """
-mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
-  __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
-RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 
 
 def run_partition(platform: Platform, partition: str) -> str:
     """One run of candles/btc_usdt over one partition, launched as the UI does; returns its final status."""
-    tags = [{"key": f"dagster/asset_partition_range_{end}", "value": partition} for end in ("start", "end")]
-    launched = platform.graphql(LAUNCH_RUN, {"params": {
-        "selector": {**SELECTOR, "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["candles", "btc_usdt"]}]},
-        "executionMetadata": {"tags": tags}}})["launchRun"]
-    assert launched["__typename"] == "LaunchRunSuccess", launched
-    run_id = launched["run"]["runId"]
-    return wait_for(lambda: (s := platform.graphql(RUN, {"id": run_id})["runOrError"]["status"]) in
-                    {"SUCCESS", "FAILURE", "CANCELED"} and s, timeout_s=120, what=f"run {run_id}")
+    return platform.materialize(["btc_usdt"], first=partition, last=partition, timeout_s=120)
 
 
 def about(partition: str, slack: SlackReceiver, smtp: SmtpReceiver) -> tuple[list[str], list[str]]:
