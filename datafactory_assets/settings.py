@@ -127,6 +127,11 @@ class Settings:
         """Breakers and budgets live beside the warehouse, one state file per warehouse."""
         return self.warehouse_path.with_name(self.warehouse_path.stem + ".resilience.sqlite")
 
+    @property
+    def alert_ledger_path(self) -> Path:
+        """What the alert sensors told, likewise one ledger per warehouse."""
+        return self.warehouse_path.with_name(self.warehouse_path.stem + ".alerts.sqlite")
+
 
 def timeframe_to_ms(timeframe: str) -> int:
     """Parse `1m`, `5m`, `1h` into milliseconds; only timeframes that tile an hour exactly are allowed."""
@@ -251,8 +256,8 @@ def _positive_number(table: dict, key: str, default: float, section: str, config
 
 
 def _freshness(table: dict, config_path: Path) -> dict[str, int]:
-    warn = _positive_int(table, "warn_after_minutes", 75, config_path)
-    fail = _positive_int(table, "fail_after_minutes", 120, config_path)
+    warn = _positive_int(table, "warn_after_minutes", Settings.freshness_warn_minutes, config_path)
+    fail = _positive_int(table, "fail_after_minutes", Settings.freshness_fail_minutes, config_path)
     if warn >= fail:
         raise ConfigError(f"{config_path}: [freshness] warn_after_minutes ({warn}) must be below "
                           f"fail_after_minutes ({fail})")

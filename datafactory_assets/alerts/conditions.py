@@ -12,7 +12,11 @@ from collections.abc import Iterable, Mapping
 import dagster as dg
 import polars as pl
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
-from dagster._core.storage.tags import ASSET_PARTITION_RANGE_END_TAG, ASSET_PARTITION_RANGE_START_TAG
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    PARTITION_NAME_TAG,
+)
 
 from datafactory_assets.alerts.ledger import Observation
 from datafactory_assets.checks import GAPS
@@ -26,8 +30,8 @@ _MAX_REASON = 400
 
 def run_partition(tags: Mapping[str, str]) -> str:
     """The partition a run covered: its key, `first...last` for a range run, or "" when unpartitioned."""
-    if tags.get("dagster/partition"):
-        return tags["dagster/partition"]
+    if tags.get(PARTITION_NAME_TAG):
+        return tags[PARTITION_NAME_TAG]
     first, last = tags.get(ASSET_PARTITION_RANGE_START_TAG), tags.get(ASSET_PARTITION_RANGE_END_TAG)
     if first and last:
         return first if first == last else f"{first}...{last}"

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from datafactory_assets.alerts.conditions import BREAKER, FRESHNESS, RUN_FAILURE
 from datafactory_assets.alerts.ledger import Notice
 
 LISTED_PER_MESSAGE = 10
 _HEADLINES = {  # condition -> (failing, recovered)
-    "run_failure": ("run failed", "runs succeed again"),
-    "breaker": ("circuit breaker open", "circuit breaker closed again"),
-    "freshness": ("asset is stale", "asset is fresh again"),
+    RUN_FAILURE: ("run failed", "runs succeed again"),
+    BREAKER: ("circuit breaker open", "circuit breaker closed again"),
+    FRESHNESS: ("asset is stale", "asset is fresh again"),
 }
 
 

@@ -28,11 +28,6 @@ _FRESHNESS_BATCH = 500
 _EXCEPTION_NAME = re.compile(r"^[\w.]+: ")  # `dagster._core.definitions.events.Failure: ` says nothing to a reader
 
 
-def ledger_path(settings: Settings):
-    """Beside the warehouse, like the resilience state: one alert ledger per warehouse."""
-    return settings.warehouse_path.with_name(settings.warehouse_path.stem + ".alerts.sqlite")
-
-
 class Alerting:
     """Observations in, messages out: the ledger decides what is worth telling, the channels tell it."""
 
@@ -60,7 +55,7 @@ class Alerting:
 def alert_sensors(settings: Settings, *, running: bool) -> list[dg.SensorDefinition]:
     """Four sensors, RUNNING by default only when a channel is configured (without one they would have no one to
     tell; they still show in the UI, where they can be started to fill the ledger)."""
-    alerting = Alerting(AlertLedger(ledger_path(settings), repeat_interval_s=settings.alerts.repeat_interval_s),
+    alerting = Alerting(AlertLedger(settings.alert_ledger_path, repeat_interval_s=settings.alerts.repeat_interval_s),
                         settings.alerts)
     common = {"minimum_interval_seconds": settings.alerts.sensor_interval_s,
               "default_status": dg.DefaultSensorStatus.RUNNING if running else dg.DefaultSensorStatus.STOPPED}
