@@ -13,7 +13,8 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from datafactory_assets.settings import REPO_ROOT, load_settings
+from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, TEMPLATES, ProfileError
+from datafactory_assets.settings import REPO_ROOT, Settings, load_settings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse import queries
 
@@ -23,8 +24,9 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200)
 
 
-def _warehouse() -> WarehouseResource:
-    return WarehouseResource(path=str(load_settings().warehouse_path), lock_timeout_s=30)
+def _warehouse(settings: Settings | None = None) -> WarehouseResource:
+    """The configured warehouse; pass `settings` when the command has loaded them already."""
+    return WarehouseResource(path=str((settings or load_settings()).warehouse_path), lock_timeout_s=30)
 
 
 def _print_frame(frame: pl.DataFrame, title: str) -> None:
@@ -60,7 +62,7 @@ def health(hours: int | None) -> None:
     from datafactory_assets.resilience import breaker_states
 
     settings = load_settings()
-    with _warehouse().connect(read_only=True) as conn:
+    with _warehouse(settings).connect(read_only=True) as conn:
         requests = queries.source_health(conn)
         hourly = queries.source_health_hourly(conn) if hours else None
     if hourly is not None:
@@ -127,8 +129,9 @@ def export(symbol: str, timeframe: str | None, start: str | None, end: str | Non
 
     first, last = _export_moment(start, "--start"), _export_moment(end, "--end")
     try:
-        exports_dir = load_settings().config_path.parent / "data" / "exports"
-        with _warehouse().connect(read_only=True) as conn:
+        settings = load_settings()
+        exports_dir = settings.config_path.parent / "data" / "exports"
+        with _warehouse(settings).connect(read_only=True) as conn:
             timeframe = timeframe or exports.base_timeframe(conn, symbol)
             path = output or exports_dir / exports.default_filename(symbol, timeframe, fmt)
             rows = exports.export_candles(conn, symbol=symbol, timeframe=timeframe, start=first, end=last,
@@ -287,12 +290,11 @@ def emulator(host: str, port: int, replays: tuple[str, ...], faults: tuple[str, 
               help="Run against the local exchange emulator instead of the real venues.")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
-@click.option("--profile", default=lambda: os.environ.get("DATAFACTORY_INSTANCE_PROFILE") or "embedded",
-              type=click.Choice(["embedded", "production"]), show_default="DATAFACTORY_INSTANCE_PROFILE or embedded",
+@click.option("--profile", default=lambda: os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE,
+              type=click.Choice(sorted(TEMPLATES)), show_default=f"{PROFILE_ENV} or {DEFAULT_PROFILE}",
               help="Instance profile: embedded (SQLite) or production (PostgreSQL, queued runs; docs/production.md).")
 def up(offline: bool, host: str, port: int, profile: str) -> None:
     """Start the platform: Dagster webserver and daemon, hourly schedule on."""
-    from datafactory_assets.instance.profiles import ProfileError
     from datafactory_assets.launcher import run_platform
 
     dagster_home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home")

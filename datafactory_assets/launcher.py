@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from datafactory_assets.instance.profiles import check_environment, write_instance_config
+from datafactory_assets.instance.profiles import DEFAULT_PROFILE, check_environment, write_instance_config
 from datafactory_assets.logfiles import tee_lines
 from datafactory_assets.settings import REPO_ROOT
 
@@ -39,7 +39,7 @@ def start_emulator(host: str = "127.0.0.1", log_dir: Path | None = None) -> tupl
     return proc, f"http://{host}:{port}"
 
 
-def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path, profile: str = "embedded") -> int:
+def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path, profile: str = DEFAULT_PROFILE) -> int:
     """Run `dagster dev` (webserver + daemon) until interrupted; offline points every source at the emulator.
     `profile` picks the instance config (see datafactory_assets/instance/profiles.py)."""
     check_environment(profile, os.environ)
