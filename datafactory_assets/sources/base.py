@@ -58,6 +58,15 @@ def status_kind(status: int | None) -> ErrorKind | None:
     return ErrorKind.TRANSIENT if status >= 500 else ErrorKind.PERMANENT
 
 
+def runner(guard):
+    """How a source sends one request: through `guard.run(fn, weight=...)` when given, else straight out."""
+    return guard.run if guard is not None else _unguarded
+
+
+def _unguarded(fn, *, weight: int = 1):
+    return fn()
+
+
 @dataclass(frozen=True)
 class RequestRecord:
     """One request to a source, as the warehouse's `ingest_log` stores it."""

@@ -35,6 +35,7 @@ from datafactory_assets.sources.base import (
     naive_utc,
     recorded,
     retry_after_s,
+    runner,
     status_kind,
 )
 from datafactory_assets.sources.file_cache import FileCache
@@ -113,7 +114,7 @@ class BinanceArchiveSource:
         """
         if timeframe not in INTERVALS:
             raise SourceError(self.cannot_serve(start, timeframe), kind=ErrorKind.PERMANENT)
-        run = guard.run if guard is not None else (lambda fn, weight=1: fn())
+        run = runner(guard)
         first, last = naive_utc(epoch_ms(start)), naive_utc(epoch_ms(end))
         market = symbol.replace("/", "")
         requests_made: list[RequestRecord] = []

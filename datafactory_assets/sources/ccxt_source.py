@@ -26,6 +26,7 @@ from datafactory_assets.sources.base import (
     naive_utc,
     recorded,
     retry_after_s,
+    runner,
     status_kind,
 )
 from datafactory_assets.sources.transport import emulator_url
@@ -98,7 +99,7 @@ class CcxtCandleSource:
         requests made so far) when the exchange fails, and `BrokenAnswerError` when an answer is not data.
         """
         requests: list[RequestRecord] = []
-        run = guard.run if guard is not None else (lambda fn, weight=1: fn())
+        run = runner(guard)
         if not self.exchange.markets:
             run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
         tf_ms = self.exchange.parse_timeframe(timeframe) * 1000
@@ -133,7 +134,7 @@ class CcxtCandleSource:
         if depth is None:
             return None
         oldest = datetime.now(UTC).timestamp() - depth * self.exchange.parse_timeframe(timeframe)
-        if start.timestamp() < oldest:
+        if epoch_ms(start) / 1000 < oldest:  # a naive start is UTC, not local time
             return f"{self.name} keeps only its latest {depth} candles; the window starts before them"
         return None
 

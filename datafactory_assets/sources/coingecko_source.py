@@ -25,6 +25,7 @@ from datafactory_assets.sources.base import (
     naive_utc,
     recorded,
     retry_after_s,
+    runner,
     status_kind,
 )
 from datafactory_assets.sources.transport import EmulatorSession
@@ -76,7 +77,7 @@ class CoinGeckoReference:
         coin = self.coin_id(symbol)
         quote = symbol.split("/")[1]
         currency = "usd" if quote == "USDT" else quote.lower()
-        run = guard.run if guard is not None else (lambda fn, weight=1: fn())
+        run = runner(guard)
         start_s, end_s = epoch_ms(start) // 1000, epoch_ms(end) // 1000
         requests_made: list[RequestRecord] = []
         frames = [pl.DataFrame(schema=PRICE_SCHEMA)]

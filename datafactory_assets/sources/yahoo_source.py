@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from yfinance.data import YfData
 from yfinance.exceptions import (YFException, YFPricesMissingError, YFRateLimitError,
                                  YFTickerMissingError)
 
-from datafactory_assets.frames import candles_from_rows, empty_candles
+from datafactory_assets.frames import PRICE_COLUMNS, candles_from_columns, empty_candles
 from datafactory_assets.sources.base import (
     BrokenAnswerError,
     ErrorKind,
@@ -42,6 +42,7 @@ from datafactory_assets.sources.base import (
     naive_utc,
     recorded,
     retry_after_s,
+    runner,
     status_kind,
 )
 from datafactory_assets.sources.transport import EmulatorSession
@@ -126,7 +127,7 @@ class YahooCandleSource:
         oldest_ms = _now_ms() - interval.depth_days * DAY_MS + _DEPTH_MARGIN_MS
         if epoch_ms(start) < oldest_ms:
             return (f"{self.name} serves {timeframe} candles only within the last {interval.depth_days} days; "
-                    f"the window starts {_utc(start):%Y-%m-%d %H:%M} UTC")
+                    f"the window starts {naive_utc(epoch_ms(start)):%Y-%m-%d %H:%M} UTC")
         return None
 
     def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
@@ -140,7 +141,7 @@ class YahooCandleSource:
         interval = INTERVALS.get(timeframe)
         if interval is None:
             raise SourceError(self.cannot_serve(start, timeframe), kind=ErrorKind.PERMANENT)
-        run = guard.run if guard is not None else (lambda fn, weight=1: fn())
+        run = runner(guard)
         start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), _now_ms() // interval.ms * interval.ms)
         step = interval.span_days * DAY_MS if interval.span_days else max(end_ms - start_ms, 1)
         requests: list[RequestRecord] = []
@@ -234,15 +235,8 @@ def _candles(history: pd.DataFrame, *, symbol: str, source: str) -> pl.DataFrame
     typical = sum(prices) / 4
     with np.errstate(divide="ignore", invalid="ignore"):
         volume = np.where(typical > 0, history["Volume"].to_numpy(dtype=np.float64) / typical, np.nan)
-    rows = list(zip(open_ms.tolist(), *(column.tolist() for column in (*prices, volume)), strict=True))
-    return candles_from_rows(rows, symbol=symbol, source=source).with_columns(pl.col("volume").fill_nan(None))
-
-
-
-def _utc(moment: datetime) -> datetime:
-    """Naive datetimes are UTC here, as in the canonical frame."""
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-
+    columns = pl.DataFrame({"open_ms": open_ms, **dict(zip(PRICE_COLUMNS, prices, strict=True)), "volume": volume})
+    return candles_from_columns(columns, symbol=symbol, source=source).with_columns(pl.col("volume").fill_nan(None))
 
 
 def _now_ms() -> int:
