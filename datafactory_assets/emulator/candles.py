@@ -107,12 +107,16 @@ def _price_path(seed: int, times_ms: np.ndarray, *, base: float) -> np.ndarray:
 
 def _uniform(seed: int, keys: np.ndarray, *, stream: int, timeframe_ms: int = 0) -> np.ndarray:
     """Uniform [0, 1) per key, independent across (seed, stream, timeframe); the price path uses no timeframe."""
-    salt = _splitmix64(np.array([seed ^ (stream << 56) ^ timeframe_ms], dtype=np.uint64))
-    hashed = _splitmix64(keys.astype(np.uint64) + salt)
-    return (hashed >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    salt = splitmix64(np.array([seed ^ (stream << 56) ^ timeframe_ms], dtype=np.uint64))
+    return unit_hash(keys.astype(np.uint64) + salt)
 
 
-def _splitmix64(x: np.ndarray) -> np.ndarray:
+def unit_hash(keys: np.ndarray) -> np.ndarray:
+    """A fixed pseudo-random number in [0, 1) per uint64 key."""
+    return (splitmix64(keys) >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def splitmix64(x: np.ndarray) -> np.ndarray:
     """The splitmix64 finalizer, vectorized (uint64 arrays wrap around silently)."""
     x = x + np.uint64(0x9E3779B97F4A7C15)
     x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 
 from datafactory_assets.emulator.budget import with_retry_after
+from datafactory_assets.emulator.candles import unit_hash
 from datafactory_assets.emulator.store import CandleStore, Page
 from datafactory_assets.emulator.venue import Request, Response, Venue
 
@@ -166,7 +167,7 @@ def _shuffle(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
 def _holes(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
     """Drops the candles whose open time hashes below FRACTION: a retry or an overlapping page misses the same ones."""
     fraction = float(fault.args[0]) if fault.args else DEFAULT_HOLE_FRACTION
-    return frame.filter(pl.Series(_unit_hash(frame["open_ms"].to_numpy()) >= fraction))
+    return frame.filter(pl.Series(unit_hash(frame["open_ms"].to_numpy().astype(np.uint64)) >= fraction))
 
 
 def _spike(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
@@ -175,14 +176,6 @@ def _spike(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
     spiked = (pl.col("close") * SPIKE_FACTOR).round(8)
     frame = frame.with_columns(close=pl.when(middle).then(spiked).otherwise(pl.col("close")))
     return frame.with_columns(high=pl.when(middle).then(pl.max_horizontal("high", "close")).otherwise(pl.col("high")))
-
-
-def _unit_hash(values: np.ndarray) -> np.ndarray:
-    """A fixed pseudo-random number in [0, 1) per integer (splitmix64's mixer)."""
-    z = values.astype(np.uint64) + np.uint64(0x9E3779B97F4A7C15)
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return ((z ^ (z >> np.uint64(31))) >> np.uint64(11)) / 2.0**53
 
 
 KINDS: dict[str, FaultKind] = {
