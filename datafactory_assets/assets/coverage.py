@@ -22,14 +22,9 @@ def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...]) -> str:
     return "\n".join(lines)
 
 
-def coverage_markdown(frame: pl.DataFrame) -> str:
-    """The coverage table as Markdown."""
-    return markdown_table(frame, _COLUMNS)
-
-
 def coverage_metadata(frame: pl.DataFrame) -> dict:
     """The table, plus one number per symbol and measure, so the UI plots each across materializations."""
-    metadata: dict = {"coverage": dg.MetadataValue.md(coverage_markdown(frame)), "symbols": frame.height,
+    metadata: dict = {"coverage": dg.MetadataValue.md(markdown_table(frame, _COLUMNS)), "symbols": frame.height,
                       "rows": int(frame["rows"].sum()) if frame.height else 0}
     for row in frame.iter_rows(named=True):
         name = row["symbol"].replace("/", "_").lower()

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -25,6 +23,7 @@ from urllib.parse import quote
 import duckdb
 
 from datafactory_assets.warehouse.schema import all_candles_view
+from datafactory_assets.warehouse.sql import sql_string, transaction
 
 _FILE_COLUMNS = "ts, open, high, low, close, volume, source, ingested_at"
 _CHECKSUM = f"count(*), coalesce(sum(hash({_FILE_COLUMNS})), 0)"
@@ -99,7 +98,7 @@ def compact(conn: duckdb.DuckDBPyConnection) -> Path:
     copy = path.with_name(f".{path.name}.{uuid.uuid4().hex}.compact")
     conn.execute("CHECKPOINT")
     try:
-        conn.execute(f"ATTACH '{_escaped(copy)}' AS compacted")
+        conn.execute(f"ATTACH {sql_string(copy)} AS compacted")
         try:
             conn.execute(f'COPY FROM DATABASE "{name}" TO compacted')
             for (table,) in conn.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ?",
@@ -128,7 +127,7 @@ def restore_month(conn: duckdb.DuckDBPyConnection, *, archive_dir: Path, symbol:
                                 ).fetchall()
         raise ValueError(f"{symbol} {month} is not archived; archived: {[r[0] for r in archived] or 'nothing'}")
     relative = month_file(symbol, month)
-    with _transaction(conn):
+    with transaction(conn):
         inserted = conn.execute(f"INSERT INTO candles SELECT ?, {_FILE_COLUMNS} FROM read_parquet(?)",
                                 [symbol, relative]).fetchall()[0][0]
         if inserted != listed[0][0]:
@@ -180,7 +179,7 @@ def _move_month(conn: duckdb.DuckDBPyConnection, archive_dir: Path, move: MonthM
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".data.{uuid.uuid4().hex}.partial")
     try:
-        conn.execute(f"COPY (SELECT {_FILE_COLUMNS} {in_table} ORDER BY ts) TO '{_escaped(partial)}' "
+        conn.execute(f"COPY (SELECT {_FILE_COLUMNS} {in_table} ORDER BY ts) TO {sql_string(partial)} "
                      "(FORMAT parquet, COMPRESSION zstd)", window)
         _check_file(conn, partial, expected, move)
         _fsync(partial)
@@ -188,7 +187,7 @@ def _move_month(conn: duckdb.DuckDBPyConnection, archive_dir: Path, move: MonthM
         _fsync(target.parent)
     finally:
         partial.unlink(missing_ok=True)
-    with _transaction(conn):
+    with transaction(conn):
         _check_file(conn, target, conn.execute(f"SELECT {_CHECKSUM} {in_table}", window).fetchall()[0], move)
         conn.execute("INSERT INTO archived_months VALUES (?, ?, ?, ?, ?)",
                      [move.symbol, move.month, expected[0], expected[1], datetime.now(UTC).replace(tzinfo=None)])
@@ -201,17 +200,6 @@ def _check_file(conn: duckdb.DuckDBPyConnection, path: Path, expected: tuple, mo
     if tuple(found) != tuple(expected):
         raise RuntimeError(f"archive file {path} of {move.symbol} {move.month} holds {found[0]} rows (checksum "
                            f"{found[1]}), the table {expected[0]} ({expected[1]}): nothing deleted")
-
-
-@contextmanager
-def _transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
-    conn.execute("BEGIN TRANSACTION")
-    try:
-        yield
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
-    conn.execute("COMMIT")
 
 
 def _remove_partials(archive_dir: Path) -> None:
@@ -231,7 +219,3 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-
-
-def _escaped(path: Path) -> str:
-    return str(path).replace("'", "''")

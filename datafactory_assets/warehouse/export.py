@@ -20,6 +20,8 @@ from pathlib import Path
 
 import duckdb
 
+from datafactory_assets.warehouse.sql import sql_string
+
 FORMATS = ("parquet", "csv")
 ROLLUPS = {"1h": "candles_1h", "1d": "candles_1d"}
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
@@ -90,7 +92,7 @@ def export_candles(conn: duckdb.DuckDBPyConnection, *, symbol: str, timeframe: s
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     try:
-        rows = conn.execute(f"COPY ({query}) TO {_sql_string(partial)} ({options})", params).fetchone()[0]
+        rows = conn.execute(f"COPY ({query}) TO {sql_string(partial)} ({options})", params).fetchone()[0]
         if rows == 0:
             raise EmptyExportError(f"no {symbol} {timeframe} candles stored in {_window(start, end)}: "
                                    f"nothing written to {target}")
@@ -120,7 +122,3 @@ def _window(start: datetime | None, end: datetime | None) -> str:
     first = f"{start:%Y-%m-%d %H:%M}" if start else "the first candle"
     last = f"{end:%Y-%m-%d %H:%M}" if end else "now"
     return f"[{first}, {last}) UTC"
-
-
-def _sql_string(path: Path) -> str:
-    return "'" + str(path).replace("'", "''") + "'"

@@ -13,6 +13,7 @@ import duckdb
 
 from datafactory_assets.warehouse.archive import archive_problems
 from datafactory_assets.warehouse.schema import SCHEMA_VERSION, current_version
+from datafactory_assets.warehouse.sql import transaction
 
 _TF = "coalesce(s.timeframe_ms, 60000)"
 _ROWS = "FROM candles c LEFT JOIN symbols s USING (symbol)"
@@ -78,14 +79,9 @@ def fix_findings(conn: duckdb.DuckDBPyConnection) -> int:
     """Delete the rows that must not exist and all but the newest copy of repeated candles; returns rows removed."""
     before = conn.sql("SELECT count(*) FROM candles").fetchall()[0][0]
     deletable = " OR ".join(f"({cond})" for cond, _, deletes in _ROW_CHECKS.values() if deletes)
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM candles WHERE rowid IN (SELECT c.rowid {_ROWS} WHERE {deletable})")
         conn.execute("DELETE FROM candles WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
                      "(PARTITION BY symbol, ts ORDER BY ingested_at DESC, rowid DESC) AS copy FROM candles) "
                      "WHERE copy > 1)")
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return before - conn.sql("SELECT count(*) FROM candles").fetchall()[0][0]

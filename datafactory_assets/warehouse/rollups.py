@@ -6,6 +6,9 @@ from datetime import datetime
 
 import duckdb
 
+from datafactory_assets.warehouse.schema import BAR_COLUMNS
+from datafactory_assets.warehouse.sql import transaction
+
 BUCKETS = {"1h": ("rollup_1h", "INTERVAL 1 HOUR"), "1d": ("rollup_1d", "INTERVAL 1 DAY")}
 
 
@@ -17,19 +20,11 @@ def write_rollup(conn: duckdb.DuckDBPyConnection, *, symbol: str, bucket: str, s
     """
     table, interval = BUCKETS[bucket]
     window = [symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)]
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND ts >= ? AND ts < ?", window)
-        conn.execute(
-            f"INSERT INTO {table} SELECT symbol, time_bucket({interval}, ts) AS bar, arg_min(open, ts), max(high), "
-            f"min(low), arg_max(close, ts), sum(volume), count(*) FROM all_candles "
-            f"WHERE symbol = ? AND ts >= ? AND ts < ? GROUP BY symbol, bar",
+        bars = conn.execute(
+            f"INSERT INTO {table} SELECT symbol, time_bucket({interval}, ts) AS bar, {BAR_COLUMNS} FROM all_candles "
+            "WHERE symbol = ? AND ts >= ? AND ts < ? GROUP BY symbol, bar",
             window,
-        )
-        bars = conn.execute(f"SELECT count(*) FROM {table} WHERE symbol = ? AND ts >= ? AND ts < ?",
-                            window).fetchall()[0][0]
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
+        ).fetchall()[0][0]
     return bars

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import duckdb
 
+from datafactory_assets.warehouse.sql import transaction
+
 SCHEMA_VERSION = 5  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
 # 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations
 CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
@@ -85,6 +87,10 @@ _REQUEST_STATS = """count(*) AS requests,
        count(*) FILTER (WHERE outcome = 'error') AS errors"""
 
 _CANDLE_COLUMNS = "symbol, ts, open, high, low, close, volume, source, ingested_at"
+
+# One bar over a bucket's base candles: the `candles_1h` / `candles_1d` views and the rollup tables agree by sharing it.
+BAR_COLUMNS = ("arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close, "
+               "sum(volume) AS volume, count(*) AS candles")
 
 # Archive files sit under `<warehouse stem>.archive/`; every connection sets DuckDB's file_search_path there, so the
 # views hold a relative glob and keep working when the warehouse file moves or is renamed together with its archive.
@@ -160,15 +166,11 @@ FROM by_hour h
 ORDER BY h.hour, h.source;
 
 CREATE OR REPLACE VIEW candles_1h AS
-SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS ts,
-       arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
-       sum(volume) AS volume, count(*) AS candles
+SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS ts, {BAR_COLUMNS}
 FROM all_candles GROUP BY symbol, time_bucket(INTERVAL 1 HOUR, ts);
 
 CREATE OR REPLACE VIEW candles_1d AS
-SELECT symbol, time_bucket(INTERVAL 1 DAY, ts) AS ts,
-       arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close,
-       sum(volume) AS volume, count(*) AS candles
+SELECT symbol, time_bucket(INTERVAL 1 DAY, ts) AS ts, {BAR_COLUMNS}
 FROM all_candles GROUP BY symbol, time_bucket(INTERVAL 1 DAY, ts);
 """
 
@@ -210,13 +212,8 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         return
     if version > SCHEMA_VERSION:
         raise SchemaError(f"warehouse schema version {version} is newer than this code's {SCHEMA_VERSION}")
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(_TABLES)
         conn.execute(all_candles_view(conn))
         conn.execute(_VIEWS)
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise

@@ -13,6 +13,7 @@ import polars as pl
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse.archive import refuse_archived
+from datafactory_assets.warehouse.sql import transaction
 
 _LOG_SCHEMA = {
     "requested_at": pl.Datetime("us"), "source": pl.String(), "symbol": pl.String(),
@@ -43,8 +44,7 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
     for stamps in (incoming["ts"], holes.ts if holes is not None else pl.Series()):
         if stamps.len():
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
-    conn.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(conn):
         conn.execute(
             "INSERT OR REPLACE INTO symbols VALUES (?, ?, ?)",
             [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)],
@@ -69,10 +69,6 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
         if holes is not None and holes.ts.len():
             _record_holes(conn, symbol.symbol, holes)
         _insert_log(conn, requests, run_id)
-        conn.execute("COMMIT")
-    except Exception:
-        conn.execute("ROLLBACK")
-        raise
     return incoming.height
 
 
