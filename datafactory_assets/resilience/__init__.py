@@ -19,12 +19,12 @@ def breaker_states(path: str | Path) -> pl.DataFrame:
         return pl.DataFrame(schema=schema)
     conn = connect_state(path)
     try:
-        rows = conn.execute("SELECT name, state, counter, opened_at, banned_until, last_error FROM breakers").fetchall()
+        rows = conn.execute("SELECT name, state, counter, banned_until, last_error FROM breakers").fetchall()
     finally:
         conn.close()
     now = time.time()
     return pl.DataFrame(
-        [(name, state, counter, int(max(banned or 0, 0) - now) if (banned or 0) > now else 0, last)
-         for name, state, counter, _opened, banned, last in rows],
+        [(name, state, counter, int(banned - now) if banned and banned > now else 0, last)
+         for name, state, counter, banned, last in rows],
         schema=schema, orient="row",
     ).sort("source")
