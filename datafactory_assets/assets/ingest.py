@@ -66,20 +66,21 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     chain = sources.chain(symbol.sources, validate=partial(validate_candles, start=start, end=end,
                                                            timeframe_ms=symbol.timeframe_ms))
     expected = int((end - start).total_seconds() * 1000) // symbol.timeframe_ms
+    closed = _closed_candles(start, end, symbol.timeframe_ms)
     try:
-        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe,
-                             expected_rows=_closed_candles(start, end, symbol.timeframe_ms))
+        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe, expected_rows=closed)
     except ChainExhaustedError as exc:
         with warehouse.connect() as conn:
             log_requests(conn, exc.requests, run_id)
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         raise
-    holes = _confirmed_holes(result, symbol, start=start, end=end)
+    closed_end = start + timedelta(milliseconds=closed * symbol.timeframe_ms)
+    holes = _confirmed_holes(result, symbol, start=start, closed_end=closed_end)
     with warehouse.connect() as conn:
         rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
                               holes=holes)
-        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes is not None else 0
+        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes else 0
     return IngestReport(
         rows=rows,
         expected_rows=expected,
@@ -96,13 +97,13 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
 
 
 def _confirmed_holes(result: ChainResult, symbol: SymbolSettings, *, start: datetime,
-                     end: datetime) -> ConfirmedHoles | None:
-    """The closed candles of the window that every source was asked for and none has, when the chain says so."""
+                     closed_end: datetime) -> ConfirmedHoles | None:
+    """The closed candles of the window that every source was asked for and none has, when the chain says so;
+    None when there are none (the usual case: nothing to record, nothing to count)."""
     if not result.holes_confirmed:
         return None
-    closed_end = start + timedelta(milliseconds=_closed_candles(start, end, symbol.timeframe_ms) * symbol.timeframe_ms)
-    return ConfirmedHoles(ts=missing_times(result.frame["ts"], start=start, end=closed_end,
-                                           timeframe_ms=symbol.timeframe_ms), sources=", ".join(result.consulted))
+    holes = missing_times(result.frame["ts"], start=start, end=closed_end, timeframe_ms=symbol.timeframe_ms)
+    return ConfirmedHoles(ts=holes, sources=", ".join(result.consulted)) if holes.len() else None
 
 
 def _closed_candles(start: datetime, end: datetime, timeframe_ms: int) -> int:
