@@ -47,6 +47,11 @@ class SymbolSettings:
     def timeframe_ms(self) -> int:
         return timeframe_to_ms(self.timeframe)
 
+    @property
+    def candles_per_hour(self) -> int:
+        """How many candles one hourly partition holds when complete."""
+        return _HOUR_MS // self.timeframe_ms
+
 
 @dataclass(frozen=True)
 class ResilienceSettings:

@@ -27,10 +27,18 @@ def backfill_policy_on_purpose() -> Iterator[None]:
         yield
 
 
+PARTITION_FORMAT = "%Y-%m-%d-%H:%M"  # an hourly partition key, as Dagster spells it: 2025-01-01-05:00
+
+
+def candle_key(symbol: SymbolSettings) -> dg.AssetKey:
+    """`candles/<base>_<quote>`, the asset key of a symbol's candles."""
+    return dg.AssetKey(["candles", symbol.asset_name])
+
+
 @cache
 def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
     """One shared definition per start date: the still-open hour is never a partition (end_offset=0)."""
-    return dg.HourlyPartitionsDefinition(start_date=start.strftime("%Y-%m-%d-%H:%M"), end_offset=0)
+    return dg.HourlyPartitionsDefinition(start_date=start.strftime(PARTITION_FORMAT), end_offset=0)
 
 
 def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
@@ -38,7 +46,7 @@ def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
                        accuracy: AccuracySettings = AccuracySettings(),
                        anomaly: AnomalySettings = AnomalySettings()) -> dg.AssetsDefinition:
     """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit."""
-    key = dg.AssetKey(["candles", symbol.asset_name])
+    key = candle_key(symbol)
     with backfill_policy_on_purpose():
         return _candle_asset(symbol, key, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly)
 

@@ -5,6 +5,7 @@ from datetime import datetime
 import dagster as dg
 import polars as pl
 
+from datafactory_assets.assets.candles import candle_key
 from datafactory_assets.settings import Settings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse import queries
@@ -39,7 +40,7 @@ def coverage_metadata(frame: pl.DataFrame) -> dict:
 
 def build_coverage_asset(settings: Settings) -> dg.AssetsDefinition:
     """Depends on every candle asset; reads the warehouse inside the `warehouse` pool, like the writers."""
-    candle_keys = [dg.AssetKey(["candles", s.asset_name]) for s in settings.symbols]
+    candle_keys = [candle_key(s) for s in settings.symbols]
 
     @dg.asset(key=COVERAGE_KEY, deps=candle_keys, group_name="monitoring", pool="warehouse", kinds={"duckdb"},
               description="Per symbol: first and latest candle, rows, expected, completeness, open gaps, "

@@ -9,7 +9,7 @@ day's bar only once all of its hours exist.
 
 import dagster as dg
 
-from datafactory_assets.assets.candles import backfill_policy_on_purpose, hourly_partitions
+from datafactory_assets.assets.candles import backfill_policy_on_purpose, candle_key, hourly_partitions
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse.rollups import write_rollup
@@ -19,7 +19,7 @@ ROLLUP_AUTOMATION = dg.AutomationCondition.eager().without(dg.AutomationConditio
 
 
 def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> list[dg.AssetsDefinition]:
-    candles = dg.AssetKey(["candles", symbol.asset_name])
+    candles = candle_key(symbol)
     daily = dg.DailyPartitionsDefinition(start_date=symbol.start.strftime("%Y-%m-%d"), end_offset=0)
     with backfill_policy_on_purpose():
         return [

@@ -11,10 +11,10 @@ from datetime import UTC, datetime, timedelta
 
 import requests
 
+from datafactory_assets.assets import PARTITION_FORMAT
 from datafactory_assets.automation.run_tags import by_primary_source
 from datafactory_assets.settings import Settings
 
-PARTITION_FORMAT = "%Y-%m-%d-%H:%M"
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 
 _LAUNCH = """

@@ -18,7 +18,7 @@ from dagster._core.storage.tags import (
     PARTITION_NAME_TAG,
 )
 
-from datafactory_assets.assets import hourly_partitions
+from datafactory_assets.assets import candle_key, hourly_partitions
 from datafactory_assets.automation.healing_plan import HealingMemory, HealingRun, partition_id, plan_tick
 from datafactory_assets.automation.run_tags import candle_run_tags
 from datafactory_assets.settings import Settings, SymbolSettings
@@ -27,13 +27,12 @@ from datafactory_assets.warehouse import WarehouseResource, queries
 HEALING_TAG = "datafactory/healing"
 _IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
-_HOUR_MS = 3_600_000
 
 
 def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
     """`candles_healing` over every candle asset, running by default unless `[healing] enabled = false`."""
     symbols = {s.symbol: s for s in settings.symbols}
-    keys = {s.symbol: dg.AssetKey(["candles", s.asset_name]) for s in settings.symbols}
+    keys = {s.symbol: candle_key(s) for s in settings.symbols}
     healing = settings.healing
 
     @dg.sensor(name="candles_healing", minimum_interval_seconds=healing.interval_s,
@@ -70,7 +69,7 @@ def _incomplete_hours(symbols: tuple[SymbolSettings, ...], warehouse: WarehouseR
         with warehouse.connect(read_only=True) as conn:
             for s in symbols:
                 incomplete[s.symbol] = queries.incomplete_hours(conn, s.symbol, start=s.start, until=until,
-                                                                per_hour=_HOUR_MS // s.timeframe_ms)
+                                                                per_hour=s.candles_per_hour)
     except FileNotFoundError:
         for s in symbols:
             first, last = s.start.replace(tzinfo=None), until.replace(tzinfo=None)

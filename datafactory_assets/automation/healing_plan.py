@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from datafactory_assets.assets import PARTITION_FORMAT
 from datafactory_assets.settings import HealingSettings
 
 _ATTEMPTS, _DUE, _GAVE_UP = "attempts", "due", "gave_up"
@@ -58,7 +59,7 @@ class HealingTick:
 
 def partition_key(hour: datetime) -> str:
     """The hourly partition key of the hour starting at `hour`, as Dagster's HourlyPartitionsDefinition spells it."""
-    return hour.strftime("%Y-%m-%d-%H:%M")
+    return hour.strftime(PARTITION_FORMAT)
 
 
 def partition_id(symbol: str, key: str) -> str:
