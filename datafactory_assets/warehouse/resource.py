@@ -1,8 +1,10 @@
 """Connections to the one DuckDB file, as a Dagster resource usable outside Dagster too (CLI, benchmarks).
 
 DuckDB lets one process write a file at a time. Writers are serialized by the `warehouse` Dagster pool; a process
-that still meets the lock (the CLI, a run outside the pool) retries with jittered back-off instead of failing, and
-every connection is closed as soon as its work is done so nobody holds the lock for long.
+that still meets a writer (the CLI, a run outside the pool) waits with jittered back-off instead of failing, and
+every connection is closed as soon as its work is done so nobody holds the file for long. Every connection first
+takes our own lock beside the file (`file_lock`) and keeps it until DuckDB has closed the file, because DuckDB's
+lock alone lets a process opening the file as another closes it undo the other's writes.
 """
 
 from __future__ import annotations
@@ -15,11 +17,8 @@ import dagster as dg
 import duckdb
 from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
+from datafactory_assets.warehouse.file_lock import WarehouseLockedError, hold
 from datafactory_assets.warehouse.schema import ensure_schema
-
-
-class WarehouseLockedError(RuntimeError):
-    """Another process held the warehouse's lock for longer than we were willing to wait."""
 
 
 def _is_lock_error(exc: BaseException) -> bool:
@@ -45,14 +44,15 @@ class WarehouseResource(dg.ConfigurableResource):
         if read_only and not path.exists():
             raise FileNotFoundError(f"no warehouse at {path}: run `datafactory init` or materialize a partition")
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = self._open(read_only=read_only)
-        try:
-            conn.execute("SET file_search_path = ?", [str(self.archive_path)])
-            if not read_only:
-                ensure_schema(conn)
-            yield conn
-        finally:
-            conn.close()
+        with hold(path, shared=read_only, timeout_s=self.lock_timeout_s):
+            conn = self._open(read_only=read_only)
+            try:
+                conn.execute("SET file_search_path = ?", [str(self.archive_path)])
+                if not read_only:
+                    ensure_schema(conn)
+                yield conn
+            finally:
+                conn.close()
 
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
         opener = retry(

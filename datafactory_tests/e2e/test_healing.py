@@ -7,10 +7,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.warehouse import WarehouseResource
 from datafactory_tests.e2e.platform import Platform
 from datafactory_tests.helpers import ms
 
@@ -43,19 +43,15 @@ max_attempts = 30
 
 
 def hour_counts(warehouse: Path, start: datetime) -> dict[tuple[str, int], int]:
-    """Candles per (symbol, hour index since start); {} while the file does not exist or is being written."""
+    """Candles per (symbol, hour index since start), read the way the platform reads (waiting for a writer);
+    {} while the file does not exist yet."""
     try:
-        conn = duckdb.connect(str(warehouse), read_only=True)
-    except duckdb.Error:
+        with WarehouseResource(path=str(warehouse)).connect(read_only=True) as conn:
+            rows = conn.execute(
+                "SELECT symbol, (epoch_ms(ts) - ?) // 3600000 AS h, count(*) FROM candles GROUP BY ALL",
+                [ms(start)]).fetchall()
+    except FileNotFoundError:
         return {}
-    try:
-        rows = conn.execute(
-            "SELECT symbol, (epoch_ms(ts) - ?) // 3600000 AS h, count(*) FROM candles GROUP BY ALL",
-            [ms(start)]).fetchall()
-    except duckdb.Error:
-        return {}
-    finally:
-        conn.close()
     return {(symbol, h): n for symbol, h, n in rows}
 
 
@@ -78,14 +74,8 @@ def wait_until_complete(warehouse: Path, start: datetime, partitions: list[tuple
 def delete(warehouse: Path, start: datetime, symbol: str, hour: int, minutes: range) -> None:
     first = (start + timedelta(hours=hour, minutes=minutes.start)).replace(tzinfo=None)
     last = (start + timedelta(hours=hour, minutes=minutes.stop)).replace(tzinfo=None)
-    for _ in range(200):  # the platform may be writing; DuckDB lets one process in at a time
-        try:
-            with duckdb.connect(str(warehouse)) as conn:
-                conn.execute("DELETE FROM candles WHERE symbol = ? AND ts >= ? AND ts < ?", [symbol, first, last])
-            return
-        except duckdb.IOException:
-            time.sleep(0.1)
-    raise TimeoutError("warehouse stayed locked")
+    with WarehouseResource(path=str(warehouse)).connect() as conn:  # waits while the platform writes
+        conn.execute("DELETE FROM candles WHERE symbol = ? AND ts >= ? AND ts < ?", [symbol, first, last])
 
 
 def test_deleted_rows_and_an_outage_are_healed_by_the_sensor_within_five_minutes(tmp_path, emulator):
@@ -119,7 +109,7 @@ def test_deleted_rows_and_an_outage_are_healed_by_the_sensor_within_five_minutes
     assert during.get(("BTC/USDT", 2), 0) == 0 and during.get(("ETH/USDT", 0)) == 30, "healed during the outage?"
     assert failed_attempts >= 1, "the sensor did not try during the outage"
     assert "candles_healing" in daemon_log
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as conn:
+    with WarehouseResource(path=str(tmp_path / "warehouse.duckdb")).connect(read_only=True) as conn:
         stored = conn.execute("SELECT symbol, epoch_ms(ts), close FROM candles WHERE ts < ? ORDER BY symbol, ts",
                               [end.replace(tzinfo=None)]).fetchall()
         duplicates = conn.execute("SELECT count(*) - count(DISTINCT (symbol, ts)) FROM candles").fetchall()[0][0]

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import duckdb
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
+from datafactory_assets.warehouse import WarehouseResource
 from datafactory_tests.e2e.platform import Platform
 
 CHROMIUM = shutil.which("chromium")
@@ -47,13 +47,10 @@ class FedPlatform:
         return (datetime.now(UTC) - self.start) // timedelta(hours=1)
 
     def stored_rows(self, symbol: str, hours: range) -> int:
-        conn = duckdb.connect(str(self.platform.warehouse_path), read_only=True)
-        try:
-            window = [self.start + timedelta(hours=hours.start), self.start + timedelta(hours=hours.stop)]
+        window = [self.start + timedelta(hours=hours.start), self.start + timedelta(hours=hours.stop)]
+        with WarehouseResource(path=str(self.platform.warehouse_path)).connect(read_only=True) as conn:
             return conn.execute("SELECT count(*) FROM candles WHERE symbol = ? AND ts >= ? AND ts < ?",
                                 [symbol, *(t.replace(tzinfo=None) for t in window)]).fetchall()[0][0]
-        finally:
-            conn.close()
 
 
 def universe(start: datetime) -> str:

@@ -1,0 +1,124 @@
+"""Our lock beside the warehouse: a process opening the file as another closes it must not undo the other's writes.
+
+DuckDB 2.0 reads the file's headers before taking its own lock. The race that opens is microseconds wide, so the
+test widens it the way a loaded machine does: the opener runs under strace with every lock call on the warehouse
+file delayed by 2 s. Without our lock the opener reads the headers while the writer still holds the file, gets
+DuckDB's lock after the writer closed, and its commit silently drops the writer's candles (checked by removing
+`hold` from `WarehouseResource.connect`).
+"""
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from datafactory_assets.warehouse import WarehouseLockedError
+from datafactory_assets.warehouse.file_lock import hold
+
+STRACE = shutil.which("strace")
+
+
+def _strace_can_trace() -> bool:
+    return STRACE is not None and subprocess.run([STRACE, "-o", "/dev/null", "true"]).returncode == 0
+
+
+# Writes one candle of `symbol` at 2024-03-01 00:00 when told "go" on stdin; says "ready" once imported and
+# "holding" once its connection is open (the writer keeps it open until told "close").
+WRITE_ONE = """
+import sys
+from datafactory_assets.warehouse import WarehouseResource
+path, symbol, hold_open = sys.argv[1], sys.argv[2], sys.argv[3] == "hold"
+warehouse = WarehouseResource(path=path)
+print("ready", flush=True)
+sys.stdin.readline()
+with warehouse.connect() as conn:
+    conn.execute("INSERT INTO candles VALUES (?, TIMESTAMP '2024-03-01 00:00', 1, 2, 0.5, 1.5, 3, 'test', now())",
+                 [symbol])
+    if hold_open:
+        print("holding", flush=True)
+        sys.stdin.readline()
+print("done", flush=True)
+"""
+
+
+def _start(args: list[str]) -> subprocess.Popen:
+    proc = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def _say(proc: subprocess.Popen, line: str) -> None:
+    proc.stdin.write(line + "\n")
+    proc.stdin.flush()
+
+
+@pytest.mark.skipif(not _strace_can_trace(), reason="needs strace (Debian package `strace`) allowed to trace")
+def test_opening_as_another_process_closes_keeps_both_writes(warehouse):
+    with warehouse.connect():
+        pass  # the schema exists before the race
+    writer = _start([sys.executable, "-c", WRITE_ONE, warehouse.path, "AAA/USDT", "hold"])
+    _say(writer, "go")
+    assert writer.stdout.readline().strip() == "holding"
+    opener = _start([STRACE, "-f", "-qq", "-o", "/dev/null", "-P", warehouse.path, "-e", "trace=fcntl",
+                     "-e", "inject=fcntl:delay_enter=2000000",
+                     sys.executable, "-c", WRITE_ONE, warehouse.path, "BBB/USDT", "once"])
+    _say(opener, "go")
+    time.sleep(0.5)  # the opener is now waiting, with or without the headers already read
+    _say(writer, "close")
+    assert writer.stdout.readline().strip() == "done"
+    assert opener.stdout.readline().strip() == "done"
+    assert writer.wait(10) == 0 and opener.wait(10) == 0
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT symbol FROM candles ORDER BY symbol").fetchall() == [("AAA/USDT",), ("BBB/USDT",)]
+
+
+def test_readers_share_the_lock_and_a_writer_waits_for_them(tmp_path):
+    database = tmp_path / "w.duckdb"
+    entered = []
+
+    def take(name: str, *, shared: bool) -> threading.Thread:
+        def run() -> None:
+            with hold(database, shared=shared, timeout_s=10):
+                entered.append(name)
+        thread = threading.Thread(target=run)
+        thread.start()
+        return thread
+
+    with hold(database, shared=True, timeout_s=1):
+        with hold(database, shared=True, timeout_s=1):  # re-entrant in one thread
+            writer = take("writer", shared=False)
+            reader = take("reader", shared=True)
+            reader.join(5)
+            time.sleep(0.3)
+            assert entered == ["reader"]
+    writer.join(5)
+    assert entered == ["reader", "writer"]
+
+
+def test_a_writer_held_too_long_fails_with_a_clear_error(tmp_path):
+    database = tmp_path / "w.duckdb"
+    failures = []
+
+    def write() -> None:
+        try:
+            with hold(database, shared=False, timeout_s=0.3):
+                pass
+        except WarehouseLockedError as exc:
+            failures.append(str(exc))
+
+    with hold(database, shared=True, timeout_s=1):
+        waiting = threading.Thread(target=write)
+        waiting.start()
+        waiting.join(5)
+    assert failures and "stayed locked by another process for 0s" in failures[0]
+
+
+def test_asking_to_write_inside_a_read_only_hold_is_refused(tmp_path):
+    database = tmp_path / "w.duckdb"
+    with hold(database, shared=True, timeout_s=1):
+        with pytest.raises(RuntimeError, match="holds a read-only connection"):
+            with hold(database, shared=False, timeout_s=1):
+                pass
