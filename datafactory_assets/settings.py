@@ -200,7 +200,7 @@ def _healing(table: dict, config_path: Path) -> HealingSettings:
     if not isinstance(enabled, bool):
         raise ConfigError(f"{config_path}: [healing] enabled must be true or false, got {enabled!r}")
     settle = table.get("settle_minutes", HealingSettings.settle_minutes)
-    if not isinstance(settle, int) or isinstance(settle, bool) or not 0 <= settle <= 59:
+    if not _whole(settle) or not 0 <= settle <= 59:
         raise ConfigError(f"{config_path}: [healing] settle_minutes must be a whole number from 0 to 59, "
                           f"got {settle!r}")
     return HealingSettings(enabled=enabled, order=order, settle_minutes=settle, **numbers)
@@ -214,7 +214,7 @@ def _alerts(table: dict, config_path: Path) -> AlertSettings:
     numbers = {key: _positive_int(table, key, getattr(AlertSettings, key), config_path)
                for key in ("repeat_interval_s", "sensor_interval_s")}
     threshold = table.get("gaps_threshold", AlertSettings.gaps_threshold)
-    if not isinstance(threshold, int) or isinstance(threshold, bool) or threshold < 0:
+    if not _whole(threshold) or threshold < 0:
         raise ConfigError(f"{config_path}: [alerts] gaps_threshold must be a whole number >= 0, got {threshold!r}")
     return AlertSettings(checks=tuple(checks), gaps_threshold=threshold, **numbers)
 
@@ -328,12 +328,17 @@ def _start(value, where: str) -> datetime:
 
 def _positive_int(table: dict, key: str, default: int, config_path: Path) -> int:
     value = table.get(key, default)
-    if not isinstance(value, int) or value < 1:
+    if not _whole(value) or value < 1:
         raise ConfigError(f"{config_path}: {key} must be a positive whole number, got {value!r}")
     return value
 
 
+def _whole(value) -> bool:
+    """An integer from TOML, not a boolean (which Python counts as one)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def _minute(value, config_path: Path) -> int:
-    if not isinstance(value, int) or not 0 <= value <= 59:
+    if not _whole(value) or not 0 <= value <= 59:
         raise ConfigError(f"{config_path}: schedule minute_of_hour must be 0..59, got {value!r}")
     return value

@@ -61,6 +61,7 @@ def test_relative_warehouse_path_is_relative_to_the_config_file(tmp_path):
         ('"BTC/USDT" = {}\n[accuracy]\ntolerance_bps = 0', "[accuracy] tolerance_bps must be a positive number, got 0"),
         ('"BTC/USDT" = {}\n[accuracy]\ntolerance_bps = "50"', "tolerance_bps must be a positive number, got '50'"),
         ('"BTC/USDT" = {}\n[accuracy]\nsample_size = 2.5', "sample_size must be a positive whole number, got 2.5"),
+        ('"BTC/USDT" = {}\n[accuracy]\nsample_size = true', "sample_size must be a positive whole number, got True"),
         ('"BTC/USDT" = {}\n[accuracy]\ntolerance = 50', "[accuracy] has unknown keys ['tolerance']"),
         ('"BTC/USDT" = {}\n[anomaly]\nk = -1', "[anomaly] k must be a positive number, got -1"),
         ('"BTC/USDT" = {}\n[anomaly]\nzero_volume_streak = 1', "[anomaly] zero_volume_streak must be at least 2"),
