@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
-from datafactory_assets.sources.venues import VENUES
+from datafactory_assets.sources.venues import REFERENCES, VENUES
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "datafactory.toml"
@@ -279,9 +279,9 @@ def _resilience(table: dict, sources: dict, config_path: Path) -> ResilienceSett
             raise ConfigError(f"{config_path}: [resilience] {key} must be a positive number, got {value!r}")
     budgets = {}
     for name, entry in sources.items():
-        if name not in SUPPORTED_SOURCES:
-            raise ConfigError(
-                f"{config_path}: [sources.{name}] is not a known source; known: {list(SUPPORTED_SOURCES)}")
+        if name not in SUPPORTED_SOURCES + tuple(REFERENCES):
+            raise ConfigError(f"{config_path}: [sources.{name}] is not a known source; known: "
+                              f"{list(SUPPORTED_SOURCES + tuple(REFERENCES))}")
         if set(entry) - {"budget"}:
             raise ConfigError(f"{config_path}: [sources.{name}] has unknown keys {sorted(set(entry) - {'budget'})}")
         if "budget" in entry:

@@ -135,3 +135,14 @@ def test_alert_settings_are_read_with_defaults_and_checked_at_load(tmp_path):
 
 def test_timeframes_that_tile_an_hour():
     assert [timeframe_to_ms(t) for t in ("1m", "15m", "1h")] == [60_000, 900_000, 3_600_000]
+
+
+def test_source_budgets_cover_the_venues_and_the_price_reference(tmp_path):
+    body = '[defaults]\nstart = "2024-01-01"\n[symbols]\n"BTC/USDT" = {}\n'
+    settings = load_settings(write(tmp_path, body + "[sources.okx]\nbudget = 10\n[sources.coingecko]\nbudget = 500\n"),
+                             env={})
+    assert settings.resilience.budgets == {"okx": 10, "coingecko": 500}
+    with pytest.raises(ConfigError, match=r"\[sources.cmc\] is not a known source; known: \[.*'yahoo', 'coingecko'\]"):
+        load_settings(write(tmp_path, body + "[sources.cmc]\nbudget = 10\n"), env={})
+    with pytest.raises(ConfigError, match="budget must be a positive whole number, got True"):
+        load_settings(write(tmp_path, body + "[sources.okx]\nbudget = true\n"), env={})

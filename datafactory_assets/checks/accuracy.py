@@ -40,7 +40,7 @@ def reference_points(sources: SourcesResource, symbol: SymbolSettings, *, refere
     A venue's candle gives its close at its close time. Raises `SourceError` when the reference cannot answer.
     """
     if reference == COINGECKO:
-        return sources.reference().fetch_prices(symbol.symbol, start=start, end=end)
+        return sources.reference().fetch_prices(symbol.symbol, start=start, end=end, guard=sources.guard(COINGECKO))
     client, guard = sources.client(reference), sources.guard(reference)
     reason = client.cannot_serve(start, symbol.timeframe) or guard.blocked_reason()
     if reason:

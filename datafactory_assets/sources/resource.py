@@ -21,7 +21,7 @@ from datafactory_assets.sources.binance_archive import BinanceArchiveSource
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.coingecko_source import CoinGeckoReference
 from datafactory_assets.sources.file_cache import FileCache
-from datafactory_assets.sources.venues import VENUES
+from datafactory_assets.sources.venues import quirks
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
 
 
@@ -50,7 +50,7 @@ def _archive(emulator_url: str | None, *, state_path: str | None, min_age_days: 
 def _guard(name: str, *, state_path: str | None, budget: int | None, fail_max: int, reset_s: float, ban_s: float,
            retry: RetrySettings) -> SourceGuard:
     """Budget (only with a state file to share it in), breaker and retry for one source."""
-    limiter = (SourceLimiter(path=state_path, source=name, budget=budget, window_s=VENUES[name].budget_window_s)
+    limiter = (SourceLimiter(path=state_path, source=name, budget=budget, window_s=quirks(name).budget_window_s)
                if budget and state_path else None)
     breaker = SourceBreaker(path=state_path or ":memory:", source=name, fail_max=fail_max, reset_timeout_s=reset_s)
     return SourceGuard(source=name, limiter=limiter, breaker=breaker, retry=retry, ban_s=ban_s)
@@ -92,10 +92,11 @@ class SourcesResource(dg.ConfigurableResource):
 
     def _budget(self, name: str) -> int:
         """The share of the venue's budget (configured or known) that we allow ourselves."""
-        return max(int(self.budgets.get(name, VENUES[name].budget) * self.budget_margin), 1)
+        return max(int(self.budgets.get(name, quirks(name).budget) * self.budget_margin), 1)
 
     def reference(self) -> CoinGeckoReference:
-        """CoinGecko's prices, the reference for accuracy checks (the demo key, when set, is sent, never logged)."""
+        """CoinGecko's prices, the reference for accuracy checks (the demo key, when set, is sent, never logged);
+        ask through `guard("coingecko")`."""
         return CoinGeckoReference(emulator_url=self.emulator_url, api_key=self.coingecko_api_key)
 
     def guard(self, name: str) -> SourceGuard:

@@ -50,3 +50,14 @@ VENUES: dict[str, VenueQuirks] = {
     # its depth and span rules per interval live in `yahoo_source.INTERVALS`.
     "yahoo": VenueQuirks(exchange_id="yahoo", max_candles_per_request=7 * 1440, budget=30),
 }
+
+# Price references: guarded like the venues (retry, breaker, budget), never candle sources.
+REFERENCES: dict[str, VenueQuirks] = {
+    # CoinGecko's public and demo plans: about 30 calls per minute; it serves prices, not candles.
+    "coingecko": VenueQuirks(exchange_id="coingecko", max_candles_per_request=0, budget=30),
+}
+
+
+def quirks(name: str) -> VenueQuirks:
+    """A venue's or a price reference's quirks."""
+    return VENUES[name] if name in VENUES else REFERENCES[name]

@@ -112,6 +112,13 @@ def test_candles_are_never_compared_with_the_source_that_served_them(sources, wa
     assert result.passed and meta(result)["sample_size"] == 0 and "nothing to compare" in result.description
 
 
+def test_a_passing_coingecko_error_is_retried_like_a_venues(sources, warehouse, emulator):
+    emulator.add_fault("coingecko:status:503@1")
+    result = ingest_and_check(btc("binance"), sources=sources, warehouse=warehouse)
+    assert result.passed and meta(result)["reference_requests"] == 2
+    assert [r["fault"] for r in emulator.request_log() if r["venue"] == "coingecko"] == ["coingecko:status:503@1", None]
+
+
 @pytest.mark.parametrize(("start", "fault", "reason"), [
     (RECENT, "coingecko:status:503", "HTTP 503"),
     (OLD, None, "past 365 days"),
