@@ -8,7 +8,6 @@ from datafactory_assets.settings import (
     AccuracySettings,
     AnomalySettings,
     ConfigError,
-    HealingSettings,
     load_settings,
     timeframe_to_ms,
 )
