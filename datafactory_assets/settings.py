@@ -19,6 +19,7 @@ from datafactory_assets.sources.venues import REFERENCES, VENUES
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "datafactory.toml"
 SUPPORTED_SOURCES = tuple(VENUES)
+BUDGETED_SOURCES = SUPPORTED_SOURCES + tuple(REFERENCES)  # what `[sources.<id>] budget` may name
 
 _TIMEFRAME_UNITS = {"m": 60_000, "h": 3_600_000}
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}$")
@@ -279,9 +280,9 @@ def _resilience(table: dict, sources: dict, config_path: Path) -> ResilienceSett
             raise ConfigError(f"{config_path}: [resilience] {key} must be a positive number, got {value!r}")
     budgets = {}
     for name, entry in sources.items():
-        if name not in SUPPORTED_SOURCES + tuple(REFERENCES):
-            raise ConfigError(f"{config_path}: [sources.{name}] is not a known source; known: "
-                              f"{list(SUPPORTED_SOURCES + tuple(REFERENCES))}")
+        if name not in BUDGETED_SOURCES:
+            raise ConfigError(
+                f"{config_path}: [sources.{name}] is not a known source; known: {list(BUDGETED_SOURCES)}")
         if set(entry) - {"budget"}:
             raise ConfigError(f"{config_path}: [sources.{name}] has unknown keys {sorted(set(entry) - {'budget'})}")
         if "budget" in entry:

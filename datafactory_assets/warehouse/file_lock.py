@@ -15,11 +15,14 @@ from __future__ import annotations
 import fcntl
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
-from tenacity import retry, retry_if_exception_type, stop_after_delay, wait_random_exponential
+from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
+
+T = TypeVar("T")
 
 
 class WarehouseLockedError(RuntimeError):
@@ -59,12 +62,23 @@ def hold(database: Path, *, shared: bool, timeout_s: float) -> Iterator[None]:
 
 def _acquire(fd: int, *, shared: bool, timeout_s: float, path: Path) -> None:
     mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
+    wait_while_locked(lambda: fcntl.flock(fd, mode), locked=lambda exc: isinstance(exc, BlockingIOError),
+                      timeout_s=timeout_s, path=path)
+
+
+def wait_while_locked(attempt: Callable[[], T], *, locked: Callable[[BaseException], bool], timeout_s: float,
+                      path: Path) -> T:
+    """`attempt()`, tried again with jittered back-off while it fails because another process holds `path`;
+    `WarehouseLockedError` once `timeout_s` have passed."""
     try:
-        retry(
-            retry=retry_if_exception_type(BlockingIOError),
+        return retry(
+            retry=retry_if_exception(locked),
             wait=wait_random_exponential(multiplier=0.005, max=0.25),
             stop=stop_after_delay(timeout_s),
             reraise=True,
-        )(fcntl.flock)(fd, mode)
-    except BlockingIOError as exc:
-        raise WarehouseLockedError(f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s") from exc
+        )(attempt)()
+    except Exception as exc:
+        if locked(exc):
+            raise WarehouseLockedError(
+                f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s: {exc}") from exc
+        raise

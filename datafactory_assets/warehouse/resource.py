@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
 import duckdb
-from tenacity import retry, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from datafactory_assets.warehouse.file_lock import WarehouseLockedError, hold
+from datafactory_assets.warehouse.file_lock import hold, wait_while_locked
 from datafactory_assets.warehouse.schema import ensure_schema
 
 
@@ -55,17 +55,6 @@ class WarehouseResource(dg.ConfigurableResource):
                 conn.close()
 
     def _open(self, *, read_only: bool) -> duckdb.DuckDBPyConnection:
-        opener = retry(
-            retry=retry_if_exception(_is_lock_error),
-            wait=wait_random_exponential(multiplier=0.05, max=2.0),
-            stop=stop_after_delay(self.lock_timeout_s),
-            reraise=True,
-        )(duckdb.connect)
-        try:
-            return opener(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
-            if _is_lock_error(exc):
-                raise WarehouseLockedError(
-                    f"warehouse {self.path} stayed locked by another process for {self.lock_timeout_s:.0f}s: {exc}"
-                ) from exc
-            raise
+        """DuckDB's connection, waiting out a process outside ours that holds DuckDB's own lock."""
+        return wait_while_locked(partial(duckdb.connect, str(self.path), read_only=read_only), locked=_is_lock_error,
+                                 timeout_s=self.lock_timeout_s, path=Path(self.path))
