@@ -5,21 +5,29 @@ Three timings in one run, the emulator in its own process (warmed once so every 
           paginated fetch, validation, one-transaction write), one call per symbol over 30 days = what one
           backfill run of 720 partitions does;
   raw     a plain ccxt fetch loop plus one DuckDB insert of the same candles;
-  dagster the same backfill through Dagster's `materialize` on a SQLite instance (one 720-partition run per symbol),
-          to show Dagster's own per-partition bookkeeping separately.
+  dagster the same backfill through Dagster's `materialize` (one 720-partition run per symbol) on an instance with the
+          shipped settings (DAGSTER_HOME/dagster.yaml of the profile and the variables of
+          datafactory_assets/instance/environment.py), to show Dagster's own per-partition bookkeeping separately;
+          and once more on Dagster's defaults (a plain SQLite instance, or PostgreSQL storage without the variables),
+          the figure before the shipped settings.
 The shared limiter is in the path with a budget too large to block, and ccxt's own throttle is off in the raw pass,
 so the figures measure per-candle cost, not the venue's budget.
 Raw and ours alternate for five rounds and the medians are reported (this machine is shared and noisy); the Dagster
-pass runs once (`--skip-dagster` leaves it out). Prints one final JSON line.
+passes run once each (`--skip-dagster` leaves them out). The embedded (SQLite) profile is measured unless `--postgres`
+starts a throw-away PostgreSQL server (as the e2e tests do) and measures the production profile. Prints one final
+JSON line.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from datafactory_assets.assets import build_candle_asset  # noqa: E402
 from datafactory_assets.assets.ingest import ingest_window  # noqa: E402
+from datafactory_assets.instance.environment import DAGSTER_ENV  # noqa: E402
+from datafactory_assets.instance.profiles import write_instance_config  # noqa: E402
 from datafactory_assets.launcher import start_emulator  # noqa: E402
 from datafactory_assets.settings import SymbolSettings  # noqa: E402
 from datafactory_assets.sources.ccxt_source import point_at_emulator  # noqa: E402
@@ -89,63 +99,115 @@ def ours_pass(url: str, workdir: Path) -> tuple[int, float]:
     return rows, time.perf_counter() - began
 
 
-def dagster_pass(url: str, workdir: Path) -> tuple[int, float]:
+def _set(values: Mapping[str, str | None]) -> None:
+    for name, value in values.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
+@contextmanager
+def environment(values: Mapping[str, str | None]) -> Iterator[None]:
+    """Dagster reads its variables from this process's environment when it writes events; None unsets one."""
+    saved = {name: os.environ.get(name) for name in values}
+    _set(values)
+    try:
+        yield
+    finally:
+        _set(saved)
+
+
+def instance(home: Path, *, profile: str, shipped: bool) -> dg.DagsterInstance:
+    """The shipped instance of the profile, or Dagster's defaults: a plain SQLite instance for embedded, and for
+    production the same PostgreSQL storage (its defaults are the Dagster variables, left unset)."""
+    if not shipped and profile == "embedded":
+        return dg.DagsterInstance.local_temp(str(home))
+    write_instance_config(home, profile)
+    return dg.DagsterInstance.from_config(str(home))
+
+
+def dagster_pass(url: str, workdir: Path, *, profile: str, shipped: bool) -> tuple[int, float]:
     """The same backfill through Dagster: one in-process run of 720 hourly partitions per symbol."""
-    warehouse = WarehouseResource(path=str(workdir / "dagster.duckdb"))
-    resources = {"warehouse": warehouse, "sources": resilient_sources(url, workdir / "dagster.resilience.sqlite")}
+    name = f"dagster_{'shipped' if shipped else 'default'}"
+    warehouse = WarehouseResource(path=str(workdir / f"{name}.duckdb"))
+    resources = {"warehouse": warehouse, "sources": resilient_sources(url, workdir / f"{name}.resilience.sqlite")}
     last = (END - timedelta(hours=1)).strftime("%Y-%m-%d-%H:%M")
+    home = workdir / f"{name}_home"
+    home.mkdir()
+    variables = {**(DAGSTER_ENV if shipped else dict.fromkeys(DAGSTER_ENV)), "DAGSTER_HOME": str(home)}
     began = time.perf_counter()
-    (workdir / "dagster_home").mkdir()
-    with dg.DagsterInstance.local_temp(str(workdir / "dagster_home")) as instance:
+    with environment(variables), instance(home, profile=profile, shipped=shipped) as dagster:
         for symbol in SYMBOLS:
             settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
-            dg.materialize([build_candle_asset(settings, partitions_per_run=720)], instance=instance,
+            dg.materialize([build_candle_asset(settings, partitions_per_run=720)], instance=dagster,
                            resources=resources, tags={"dagster/asset_partition_range_start": START.strftime(
                                "%Y-%m-%d-%H:%M"), "dagster/asset_partition_range_end": last})
-    seconds = time.perf_counter() - began
+        seconds = time.perf_counter() - began
+        if profile == "production":  # the next pass starts on an empty event log, like this one
+            dagster.wipe()
     with warehouse.connect(read_only=True) as conn:
         return conn.execute("SELECT count(*) FROM candles").fetchall()[0][0], seconds
 
 
+def postgres_environment(stack: ExitStack) -> dict[str, str]:
+    """A throw-away PostgreSQL server for the production profile (the e2e tests' own), stopped with `stack`."""
+    from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
+
+    if reason := missing_reason():
+        sys.exit(f"--postgres: {reason}")
+    return stack.enter_context(PostgresServer()).env
+
+
 def main(rounds: int = 5) -> None:
-    emulator, url = start_emulator()
-    raw_times, ours_times = [], []
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            (workdir / "warm").mkdir()
-            raw_pass(url, workdir / "warm")  # fill the emulator's page cache with the pages both passes ask for
-            ours_pass(url, workdir / "warm")
-            for round_no in range(rounds):  # alternate, so load from elsewhere on the machine hits both alike
-                round_dir = workdir / f"round{round_no}"
-                round_dir.mkdir()
-                raw_rows, raw_s = raw_pass(url, round_dir)
-                rows, ours_s = ours_pass(url, round_dir)
-                raw_times.append(raw_s)
-                ours_times.append(ours_s)
-            dagster_rows, dagster_s = (dagster_pass(url, workdir) if "--skip-dagster" not in sys.argv
-                                       else (rows, float("nan")))
-    finally:
-        emulator.terminate()
+    profile = "production" if "--postgres" in sys.argv else "embedded"
+    raw_times, ours_times, dagster = [], [], {}
+    with ExitStack() as stack:
+        stack.enter_context(environment(postgres_environment(stack) if profile == "production" else {}))
+        emulator, url = start_emulator()
+        stack.callback(emulator.terminate)
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+        (workdir / "warm").mkdir()
+        raw_pass(url, workdir / "warm")  # fill the emulator's page cache with the pages both passes ask for
+        ours_pass(url, workdir / "warm")
+        for round_no in range(rounds):  # alternate, so load from elsewhere on the machine hits both alike
+            round_dir = workdir / f"round{round_no}"
+            round_dir.mkdir()
+            raw_rows, raw_s = raw_pass(url, round_dir)
+            rows, ours_s = ours_pass(url, round_dir)
+            raw_times.append(raw_s)
+            ours_times.append(ours_s)
+        for shipped in ([] if "--skip-dagster" in sys.argv else [True, False]):
+            dagster[shipped] = dagster_pass(url, workdir, profile=profile, shipped=shipped)
     expected = len(SYMBOLS) * DAYS * 1440
-    assert rows == raw_rows == dagster_rows == expected, (rows, raw_rows, dagster_rows, expected)
+    assert rows == raw_rows == expected and all(n == expected for n, _ in dagster.values()), (rows, raw_rows, dagster)
     raw_s, ours_s = statistics.median(raw_times), statistics.median(ours_times)
     ratio = statistics.median(o / r for o, r in zip(ours_times, raw_times))
     partitions = len(SYMBOLS) * DAYS * 24
+    shipped_s, default_s = (dagster.get(key, (0, float("nan")))[1] for key in (True, False))
+
+    def per_partition_ms(seconds: float) -> float:
+        return round(1000 * (seconds - ours_s) / partitions, 2)
+
     print(f"raw ccxt loop + one insert : {raw_rows} candles, median {raw_s:.2f}s of {rounds} "
           f"({raw_rows / raw_s:,.0f}/s); rounds {[round(t, 2) for t in raw_times]}")
     print(f"asset code path (ours)     : {rows} candles, median {ours_s:.2f}s of {rounds} "
           f"({rows / ours_s:,.0f}/s); rounds {[round(t, 2) for t in ours_times]}")
-    print(f"through Dagster materialize: {dagster_rows} candles in {dagster_s:.2f}s ({partitions} hourly partitions, "
-          f"{1000 * (dagster_s - ours_s) / partitions:.1f} ms of Dagster bookkeeping per partition)")
+    for label, seconds in (("shipped settings", shipped_s), ("Dagster defaults", default_s)):
+        print(f"through Dagster materialize, {profile} profile, {label}: {seconds:.2f}s ({partitions} hourly "
+              f"partitions, {per_partition_ms(seconds):.2f} ms of Dagster bookkeeping per partition)")
     print(json.dumps({
         "candles": rows,
         "seconds": round(ours_s, 3),
         "candles_per_s": round(rows / ours_s),
         "raw_candles_per_s": round(raw_rows / raw_s),
         "ratio": round(ratio, 3),
-        "dagster_seconds": round(dagster_s, 3),
-        "dagster_ratio": round(dagster_s / raw_s, 3),
+        "instance_profile": profile,
+        "dagster_seconds": round(shipped_s, 3),
+        "dagster_ratio": round(shipped_s / raw_s, 3),
+        "dagster_ms_per_partition": per_partition_ms(shipped_s),
+        "dagster_default_seconds": round(default_s, 3),
+        "dagster_default_ms_per_partition": per_partition_ms(default_s),
     }))
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datafactory_assets.instance.environment import dagster_environment
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, check_environment, write_instance_config
 from datafactory_assets.logfiles import tee_lines
 from datafactory_assets.settings import REPO_ROOT
@@ -45,7 +46,7 @@ def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path, pro
     check_environment(profile, os.environ)
     write_instance_config(dagster_home, profile)
     print(f"instance profile {profile}: {dagster_home / 'dagster.yaml'}")
-    env = {**os.environ, "DAGSTER_HOME": str(dagster_home)}
+    env = {**dagster_environment(os.environ), "DAGSTER_HOME": str(dagster_home)}
     emulator = None
     if offline:
         emulator, url = start_emulator(log_dir=dagster_home / "logs")

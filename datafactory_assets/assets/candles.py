@@ -9,10 +9,11 @@ from functools import cache
 import dagster as dg
 import polars as pl
 
-from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
+from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
 from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
+from datafactory_assets.instance.failed_partitions import report_failed_partitions
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
@@ -67,43 +68,77 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
         description=f"{symbol.timeframe} candles of {symbol.symbol} whose open time lies in the partition's hour.",
     )
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
-        window = context.partition_time_window
         try:
-            report = ingest_window(symbol, start=window.start, end=window.end, sources=sources,
-                                   warehouse=warehouse, run_id=context.run_id)
-        except ValidationFailedError as exc:
-            yield validation_result(exc.violations)
-            raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
-        except SourceError as exc:
-            raise dg.Failure(
-                description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored candles left as they were",
-                metadata={"requests": len(exc.requests)},
-            ) from exc
-        if report.failures:
-            context.log.warning(f"{symbol.symbol}: served by {report.source} after "
-                                + "; ".join(map(str, report.failures)))
-        yield dg.MaterializeResult(
-            metadata={
-                "rows": report.rows,
-                "expected_rows": report.expected_rows,
-                "missing_minutes": report.missing_candles * symbol.timeframe_ms // 60_000,
-                "source": report.source,
-                "failed_sources": _listed(report.failures),
-                "passed_over": _listed(report.passed_over),
-                "requests": len(report.requests),
-                "retries": report.retries,
-                "filled_from": dg.MetadataValue.json(report.filled),
-                "quote_currency": "; ".join(report.quote_notes) or "as listed",
-                "fetch_latency_ms": round(report.fetch_latency_ms, 1),
-                "partitions": len(context.partition_keys),
-                "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
-            },
-            check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
-                           *_stored_checks(symbol, window, accuracy=accuracy, anomaly=anomaly, sources=sources,
-                                           warehouse=warehouse)],
-        )
+            yield from _materialize(context, symbol, warehouse=warehouse, sources=sources, accuracy=accuracy,
+                                    anomaly=anomaly)
+        except Exception:
+            report_failed_partitions(context)
+            raise
 
     return candles
+
+
+def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, warehouse: WarehouseResource,
+                 sources: SourcesResource, accuracy: AccuracySettings, anomaly: AnomalySettings):
+    window = context.partition_time_window
+    try:
+        report = ingest_window(symbol, start=window.start, end=window.end, sources=sources,
+                               warehouse=warehouse, run_id=context.run_id)
+    except ValidationFailedError as exc:
+        yield validation_result(exc.violations)
+        raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
+    except SourceError as exc:
+        raise dg.Failure(
+            description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored candles left as they were",
+            metadata={"requests": len(exc.requests)},
+        ) from exc
+    if report.failures:
+        context.log.warning(f"{symbol.symbol}: served by {report.source} after "
+                            + "; ".join(map(str, report.failures)))
+    _partition_metadata(context, symbol, report)
+    yield dg.MaterializeResult(
+        check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
+                       *_stored_checks(symbol, window, accuracy=accuracy, anomaly=anomaly, sources=sources,
+                                       warehouse=warehouse)],
+    )
+
+
+def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSettings, report: IngestReport) -> None:
+    """Each partition's materialization carries only its own numbers; the run's figures go once, on its newest
+    partition (the one the asset page shows as the latest materialization). Dagster copies a MaterializeResult's
+    metadata into every partition's event, and writing those copies was part of the per-partition bookkeeping."""
+    window = context.partition_time_window
+    minutes_per_candle = symbol.timeframe_ms // 60_000
+    missing = _missing_per_partition(report.missing, timeframe_ms=symbol.timeframe_ms)
+    for key in context.partition_keys:
+        absent = missing.get(key, 0)
+        context.add_asset_metadata({"rows": symbol.candles_per_hour - absent, "expected_rows": symbol.candles_per_hour,
+                                    "missing_minutes": absent * minutes_per_candle}, partition_key=key)
+    context.add_asset_metadata({
+        "run_rows": report.rows,
+        "run_expected_rows": report.expected_rows,
+        "run_missing_minutes": report.missing_candles * minutes_per_candle,
+        "source": report.source,
+        "failed_sources": _listed(report.failures),
+        "passed_over": _listed(report.passed_over),
+        "requests": len(report.requests),
+        "retries": report.retries,
+        "filled_from": dg.MetadataValue.json(report.filled),
+        "quote_currency": "; ".join(report.quote_notes) or "as listed",
+        "fetch_latency_ms": round(report.fetch_latency_ms, 1),
+        "partitions": len(context.partition_keys),
+        "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
+    }, partition_key=context.partition_keys[-1])
+
+
+def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[str, int]:
+    """Missing candles per hourly partition key, from the run's missing ranges (a range may span hours)."""
+    if not ranges.height:
+        return {}
+    times = ranges.select(ts=pl.datetime_ranges("first_missing", "last_missing",
+                                                interval=f"{timeframe_ms}ms")).explode("ts")
+    per_hour = times.group_by(pl.col("ts").dt.truncate("1h").dt.strftime(PARTITION_FORMAT).alias("key")).len()
+    return dict(per_hour.iter_rows())
 
 
 def _stored_checks(symbol: SymbolSettings, window: dg.TimeWindow, *, accuracy: AccuracySettings,

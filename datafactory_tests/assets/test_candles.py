@@ -203,3 +203,20 @@ def test_the_measures_of_a_materialization_are_numbers_the_ui_plots(warehouse, s
     assert set(kinds.values()) <= {dg.IntMetadataValue, dg.FloatMetadataValue}, kinds
     assert isinstance(mat.metadata["fetch_latency_ms"], dg.FloatMetadataValue)
     assert isinstance(mat.metadata["source"], dg.TextMetadataValue)
+
+
+def test_each_partition_of_a_range_run_carries_its_own_numbers_and_the_newest_the_runs(tmp_path, warehouse):
+    first, second = HOUR, HOUR + timedelta(hours=1)
+    rows = [r for r in replay_rows(first) + replay_rows(second)
+            if r[0] not in {ms(first) + m * 60_000 for m in (3, 58, 59)} | {ms(second) + m * 60_000 for m in (0, 1)}]
+    replay = write_replay(tmp_path / "spanning.json", rows)
+    asset = build_candle_asset(symbol_settings("ALT/BTC"), partitions_per_run=720)
+    with Emulator(replay={"ALT/BTC": replay}) as emu:
+        result = materialize(asset, warehouse=warehouse, sources=SourcesResource(emulator_url=emu.url),
+                             first="2024-03-01-10:00", last="2024-03-01-11:00")
+    older, newest = sorted(result.asset_materializations_for_node("candles__alt_btc"), key=lambda m: m.partition)
+    own = {"rows", "expected_rows", "missing_minutes"}
+    assert {k: v.value for k, v in older.metadata.items()} == {"rows": 57, "expected_rows": 60, "missing_minutes": 3}
+    assert (newest.metadata["rows"].value, newest.metadata["missing_minutes"].value) == (58, 2)
+    assert (newest.metadata["run_rows"].value, newest.metadata["run_missing_minutes"].value) == (115, 5)
+    assert own < set(newest.metadata) and newest.metadata["partitions"].value == 2

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import requests
 
+from datafactory_assets.instance.environment import dagster_environment
 from datafactory_assets.instance.profiles import write_instance_config
 from datafactory_assets.launcher import free_port
 from datafactory_assets.settings import REPO_ROOT
@@ -36,7 +37,7 @@ class Platform:
         healing_off = "" if "[healing]" in config_toml else "\n[healing]\nenabled = false\n"
         config.write_text(config_toml + healing_off)
         self.env = {
-            **os.environ,
+            **dagster_environment(os.environ),
             "DAGSTER_HOME": str(self.dagster_home),
             "DATAFACTORY_CONFIG": str(config),
             "DATAFACTORY_WAREHOUSE": str(self.warehouse_path),

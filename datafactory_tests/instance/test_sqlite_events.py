@@ -1,0 +1,78 @@
+"""The embedded instance's event log: a range run's materializations are written as one batch, and Dagster reads
+them back as it reads its own (per-partition records, materialized partitions, the asset's latest event)."""
+
+import dagster as dg
+import pytest
+from dagster._core.storage.event_log import SqliteEventLogStorage
+
+from datafactory_assets.instance.environment import DAGSTER_ENV
+from datafactory_assets.instance.profiles import write_instance_config
+from datafactory_assets.instance.sqlite_events import CHUNK, BatchingSqliteEventLogStorage
+
+HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
+
+
+@dg.asset(partitions_def=HOURS)
+def hourly(context: dg.AssetExecutionContext):
+    for key in context.partition_keys:
+        context.add_asset_metadata({"own": key}, partition_key=key)
+    return dg.MaterializeResult()
+
+
+@pytest.fixture
+def instance(tmp_path, monkeypatch):
+    """The shipped embedded instance, with the shipped Dagster variables, in a temporary DAGSTER_HOME."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    for name, value in DAGSTER_ENV.items():
+        monkeypatch.setenv(name, value)
+    write_instance_config(tmp_path, "embedded")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as shipped:
+        yield shipped
+
+
+@pytest.fixture
+def single_writes(monkeypatch) -> list[str]:
+    """Partitions whose materialization went through Dagster's one-event-at-a-time `store_event`."""
+    written: list[str] = []
+    original = SqliteEventLogStorage.store_event
+
+    def store_event(self, event):
+        if event.dagster_event and event.dagster_event.is_step_materialization:
+            written.append(event.dagster_event.partition)
+        original(self, event)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "store_event", store_event)
+    return written
+
+
+def materialize(instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
+    return dg.materialize([hourly], instance=instance, tags={"dagster/asset_partition_range_start": first,
+                                                            "dagster/asset_partition_range_end": last})
+
+
+def test_a_range_run_is_stored_in_one_batch_and_read_back_per_partition(instance, single_writes):
+    keys = HOURS.get_partition_keys_in_range(dg.PartitionKeyRange("2024-03-01-00:00", "2024-03-03-23:00"))
+
+    result = materialize(instance, keys[0], keys[-1])
+
+    assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+    assert single_writes == []
+    assert instance.get_materialized_partitions(hourly.key) == set(keys)
+    records = instance.fetch_materializations(hourly.key, limit=1000).records
+    assert sorted(r.partition_key for r in records) == keys
+    assert {r.partition_key: r.asset_materialization.metadata["own"].value for r in records} == {k: k for k in keys}
+    assert {r.run_id for r in records} == {result.run_id}
+    latest = instance.get_latest_materialization_event(hourly.key)
+    assert latest.dagster_event.partition == keys[-1]
+    run_log = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    assert [e.dagster_event.partition for e in run_log] == keys
+
+
+def test_a_batch_larger_than_one_insert_keeps_every_partition(instance, single_writes):
+    keys = HOURS.get_partition_keys()[: CHUNK + 7]
+
+    materialize(instance, keys[0], keys[-1])
+
+    assert single_writes == []
+    assert instance.get_materialized_partitions(hourly.key) == set(keys)
+    assert instance.get_latest_materialization_event(hourly.key).dagster_event.partition == keys[-1]
