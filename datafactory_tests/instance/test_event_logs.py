@@ -1,22 +1,25 @@
 """The embedded instance's event log: a range run's materializations are written as one batch, and Dagster reads
-them back as it reads its own (per-partition records, materialized partitions, the asset's latest event)."""
+them back as it reads its own (per-partition records, materialized partitions, the asset's latest event); a check
+over the whole run is planned once and completed by its result."""
 
 import dagster as dg
 import pytest
 from dagster._core.storage.event_log import SqliteEventLogStorage
 
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+
 from datafactory_assets.instance.environment import DAGSTER_ENV
 from datafactory_assets.instance.profiles import write_instance_config
-from datafactory_assets.instance.sqlite_events import CHUNK, BatchingSqliteEventLogStorage
+from datafactory_assets.instance.event_logs import CHUNK, BatchingSqliteEventLogStorage
 
 HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
 
 
-@dg.asset(partitions_def=HOURS)
+@dg.asset(partitions_def=HOURS, check_specs=[dg.AssetCheckSpec("whole_run", asset="hourly")])
 def hourly(context: dg.AssetExecutionContext):
     for key in context.partition_keys:
         context.add_asset_metadata({"own": key}, partition_key=key)
-    return dg.MaterializeResult()
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="whole_run", passed=True)])
 
 
 @pytest.fixture
@@ -76,3 +79,12 @@ def test_a_batch_larger_than_one_insert_keeps_every_partition(instance, single_w
     assert single_writes == []
     assert instance.get_materialized_partitions(hourly.key) == set(keys)
     assert instance.get_latest_materialization_event(hourly.key).dagster_event.partition == keys[-1]
+
+
+def test_a_check_over_the_whole_run_is_planned_once_and_completed_by_its_result(instance):
+    result = materialize(instance, "2024-03-01-00:00", "2024-03-01-23:00")
+
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        dg.AssetCheckKey(hourly.key, "whole_run"), limit=100)
+    assert [(r.run_id, r.partition, r.status) for r in history] == [
+        (result.run_id, None, AssetCheckExecutionRecordStatus.SUCCEEDED)]

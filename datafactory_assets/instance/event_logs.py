@@ -1,4 +1,15 @@
-"""Dagster's SQLite event log, writing a batch of asset events in one transaction per database instead of one each.
+"""The instance's event log storages: Dagster's own, writing less per partition of a range run.
+
+**One planned row per check and run.** Dagster 1.13 gives the ASSET_CHECK_EVALUATION_PLANNED event of an unpartitioned
+check the run's partition range (`DagsterRun.get_resolved_partitions_subset_for_events` falls back to the run's
+subset when the check has no partitions definition), and the storage writes one PLANNED row per partition, each with
+its own copy of the serialized event: 4 checks x 720 partitions = 2,880 rows per range run, the largest cost left once
+events are batched. The check's one result has no partition, so it completes none of them: they show "In Progress"
+while the run waits and "Skipped" after it. Our checks judge the whole run (checks/specs.py), so their plan is one
+row without a partition, which their result then completes (`_update_asset_check_evaluation` matches it). A
+partitioned check evaluated per partition still gets its result rows (Dagster inserts a row when none matches).
+
+**Batched materializations (SQLite).**
 
 A range run of N hourly partitions ends with N ASSET_MATERIALIZATION events handed to the storage as one batch
 (DAGSTER_EVENT_BATCH_SIZE, see environment.py). Dagster 1.13's `SqliteEventLogStorage` inherits the default
@@ -24,12 +35,24 @@ from dagster import DagsterEventType, StringSource
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage, SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
+from dagster_shared.record import copy
 
 BATCHED_TYPES = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION})
 CHUNK = 1000  # events per INSERT: 7 bound values each, inside SQLite's 32,766 variables per statement
 
 
-class BatchingSqliteEventLogStorage(SqliteEventLogStorage):
+class CheckPlannedOncePerRun:
+    """Mixin for a `SqlEventLogStorage`: a check's planned event over a partition range is stored as one row."""
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        planned = event.get_dagster_event().event_specific_data
+        if planned.partitions_subset is not None:
+            unpartitioned = copy(planned, partitions_subset=None)
+            event = event._replace(dagster_event=event.dagster_event._replace(event_specific_data=unpartitioned))
+        super()._store_asset_check_evaluation_planned(event, event_id)
+
+
+class BatchingSqliteEventLogStorage(CheckPlannedOncePerRun, SqliteEventLogStorage):
     """`SqliteEventLogStorage` whose `store_event_batch` writes one run's asset events in two transactions."""
 
     @classmethod
