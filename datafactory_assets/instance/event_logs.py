@@ -9,7 +9,7 @@ while the run waits and "Skipped" after it. Our checks judge the whole run (chec
 row without a partition, which their result then completes (`_update_asset_check_evaluation` matches it). A
 partitioned check evaluated per partition still gets its result rows (Dagster inserts a row when none matches).
 
-**Batched materializations (SQLite).**
+**Batched materializations (SQLite).** PostgreSQL's storage writes a batch in one INSERT already.
 
 A range run of N hourly partitions ends with N ASSET_MATERIALIZATION events handed to the storage as one batch
 (DAGSTER_EVENT_BATCH_SIZE, see environment.py). Dagster 1.13's `SqliteEventLogStorage` inherits the default
@@ -35,6 +35,8 @@ from dagster import DagsterEventType, StringSource
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage, SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
+from dagster_postgres import PostgresEventLogStorage
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 from dagster_shared.record import copy
 
 BATCHED_TYPES = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION})
@@ -83,3 +85,14 @@ class BatchingSqliteEventLogStorage(CheckPlannedOncePerRun, SqliteEventLogStorag
                       for event, event_id in zip(events, event_ids)}
             for event, event_id in latest.values():
                 self._store_asset_event(conn, event, event_id)
+
+
+class CheckPlannedOncePostgresEventLogStorage(CheckPlannedOncePerRun, PostgresEventLogStorage):
+    """`PostgresEventLogStorage` (which batches materializations itself) storing a check's plan as one row."""
+
+    @classmethod
+    def from_config_value(cls, inst_data: ConfigurableClassData | None,
+                          config_value: Mapping[str, Any]) -> CheckPlannedOncePostgresEventLogStorage:
+        return cls(inst_data=inst_data, postgres_url=pg_url_from_config(config_value),
+                   should_autocreate_tables=config_value.get("should_autocreate_tables", True),
+                   token_provider=get_token_provider_from_config(config_value))

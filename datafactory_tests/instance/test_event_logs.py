@@ -1,16 +1,20 @@
-"""The embedded instance's event log: a range run's materializations are written as one batch, and Dagster reads
+"""Each profile's event log: a range run's materializations are written as one batch, and Dagster reads
 them back as it reads its own (per-partition records, materialized partitions, the asset's latest event); a check
 over the whole run is planned once and completed by its result."""
 
 import dagster as dg
 import pytest
-from dagster._core.storage.event_log import SqliteEventLogStorage
 
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from datafactory_assets.instance.environment import DAGSTER_ENV
 from datafactory_assets.instance.profiles import write_instance_config
-from datafactory_assets.instance.event_logs import CHUNK, BatchingSqliteEventLogStorage
+from datafactory_assets.instance.event_logs import (
+    CHUNK,
+    BatchingSqliteEventLogStorage,
+    CheckPlannedOncePostgresEventLogStorage,
+)
+from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 
 HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
 
@@ -22,29 +26,41 @@ def hourly(context: dg.AssetExecutionContext):
     return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="whole_run", passed=True)])
 
 
-@pytest.fixture
-def instance(tmp_path, monkeypatch):
-    """The shipped embedded instance, with the shipped Dagster variables, in a temporary DAGSTER_HOME."""
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    for name, value in DAGSTER_ENV.items():
+@pytest.fixture(params=["embedded", "production"])
+def instance(request, tmp_path, monkeypatch):
+    """The shipped instance of each profile (production on a throw-away PostgreSQL server), with the shipped Dagster
+    variables, in a temporary DAGSTER_HOME."""
+    env = {"DAGSTER_HOME": str(tmp_path), **DAGSTER_ENV}
+    if request.param == "production":
+        if reason := missing_reason():
+            pytest.skip(reason)
+        env |= request.getfixturevalue("postgres").env
+    for name, value in env.items():
         monkeypatch.setenv(name, value)
-    write_instance_config(tmp_path, "embedded")
+    write_instance_config(tmp_path, request.param)
     with dg.DagsterInstance.from_config(str(tmp_path)) as shipped:
         yield shipped
 
 
 @pytest.fixture
-def single_writes(monkeypatch) -> list[str]:
-    """Partitions whose materialization went through Dagster's one-event-at-a-time `store_event`."""
+def postgres():
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def single_writes(instance, monkeypatch) -> list[str]:
+    """Partitions whose materialization went through the storage's one-event-at-a-time `store_event`."""
     written: list[str] = []
-    original = SqliteEventLogStorage.store_event
+    storage = type(instance.event_log_storage)
+    original = storage.store_event
 
     def store_event(self, event):
         if event.dagster_event and event.dagster_event.is_step_materialization:
             written.append(event.dagster_event.partition)
         original(self, event)
 
-    monkeypatch.setattr(SqliteEventLogStorage, "store_event", store_event)
+    monkeypatch.setattr(storage, "store_event", store_event)
     return written
 
 
@@ -58,7 +74,8 @@ def test_a_range_run_is_stored_in_one_batch_and_read_back_per_partition(instance
 
     result = materialize(instance, keys[0], keys[-1])
 
-    assert isinstance(instance.event_log_storage, BatchingSqliteEventLogStorage)
+    assert isinstance(instance.event_log_storage,
+                      (BatchingSqliteEventLogStorage, CheckPlannedOncePostgresEventLogStorage))
     assert single_writes == []
     assert instance.get_materialized_partitions(hourly.key) == set(keys)
     records = instance.fetch_materializations(hourly.key, limit=1000).records

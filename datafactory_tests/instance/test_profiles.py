@@ -36,7 +36,11 @@ def test_the_production_config_is_a_valid_dagster_instance_with_postgres_queue_a
         monkeypatch.setenv(name, value)
     write_instance_config(tmp_path, "production")
     config, _ = dagster_instance_config(str(tmp_path))
-    assert set(config["storage"]) == {"postgres"}
+    assert "storage" not in config and {config[k]["class"] for k in ("run_storage", "event_log_storage",
+                                                                     "schedule_storage")} == {
+        "PostgresRunStorage", "CheckPlannedOncePostgresEventLogStorage", "PostgresScheduleStorage"}
+    assert config["run_storage"]["config"] == config["event_log_storage"]["config"] == config["schedule_storage"][
+        "config"] and config["event_log_storage"]["config"]["postgres_db"]["hostname"] == {"env": "DATAFACTORY_PG_HOST"}
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     assert [limit["key"] for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]] == [
         "datafactory/source", "datafactory/warehouse"]
