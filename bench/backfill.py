@@ -13,9 +13,9 @@ Three timings in one run, the emulator in its own process (warmed once so every 
 The shared limiter is in the path with a budget too large to block, and ccxt's own throttle is off in the raw pass,
 so the figures measure per-candle cost, not the venue's budget.
 Raw and ours alternate for five rounds and the medians are reported (this machine is shared and noisy); the Dagster
-passes run once each (`--skip-dagster` leaves them out). The embedded (SQLite) profile is measured unless `--postgres`
-starts a throw-away PostgreSQL server (as the e2e tests do) and measures the production profile. Prints one final
-JSON line.
+passes run once each (`--skip-dagster` leaves them out, `--skip-defaults` the slow one on Dagster's defaults). The
+embedded (SQLite) profile is measured unless `--postgres` starts a throw-away PostgreSQL server (as the e2e tests do)
+and measures the production profile. Prints one final JSON line.
 """
 
 from __future__ import annotations
@@ -177,7 +177,8 @@ def main(rounds: int = 5) -> None:
             rows, ours_s = ours_pass(url, round_dir)
             raw_times.append(raw_s)
             ours_times.append(ours_s)
-        for shipped in ([] if "--skip-dagster" in sys.argv else [True, False]):
+        passes = [] if "--skip-dagster" in sys.argv else [True] if "--skip-defaults" in sys.argv else [True, False]
+        for shipped in passes:
             dagster[shipped] = dagster_pass(url, workdir, profile=profile, shipped=shipped)
     expected = len(SYMBOLS) * DAYS * 1440
     assert rows == raw_rows == expected and all(n == expected for n, _ in dagster.values()), (rows, raw_rows, dagster)
