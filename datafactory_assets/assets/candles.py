@@ -95,24 +95,25 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
     if report.failures:
         context.log.warning(f"{symbol.symbol}: served by {report.source} after "
                             + "; ".join(map(str, report.failures)))
-    _partition_metadata(context, symbol, report)
     yield dg.MaterializeResult(
+        metadata=_partition_metadata(context, symbol, report),
         check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
                        *_stored_checks(symbol, window, accuracy=accuracy, anomaly=anomaly, sources=sources,
                                        warehouse=warehouse)],
     )
 
 
-def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSettings, report: IngestReport) -> None:
+def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSettings,
+                        report: IngestReport) -> dict[str, int]:
     """Each partition's materialization carries only its own numbers; the run's figures go once, on its newest
     partition (the one the asset page shows as the latest materialization). Dagster copies a MaterializeResult's
-    metadata into every partition's event, and writing those copies was part of the per-partition bookkeeping."""
+    metadata into every partition's event, so the result carries what a complete hour's numbers are, and only the
+    incomplete hours and the newest get metadata of their own (each `add_asset_metadata` call copies all the
+    partition metadata added before it, so one per partition would cost the square of the run's length)."""
     window = context.partition_time_window
     minutes_per_candle = symbol.timeframe_ms // 60_000
-    missing = _missing_per_partition(report.missing, timeframe_ms=symbol.timeframe_ms)
-    for key in context.partition_keys:
-        absent = missing.get(key, 0)
-        context.add_asset_metadata({"rows": symbol.candles_per_hour - absent, "expected_rows": symbol.candles_per_hour,
+    for key, absent in _missing_per_partition(report.missing, timeframe_ms=symbol.timeframe_ms).items():
+        context.add_asset_metadata({"rows": symbol.candles_per_hour - absent,
                                     "missing_minutes": absent * minutes_per_candle}, partition_key=key)
     context.add_asset_metadata({
         "run_rows": report.rows,
@@ -129,6 +130,7 @@ def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSetting
         "partitions": len(context.partition_keys),
         "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
     }, partition_key=context.partition_keys[-1])
+    return {"rows": symbol.candles_per_hour, "expected_rows": symbol.candles_per_hour, "missing_minutes": 0}
 
 
 def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[str, int]:
