@@ -158,7 +158,7 @@ def test_latest_materialization_shows_rows_and_source_of_the_holed_run(fed, page
     rows = fed.stored_rows("BTC/USDT", HOLED)
     with screen(page, f"{fed.platform.url}/assets/candles/btc_usdt?view=events", "btc_usdt_latest_materialization"):
         expect(page.get_by_text(re.compile(rf"Partition {fed.key(HOLED[-1])} materialized in run"))).to_be_visible()
-        for name, value in {"rows": rows, "expected_rows": 60 * len(HOLED), "source": "binance",
+        for name, value in {"run_rows": rows, "run_expected_rows": 60 * len(HOLED), "source": "binance",
                             "window": f"{fed.start + timedelta(hours=HOLED[0]):%Y-%m-%d %H:%M} .. "
                                       f"{fed.start + timedelta(hours=HOLED.stop):%Y-%m-%d %H:%M} UTC"}.items():
             expect(page.get_by_role("row", name=f"{name} {value}", exact=True)).to_be_visible()
