@@ -36,7 +36,7 @@ from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage, SqlEventLogStorageTable
 from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
-from dagster_postgres.utils import create_pg_engine, get_token_provider_from_config, pg_url_from_config
+from dagster_postgres.utils import get_token_provider_from_config, pg_url_from_config
 from dagster_shared.record import copy
 
 BATCHED_TYPES = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION})
@@ -88,17 +88,7 @@ class BatchingSqliteEventLogStorage(CheckPlannedOncePerRun, SqliteEventLogStorag
 
 
 class CheckPlannedOncePostgresEventLogStorage(CheckPlannedOncePerRun, PostgresEventLogStorage):
-    """`PostgresEventLogStorage` (which batches materializations itself) storing a check's plan as one row, and
-    keeping one connection open: Dagster's engine opens a new one for every statement (NullPool), about 90 per run
-    of one step, except in the webserver (`optimize_for_webserver` keeps one there, as here). More are opened when
-    threads need them at once and closed when returned (max_overflow=-1), so nothing ever waits for the pool."""
-
-    def __init__(self, *args: Any, **kwargs: Any):
-        super().__init__(*args, **kwargs)
-        options = self._engine.url.query.get("options")
-        self._engine = create_pg_engine(self.postgres_url, self._token_provider, isolation_level="AUTOCOMMIT",
-                                        pool_size=1, max_overflow=-1, pool_recycle=3600, pool_pre_ping=True,
-                                        **({"connect_args": {"options": options}} if options else {}))
+    """`PostgresEventLogStorage` (which batches materializations itself) storing a check's plan as one row."""
 
     @classmethod
     def from_config_value(cls, inst_data: ConfigurableClassData | None,
