@@ -24,6 +24,7 @@ class VenueQuirks:
     ban_statuses: Mapping[int, float] = field(default_factory=dict)
     ban_note: str = ""  # what such a refusal means at this venue, for the one log line
     last_row_open: bool = False  # every answer ends with the still-open candle, whatever was asked
+    zero_volume_is_no_trades: bool = True  # False: a 0 volume means "not reported" (Yahoo's intraday bars)
 
 
 VENUES: dict[str, VenueQuirks] = {
@@ -63,7 +64,9 @@ VENUES: dict[str, VenueQuirks] = {
     "coinbase": VenueQuirks(exchange_id="coinbase", max_candles_per_request=300, budget=10, budget_window_s=1),
     # Yahoo through yfinance: no published limit, so a conservative budget (a failed chart call costs two requests);
     # its depth and span rules per interval live in `yahoo_source.INTERVALS`.
-    "yahoo": VenueQuirks(exchange_id="yahoo", max_candles_per_request=7 * 1440, budget=30),
+    # Its intraday crypto bars report volume 0 for about half of them, prices moving (yfinance issues #2686, #1934).
+    "yahoo": VenueQuirks(exchange_id="yahoo", max_candles_per_request=7 * 1440, budget=30,
+                         zero_volume_is_no_trades=False),
 }
 
 # Price references: guarded like the venues (retry, breaker, budget), never candle sources.
@@ -71,6 +74,9 @@ REFERENCES: dict[str, VenueQuirks] = {
     # CoinGecko's public and demo plans: about 30 calls per minute; it serves prices, not candles.
     "coingecko": VenueQuirks(exchange_id="coingecko", max_candles_per_request=0, budget=30),
 }
+
+
+UNREPORTED_ZERO_VOLUME = frozenset(name for name, venue in VENUES.items() if not venue.zero_volume_is_no_trades)
 
 
 def quirks(name: str) -> VenueQuirks:
