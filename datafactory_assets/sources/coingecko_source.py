@@ -4,9 +4,9 @@
 automatic granularity: 5-minutely for a span of at most a day ending now, hourly for any other span up to 90 days
 (a past hour too), daily beyond (docs.coingecko.com, "1 day from any time (except current time) = hourly data"). The
 reference asks at most 90 days per request so that points are never coarser than hourly, and asks a window that
-starts within the last day up to now, so that the hour a run just collected gets twelve points, not one. It speaks plain HTTP through `requests`; the demo
-plan's key goes in the `x-cg-demo-api-key` header, which never appears in a message or a record. USDT pairs are
-priced in USD (CoinGecko's `usd`), other quotes in their own currency.
+starts within the last day up to now, so that the hour a run just collected gets twelve points, not one. It speaks
+plain HTTP through `requests`; the demo plan's key goes in the `x-cg-demo-api-key` header, which never appears in a
+message or a record. USDT pairs are priced in USD (CoinGecko's `usd`), other quotes in their own currency.
 """
 
 from __future__ import annotations
