@@ -46,24 +46,25 @@ def hour_count(ranges: Sequence[tuple[datetime, datetime]]) -> int:
     return sum((last - first) // _HOUR + 1 for first, last in ranges)
 
 
-def tally(path: Path, plan: Plan) -> list[Tally]:
+def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
     """Each symbol's tally of the hours `plan` names, from the warehouse at `path` (nothing held when it does not
     exist yet)."""
     if not Path(path).exists():
         return [Tally(s.symbol, hour_count(r), 0, 0, hour_count(r) * s.candles_per_hour) for s, r in plan.items()]
-    with connection.connect(path, read_only=True, lock_timeout_s=30) as conn:
+    with connection.connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as conn:
         return [_symbol_tally(conn, symbol, ranges) for symbol, ranges in plan.items()]
 
 
 def total(tallies: Sequence[Tally]) -> Tally:
+    """The sum of the symbols' tallies, named `all`."""
     return Tally("all", *(sum(getattr(t, f) for t in tallies) for f in ("hours", "done", "candles", "left")))
 
 
 def _symbol_tally(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings,
                   ranges: Sequence[tuple[datetime, datetime]]) -> Tally:
-    hours = hour_count(ranges)
     if not ranges:
         return Tally(symbol.symbol, 0, 0, 0, 0)
+    hours = hour_count(ranges)
     start, until = ranges[0][0], ranges[-1][1] + _HOUR
     firsts = [first for first, _ in ranges]
     missing = sum(1 for hour in queries.incomplete_hours(conn, symbol.symbol, start=start, until=until,
@@ -110,19 +111,23 @@ def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool,
            console: Console, timeout_s: float, every_s: float = 2.0, line_every_s: float = 10.0) -> list[Tally]:
     """Read `poll()` (finished?, a note such as the runs' states) and `measure()` every `every_s` until finished:
     live bars per symbol and summed in a terminal, else one plain summed line every `line_every_s`; then one line of
-    totals per symbol. TimeoutError after `timeout_s`."""
-    deadline, printed = time.monotonic() + timeout_s, None
+    totals per symbol. A reading the warehouse lock kept waiting too long is skipped; TimeoutError after
+    `timeout_s`."""
+    deadline, printed, tallies = time.monotonic() + timeout_s, None, None
     with _LiveView(console) if console.is_terminal else nullcontext() as live:
         while True:
             finished, note = poll()
-            tallies, now = measure(), time.monotonic()
-            if live is not None:
+            try:
+                tallies, now = measure(), time.monotonic()
+            except WarehouseLockedError:  # a writer held the file past a reader's patience: the next reading tells
+                now = time.monotonic()
+            if tallies is not None and live is not None:
                 live.show(tallies, meter, now, note)
-            elif printed is None or finished or now - printed >= line_every_s:
+            elif tallies is not None and (printed is None or finished or now - printed >= line_every_s):
                 console.print(f"{datetime.now(UTC):%H:%M:%S} {meter.describe(total(tallies), now)}; {note}",
                               markup=False, highlight=False)
                 printed = now
-            if finished:
+            if finished and tallies is not None:
                 break
             if now > deadline:
                 raise TimeoutError(f"still running after {timeout_s:.0f}s ({note})")

@@ -75,6 +75,36 @@ def test_a_backfill_still_running_at_the_deadline_is_a_timeout(warehouse):
                timeout_s=0)
 
 
+def test_a_reading_a_writer_keeps_waiting_is_skipped_and_the_next_one_shown(warehouse, sources):
+    import threading
+
+    plan = {BTC: [(hour(0), hour(0))]}
+    meter = Meter(tally(warehouse.path, plan), time.monotonic())
+    writing, release = threading.Event(), threading.Event()
+
+    def writer():
+        with warehouse.connect():
+            writing.set()
+            release.wait(30)
+
+    threading.Thread(target=writer).start()
+    writing.wait(30)
+    polls = []
+
+    def poll():
+        polls.append(1)
+        if len(polls) == 2:
+            release.set()
+            ingest_window(BTC, start=hour(0), end=hour(1), sources=sources, warehouse=warehouse)
+        return len(polls) >= 2, f"poll {len(polls)}"
+
+    out = io.StringIO()
+    follow(measure=lambda: tally(warehouse.path, plan, lock_timeout_s=0.3), poll=poll, meter=meter,
+           console=Console(file=out, width=200), timeout_s=60, every_s=0, line_every_s=0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "1/1 h (100%)" in lines[0] and lines[0].endswith("; poll 2"), lines
+
+
 def test_up_prints_a_history_line_when_the_stored_history_changes(tmp_path, warehouse, sources):
     config = tmp_path / "datafactory.toml"
     config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n')
