@@ -234,8 +234,8 @@ def backfill(first: str, last: str, symbols: tuple[str, ...], refetch: bool, url
     tagged with it for the production queue's limits."""
     from datafactory_assets.automation import backfill as backfills
 
-    settings = load_settings()
     try:
+        settings = load_settings()
         start, end = backfills.partition_range(first, last)
         selected = backfills.selected_symbols(settings, list(symbols), start)
         if refetch or not settings.warehouse_path.exists():
@@ -243,6 +243,7 @@ def backfill(first: str, last: str, symbols: tuple[str, ...], refetch: bool, url
         else:
             with _connect(settings.warehouse_path, read_only=True) as conn:
                 plan = backfills.missing_ranges(conn, selected, start, end)
+        stored_before = progress.tally(settings.warehouse_path, plan) if wait else None
     except (ValueError, FileNotFoundError, WarehouseLockedError) as exc:
         raise click.ClickException(str(exc)) from exc
     window, asked = len(selected) * progress.hour_count([(start, end)]), sum(map(progress.hour_count, plan.values()))
@@ -252,10 +253,11 @@ def backfill(first: str, last: str, symbols: tuple[str, ...], refetch: bool, url
                          "stored complete (--refetch fetches them again)")
         return
     _console().print(f"{asked} of {window} hour(s) to fetch, {span}; {window - asked} already stored complete")
-    meter = progress.Meter(progress.tally(settings.warehouse_path, plan), time.monotonic()) if wait else None
+    began = time.monotonic()
     launched = _launch_backfills(url, plan, title=f"datafactory backfill {first}..{last}")
-    if meter is not None:
-        _follow_backfills(url, launched, plan=plan, path=settings.warehouse_path, meter=meter, timeout_s=timeout_s)
+    if stored_before is not None:
+        _follow_backfills(url, launched, plan=plan, path=settings.warehouse_path,
+                          meter=progress.Meter(stored_before, began), timeout_s=timeout_s)
 
 
 def _launch_backfills(url: str, plan: progress.Plan, *, title: str) -> list[str]:
