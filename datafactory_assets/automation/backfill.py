@@ -1,21 +1,28 @@
-"""Asset partition backfills launched through a running webserver's GraphQL API.
+"""Asset partition backfills of the hours the warehouse lacks, launched through a running webserver's GraphQL API.
 
-An asset backfill lets Dagster apply each asset's `BackfillPolicy` (a month of hourly partitions per run), whereas
-`dagster job backfill` launches one run per partition: 8,760 runs for a year of one symbol.
+The warehouse, not Dagster's partition status, says what is stored: a backfill asks only for the hours it does not
+hold complete, each run of adjacent missing hours as its own range. An asset backfill lets Dagster apply each asset's
+`BackfillPolicy` (a month of hourly partitions per run) to every range, whereas `dagster job backfill` launches one
+run per partition: 8,760 runs for a year of one symbol.
 """
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 
+import duckdb
 import requests
 
 from datafactory_assets.assets import PARTITION_FORMAT
 from datafactory_assets.automation.run_tags import by_primary_source
-from datafactory_assets.settings import Settings
+from datafactory_assets.settings import Settings, SymbolSettings
+from datafactory_assets.warehouse import queries
 
+HOUR = timedelta(hours=1)
+HourRange = tuple[datetime, datetime]  # first and last hour start, both inclusive, UTC
 DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 
 _LAUNCH = """
 mutation Launch($params: LaunchBackfillParams!) {
@@ -55,8 +62,9 @@ def partition_range(first: str, last: str, *, now: datetime | None = None) -> tu
     return start, end
 
 
-def asset_ranges(settings: Settings, symbols: list[str], start: datetime, end: datetime) -> list[dict]:
-    """`partitionsByAssets` for the named symbols (all configured ones when none are named)."""
+def selected_symbols(settings: Settings, symbols: list[str], start: datetime) -> list[SymbolSettings]:
+    """The named symbols (every configured one when none are named), each refused when unknown or when `start`
+    precedes its first partition."""
     configured = {s.symbol: s for s in settings.symbols}
     unknown = [s for s in symbols if s not in configured]
     if unknown:
@@ -65,16 +73,48 @@ def asset_ranges(settings: Settings, symbols: list[str], start: datetime, end: d
     early = [s.symbol for s in selected if start < s.start]
     if early:
         raise ValueError(f"--from {start:{PARTITION_FORMAT}} is before the first partition of {early}")
-    window = {"start": f"{start:{PARTITION_FORMAT}}", "end": f"{end:{PARTITION_FORMAT}}"}
-    return [{"assetKey": {"path": ["candles", s.asset_name]}, "partitions": {"range": window}} for s in selected]
+    return selected
 
 
-def source_backfills(settings: Settings, symbols: list[str], start: datetime, end: datetime) -> dict[str, list[dict]]:
+def whole_window(symbols: list[SymbolSettings], start: datetime,
+                 end: datetime) -> dict[SymbolSettings, list[HourRange]]:
+    """Every hour of [start, end] for every symbol: what `--refetch`, or a warehouse not created yet, asks for."""
+    return {s: [(start, end)] for s in symbols}
+
+
+def missing_ranges(conn: duckdb.DuckDBPyConnection, symbols: list[SymbolSettings], start: datetime,
+                   end: datetime) -> dict[SymbolSettings, list[HourRange]]:
+    """Per symbol, the runs of hours in [start, end] the warehouse does not hold complete (confirmed holes count as
+    held), oldest first: all a backfill needs to ask for."""
+    return {s: hour_runs(hour.replace(tzinfo=UTC) for hour in queries.incomplete_hours(
+        conn, s.symbol, start=start, until=end + HOUR, per_hour=s.candles_per_hour)) for s in symbols}
+
+
+def hour_runs(hours: Iterable[datetime]) -> list[HourRange]:
+    """Ascending hour starts as runs of adjacent hours: (first, last), both inclusive."""
+    runs: list[HourRange] = []
+    for hour in hours:
+        if runs and hour - runs[-1][1] == HOUR:
+            runs[-1] = (runs[-1][0], hour)
+        else:
+            runs.append((hour, hour))
+    return runs
+
+
+def asset_ranges(plan: Mapping[SymbolSettings, Sequence[HourRange]]) -> list[dict]:
+    """`partitionsByAssets` for the symbols with hours to fetch: one entry per asset carrying all of its `ranges`,
+    which Dagster cuts into runs by the backfill policy range by range, never across a stored stretch."""
+    return [{"assetKey": {"path": ["candles", s.asset_name]},
+             "partitions": {"ranges": [{"start": f"{first:{PARTITION_FORMAT}}", "end": f"{last:{PARTITION_FORMAT}}"}
+                                       for first, last in ranges]}}
+            for s, ranges in plan.items() if ranges]
+
+
+def source_backfills(plan: Mapping[SymbolSettings, Sequence[HourRange]]) -> dict[str, list[dict]]:
     """`asset_ranges` split by the symbols' primary source: one backfill each, so its runs carry one source tag."""
-    ranges = {tuple(r["assetKey"]["path"]): r for r in asset_ranges(settings, symbols, start, end)}
-    groups = {source: [ranges[key] for s in group if (key := ("candles", s.asset_name)) in ranges]
-              for source, group in by_primary_source(settings.symbols).items()}
-    return {source: group for source, group in groups.items() if group}
+    groups = {source: asset_ranges({s: plan[s] for s in group})
+              for source, group in by_primary_source(plan).items()}
+    return {source: selection for source, selection in groups.items() if selection}
 
 
 def launch_backfill(url: str, partitions_by_assets: list[dict], *, title: str | None = None,
@@ -88,18 +128,12 @@ def launch_backfill(url: str, partitions_by_assets: list[dict], *, title: str | 
     return result["backfillId"]
 
 
-def wait_for_backfill(url: str, backfill_id: str, *, timeout_s: float, poll_s: float = 2.0) -> dict:
-    """Poll until the backfill has finished, and return its status, partition count and runs."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        backfill = _graphql(url, _STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-        if backfill["__typename"] != "PartitionBackfill":
-            raise BackfillError(f"backfill {backfill_id}: {backfill.get('message')}")
-        if backfill["status"] in DONE:
-            return backfill
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"backfill {backfill_id} still {backfill['status']} after {timeout_s:.0f}s")
-        time.sleep(poll_s)
+def backfill_status(url: str, backfill_id: str) -> dict:
+    """The backfill's status, partition count and runs (each with its status), as the webserver sees it now."""
+    backfill = _graphql(url, _STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+    if backfill["__typename"] != "PartitionBackfill":
+        raise BackfillError(f"backfill {backfill_id}: {backfill.get('message')}")
+    return backfill
 
 
 def _hour(text: str, option: str) -> tuple[datetime, bool]:

@@ -30,7 +30,8 @@ def test_the_hourly_collection_has_one_job_per_primary_source_and_its_runs_carry
 
 def test_a_backfill_is_split_by_primary_source():
     start, end = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC)
-    backfills = source_backfills(SETTINGS, [], start, end)
+    backfills = source_backfills({s: [(start, end)] for s in SETTINGS.symbols})
     assert {source: [r["assetKey"]["path"][1] for r in ranges] for source, ranges in backfills.items()} == {
         "binance": ["btc_usdt", "eth_usdt"], "okx": ["sol_usdt"]}
-    assert list(source_backfills(SETTINGS, ["SOL/USDT"], start, end)) == ["okx"]
+    assert list(source_backfills({s: [(start, end)] if s.symbol == "SOL/USDT" else [] for s in SETTINGS.symbols})
+                ) == ["okx"]
