@@ -137,3 +137,10 @@ def raw_pass(url: str, symbols: list[str] | tuple[str, ...], *, start: datetime,
     count = conn.execute("SELECT count(*) FROM candles").fetchall()[0][0]
     conn.close()
     return count, time.perf_counter() - began
+
+
+def stored_candles(warehouse: str, *, start: datetime, end: datetime) -> int:
+    """Candles the platform stored with open time in [start, end): the hourly schedule adds the hour just closed."""
+    with duckdb.connect(warehouse, read_only=True) as conn:
+        return conn.execute("SELECT count(*) FROM candles WHERE ts >= ? AND ts < ?",
+                            [start.replace(tzinfo=None), end.replace(tzinfo=None)]).fetchall()[0][0]

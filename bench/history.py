@@ -27,9 +27,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import ccxt
-import duckdb
 
-from harness import BIN, ROOT, descendants, platform_env, raw_pass, start_emulator, start_platform, stop, write_config
+from harness import (BIN, ROOT, descendants, platform_env, raw_pass, start_emulator, start_platform, stop,
+                     stored_candles, write_config)
 
 from datafactory_assets.sources.ccxt_source import point_at_emulator
 
@@ -137,8 +137,7 @@ def main() -> None:
             finally:
                 peak_mb = rss.stop()
                 stop(platform)
-            with duckdb.connect(env["DATAFACTORY_WAREHOUSE"], read_only=True) as conn:
-                candles = conn.execute("SELECT count(*) FROM candles").fetchall()[0][0]
+            candles = stored_candles(env["DATAFACTORY_WAREHOUSE"], start=start, end=END)
             if args.workload == "b":
                 extra["healing_tick_s"] = round(timed_healing_tick(env), 2)
                 extra["peak_rss_mb"] = round(peak_mb)

@@ -22,10 +22,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import ccxt
-import duckdb
 import polars as pl
 
-from harness import BIN, ROOT, platform_env, start_emulator, start_platform, stop, write_config
+from harness import BIN, ROOT, platform_env, start_emulator, start_platform, stop, stored_candles, write_config
 
 from datafactory_assets.sources.ccxt_source import point_at_emulator
 
@@ -96,8 +95,7 @@ def main() -> None:
                 ours_fresh, ours_rerun = run_backfill(env, web), run_backfill(env, web)
             finally:
                 stop(platform)
-            with duckdb.connect(env["DATAFACTORY_WAREHOUSE"], read_only=True) as conn:
-                ours_rows = conn.execute("SELECT count(*) FROM candles").fetchall()[0][0]
+            ours_rows = stored_candles(env["DATAFACTORY_WAREHOUSE"], start=START, end=END)
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
