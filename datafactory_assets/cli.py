@@ -254,56 +254,51 @@ def backfill(first: str, last: str, symbols: tuple[str, ...], refetch: bool, url
         return
     _console().print(f"{asked} of {window} hour(s) to fetch, {span}; {window - asked} already stored complete")
     began = time.monotonic()
-    launched = _launch_backfills(url, plan, title=f"datafactory backfill {first}..{last}")
+    backfill_id = _launch_runs(url, plan, partitions_per_run=settings.partitions_per_run)
     if stored_before is not None:
-        _follow_backfills(url, launched, plan=plan, path=settings.warehouse_path,
-                          meter=progress.Meter(stored_before, began), timeout_s=timeout_s)
+        _follow_runs(url, backfill_id, plan=plan, path=settings.warehouse_path,
+                     meter=progress.Meter(stored_before, began), timeout_s=timeout_s)
 
 
-def _launch_backfills(url: str, plan: progress.Plan, *, title: str) -> list[str]:
-    """One backfill per primary source of the symbols with hours to fetch; their ids."""
+def _launch_runs(url: str, plan: progress.Plan, *, partitions_per_run: int) -> str:
+    """Queue the range runs that fetch `plan`; the backfill id their tag carries."""
     from datafactory_assets.automation import backfill as backfills
-    from datafactory_assets.automation.run_tags import candle_run_tags
 
-    launched = []
+    runs = backfills.range_runs(plan, partitions_per_run=partitions_per_run)
+    backfill_id = backfills.new_backfill_id()
     try:
-        for source, selection in backfills.source_backfills(plan).items():
-            backfill_id = backfills.launch_backfill(url, selection, title=title, tags=candle_run_tags(source))
-            launched.append(backfill_id)
-            ranges = sum(len(entry["partitions"]["ranges"]) for entry in selection)
-            _console().print(f"backfill {backfill_id}: {len(selection)} {source} asset(s), {ranges} range(s); "
-                             f"{url}/backfills/{backfill_id}")
+        backfills.launch_runs(url, runs, backfill_id=backfill_id)
     except backfills.BackfillError as exc:
         raise click.ClickException(str(exc)) from exc
-    return launched
+    sources = sorted({run.source for run in runs})
+    _console().print(f"backfill {backfill_id}: {len(runs)} run(s) of up to {partitions_per_run} hour(s) queued "
+                     f"({', '.join(sources)}); {backfills.runs_url(url, backfill_id)}", markup=False,
+                     highlight=False, soft_wrap=True)
+    return backfill_id
 
 
-def _follow_backfills(url: str, launched: list[str], *, plan: progress.Plan, path: Path, meter: progress.Meter,
-                      timeout_s: float) -> None:
-    """Progress until every backfill has finished, then each one's outcome; exit status 1 unless all succeeded."""
+def _follow_runs(url: str, backfill_id: str, *, plan: progress.Plan, path: Path, meter: progress.Meter,
+                 timeout_s: float) -> None:
+    """Progress until every run of the backfill has finished, then the outcome; exit status 1 unless all
+    succeeded."""
     from datafactory_assets.automation import backfill as backfills
 
-    statuses: dict[str, dict] = {}
+    runs: list[dict] = []
 
     def poll() -> tuple[bool, str]:
-        statuses.update({i: backfills.backfill_status(url, i) for i in launched})
-        runs = [r for b in statuses.values() for r in b["runs"]]
+        runs[:] = backfills.backfill_runs(url, backfill_id)
         finished = sum(r["status"] in backfills.RUN_DONE for r in runs)
-        return (all(b["status"] in backfills.DONE for b in statuses.values()),
-                f"runs: {finished} of {len(runs)} launched finished")
+        return finished == len(runs), f"runs: {finished} of {len(runs)} finished"
 
     try:
         progress.follow(measure=lambda: progress.tally(path, plan), poll=poll, meter=meter, console=_console(),
                         timeout_s=timeout_s)
     except (TimeoutError, backfills.BackfillError, WarehouseLockedError) as exc:
-        raise click.ClickException(f"backfill {', '.join(launched)}: {exc}") from exc
-    unsuccessful = 0
-    for backfill_id, result in statuses.items():
-        failed = [r for r in result["runs"] if r["status"] != "SUCCESS"]
-        _console().print(f"backfill {backfill_id} {result['status']}: {len(result['runs'])} run(s), "
-                         f"{len(failed)} not successful")
-        unsuccessful += result["status"] not in {"COMPLETED", "COMPLETED_SUCCESS"} or bool(failed)
-    if unsuccessful:
+        raise click.ClickException(f"backfill {backfill_id}: {exc}") from exc
+    failed = [r["runId"] for r in runs if r["status"] != "SUCCESS"]
+    _console().print(f"backfill {backfill_id} {'failed' if failed else 'succeeded'}: {len(runs)} run(s), "
+                     f"{len(failed)} not successful{': ' + ', '.join(failed) if failed else ''}")
+    if failed:
         raise SystemExit(1)
 
 

@@ -54,7 +54,7 @@ def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path, pro
         env.setdefault("DATAFACTORY_WAREHOUSE", str(OFFLINE_WAREHOUSE))
         print(f"offline mode: sources point at the exchange emulator {url}; warehouse {env['DATAFACTORY_WAREHOUSE']}")
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
-    platform = subprocess.Popen([dagster, "dev", "-m", "datafactory_assets.definitions", "-h", host, "-p", str(port)],
+    platform = subprocess.Popen([dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)],
                                 env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = tee_lines(platform.stdout, dagster_home / "logs" / "dagster.log", echo=sys.stdout)
     history = report_history(env, out=sys.stdout)

@@ -108,7 +108,7 @@ def rows(tallies: Sequence[Tally]) -> list[Tally]:
 
 
 def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool, str]], meter: Meter,
-           console: Console, timeout_s: float, every_s: float = 2.0, line_every_s: float = 10.0) -> list[Tally]:
+           console: Console, timeout_s: float, every_s: float = 1.0, line_every_s: float = 10.0) -> list[Tally]:
     """Read `poll()` (finished?, a note such as the runs' states) and `measure()` every `every_s` until finished:
     live bars per symbol and summed in a terminal, else one plain summed line every `line_every_s`; then one line of
     totals per symbol. A reading the warehouse lock kept waiting too long is skipped; TimeoutError after

@@ -1,46 +1,70 @@
-"""Asset partition backfills of the hours the warehouse lacks, launched through a running webserver's GraphQL API.
+"""Backfills of the hours the warehouse lacks: range runs launched through a running webserver's GraphQL API.
 
 The warehouse, not Dagster's partition status, says what is stored: a backfill asks only for the hours it does not
-hold complete, each run of adjacent missing hours as its own range. An asset backfill lets Dagster apply each asset's
-`BackfillPolicy` (a month of hourly partitions per run) to every range, whereas `dagster job backfill` launches one
-run per partition: 8,760 runs for a year of one symbol.
+hold complete, each run of adjacent missing hours as its own range, cut into runs of at most `partitions_per_run`
+hours as the assets' `BackfillPolicy` would. The runs are launched directly, as the healing sensor launches its own,
+rather than as a Dagster asset backfill: the backfill daemon looks at new backfills every 30 seconds and marks them
+done on a later pass, which added about a minute to every backfill, while a launched run is queued at once. The runs
+share a `datafactory/backfill` tag, which the CLI follows and the UI's run list filters by. (`dagster job backfill`
+would launch one run per partition: 8,760 runs for a year of one symbol.)
 """
 
 from __future__ import annotations
 
+import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import duckdb
 import requests
 
-from datafactory_assets.assets import PARTITION_FORMAT
-from datafactory_assets.automation.run_tags import by_primary_source
+from datafactory_assets.hourly import PARTITION_FORMAT
+from datafactory_assets.automation.run_tags import by_primary_source, candle_run_tags
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import queries
 
 HOUR = timedelta(hours=1)
+ASSET_PARTITION_RANGE_START = "dagster/asset_partition_range_start"  # Dagster's range tags, spelled as its own
+ASSET_PARTITION_RANGE_END = "dagster/asset_partition_range_end"  # constants do (which import all of Dagster)
 HourRange = tuple[datetime, datetime]  # first and last hour start, both inclusive, UTC
-DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+BACKFILL_TAG = "datafactory/backfill"
+
+_LOCATE = """
+query Locate($keys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $keys) { repository { name location { name } } }
+}"""
 
 _LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
     __typename
-    ... on LaunchBackfillSuccess { backfillId }
+    ... on LaunchRunSuccess { run { runId } }
     ... on Error { message }
   }
 }"""
 
-_STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { id status numPartitions runs(limit: 1000) { runId status } }
-    ... on Error { message }
-  }
+_RUNS = """
+query Runs($filter: RunsFilter!) {
+  runsOrError(filter: $filter) { __typename ... on Runs { results { runId status } } ... on Error { message } }
 }"""
+
+
+@dataclass(frozen=True)
+class RangeRun:
+    """One run to launch: a range of hours of candle assets whose symbols start their chain at one source."""
+
+    source: str
+    first: datetime
+    last: datetime
+    assets: tuple[str, ...]
+
+    @property
+    def hours(self) -> int:
+        return (self.last - self.first) // HOUR + 1
 
 
 class BackfillError(RuntimeError):
@@ -101,39 +125,65 @@ def hour_runs(hours: Iterable[datetime]) -> list[HourRange]:
     return runs
 
 
-def asset_ranges(plan: Mapping[SymbolSettings, Sequence[HourRange]]) -> list[dict]:
-    """`partitionsByAssets` for the symbols with hours to fetch: one entry per asset carrying all of its `ranges`,
-    which Dagster cuts into runs by the backfill policy range by range, never across a stored stretch."""
-    return [{"assetKey": {"path": ["candles", s.asset_name]},
-             "partitions": {"ranges": [{"start": f"{first:{PARTITION_FORMAT}}", "end": f"{last:{PARTITION_FORMAT}}"}
-                                       for first, last in ranges]}}
-            for s, ranges in plan.items() if ranges]
+def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions_per_run: int) -> list[RangeRun]:
+    """The runs that fetch `plan`: per primary source, each range cut into spans of at most `partitions_per_run`
+    hours; symbols that need the same span share its run (a fresh backfill of many symbols is a few runs)."""
+    runs = []
+    for source, symbols in by_primary_source(plan).items():
+        spans: dict[HourRange, list[str]] = defaultdict(list)
+        for symbol in symbols:
+            for first, last in plan[symbol]:
+                while first <= last:
+                    cut = min(first + (partitions_per_run - 1) * HOUR, last)
+                    spans[(first, cut)].append(symbol.asset_name)
+                    first = cut + HOUR
+        runs.extend(RangeRun(source, first, last, tuple(assets)) for (first, last), assets in sorted(spans.items()))
+    return runs
 
 
-def source_backfills(plan: Mapping[SymbolSettings, Sequence[HourRange]]) -> dict[str, list[dict]]:
-    """`asset_ranges` split by the symbols' primary source: one backfill each, so its runs carry one source tag."""
-    groups = {source: asset_ranges({s: plan[s] for s in group})
-              for source, group in by_primary_source(plan).items()}
-    return {source: selection for source, selection in groups.items() if selection}
+def launch_runs(url: str, runs: Sequence[RangeRun], *, backfill_id: str) -> list[str]:
+    """Queue every run on the webserver's instance, tagged with its source and `backfill_id`; their run ids."""
+    first_asset = {"path": ["candles", runs[0].assets[0]]}
+    nodes = _graphql(url, _LOCATE, {"keys": [first_asset]})["assetNodes"]
+    if not nodes:
+        raise BackfillError(f"the webserver at {url} has no asset candles/{runs[0].assets[0]}: is it running this "
+                            "configuration?")
+    repository = nodes[0]["repository"]
+    run_ids = []
+    for run in runs:
+        tags = {**candle_run_tags(run.source), BACKFILL_TAG: backfill_id,
+                ASSET_PARTITION_RANGE_START: f"{run.first:{PARTITION_FORMAT}}",
+                ASSET_PARTITION_RANGE_END: f"{run.last:{PARTITION_FORMAT}}"}
+        result = _graphql(url, _LAUNCH, {"params": {
+            "selector": {"repositoryLocationName": repository["location"]["name"],
+                         "repositoryName": repository["name"], "jobName": "__ASSET_JOB",
+                         "assetSelection": [{"path": ["candles", name]} for name in run.assets]},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        }})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise BackfillError(f"run of {', '.join(run.assets)} {run.first:{PARTITION_FORMAT}} .. "
+                                f"{run.last:{PARTITION_FORMAT}} refused ({result['__typename']}): "
+                                f"{result.get('message')}")
+        run_ids.append(result["run"]["runId"])
+    return run_ids
 
 
-def launch_backfill(url: str, partitions_by_assets: list[dict], *, title: str | None = None,
-                    tags: dict[str, str] | None = None) -> str:
-    """Submit the backfill and return its id; its runs carry `tags`."""
-    params = {"partitionsByAssets": partitions_by_assets, **({"title": title} if title else {}),
-              "tags": [{"key": key, "value": value} for key, value in (tags or {}).items()]}
-    result = _graphql(url, _LAUNCH, {"params": params})["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise BackfillError(f"backfill refused ({result['__typename']}): {result.get('message')}")
-    return result["backfillId"]
+def backfill_runs(url: str, backfill_id: str) -> list[dict]:
+    """The backfill's runs, each with its `runId` and `status`, as the webserver sees them now."""
+    runs = _graphql(url, _RUNS, {"filter": {"tags": [{"key": BACKFILL_TAG, "value": backfill_id}]}})["runsOrError"]
+    if runs["__typename"] != "Runs":
+        raise BackfillError(f"backfill {backfill_id}: {runs.get('message')}")
+    return runs["results"]
 
 
-def backfill_status(url: str, backfill_id: str) -> dict:
-    """The backfill's status, partition count and runs (each with its status), as the webserver sees it now."""
-    backfill = _graphql(url, _STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-    if backfill["__typename"] != "PartitionBackfill":
-        raise BackfillError(f"backfill {backfill_id}: {backfill.get('message')}")
-    return backfill
+def new_backfill_id() -> str:
+    """A short id, unique enough to tell one backfill's runs from another's."""
+    return uuid.uuid4().hex[:8]
+
+
+def runs_url(url: str, backfill_id: str) -> str:
+    """The UI's run list filtered to one backfill's runs."""
+    return f"{url.rstrip('/')}/runs?" + urlencode({"q[0]": f"tag:{BACKFILL_TAG}={backfill_id}"})
 
 
 def _hour(text: str, option: str) -> tuple[datetime, bool]:

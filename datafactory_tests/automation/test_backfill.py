@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
-from datafactory_assets.automation.backfill import (asset_ranges, missing_ranges, partition_range, selected_symbols,
-                                                    whole_window)
+from datafactory_assets.automation.backfill import (RangeRun, missing_ranges, partition_range, range_runs,
+                                                    selected_symbols, whole_window)
 from datafactory_assets.settings import Settings
 from datafactory_tests.helpers import symbol_settings
 
@@ -58,11 +58,21 @@ def test_only_the_hours_the_warehouse_lacks_are_asked_for_each_run_of_them_as_on
     with warehouse.connect(read_only=True) as conn:
         plan = missing_ranges(conn, [btc, eth], hour(0), hour(7))
     assert plan == {btc: [(hour(2), hour(2)), (hour(4), hour(4)), (hour(6), hour(7))], eth: []}
-    assert asset_ranges(plan) == [{"assetKey": {"path": ["candles", "btc_usdt"]}, "partitions": {"ranges": [
-        {"start": "2024-03-01-02:00", "end": "2024-03-01-02:00"},
-        {"start": "2024-03-01-04:00", "end": "2024-03-01-04:00"},
-        {"start": "2024-03-01-06:00", "end": "2024-03-01-07:00"}]}}]
+    assert range_runs(plan, partitions_per_run=720) == [RangeRun("binance", hour(2), hour(2), ("btc_usdt",)),
+                                                        RangeRun("binance", hour(4), hour(4), ("btc_usdt",)),
+                                                        RangeRun("binance", hour(6), hour(7), ("btc_usdt",))]
     assert whole_window([btc, eth], hour(0), hour(7)) == {btc: [(hour(0), hour(7))], eth: [(hour(0), hour(7))]}
+
+
+def test_ranges_are_cut_as_the_backfill_policy_would_and_symbols_needing_the_same_span_share_its_run():
+    btc, eth = SETTINGS.symbols
+    plan = {btc: [(hour(0), hour(4))], eth: [(hour(0), hour(4)), (hour(7), hour(7))]}
+    assert range_runs(plan, partitions_per_run=2) == [
+        RangeRun("binance", hour(0), hour(1), ("btc_usdt", "eth_usdt")),
+        RangeRun("binance", hour(2), hour(3), ("btc_usdt", "eth_usdt")),
+        RangeRun("binance", hour(4), hour(4), ("btc_usdt", "eth_usdt")),
+        RangeRun("binance", hour(7), hour(7), ("eth_usdt",))]
+    assert sum(run.hours * len(run.assets) for run in range_runs(plan, partitions_per_run=2)) == 11
 
 
 def hour(h: int) -> datetime:
