@@ -117,8 +117,8 @@ def test_runs_launched_together_write_one_at_a_time_through_the_warehouse_pool(p
 
 
 BACKFILL_RUNS = """
-query Runs($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
-  numPartitions runs(limit: 50) { status tags { key value } } } } }"""
+query Runs($id: String!) { runsOrError(filter: {tags: [{key: "datafactory/backfill", value: $id}]}) {
+  ... on Runs { results { status tags { key value } } } } }"""
 
 
 def datafactory_backfill(platform, *args: str, url: str | None = None) -> tuple[str, list[dict]]:
@@ -131,7 +131,7 @@ def datafactory_backfill(platform, *args: str, url: str | None = None) -> tuple[
     assert result.returncode == 0, result.stdout + result.stderr
     ids = re.findall(r"^backfill (\S+): ", result.stdout, re.MULTILINE)
     runs = [run for backfill_id in ids for run in platform.graphql(BACKFILL_RUNS, {"id": backfill_id})[
-        "partitionBackfillOrError"]["runs"]]
+        "runsOrError"]["results"]]
     assert all(run["status"] == "SUCCESS" for run in runs), (result.stdout, runs)
     tags = [{t["key"]: t["value"] for t in run["tags"]} for run in runs]
     return result.stdout, sorted((t["dagster/asset_partition_range_start"], t["dagster/asset_partition_range_end"])
@@ -142,9 +142,9 @@ def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platfo
     first, runs = datafactory_backfill(platform, "--wait", "--timeout", "300")
     assert "48 of 48 hour(s) to fetch, 2024-03-05 00:00 .. 2024-03-06 23:00 UTC; 0 already stored complete" in first
     assert runs == [("2024-03-05-00:00", "2024-03-06-23:00")], "multi_run policy: one run for 48 partitions"
-    assert "1 run(s), 0 not successful" in first
+    assert "succeeded: 1 run(s), 0 not successful" in first
     assert "ETH/USDT: 48 of 48 hour(s) complete, 2,880 candle(s) stored in" in first
-    assert "48/48 h (100%)" in first and "ETA done; runs: 1 of 1 launched finished" in first
+    assert "48/48 h (100%)" in first and "ETA done; runs: 1 of 1 finished" in first
     with connect(platform.warehouse_path) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
                             "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
@@ -158,7 +158,7 @@ def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platfo
         conn.execute("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND (ts >= '2024-03-05 03:00' AND ts < "
                      "'2024-03-05 04:00' OR ts = '2024-03-06 10:59')")
     healed, runs = datafactory_backfill(platform, "--wait", "--timeout", "300")
-    assert "2 of 48 hour(s) to fetch" in healed and "1 binance asset(s), 2 range(s)" in healed
+    assert "2 of 48 hour(s) to fetch" in healed and "2 run(s) of up to 720 hour(s) queued (binance)" in healed
     assert runs == [("2024-03-05-03:00", "2024-03-05-03:00"), ("2024-03-06-10:00", "2024-03-06-10:00")]
     assert "ETH/USDT: 2 of 2 hour(s) complete, 61 candle(s) stored in" in healed
 
