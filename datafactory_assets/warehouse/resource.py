@@ -1,10 +1,10 @@
 """Connections to the one DuckDB file, as a Dagster resource usable outside Dagster too (CLI, benchmarks).
 
-DuckDB lets one process write a file at a time. Writers are serialized by the `warehouse` Dagster pool; a process
-that still meets a writer (the CLI, a run outside the pool) waits with jittered back-off instead of failing, and
-every connection is closed as soon as its work is done so nobody holds the file for long. Every connection first
-takes our own lock beside the file (`file_lock`) and keeps it until DuckDB has closed the file, because DuckDB's
-lock alone lets a process opening the file as another closes it undo the other's writes.
+DuckDB lets one process write a file at a time. Every connection first takes our own lock beside the file
+(`file_lock`: shared to read, alone to write) and keeps it until DuckDB has closed the file, because DuckDB's lock
+alone lets a process opening the file as another closes it undo the other's writes. That lock is the only thing
+serializing writers: runs fetch in parallel and take it only for their transaction, and every connection is closed
+as soon as its work is done, so a writer waits for the others' transactions, never for their fetching.
 """
 
 from __future__ import annotations
@@ -26,10 +26,17 @@ def _is_lock_error(exc: BaseException) -> bool:
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse at `path`; the schema is created on the first read-write connection."""
+    """The DuckDB warehouse at `path`; the schema is created on the first read-write connection.
+
+    `lock_timeout_s` bounds the wait for the lock before `WarehouseLockedError`. Runs writing at once queue on it: a
+    run's write of 720 hourly partitions holds it for well under a second (`bench/warehouse_lock.py`: at most 0.6 s,
+    six writers at once waited at most 1 s), so even every run of a full queue waits seconds. The default leaves
+    ten minutes so that maintenance holding the file for long (`datafactory archive` compacting it) delays a run's
+    write instead of throwing its fetched candles away; only a holder stuck for longer fails the run.
+    """
 
     path: str
-    lock_timeout_s: float = 120.0
+    lock_timeout_s: float = 600.0
 
     @property
     def archive_path(self) -> Path:
