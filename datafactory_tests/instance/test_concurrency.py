@@ -2,9 +2,10 @@
 `dagster asset materialize`, each run in its own process: runs of two symbols fetch at the same time, and a run
 killed with SIGKILL mid-step leaves nothing that the next run on the same DAGSTER_HOME waits for.
 
-No timing assumption decides them. The emulator's barrier fault answers a symbol's klines request only once the
+No timing assumption decides them. The emulator's barrier fault answers a symbol's candle request only once the
 other symbol's has arrived, so two runs whose fetches are serialized (a pool slot, a lock held while fetching) get
-the venue's 503 until they fail, and parallel ones pass. The kill comes while the emulator holds the run's request
+the venue's 503 until they fail, and parallel ones pass; a second barrier on the accuracy check's reference (OKX)
+does the same for the request a run makes after reading what it stored. The kill comes while the emulator holds the run's request
 (a timeout fault, seen in its request log), so the run is mid-step. Every process is started in a session of its
 own and killed with it at the end, and every wait is bounded.
 """
@@ -30,6 +31,8 @@ sources = ["binance"]
 [symbols]
 "BTC/USDT" = {}
 "ETH/USDT" = {}
+[accuracy]
+reference = "okx"
 [healing]
 enabled = false
 """
@@ -104,10 +107,12 @@ def instance(tmp_path, emulator):
 
 def test_runs_of_two_symbols_fetch_at_the_same_time(instance, emulator):
     emulator.add_fault("binance:barrier:BTCUSDT,ETHUSDT")
+    emulator.add_fault("okx:barrier:BTC-USDT,ETH-USDT")
     runs = [instance.materialize("btc_usdt"), instance.materialize("eth_usdt")]
     assert [instance.outcome(run) for run in runs] == ["exit 0", "exit 0"]
-    klines = [(r["query"]["symbol"], r["status"]) for r in emulator.request_log() if r["path"] == "/api/v3/klines"]
-    assert sorted(klines) == [("BTCUSDT", 200), ("ETHUSDT", 200)], "each answered at its first try, held together"
+    held = sorted((r["venue"], r["status"]) for r in emulator.request_log() if r["fault"])
+    assert held == [("binance", 200), ("binance", 200), ("okx", 200), ("okx", 200)], (
+        "each symbol's candles and reference answered at the first try, held together")
     assert instance.stored("BTC/USDT") == instance.stored("ETH/USDT") == (60, 60)
 
 
