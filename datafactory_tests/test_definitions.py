@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from datafactory_assets import defs
+from datafactory_assets.definitions import defs
 
 SYMBOLS = ["ada_usdt", "btc_usdt", "eth_usdt", "sol_usdt"]
 

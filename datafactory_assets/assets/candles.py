@@ -13,6 +13,7 @@ from datafactory_assets.assets.ingest import ValidationFailedError, ingest_windo
 from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
+from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
@@ -25,9 +26,6 @@ def backfill_policy_on_purpose() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         yield
-
-
-PARTITION_FORMAT = "%Y-%m-%d-%H:%M"  # an hourly partition key, as Dagster spells it: 2025-01-01-05:00
 
 
 def candle_key(symbol: SymbolSettings) -> dg.AssetKey:

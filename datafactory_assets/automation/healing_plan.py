@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from datafactory_assets.assets import PARTITION_FORMAT
+from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.settings import HealingSettings
 
 _ATTEMPTS, _DUE, _GAVE_UP = "attempts", "due", "gave_up"

@@ -3,6 +3,12 @@
 Semantics follow the real API: `startTime` and `endTime` are inclusive bounds on the open time, a request without
 `startTime` gets the newest `limit` candles, the still-open candle is served, errors are `{"code", "msg"}` JSON with
 Binance's codes, and every answer carries the `X-MBX-USED-WEIGHT-1M` counter.
+
+A 403 is not Binance's API speaking but its firewall: "HTTP 403 return code is used when a WAF (Web Application
+Firewall) rule has been violated. This can indicate a rate limit violation or a security block." (Spot API docs, HTTP
+Return Codes, developers.binance.com/docs/binance-spot-api-docs/rest-api/http-return-codes). The firewall answers
+before the API, so its body is an HTML page, not `{"code", "msg"}` (the page here is a stand-in: the docs do not
+show one); ccxt finds no JSON in it and raises ExchangeNotAvailable from its generic HTTP 403 mapping.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ INTERVALS_MS = {
 DEFAULT_LIMIT, MAX_LIMIT = 500, 1000
 WEIGHT_LIMIT_1M = 6000
 _WEIGHTS = {"/api/v3/exchangeInfo": 20, "/api/v3/klines": 2}
+WAF_PAGE = (b"<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1>"
+            b"<p>Request blocked by the web application firewall.</p></body></html>")
 _ERROR_CODES = {400: -1100, 404: -1000, 418: -1003, 429: -1003}
 _INTEGER = re.compile(r"^-?[0-9]{1,20}$")
 _ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
@@ -79,6 +87,8 @@ class BinanceVenue(Venue):
         return request.path == "/api/v3/klines"
 
     def error(self, status: int, message: str) -> Response:
+        if status == 403:
+            return Response(status=403, body=WAF_PAGE, headers={"Content-Type": "text/html"})
         code = _ERROR_CODES.get(status, -1000 if status < 500 else -1001)
         return self._error_json(status, code=code, message=message)
 

@@ -80,6 +80,12 @@ def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime
     ).pl()
 
 
+def stored_candles(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime) -> int:
+    """How many candles of one symbol are stored (table or archive) with open time in [start, until)."""
+    return conn.execute("SELECT count(*) FROM all_candles WHERE symbol = ? AND ts >= ? AND ts < ?",
+                        [symbol, start.replace(tzinfo=None), until.replace(tzinfo=None)]).fetchall()[0][0]
+
+
 def fresh_database_path(directory: Path, now: datetime) -> Path:
     """`crypto_data_YYYYMMDD_HHMMSS.duckdb` in `directory`, the seed's name for a brand-new database."""
     return directory / f"crypto_data_{now:%Y%m%d_%H%M%S}.duckdb"

@@ -1,12 +1,18 @@
 """A partition backfill launched through the GraphQL API of a running webserver, executed by the daemon."""
 
+import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.launcher import free_port
+from datafactory_assets.warehouse.connection import connect
 from datafactory_tests.e2e.platform import Platform
 from datafactory_tests.helpers import ms
 
@@ -125,18 +131,54 @@ def test_runs_launched_together_fetch_at_the_same_time_and_store_once(platform, 
     conn.close()
 
 
-def test_datafactory_backfill_launches_an_asset_backfill_that_follows_the_backfill_policy(platform):
-    import subprocess
-    import sys
-    from pathlib import Path
+BACKFILL_RUNS = """
+query Runs($id: String!) { partitionBackfillOrError(backfillId: $id) { ... on PartitionBackfill {
+  numPartitions runs(limit: 50) { status tags { key value } } } } }"""
 
+
+def datafactory_backfill(platform, *args: str, url: str | None = None) -> tuple[str, list[dict]]:
+    """Run `datafactory backfill` on ETH/USDT over 2024-03-05..06 in a pipe; its output and the partition range of
+    each run of the backfill it launched (none when it launched nothing)."""
     result = subprocess.run(
         [Path(sys.executable).parent / "datafactory", "backfill", "--from", "2024-03-05", "--to", "2024-03-06",
-         "--symbol", "ETH/USDT", "--url", platform.url, "--wait", "--timeout", "300"],
+         "--symbol", "ETH/USDT", "--url", url or platform.url, *args],
         env=platform.env, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 run(s), 0 not successful" in result.stdout, result.stdout
-    conn = duckdb.connect(str(platform.warehouse_path), read_only=True)
-    assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
-                        "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
-    conn.close()
+    ids = re.findall(r"^backfill (\S+): ", result.stdout, re.MULTILINE)
+    runs = [run for backfill_id in ids for run in platform.graphql(BACKFILL_RUNS, {"id": backfill_id})[
+        "partitionBackfillOrError"]["runs"]]
+    assert all(run["status"] == "SUCCESS" for run in runs), (result.stdout, runs)
+    tags = [{t["key"]: t["value"] for t in run["tags"]} for run in runs]
+    return result.stdout, sorted((t["dagster/asset_partition_range_start"], t["dagster/asset_partition_range_end"])
+                                 for t in tags)
+
+
+def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platform):
+    first, runs = datafactory_backfill(platform, "--wait", "--timeout", "300")
+    assert "48 of 48 hour(s) to fetch, 2024-03-05 00:00 .. 2024-03-06 23:00 UTC; 0 already stored complete" in first
+    assert runs == [("2024-03-05-00:00", "2024-03-06-23:00")], "multi_run policy: one run for 48 partitions"
+    assert "1 run(s), 0 not successful" in first
+    assert "ETH/USDT: 48 of 48 hour(s) complete, 2,880 candle(s) stored in" in first
+    assert "48/48 h (100%)" in first and "ETA done; runs: 1 of 1 launched finished" in first
+    with connect(platform.warehouse_path) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
+                            "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
+
+    nothing_to_do, runs = datafactory_backfill(platform, url=f"http://127.0.0.1:{free_port()}")  # nobody listens
+    assert nothing_to_do.strip() == ("nothing to backfill: all 48 hour(s) of 1 symbol(s), 2024-03-05 00:00 .. "
+                                     "2024-03-06 23:00 UTC, are stored complete (--refetch fetches them again)")
+    assert runs == []
+
+    with connect(platform.warehouse_path) as conn:
+        conn.execute("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND (ts >= '2024-03-05 03:00' AND ts < "
+                     "'2024-03-05 04:00' OR ts = '2024-03-06 10:59')")
+    healed, runs = datafactory_backfill(platform, "--wait", "--timeout", "300")
+    assert "2 of 48 hour(s) to fetch" in healed and "1 binance asset(s), 2 range(s)" in healed
+    assert runs == [("2024-03-05-03:00", "2024-03-05-03:00"), ("2024-03-06-10:00", "2024-03-06-10:00")]
+    assert "ETH/USDT: 2 of 2 hour(s) complete, 61 candle(s) stored in" in healed
+
+    _, runs = datafactory_backfill(platform, "--refetch", "--wait", "--timeout", "300")
+    assert runs == [("2024-03-05-00:00", "2024-03-06-23:00")]
+    with connect(platform.warehouse_path, read_only=True) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
+                            "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]

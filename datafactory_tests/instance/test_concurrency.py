@@ -70,7 +70,7 @@ class Instance:
     def materialize(self, asset: str) -> subprocess.Popen:
         path = self.workdir / f"{asset}-{len(self.procs)}.log"
         log = open(path, "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([BIN / "dagster", "asset", "materialize", "-m", "datafactory_assets",
+        proc = subprocess.Popen([BIN / "dagster", "asset", "materialize", "-m", "datafactory_assets.definitions",
                                  "--select", f"candles/{asset}", "--partition", PARTITION],
                                 env=self.env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT,
                                 start_new_session=True)
