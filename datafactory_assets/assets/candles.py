@@ -57,7 +57,6 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
         group_name="candles",
         partitions_def=hourly_partitions(symbol.start),
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
-        pool="warehouse",
         freshness_policy=freshness_policy,
         check_specs=candle_check_specs(key),
         kinds={"duckdb", "polars"},

@@ -1,11 +1,12 @@
 """Connections to the one DuckDB file, without Dagster: the CLI and the progress display read the warehouse through
 this module, and `WarehouseResource` delegates to it, so every process opens the file the same way.
 
-DuckDB lets one process write a file at a time. Writers are serialized by the `warehouse` Dagster pool; a process
-that still meets a writer (the CLI, a run outside the pool) waits with jittered back-off instead of failing, and
-every connection is closed as soon as its work is done so nobody holds the file for long. Every connection first
-takes our own lock beside the file (`file_lock`) and keeps it until DuckDB has closed the file, because DuckDB's
-lock alone lets a process opening the file as another closes it undo the other's writes.
+DuckDB lets one process write a file at a time. Every connection first takes our own lock beside the file
+(`file_lock`: shared to read, alone to write) and keeps it until DuckDB has closed the file, because DuckDB's lock
+alone lets a process opening the file as another closes it undo the other's writes. That lock is the only thing
+serializing writers: runs fetch in parallel and take it only for their transaction, and every connection is closed
+as soon as its work is done, so a writer waits (with jittered back-off) for the others' transactions, never for
+their fetching.
 """
 
 from __future__ import annotations

@@ -14,10 +14,17 @@ from datafactory_assets.warehouse.connection import archive_dir, connect
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """The DuckDB warehouse at `path`; the schema is created on the first read-write connection."""
+    """The DuckDB warehouse at `path`; the schema is created on the first read-write connection.
+
+    `lock_timeout_s` bounds the wait for the lock before `WarehouseLockedError`. Runs writing at once queue on it: a
+    run's write of 720 hourly partitions holds it for well under a second (`bench/warehouse_lock.py`: at most 0.6 s,
+    six writers at once waited at most 1 s), so even every run of a full queue waits seconds. The default leaves
+    ten minutes so that maintenance holding the file for long (`datafactory archive` compacting it) delays a run's
+    write instead of throwing its fetched candles away; only a holder stuck for longer fails the run.
+    """
 
     path: str
-    lock_timeout_s: float = 120.0
+    lock_timeout_s: float = 600.0
 
     @property
     def archive_path(self) -> Path:

@@ -7,7 +7,7 @@ import dagster as dg
 
 from datafactory_assets.automation.schedules import hourly_collection
 from datafactory_assets.automation.backfill import range_runs
-from datafactory_assets.automation.run_tags import PRIORITY_TAG, SOURCE_TAG, WAREHOUSE_TAG
+from datafactory_assets.automation.run_tags import PRIORITY_TAG, SOURCE_TAG
 from datafactory_assets.settings import Settings
 from datafactory_tests.helpers import symbol_settings
 
@@ -23,9 +23,9 @@ def test_the_hourly_collection_has_one_job_per_primary_source_and_its_runs_carry
     assert sorted(by_name) == ["candles_job_2024030100_binance", "candles_job_2024030100_okx", "coverage_job"]
     okx, binance = by_name["candles_job_2024030100_okx"], by_name["candles_job_2024030100_binance"]
     assert okx.selection == dg.AssetSelection.assets(dg.AssetKey(["candles", "sol_usdt"]))
-    assert okx.run_tags == {SOURCE_TAG: "okx", WAREHOUSE_TAG: "writer", PRIORITY_TAG: "1"}
+    assert okx.run_tags == {SOURCE_TAG: "okx", PRIORITY_TAG: "1"}
     assert binance.run_tags[SOURCE_TAG] == "binance"
-    assert by_name["coverage_job"].run_tags == {WAREHOUSE_TAG: "writer"}
+    assert not by_name["coverage_job"].run_tags  # no writer tag: only the DuckDB transaction is serialized
 
 
 def test_a_backfill_is_split_by_primary_source():
