@@ -1,0 +1,134 @@
+"""The platform at 200 symbols against the emulator: code location load, one healing tick, one hourly run.
+
+Resolves a `[universe]` of the emulator's top 200 USDT pairs into a temporary configuration (as
+`datafactory universe --refresh` does), then measures, each in a fresh process so nothing is warm that would not be:
+  load     importing the code location (`datafactory_assets.defs`) with that configuration, wall and CPU seconds;
+  healing  one evaluation of `candles_healing` against a real instance, over a warehouse holding the last closed hour
+           of every symbol and a history start 30 days back (200 symbols x 720 hours, all but one missing);
+  hourly   the real `candles_job` for the last closed hour (every symbol), executed in process, wall and CPU seconds.
+`--profile hourly` (or healing) prints cProfile's top functions of that pass instead. Prints one JSON line per pass.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from datafactory_assets.launcher import start_emulator  # noqa: E402
+from datafactory_assets.settings import is_symbol, load_universe_spec  # noqa: E402
+from datafactory_assets.universe import resolve, write_cache  # noqa: E402
+
+CONFIG = """[defaults]
+start = "{start}"
+sources = ["binance"]
+[universe]
+venue = "binance"
+quote = "USDT"
+top = {top}
+[warehouse]
+path = "warehouse.duckdb"
+"""
+
+PASS = {
+    "load": """
+        import datafactory_assets
+        result = {"symbols": len(datafactory_assets.definitions.settings.symbols)}
+    """,
+    "healing": """
+        import dagster as dg
+        from datafactory_assets.definitions import defs
+        sensor = defs.resolve_sensor_def("candles_healing")
+        with dg.instance_for_test() as instance:
+            context = dg.build_sensor_context(instance=instance, resources=defs.resources)
+            requests = sensor(context).run_requests
+        result = {"runs": len(requests)}
+    """,
+    "hourly": """
+        import dagster as dg
+        from datafactory_assets.definitions import defs
+        job = defs.resolve_job_def("candles_job")
+        with dg.instance_for_test() as instance:
+            outcome = job.execute_in_process(instance=instance, partition_key=HOUR, raise_on_error=False)
+        result = {"success": outcome.success}
+    """,
+}
+
+TIMED = """
+import json, os, resource, sys, time
+HOUR = os.environ["HOUR"]
+wall = time.perf_counter()
+{body}
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"pass": "{name}", "wall_s": round(time.perf_counter() - wall, 2),
+                  "cpu_s": round(usage.ru_utime + usage.ru_stime, 2), "max_rss_mb": usage.ru_maxrss // 1024,
+                  **result}}))
+"""
+
+PROFILED = """
+import cProfile, os, pstats
+HOUR = os.environ["HOUR"]
+profiler = cProfile.Profile()
+profiler.enable()
+{body}
+profiler.disable()
+stats = pstats.Stats(profiler).sort_stats("cumulative")
+stats.print_stats(30)
+stats.print_stats("datafactory_assets|duckdb|ccxt|requests", 40)
+print(result)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--top", type=int, default=200)
+    parser.add_argument("--profile", choices=sorted(PASS))
+    args = parser.parse_args()
+    emulator, url = start_emulator()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            env = prepare(Path(tmp), url=url, top=args.top)
+            for name in [args.profile] if args.profile else ["load", "healing", "hourly"]:
+                body = textwrap.dedent(PASS[name])
+                script = (PROFILED if args.profile else TIMED).format(body=body, name=name)
+                done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
+                                      text=True, check=False)
+                print(done.stdout.strip() or done.stderr.strip()[-3000:], flush=True)
+    finally:
+        emulator.terminate()
+        emulator.wait()
+
+
+def prepare(tmp: Path, *, url: str, top: int) -> dict[str, str]:
+    """The configuration, its resolved universe, and a warehouse holding the last closed hour of every symbol."""
+    from datetime import UTC, datetime, timedelta
+
+    from datafactory_assets.assets.ingest import ingest_window
+    from datafactory_assets.settings import load_settings
+    from datafactory_assets.sources.resource import SourcesResource
+    from datafactory_assets.warehouse import WarehouseResource
+
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    config = tmp / "datafactory.toml"
+    config.write_text(CONFIG.format(start=f"{hour - timedelta(days=30):%Y-%m-%dT%H:00:00}", top=top))
+    spec = load_universe_spec(config, env={})
+    write_cache(spec, resolve(spec, emulator_url=url, well_formed=is_symbol), source=url)
+    settings = load_settings(config, env={})
+    warehouse = WarehouseResource(path=str(settings.warehouse_path))
+    sources = SourcesResource(emulator_url=url)
+    for symbol in settings.symbols:
+        ingest_window(symbol, start=hour - timedelta(hours=1), end=hour, sources=sources, warehouse=warehouse)
+    return {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": url,
+            "PYTHONPATH": str(ROOT), "HOUR": f"{hour:%Y-%m-%d-%H:%M}", "DAGSTER_HOME": str(tmp)}
+
+
+if __name__ == "__main__":
+    main()
