@@ -3,8 +3,8 @@
 Resolves a `[universe]` of the emulator's top 200 USDT pairs into a temporary configuration (as
 `datafactory universe --refresh` does), then measures, each in a fresh process so nothing is warm that would not be:
   load     importing the code location (`datafactory_assets.defs`) with that configuration, wall and CPU seconds;
-  healing  one evaluation of `candles_healing` against a real instance, over a warehouse holding the last closed hour
-           of every symbol and a history start 30 days back (200 symbols x 720 hours, all but one missing);
+  healing  one evaluation of `candles_healing` against a real instance, over a warehouse holding one closed hour of
+           every symbol and history from 2025-01-01 (200 symbols x ~17,000 hours, all but one missing);
   hourly   the real `candles_job` for the last closed hour (every symbol), executed in process, wall and CPU seconds.
 `--profile hourly` (or healing) prints cProfile's top functions of that pass instead. Prints one JSON line per pass.
 """
@@ -26,17 +26,8 @@ sys.path.insert(0, str(ROOT))
 from datafactory_assets.launcher import start_emulator  # noqa: E402
 from datafactory_assets.settings import is_symbol, load_universe_spec  # noqa: E402
 from datafactory_assets.universe import resolve, write_cache  # noqa: E402
+from datafactory_tests.helpers import universe_config  # noqa: E402
 
-CONFIG = """[defaults]
-start = "{start}"
-sources = ["binance"]
-[universe]
-venue = "binance"
-quote = "USDT"
-top = {top}
-[warehouse]
-path = "warehouse.duckdb"
-"""
 
 PASS = {
     "load": """
@@ -118,7 +109,7 @@ def prepare(tmp: Path, *, url: str, top: int) -> dict[str, str]:
 
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     config = tmp / "datafactory.toml"
-    config.write_text(CONFIG.format(start=f"{hour - timedelta(days=30):%Y-%m-%dT%H:00:00}", top=top))
+    config.write_text(universe_config(start="2025-01-01", top=top, more='[warehouse]\npath = "warehouse.duckdb"\n'))
     spec = load_universe_spec(config, env={})
     write_cache(spec, resolve(spec, emulator_url=url, well_formed=is_symbol), source=url)
     settings = load_settings(config, env={})

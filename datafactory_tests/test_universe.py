@@ -8,24 +8,19 @@ from click.testing import CliRunner
 
 from datafactory_assets.cli import main
 from datafactory_assets.settings import ConfigError, load_settings
+from datafactory_tests.helpers import universe_config
 
-CONFIG = """[defaults]
-start = "2025-06-01"
-sources = ["binance"]
-[universe]
-venue = "binance"
-quote = "USDT"
-top = {top}
-[symbols]
-"ETH/BTC" = {{}}
-"W/USDT" = {{ start = "2025-07-01" }}
-"""
+EXPLICIT = '[symbols]\n"ETH/BTC" = {}\n"W/USDT" = { start = "2025-07-01" }\n'
+
+
+def config_text(top: int) -> str:
+    return universe_config(start="2025-06-01", top=top, more=EXPLICIT)
 
 
 @pytest.fixture
 def config(tmp_path, monkeypatch):
     path = tmp_path / "datafactory.toml"
-    path.write_text(CONFIG.format(top=200))
+    path.write_text(config_text(200))
     monkeypatch.setenv("DATAFACTORY_CONFIG", str(path))
     return path
 
@@ -60,11 +55,11 @@ def test_a_missing_or_outgrown_cache_is_one_line_naming_the_command(config, emul
     with pytest.raises(ConfigError, match=r"not resolved yet .* run `datafactory universe --refresh`"):
         load_settings(config, env={})
     assert refresh(emulator.url).exit_code == 0
-    config.write_text(CONFIG.format(top=300))
+    config.write_text(config_text(300))
     with pytest.raises(ConfigError, match="ranks the top 200 USDT pairs of binance, the .universe. asks for the top "
                                           "300 USDT pairs of binance: run `datafactory universe --refresh`"):
         load_settings(config, env={})
-    config.write_text(CONFIG.format(top=50))
+    config.write_text(config_text(50))
     assert len(load_settings(config, env={}).symbols) == 51  # fewer than ranked: the busiest of the file
 
 

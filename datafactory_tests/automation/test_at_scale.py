@@ -14,19 +14,8 @@ import datafactory_assets.definitions
 from datafactory_assets.automation.healing import HEALING_TAG
 from datafactory_assets.cli import main
 from datafactory_tests.automation.test_healing import RANGE_START
+from datafactory_tests.helpers import universe_config
 
-CONFIG = """[defaults]
-start = "{start:%Y-%m-%dT%H:00:00}"
-sources = ["binance"]
-[universe]
-venue = "binance"
-quote = "USDT"
-top = 200
-[warehouse]
-path = "warehouse.duckdb"
-[healing]
-settle_minutes = 0
-"""
 
 
 @pytest.fixture
@@ -38,7 +27,8 @@ def code_location(tmp_path, monkeypatch, emulator):
         pytest.skip("too close to the end of the hour")
     start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     config = tmp_path / "datafactory.toml"
-    config.write_text(CONFIG.format(start=start))
+    config.write_text(universe_config(start=f"{start:%Y-%m-%dT%H:00:00}", top=200,
+                                      more='[warehouse]\npath = "warehouse.duckdb"\n[healing]\nsettle_minutes = 0\n'))
     for name, value in {"DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": emulator.url}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("DATAFACTORY_WAREHOUSE", raising=False)
