@@ -6,7 +6,8 @@ Resolves a `[universe]` of the emulator's top 200 USDT pairs into a temporary co
   healing  one evaluation of `candles_healing` against a real instance, over a warehouse holding one closed hour of
            every symbol and history from 2025-01-01 (200 symbols x ~17,000 hours, all but one missing);
   hourly   the real `candles_job` for the last closed hour (every symbol), executed in process, wall and CPU seconds.
-`--profile hourly` (or healing) prints cProfile's top functions of that pass instead. Prints one JSON line per pass.
+`--only healing` times one pass; `--profile hourly` prints cProfile's top functions of that pass instead;
+`--history-days 60` fills the warehouse first (the healing query's scan). Prints one JSON line per pass.
 """
 
 from __future__ import annotations
@@ -82,12 +83,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=200)
     parser.add_argument("--profile", choices=sorted(PASS))
+    parser.add_argument("--only", choices=sorted(PASS), help="time this pass alone")
+    parser.add_argument("--history-days", type=int, default=0,
+                        help="also store this many whole days of flat candles per symbol before the closed hours "
+                             "(what the healing query scans on a filled warehouse)")
     args = parser.parse_args()
     emulator, url = start_emulator()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            env = prepare(Path(tmp), url=url, top=args.top)
-            for name in [args.profile] if args.profile else ["load", "healing", "hourly"]:
+            env = prepare(Path(tmp), url=url, top=args.top, history_days=args.history_days)
+            for name in [args.profile or args.only] if args.profile or args.only else ["load", "healing", "hourly"]:
                 body = textwrap.dedent(PASS[name])
                 script = (PROFILED if args.profile else TIMED).format(body=body, name=name)
                 done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
@@ -98,8 +103,9 @@ def main() -> None:
         emulator.wait()
 
 
-def prepare(tmp: Path, *, url: str, top: int) -> dict[str, str]:
-    """The configuration, its resolved universe, and a warehouse holding the last closed hour of every symbol."""
+def prepare(tmp: Path, *, url: str, top: int, history_days: int) -> dict[str, str]:
+    """The configuration, its resolved universe, and a warehouse holding the hour before the last closed one of
+    every symbol, and `history_days` of flat candles before it."""
     from datetime import UTC, datetime, timedelta
 
     from datafactory_assets.assets.ingest import ingest_window
@@ -117,6 +123,11 @@ def prepare(tmp: Path, *, url: str, top: int) -> dict[str, str]:
     sources = SourcesResource(emulator_url=url)
     for symbol in settings.symbols:
         ingest_window(symbol, start=hour - timedelta(hours=1), end=hour, sources=sources, warehouse=warehouse)
+    with warehouse.connect() as conn:
+        first = (hour - timedelta(hours=1) - timedelta(days=history_days)).replace(tzinfo=None)
+        conn.execute("INSERT INTO candles SELECT s.symbol, r.ts, 1, 1, 1, 1, 1, 'bench', now() "
+                     "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) r(ts)",
+                     [[symbol.symbol for symbol in settings.symbols], first, (hour - timedelta(hours=1)).replace(tzinfo=None)])
     return {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": url,
             "PYTHONPATH": str(ROOT), "HOUR": f"{hour:%Y-%m-%d-%H:%M}", "DAGSTER_HOME": str(tmp)}
 
