@@ -5,7 +5,8 @@ Resolves a `[universe]` of the emulator's top 200 USDT pairs into a temporary co
   load     importing the code location (`datafactory_assets.defs`) with that configuration, wall and CPU seconds;
   healing  one evaluation of `candles_healing` against a real instance, over a warehouse holding one closed hour of
            every symbol and history from 2025-01-01 (200 symbols x ~17,000 hours, all but one missing);
-  hourly   the real `candles_job` for the last closed hour (every symbol), executed in process, wall and CPU seconds.
+  hourly   the real `candles_job` for the last closed hour (every symbol), executed in process, wall and CPU seconds;
+  coverage the real `coverage_job` (coverage table and source health) after it.
 `--only healing` times one pass; `--profile hourly` prints cProfile's top functions of that pass instead;
 `--history-days 60` fills the warehouse first (the healing query's scan). Prints one JSON line per pass.
 """
@@ -52,6 +53,14 @@ PASS = {
             outcome = job.execute_in_process(instance=instance, partition_key=HOUR, raise_on_error=False)
         result = {"success": outcome.success}
     """,
+    "coverage": """
+        import dagster as dg
+        from datafactory_assets.definitions import defs
+        job = defs.resolve_job_def("coverage_job")
+        with dg.instance_for_test() as instance:
+            outcome = job.execute_in_process(instance=instance, raise_on_error=False)
+        result = {"success": outcome.success}
+    """,
 }
 
 TIMED = """
@@ -92,7 +101,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             env = prepare(Path(tmp), url=url, top=args.top, history_days=args.history_days)
-            for name in [args.profile or args.only] if args.profile or args.only else ["load", "healing", "hourly"]:
+            for name in [args.profile or args.only] if args.profile or args.only else ["load", "healing", "hourly", "coverage"]:
                 body = textwrap.dedent(PASS[name])
                 script = (PROFILED if args.profile else TIMED).format(body=body, name=name)
                 done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
