@@ -14,7 +14,6 @@ Resolves a `[universe]` of the emulator's top 200 USDT pairs into a temporary co
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -101,7 +100,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             env = prepare(Path(tmp), url=url, top=args.top, history_days=args.history_days)
-            for name in [args.profile or args.only] if args.profile or args.only else ["load", "healing", "hourly", "coverage"]:
+            chosen = args.profile or args.only
+            for name in [chosen] if chosen else ["load", "healing", "hourly", "coverage"]:
                 body = textwrap.dedent(PASS[name])
                 script = (PROFILED if args.profile else TIMED).format(body=body, name=name)
                 done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
@@ -136,7 +136,8 @@ def prepare(tmp: Path, *, url: str, top: int, history_days: int) -> dict[str, st
         first = (hour - timedelta(hours=1) - timedelta(days=history_days)).replace(tzinfo=None)
         conn.execute("INSERT INTO candles SELECT s.symbol, r.ts, 1, 1, 1, 1, 1, 'bench', now() "
                      "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) r(ts)",
-                     [[symbol.symbol for symbol in settings.symbols], first, (hour - timedelta(hours=1)).replace(tzinfo=None)])
+                     [[symbol.symbol for symbol in settings.symbols], first,
+                      (hour - timedelta(hours=1)).replace(tzinfo=None)])
     return {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": url,
             "PYTHONPATH": str(ROOT), "HOUR": f"{hour:%Y-%m-%d-%H:%M}", "DAGSTER_HOME": str(tmp)}
 

@@ -70,7 +70,8 @@ class Emulator:
         price_offsets: Mapping[str, float] | None = None,
     ):
         """Binance lists a realistic market of a few hundred USDT pairs around the symbols, or only `symbols` when
-        they are chosen. `budgets` enforces rate budgets, venue id -> amount in the venue's unit per its window (None: the real
+        they are chosen.
+        `budgets` enforces rate budgets, venue id -> amount in the venue's unit per its window (None: the real
         amount); `budget_clock` is their clock, which tests replace to cross windows and bans at once.
         `price_offsets` (venue id -> basis points) has those venues serve every price that far off."""
         store = CandleStore(

@@ -28,7 +28,8 @@ def ranges(hour_list: list[datetime]) -> list[tuple[datetime, datetime]]:
 
 
 def plan(incomplete, *, memory=None, in_flight=(), now=1000.0, per_run=720, **healing):
-    return plan_tick({symbol: ranges(h) for symbol, h in incomplete.items()}, in_flight=in_flight, memory=memory or HealingMemory(), now=now,
+    return plan_tick({symbol: ranges(h) for symbol, h in incomplete.items()}, in_flight=in_flight,
+                     memory=memory or HealingMemory(), now=now,
                      settings=HealingSettings(**healing), partitions_per_run=per_run)
 
 
