@@ -17,7 +17,7 @@ from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import WarehouseResource, queries
+from datafactory_assets.warehouse import WarehouseResource
 
 
 @contextmanager
@@ -67,7 +67,9 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
         window = context.partition_time_window
         try:
             report = ingest_window(symbol, start=window.start, end=window.end, sources=sources,
-                                   warehouse=warehouse, run_id=context.run_id)
+                                   warehouse=warehouse, run_id=context.run_id,
+                                   read_from=trailing_start(window.start, settings=anomaly,
+                                                            timeframe_ms=symbol.timeframe_ms))
         except ValidationFailedError as exc:
             yield validation_result(exc.violations)
             raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
@@ -96,21 +98,18 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
                 "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
             },
             check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
-                           *_stored_checks(symbol, window, accuracy=accuracy, anomaly=anomaly, sources=sources,
-                                           warehouse=warehouse)],
+                           *_stored_checks(report.stored, symbol, window, accuracy=accuracy, anomaly=anomaly,
+                                           sources=sources)],
         )
 
     return candles
 
 
-def _stored_checks(symbol: SymbolSettings, window: dg.TimeWindow, *, accuracy: AccuracySettings,
-                   anomaly: AnomalySettings, sources: SourcesResource,
-                   warehouse: WarehouseResource) -> list[dg.AssetCheckResult]:
-    """Accuracy and anomaly verdicts over what is stored after the write, read in one connection that is closed
-    before the reference is asked: the window, and for anomalies the candles before it."""
-    with warehouse.connect() as conn:
-        recent = queries.window_candles(conn, symbol.symbol, trailing_start(
-            window.start, settings=anomaly, timeframe_ms=symbol.timeframe_ms), window.end)
+def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *,
+                   accuracy: AccuracySettings, anomaly: AnomalySettings,
+                   sources: SourcesResource) -> list[dg.AssetCheckResult]:
+    """Accuracy and anomaly verdicts over what is stored after the write (`recent`: read back by the write's own
+    connection, closed before the reference is asked): the window, and for anomalies the candles before it."""
     stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
     return [check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources),
             check_anomalies(recent, symbol, start=window.start, settings=anomaly)]

@@ -76,7 +76,7 @@ def statuses(emu):
 
 def test_binance_declares_its_real_budget_and_the_weights_it_reports():
     assert (BINANCE.amount, BINANCE.window_s, BINANCE.ban_s) == (6000, 60, 120)
-    assert BINANCE.weights == {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20}
+    assert BINANCE.weights == {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20, "/api/v3/ticker/24hr": 80}
 
 
 def test_budgets_are_off_unless_configured(emu, http):
