@@ -15,7 +15,7 @@ from rich.table import Table
 
 from datafactory_assets import progress
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, TEMPLATES, ProfileError
-from datafactory_assets.settings import REPO_ROOT, load_settings
+from datafactory_assets.settings import REPO_ROOT, ConfigError, load_settings
 from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
 
 
@@ -39,7 +39,18 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
     _console().print(table)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command meets a broken configuration or a warehouse held too long by a writer with one line naming
+    it, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, WarehouseLockedError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Data-Factory: crypto candles with Dagster and DuckDB."""
 
@@ -361,7 +372,7 @@ def universe(refresh: bool) -> None:
     """The [universe] of datafactory.toml: its cached ranking, or with --refresh, a new one from the venue."""
     import ccxt
 
-    from datafactory_assets.settings import ConfigError, is_symbol, load_universe_spec
+    from datafactory_assets.settings import is_symbol, load_universe_spec
     from datafactory_assets.universe import UniverseError, cached_symbols, resolve, write_cache
 
     try:
