@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench system-packages
+.PHONY: up test bench bench-freqtrade system-packages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,3 +24,11 @@ test: $(VENV)/.installed system-packages
 bench: $(VENV)/.installed
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/archive.py
+
+# freqtrade in its own environment (not a dependency of ours), then the same download through it and through us
+.venv-freqtrade/bin/freqtrade:
+	$(PYTHON) -m venv .venv-freqtrade
+	.venv-freqtrade/bin/python -m pip install --quiet freqtrade
+
+bench-freqtrade: $(VENV)/.installed .venv-freqtrade/bin/freqtrade
+	$(BIN)/python bench/versus_freqtrade.py

@@ -1,5 +1,5 @@
-"""Data-Factory: a complete, validated, always-fresh history of crypto candles, as Dagster assets over DuckDB."""
+"""Data-Factory: a complete, validated, always-fresh history of crypto candles, as Dagster assets over DuckDB.
 
-from datafactory_assets.definitions import defs
-
-__all__ = ["defs"]
+The package face is empty on purpose: Dagster loads the code location from `datafactory_assets.definitions`, and the
+CLI's warehouse commands import only what they read, never Dagster.
+"""

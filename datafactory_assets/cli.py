@@ -13,10 +13,10 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
+from datafactory_assets import progress
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, TEMPLATES, ProfileError
-from datafactory_assets.settings import REPO_ROOT, Settings, load_settings
-from datafactory_assets.warehouse import WarehouseResource
-from datafactory_assets.warehouse import queries
+from datafactory_assets.settings import REPO_ROOT, ConfigError, load_settings
+from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
 
 
 def _console() -> Console:
@@ -24,9 +24,10 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200)
 
 
-def _warehouse(settings: Settings | None = None) -> WarehouseResource:
-    """The configured warehouse; pass `settings` when the command has loaded them already."""
-    return WarehouseResource(path=str((settings or load_settings()).warehouse_path), lock_timeout_s=30)
+def _connect(path: Path | None = None, *, read_only: bool):
+    """A connection to the warehouse at `path` (the configured one by default) that waits at most 30 s for a
+    writer: a person is waiting."""
+    return connection.connect(path or load_settings().warehouse_path, read_only=read_only, lock_timeout_s=30)
 
 
 def _print_frame(frame: pl.DataFrame, title: str) -> None:
@@ -38,7 +39,18 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
     _console().print(table)
 
 
-@click.group()
+class _Commands(click.Group):
+    """Every command meets a broken configuration or a warehouse held too long by a writer with one line naming
+    it, not a traceback."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (ConfigError, WarehouseLockedError) as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+@click.group(cls=_Commands)
 def main() -> None:
     """Data-Factory: crypto candles with Dagster and DuckDB."""
 
@@ -46,7 +58,7 @@ def main() -> None:
 @main.command()
 def status() -> None:
     """Coverage per symbol: first and latest candle, rows, completeness, open gaps."""
-    with _warehouse().connect(read_only=True) as conn:
+    with _connect(read_only=True) as conn:
         frame = queries.coverage(conn)
     if frame.is_empty():
         _console().print("no candles stored yet")
@@ -62,7 +74,7 @@ def health(hours: int | None) -> None:
     from datafactory_assets.resilience import breaker_states
 
     settings = load_settings()
-    with _warehouse(settings).connect(read_only=True) as conn:
+    with _connect(settings.warehouse_path, read_only=True) as conn:
         requests = queries.source_health(conn)
         hourly = queries.source_health_hourly(conn) if hours else None
     if hourly is not None:
@@ -89,7 +101,7 @@ def health(hours: int | None) -> None:
 def gaps(symbol: str | None) -> None:
     """Missing candle ranges (first and last missing open time, UTC); `confirmed_empty` counts the candles every
     source lacked in two separate fetches (healing leaves them alone), `unconfirmed` the others."""
-    with _warehouse().connect(read_only=True) as conn:
+    with _connect(read_only=True) as conn:
         frame = queries.gaps(conn, symbol)
     if frame.is_empty():
         _console().print(f"no gaps{' for ' + symbol if symbol else ''}")
@@ -124,14 +136,13 @@ def _export_moment(text: str | None, option: str) -> datetime | None:
 def export(symbol: str, timeframe: str | None, start: str | None, end: str | None, fmt: str, output: Path | None,
            overwrite: bool) -> None:
     """Write one symbol's candles with open time in [start, end) to a file freqtrade and pandas load as it is."""
-    from datafactory_assets.warehouse import WarehouseLockedError
     from datafactory_assets.warehouse import export as exports
 
     first, last = _export_moment(start, "--start"), _export_moment(end, "--end")
     try:
         settings = load_settings()
         exports_dir = settings.config_path.parent / "data" / "exports"
-        with _warehouse(settings).connect(read_only=True) as conn:
+        with _connect(settings.warehouse_path, read_only=True) as conn:
             timeframe = timeframe or exports.base_timeframe(conn, symbol)
             path = output or exports_dir / exports.default_filename(symbol, timeframe, fmt)
             rows = exports.export_candles(conn, symbol=symbol, timeframe=timeframe, start=first, end=last,
@@ -148,7 +159,7 @@ def doctor(fix: bool) -> None:
     """Check warehouse integrity and say how to fix what is found; exit status 1 while problems remain."""
     from datafactory_assets.warehouse.integrity import find_problems, fix_findings
 
-    with _warehouse().connect(read_only=not fix) as conn:
+    with _connect(read_only=not fix) as conn:
         findings = find_problems(conn)
         if fix and findings:
             removed = fix_findings(conn)
@@ -174,18 +185,19 @@ def archive(before: str | None, dry_run: bool, restore: str | None, symbol: str 
 
     if (before is None) == (restore is None) or (restore is not None) != (symbol is not None):
         raise click.UsageError("use --before DATE [--dry-run], or --restore YYYY-MM --symbol SYMBOL")
-    warehouse = _warehouse()
+    path = load_settings().warehouse_path
+    archive_dir = connection.archive_dir(path)
     try:
         if restore is not None:
-            with warehouse.connect() as conn:
-                rows = archives.restore_month(conn, archive_dir=warehouse.archive_path, symbol=symbol, month=restore)
+            with _connect(path, read_only=False) as conn:
+                rows = archives.restore_month(conn, archive_dir=archive_dir, symbol=symbol, month=restore)
             _console().print(f"restored {rows} {symbol} candle(s) of {restore} into the table")
             return
         cutoff = archives.parse_cutoff(before, today=datetime.now(UTC).date())
-        size = Path(warehouse.path).stat().st_size if Path(warehouse.path).exists() else 0
-        with warehouse.connect(read_only=dry_run) as conn:
+        size = path.stat().st_size if path.exists() else 0
+        with _connect(path, read_only=dry_run) as conn:
             moves = (archives.months_to_archive(conn, cutoff) if dry_run else
-                     archives.archive_before(conn, archive_dir=warehouse.archive_path, before=cutoff))
+                     archives.archive_before(conn, archive_dir=archive_dir, before=cutoff))
             if moves and not dry_run:
                 archives.compact(conn)
     except (FileNotFoundError, ValueError) as exc:
@@ -196,9 +208,9 @@ def archive(before: str | None, dry_run: bool, restore: str | None, symbol: str 
     _print_frame(pl.DataFrame(moves), "Would move" if dry_run else "Moved")
     verb = "would move" if dry_run else "moved"
     _console().print(f"{verb} {sum(m.rows for m in moves)} candle(s) of {len(moves)} symbol-month(s) to "
-                     f"{warehouse.archive_path}", markup=False, highlight=False, soft_wrap=True)
+                     f"{archive_dir}", markup=False, highlight=False, soft_wrap=True)
     if not dry_run:
-        _console().print(f"warehouse file {size / 2**20:.1f} MiB -> {Path(warehouse.path).stat().st_size / 2**20:.1f} "
+        _console().print(f"warehouse file {size / 2**20:.1f} MiB -> {path.stat().st_size / 2**20:.1f} "
                          "MiB", markup=False, highlight=False)
 
 
@@ -211,7 +223,7 @@ def init(fresh: bool) -> None:
         path = queries.fresh_database_path(path.parent, datetime.now(UTC))
         if path.exists():
             raise click.ClickException(f"{path} already exists; try again in a second")
-    with WarehouseResource(path=str(path)).connect():
+    with connection.connect(path):
         pass
     _console().print(f"warehouse ready at {path}")
     if fresh:
@@ -222,34 +234,82 @@ def init(fresh: bool) -> None:
 @click.option("--from", "first", required=True, help="First hour: 2025-01-01, 2025-01-01T05:00 or 2025-01-01-05:00.")
 @click.option("--to", "last", required=True, help="Last hour, inclusive; a bare date means through its last hour.")
 @click.option("--symbol", "symbols", multiple=True, help="Only these symbols (default: every configured one).")
+@click.option("--refetch", is_flag=True, help="Fetch every hour of the range again, even those stored complete.")
 @click.option("--url", default="http://127.0.0.1:3000", show_default=True, help="The running Dagster webserver.")
-@click.option("--wait/--no-wait", default=False, help="Wait until the backfill has finished.")
+@click.option("--wait/--no-wait", default=False, help="Show progress until the backfill has finished.")
 @click.option("--timeout", "timeout_s", default=3600.0, show_default=True, help="Seconds to wait with --wait.")
-def backfill(first: str, last: str, symbols: tuple[str, ...], url: str, wait: bool, timeout_s: float) -> None:
-    """Launch an asset backfill of a range of hours through the webserver (runs follow the backfill policy); one
-    backfill per primary source, its runs tagged with it for the production queue's limits."""
+def backfill(first: str, last: str, symbols: tuple[str, ...], refetch: bool, url: str, wait: bool,
+             timeout_s: float) -> None:
+    """Backfill the hours of a range the warehouse does not hold complete (all of them with --refetch) through the
+    webserver: each run of missing hours follows the backfill policy; one backfill per primary source, its runs
+    tagged with it for the production queue's limits."""
     from datafactory_assets.automation import backfill as backfills
-    from datafactory_assets.automation.run_tags import candle_run_tags
 
-    launched = []
     try:
+        settings = load_settings()
         start, end = backfills.partition_range(first, last)
-        for source, selection in backfills.source_backfills(load_settings(), list(symbols), start, end).items():
-            backfill_id = backfills.launch_backfill(url, selection, title=f"datafactory backfill {first}..{last}",
-                                                    tags=candle_run_tags(source))
-            launched.append(backfill_id)
-            _console().print(f"backfill {backfill_id}: {len(selection)} {source} asset(s), {start:%Y-%m-%d %H:%M}"
-                             f" .. {end:%Y-%m-%d %H:%M} UTC; {url}/backfills/{backfill_id}")
-    except (ValueError, backfills.BackfillError) as exc:
+        selected = backfills.selected_symbols(settings, list(symbols), start)
+        if refetch or not settings.warehouse_path.exists():
+            plan = backfills.whole_window(selected, start, end)
+        else:
+            with _connect(settings.warehouse_path, read_only=True) as conn:
+                plan = backfills.missing_ranges(conn, selected, start, end)
+        stored_before = progress.tally(settings.warehouse_path, plan) if wait else None
+    except (ValueError, FileNotFoundError, WarehouseLockedError) as exc:
         raise click.ClickException(str(exc)) from exc
-    unsuccessful, deadline = 0, time.monotonic() + timeout_s
-    for backfill_id in launched if wait else []:
-        result = backfills.wait_for_backfill(url, backfill_id, timeout_s=max(deadline - time.monotonic(), 0))
-        failed = [r for r in result["runs"] if r["status"] != "SUCCESS"]
-        _console().print(f"backfill {backfill_id} {result['status']}: {len(result['runs'])} run(s), "
-                         f"{len(failed)} not successful")
-        unsuccessful += result["status"] not in {"COMPLETED", "COMPLETED_SUCCESS"} or bool(failed)
-    if unsuccessful:
+    window, asked = len(selected) * progress.hour_count([(start, end)]), sum(map(progress.hour_count, plan.values()))
+    span = f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
+    if not asked:
+        _console().print(f"nothing to backfill: all {window} hour(s) of {len(selected)} symbol(s), {span}, are "
+                         "stored complete (--refetch fetches them again)")
+        return
+    _console().print(f"{asked} of {window} hour(s) to fetch, {span}; {window - asked} already stored complete")
+    began = time.monotonic()
+    backfill_id = _launch_runs(url, plan, partitions_per_run=settings.partitions_per_run)
+    if stored_before is not None:
+        _follow_runs(url, backfill_id, plan=plan, path=settings.warehouse_path,
+                     meter=progress.Meter(stored_before, began), timeout_s=timeout_s)
+
+
+def _launch_runs(url: str, plan: progress.Plan, *, partitions_per_run: int) -> str:
+    """Queue the range runs that fetch `plan`; the backfill id their tag carries."""
+    from datafactory_assets.automation import backfill as backfills
+
+    runs = backfills.range_runs(plan, partitions_per_run=partitions_per_run)
+    backfill_id = backfills.new_backfill_id()
+    try:
+        backfills.launch_runs(url, runs, backfill_id=backfill_id)
+    except backfills.BackfillError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sources = sorted({run.source for run in runs})
+    _console().print(f"backfill {backfill_id}: {len(runs)} run(s) of up to {partitions_per_run} hour(s) queued "
+                     f"({', '.join(sources)}); {backfills.runs_url(url, backfill_id)}", markup=False,
+                     highlight=False, soft_wrap=True)
+    return backfill_id
+
+
+def _follow_runs(url: str, backfill_id: str, *, plan: progress.Plan, path: Path, meter: progress.Meter,
+                 timeout_s: float) -> None:
+    """Progress until every run of the backfill has finished, then the outcome; exit status 1 unless all
+    succeeded."""
+    from datafactory_assets.automation import backfill as backfills
+
+    runs: list[dict] = []
+
+    def poll() -> tuple[bool, str]:
+        runs[:] = backfills.backfill_runs(url, backfill_id)
+        finished = sum(r["status"] in backfills.RUN_DONE for r in runs)
+        return finished == len(runs), f"runs: {finished} of {len(runs)} finished"
+
+    try:
+        progress.follow(measure=lambda: progress.tally(path, plan), poll=poll, meter=meter, console=_console(),
+                        timeout_s=timeout_s)
+    except (TimeoutError, backfills.BackfillError, WarehouseLockedError) as exc:
+        raise click.ClickException(f"backfill {backfill_id}: {exc}") from exc
+    failed = [r["runId"] for r in runs if r["status"] != "SUCCESS"]
+    _console().print(f"backfill {backfill_id} {'failed' if failed else 'succeeded'}: {len(runs)} run(s), "
+                     f"{len(failed)} not successful{': ' + ', '.join(failed) if failed else ''}")
+    if failed:
         raise SystemExit(1)
 
 
@@ -303,6 +363,31 @@ def up(offline: bool, host: str, port: int, profile: str) -> None:
                                       profile=profile))
     except ProfileError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+
+@main.command()
+@click.option("--refresh", is_flag=True, help="Rank the venue's pairs now and rewrite the cache file.")
+def universe(refresh: bool) -> None:
+    """The [universe] of datafactory.toml: its cached ranking, or with --refresh, a new one from the venue."""
+    import ccxt
+
+    from datafactory_assets.settings import is_symbol, load_universe_spec
+    from datafactory_assets.universe import UniverseError, cached_symbols, resolve, write_cache
+
+    try:
+        spec = load_universe_spec()
+        if refresh:
+            emulator_url = (os.environ.get("DATAFACTORY_EMULATOR_URL") or "").rstrip("/") or None
+            ranked = resolve(spec, emulator_url=emulator_url, well_formed=is_symbol)
+            write_cache(spec, ranked, source=emulator_url or spec.venue)
+        symbols = cached_symbols(spec)
+    except (ConfigError, UniverseError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ccxt.BaseError as exc:
+        raise click.ClickException(f"{spec.venue} could not be asked for its pairs: {type(exc).__name__}: {exc}")
+    click.echo(f"{len(symbols)} {spec.quote} pairs of {spec.venue} in {spec.cache_path}: "
+               + ", ".join(symbols[:10]) + (" ..." if len(symbols) > 10 else ""))
 
 
 if __name__ == "__main__":

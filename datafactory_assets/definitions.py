@@ -7,7 +7,9 @@ import dagster as dg
 from datafactory_assets.alerts import alerting
 from datafactory_assets.assets import (build_coverage_asset, build_source_health_asset, candle_assets,
                                        rollup_assets)
-from datafactory_assets.automation import build_healing_sensor, hourly_collection, rollup_automation_sensor
+from datafactory_assets.automation.healing import build_healing_sensor
+from datafactory_assets.automation.rollups import rollup_automation_sensor
+from datafactory_assets.automation.schedules import hourly_collection
 from datafactory_assets.settings import load_settings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource

@@ -12,6 +12,7 @@ from pathlib import Path
 from datafactory_assets.instance.environment import dagster_environment
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, check_environment, write_instance_config
 from datafactory_assets.logfiles import tee_lines
+from datafactory_assets.progress import report_history
 from datafactory_assets.settings import REPO_ROOT
 
 OFFLINE_WAREHOUSE = REPO_ROOT / "data" / "offline.duckdb"
@@ -54,15 +55,17 @@ def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path, pro
         env.setdefault("DATAFACTORY_WAREHOUSE", str(OFFLINE_WAREHOUSE))
         print(f"offline mode: sources point at the exchange emulator {url}; warehouse {env['DATAFACTORY_WAREHOUSE']}")
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
-    platform = subprocess.Popen([dagster, "dev", "-m", "datafactory_assets", "-h", host, "-p", str(port)], env=env,
-                                cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    platform = subprocess.Popen([dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)],
+                                env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     output = tee_lines(platform.stdout, dagster_home / "logs" / "dagster.log", echo=sys.stdout)
+    history = report_history(env, out=sys.stdout)
     try:
         return platform.wait()
     except KeyboardInterrupt:  # the terminal sent it to dagster dev too; let it shut down and log that
         platform.wait()
         return 0
     finally:
+        history.set()
         if emulator is not None:
             emulator.terminate()
             emulator.wait(timeout=10)

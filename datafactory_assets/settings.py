@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from datafactory_assets.sources.venues import REFERENCES, VENUES
+from datafactory_assets.universe import RANKABLE_VENUES, UniverseError, UniverseSpec, cached_symbols
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = REPO_ROOT / "datafactory.toml"
@@ -22,7 +23,7 @@ SUPPORTED_SOURCES = tuple(VENUES)
 BUDGETED_SOURCES = SUPPORTED_SOURCES + tuple(REFERENCES)  # what `[sources.<id>] budget` may name
 
 _TIMEFRAME_UNITS = {"m": 60_000, "h": 3_600_000}
-_SYMBOL_RE = re.compile(r"^[A-Z0-9]{2,15}/[A-Z0-9]{2,15}$")
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,15}$")  # real bases include W, S and 1000SATS
 _HOUR_MS = 3_600_000
 
 
@@ -127,6 +128,7 @@ class Settings:
     anomaly: AnomalySettings = field(default_factory=AnomalySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     healing: HealingSettings = field(default_factory=HealingSettings)
+    universe: UniverseSpec | None = None  # `[universe]`: symbols ranked from a venue, read from its cache file
 
     @property
     def state_path(self) -> Path:
@@ -150,23 +152,22 @@ def timeframe_to_ms(timeframe: str) -> int:
     return ms
 
 
+def is_symbol(name: str) -> bool:
+    """Whether `name` is a canonical BASE/QUOTE the configuration can hold."""
+    return bool(_SYMBOL_RE.match(name))
+
+
 def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> Settings:
     """Load and check the configuration; `path` and `env` default to `DATAFACTORY_CONFIG` and `os.environ`."""
+    config_path, raw = _read(path, env)
     env = dict(os.environ if env is None else env)
-    config_path = Path(path or env.get("DATAFACTORY_CONFIG") or DEFAULT_CONFIG).resolve()
-    try:
-        raw = tomllib.loads(config_path.read_text())
-    except FileNotFoundError as exc:
-        raise ConfigError(f"configuration file {config_path} does not exist") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"configuration file {config_path} is not valid TOML: {exc}") from exc
-
     defaults = raw.get("defaults", {})
-    symbols_table = raw.get("symbols")
-    if not symbols_table:
-        raise ConfigError(f"{config_path}: [symbols] lists no symbols")
+    universe = _universe(raw.get("universe"), config_path)
+    entries = {**{name: {} for name in _universe_symbols(universe, config_path)}, **(raw.get("symbols") or {})}
+    if not entries:
+        raise ConfigError(f"{config_path}: [symbols] lists no symbols and there is no [universe]")
     symbols = tuple(
-        _symbol_settings(name, {**defaults, **(entry or {})}, config_path) for name, entry in symbols_table.items()
+        _symbol_settings(name, {**defaults, **(entry or {})}, config_path) for name, entry in entries.items()
     )
     warehouse = raw.get("warehouse", {})
     run = raw.get("backfill", {})
@@ -187,7 +188,56 @@ def load_settings(path: str | os.PathLike | None = None, env: dict[str, str] | N
         anomaly=_anomaly(raw.get("anomaly", {}), config_path),
         alerts=_alerts(raw.get("alerts", {}), config_path),
         healing=_healing(raw.get("healing", {}), config_path),
+        universe=universe,
     )
+
+
+def load_universe_spec(path: str | os.PathLike | None = None, env: dict[str, str] | None = None) -> UniverseSpec:
+    """Only the `[universe]` declaration, checked, without reading its cache (which may not exist yet)."""
+    config_path, raw = _read(path, env)
+    spec = _universe(raw.get("universe"), config_path)
+    if spec is None:
+        raise ConfigError(f"{config_path} declares no [universe] (venue, quote, top)")
+    return spec
+
+
+def _read(path: str | os.PathLike | None, env: dict[str, str] | None) -> tuple[Path, dict]:
+    env = os.environ if env is None else env
+    config_path = Path(path or env.get("DATAFACTORY_CONFIG") or DEFAULT_CONFIG).resolve()
+    try:
+        return config_path, tomllib.loads(config_path.read_text())
+    except FileNotFoundError as exc:
+        raise ConfigError(f"configuration file {config_path} does not exist") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"configuration file {config_path} is not valid TOML: {exc}") from exc
+
+
+def _universe(table: dict | None, config_path: Path) -> UniverseSpec | None:
+    """`[universe] venue, quote, top` and where its ranking is cached (`cache`, default beside this file)."""
+    if table is None:
+        return None
+    unknown = set(table) - {"venue", "quote", "top", "cache"}
+    if unknown:
+        raise ConfigError(f"{config_path}: [universe] has unknown keys {sorted(unknown)}; "
+                          "known: ['cache', 'quote', 'top', 'venue']")
+    venue, quote = table.get("venue"), table.get("quote")
+    if venue not in RANKABLE_VENUES:
+        raise ConfigError(f"{config_path}: [universe] venue must be one of {list(RANKABLE_VENUES)}, got {venue!r}")
+    if not isinstance(quote, str) or not re.fullmatch(r"[A-Z0-9]{2,15}", quote):
+        raise ConfigError(f"{config_path}: [universe] quote must be a currency in capitals such as \"USDT\", "
+                          f"got {quote!r}")
+    cache = Path(table.get("cache") or f"{config_path.stem}.universe.json")
+    return UniverseSpec(venue=venue, quote=quote, top=_positive_int(table, "top", None, config_path),
+                        cache_path=cache if cache.is_absolute() else config_path.parent / cache)
+
+
+def _universe_symbols(spec: UniverseSpec | None, config_path: Path) -> tuple[str, ...]:
+    if spec is None:
+        return ()
+    try:
+        return cached_symbols(spec)
+    except UniverseError as exc:
+        raise ConfigError(f"{config_path}: {exc}") from None
 
 
 def _healing(table: dict, config_path: Path) -> HealingSettings:

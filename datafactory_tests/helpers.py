@@ -17,3 +17,10 @@ def ms(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+def universe_config(*, start: str, top: int, more: str = "") -> str:
+    """A datafactory.toml whose symbols are Binance's top `top` USDT pairs (from `start`, Binance only), plus `more`
+    TOML after the `[universe]` table."""
+    return (f'[defaults]\nstart = "{start}"\nsources = ["binance"]\n'
+            f'[universe]\nvenue = "binance"\nquote = "USDT"\ntop = {top}\n{more}')

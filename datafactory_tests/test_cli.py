@@ -191,3 +191,57 @@ def test_health_hourly_lists_each_source_per_hour(cli_env, emulator):
     assert "Source health per hour (UTC, the last 24 hour(s) with requests)" in output
     (binance,) = [line for line in output.splitlines() if "binance" in line]
     assert "│ 1 " in binance and "100.0" in binance
+
+
+WITHOUT_DAGSTER = """
+import json, sys
+from datafactory_assets.cli import main
+report = []
+for args in json.loads(sys.argv[1]):
+    try:
+        main(args, prog_name="datafactory")
+    except SystemExit as exit:
+        report.append([args[0], exit.code, sorted(m for m in sys.modules if m.split(".")[0] == "dagster")[:3]])
+print(json.dumps(report))
+"""
+
+
+def test_the_warehouse_commands_work_without_importing_dagster(cli_env, emulator, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    commands = [["--help"], ["status", "--help"], ["status"], ["gaps"], ["health"],
+                ["export", "--symbol", "BTC/USDT", "--format", "csv", "--output", str(tmp_path / "btc.csv")],
+                ["doctor"], ["archive", "--before", "2024-02", "--dry-run"], ["init"]]
+    result = subprocess.run([sys.executable, "-c", WITHOUT_DAGSTER, json.dumps(commands)], capture_output=True,
+                            text=True, timeout=120)
+    *output, report = result.stdout.splitlines()
+    assert [(name, code, dagster) for name, code, dagster in json.loads(report)] == [
+        (args[0], 0, []) for args in commands], result.stdout + result.stderr
+    for said in ["Usage: datafactory [OPTIONS] COMMAND", "Usage: datafactory status [OPTIONS]",
+                 "Data coverage status", "no gaps", "Source health (last 24 hours)", "wrote 120 BTC/USDT 1m candle(s)",
+                 "warehouse healthy", "nothing to archive before 2024-02-01", "warehouse ready at"]:
+        assert said in "\n".join(output), said
+
+
+def test_backfill_of_a_stored_window_needs_no_webserver_and_a_gap_is_all_it_asks_for(cli_env, emulator):
+    from datafactory_assets.launcher import free_port
+
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    nobody = f"http://127.0.0.1:{free_port()}"
+    args = ["backfill", "--from", "2024-03-01T10:00", "--to", "2024-03-01T11:00", "--url", nobody]
+    stored = run(*args)
+    assert stored.exit_code == 0 and stored.output.strip() == (
+        "nothing to backfill: all 2 hour(s) of 1 symbol(s), 2024-03-01 10:00 .. 2024-03-01 11:00 UTC, are stored "
+        "complete (--refetch fetches them again)")
+    with cli_env.connect() as conn:
+        conn.execute("DELETE FROM candles WHERE ts = '2024-03-01 11:30'")
+    gap = run(*args)
+    assert gap.exit_code == 1 and gap.output.splitlines() == [
+        "1 of 2 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 1 already stored complete",
+        f"Error: no Dagster webserver answers at {nobody}: start it with `make up`"]
+    assert "2 of 2 hour(s) to fetch" in run(*args, "--refetch").output

@@ -145,3 +145,9 @@ def test_source_budgets_cover_the_venues_and_the_price_reference(tmp_path):
         load_settings(write(tmp_path, body + "[sources.cmc]\nbudget = 10\n"), env={})
     with pytest.raises(ConfigError, match="budget must be a positive whole number, got True"):
         load_settings(write(tmp_path, body + "[sources.okx]\nbudget = true\n"), env={})
+
+
+def test_real_binance_bases_of_one_letter_or_with_digits_are_accepted(tmp_path):
+    path = write(tmp_path, '[defaults]\nstart = "2024-01-01"\n[symbols]\n"W/USDT" = {}\n"S/USDT" = {}\n'
+                           '"1000SATS/USDT" = {}\n')
+    assert [s.asset_name for s in load_settings(path, env={}).symbols] == ["w_usdt", "s_usdt", "1000sats_usdt"]

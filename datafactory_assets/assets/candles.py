@@ -13,11 +13,12 @@ from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError
 from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
+from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import WarehouseResource, queries
+from datafactory_assets.warehouse import WarehouseResource
 
 
 @contextmanager
@@ -26,9 +27,6 @@ def backfill_policy_on_purpose() -> Iterator[None]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.BetaWarning)
         yield
-
-
-PARTITION_FORMAT = "%Y-%m-%d-%H:%M"  # an hourly partition key, as Dagster spells it: 2025-01-01-05:00
 
 
 def candle_key(symbol: SymbolSettings) -> dg.AssetKey:
@@ -60,7 +58,6 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
         group_name="candles",
         partitions_def=hourly_partitions(symbol.start),
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
-        pool="warehouse",
         freshness_policy=freshness_policy,
         check_specs=candle_check_specs(key),
         kinds={"duckdb", "polars"},
@@ -83,7 +80,9 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
     window = context.partition_time_window
     try:
         report = ingest_window(symbol, start=window.start, end=window.end, sources=sources,
-                               warehouse=warehouse, run_id=context.run_id)
+                               warehouse=warehouse, run_id=context.run_id,
+                               read_from=trailing_start(window.start, settings=anomaly,
+                                                        timeframe_ms=symbol.timeframe_ms))
     except ValidationFailedError as exc:
         yield validation_result(exc.violations)
         raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
@@ -98,8 +97,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
     yield dg.MaterializeResult(
         metadata=_partition_metadata(context, symbol, report),
         check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
-                       *_stored_checks(symbol, window, accuracy=accuracy, anomaly=anomaly, sources=sources,
-                                       warehouse=warehouse)],
+                       *_stored_checks(report.stored, symbol, window, accuracy=accuracy, anomaly=anomaly,
+                                       sources=sources)],
     )
 
 
@@ -143,14 +142,11 @@ def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[s
     return dict(per_hour.iter_rows())
 
 
-def _stored_checks(symbol: SymbolSettings, window: dg.TimeWindow, *, accuracy: AccuracySettings,
-                   anomaly: AnomalySettings, sources: SourcesResource,
-                   warehouse: WarehouseResource) -> list[dg.AssetCheckResult]:
-    """Accuracy and anomaly verdicts over what is stored after the write, read in one connection that is closed
-    before the reference is asked: the window, and for anomalies the candles before it."""
-    with warehouse.connect() as conn:
-        recent = queries.window_candles(conn, symbol.symbol, trailing_start(
-            window.start, settings=anomaly, timeframe_ms=symbol.timeframe_ms), window.end)
+def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *,
+                   accuracy: AccuracySettings, anomaly: AnomalySettings,
+                   sources: SourcesResource) -> list[dg.AssetCheckResult]:
+    """Accuracy and anomaly verdicts over what is stored after the write (`recent`: read back by the write's own
+    connection, closed before the reference is asked): the window, and for anomalies the candles before it."""
     stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
     return [check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources),
             check_anomalies(recent, symbol, start=window.start, settings=anomaly)]

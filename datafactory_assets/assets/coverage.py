@@ -39,10 +39,10 @@ def coverage_metadata(frame: pl.DataFrame) -> dict:
 
 
 def build_coverage_asset(settings: Settings) -> dg.AssetsDefinition:
-    """Depends on every candle asset; reads the warehouse inside the `warehouse` pool, like the writers."""
+    """Depends on every candle asset; reads the warehouse under its lock (`WarehouseResource.connect`)."""
     candle_keys = [candle_key(s) for s in settings.symbols]
 
-    @dg.asset(key=COVERAGE_KEY, deps=candle_keys, group_name="monitoring", pool="warehouse", kinds={"duckdb"},
+    @dg.asset(key=COVERAGE_KEY, deps=candle_keys, group_name="monitoring", kinds={"duckdb"},
               description="Per symbol: first and latest candle, rows, expected, completeness, open gaps, "
                           "latest source.")
     def coverage(warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -71,10 +71,10 @@ def health_metadata(hourly: pl.DataFrame, daily: pl.DataFrame, breakers: pl.Data
 
 
 def build_source_health_asset(settings: Settings) -> dg.AssetsDefinition:
-    """Reads the warehouse inside the `warehouse` pool, like the writers, and the breakers' shared state file."""
+    """Reads the warehouse under its lock (`WarehouseResource.connect`) and the breakers' shared state file."""
     configured = sorted({source for symbol in settings.symbols for source in symbol.sources})
 
-    @dg.asset(key=SOURCE_HEALTH_KEY, group_name="monitoring", pool="warehouse", kinds={"duckdb"},
+    @dg.asset(key=SOURCE_HEALTH_KEY, group_name="monitoring", kinds={"duckdb"},
               description="Per source, the last closed hour and the last 24 hours: requests, success rate, "
                           "p50/p95/max latency, errors by kind, breaker state.")
     def source_health(config: SourceHealthConfig, warehouse: WarehouseResource,

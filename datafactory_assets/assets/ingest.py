@@ -46,6 +46,7 @@ class IngestReport:
     retries: int
     filled: dict[str, int]
     quote_notes: list[str]
+    stored: pl.DataFrame | None = None  # with `read_from`: the stored candles of [read_from, end) after the write
 
     @property
     def missing_candles(self) -> int:
@@ -57,8 +58,12 @@ class IngestReport:
 
 
 def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
-                  warehouse: WarehouseResource, run_id: str | None = None) -> IngestReport:
+                  warehouse: WarehouseResource, run_id: str | None = None,
+                  read_from: datetime | None = None) -> IngestReport:
     """Store what the first source of the symbol's chain able to serve [start, end) validly has, or change nothing.
+
+    With `read_from`, the stored candles from there to `end` are read back after the write in the same connection
+    (the checks judge what is stored): opening the warehouse is most of a one-hour step's own cost.
 
     Raises `ChainExhaustedError` when no source served the window and `ValidationFailedError` when the sources that
     answered sent bad candles; in both cases the requests are logged and the stored candles stay as they were.
@@ -81,6 +86,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
                               holes=holes)
         confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes else 0
+        stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
     return IngestReport(
         rows=rows,
         expected_rows=expected,
@@ -93,6 +99,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         retries=result.retries,
         filled=result.filled,
         quote_notes=result.quote_notes,
+        stored=stored,
     )
 
 

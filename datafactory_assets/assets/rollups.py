@@ -31,7 +31,7 @@ def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> l
 def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partitions: dg.PartitionsDefinition,
             partitions_per_run: int) -> dg.AssetsDefinition:
     @dg.asset(key=["rollups", bucket, symbol.asset_name], deps=[candles], group_name="rollups",
-              partitions_def=partitions, pool="warehouse", kinds={"duckdb"}, automation_condition=ROLLUP_AUTOMATION,
+              partitions_def=partitions, kinds={"duckdb"}, automation_condition=ROLLUP_AUTOMATION,
               backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
               description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
     def rollup(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

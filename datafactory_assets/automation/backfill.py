@@ -1,39 +1,70 @@
-"""Asset partition backfills launched through a running webserver's GraphQL API.
+"""Backfills of the hours the warehouse lacks: range runs launched through a running webserver's GraphQL API.
 
-An asset backfill lets Dagster apply each asset's `BackfillPolicy` (a month of hourly partitions per run), whereas
-`dagster job backfill` launches one run per partition: 8,760 runs for a year of one symbol.
+The warehouse, not Dagster's partition status, says what is stored: a backfill asks only for the hours it does not
+hold complete, each run of adjacent missing hours as its own range, cut into runs of at most `partitions_per_run`
+hours as the assets' `BackfillPolicy` would. The runs are launched directly, as the healing sensor launches its own,
+rather than as a Dagster asset backfill: the backfill daemon looks at new backfills every 30 seconds and marks them
+done on a later pass, which added about a minute to every backfill, while a launched run is queued at once. The runs
+share a `datafactory/backfill` tag, which the CLI follows and the UI's run list filters by. (`dagster job backfill`
+would launch one run per partition: 8,760 runs for a year of one symbol.)
 """
 
 from __future__ import annotations
 
-import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
+import duckdb
 import requests
 
-from datafactory_assets.assets import PARTITION_FORMAT
-from datafactory_assets.automation.run_tags import by_primary_source
-from datafactory_assets.settings import Settings
+from datafactory_assets.hourly import PARTITION_FORMAT
+from datafactory_assets.automation.run_tags import by_primary_source, candle_run_tags
+from datafactory_assets.settings import Settings, SymbolSettings
+from datafactory_assets.warehouse import queries
 
-DONE = {"COMPLETED", "COMPLETED_SUCCESS", "COMPLETED_FAILED", "FAILED", "CANCELED"}
+HOUR = timedelta(hours=1)
+ASSET_PARTITION_RANGE_START = "dagster/asset_partition_range_start"  # Dagster's range tags, spelled as its own
+ASSET_PARTITION_RANGE_END = "dagster/asset_partition_range_end"  # constants do (which import all of Dagster)
+HourRange = tuple[datetime, datetime]  # first and last hour start, both inclusive, UTC
+RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
+BACKFILL_TAG = "datafactory/backfill"
+
+_LOCATE = """
+query Locate($keys: [AssetKeyInput!]) {
+  assetNodes(assetKeys: $keys) { repository { name location { name } } }
+}"""
 
 _LAUNCH = """
-mutation Launch($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
+mutation Launch($params: ExecutionParams!) {
+  launchRun(executionParams: $params) {
     __typename
-    ... on LaunchBackfillSuccess { backfillId }
+    ... on LaunchRunSuccess { run { runId } }
     ... on Error { message }
   }
 }"""
 
-_STATUS = """
-query Status($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { id status numPartitions runs(limit: 1000) { runId status } }
-    ... on Error { message }
-  }
+_RUNS = """
+query Runs($filter: RunsFilter!) {
+  runsOrError(filter: $filter) { __typename ... on Runs { results { runId status } } ... on Error { message } }
 }"""
+
+
+@dataclass(frozen=True)
+class RangeRun:
+    """One run to launch: a range of hours of candle assets whose symbols start their chain at one source."""
+
+    source: str
+    first: datetime
+    last: datetime
+    assets: tuple[str, ...]
+
+    @property
+    def hours(self) -> int:
+        return (self.last - self.first) // HOUR + 1
 
 
 class BackfillError(RuntimeError):
@@ -55,8 +86,9 @@ def partition_range(first: str, last: str, *, now: datetime | None = None) -> tu
     return start, end
 
 
-def asset_ranges(settings: Settings, symbols: list[str], start: datetime, end: datetime) -> list[dict]:
-    """`partitionsByAssets` for the named symbols (all configured ones when none are named)."""
+def selected_symbols(settings: Settings, symbols: list[str], start: datetime) -> list[SymbolSettings]:
+    """The named symbols (every configured one when none are named), each refused when unknown or when `start`
+    precedes its first partition."""
     configured = {s.symbol: s for s in settings.symbols}
     unknown = [s for s in symbols if s not in configured]
     if unknown:
@@ -65,41 +97,93 @@ def asset_ranges(settings: Settings, symbols: list[str], start: datetime, end: d
     early = [s.symbol for s in selected if start < s.start]
     if early:
         raise ValueError(f"--from {start:{PARTITION_FORMAT}} is before the first partition of {early}")
-    window = {"start": f"{start:{PARTITION_FORMAT}}", "end": f"{end:{PARTITION_FORMAT}}"}
-    return [{"assetKey": {"path": ["candles", s.asset_name]}, "partitions": {"range": window}} for s in selected]
+    return selected
 
 
-def source_backfills(settings: Settings, symbols: list[str], start: datetime, end: datetime) -> dict[str, list[dict]]:
-    """`asset_ranges` split by the symbols' primary source: one backfill each, so its runs carry one source tag."""
-    ranges = {tuple(r["assetKey"]["path"]): r for r in asset_ranges(settings, symbols, start, end)}
-    groups = {source: [ranges[key] for s in group if (key := ("candles", s.asset_name)) in ranges]
-              for source, group in by_primary_source(settings.symbols).items()}
-    return {source: group for source, group in groups.items() if group}
+def whole_window(symbols: list[SymbolSettings], start: datetime,
+                 end: datetime) -> dict[SymbolSettings, list[HourRange]]:
+    """Every hour of [start, end] for every symbol: what `--refetch`, or a warehouse not created yet, asks for."""
+    return {s: [(start, end)] for s in symbols}
 
 
-def launch_backfill(url: str, partitions_by_assets: list[dict], *, title: str | None = None,
-                    tags: dict[str, str] | None = None) -> str:
-    """Submit the backfill and return its id; its runs carry `tags`."""
-    params = {"partitionsByAssets": partitions_by_assets, **({"title": title} if title else {}),
-              "tags": [{"key": key, "value": value} for key, value in (tags or {}).items()]}
-    result = _graphql(url, _LAUNCH, {"params": params})["launchPartitionBackfill"]
-    if result["__typename"] != "LaunchBackfillSuccess":
-        raise BackfillError(f"backfill refused ({result['__typename']}): {result.get('message')}")
-    return result["backfillId"]
+def missing_ranges(conn: duckdb.DuckDBPyConnection, symbols: list[SymbolSettings], start: datetime,
+                   end: datetime) -> dict[SymbolSettings, list[HourRange]]:
+    """Per symbol, the runs of hours in [start, end] the warehouse does not hold complete (confirmed holes count as
+    held), oldest first: all a backfill needs to ask for."""
+    return {s: hour_runs(hour.replace(tzinfo=UTC) for hour in queries.incomplete_hours(
+        conn, s.symbol, start=start, until=end + HOUR, per_hour=s.candles_per_hour)) for s in symbols}
 
 
-def wait_for_backfill(url: str, backfill_id: str, *, timeout_s: float, poll_s: float = 2.0) -> dict:
-    """Poll until the backfill has finished, and return its status, partition count and runs."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        backfill = _graphql(url, _STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-        if backfill["__typename"] != "PartitionBackfill":
-            raise BackfillError(f"backfill {backfill_id}: {backfill.get('message')}")
-        if backfill["status"] in DONE:
-            return backfill
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"backfill {backfill_id} still {backfill['status']} after {timeout_s:.0f}s")
-        time.sleep(poll_s)
+def hour_runs(hours: Iterable[datetime]) -> list[HourRange]:
+    """Ascending hour starts as runs of adjacent hours: (first, last), both inclusive."""
+    runs: list[HourRange] = []
+    for hour in hours:
+        if runs and hour - runs[-1][1] == HOUR:
+            runs[-1] = (runs[-1][0], hour)
+        else:
+            runs.append((hour, hour))
+    return runs
+
+
+def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions_per_run: int) -> list[RangeRun]:
+    """The runs that fetch `plan`: per primary source, each range cut into spans of at most `partitions_per_run`
+    hours; symbols that need the same span share its run (a fresh backfill of many symbols is a few runs)."""
+    runs = []
+    for source, symbols in by_primary_source(plan).items():
+        spans: dict[HourRange, list[str]] = defaultdict(list)
+        for symbol in symbols:
+            for first, last in plan[symbol]:
+                while first <= last:
+                    cut = min(first + (partitions_per_run - 1) * HOUR, last)
+                    spans[(first, cut)].append(symbol.asset_name)
+                    first = cut + HOUR
+        runs.extend(RangeRun(source, first, last, tuple(assets)) for (first, last), assets in sorted(spans.items()))
+    return runs
+
+
+def launch_runs(url: str, runs: Sequence[RangeRun], *, backfill_id: str) -> list[str]:
+    """Queue every run on the webserver's instance, tagged with its source and `backfill_id`; their run ids."""
+    first_asset = {"path": ["candles", runs[0].assets[0]]}
+    nodes = _graphql(url, _LOCATE, {"keys": [first_asset]})["assetNodes"]
+    if not nodes:
+        raise BackfillError(f"the webserver at {url} has no asset candles/{runs[0].assets[0]}: is it running this "
+                            "configuration?")
+    repository = nodes[0]["repository"]
+    run_ids = []
+    for run in runs:
+        tags = {**candle_run_tags(run.source), BACKFILL_TAG: backfill_id,
+                ASSET_PARTITION_RANGE_START: f"{run.first:{PARTITION_FORMAT}}",
+                ASSET_PARTITION_RANGE_END: f"{run.last:{PARTITION_FORMAT}}"}
+        result = _graphql(url, _LAUNCH, {"params": {
+            "selector": {"repositoryLocationName": repository["location"]["name"],
+                         "repositoryName": repository["name"], "jobName": "__ASSET_JOB",
+                         "assetSelection": [{"path": ["candles", name]} for name in run.assets]},
+            "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
+        }})["launchRun"]
+        if result["__typename"] != "LaunchRunSuccess":
+            raise BackfillError(f"run of {', '.join(run.assets)} {run.first:{PARTITION_FORMAT}} .. "
+                                f"{run.last:{PARTITION_FORMAT}} refused ({result['__typename']}): "
+                                f"{result.get('message')}")
+        run_ids.append(result["run"]["runId"])
+    return run_ids
+
+
+def backfill_runs(url: str, backfill_id: str) -> list[dict]:
+    """The backfill's runs, each with its `runId` and `status`, as the webserver sees them now."""
+    runs = _graphql(url, _RUNS, {"filter": {"tags": [{"key": BACKFILL_TAG, "value": backfill_id}]}})["runsOrError"]
+    if runs["__typename"] != "Runs":
+        raise BackfillError(f"backfill {backfill_id}: {runs.get('message')}")
+    return runs["results"]
+
+
+def new_backfill_id() -> str:
+    """A short id, unique enough to tell one backfill's runs from another's."""
+    return uuid.uuid4().hex[:8]
+
+
+def runs_url(url: str, backfill_id: str) -> str:
+    """The UI's run list filtered to one backfill's runs."""
+    return f"{url.rstrip('/')}/runs?" + urlencode({"q[0]": f"tag:{BACKFILL_TAG}={backfill_id}"})
 
 
 def _hour(text: str, option: str) -> tuple[datetime, bool]:

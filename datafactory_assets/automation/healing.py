@@ -19,7 +19,8 @@ from dagster._core.storage.tags import (
 )
 
 from datafactory_assets.assets import candle_key, hourly_partitions
-from datafactory_assets.automation.healing_plan import HealingMemory, HealingRun, partition_id, plan_tick
+from datafactory_assets.automation.healing_plan import (HealingMemory, HealingRun, HourRange, partition_id,
+                                                        plan_tick)
 from datafactory_assets.automation.run_tags import candle_run_tags
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource, queries
@@ -44,7 +45,7 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
         now = datetime.now(UTC)
         until = (now - timedelta(minutes=healing.settle_minutes)).replace(minute=0, second=0, microsecond=0)
         tick = plan_tick(
-            _incomplete_hours(settings.symbols, warehouse, until=until),
+            _incomplete_ranges(settings.symbols, warehouse, until=until),
             in_flight=_in_flight(context.instance, symbols, keys),
             memory=HealingMemory.from_cursor(context.cursor),
             now=now.timestamp(), settings=healing, partitions_per_run=settings.partitions_per_run,
@@ -61,20 +62,17 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
     return candles_healing
 
 
-def _incomplete_hours(symbols: tuple[SymbolSettings, ...], warehouse: WarehouseResource, *,
-                      until: datetime) -> dict[str, list[datetime]]:
-    """Per symbol, the incomplete hours from its start up to `until`; all of them before the warehouse exists."""
-    incomplete: dict[str, list[datetime]] = {}
+def _incomplete_ranges(symbols: tuple[SymbolSettings, ...], warehouse: WarehouseResource, *,
+                       until: datetime) -> dict[str, list[HourRange]]:
+    """Per symbol, the ranges of incomplete hours from its start up to `until`, in one query for all symbols; the
+    whole span before the warehouse exists."""
     try:
         with warehouse.connect(read_only=True) as conn:
-            for s in symbols:
-                incomplete[s.symbol] = queries.incomplete_hours(conn, s.symbol, start=s.start, until=until,
-                                                                per_hour=s.candles_per_hour)
+            return queries.incomplete_ranges(conn, [(s.symbol, s.start, s.candles_per_hour) for s in symbols],
+                                             until=until)
     except FileNotFoundError:
-        for s in symbols:
-            first, last = s.start.replace(tzinfo=None), until.replace(tzinfo=None)
-            incomplete[s.symbol] = [first + timedelta(hours=i) for i in range(int((last - first) / timedelta(hours=1)))]
-    return incomplete
+        last = until.replace(tzinfo=None)
+        return {s.symbol: [(s.start.replace(tzinfo=None), last)] if s.start < until else [] for s in symbols}
 
 
 def _in_flight(instance: dg.DagsterInstance, symbols: dict[str, SymbolSettings],

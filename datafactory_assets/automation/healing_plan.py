@@ -7,16 +7,22 @@ daemon restarts and costs nothing to store elsewhere.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from datafactory_assets.assets import PARTITION_FORMAT
+from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.settings import HealingSettings
 
 _ATTEMPTS, _DUE, _GAVE_UP = "attempts", "due", "gave_up"
 _HOUR = timedelta(hours=1)
+_END_OF_TIME = datetime.max
+HourRange = tuple[datetime, datetime]  # [first, stop): the hour starts first, first + 1h, ... before stop
 
 
 @dataclass
@@ -66,33 +72,36 @@ def partition_id(symbol: str, key: str) -> str:
     return f"{symbol}|{key}"
 
 
-def plan_tick(incomplete: Mapping[str, Sequence[datetime]], *, in_flight: Iterable[str], memory: HealingMemory,
+def plan_tick(incomplete: Mapping[str, Sequence[HourRange]], *, in_flight: Iterable[str], memory: HealingMemory,
               now: float, settings: HealingSettings, partitions_per_run: int) -> HealingTick:
-    """Runs for the incomplete hours (per symbol, oldest first) that no run is busy with, that are due, and that
-    have attempts left: at most `settings.max_runs_per_tick` runs, each over at most `partitions_per_run` adjacent
-    hours, oldest or newest first as configured."""
+    """Runs for the incomplete hours (per symbol, ranges `[first, stop)` of hour starts, oldest first) that no run
+    is busy with, that are due, and that have attempts left: at most `settings.max_runs_per_tick` runs, each over at
+    most `partitions_per_run` adjacent hours, oldest or newest first as configured.
+
+    Only the hours remembered or busy are looked at one by one; the ranges are cut around them and split into runs
+    arithmetically, and only the runs asked for are spelled out, so years of missing history cost no more than a
+    day of it."""
     busy = set(in_flight)
-    still_incomplete = {partition_id(s, partition_key(h)) for s, hours in incomplete.items() for h in hours}
+    ranges = {symbol: sorted(spans) for symbol, spans in incomplete.items()}
     memory = HealingMemory(
-        attempts={p: n for p, n in memory.attempts.items() if p in still_incomplete},
-        due={p: t for p, t in memory.due.items() if p in still_incomplete},
-        gave_up=memory.gave_up & still_incomplete,
+        attempts={p: n for p, n in memory.attempts.items() if _incomplete(p, ranges)},
+        due={p: t for p, t in memory.due.items() if _incomplete(p, ranges)},
+        gave_up={p for p in memory.gave_up if _incomplete(p, ranges)},
     )
     gave_up = []
-    for pid in sorted(still_incomplete - busy - memory.gave_up):
-        if memory.attempts.get(pid, 0) >= settings.max_attempts:
+    for pid in sorted(memory.attempts):  # only hours asked for before can have run out of attempts
+        if pid not in busy and pid not in memory.gave_up and memory.attempts[pid] >= settings.max_attempts:
             memory.gave_up.add(pid)
             gave_up.append(pid)
-    chunks = [
-        (symbol, chunk)
-        for symbol, hours in incomplete.items()
-        for chunk in _adjacent_chunks([h for h in hours if _wanted(partition_id(symbol, partition_key(h)), busy,
-                                                                     memory, now)], partitions_per_run)
-    ]
-    chunks.sort(key=lambda item: item[1][0], reverse=settings.order == "newest")
+    skipped = _hours_by_symbol(busy | memory.gave_up | {p for p, t in memory.due.items() if t > now})
+    newest = settings.order == "newest"
+    candidates = heapq.merge(
+        *(_chunks(symbol, _cut(spans, sorted(skipped.get(symbol, ()))), partitions_per_run, newest=newest)
+          for symbol, spans in ranges.items()),
+        key=lambda chunk: chunk[1], reverse=newest)
     runs = []
-    for symbol, chunk in chunks[: settings.max_runs_per_tick]:
-        keys = tuple(partition_key(h) for h in chunk)
+    for symbol, first, count in itertools.islice(candidates, settings.max_runs_per_tick):
+        keys = tuple(partition_key(first + i * _HOUR) for i in range(count))
         runs.append(HealingRun(symbol, keys))
         for key in keys:
             pid = partition_id(symbol, key)
@@ -101,17 +110,49 @@ def plan_tick(incomplete: Mapping[str, Sequence[datetime]], *, in_flight: Iterab
     return HealingTick(runs=runs, gave_up=gave_up, memory=memory)
 
 
-def _wanted(pid: str, busy: set[str], memory: HealingMemory, now: float) -> bool:
-    return pid not in busy and pid not in memory.gave_up and memory.due.get(pid, 0.0) <= now
+def _hour_of(key: str) -> datetime:
+    """`2025-01-01-05:00` -> its hour; by hand, as strptime is slow over the thousands of partitions a backfill
+    keeps busy."""
+    return datetime(int(key[0:4]), int(key[5:7]), int(key[8:10]), int(key[11:13]))
 
 
-def _adjacent_chunks(hours: Sequence[datetime], size: int) -> list[list[datetime]]:
-    """Sorted hours split where they are not adjacent and into runs of at most `size`: a run covers a range, and a
-    range must neither refetch complete hours nor swallow hours another run is busy with."""
-    chunks: list[list[datetime]] = []
-    for hour in sorted(hours):
-        if chunks and hour - chunks[-1][-1] == _HOUR and len(chunks[-1]) < size:
-            chunks[-1].append(hour)
-        else:
-            chunks.append([hour])
-    return chunks
+def _incomplete(pid: str, ranges: Mapping[str, Sequence[HourRange]]) -> bool:
+    symbol, key = pid.split("|", 1)
+    spans = ranges.get(symbol, ())
+    hour = _hour_of(key)
+    at = bisect.bisect_right(spans, (hour, _END_OF_TIME)) - 1
+    return at >= 0 and spans[at][0] <= hour < spans[at][1]
+
+
+def _hours_by_symbol(pids: Iterable[str]) -> dict[str, set[datetime]]:
+    hours: dict[str, set[datetime]] = defaultdict(set)
+    for pid in pids:
+        symbol, key = pid.split("|", 1)
+        hours[symbol].add(_hour_of(key))
+    return hours
+
+
+def _cut(spans: Sequence[HourRange], skipped: Sequence[datetime]) -> list[HourRange]:
+    """The ranges without the skipped hours (sorted): a run covers a range, and a range must neither refetch
+    complete hours nor swallow hours another run is busy with."""
+    blocks = []
+    for first, stop in spans:
+        lo, hi = bisect.bisect_left(skipped, first), bisect.bisect_left(skipped, stop)
+        for hour in skipped[lo:hi]:
+            if first < hour:
+                blocks.append((first, hour))
+            first = hour + _HOUR
+        if first < stop:
+            blocks.append((first, stop))
+    return blocks
+
+
+def _chunks(symbol: str, blocks: Sequence[HourRange], size: int, *,
+            newest: bool) -> Iterator[tuple[str, datetime, int]]:
+    """(symbol, first hour, hours) of each run: every block split into runs of at most `size` from its oldest hour,
+    yielded oldest first, or newest first."""
+    for first, stop in reversed(blocks) if newest else blocks:
+        hours = (stop - first) // _HOUR
+        offsets = range(0, hours, size)
+        for offset in reversed(offsets) if newest else offsets:
+            yield symbol, first + offset * _HOUR, min(size, hours - offset)

@@ -1,8 +1,9 @@
 """The run tags the production instance's queue limits by (`concurrency.runs.tag_concurrency_limits`).
 
 Run-level limits act before a run starts its process, so they must be on the run itself: every candle run names its
-primary source (a run collects symbols of one primary source only), and every run that takes the `warehouse` pool says
-so. Failover may still reach later sources inside a run; the shared request budgets guard those.
+primary source (a run collects symbols of one primary source only), so that one venue's runs are bounded without
+bounding the others'. Failover may still reach later sources inside a run; the shared request budgets guard those.
+Writers need no tag: only their DuckDB transaction is serialized, by the lock beside the warehouse file.
 """
 
 from __future__ import annotations
@@ -13,19 +14,13 @@ from collections.abc import Iterable
 from datafactory_assets.settings import SymbolSettings
 
 SOURCE_TAG = "datafactory/source"
-WAREHOUSE_TAG = "datafactory/warehouse"
 PRIORITY_TAG = "dagster/priority"
 SCHEDULED_PRIORITY = "1"  # the hourly collection jumps the queue ahead of backfill runs of the same source
 
 
-def warehouse_tags() -> dict[str, str]:
-    """A run that takes the warehouse pool (all candle, rollup and coverage steps do)."""
-    return {WAREHOUSE_TAG: "writer"}
-
-
 def candle_run_tags(source: str) -> dict[str, str]:
     """A candle run whose symbols all start their failover chain at `source`."""
-    return {SOURCE_TAG: source, **warehouse_tags()}
+    return {SOURCE_TAG: source}
 
 
 def by_primary_source(symbols: Iterable[SymbolSettings]) -> dict[str, list[SymbolSettings]]:

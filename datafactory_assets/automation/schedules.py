@@ -12,7 +12,7 @@ from collections import defaultdict
 import dagster as dg
 
 from datafactory_assets.assets import COVERAGE_KEY, SOURCE_HEALTH_KEY, candle_key, hourly_partitions
-from datafactory_assets.automation.run_tags import PRIORITY_TAG, SCHEDULED_PRIORITY, candle_run_tags, warehouse_tags
+from datafactory_assets.automation.run_tags import PRIORITY_TAG, SCHEDULED_PRIORITY, candle_run_tags
 from datafactory_assets.settings import Settings
 
 
@@ -38,7 +38,6 @@ def hourly_collection(settings: Settings) -> tuple[list, list]:
         ))
     coverage_job = dg.define_asset_job("coverage_job",
                                        selection=dg.AssetSelection.assets(COVERAGE_KEY, SOURCE_HEALTH_KEY),
-                                       run_tags=warehouse_tags(),
                                        description="Records the coverage table and the sources' last hour, after the "
                                                    "hourly collection (one run for both).")
     jobs.append(coverage_job)

@@ -6,8 +6,12 @@ day), so the check costs one request per run, not per partition. A source id (`o
 for history older than CoinGecko's free plan serves (365 days); it costs that venue's paged requests for the run's
 window (fewer than one per partition). A stored candle is never compared with the source that served it.
 
-A reference point is the price at an instant; it is matched to the stored candle whose close time (open time plus
-one candle) is nearest, within half a candle and at most a minute, so only like is compared with like.
+A reference point is the price at an instant, and CoinGecko's instants are not candle closes (hourly points come 40
+to 48 s past the hour, 5-minutely ones just before the mark). So a point is held against the stored candle that
+spans its instant (open < instant <= close time), read at that instant on the line from the candle's open to its
+close: a point at a close time meets that close exactly (a venue reference's points), one inside a candle meets the
+price the candle implies there, never a close up to half a minute away. A point no stored candle spans is not
+compared; a window none of whose candles is met goes unverified.
 
 Verdicts: a sampled close further than `tolerance_bps` from the reference fails the check with ERROR severity but
 does not block: two sources disagreeing do not say which one is wrong, so the stored candles stay (they passed
@@ -29,7 +33,6 @@ from datafactory_assets.sources.base import FetchResult, SourceError, SourceUnav
 from datafactory_assets.sources.resource import SourcesResource
 
 COINGECKO = "coingecko"
-MAX_MATCH_MS = 60_000  # a reference instant this far from every stored close is not compared with any
 _LISTED_WORST = 10
 
 
@@ -51,15 +54,19 @@ def reference_points(sources: SourcesResource, symbol: SymbolSettings, *, refere
 
 
 def deviations(stored: pl.DataFrame, points: pl.DataFrame, *, timeframe_ms: int) -> pl.DataFrame:
-    """Each reference point against the stored candle closing nearest its instant: ts (the candle's open time),
-    close, reference, deviation_bps (signed, stored relative to reference); points matching no candle are dropped."""
-    closes = stored.select(at=pl.col("ts") + pl.duration(milliseconds=timeframe_ms), ts="ts", close="close")
-    tolerance = timedelta(milliseconds=min(timeframe_ms // 2, MAX_MATCH_MS))
+    """Each reference point against the stored candle spanning its instant: ts (the candle's open time), stored (the
+    candle read at the instant, its close at its close time), reference, deviation_bps (signed, stored relative to
+    reference); points no stored candle spans are dropped."""
+    span = timedelta(milliseconds=timeframe_ms)
+    candles = stored.select("ts", "open", "close", closes_at=pl.col("ts") + span)
     matched = (points.select(at=pl.col("ts").cast(pl.Datetime("us")), reference="price").sort("at")
-               .join_asof(closes.sort("at"), on="at", strategy="nearest", tolerance=tolerance)
+               .join_asof(candles.sort("closes_at"), left_on="at", right_on="closes_at", strategy="forward",
+                          tolerance=span - timedelta(microseconds=1))
                .drop_nulls("close"))
-    return matched.select("ts", "close", "reference",
-                          deviation_bps=(pl.col("close") / pl.col("reference") - 1) * 10_000).sort("ts")
+    elapsed = 1 - (pl.col("closes_at") - pl.col("at")).dt.total_microseconds() / (timeframe_ms * 1000)
+    at_instant = pl.col("open") + (pl.col("close") - pl.col("open")) * elapsed
+    return (matched.select("ts", stored=at_instant, reference="reference")
+            .with_columns(deviation_bps=(pl.col("stored") / pl.col("reference") - 1) * 10_000).sort("ts"))
 
 
 def sample_per_hour(compared: pl.DataFrame, size: int) -> pl.DataFrame:
@@ -76,8 +83,8 @@ def accuracy_result(compared: pl.DataFrame, *, settings: AccuracySettings, reque
     worst = compared.row(int(distance.arg_max()), named=True)
     beyond = int((distance > settings.tolerance_bps).sum())
     listed = compared.with_columns(distance=distance).sort("distance", descending=True).head(_LISTED_WORST)
-    table = "\n".join(f"| {r['ts']:%Y-%m-%d %H:%M} | {r['close']} | {r['reference']} | {r['deviation_bps']:+.2f} |"
-                      for r in listed.iter_rows(named=True))
+    table = "\n".join(f"| {r['ts']:%Y-%m-%d %H:%M} | {r['stored']:.10g} | {r['reference']} | "
+                      f"{r['deviation_bps']:+.2f} |" for r in listed.iter_rows(named=True))
     return dg.AssetCheckResult(
         check_name=ACCURACY,
         passed=beyond == 0,
@@ -93,7 +100,7 @@ def accuracy_result(compared: pl.DataFrame, *, settings: AccuracySettings, reque
             "median_deviation_bps": round(float(distance.median()), 3),
             "worst_minute": f"{worst['ts']:%Y-%m-%d %H:%M} UTC",
             "worst_deviation_bps": round(worst["deviation_bps"], 3),
-            "worst": dg.MetadataValue.md("| candle | stored close | reference | bps |\n|---|---|---|---|\n" + table),
+            "worst": dg.MetadataValue.md("| candle | stored | reference | bps |\n|---|---|---|---|\n" + table),
             "reference_requests": requests,
             "reference_latency_ms": round(latency_ms, 1),
         },
@@ -130,7 +137,7 @@ def check_accuracy(stored: pl.DataFrame, symbol: SymbolSettings, *, start: datet
     compared = sample_per_hour(deviations(stored, fetched.frame, timeframe_ms=symbol.timeframe_ms),
                                settings.sample_size)
     if compared.is_empty():
-        return unverified_result(f"it has no prices at the stored candles' close times ({fetched.frame.height} "
-                                 "points in the window)", settings=settings, requests=len(fetched.requests))
+        return unverified_result(f"none of its {fetched.frame.height} points in the window falls in a stored candle",
+                                 settings=settings, requests=len(fetched.requests))
     return accuracy_result(compared, settings=settings, requests=len(fetched.requests),
                            latency_ms=sum(r.latency_ms for r in fetched.requests))

@@ -5,6 +5,10 @@ refused candle (implausible tenfold jumps are already refused by validation). Th
 the median and the median absolute deviation (MAD, scaled by 1.4826 to a normal standard deviation) of the log
 returns of a trailing window read from the warehouse plus the new candles, so the spike being judged barely moves
 the yardstick. Returns are taken only between consecutive candles, so a gap never reads as a jump.
+
+A zero volume counts towards a streak only from a source whose zero means "no trades": Yahoo answers 0 for about half
+of its intraday crypto bars while prices move (`VenueQuirks.zero_volume_is_no_trades`), so its zeros say nothing and
+break a streak rather than make one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import polars as pl
 
 from datafactory_assets.checks.specs import ANOMALY
 from datafactory_assets.settings import AnomalySettings, SymbolSettings
+from datafactory_assets.sources.venues import UNREPORTED_ZERO_VOLUME
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal distribution times this is its standard deviation
 MEAN_AD_TO_SIGMA = 1.2533  # the same for the mean absolute deviation, used when over half the returns are equal
@@ -55,8 +60,8 @@ def return_outliers(returns: pl.DataFrame, *, since: datetime, k: float) -> pl.D
 def zero_volume_streaks(candles: pl.DataFrame, *, since: datetime, min_length: int,
                         timeframe_ms: int) -> pl.DataFrame:
     """Runs of at least `min_length` consecutive zero-volume candles reaching `since` or later, longest first:
-    first, last (open times) and candles."""
-    quiet = candles.filter(pl.col("volume") == 0).sort("ts")
+    first, last (open times) and candles. A zero from a source that leaves volume unreported is not quiet."""
+    quiet = candles.filter((pl.col("volume") == 0) & ~pl.col("source").is_in(list(UNREPORTED_ZERO_VOLUME))).sort("ts")
     runs = (quiet.with_columns(run=pl.col("ts").dt.epoch("ms") // timeframe_ms - pl.int_range(pl.len()))
             .group_by("run").agg(first=pl.col("ts").min(), last=pl.col("ts").max(), candles=pl.len())
             .drop("run").with_columns(pl.col("candles").cast(pl.Int64)))

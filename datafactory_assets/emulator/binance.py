@@ -1,18 +1,36 @@
-"""The Binance spot REST dialect, as far as ccxt's `load_markets` and `fetch_ohlcv` exercise it.
+"""The Binance spot REST dialect, as far as ccxt's `load_markets`, `fetch_tickers` and `fetch_ohlcv` exercise it.
 
 Semantics follow the real API: `startTime` and `endTime` are inclusive bounds on the open time, a request without
 `startTime` gets the newest `limit` candles, the still-open candle is served, errors are `{"code", "msg"}` JSON with
 Binance's codes, and every answer carries the `X-MBX-USED-WEIGHT-1M` counter.
+
+A 403 is not Binance's API speaking but its firewall: "HTTP 403 return code is used when a WAF (Web Application
+Firewall) rule has been violated. This can indicate a rate limit violation or a security block." (Spot API docs, HTTP
+Return Codes, developers.binance.com/docs/binance-spot-api-docs/rest-api/http-return-codes). The firewall answers
+before the API, so its body is an HTML page, not `{"code", "msg"}` (the page here is a stand-in: the docs do not
+show one); ccxt finds no JSON in it and raises ExchangeNotAvailable from its generic HTTP 403 mapping.
+
+The market is the store's listing (by default a realistic one, `listing.binance_market`: a few hundred USDT pairs,
+some not trading), each pair with klines.
+`/api/v3/ticker/24hr` follows Binance's "24hr ticker price change statistics" (FULL type: `symbol`, `priceChange`,
+`priceChangePercent`, `weightedAvgPrice`, `prevClosePrice`, `lastPrice`, `lastQty`, `bidPrice`, `bidQty`,
+`askPrice`, `askQty`, `openPrice`, `highPrice`, `lowPrice`, `volume`, `quoteVolume`, `openTime`, `closeTime`,
+`firstId`, `lastId`, `count`; one object for `symbol=`, an array for `symbols=[...]` or for every pair without either;
+weight 2 for one symbol, 80 for all: https://developers.binance.com/docs/binance-spot-api-docs/rest-api/
+market-data-endpoints#24hr-ticker-price-change-statistics, and ccxt's binance.ts `ticker/24hr` cost 2 / noSymbol 80).
 """
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 
 import numpy as np
 
+from datafactory_assets.emulator.candles import synthetic_candles
 from datafactory_assets.emulator.encode import json_rows
+from datafactory_assets.emulator.listing import Listed
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
 INTERVALS_MS = {
@@ -31,11 +49,20 @@ INTERVALS_MS = {
 }
 DEFAULT_LIMIT, MAX_LIMIT = 500, 1000
 WEIGHT_LIMIT_1M = 6000
-_WEIGHTS = {"/api/v3/exchangeInfo": 20, "/api/v3/klines": 2}
+_WEIGHTS = {"/api/v3/exchangeInfo": 20, "/api/v3/klines": 2, "/api/v3/ticker/24hr": 80}  # 24hr: all pairs
+WAF_PAGE = (b"<html><head><title>403 Forbidden</title></head><body><h1>403 Forbidden</h1>"
+            b"<p>Request blocked by the web application firewall.</p></body></html>")
 _ERROR_CODES = {400: -1100, 404: -1000, 418: -1003, 429: -1003}
 _INTEGER = re.compile(r"^-?[0-9]{1,20}$")
 _ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
 _STP_MODES = ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER", "EXPIRE_BOTH", "DECREMENT"]
+_RATE_LIMITS = [
+    {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": WEIGHT_LIMIT_1M},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
+    {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
+    {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
+]
+_DAY_MS, _HOUR_MS = 86_400_000, 3_600_000
 
 
 class BadParameter(Exception):
@@ -47,15 +74,18 @@ class BadParameter(Exception):
 
 
 class BinanceVenue(Venue):
-    """`/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo` and `/api/v3/klines`."""
+    """`/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo`, `/api/v3/ticker/24hr` and `/api/v3/klines`."""
 
     id = "binance"
     rate_budget = RateBudget(WEIGHT_LIMIT_1M, window_s=60, weights=_WEIGHTS, ban_s=120)  # bans escalate from 2 min
 
     def __init__(self, store):
         super().__init__(store)
-        self._by_id = {symbol.replace("/", ""): symbol for symbol in store.symbols}
-        self._markets = [self._market(symbol) for symbol in store.symbols]
+        self._listing = {item.symbol.replace("/", ""): item for item in store.listing}
+        self._by_id = {market_id: item.symbol for market_id, item in self._listing.items()}
+        markets = [self._market(item) for item in self._listing.values()]
+        self._exchange_info_tail = json.dumps({"rateLimits": _RATE_LIMITS, "exchangeFilters": [], "symbols": markets},
+                                              separators=(",", ":"))[1:].encode()  # serialized once: ~500 pairs
         self._weight_lock = threading.Lock()
         self._weight_minute, self._weight_used = 0, 0
 
@@ -67,7 +97,13 @@ class BinanceVenue(Venue):
         if request.path == "/api/v3/time":
             return json_response(200, {"serverTime": request.now_ms})
         if request.path == "/api/v3/exchangeInfo":
-            return json_response(200, self._exchange_info(request.now_ms))
+            body = b'{"timezone":"UTC","serverTime":%d,' % request.now_ms + self._exchange_info_tail
+            return Response(status=200, body=body)
+        if request.path == "/api/v3/ticker/24hr":
+            try:
+                return self._tickers(request)
+            except BadParameter as exc:
+                return self._error_json(400, code=exc.code, message=str(exc))
         if request.path == "/api/v3/klines":
             try:
                 return self._klines(request)
@@ -79,6 +115,8 @@ class BinanceVenue(Venue):
         return request.path == "/api/v3/klines"
 
     def error(self, status: int, message: str) -> Response:
+        if status == 403:
+            return Response(status=403, body=WAF_PAGE, headers={"Content-Type": "text/html"})
         code = _ERROR_CODES.get(status, -1000 if status < 500 else -1001)
         return self._error_json(status, code=code, message=message)
 
@@ -116,27 +154,30 @@ class BinanceVenue(Venue):
         )
         return Response(status=200, body=_kline_rows(page.frame, timeframe_ms), cacheable=page.final)
 
-    def _exchange_info(self, now_ms: int) -> dict:
-        return {
-            "timezone": "UTC",
-            "serverTime": now_ms,
-            "rateLimits": [
-                {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": WEIGHT_LIMIT_1M},
-                {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 100},
-                {"rateLimitType": "ORDERS", "interval": "DAY", "intervalNum": 1, "limit": 200000},
-                {"rateLimitType": "RAW_REQUESTS", "interval": "MINUTE", "intervalNum": 5, "limit": 61000},
-            ],
-            "exchangeFilters": [],
-            "symbols": self._markets,
-        }
+    def _tickers(self, request: Request) -> Response:
+        """One object for `symbol`, an array for `symbols` (a JSON list of ids) or for every listed pair."""
+        if "symbol" in request.query:
+            item = self._listing.get(request.query["symbol"])
+            if item is None:
+                raise BadParameter(-1121, "Invalid symbol.")
+            return json_response(200, _ticker(item, request.now_ms))
+        if "symbols" in request.query:
+            try:
+                ids = json.loads(request.query["symbols"])
+                items = [self._listing[market_id] for market_id in ids]
+            except (ValueError, TypeError, KeyError) as exc:
+                raise BadParameter(-1121, "Invalid symbol.") from exc
+        else:
+            items = list(self._listing.values())
+        return json_response(200, [_ticker(item, request.now_ms) for item in items])
 
-    def _market(self, symbol: str) -> dict:
-        base, quote = symbol.split("/")
-        decimals = self.store.price_decimals(symbol)
+    def _market(self, item: Listed) -> dict:
+        base, quote = item.symbol.split("/")
+        decimals = self.store.price_decimals(item.symbol)
         tick = f"{10.0**-decimals:.8f}"
         return {
             "symbol": base + quote,
-            "status": "TRADING",
+            "status": item.status,
             "baseAsset": base,
             "baseAssetPrecision": 8,
             "quoteAsset": quote,
@@ -170,6 +211,29 @@ class BinanceVenue(Venue):
     @staticmethod
     def _error_json(status: int, *, code: int, message: str) -> Response:
         return json_response(status, {"code": code, "msg": message})
+
+
+def _ticker(item: Listed, now_ms: int) -> dict:
+    """24-hour statistics of one pair from its hourly candles; the quote volume is the listing's own, so the ranking
+    by volume is the same on every call. A pair without trades has -1 trade ids, as Binance sends them."""
+    hours = synthetic_candles(item.symbol, (now_ms - _DAY_MS) // _HOUR_MS * _HOUR_MS, now_ms, _HOUR_MS)
+    first, last = float(hours["open"][0]), float(hours["close"][-1])
+    trades = int(item.quote_volume // 1000)
+    return {
+        "symbol": item.symbol.replace("/", ""), "priceChange": _decimal(last - first),
+        "priceChangePercent": f"{(last / first - 1) * 100:.3f}", "weightedAvgPrice": _decimal((first + last) / 2),
+        "prevClosePrice": _decimal(first), "lastPrice": _decimal(last), "lastQty": "1.00000000",
+        "bidPrice": _decimal(last), "bidQty": "1.00000000", "askPrice": _decimal(last), "askQty": "1.00000000",
+        "openPrice": _decimal(first), "highPrice": _decimal(hours["high"].max()),
+        "lowPrice": _decimal(hours["low"].min()), "volume": _decimal(item.quote_volume / ((first + last) / 2)),
+        "quoteVolume": _decimal(item.quote_volume), "openTime": now_ms - _DAY_MS, "closeTime": now_ms,
+        "firstId": 1 if trades else -1, "lastId": trades or -1, "count": trades,
+    }
+
+
+def _decimal(value: float) -> str:
+    """Binance sends every price and quantity as a string with eight decimals."""
+    return f"{value:.8f}"
 
 
 def kline_fields(frame, timeframe_ms: int) -> dict[str, np.ndarray]:

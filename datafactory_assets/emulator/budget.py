@@ -3,9 +3,10 @@
 Off unless configured, per venue, in the venue's own unit (Binance: request weight per minute). A request over budget
 gets 429 with `Retry-After`, the whole seconds until the window frees enough for it; a request sent before that wait
 is over starts an IP ban where the venue has them (Binance: 418, from 2 minutes, doubling on each repeat up to 3 days),
-and every request gets 418 until the ban ends. All clients share one budget per venue, as they share one IP: client
-processes that don't coordinate get refused and banned together, as they would be by the real venue. Refused
-requests spend nothing.
+and every request gets 418 (in the venue's own shape: Bybit's is a 403) until the ban ends; a venue that bans at
+once (Bybit) starts the ban with the first request over budget. All clients share one budget per venue, as they share
+one IP: client processes that don't coordinate get refused and banned together, as they would be by the real venue.
+Refused requests spend nothing.
 """
 
 from __future__ import annotations
@@ -54,10 +55,10 @@ class _Account:
         if now < self.banned_until:
             return self._banned(now)
         if now < self.wait_until and self.budget.ban_s is not None:
-            self.bans += 1
-            self.banned_until = now + min(self.budget.ban_s * 2 ** (self.bans - 1), MAX_BAN_S)
-            return self._banned(now)
+            return self._ban(now)
         self._expire(now)
+        if self.used + weight > self.amount and self.budget.bans_at_once:
+            return self._ban(now)
         if self.used + weight > self.amount:
             retry_after = max(1, math.ceil(self._frees_at(self.used + weight - self.amount, now=now) - now))
             self.wait_until = now + retry_after
@@ -72,6 +73,11 @@ class _Account:
         self._expire(now)
         return {"amount": self.amount, "window_s": self.budget.window_s, "used": self.used, "bans": self.bans,
                 "banned_for_s": max(0.0, self.banned_until - now)}
+
+    def _ban(self, now: float) -> Refusal:
+        self.bans += 1
+        self.banned_until = now + min(self.budget.ban_s * 2 ** (self.bans - 1), MAX_BAN_S)
+        return self._banned(now)
 
     def _banned(self, now: float) -> Refusal:
         until_ms = time.time_ns() // 1_000_000 + round((self.banned_until - now) * 1000)

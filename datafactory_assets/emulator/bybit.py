@@ -4,8 +4,16 @@
 start a page holds the oldest `limit` candles from it; with an end (alone or with a start) the newest `limit` up to
 it, as Bybit's own examples show; rows come newest first, at most 1000 (default 200). Bybit answers its own refusals
 with HTTP 200 and a `retCode` (10001 for bad parameters, with "Not supported symbols" for an unknown one); HTTP
-errors come from its gateway (403/429 for rate limits, 5xx as an HTML page). Every answer carries the
-`X-Bapi-Limit*` headers of the per-IP quota.
+errors come from its gateway (5xx as an HTML page). Every answer carries the `X-Bapi-Limit*` headers of the per-IP
+quota.
+
+Over the per-IP quota (600 requests per 5 s) Bybit does not answer 429: it bans the IP. "If you encounter the error
+'403, access too frequent', it indicates that your IP has exceeded the allowed request frequency. In this case, you
+should terminate all HTTP sessions and wait for at least 10 minutes. The ban will be lifted automatically." (Bybit
+API docs, Rate Limit, bybit-exchange.github.io/docs/p2p/rate-limit; the v5 pages say "usually 30 minutes" and that
+403 also answers IPs from countries it does not serve). So every refusal of the quota here is that 403, for
+`BAN_S` from the first request over it, with a plain-text body (the docs quote only the words, not the bytes).
+ccxt maps HTTP 403 to RateLimitExceeded for Bybit (ts/src/bybit.ts `httpExceptions`).
 """
 
 from __future__ import annotations
@@ -38,6 +46,8 @@ KLINE = "/v5/market/kline"
 DEFAULT_LIMIT, MAX_LIMIT = 200, 1000
 CATEGORIES = ("spot", "linear", "inverse", "option")
 QUOTA, QUOTA_WINDOW_MS = 600, 5_000  # public endpoints: 600 requests per 5 seconds per IP
+BAN_S = 600  # "wait for at least 10 minutes"
+BAN_BODY = b"403, access too frequent"
 _INTEGER = re.compile(r"^[0-9]{1,19}$")
 
 
@@ -49,7 +59,7 @@ class BybitVenue(Venue):
     """`/v5/market/time`, `/v5/market/instruments-info` and `/v5/market/kline`."""
 
     id = "bybit"
-    rate_budget = RateBudget(QUOTA, window_s=QUOTA_WINDOW_MS / 1000)
+    rate_budget = RateBudget(QUOTA, window_s=QUOTA_WINDOW_MS / 1000, ban_s=BAN_S, bans_at_once=True)
 
     def __init__(self, store):
         super().__init__(store)
@@ -77,11 +87,13 @@ class BybitVenue(Venue):
         return request.path == KLINE
 
     def error(self, status: int, message: str) -> Response:
+        if status in (403, 418):  # Bybit has no 418: its IP ban (and its country block) is this 403
+            return Response(status=403, body=BAN_BODY, headers={"Content-Type": "text/plain"})
         if status >= 500:  # Bybit's own errors are 200s; a 5xx is its gateway speaking
             title = f"{status} {responses.get(status, 'Error')}"
             page = f"<html><head><title>{title}</title></head><body><center><h1>{title}</h1></center></body></html>"
             return Response(status=status, body=page.encode(), headers={"Content-Type": "text/html"})
-        code, text = (10006, "Too many visits!") if status in (403, 429) else (10001, message)
+        code, text = (10006, "Too many visits!") if status == 429 else (10001, message)
         return _envelope(status, code=code, message=text, result={}, now_ms=time.time_ns() // 1_000_000)
 
     def empty(self) -> Response:

@@ -1,10 +1,18 @@
 """CoinGecko's public (demo plan) API, used as an independent price reference: ping and market_chart/range.
 
-A point at time t carries the price at t, which is the close of the candle ending at t of the coin's USDT pair (the
-synthetic price is a function of time, so any timeframe's candle ending at t closes at the same value). The
-granularity is CoinGecko's automatic one, chosen from the requested span. The demo plan's limits are modelled: only
-the past `history_days` are served (HTTP 401, error 10012, beyond), and its 30 calls per minute are the venue's
-`rate_budget`, which the server enforces when asked (`Emulator(budgets={"coingecko": None})` or `set_budget`).
+Granularity is CoinGecko's automatic one: "1 day from current time = 5-minutely data; 1 day from any time (except
+current time) = hourly data; 2 - 90 days from any time = hourly data; above 90 days from any time = daily data
+(00:00 UTC)" (docs.coingecko.com, Coin Historical Chart Data within Time Range by ID, and the changelog of 9 January
+2025). "From current time" is read here as `to` no earlier than a minute before now.
+
+Points are not on candle closes. The docs' recorded answers stamp hourly points 41 to 48 s past the hour
+(1704067241331, 1704070847420, 1704074443652) and 5-minutely ones a fraction of a second before the 5-minute mark
+(1779027899041, 1779028199661); daily ones are at 00:00 UTC exactly (1711843200000). The emulator stamps its points
+the same way, each from a fixed hash of its mark, and a point carries the price at its instant: inside a 1-minute
+candle of the coin's USDT pair that is the straight line between the candle's open and close (so always inside the
+candle's range), at a minute mark the candle's open. The demo plan's limits are modelled: only the past
+`history_days` are served (HTTP 401, error 10012, beyond), and its 30 calls per minute are the venue's `rate_budget`,
+which the server enforces when asked (`Emulator(budgets={"coingecko": None})` or `set_budget`).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from datafactory_assets.emulator.candles import unit_hash
 from datafactory_assets.emulator.encode import json_rows
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
@@ -33,6 +42,7 @@ _SUPPLY = {"bitcoin": 19.8e6, "ethereum": 120.4e6, "solana": 470e6, "cardano": 3
 _CHART = re.compile(r"^/api/v3/coins/([^/]+)/market_chart/range$")
 _NUMBER = re.compile(r"^[0-9]{1,12}(\.[0-9]*)?$")
 _ISO_FORMATS = ("%Y-%m-%d", "%Y-%m-%dT%H:%M")
+_STAMP_SALT = np.uint64(0xC0FFEE)
 _RATE_LIMITED = ("You've exceeded the Rate Limit. Please visit https://www.coingecko.com/en/api/pricing to subscribe "
                  "to our API plans for higher rate limits.")
 
@@ -46,12 +56,22 @@ class BadParameter(Exception):
 
 
 def granularity_ms(*, from_ms: int, to_ms: int, now_ms: int) -> int:
-    """CoinGecko's automatic granularity: 5-minutely for one day back from now, hourly for other spans up to 90 days,
-    daily (00:00 UTC points) above."""
+    """CoinGecko's automatic granularity: 5-minutely for a span of at most a day ending now, hourly for other spans up
+    to 90 days, daily (00:00 UTC points) above."""
     span = to_ms - from_ms
-    if span <= DAY_MS and from_ms >= now_ms - DAY_MS:
+    if span <= DAY_MS and to_ms >= now_ms - MINUTE_MS:
         return 5 * MINUTE_MS
     return HOUR_MS if span <= 90 * DAY_MS else DAY_MS
+
+
+def point_times(marks: np.ndarray, step: int) -> np.ndarray:
+    """When CoinGecko stamps the point of each mark (a multiple of `step`): 0.3 to 1 s before a 5-minute mark, 40 to
+    48 s after an hour, at a day's 00:00 itself."""
+    if step == DAY_MS:
+        return marks
+    jitter = unit_hash(marks.astype(np.uint64) + _STAMP_SALT)
+    offset = -300 - 700 * jitter if step < HOUR_MS else 40_000 + 8_000 * jitter
+    return marks + offset.astype(np.int64)
 
 
 class CoinGeckoVenue(Venue):
@@ -106,19 +126,36 @@ class CoinGeckoVenue(Venue):
             raise BadParameter(400, f"invalid interval {interval!r}: without an Enterprise plan, leave it empty "
                                     "(automatic granularity) or use daily")
         step = DAY_MS if interval == "daily" else granularity_ms(from_ms=from_ms, to_ms=to_ms, now_ms=request.now_ms)
-        last = min(to_ms, request.now_ms) - step
-        if last < from_ms - step:
+        last = min(to_ms, request.now_ms)
+        marks = np.arange(from_ms // step * step, last // step * step + 2 * step, step, dtype=np.int64)
+        times = point_times(marks, step)
+        times = times[(times >= from_ms) & (times <= last)]
+        if not times.size:
             return self.empty()
-        page = self.store.page(symbol, timeframe_ms=step, start_ms=from_ms - step, end_ms=last,
-                               limit=(last - from_ms) // step + 2, now_ms=request.now_ms)
-        times = page.frame["open_ms"].to_numpy() + step  # each candle's close time: the instant its close is the price
-        close, volume = page.frame["close"].to_numpy(), page.frame["volume"].to_numpy()
-        day_volume = np.round(volume * close * (DAY_MS / step), 2)  # the candle's USD volume at a 24-hour pace
-        series = {"prices": close, "market_caps": np.round(close * _SUPPLY[coin], 2), "total_volumes": day_volume}
+        page = self.store.page(symbol, timeframe_ms=MINUTE_MS, start_ms=int(times[0]) // MINUTE_MS * MINUTE_MS,
+                               end_ms=int(times[-1]), limit=int(times[-1] - times[0]) // MINUTE_MS + 2,
+                               now_ms=request.now_ms) if step < DAY_MS else None
+        price, minute_volume = self._prices(symbol, times, page, now_ms=request.now_ms)
+        day_volume = np.round(minute_volume * price * (DAY_MS / MINUTE_MS), 2)  # USD volume at a 24-hour pace
+        series = {"prices": price, "market_caps": np.round(price * _SUPPLY[coin], 2), "total_volumes": day_volume}
         body = b",".join(f'"{name}":'.encode() + json_rows([b"[", times, b",", values, b"]"])
                          for name, values in series.items())
-        # 5-minutely answers turn hourly once `from` is a day old, so only the others can never change.
-        return Response(status=200, body=b"{" + body + b"}", cacheable=page.final and step != 5 * MINUTE_MS)
+        # 5-minutely answers end now, and an answer reaching now grows: only past hourly and daily ones are final.
+        final = last < request.now_ms - step and (page is None or page.final)
+        return Response(status=200, body=b"{" + body + b"}", cacheable=final)
+
+    def _prices(self, symbol: str, times: np.ndarray, page, *, now_ms: int) -> tuple[np.ndarray, np.ndarray]:
+        """The price at each instant and the 1-minute volume around it: on the line from the open to the close of the
+        1-minute candle holding the instant (`page`), or, for daily points at 00:00, the open of the day."""
+        if page is None:
+            days = self.store.page(symbol, timeframe_ms=DAY_MS, start_ms=int(times[0]), end_ms=int(times[-1]),
+                                   limit=len(times), now_ms=now_ms).frame
+            return days["open"].to_numpy(), days["volume"].to_numpy() / (DAY_MS / MINUTE_MS)
+        frame = page.frame
+        row = np.searchsorted(frame["open_ms"].to_numpy(), times // MINUTE_MS * MINUTE_MS)
+        open_, close = frame["open"].to_numpy()[row], frame["close"].to_numpy()[row]
+        fraction = (times % MINUTE_MS) / MINUTE_MS
+        return np.round(open_ + (close - open_) * fraction, 8), frame["volume"].to_numpy()[row]
 
 
 def _instant_ms(query: dict[str, str], name: str) -> int:

@@ -7,6 +7,11 @@ applies. A kind is one entry in `KINDS`: how to check its arguments, and how to 
 Every kind works for every venue: error kinds use the venue's own error shape, and kinds that alter candles alter
 the page the store selects and let the venue render it (`Venue.with_store`), so the body is in the venue's dialect
 with every derived field (close times, cursors) consistent with the altered candles.
+
+`barrier:SYMBOL,SYMBOL[,...][:SECONDS]` (the venue's own spelling, e.g. `binance:barrier:BTCUSDT,ETHUSDT`) holds each
+data request for one of the symbols until a request for every one of them has arrived, then answers normally; a
+request still alone after SECONDS gets the venue's 503. Clients that fetch the symbols one after another therefore
+fail, clients that fetch them at the same time pass: a concurrency test without a timing assumption.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import polars as pl
@@ -30,6 +35,7 @@ logger = logging.getLogger(__name__)
 GARBAGE_BODY = b'[[1700000000000,"1.0","2.0"'
 RETRY_STATUSES = {418, 429, 503}
 DEFAULT_TIMEOUT_S = 30.0  # well past ccxt's default 10 s timeout
+DEFAULT_BARRIER_S = 8.0  # inside ccxt's default 10 s timeout, so a lone request reads as a 503, not a timeout
 DEFAULT_HOLE_FRACTION = 0.1
 DUPLICATE_EVERY = 10
 SPIKE_FACTOR = 100
@@ -38,21 +44,25 @@ _SHUFFLE_SEED = 20240301
 
 @dataclass
 class Fault:
-    """One parsed spec; `remaining` counts down the requests it still hits (None: until cleared)."""
+    """One parsed spec; `remaining` counts down the requests it still hits (None: until cleared); `state` is what
+    its kind remembers across requests (a barrier's arrivals), None for the others."""
 
     spec: str
     venue: str
     kind: str
     args: tuple[str, ...]
     remaining: int | None
+    state: object = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)
 class FaultKind:
-    """`check` raises ValueError for bad arguments; `apply` answers (fault, *, venue, request) instead of the venue."""
+    """`check` raises ValueError for bad arguments; `apply` answers (fault, *, venue, request) instead of the venue;
+    `state`, when given, builds the fault's memory across requests from its arguments."""
 
     check: Callable[[tuple[str, ...]], None]
     apply: Callable[..., Response]
+    state: Callable[[tuple[str, ...]], object] | None = None
 
 
 class Hangup(Exception):
@@ -122,6 +132,48 @@ def _reset(fault: Fault, *, venue: Venue, request: Request) -> Response:
     raise Hangup(after_s=0.0, abrupt=True)
 
 
+class Barrier:
+    """Which of its symbols have sent a request since the fault was added; opens once all of them have."""
+
+    def __init__(self, args: tuple[str, ...]):
+        self.symbols = frozenset(args[0].split(","))
+        self.wait_s = float(args[1]) if len(args) > 1 else DEFAULT_BARRIER_S
+        self._arrived: set[str] = set()
+        self._changed = threading.Condition()
+
+    def symbol_of(self, request: Request) -> str | None:
+        """The barrier's symbol the request names, as a query value (`symbol=BTCUSDT`, `instId=BTC-USDT`) or a path
+        segment (`/products/BTC-USD/candles`), whichever the venue uses."""
+        named = set(request.query.values()) | set(request.path.split("/"))
+        return next(iter(self.symbols & named), None)
+
+    def arrive(self, symbol: str) -> bool:
+        """Count `symbol` as arrived and wait (at most `wait_s`) until every symbol has; whether they all did."""
+        with self._changed:
+            self._arrived.add(symbol)
+            self._changed.notify_all()
+            return self._changed.wait_for(lambda: self._arrived >= self.symbols, timeout=self.wait_s)
+
+
+def _check_barrier(args: tuple[str, ...]) -> None:
+    symbols = args[0].split(",") if args else []
+    if not 1 <= len(args) <= 2 or len(set(symbols)) < 2 or not all(symbols):
+        raise ValueError("barrier takes two or more symbols in the venue's spelling, comma-separated, and "
+                         "optionally the seconds a request waits for the others")
+    _number(args[1:], low=0, high=3_600, what="the seconds a request waits for the others (up to an hour)")
+
+
+def _barrier(fault: Fault, *, venue: Venue, request: Request) -> Response:
+    """Requests for other symbols pass; one for a barrier symbol is answered once all have arrived, or a 503."""
+    barrier: Barrier = fault.state
+    symbol = barrier.symbol_of(request)
+    if symbol is None or barrier.arrive(symbol):
+        return venue.respond(request)
+    waiting_for = ", ".join(sorted(barrier.symbols - {symbol}))
+    return with_retry_after(venue.error(503, f"injected fault {fault.spec}: {symbol} waited {barrier.wait_s:g} s "
+                                             f"for a request for {waiting_for}"), "1")
+
+
 class AlteredStore:
     """A `CandleStore` whose pages come altered by `alter(symbol, frame)`; everything else is the store's.
 
@@ -188,6 +240,7 @@ KINDS: dict[str, FaultKind] = {
     "shuffle": FaultKind(_no_args, _altering(_shuffle)),
     "holes": FaultKind(_check_fraction, _altering(_holes)),
     "spike": FaultKind(_no_args, _altering(_spike)),
+    "barrier": FaultKind(_check_barrier, _barrier, state=Barrier),
 }
 
 
@@ -208,7 +261,9 @@ def parse_fault(spec: str, *, venues: Collection[str]) -> Fault:
         raise ValueError(
             f"bad fault spec {spec!r}: {exc}; write VENUE:KIND[:ARG][@COUNT] with KIND one of {', '.join(KINDS)}"
         ) from None
-    return Fault(spec=spec.strip(), venue=venue, kind=kind, args=tuple(args), remaining=int(count_text) if at else None)
+    state = KINDS[kind].state
+    return Fault(spec=spec.strip(), venue=venue, kind=kind, args=tuple(args), remaining=int(count_text) if at else None,
+                 state=state(tuple(args)) if state else None)
 
 
 def apply_fault(fault: Fault, *, venue: Venue, request: Request) -> Response:

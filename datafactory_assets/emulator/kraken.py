@@ -1,7 +1,10 @@
 """The Kraken spot REST dialect, as far as ccxt's `load_markets` and `fetch_ohlcv` exercise it.
 
-Kraken keeps no deep candle history: `/0/public/OHLC` answers the 720 most recent committed candles of an interval
-plus the still-open one (721 rows, oldest first), whatever `since` asks for. `since` is in seconds and exclusive
+Kraken keeps no deep candle history: `/0/public/OHLC` answers at most 720 rows of an interval, oldest first, and the
+last of them is the still-open candle, so only 719 committed candles come, whatever `since` asks for (Kraken's
+"Get OHLC Data" reference, docs.kraken.com/api-reference/market-data/get-ohlc-data: "Returns up to 720 of the most
+recent entries" and "The last entry in the OHLC array is for the current, not-yet-committed timeframe, and will
+always be present, regardless of the value of `since`"). `since` is in seconds and exclusive
 (rows opening strictly after it) and only trims the front; the still-open candle is always there. A client asking
 for an older window therefore gets recent candles instead of an error and must notice that itself. Errors are HTTP
 200 bodies such as `{"error":["EQuery:Unknown asset pair"]}` (the status faults keep their HTTP status). Assets keep
@@ -21,7 +24,7 @@ from datafactory_assets.emulator.encode import json_rows
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
 INTERVALS_MIN = frozenset({"1", "5", "15", "30", "60", "240", "1440", "10080", "21600"})
-WINDOW = 720  # committed candles served per interval; the still-open one comes on top
+WINDOW = 720  # rows served per interval, the still-open one included: 719 committed candles
 _CLASSIC = frozenset({"XBT", "ETH", "XRP", "LTC", "XLM", "ETC", "MLN", "REP", "ZEC", "XMR"})
 _FIAT = frozenset({"USD", "EUR", "GBP", "CAD", "JPY"})
 _ALTNAMES = {"BTC": "XBT", "DOGE": "XDG"}
@@ -108,10 +111,10 @@ class KrakenVenue(Venue):
         key, symbol = named
         timeframe_ms = int(interval) * 60_000
         current_open = request.now_ms // timeframe_ms * timeframe_ms
-        first = current_open - WINDOW * timeframe_ms
+        first = current_open - (WINDOW - 1) * timeframe_ms
         if since is not None:
             first = max(first, min((int(since) + 1) * 1000, current_open))
-        page = self.store.page(symbol, timeframe_ms=timeframe_ms, start_ms=first, end_ms=None, limit=WINDOW + 1,
+        page = self.store.page(symbol, timeframe_ms=timeframe_ms, start_ms=first, end_ms=None, limit=WINDOW,
                                now_ms=request.now_ms)
         rows = _ohlc_rows(page.frame, decimals=self.store.price_decimals(symbol))
         last = (current_open - timeframe_ms) // 1000

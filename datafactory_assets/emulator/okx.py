@@ -2,7 +2,8 @@
 
 OKX pages candles backwards from a cursor: `after` (exclusive) is where a page ends, `before` (exclusive) only cuts
 it off, and a page holds the newest `limit` candles in between, newest first. `/market/candles` serves just the
-latest 1440 candles (limit up to 300), `/market/history-candles` everything (limit up to 100); an oversized limit is
+latest 1440 candles, `/market/history-candles` everything, both up to 300 a request (ccxt 4.5's `okx.fetchOHLCV`,
+ts/src/okx.ts: "default 100, max 300, only 100 if 'mark' or 'index'", for either endpoint); an oversized limit is
 quietly capped, as OKX does. Errors are `{"code", "msg", "data": []}` with OKX's codes; a wrong instrument is a
 HTTP 200 answer with code 51001. Bars of 6 hours and more exist only in their UTC variants (`1Dutc`, which ccxt asks
 for by default): OKX's plain `1D` opens at Hong Kong midnight, which the shared candle store does not model.
@@ -34,7 +35,7 @@ BARS_MS = {
 }
 CANDLES, HISTORY_CANDLES = "/api/v5/market/candles", "/api/v5/market/history-candles"
 INSTRUMENTS = "/api/v5/public/instruments"
-MAX_LIMIT = {CANDLES: 300, HISTORY_CANDLES: 100}
+MAX_LIMIT = {CANDLES: 300, HISTORY_CANDLES: 300}
 DEFAULT_LIMIT = 100
 RECENT_DEPTH = 1440  # candles served by /market/candles, the still-open one included
 INSTRUMENT_TYPES = ("SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION")

@@ -69,12 +69,15 @@ class Emulator:
         budget_clock: Callable[[], float] = time.monotonic,
         price_offsets: Mapping[str, float] | None = None,
     ):
-        """`budgets` enforces rate budgets, venue id -> amount in the venue's unit per its window (None: the real
+        """Binance lists a realistic market of a few hundred USDT pairs around the symbols, or only `symbols` when
+        they are chosen.
+        `budgets` enforces rate budgets, venue id -> amount in the venue's unit per its window (None: the real
         amount); `budget_clock` is their clock, which tests replace to cross windows and bans at once.
         `price_offsets` (venue id -> basis points) has those venues serve every price that far off."""
         store = CandleStore(
             DEFAULT_SYMBOLS if symbols is None else symbols,
             {symbol: load_replay(path) for symbol, path in (replay or {}).items()},
+            realistic_market=symbols is None,
         )
         self._venues = {venue_id: cls(store) for venue_id, cls in VENUES.items()}
         self._faults = FaultBook(self._venues)

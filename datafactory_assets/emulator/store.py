@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from datafactory_assets.emulator.candles import LISTED_SINCE_MS, price_decimals, synthetic_candles
+from datafactory_assets.emulator.listing import Listed, binance_market
 
 CANONICAL_SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 
@@ -27,14 +28,21 @@ class Page:
 
 
 class CandleStore:
-    """Synthetic candles for the listed symbols, recorded ones (served verbatim) for the replayed symbols."""
+    """Synthetic candles for the listed symbols, recorded ones (served verbatim) for the replayed symbols.
 
-    def __init__(self, symbols: Iterable[str], replay: Mapping[str, pl.DataFrame]):
+    `listing` is the market a venue with a full listing (Binance) shows: with `realistic_market`, a few hundred
+    USDT pairs around `symbols` (`listing.binance_market`), else just `symbols`, all trading. Candles are served
+    for every pair of it.
+    """
+
+    def __init__(self, symbols: Iterable[str], replay: Mapping[str, pl.DataFrame], *, realistic_market: bool = False):
         self._replay = dict(replay)
         self.symbols: tuple[str, ...] = tuple(dict.fromkeys([*symbols, *self._replay]))
         malformed = [symbol for symbol in self.symbols if not CANONICAL_SYMBOL.match(symbol)]
         if malformed:
             raise ValueError(f"symbols must be canonical BASE/QUOTE such as 'BTC/USDT', got {malformed}")
+        self.listing: tuple[Listed, ...] = (binance_market(self.symbols) if realistic_market
+                                            else tuple(Listed(symbol, "TRADING", 0.0) for symbol in self.symbols))
 
     def price_decimals(self, symbol: str) -> int:
         """Decimals of the price tick; recorded files may hold anything, so they get the finest tick."""

@@ -45,13 +45,15 @@ class RateBudget:
     """A venue's real request budget: `amount` units per rolling `window_s`, a request costing `weights[path]` or 1.
 
     `ban_s` is the first IP ban (HTTP 418) for a client that sends again while a 429 told it to wait, doubling on
-    each repeat; None for venues that just keep answering 429. Enforced only when the emulator is given budgets.
+    each repeat; None for venues that just keep answering 429. `bans_at_once` venues skip the 429: the first request
+    over budget starts the ban (Bybit). Enforced only when the emulator is given budgets.
     """
 
     amount: int
     window_s: float
     weights: Mapping[str, int] = field(default_factory=dict)
     ban_s: float | None = None
+    bans_at_once: bool = False
 
 
 class Venue(ABC):

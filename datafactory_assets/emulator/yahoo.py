@@ -6,6 +6,11 @@ arrays in seconds, `[period1, period2)` windows, per-interval history depth and 
 a plain-text 429, and the meta block yfinance reads its timezone, currency and trading periods from. `BTC-USD`
 serves the candles of `BTC/USDT` (Yahoo's USD stands for the USDT pairs); volume is the quote (USD) volume in whole
 units, as Yahoo reports crypto volume and yfinance casts it to int64.
+
+Intraday crypto bars come with volume 0 for about half of them, at random, while their prices move: "Random Volume 0
+values. They're in about half of the output." (yfinance issue #2686, BTC-USD 4h bars; #1934 shows the same in 10m
+bars). Yahoo's 0 there means "not reported", not "no trades"; the emulator zeroes a fixed half of intraday bars
+(`unreported_volume`), daily bars keep theirs.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from datafactory_assets.emulator.candles import LISTED_SINCE_MS
+from datafactory_assets.emulator.candles import LISTED_SINCE_MS, unit_hash
 from datafactory_assets.emulator.encode import json_rows
 from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
 
@@ -42,6 +47,8 @@ VALID_RANGES = ["1d", "5d", "1mo", "3mo", "6mo", "1y", "2y", "5y", "10y", "ytd",
 _RANGE = re.compile(r"^([1-9][0-9]*)(d|wk|mo|y)$")
 _RANGE_DAYS = {"d": 1, "wk": 7, "mo": 30, "y": 365}
 _INTEGER = re.compile(r"^-?[0-9]{1,12}$")
+UNREPORTED_SHARE = 0.5  # of intraday bars whose volume Yahoo reports as 0
+_UNREPORTED_SALT = np.uint64(0x59A400)  # so that which bars lose their volume is unrelated to the holes fault
 _REASONS = {400: "Bad Request", 404: "Not Found", 422: "Unprocessable Entity", 500: "Internal Server Error",
             502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout"}
 CRUMB = "emuCrumb0Yh"
@@ -236,12 +243,19 @@ def _trading_periods(open_ms: np.ndarray, *, prepost: bool) -> list | dict:
             "post": [[_period(day + DAY_S - 60, day + DAY_S - 60)] for day in days]}
 
 
+def unreported_volume(open_ms: np.ndarray) -> np.ndarray:
+    """Which intraday bars (by open time in ms) Yahoo answers with volume 0: a fixed half of them."""
+    return unit_hash(open_ms.astype(np.uint64) + _UNREPORTED_SALT) < UNREPORTED_SHARE
+
+
 def _columns(frame, *, daily: bool) -> bytes:
     """`,"timestamp":[..],"indicators":{..}`; an empty page has no timestamps and one empty quote, as Yahoo sends."""
     if frame.is_empty():
         return b',"indicators":{"quote":[{}]}'
     open_, high, low, close, volume = (frame[c].to_numpy() for c in ("open", "high", "low", "close", "volume"))
     quote_volume = np.rint(volume * (open_ + high + low + close) / 4).astype(np.int64)
+    if not daily:
+        quote_volume[unreported_volume(frame["open_ms"].to_numpy())] = 0
     closes = json_rows([close])
     body = (
         b',"timestamp":' + json_rows([frame["open_ms"].to_numpy() // 1000])

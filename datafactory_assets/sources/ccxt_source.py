@@ -3,7 +3,10 @@
 ccxt's own `paginate` walks from the newest window backwards; a backfill needs the opposite, from `since` to the end
 of the window, so the loop is ours. ccxt reads a garbled HTTP 200 body as "no candles" and returns `[]`; the adapter
 compares what ccxt parsed with the raw JSON it saw and raises `BrokenAnswerError` instead. Failures are classified
-here, from ccxt's exception and the HTTP status, into the `ErrorKind` the resilience layer acts on.
+here, from ccxt's exception and the HTTP status, into the `ErrorKind` the resilience layer acts on: a venue's own ban
+statuses (`VenueQuirks.ban_statuses`: Bybit's 403, which ccxt calls RateLimitExceeded, and Binance's firewall 403,
+an HTML page ccxt calls ExchangeNotAvailable) are bans, told in one line. A venue whose answers always end with the
+still-open candle (Kraken) is asked for its whole answer and that last row is dropped, whatever our clock says.
 """
 
 from __future__ import annotations
@@ -48,8 +51,11 @@ def point_at_emulator(urls, *, base_url: str, venue: str):
     return urls
 
 
-def classify(exc: ccxt.BaseError, status: int | None) -> ErrorKind:
-    """The HTTP status decides bans and throttling whatever ccxt calls them; then ccxt's exception; else transient."""
+def classify(exc: ccxt.BaseError, status: int | None, *, ban_statuses=()) -> ErrorKind:
+    """The HTTP status decides bans and throttling whatever ccxt calls them (a venue's own ban statuses, such as
+    Bybit's 403, first); then ccxt's exception; else transient."""
+    if status in ban_statuses:
+        return ErrorKind.BANNED
     by_status = status_kind(status)
     if by_status in (ErrorKind.BANNED, ErrorKind.THROTTLED):
         return by_status
@@ -80,6 +86,7 @@ class CcxtCandleSource:
         self.exchange.enableLastJsonResponse = True
         self._last_status: int | None = None
         self._last_headers: dict = {}
+        self._last_body = ""
         self._record_response = self.exchange.on_rest_response
         self.exchange.on_rest_response = self._on_response
         if emulator_url:
@@ -88,7 +95,7 @@ class CcxtCandleSource:
             )
 
     def _on_response(self, code, reason, url, method, headers, body, *rest):
-        self._last_status, self._last_headers = code, headers or {}
+        self._last_status, self._last_headers, self._last_body = code, headers or {}, body or ""
         return self._record_response(code, reason, url, method, headers, body, *rest)
 
     def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
@@ -140,22 +147,31 @@ class CcxtCandleSource:
 
     def _call(self, fn, *args, about: str, **kwargs):
         """Call the client and turn its failure into a classified `SourceError` about the named symbol."""
-        self._last_status, self._last_headers = None, {}
+        self._last_status, self._last_headers, self._last_body = None, {}, ""
         try:
             return fn(*args, **kwargs)
         except ccxt.BaseError as exc:
-            kind = classify(exc, self._last_status)
-            status = f" HTTP {self._last_status}" if self._last_status else ""
-            raise SourceError(f"{self.name} {about}:{status} {type(exc).__name__}: {exc}", kind=kind,
-                              retry_after_s=retry_after_s(self._last_headers)) from exc
+            status, bans = self._last_status, self.quirks.ban_statuses
+            kind = classify(exc, status, ban_statuses=bans)
+            wait_s = retry_after_s(self._last_headers)
+            if status in bans:  # one line, whatever the body (a firewall's HTML page) holds
+                wait_s = max(wait_s or 0.0, bans[status]) or None
+                raise SourceError(f"{self.name} {about}: HTTP {status}: {self.quirks.ban_note}; answer "
+                                  f"{_excerpt(self._last_body)}", kind=kind, retry_after_s=wait_s) from exc
+            prefix = f" HTTP {status}" if status else ""
+            raise SourceError(f"{self.name} {about}:{prefix} {type(exc).__name__}: {exc}", kind=kind,
+                              retry_after_s=wait_s) from exc
 
     def _fetch_page(self, symbol: str, *, timeframe: str, since: int, limit: int, until: int,
                     requests: list[RequestRecord]) -> list[list]:
         with recorded(requests, source=self.name, symbol=symbol, window_start=naive_utc(since),
                       window_end=naive_utc(until + 1)) as probe:
             self.exchange.last_json_response = None
-            page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since,
-                              limit=limit, params={"until": until})
+            if self.quirks.last_row_open:  # the whole answer, so that its last row is the still-open candle
+                page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since)[:-1]
+            else:
+                page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since,
+                                  limit=limit, params={"until": until})
             probe.rows = len(page)
             _check_answer(self.exchange.last_json_response, page, source=self.name, symbol=symbol, since=since)
         pause = budget_pause_s(self._last_headers, header=self.quirks.used_budget_header, limit=self.budget_limit,
@@ -179,6 +195,12 @@ def budget_pause_s(headers, *, header: str | None, limit: int, now: float) -> fl
     except ValueError:
         return 0.0
     return 60.0 - now % 60.0
+
+
+def _excerpt(body: str, size: int = 80) -> str:
+    """The start of an answer body on one line, quoted: enough to tell a JSON error from a firewall's page."""
+    text = " ".join(body.split())
+    return repr(text[:size] + ("..." if len(text) > size else "")) if text else "(empty)"
 
 
 def _check_answer(raw, page: list, *, source: str, symbol: str, since: int) -> None:

@@ -1,14 +1,17 @@
 """CoinGecko's price history as an independent reference for accuracy checks (not a candle source).
 
-`/coins/{id}/market_chart/range` answers price points, each the price at its instant, at an automatic granularity:
-5-minutely for a span within the last day, hourly for spans up to 90 days, daily beyond. The reference asks at most
-90 days per request so that points are never coarser than hourly. It speaks plain HTTP through `requests`; the demo
-plan's key goes in the `x-cg-demo-api-key` header, which never appears in a message or a record. USDT pairs are
-priced in USD (CoinGecko's `usd`), other quotes in their own currency.
+`/coins/{id}/market_chart/range` answers price points, each the price at its instant (not on candle closes), at an
+automatic granularity: 5-minutely for a span of at most a day ending now, hourly for any other span up to 90 days
+(a past hour too), daily beyond (docs.coingecko.com, "1 day from any time (except current time) = hourly data"). The
+reference asks at most 90 days per request so that points are never coarser than hourly, and asks a window that
+starts within the last day up to now, so that the hour a run just collected gets twelve points, not one. It speaks
+plain HTTP through `requests`; the demo plan's key goes in the `x-cg-demo-api-key` header, which never appears in a
+message or a record. USDT pairs are priced in USD (CoinGecko's `usd`), other quotes in their own currency.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 
 import numpy as np
@@ -41,6 +44,7 @@ COIN_IDS: dict[str, str] = {
     "DOGE": "dogecoin",
 }
 MAX_SPAN_S = 90 * 86_400  # the longest span CoinGecko still answers hourly
+FIVE_MINUTELY_SPAN_S = 86_400 - 60  # a span ending now up to a day long is answered 5-minutely (a minute's margin)
 PRICE_SCHEMA = {"ts": pl.Datetime("us"), "price": pl.Float64()}
 
 
@@ -79,11 +83,13 @@ class CoinGeckoReference:
         currency = "usd" if quote == "USDT" else quote.lower()
         run = runner(guard)
         start_s, end_s = epoch_ms(start) // 1000, epoch_ms(end) // 1000
+        now_s = time.time_ns() // 1_000_000_000
+        asked_until = now_s if now_s - start_s <= FIVE_MINUTELY_SPAN_S else end_s  # recent: 5-minutely points
         requests_made: list[RequestRecord] = []
         frames = [pl.DataFrame(schema=PRICE_SCHEMA)]
         try:
             for since in range(start_s, end_s, MAX_SPAN_S):
-                frames.append(run(lambda a=since, b=min(since + MAX_SPAN_S, end_s): self._chart(
+                frames.append(run(lambda a=since, b=min(since + MAX_SPAN_S, asked_until): self._chart(
                     symbol, coin, currency, start_s=a, end_s=b, requests_made=requests_made)))
         except SourceError as exc:
             exc.requests = requests_made

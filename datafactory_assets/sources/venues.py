@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 
@@ -18,6 +19,12 @@ class VenueQuirks:
     markets_weight: int = 1  # what loading the market list costs
     history_candles: int | None = None  # how far back the venue serves candles; None: its whole history
     used_budget_header: str | None = None  # where the venue says how much of this window's budget is spent
+    # HTTP statuses by which the venue refuses our IP for a while (beyond 418/451), with the least ban it imposes in
+    # seconds (0: it names none): a ban is waited out, never retried into.
+    ban_statuses: Mapping[int, float] = field(default_factory=dict)
+    ban_note: str = ""  # what such a refusal means at this venue, for the one log line
+    last_row_open: bool = False  # every answer ends with the still-open candle, whatever was asked
+    zero_volume_is_no_trades: bool = True  # False: a 0 volume means "not reported" (Yahoo's intraday bars)
 
 
 VENUES: dict[str, VenueQuirks] = {
@@ -30,25 +37,36 @@ VENUES: dict[str, VenueQuirks] = {
         request_weight=2,  # klines
         markets_weight=20,  # exchangeInfo
         used_budget_header="X-MBX-USED-WEIGHT-1M",  # counts every client on our IP, not only our processes
+        # "HTTP 403 return code is used when a WAF (Web Application Firewall) rule has been violated. This can
+        # indicate a rate limit violation or a security block" (spot API docs, HTTP Return Codes); no ban time given.
+        ban_statuses={403: 0.0},
+        ban_note="Binance's firewall (WAF) blocks us: a rate-limit violation or a security block",
     ),
     # Binance's bulk archive (data.binance.vision): one month or day file per download, a checksum and a zip (2
     # requests); no published limit (a CDN), so a modest budget.
     "binance_archive": VenueQuirks(exchange_id="binance_archive", max_candles_per_request=31 * 1440, budget=20,
                                    budget_window_s=1, request_weight=2),
-    # OKX: 300 per request from `candles` (recent), 100 from `history-candles`; 20 requests per 2 s per IP.
-    "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=100, budget=20, budget_window_s=2,
+    # OKX: 300 per request from `candles` (recent) and `history-candles` alike (ccxt's okx.fetchOHLCV: "default 100,
+    # max 300, only 100 if 'mark' or 'index'"); 20 history requests per 2 s per IP.
+    "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=300, budget=20, budget_window_s=2,
                        client_options={"fetchMarkets": {"types": ["spot"]}}),
-    # Bybit v5: 1000 per request, 600 requests per 5 s per IP.
+    # Bybit v5: 1000 per request, 600 requests per 5 s per IP. Over that, or from a blocked country, its gateway
+    # answers HTTP 403 ("access too frequent"): "terminate all HTTP sessions and wait for at least 10 minutes"
+    # (Bybit API docs, Rate Limit); ccxt calls it RateLimitExceeded, which must not make us retry.
     "bybit": VenueQuirks(exchange_id="bybit", max_candles_per_request=1000, budget=600, budget_window_s=5,
-                         client_options={"fetchMarkets": {"types": ["spot"]}}),
-    # Kraken serves only its latest 720 candles of an interval; about one public request per second.
-    "kraken": VenueQuirks(exchange_id="kraken", max_candles_per_request=720, budget=1, budget_window_s=1,
-                          history_candles=720),
+                         client_options={"fetchMarkets": {"types": ["spot"]}}, ban_statuses={403: 600.0},
+                         ban_note="Bybit bans our IP (access too frequent, or a blocked country)"),
+    # Kraken answers up to 720 rows of an interval, the last always the still-open candle, so 719 committed ones
+    # (Kraken's Get OHLC Data reference); about one public request per second.
+    "kraken": VenueQuirks(exchange_id="kraken", max_candles_per_request=719, budget=1, budget_window_s=1,
+                          history_candles=719, last_row_open=True),
     # Coinbase Advanced Trade: 300 candles per request; 10 public requests per second.
     "coinbase": VenueQuirks(exchange_id="coinbase", max_candles_per_request=300, budget=10, budget_window_s=1),
     # Yahoo through yfinance: no published limit, so a conservative budget (a failed chart call costs two requests);
     # its depth and span rules per interval live in `yahoo_source.INTERVALS`.
-    "yahoo": VenueQuirks(exchange_id="yahoo", max_candles_per_request=7 * 1440, budget=30),
+    # Its intraday crypto bars report volume 0 for about half of them, prices moving (yfinance issues #2686, #1934).
+    "yahoo": VenueQuirks(exchange_id="yahoo", max_candles_per_request=7 * 1440, budget=30,
+                         zero_volume_is_no_trades=False),
 }
 
 # Price references: guarded like the venues (retry, breaker, budget), never candle sources.
@@ -56,6 +74,9 @@ REFERENCES: dict[str, VenueQuirks] = {
     # CoinGecko's public and demo plans: about 30 calls per minute; it serves prices, not candles.
     "coingecko": VenueQuirks(exchange_id="coingecko", max_candles_per_request=0, budget=30),
 }
+
+
+UNREPORTED_ZERO_VOLUME = frozenset(name for name, venue in VENUES.items() if not venue.zero_volume_is_no_trades)
 
 
 def quirks(name: str) -> VenueQuirks:

@@ -4,7 +4,9 @@ Yahoo keeps 1-minute candles for 30 days and serves at most 8 days of them per r
 30-minute candles for 60 days and hourly ones for 730; `cannot_serve` names the rule a window breaks. Yahoo lists
 crypto under USD, not USDT: `BTC/USDT` is fetched as `BTC-USD` (see `quote_note`), and its volume is in the quote
 currency, so the adapter converts it to base units as `volume / ((open + high + low + close) / 4)`, an estimate that
-is exact only for a candle traded at its typical price.
+is exact only for a candle traded at its typical price. About half of Yahoo's intraday crypto bars come with volume
+0 while prices move: that 0 means "not reported", so it is stored as Yahoo said it but never read as "no trades"
+(`VenueQuirks.zero_volume_is_no_trades`, read by the anomaly check).
 
 yfinance hides failures as empty frames by default, memoizes answers (errors too) per process, and reports an HTTP
 error as "no price data" whatever the status; the adapter makes it raise, clears its memo after every request, and

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -39,29 +40,60 @@ def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataF
     return conn.sql("SELECT * FROM gap_status WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
 
 
-def incomplete_hours(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime,
-                     per_hour: int) -> list[datetime]:
-    """Hours in [start, until) holding fewer than `per_hour` candles once confirmed holes are counted as held:
-    missing, failed or cut short, and still worth asking a source for. Naive UTC hour starts, oldest first."""
-    bounds = [start.replace(tzinfo=None), until.replace(tzinfo=None)]
+def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[str, datetime, int]], *,
+                      until: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Per symbol of `symbols` (symbol, start, candles a complete hour holds), the ranges `[first, stop)` of hours
+    in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
+    and still worth asking a source for. Naive UTC hour starts, oldest first; every symbol has an entry.
+
+    One query for the whole universe: complete hours are grouped into islands (consecutive hours), and the gaps
+    between islands, before the first and after the last, are the answer, so no hour is listed one by one."""
+    ranges: dict[str, list[tuple[datetime, datetime]]] = {symbol: [] for symbol, _, _ in symbols}
+    if not symbols:
+        return ranges
+    names, starts, per_hour = zip(*symbols, strict=True)
     rows = conn.execute(
         """
-        WITH held AS (
-            SELECT time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM all_candles
-            WHERE symbol = $symbol AND ts >= $start AND ts < $until GROUP BY 1
+        WITH wanted AS (
+            SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start, unnest($per_hour) AS per_hour
+        ), held AS (
+            SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM all_candles
+            WHERE symbol IN (SELECT symbol FROM wanted) AND ts < $until GROUP BY ALL
             UNION ALL
-            SELECT time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM known_gaps
-            WHERE symbol = $symbol AND ts >= $start AND ts < $until AND confirmations >= $needed GROUP BY 1
-        ), per_hour AS (SELECT hour, sum(n) AS n FROM held GROUP BY hour)
-        SELECT h.hour FROM range($start::TIMESTAMP, $until::TIMESTAMP, INTERVAL 1 HOUR) AS h(hour)
-        LEFT JOIN per_hour p ON p.hour = h.hour
-        WHERE coalesce(p.n, 0) < $per_hour
-        ORDER BY h.hour
+            SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM known_gaps
+            WHERE symbol IN (SELECT symbol FROM wanted) AND ts < $until AND confirmations >= $needed GROUP BY ALL
+        ), complete AS (
+            SELECT h.symbol, h.hour FROM held h JOIN wanted w USING (symbol)
+            WHERE h.hour >= w.start GROUP BY h.symbol, h.hour, w.per_hour HAVING sum(h.n) >= w.per_hour
+        ), islands AS (
+            SELECT symbol, min(hour) AS first, max(hour) + INTERVAL 1 HOUR AS stop FROM (
+                SELECT symbol, hour,
+                       hour - to_hours(row_number() OVER (PARTITION BY symbol ORDER BY hour)) AS island
+                FROM complete)
+            GROUP BY symbol, island
+        ), gaps AS (
+            SELECT symbol, lag(stop) OVER (PARTITION BY symbol ORDER BY first) AS first, first AS stop FROM islands
+            UNION ALL
+            SELECT w.symbol, (SELECT max(i.stop) FROM islands i WHERE i.symbol = w.symbol), $until FROM wanted w
+        )
+        SELECT g.symbol, coalesce(g.first, w.start) AS first, g.stop FROM gaps g JOIN wanted w USING (symbol)
+        WHERE coalesce(g.first, w.start) < g.stop
+        ORDER BY g.symbol, first
         """,
-        {"symbol": symbol, "start": bounds[0], "until": bounds[1], "per_hour": per_hour,
-         "needed": CONFIRMATIONS_NEEDED},
+        {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts], "per_hour": list(per_hour),
+         "until": until.replace(tzinfo=None), "needed": CONFIRMATIONS_NEEDED},
     ).fetchall()
-    return [row[0] for row in rows]
+    for symbol, first, stop in rows:
+        ranges[symbol].append((first, stop))
+    return ranges
+
+
+def incomplete_hours(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime,
+                     per_hour: int) -> list[datetime]:
+    """The hours of `incomplete_ranges` for one symbol, one by one, oldest first."""
+    return [first + timedelta(hours=i)
+            for first, stop in incomplete_ranges(conn, [(symbol, start, per_hour)], until=until)[symbol]
+            for i in range((stop - first) // timedelta(hours=1))]
 
 
 def confirmed_holes(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> int:
@@ -78,6 +110,12 @@ def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime
         "SELECT * FROM all_candles WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
         params=[symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
     ).pl()
+
+
+def stored_candles(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime) -> int:
+    """How many candles of one symbol are stored (table or archive) with open time in [start, until)."""
+    return conn.execute("SELECT count(*) FROM all_candles WHERE symbol = ? AND ts >= ? AND ts < ?",
+                        [symbol, start.replace(tzinfo=None), until.replace(tzinfo=None)]).fetchall()[0][0]
 
 
 def fresh_database_path(directory: Path, now: datetime) -> Path:

@@ -1,8 +1,10 @@
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from datafactory_assets.automation.backfill import asset_ranges, partition_range
+from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.automation.backfill import (RangeRun, missing_ranges, partition_range, range_runs,
+                                                    selected_symbols, whole_window)
 from datafactory_assets.settings import Settings
 from datafactory_tests.helpers import symbol_settings
 
@@ -35,13 +37,43 @@ def test_bad_ranges_are_refused_with_the_reason(first, last, message):
     assert message in str(caught.value)
 
 
-def test_asset_ranges_select_symbols_and_refuse_unknown_or_too_early_ones():
-    start, end = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 1, 23, tzinfo=UTC)
-    window = {"start": "2024-03-01-00:00", "end": "2024-03-01-23:00"}
-    assert asset_ranges(SETTINGS, ["ETH/USDT"], start, end) == [
-        {"assetKey": {"path": ["candles", "eth_usdt"]}, "partitions": {"range": window}}]
-    assert len(asset_ranges(SETTINGS, [], start, end)) == 2
+def test_symbols_are_selected_and_unknown_or_too_early_ones_refused():
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    assert selected_symbols(SETTINGS, ["ETH/USDT"], start) == [SETTINGS.symbols[1]]
+    assert selected_symbols(SETTINGS, [], start) == list(SETTINGS.symbols)
     with pytest.raises(ValueError, match=r"symbols \['DOGE/USDT'\] are not in datafactory.toml"):
-        asset_ranges(SETTINGS, ["DOGE/USDT"], start, end)
+        selected_symbols(SETTINGS, ["DOGE/USDT"], start)
     with pytest.raises(ValueError, match=r"before the first partition of \['BTC/USDT', 'ETH/USDT'\]"):
-        asset_ranges(SETTINGS, [], datetime(2024, 2, 1, tzinfo=UTC), end)
+        selected_symbols(SETTINGS, [], datetime(2024, 2, 1, tzinfo=UTC))
+
+
+def test_only_the_hours_the_warehouse_lacks_are_asked_for_each_run_of_them_as_one_range(warehouse, sources):
+    btc, eth = SETTINGS.symbols
+    ingest_window(btc, start=hour(0), end=hour(6), sources=sources, warehouse=warehouse)
+    ingest_window(eth, start=hour(0), end=hour(8), sources=sources, warehouse=warehouse)
+    with warehouse.connect() as conn:
+        conn.execute("DELETE FROM candles WHERE symbol = 'BTC/USDT' AND (ts >= ? AND ts < ? OR ts = ?)",
+                     [hour(2).replace(tzinfo=None), hour(3).replace(tzinfo=None),
+                      hour(4).replace(tzinfo=None) + timedelta(minutes=59)])
+    with warehouse.connect(read_only=True) as conn:
+        plan = missing_ranges(conn, [btc, eth], hour(0), hour(7))
+    assert plan == {btc: [(hour(2), hour(2)), (hour(4), hour(4)), (hour(6), hour(7))], eth: []}
+    assert range_runs(plan, partitions_per_run=720) == [RangeRun("binance", hour(2), hour(2), ("btc_usdt",)),
+                                                        RangeRun("binance", hour(4), hour(4), ("btc_usdt",)),
+                                                        RangeRun("binance", hour(6), hour(7), ("btc_usdt",))]
+    assert whole_window([btc, eth], hour(0), hour(7)) == {btc: [(hour(0), hour(7))], eth: [(hour(0), hour(7))]}
+
+
+def test_ranges_are_cut_as_the_backfill_policy_would_and_symbols_needing_the_same_span_share_its_run():
+    btc, eth = SETTINGS.symbols
+    plan = {btc: [(hour(0), hour(4))], eth: [(hour(0), hour(4)), (hour(7), hour(7))]}
+    assert range_runs(plan, partitions_per_run=2) == [
+        RangeRun("binance", hour(0), hour(1), ("btc_usdt", "eth_usdt")),
+        RangeRun("binance", hour(2), hour(3), ("btc_usdt", "eth_usdt")),
+        RangeRun("binance", hour(4), hour(4), ("btc_usdt", "eth_usdt")),
+        RangeRun("binance", hour(7), hour(7), ("eth_usdt",))]
+    assert sum(run.hours * len(run.assets) for run in range_runs(plan, partitions_per_run=2)) == 11
+
+
+def hour(h: int) -> datetime:
+    return datetime(2024, 3, 1, tzinfo=UTC) + timedelta(hours=h)

@@ -9,7 +9,7 @@ import dagster as dg
 import pytest
 
 from datafactory_assets.assets import build_candle_asset
-from datafactory_assets.automation import build_healing_sensor
+from datafactory_assets.automation.healing import build_healing_sensor
 from datafactory_assets.automation.healing import HEALING_TAG
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.settings import HealingSettings, Settings, SymbolSettings

@@ -16,8 +16,20 @@ def pid(symbol: str, offset: int) -> str:
     return partition_id(symbol, partition_key(H0 + timedelta(hours=offset)))
 
 
+def ranges(hour_list: list[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hours as the [first, stop) ranges the warehouse query answers with."""
+    spans: list[list[datetime]] = []
+    for hour in sorted(hour_list):
+        if spans and spans[-1][1] == hour:
+            spans[-1][1] = hour + timedelta(hours=1)
+        else:
+            spans.append([hour, hour + timedelta(hours=1)])
+    return [(first, stop) for first, stop in spans]
+
+
 def plan(incomplete, *, memory=None, in_flight=(), now=1000.0, per_run=720, **healing):
-    return plan_tick(incomplete, in_flight=in_flight, memory=memory or HealingMemory(), now=now,
+    return plan_tick({symbol: ranges(h) for symbol, h in incomplete.items()}, in_flight=in_flight,
+                     memory=memory or HealingMemory(), now=now,
                      settings=HealingSettings(**healing), partitions_per_run=per_run)
 
 
@@ -65,3 +77,18 @@ def test_memory_forgets_hours_that_became_complete_and_survives_the_cursor():
     assert restored == tick.memory
     later = plan({"BTC/USDT": hours(2)}, memory=restored, now=0)
     assert set(later.memory.attempts) == {pid("BTC/USDT", 2)}
+
+
+def test_years_of_missing_hours_for_hundreds_of_symbols_only_spell_out_the_runs_asked_for():
+    """200 symbols missing ten years each (17.5M hours): the answer needs only the few runs the tick asks for."""
+    stop = H0 + timedelta(days=3650)
+    incomplete = {f"S{i}/USDT": [(H0, stop)] for i in range(200)}
+    busy = {partition_id("S0/USDT", partition_key(stop - timedelta(hours=2)))}
+    tick = plan_tick(incomplete, in_flight=busy, memory=HealingMemory(), now=0.0,
+                     settings=HealingSettings(max_runs_per_tick=3), partitions_per_run=720)
+    assert [(r.symbol, r.partition_keys[0], len(r.partition_keys)) for r in tick.runs] == [
+        ("S0/USDT", partition_key(stop - timedelta(hours=1)), 1),  # the busy hour splits S0's range ...
+        ("S0/USDT", partition_key(H0 + timedelta(hours=87_120)), 478),  # ... runs are cut from the oldest hour
+        ("S1/USDT", partition_key(H0 + timedelta(hours=87_120)), 480),  # 87,600 = 121 * 720 + 480
+    ]
+    assert len(tick.memory.attempts) == 1 + 478 + 480

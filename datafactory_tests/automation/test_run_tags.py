@@ -5,9 +5,9 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from datafactory_assets.automation import hourly_collection
-from datafactory_assets.automation.backfill import source_backfills
-from datafactory_assets.automation.run_tags import PRIORITY_TAG, SOURCE_TAG, WAREHOUSE_TAG
+from datafactory_assets.automation.schedules import hourly_collection
+from datafactory_assets.automation.backfill import range_runs
+from datafactory_assets.automation.run_tags import PRIORITY_TAG, SOURCE_TAG
 from datafactory_assets.settings import Settings
 from datafactory_tests.helpers import symbol_settings
 
@@ -23,14 +23,14 @@ def test_the_hourly_collection_has_one_job_per_primary_source_and_its_runs_carry
     assert sorted(by_name) == ["candles_job_2024030100_binance", "candles_job_2024030100_okx", "coverage_job"]
     okx, binance = by_name["candles_job_2024030100_okx"], by_name["candles_job_2024030100_binance"]
     assert okx.selection == dg.AssetSelection.assets(dg.AssetKey(["candles", "sol_usdt"]))
-    assert okx.run_tags == {SOURCE_TAG: "okx", WAREHOUSE_TAG: "writer", PRIORITY_TAG: "1"}
+    assert okx.run_tags == {SOURCE_TAG: "okx", PRIORITY_TAG: "1"}
     assert binance.run_tags[SOURCE_TAG] == "binance"
-    assert by_name["coverage_job"].run_tags == {WAREHOUSE_TAG: "writer"}
+    assert not by_name["coverage_job"].run_tags  # no writer tag: only the DuckDB transaction is serialized
 
 
 def test_a_backfill_is_split_by_primary_source():
     start, end = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC)
-    backfills = source_backfills(SETTINGS, [], start, end)
-    assert {source: [r["assetKey"]["path"][1] for r in ranges] for source, ranges in backfills.items()} == {
-        "binance": ["btc_usdt", "eth_usdt"], "okx": ["sol_usdt"]}
-    assert list(source_backfills(SETTINGS, ["SOL/USDT"], start, end)) == ["okx"]
+    runs = range_runs({s: [(start, end)] for s in SETTINGS.symbols}, partitions_per_run=720)
+    assert {run.source: run.assets for run in runs} == {"binance": ("btc_usdt", "eth_usdt"), "okx": ("sol_usdt",)}
+    only_sol = {s: [(start, end)] if s.symbol == "SOL/USDT" else [] for s in SETTINGS.symbols}
+    assert [run.source for run in range_runs(only_sol, partitions_per_run=720)] == ["okx"]

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from datafactory_assets.assets import build_coverage_asset, candle_assets
-from datafactory_assets.automation import hourly_collection
+from datafactory_assets.automation.schedules import hourly_collection
 from datafactory_assets.settings import Settings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource

@@ -38,23 +38,29 @@ def meta(result) -> dict:
 
 
 def candles(minutes: list[int], closes: list[float]) -> pl.DataFrame:
-    return pl.DataFrame({"ts": [datetime(2025, 1, 1) + timedelta(minutes=m) for m in minutes], "close": closes})
+    """1-minute candles opening at 2025-01-01 00:MM, each opening one below its close."""
+    return pl.DataFrame({"ts": [datetime(2025, 1, 1) + timedelta(minutes=m) for m in minutes],
+                         "open": [c - 1 for c in closes], "close": closes})
 
 
-def test_each_reference_point_meets_the_candle_closing_at_its_instant_and_no_other():
+def test_each_reference_point_meets_the_candle_spanning_its_instant_read_at_that_instant():
     stored = candles([0, 1, 2, 4], [100.0, 101.0, 102.0, 104.0])
-    points = pl.DataFrame({"ts": [datetime(2025, 1, 1, 0, m, s) for m, s in [(0, 0), (1, 5), (2, 0), (3, 59),
-                                                                            (4, 0), (5, 1)]],
-                           "price": [99.0, 100.0, 102.0, 110.0, 200.0, 104.0]})
+    points = pl.DataFrame({"ts": [datetime(2025, 1, 1, 0, m, s) for m, s in [(0, 0), (0, 45), (1, 0), (2, 30),
+                                                                            (3, 30), (4, 0), (5, 0)]],
+                           "price": [99.0, 99.75, 100.0, 101.5, 110.0, 200.0, 104.0]})
     compared = deviations(stored, points, timeframe_ms=60_000)
-    # closes at 00:01, 00:02, 00:03, 00:05. 00:00 closes nothing stored; 00:01:05 is the 00:00 candle's close;
-    # 00:03:59 and 00:04 (the missing 00:03 candle's close) are a minute from any close: beyond half a candle
+    # 00:00 closes nothing stored; 00:00:45 is three quarters into the 00:00 candle (99 -> 100); 00:01 is its
+    # close; 00:02:30 is half way through the 00:02 candle (101 -> 102); 00:03:30 and 00:04 lie in the missing
+    # 00:03 candle; 00:05 is the 00:04 candle's close
     assert compared.rows() == [
+        (datetime(2025, 1, 1, 0, 0), 99.75, 99.75, 0.0),
         (datetime(2025, 1, 1, 0, 0), 100.0, 100.0, 0.0),
-        (datetime(2025, 1, 1, 0, 1), 101.0, 102.0, pytest.approx(-98.0392, abs=1e-3)),
+        (datetime(2025, 1, 1, 0, 2), 101.5, 101.5, 0.0),
         (datetime(2025, 1, 1, 0, 4), 104.0, 104.0, 0.0),
     ]
-    assert compared.columns == ["ts", "close", "reference", "deviation_bps"]
+    assert compared.columns == ["ts", "stored", "reference", "deviation_bps"]
+    off = deviations(stored, points.with_columns(price=pl.col("price") * 1.01), timeframe_ms=60_000)
+    assert off["deviation_bps"].to_list() == pytest.approx([(1 / 1.01 - 1) * 10_000] * 4)
 
 
 def test_the_sample_spreads_evenly_over_each_hour_and_keeps_short_hours_whole():
@@ -73,6 +79,18 @@ def test_a_venue_agreeing_with_the_reference_passes(sources, warehouse, emulator
         "coingecko", 12, 0.0, 1)
     gecko = [r for r in emulator.request_log() if r["venue"] == "coingecko"]
     assert len(gecko) == 1 and gecko[0]["path"] == "/api/v3/coins/bitcoin/market_chart/range"
+
+
+def test_coingeckos_hourly_points_past_the_hour_meet_the_price_inside_their_candle(sources, warehouse, emulator):
+    """Five days back CoinGecko answers hourly, each point 40 to 48 s past the hour: held against the candle spanning
+    it, a venue that agrees exactly shows no deviation at all (the close 12 to 20 s later would)."""
+    exact = AccuracySettings(reference="coingecko", tolerance_bps=0.01, sample_size=12)
+    start = RECENT - timedelta(days=5)
+    result = ingest_and_check(btc("binance"), sources=sources, warehouse=warehouse, settings=exact, start=start,
+                              hours=3)
+    info = meta(result)
+    assert result.passed, result.description
+    assert (info["sample_size"], info["max_deviation_bps"]) == (3, 0.0)  # one point an hour
 
 
 def test_a_venue_off_beyond_the_tolerance_fails_with_its_offset_as_the_deviation(sources, warehouse, emulator):
@@ -103,7 +121,7 @@ def test_a_venue_reference_judges_the_serving_venue_on_a_sample_per_partition(so
     assert info["worst_deviation_bps"] == pytest.approx((1 / 1.015 - 1) * 10_000, abs=0.01)
     assert info["sample_size"] == 10  # 5 of each hour's 60 closes
     okx_candle_requests = [r for r in emulator.request_log() if r["venue"] == "okx" and "candles" in r["path"]]
-    assert len(okx_candle_requests) == info["reference_requests"] == 2  # 100 per request: fewer than 1 per hour
+    assert len(okx_candle_requests) == info["reference_requests"] == 1  # 300 per request: both hours at once
 
 
 def test_candles_are_never_compared_with_the_source_that_served_them(sources, warehouse):

@@ -15,6 +15,7 @@ from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.checks.anomaly import (
     MAD_TO_SIGMA,
     MIN_RETURNS,
+    check_anomalies,
     log_returns,
     return_outliers,
     robust_z,
@@ -23,17 +24,19 @@ from datafactory_assets.checks.anomaly import (
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.settings import AnomalySettings
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.sources.yahoo_source import YahooCandleSource
 from datafactory_tests.helpers import ms, symbol_settings
 
 DAY = datetime(2025, 1, 1)
 MINUTE = timedelta(minutes=1)
 
 
-def frame(closes: list[float], *, volumes: list[float] | None = None, skip: tuple[int, ...] = ()) -> pl.DataFrame:
-    """Candles opening a minute apart from DAY, minus the `skip` indices."""
+def frame(closes: list[float], *, volumes: list[float] | None = None, skip: tuple[int, ...] = (),
+          source: str = "binance") -> pl.DataFrame:
+    """Candles from `source` opening a minute apart from DAY, minus the `skip` indices."""
     rows = [(DAY + i * MINUTE, c, (volumes or [1.0] * len(closes))[i]) for i, c in enumerate(closes) if i not in skip]
     return pl.DataFrame(rows, schema={"ts": pl.Datetime("us"), "close": pl.Float64, "volume": pl.Float64},
-                        orient="row")
+                        orient="row").with_columns(source=pl.lit(source))
 
 
 def test_returns_are_taken_only_between_consecutive_candles():
@@ -76,6 +79,21 @@ def test_zero_volume_streaks_are_runs_of_consecutive_quiet_candles_reaching_the_
     assert streaks.rows() == [(DAY + 50 * MINUTE, DAY + 57 * MINUTE, 8), (DAY + 2 * MINUTE, DAY + 7 * MINUTE, 6),
                               (DAY + 20 * MINUTE, DAY + 22 * MINUTE, 3), (DAY + 30 * MINUTE, DAY + 32 * MINUTE, 3)]
     assert zero_volume_streaks(candles, since=DAY + 58 * MINUTE, min_length=3, timeframe_ms=60_000).is_empty()
+
+
+def test_yahoos_unreported_volumes_make_no_zero_volume_streak(emulator):
+    """Yahoo answers volume 0 for about half of its intraday bars (through the real yfinance client); the same zeros
+    from a venue whose zero means no trades would warn."""
+    yahoo = YahooCandleSource(emulator_url=emulator.url)
+    start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    candles = yahoo.fetch_range("BTC/USDT", start=start, end=start + timedelta(hours=2), timeframe="1m").frame
+    settings = AnomalySettings(k=8, window_candles=120, zero_volume_streak=3)
+    assert (candles["volume"] == 0).mean() > 0.4
+    verdict = check_anomalies(candles, symbol_settings("BTC/USDT"), start=start, settings=settings)
+    assert verdict.passed and verdict.metadata["zero_volume_streaks"].value == 0
+    as_venue = check_anomalies(candles.with_columns(source=pl.lit("binance")), symbol_settings("BTC/USDT"),
+                               start=start, settings=settings)
+    assert not as_venue.passed and as_venue.metadata["zero_volume_streaks"].value > 0
 
 
 def recorded_series(start: datetime, minutes: int, *, spike_at: int, quiet: range) -> list[list]:

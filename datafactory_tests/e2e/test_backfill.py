@@ -1,12 +1,18 @@
 """A partition backfill launched through the GraphQL API of a running webserver, executed by the daemon."""
 
+import re
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import duckdb
 import pytest
 
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.launcher import free_port
+from datafactory_assets.warehouse.connection import connect
 from datafactory_tests.e2e.platform import Platform
 from datafactory_tests.helpers import ms
 
@@ -84,44 +90,95 @@ LAUNCH_RUN = """
 mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
 
-RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status stepStats { startTime endTime } } } }"
+RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 
 
-def test_runs_launched_together_write_one_at_a_time_through_the_warehouse_pool(platform):
-    week = [{"key": "dagster/asset_partition_range_start", "value": "2024-03-10-00:00"},
-            {"key": "dagster/asset_partition_range_end", "value": "2024-03-16-23:00"}]
-    run_ids = []
-    for name in ("btc_usdt", "eth_usdt"):
-        launched = platform.graphql(LAUNCH_RUN, {"params": {
-            "selector": {"repositoryLocationName": "datafactory", "repositoryName": "__repository__",
-                         "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["candles", name]}]},
-            "executionMetadata": {"tags": week},
-        }})["launchRun"]
-        assert launched["__typename"] == "LaunchRunSuccess", launched
-        run_ids.append(launched["run"]["runId"])
-    deadline = time.monotonic() + 300
-    while True:
-        runs = [platform.graphql(RUN, {"id": run_id})["runOrError"] for run_id in run_ids]
-        if all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in runs) or time.monotonic() > deadline:
-            break
-        time.sleep(2)
+def test_runs_launched_together_fetch_at_the_same_time_and_store_once(platform, emulator_session):
+    """Binance answers a symbol's candles only once the other symbol's were asked for too (barrier fault): runs whose
+    fetches were serialized (a pool, a writer limit) would get 503s instead, however fast the machine."""
+    week = [{"key": "dagster/asset_partition_range_start", "value": "2024-04-10-00:00"},
+            {"key": "dagster/asset_partition_range_end", "value": "2024-04-16-23:00"}]
+    emulator_session.clear_request_log()
+    emulator_session.add_fault("binance:barrier:BTCUSDT,ETHUSDT")
+    try:
+        run_ids = []
+        for name in ("btc_usdt", "eth_usdt"):
+            launched = platform.graphql(LAUNCH_RUN, {"params": {
+                "selector": {"repositoryLocationName": "datafactory", "repositoryName": "__repository__",
+                             "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["candles", name]}]},
+                "executionMetadata": {"tags": week},
+            }})["launchRun"]
+            assert launched["__typename"] == "LaunchRunSuccess", launched
+            run_ids.append(launched["run"]["runId"])
+        deadline = time.monotonic() + 300
+        while True:
+            runs = [platform.graphql(RUN, {"id": run_id})["runOrError"] for run_id in run_ids]
+            if all(r["status"] in {"SUCCESS", "FAILURE", "CANCELED"} for r in runs) or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+    finally:
+        emulator_session.clear_faults()
     assert [r["status"] for r in runs] == ["SUCCESS", "SUCCESS"], platform.log("daemon")[-3000:]
-    (first, second) = sorted((s["startTime"], s["endTime"]) for r in runs for s in r["stepStats"])
-    assert first[1] <= second[0], f"writing steps overlapped: {first} and {second}"
+    held = {(r["query"]["symbol"], r["status"]) for r in emulator_session.request_log() if r["fault"]}
+    assert held == {("BTCUSDT", 200), ("ETHUSDT", 200)}, "every request answered, none after a lone wait"
+    start = datetime(2024, 4, 10, tzinfo=UTC)
+    conn = duckdb.connect(str(platform.warehouse_path), read_only=True)
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = ? AND ts >= ? AND "
+                            "ts < ?", [symbol, start.replace(tzinfo=None),
+                                       (start + timedelta(days=7)).replace(tzinfo=None)]).fetchone() == (
+            7 * 1440, 7 * 1440)
+    conn.close()
 
 
-def test_datafactory_backfill_launches_an_asset_backfill_that_follows_the_backfill_policy(platform):
-    import subprocess
-    import sys
-    from pathlib import Path
+BACKFILL_RUNS = """
+query Runs($id: String!) { runsOrError(filter: {tags: [{key: "datafactory/backfill", value: $id}]}) {
+  ... on Runs { results { status tags { key value } } } } }"""
 
+
+def datafactory_backfill(platform, *args: str, url: str | None = None) -> tuple[str, list[dict]]:
+    """Run `datafactory backfill` on ETH/USDT over 2024-03-05..06 in a pipe; its output and the partition range of
+    each run of the backfill it launched (none when it launched nothing)."""
     result = subprocess.run(
         [Path(sys.executable).parent / "datafactory", "backfill", "--from", "2024-03-05", "--to", "2024-03-06",
-         "--symbol", "ETH/USDT", "--url", platform.url, "--wait", "--timeout", "300"],
+         "--symbol", "ETH/USDT", "--url", url or platform.url, *args],
         env=platform.env, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "1 run(s), 0 not successful" in result.stdout, result.stdout
-    conn = duckdb.connect(str(platform.warehouse_path), read_only=True)
-    assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
-                        "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
-    conn.close()
+    ids = re.findall(r"^backfill (\S+): ", result.stdout, re.MULTILINE)
+    runs = [run for backfill_id in ids for run in platform.graphql(BACKFILL_RUNS, {"id": backfill_id})[
+        "runsOrError"]["results"]]
+    assert all(run["status"] == "SUCCESS" for run in runs), (result.stdout, runs)
+    tags = [{t["key"]: t["value"] for t in run["tags"]} for run in runs]
+    return result.stdout, sorted((t["dagster/asset_partition_range_start"], t["dagster/asset_partition_range_end"])
+                                 for t in tags)
+
+
+def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platform):
+    first, runs = datafactory_backfill(platform, "--wait", "--timeout", "300")
+    assert "48 of 48 hour(s) to fetch, 2024-03-05 00:00 .. 2024-03-06 23:00 UTC; 0 already stored complete" in first
+    assert runs == [("2024-03-05-00:00", "2024-03-06-23:00")], "multi_run policy: one run for 48 partitions"
+    assert "succeeded: 1 run(s), 0 not successful" in first
+    assert "ETH/USDT: 48 of 48 hour(s) complete, 2,880 candle(s) stored in" in first
+    assert "48/48 h (100%)" in first and "ETA done; runs: 1 of 1 finished" in first
+    with connect(platform.warehouse_path) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
+                            "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
+
+    nothing_to_do, runs = datafactory_backfill(platform, url=f"http://127.0.0.1:{free_port()}")  # nobody listens
+    assert nothing_to_do.strip() == ("nothing to backfill: all 48 hour(s) of 1 symbol(s), 2024-03-05 00:00 .. "
+                                     "2024-03-06 23:00 UTC, are stored complete (--refetch fetches them again)")
+    assert runs == []
+
+    with connect(platform.warehouse_path) as conn:
+        conn.execute("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND (ts >= '2024-03-05 03:00' AND ts < "
+                     "'2024-03-05 04:00' OR ts = '2024-03-06 10:59')")
+    healed, runs = datafactory_backfill(platform, "--wait", "--timeout", "300")
+    assert "2 of 48 hour(s) to fetch" in healed and "2 run(s) of up to 720 hour(s) queued (binance)" in healed
+    assert runs == [("2024-03-05-03:00", "2024-03-05-03:00"), ("2024-03-06-10:00", "2024-03-06-10:00")]
+    assert "ETH/USDT: 2 of 2 hour(s) complete, 61 candle(s) stored in" in healed
+
+    _, runs = datafactory_backfill(platform, "--refetch", "--wait", "--timeout", "300")
+    assert runs == [("2024-03-05-00:00", "2024-03-06-23:00")]
+    with connect(platform.warehouse_path, read_only=True) as conn:
+        assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
+                            "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from datafactory_assets.assets.candles import PARTITION_FORMAT
+from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.automation.healing_plan import HealingMemory, plan_tick
 from datafactory_assets.settings import HealingSettings
 from datafactory_assets.warehouse import WarehouseResource, queries
@@ -60,10 +60,9 @@ def test_a_failed_range_run_leaves_its_partitions_failed_and_healing_asks_for_th
     assert status["partitionStats"] == {"numMaterialized": 0, "numFailed": HOURS, "numMaterializing": 0}
     assert status["assetPartitionStatuses"]["ranges"] == [{"status": "FAILED", "startKey": FIRST, "endKey": LAST}]
     with WarehouseResource(path=str(platform.warehouse_path)).connect(read_only=True) as conn:
-        incomplete = queries.incomplete_hours(conn, "BTC/USDT", start=START, until=START + timedelta(hours=HOURS),
-                                              per_hour=60)
-    plan = plan_tick({"BTC/USDT": incomplete}, in_flight=set(), memory=HealingMemory(), now=0.0,
-                     settings=HealingSettings(), partitions_per_run=HOURS)
+        incomplete = queries.incomplete_ranges(conn, [("BTC/USDT", START, 60)], until=START + timedelta(hours=HOURS))
+    plan = plan_tick(incomplete, in_flight=set(), memory=HealingMemory(), now=0.0, settings=HealingSettings(),
+                     partitions_per_run=HOURS)
     assert [(run.symbol, run.partition_keys[0], run.partition_keys[-1]) for run in plan.runs] == [
         ("BTC/USDT", FIRST, LAST)]
 

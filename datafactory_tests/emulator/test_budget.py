@@ -76,7 +76,7 @@ def statuses(emu):
 
 def test_binance_declares_its_real_budget_and_the_weights_it_reports():
     assert (BINANCE.amount, BINANCE.window_s, BINANCE.ban_s) == (6000, 60, 120)
-    assert BINANCE.weights == {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20}
+    assert BINANCE.weights == {"/api/v3/klines": 2, "/api/v3/exchangeInfo": 20, "/api/v3/ticker/24hr": 80}
 
 
 def test_budgets_are_off_unless_configured(emu, http):
@@ -246,6 +246,10 @@ def test_every_venue_refuses_in_its_own_shape_and_bans_only_if_it_declares_bans(
     url = f"{emu.url}/{venue_id}/no/such/path"  # weight 1 on every venue
     assert requests.get(url, timeout=5).status_code != 429
     over = requests.get(url, timeout=5)
+    if budget.bans_at_once:  # Bybit: no warning, the ban is its 403
+        assert over.status_code == 403 and int(over.headers["Retry-After"]) == budget.ban_s
+        assert requests.get(url, timeout=5).status_code == 403
+        return
     assert over.status_code == 429 and over.headers["Retry-After"] == str(max(1, math.ceil(budget.window_s)))
     again = requests.get(url, timeout=5)
     assert again.status_code == (418 if budget.ban_s else 429) and int(again.headers["Retry-After"]) >= 1

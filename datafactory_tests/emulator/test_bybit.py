@@ -7,6 +7,7 @@ import pytest
 
 from datafactory_assets.emulator.bybit import BybitVenue
 from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS, LISTED_SINCE_MS
+from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.emulator.store import CandleStore
 from datafactory_assets.emulator.venue import Request
 from datafactory_tests.emulator.helpers import DAY, HOUR, MINUTE, SPOT_ONLY, T0, ccxt_client, expected_rows, forward
@@ -154,12 +155,27 @@ def test_status_faults_answer_as_bybit_and_its_gateway_do(emu, http, client, spe
     emu.add_fault(spec)
     answer = kline(http, start=T0, limit=1)
     assert answer.status_code == status and "X-Bapi-Limit-Status" in answer.headers
-    if status < 500:
+    if status == 403:  # the IP ban: no JSON envelope, only the words the docs quote
+        assert answer.text == "403, access too frequent"
+    elif status < 500:
         assert answer.json()["retCode"] in (10001, 10006)
     else:
         assert answer.headers["Content-Type"] == "text/html"
     with pytest.raises(error):
         client.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=10)
+
+
+def test_over_its_quota_bybit_bans_the_ip_with_403_for_ten_minutes_not_429():
+    with Emulator(budgets={"bybit": 3}) as emu:
+        exchange = ccxt_client("bybit", emu.url, **SPOT_ONLY)
+        exchange.load_markets()  # one request of the three
+        for _ in range(2):
+            exchange.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=10)
+        for _ in range(2):  # the first request over the quota is banned at once, and so is every later one
+            with pytest.raises(ccxt.RateLimitExceeded):
+                exchange.fetch_ohlcv("BTC/USDT", "1m", since=T0, limit=10)
+        assert [r["status"] for r in emu.request_log()] == [200, 200, 200, 403, 403]
+        assert emu.budgets()["bybit"]["bans"] == 1 and emu.budgets()["bybit"]["banned_for_s"] > 590
 
 
 def test_only_pages_that_can_never_change_are_cacheable():

@@ -25,14 +25,10 @@ def now_ms():
     return time.time_ns() // 1_000_000
 
 
-def grid(start_ms: int, end_ms: int, step_ms: int) -> list[int]:
-    """Every multiple of `step_ms` in [start_ms, end_ms]."""
-    return list(range(-(-start_ms // step_ms) * step_ms, end_ms // step_ms * step_ms + 1, step_ms))
-
-
 def price_at(symbol: str, t_ms: int) -> float:
-    """The close of the 1-minute candle ending at t."""
-    return synthetic_candles(symbol, t_ms - MINUTE, t_ms)["close"][0]
+    """The price at instant t: on the line from the open to the close of the 1-minute candle holding it."""
+    candle = synthetic_candles(symbol, t_ms // MINUTE * MINUTE, t_ms // MINUTE * MINUTE + 1).row(0, named=True)
+    return round(candle["open"] + (candle["close"] - candle["open"]) * (t_ms % MINUTE) / MINUTE, 8)
 
 
 def test_ping(session):
@@ -42,23 +38,40 @@ def test_ping(session):
 @pytest.mark.parametrize(
     ("coin", "symbol", "back_ms", "span_ms", "step_ms"),
     [
-        ("bitcoin", "BTC/USDT", 23 * HOUR, 22 * HOUR, 5 * MINUTE),  # within a day of now: 5-minutely
+        ("bitcoin", "BTC/USDT", 23 * HOUR, 23 * HOUR, 5 * MINUTE),  # a day at most, ending now: 5-minutely
+        ("cardano", "ADA/USDT", 23 * HOUR, 20 * HOUR, HOUR),  # within the last day but not ending now: hourly
         ("ethereum", "ETH/USDT", 10 * DAY, DAY, HOUR),  # a day, but not the last one: hourly
         ("solana", "SOL/USDT", 40 * DAY, 30 * DAY, HOUR),
         ("dogecoin", "DOGE/USDT", 300 * DAY, 200 * DAY, DAY),  # above 90 days: daily, at 00:00 UTC
     ],
 )
-def test_granularity_and_prices_are_the_synthetic_closes(session, coin, symbol, back_ms, span_ms, step_ms):
+def test_granularity_stamps_and_prices_are_coingeckos(session, coin, symbol, back_ms, span_ms, step_ms):
     start = now_ms() - back_ms
     body = chart(session, coin, **{"from": start // 1000, "to": (start + span_ms) // 1000}).json()
     times = [t for t, _ in body["prices"]]
-    assert times == grid(start // 1000 * 1000, (start + span_ms) // 1000 * 1000, step_ms)
-    closes = synthetic_candles(symbol, times[0] - step_ms, times[-1], step_ms)["close"].to_list()
-    assert [price for _, price in body["prices"]] == closes
-    assert [price for _, price in body["prices"][:3]] == [price_at(symbol, t) for t in times[:3]]
+    marks = [round(t / step_ms) * step_ms for t in times]  # the mark each point belongs to
+    assert marks == list(range(marks[0], marks[-1] + 1, step_ms)) and len(marks) >= span_ms // step_ms - 1
+    assert start // 1000 * 1000 <= times[0] and times[-1] <= (start + span_ms) // 1000 * 1000
+    offsets = {t - mark for t, mark in zip(times, marks)}
+    if step_ms == 5 * MINUTE:  # just before the mark, as 1779027899041 is
+        assert all(-1000 < offset <= -300 for offset in offsets)
+    elif step_ms == HOUR:  # 40 to 48 s past the hour, as 1704067241331 is
+        assert all(40_000 <= offset < 48_000 for offset in offsets) and len(offsets) > 1
+    else:
+        assert offsets == {0}
+    prices = [price for _, price in body["prices"]]
+    assert prices[:3] == [price_at(symbol, t) for t in times[:3]]
     assert [t for t, _ in body["market_caps"]] == [t for t, _ in body["total_volumes"]] == times
     caps = [cap / price for (_, cap), (_, price) in zip(body["market_caps"], body["prices"])]
     assert max(caps) == pytest.approx(min(caps)) and all(volume > 0 for _, volume in body["total_volumes"])
+
+
+def test_an_instants_price_lies_inside_the_minute_holding_it_not_at_a_close(session):
+    start = now_ms() - 3 * DAY
+    body = chart(session, "bitcoin", **{"from": start // 1000, "to": (start + 6 * HOUR) // 1000}).json()
+    for t, price in body["prices"]:
+        minute = synthetic_candles("BTC/USDT", t // MINUTE * MINUTE, t // MINUTE * MINUTE + 1).row(0, named=True)
+        assert minute["low"] <= price <= minute["high"] and t % MINUTE != 0
 
 
 def test_points_stop_at_now_and_iso_dates_are_accepted(session):
@@ -66,7 +79,7 @@ def test_points_stop_at_now_and_iso_dates_are_accepted(session):
     assert 0 <= now_ms() - body["prices"][-1][0] < 5 * MINUTE + 1000
     day = time.strftime("%Y-%m-%d", time.gmtime(now_ms() / 1000 - 20 * 86_400))
     body = chart(session, "ripple", **{"from": day, "to": day + "T06:00"}).json()
-    assert len(body["prices"]) == 7 and body["prices"][0][0] % DAY == 0  # 00:00 to 06:00, hourly
+    assert len(body["prices"]) == 6 and 40_000 <= body["prices"][0][0] % DAY < 48_000  # 00:00:4x to 05:00:4x
 
 
 def test_errors_are_in_coingeckos_shapes(session):

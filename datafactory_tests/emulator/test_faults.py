@@ -8,17 +8,20 @@ What ccxt 4.5 raises or returns per kind (the platform classifies errors from th
   garbage -> [] with last_json_response None; empty -> [] with last_json_response []
   duplicates -> rows with repeated open times; shuffle -> rows in order (ccxt sorts), disorder only in the raw JSON
   holes -> fewer rows, the same ones missing on every retry; spike -> one row with close x100 (and high = close)
+  barrier -> the normal rows once every listed symbol has asked; a lone one OperationFailed (503) after the wait
 """
 
 import json
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import ccxt
 import numpy as np
 import pytest
 
 from datafactory_assets.emulator.faults import (
+    DEFAULT_BARRIER_S,
     DEFAULT_TIMEOUT_S,
     GARBAGE_BODY,
     KINDS,
@@ -32,7 +35,7 @@ from datafactory_tests.emulator.helpers import BINANCE_SPOT, MINUTE, T0, ccxt_cl
 
 VENUE_IDS = ("binance",)
 ONE_OF_EACH_KIND = ["status:503", "garbage", "empty", "timeout:0.05", "reset", "duplicates", "shuffle", "holes:0.5",
-                    "spike"]
+                    "spike", "barrier:BTCUSDT,ETHUSDT:0.05"]
 
 
 def fetch(client, limit=5, since=T0):
@@ -75,6 +78,8 @@ def impatient(client):
         ("binance:shuffle@1", ("binance", "shuffle", (), 1)),
         ("binance:holes:0.25", ("binance", "holes", ("0.25",), None)),
         ("binance:spike", ("binance", "spike", (), None)),
+        ("binance:barrier:BTCUSDT,ETHUSDT", ("binance", "barrier", ("BTCUSDT,ETHUSDT",), None)),
+        ("binance:barrier:BTCUSDT,ETHUSDT,SOLUSDT:2.5@4", ("binance", "barrier", ("BTCUSDT,ETHUSDT,SOLUSDT", "2.5"), 4)),
     ],
 )
 def test_valid_specs_parse(spec, fields):
@@ -88,7 +93,9 @@ def test_valid_specs_parse(spec, fields):
     ["binance:melt", "binance", "", "okx:garbage", "binance:garbage:x", "binance:garbage@0", "binance:garbage@x",
      "binance:status", "binance:status:abc", "binance:status:200", "binance:status:429:soon", "binance:timeout:-1",
      "binance:timeout:soon", "binance:timeout:1:2", "binance:timeout:nan", "binance:timeout:inf", "binance:reset:1",
-     "binance:holes:1.5", "binance:holes:nan", "binance:holes:0.1:2", "binance:spike:3", "binance:shuffle:x"],
+     "binance:holes:1.5", "binance:holes:nan", "binance:holes:0.1:2", "binance:spike:3", "binance:shuffle:x",
+     "binance:barrier", "binance:barrier:BTCUSDT", "binance:barrier:BTCUSDT,BTCUSDT", "binance:barrier:BTCUSDT,:1",
+     "binance:barrier:BTCUSDT,ETHUSDT:soon", "binance:barrier:BTCUSDT,ETHUSDT:1:2"],
 )
 def test_bad_specs_are_refused_naming_the_spec_and_the_kinds(spec):
     with pytest.raises(ValueError) as info:
@@ -190,6 +197,36 @@ def test_timeout_holds_past_ccxt_default_ten_seconds_by_default_and_ends_when_th
             fetch(client)
         stopper.join()
         assert time.monotonic() - began < 2
+
+
+def fetch_symbol(emu, symbol: str) -> list:
+    """A fetch of five candles of `symbol` through a ccxt client of its own (one per thread)."""
+    client = ccxt_client("binance", emu.url, **BINANCE_SPOT)
+    client.load_markets()
+    return client.fetch_ohlcv(symbol, "1m", since=T0, limit=5)
+
+
+def test_a_barrier_answers_symbols_fetched_at_the_same_time_once_all_have_asked(emu, client):
+    normal = {symbol: fetch_symbol(emu, symbol) for symbol in ("BTC/USDT", "ETH/USDT")}
+    emu.clear_request_log()
+    emu.add_fault("binance:barrier:BTCUSDT,ETHUSDT")
+    assert DEFAULT_BARRIER_S < client.timeout / 1000  # a lone request is answered before ccxt gives up on it
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        held = pool.submit(fetch_symbol, emu, "BTC/USDT")
+        assert fetch_symbol(emu, "ETH/USDT") == normal["ETH/USDT"]
+        assert held.result() == normal["BTC/USDT"]
+    assert [r["status"] for r in emu.request_log() if r["path"] == "/api/v3/klines"] == [200, 200]
+
+
+def test_a_barrier_fails_symbols_fetched_one_after_another_with_the_venues_503(emu, client):
+    emu.add_fault("binance:barrier:BTCUSDT,ETHUSDT:0.2")
+    began = time.monotonic()
+    with pytest.raises(ccxt.OperationFailed, match="BTCUSDT waited 0.2 s for a request for ETHUSDT"):
+        fetch(client)
+    assert time.monotonic() - began >= 0.2
+    assert client.last_response_headers.get("Retry-After") == "1"
+    assert len(fetch_symbol(emu, "ETH/USDT")) == 5 and len(fetch(client)) == 5  # all have asked: open from now on
+    assert len(fetch_symbol(emu, "SOL/USDT")) == 5  # a symbol the barrier does not name is never held
 
 
 def test_reset_is_ccxt_network_error_connection_reset_at_once(emu, client):

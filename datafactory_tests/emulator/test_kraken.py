@@ -51,12 +51,12 @@ def test_legacy_fiat_pairs_are_keyed_by_their_asset_ids():
         assert rows[:-1] == expected_rows("BTC/USD", rows[0][0], 2, HOUR)
 
 
-def test_without_since_the_window_is_720_committed_candles_and_the_open_one(client):
+def test_without_since_the_window_is_720_rows_the_last_one_still_open(client):
     before = open_now()
     rows = client.fetch_ohlcv("BTC/USDT", "1m")
     after = open_now()
-    assert len(rows) == WINDOW + 1 and before <= rows[-1][0] <= after
-    assert rows == expected_rows("BTC/USDT", rows[0][0], WINDOW + 1)
+    assert len(rows) == WINDOW and before <= rows[-1][0] <= after
+    assert rows == expected_rows("BTC/USDT", rows[0][0], WINDOW)
     assert client.last_json_response["result"]["last"] * 1000 == rows[-2][0]  # the newest committed candle
 
 
@@ -64,7 +64,7 @@ def test_without_since_the_window_is_720_committed_candles_and_the_open_one(clie
                          [("ETH/USDT", "5m", 5 * MINUTE), ("ADA/USDT", "1h", HOUR), ("ETH/BTC", "1d", DAY)])
 def test_other_intervals_serve_their_own_window(client, symbol, timeframe, timeframe_ms):
     rows = client.fetch_ohlcv(symbol, timeframe)
-    assert len(rows) == WINDOW + 1 and rows == expected_rows(symbol, rows[0][0], WINDOW + 1, timeframe_ms)
+    assert len(rows) == WINDOW and rows == expected_rows(symbol, rows[0][0], WINDOW, timeframe_ms)
 
 
 def test_a_window_inside_the_recent_720_is_served_exactly(client):

@@ -86,7 +86,9 @@ def test_limits_are_capped_quietly_and_a_page_is_the_newest_before_after(http):
     assert len(candles(http, after=now_ms()).json()["data"]) == 100
     assert len(candles(http, limit=1000).json()["data"]) == 300
     data = candles(http, "history-candles", before=T0 - 1, after=T0 + 300 * MINUTE, limit=300).json()["data"]
-    assert [int(row[0]) for row in data] == [T0 + k * MINUTE for k in range(299, 199, -1)]
+    assert [int(row[0]) for row in data] == [T0 + k * MINUTE for k in range(299, -1, -1)]  # 300 from history too
+    capped = candles(http, "history-candles", before=T0 - 1, after=T0 + 400 * MINUTE, limit=400).json()["data"]
+    assert len(capped) == 300
 
 
 def test_before_alone_gets_the_newest_and_both_bounds_are_exclusive(http):

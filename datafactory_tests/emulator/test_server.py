@@ -28,8 +28,9 @@ def now_ms():
 
 
 def test_ccxt_loads_every_listed_symbol_as_an_active_spot_market(client):
-    assert set(client.markets) == set(DEFAULT_SYMBOLS)
-    for symbol, market in client.markets.items():
+    assert set(DEFAULT_SYMBOLS) < set(client.markets)  # inside a realistic market (emulator/test_listing.py)
+    for symbol in DEFAULT_SYMBOLS:
+        market = client.markets[symbol]
         assert (market["active"], market["spot"], market["type"], market["symbol"]) == (True, True, "spot", symbol)
         assert market["precision"]["price"] in (0.01, 1e-8) and market["limits"]["cost"]["min"] == 5.0
     assert client.markets["BTC/USDT"]["id"] == "BTCUSDT" and client.markets["ETH/BTC"]["precision"]["price"] == 1e-8

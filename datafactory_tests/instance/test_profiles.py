@@ -42,10 +42,10 @@ def test_the_production_config_is_a_valid_dagster_instance_with_postgres_queue_a
     assert config["run_storage"]["config"] == config["event_log_storage"]["config"] == config["schedule_storage"][
         "config"] and config["event_log_storage"]["config"]["postgres_db"]["hostname"] == {"env": "DATAFACTORY_PG_HOST"}
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
-    assert [limit["key"] for limit in config["concurrency"]["runs"]["tag_concurrency_limits"]] == [
-        "datafactory/source", "datafactory/warehouse"]
+    assert config["concurrency"] == {"runs": {"max_concurrent_runs": 4, "tag_concurrency_limits": [
+        {"key": "datafactory/source", "value": {"applyLimitPerUniqueValue": True}, "limit": 3}]}}
     assert config["run_retries"] == {"enabled": True, "max_retries": 2, "retry_on_asset_or_op_failure": False}
-    assert config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
+    assert config["run_monitoring"]["enabled"]
 
 
 def test_an_operators_own_dagster_yaml_is_kept_but_another_profiles_is_refused(tmp_path: Path):

@@ -88,7 +88,7 @@ def test_a_venue_that_does_not_list_the_pair_is_passed_over_without_counting_aga
     alt = SymbolSettings(symbol="ETH/BTC", timeframe="1m", start=START, sources=("kraken", "binance"))
     report = ingest_window(alt, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
     assert report.source == "binance"
-    assert report.passed_over[0].source == "kraken" and "720 candles" in report.passed_over[0].reason
+    assert report.passed_over[0].source == "kraken" and "719 candles" in report.passed_over[0].reason
     unknown = SymbolSettings(symbol="NOPE/USDT", timeframe="1m", start=START, sources=("okx", "binance"))
     with pytest.raises(ChainExhaustedError) as caught:
         ingest_window(unknown, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
@@ -190,3 +190,14 @@ def test_filled_candles_that_disagree_with_the_served_ones_are_dropped(tmp_path)
     result = chain.fetch("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m", expected_rows=60)
     assert result.frame.height == 59 and set(result.frame["source"]) == {"a"} and result.filled == {}
     assert "filled candles disagree with a's" in result.failures[-1].reason
+
+
+def test_a_binance_firewall_block_is_a_ban_so_what_okx_lacks_stays_an_unconfirmed_gap(emulator, sources, warehouse):
+    """Binance's WAF 403 says nothing about which candles exist: the holes of the venue behind it stay open."""
+    emulator.add_fault("binance:status:403")
+    emulator.add_fault("okx:holes:0.2")
+    report = ingest_window(btc(("binance", "okx")), start=START, end=START + timedelta(hours=1), sources=sources,
+                           warehouse=warehouse)
+    assert report.source == "okx" and 0 < report.rows < 60
+    assert report.failures[0].kind == "banned" and "firewall (WAF)" in report.failures[0].reason
+    assert report.confirmed_empty == 0  # old: a "permanent" 403 counted Binance as asked, and the holes confirmed

@@ -1,10 +1,12 @@
-"""Four runs at once share one venue budget through the state file: the venue never has to say 429."""
+"""Four runs at once share one venue budget through the state file: the venue never has to refuse them (Bybit refuses
+with a 403 that bans the IP for ten minutes)."""
 
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.resilience.chain import ChainExhaustedError
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
@@ -15,11 +17,15 @@ VENUE_BUDGET = 12  # requests per Bybit window (5 s); each run needs 4 (markets 
 
 
 def run(symbol: str, emulator_url: str, warehouse_path: str, state_path: str, shared_limiter: bool) -> int:
+    """The rows the run stored; 0 when no source served it (a banned venue)."""
     sources = SourcesResource(emulator_url=emulator_url, state_path=state_path, rate_limit=shared_limiter,
                               budgets={"bybit": VENUE_BUDGET}, retry_attempts=6, retry_backoff_s=0.2)
     settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("bybit",))
-    return ingest_window(settings, start=START, end=START + timedelta(days=2), sources=sources,
-                         warehouse=WarehouseResource(path=warehouse_path)).rows
+    try:
+        return ingest_window(settings, start=START, end=START + timedelta(days=2), sources=sources,
+                             warehouse=WarehouseResource(path=warehouse_path)).rows
+    except ChainExhaustedError:
+        return 0
 
 
 def four_runs_at_once(emulator, tmp_path, *, shared_limiter: bool) -> tuple[list[int], list[int]]:
@@ -34,12 +40,12 @@ def four_runs_at_once(emulator, tmp_path, *, shared_limiter: bool) -> tuple[list
     return rows, [r["status"] for r in emulator.request_log() if r["venue"] == "bybit"]
 
 
-def test_four_runs_against_a_venue_budget_get_no_429_and_complete(emulator, tmp_path):
+def test_four_runs_against_a_venue_budget_are_never_refused_and_complete(emulator, tmp_path):
     rows, statuses = four_runs_at_once(emulator, tmp_path, shared_limiter=True)
     assert rows == [2880] * 4
-    assert statuses.count(429) == 0 and len(statuses) == 16
+    assert set(statuses) == {200} and len(statuses) == 16
 
 
 def test_without_the_shared_budget_the_same_runs_are_refused(emulator, tmp_path):
-    _, statuses = four_runs_at_once(emulator, tmp_path, shared_limiter=False)
-    assert statuses.count(429) > 0
+    rows, statuses = four_runs_at_once(emulator, tmp_path, shared_limiter=False)
+    assert statuses.count(403) > 0 and 0 in rows  # the venue banned us: a run failed, and no retry undid the ban

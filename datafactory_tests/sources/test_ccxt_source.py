@@ -78,10 +78,10 @@ def test_an_unknown_symbol_is_permanent(binance):
     assert caught.value.kind is ErrorKind.PERMANENT
 
 
-def test_kraken_says_it_cannot_serve_windows_older_than_its_720_candles(emulator):
+def test_kraken_says_it_cannot_serve_windows_older_than_its_719_committed_candles(emulator):
     kraken = CcxtCandleSource("kraken", emulator_url=emulator.url)
     now = datetime.now(UTC)
-    assert "latest 720 candles" in kraken.cannot_serve(now - timedelta(hours=13), "1m")
+    assert "latest 719 candles" in kraken.cannot_serve(now - timedelta(hours=13), "1m")
     assert kraken.cannot_serve(now - timedelta(hours=11), "1m") is None
     assert CcxtCandleSource("binance").cannot_serve(START, "1m") is None
 
@@ -115,3 +115,50 @@ def test_binance_saying_its_minute_is_spent_makes_the_source_pause(emulator, mon
     pauses.clear()
     roomy.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
     assert pauses == []
+
+
+class _ClockAhead(datetime):
+    """`datetime` whose `now` runs a minute ahead: our clock ahead of the venue's, by more than any real skew so that
+    the open candle is inside the window whatever second the test runs at."""
+
+    @classmethod
+    def now(cls, tz=None):
+        return datetime.now(tz) + timedelta(minutes=1)
+
+
+def test_kraken_never_returns_its_still_open_candle_even_when_our_clock_runs_ahead(emulator, monkeypatch):
+    from datafactory_assets.sources import ccxt_source
+
+    kraken = CcxtCandleSource("kraken", emulator_url=emulator.url)
+    monkeypatch.setattr(ccxt_source, "datetime", _ClockAhead)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(minutes=30)
+    result = kraken.fetch_range("BTC/USDT", start=start, end=start + timedelta(hours=1), timeframe="1m")
+    venue_open = datetime.now(UTC).replace(second=0, microsecond=0).replace(tzinfo=None)
+    assert result.frame["ts"].max() < venue_open  # Kraken's last row, the still-open candle, is never kept
+    want = synthetic_candles("BTC/USDT", ms(start), int(result.frame["ts"].max().timestamp() * 1000) + 60_000)
+    assert result.frame["close"].to_list() == want["close"].to_list()
+
+
+def test_okx_pages_its_history_300_candles_a_request(emulator):
+    okx = CcxtCandleSource("okx", emulator_url=emulator.url)
+    result = okx.fetch_range("BTC/USDT", start=START, end=START + timedelta(minutes=900), timeframe="1m")
+    assert [r.rows for r in result.requests] == [300, 300, 300]
+    pages = [r for r in emulator.request_log() if r["path"] == "/api/v5/market/history-candles"]
+    assert [r["query"]["limit"] for r in pages] == ["300"] * 3
+    want = synthetic_candles("BTC/USDT", ms(START), ms(START + timedelta(minutes=900)))
+    assert result.frame["close"].to_list() == want["close"].to_list()
+
+
+@pytest.mark.parametrize("venue", ["binance", "bybit"])
+def test_a_403_is_a_ban_told_in_one_line_whatever_the_body(emulator, venue):
+    source = CcxtCandleSource(venue, emulator_url=emulator.url)
+    source.exchange.load_markets()
+    emulator.add_fault(f"{venue}:status:403@1")
+    with pytest.raises(SourceError) as caught:
+        source.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m")
+    message = str(caught.value)
+    assert caught.value.kind is ErrorKind.BANNED
+    assert "\n" not in message and f"{venue} BTC/USDT: HTTP 403: " in message and len(message) < 300, message
+    said = ("firewall (WAF)", "<html>") if venue == "binance" else ("bans our IP", "access too frequent")
+    assert all(words in message for words in said)
+    assert caught.value.retry_after_s == (600.0 if venue == "bybit" else None)  # Bybit: "at least 10 minutes"

@@ -18,7 +18,10 @@ def test_the_reference_prices_come_from_coingecko_and_match_the_venues(emulator)
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
     prices = SourcesResource(emulator_url=emulator.url).reference().prices("ETH/USDT", start=start,
                                                                           end=start + timedelta(hours=3))
-    closes = synthetic_candles("ETH/USDT", ms(start) - 60_000, ms(start + timedelta(hours=3)))
-    by_close_time = dict(zip((closes["open_ms"] + 60_000).to_list(), closes["close"].to_list(), strict=True))
-    assert prices.height == 4
-    assert [by_close_time[ms(t)] for t in prices["ts"].to_list()] == prices["price"].to_list()
+    minutes = synthetic_candles("ETH/USDT", ms(start), ms(start + timedelta(hours=3)))
+    by_open = {row["open_ms"]: row for row in minutes.iter_rows(named=True)}
+    assert prices.height == 3  # hourly, each point 40 to 48 s past its hour
+    for t, price in prices.iter_rows():
+        minute = by_open[ms(t) // 60_000 * 60_000]  # the venues' 1-minute candle spanning the instant
+        share = (ms(t) % 60_000) / 60_000
+        assert price == round(minute["open"] + (minute["close"] - minute["open"]) * share, 8)

@@ -8,6 +8,7 @@ DuckDB's lock after the writer closed, and its commit silently drops the writer'
 """
 
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -72,6 +73,23 @@ def test_opening_as_another_process_closes_keeps_both_writes(warehouse):
     assert opener.stdout.readline().strip() == "done"
     assert writer.wait(10) == 0 and opener.wait(10) == 0
     with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT symbol FROM candles ORDER BY symbol").fetchall() == [("AAA/USDT",), ("BBB/USDT",)]
+
+
+def test_a_writer_killed_while_it_holds_the_lock_does_not_block_the_next(warehouse):
+    """flock belongs to the open file, which the kernel closes when the process dies: no slot to give back."""
+    with warehouse.connect():
+        pass
+    writer = _start([sys.executable, "-c", WRITE_ONE, warehouse.path, "AAA/USDT", "hold"])
+    _say(writer, "go")
+    assert writer.stdout.readline().strip() == "holding"  # its candle committed, the lock and the file still held
+    writer.kill()
+    assert writer.wait(10) == -signal.SIGKILL
+    impatient = warehouse.model_copy(update={"lock_timeout_s": 2})
+    with impatient.connect() as conn:
+        conn.execute("INSERT INTO candles VALUES ('BBB/USDT', TIMESTAMP '2024-03-01 00:00', 1, 2, 0.5, 1.5, 3, "
+                     "'test', now())")
+    with impatient.connect(read_only=True) as conn:
         assert conn.sql("SELECT symbol FROM candles ORDER BY symbol").fetchall() == [("AAA/USDT",), ("BBB/USDT",)]
 
 

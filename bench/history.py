@@ -1,0 +1,159 @@
+"""Fill history the way a user does, and compare it with a plain fetch of the same candles.
+
+One run, on one machine, against the exchange emulator in its own process:
+  platform  `datafactory up` (webserver + daemon, the shipped embedded instance settings, healing off so only the
+            backfill fills), then the wall time of `datafactory backfill --from --to --wait`, the whole command;
+  raw       a plain ccxt fetch loop over the same window and symbols plus one DuckDB insert of the candles.
+The raw pass runs first; with an enforced budget the backfill starts a full budget window after it.
+Workloads (`--workload`):
+  a  4 symbols x 365 days of 1m candles (the shipped sources chain, a past year, so the bulk archive serves it);
+  b  200 symbols x 7 days of 1m, the emulator enforcing Binance's real request budget (`--budget binance`); also
+     prints the code location's load time, one healing tick's time and the platform's peak RSS.
+`--symbols N` and `--days N` shrink a workload for a quick look. Prints one final JSON line with `candles`, `seconds`,
+`raw_seconds`, `ratio`, `ms_per_partition` (platform time beyond the raw time, per hourly partition), `symbols` and
+`days`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import ccxt
+
+from harness import (BIN, ROOT, descendants, platform_env, raw_pass, start_emulator, start_platform, stop,
+                     stored_candles, write_config)
+
+from datafactory_assets.sources.ccxt_source import point_at_emulator
+
+WORKLOADS = {"a": {"symbols": 4, "days": 365, "budget": False}, "b": {"symbols": 200, "days": 7, "budget": True}}
+SHIPPED = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT")
+END = datetime(2025, 1, 1, tzinfo=UTC)  # a past window: closed, and published in the bulk archive
+
+
+def listed_symbols(url: str, count: int) -> list[str]:
+    """The shipped symbols first, then the emulator's other USDT spot pairs, as ccxt lists them."""
+    exchange = ccxt.binance({"options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}})
+    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="binance")
+    others = sorted(s for s, m in exchange.load_markets().items()
+                    if m["spot"] and m["active"] and m["quote"] == "USDT" and s not in SHIPPED)
+    symbols = [*SHIPPED, *others][:count]
+    if len(symbols) < count:
+        raise SystemExit(f"the emulator lists {len(symbols)} USDT pairs, fewer than the {count} asked for")
+    return symbols
+
+
+class PeakRss:
+    """Samples every process under `root` once a second and keeps the largest VmHWM (peak resident set) seen."""
+
+    def __init__(self, root: int):
+        self.root, self.peak_kb, self._stop = root, 0, threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(1.0):
+            for pid in descendants(self.root):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except OSError:
+                    continue
+                hwm = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
+                self.peak_kb = max(self.peak_kb, *hwm, 0)
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        return self.peak_kb / 1024
+
+
+def timed_load(env: dict) -> float:
+    """Seconds `dagster definitions validate` takes to load the code location, as every Dagster process does."""
+    began = time.perf_counter()
+    subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-m", "datafactory_assets.definitions"],
+                   env=env, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - began
+
+
+_TICK = """
+import time, dagster as dg
+from datafactory_assets.definitions import defs
+sensor = defs.get_sensor_def("candles_healing")
+with dg.DagsterInstance.get() as instance:
+    began = time.perf_counter()
+    with dg.build_sensor_context(instance=instance, resources={"warehouse": defs.resources["warehouse"]}) as ctx:
+        result = sensor(ctx)
+    print(time.perf_counter() - began, len(result.run_requests or []))
+"""
+
+
+def timed_healing_tick(env: dict) -> float:
+    """One evaluation of the healing sensor over the whole universe, timed inside the process."""
+    tick_env = {**env, "DATAFACTORY_CONFIG": env["DATAFACTORY_CONFIG"].replace(".toml", ".healing.toml")}
+    Path(tick_env["DATAFACTORY_CONFIG"]).write_text(
+        Path(env["DATAFACTORY_CONFIG"]).read_text().replace("enabled = false", "enabled = true"))
+    out = subprocess.run([sys.executable, "-c", _TICK], env=tick_env, cwd=ROOT, check=True, capture_output=True,
+                         text=True).stdout.split()
+    return float(out[0])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--workload", choices=sorted(WORKLOADS), default="a")
+    parser.add_argument("--symbols", type=int, help="Fewer symbols than the workload's.")
+    parser.add_argument("--days", type=int, help="Fewer days than the workload's.")
+    args = parser.parse_args()
+    workload = WORKLOADS[args.workload]
+    days, count = args.days or workload["days"], args.symbols or workload["symbols"]
+    start = END - timedelta(days=days)
+    emulator, url = start_emulator(budget=workload["budget"])
+    extra = {}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            symbols = listed_symbols(url, count)
+            env = platform_env(workdir, config=write_config(workdir, symbols, start), emulator_url=url)
+            raw_candles, raw_seconds = raw_pass(url, symbols, start=start, end=END, database=workdir / "raw.duckdb")
+            raw_done = time.monotonic()
+            if args.workload == "b":
+                extra["load_s"] = round(timed_load(env), 2)
+            platform, web = start_platform(env, workdir)
+            if workload["budget"]:  # the platform starts with the budget window the raw pass used behind it
+                time.sleep(max(0.0, raw_done + 61 - time.monotonic()))
+            rss = PeakRss(platform.pid)
+            try:
+                began = time.perf_counter()
+                subprocess.run([str(BIN / "datafactory"), "backfill", "--from", f"{start:%Y-%m-%d}",
+                                "--to", f"{END - timedelta(days=1):%Y-%m-%d}", "--url", web, "--wait",
+                                "--timeout", "86400"], env=env, check=True)
+                seconds = time.perf_counter() - began
+            finally:
+                peak_mb = rss.stop()
+                stop(platform)
+            candles = stored_candles(env["DATAFACTORY_WAREHOUSE"], start=start, end=END)
+            if args.workload == "b":
+                extra["healing_tick_s"] = round(timed_healing_tick(env), 2)
+                extra["peak_rss_mb"] = round(peak_mb)
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+    expected = count * days * 1440
+    assert candles == raw_candles == expected, (candles, raw_candles, expected)
+    partitions = count * days * 24
+    print(f"platform: {candles} candles in {seconds:.1f}s ({candles / seconds:,.0f}/s) through datafactory backfill "
+          f"--wait; raw ccxt loop + one insert: {raw_seconds:.1f}s ({raw_candles / raw_seconds:,.0f}/s)")
+    print(json.dumps({"candles": candles, "seconds": round(seconds, 2), "raw_seconds": round(raw_seconds, 2),
+                      "ratio": round(seconds / raw_seconds, 2),
+                      "ms_per_partition": round(1000 * (seconds - raw_seconds) / partitions, 2),
+                      "symbols": count, "days": days, **extra}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,80 @@
+"""How long writers wait for the warehouse lock when several runs write at once: what `lock_timeout_s` must cover.
+
+WRITERS processes start together, each upserting one run's worth of candles (720 hourly partitions of 1m candles,
+43,200 rows, the default `partitions_per_run`) of its own symbol through `WarehouseResource.connect`, into a warehouse
+that already holds a year of candles for each symbol (the DELETE half of the upsert scans what is stored). Each
+writer reports how long it waited for the lock and how long it held it (open, schema check, transaction, close).
+Prints one JSON line: per writer count, the longest hold and the longest wait.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from datafactory_assets.emulator.candles import synthetic_candles  # noqa: E402
+from datafactory_assets.frames import candles_from_columns  # noqa: E402
+from datafactory_assets.settings import SymbolSettings  # noqa: E402
+from datafactory_assets.warehouse import WarehouseResource  # noqa: E402
+from datafactory_assets.warehouse.file_lock import hold  # noqa: E402
+from datafactory_assets.warehouse.writes import upsert_candles  # noqa: E402
+
+START = datetime(2024, 1, 1, tzinfo=UTC)
+HISTORY = timedelta(days=365)
+RUN = timedelta(hours=720)
+SYMBOLS = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "XRP/USDT", "ADA/USDT", "DOGE/USDT")
+
+
+def candles(symbol: str, start: datetime, end: datetime):
+    frame = synthetic_candles(symbol, int(start.timestamp() * 1000), int(end.timestamp() * 1000))
+    return candles_from_columns(frame, symbol=symbol, source="bench")
+
+
+def seed(path: str) -> None:
+    warehouse = WarehouseResource(path=path)
+    for symbol in SYMBOLS:
+        with warehouse.connect() as conn:
+            upsert_candles(conn, candles(symbol, START, START + HISTORY), symbol=settings(symbol))
+
+
+def settings(symbol: str) -> SymbolSettings:
+    return SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
+
+
+def write(path: str, symbol: str, go: float) -> tuple[float, float]:
+    """(seconds waiting for the lock, seconds holding it) for one run's write, starting at wall time `go`."""
+    frame = candles(symbol, START + HISTORY - RUN, START + HISTORY)  # a run's range, already stored: a full upsert
+    warehouse = WarehouseResource(path=path, lock_timeout_s=3600)
+    time.sleep(max(go - time.time(), 0))
+    asked = time.perf_counter()
+    with hold(Path(path), shared=False, timeout_s=3600):  # measured apart from connect's own, re-entrant hold
+        locked = time.perf_counter()
+        with warehouse.connect() as conn:
+            upsert_candles(conn, frame, symbol=settings(symbol))
+        return locked - asked, time.perf_counter() - locked
+
+
+def main() -> None:
+    figures = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "bench.duckdb")
+        seed(path)
+        context = multiprocessing.get_context("spawn")
+        for writers in (1, 2, 4, 6):
+            with context.Pool(writers) as pool:
+                go = time.time() + 3  # every process imported before any starts
+                results = pool.starmap(write, [(path, SYMBOLS[i], go) for i in range(writers)])
+            figures[writers] = {"max_hold_s": round(max(h for _, h in results), 2),
+                                "max_wait_s": round(max(w for w, _ in results), 2)}
+    print(json.dumps({"rows_per_write": int(RUN.total_seconds() // 60), "writers": figures}))
+
+
+if __name__ == "__main__":
+    main()

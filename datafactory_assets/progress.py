@@ -1,0 +1,198 @@
+"""How far a fill of history has come, read from the warehouse (the truth about what is stored, opened read-only),
+shown so a person reads it at a glance: a live rich display in a terminal, plain periodic lines in a pipe or CI log.
+
+`datafactory backfill --wait` follows the hours it asked for; `datafactory up` prints one summary line of the
+configured history (`report_history`) while it changes. Range runs commit a whole range at once, so hours done move
+in steps of a run; candles per second are averaged since the first reading, which is what an ETA needs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TextIO
+
+import duckdb
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
+
+from datafactory_assets.settings import ConfigError, SymbolSettings, load_settings
+from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
+
+_HOUR = timedelta(hours=1)
+Plan = Mapping[SymbolSettings, Sequence[tuple[datetime, datetime]]]  # per symbol, (first, last) hours, inclusive
+
+
+@dataclass(frozen=True)
+class Tally:
+    """One symbol's (or all symbols') share of a fill: hours asked for, how many of them are held complete, candles
+    stored in the span of those hours, and candles still to come."""
+
+    name: str
+    hours: int
+    done: int
+    candles: int
+    left: int
+
+
+def hour_count(ranges: Sequence[tuple[datetime, datetime]]) -> int:
+    """How many hours the inclusive (first, last) ranges hold."""
+    return sum((last - first) // _HOUR + 1 for first, last in ranges)
+
+
+def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
+    """Each symbol's tally of the hours `plan` names, from the warehouse at `path` (nothing held when it does not
+    exist yet)."""
+    if not Path(path).exists():
+        return [Tally(s.symbol, hour_count(r), 0, 0, hour_count(r) * s.candles_per_hour) for s, r in plan.items()]
+    with connection.connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as conn:
+        return [_symbol_tally(conn, symbol, ranges) for symbol, ranges in plan.items()]
+
+
+def total(tallies: Sequence[Tally]) -> Tally:
+    """The sum of the symbols' tallies, named `all`."""
+    return Tally("all", *(sum(getattr(t, f) for t in tallies) for f in ("hours", "done", "candles", "left")))
+
+
+def _symbol_tally(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings,
+                  ranges: Sequence[tuple[datetime, datetime]]) -> Tally:
+    if not ranges:
+        return Tally(symbol.symbol, 0, 0, 0, 0)
+    hours = hour_count(ranges)
+    start, until = ranges[0][0], ranges[-1][1] + _HOUR
+    firsts = [first for first, _ in ranges]
+    missing = sum(1 for hour in queries.incomplete_hours(conn, symbol.symbol, start=start, until=until,
+                                                         per_hour=symbol.candles_per_hour)
+                  if _inside(hour.replace(tzinfo=UTC), ranges, firsts))
+    return Tally(symbol.symbol, hours, hours - missing,
+                 queries.stored_candles(conn, symbol.symbol, start=start, until=until),
+                 missing * symbol.candles_per_hour)
+
+
+def _inside(hour: datetime, ranges: Sequence[tuple[datetime, datetime]], firsts: list[datetime]) -> bool:
+    index = bisect.bisect_right(firsts, hour) - 1
+    return index >= 0 and hour <= ranges[index][1]
+
+
+class Meter:
+    """Candles stored since the first reading (take it before launching the work), per second, and the time left
+    at that pace."""
+
+    def __init__(self, first: Sequence[Tally], now: float):
+        self.began = now
+        self.first = {t.name: t.candles for t in [*first, total(first)]}
+
+    def gained(self, tally: Tally) -> int:
+        return max(tally.candles - self.first.get(tally.name, tally.candles), 0)
+
+    def rate(self, tally: Tally, now: float) -> float:
+        return self.gained(tally) / max(now - self.began, 1e-9)
+
+    def describe(self, tally: Tally, now: float) -> str:
+        """`240/720 h (33%), 12,345 candles/s, ETA 0:01:10`: what one line or one bar says."""
+        rate = self.rate(tally, now)
+        eta = "done" if tally.done >= tally.hours else _duration(tally.left / rate) if rate else "-"
+        percent = 100 * tally.done / tally.hours if tally.hours else 100
+        return f"{tally.done:,}/{tally.hours:,} h ({percent:.0f}%), {rate:,.0f} candles/s, ETA {eta}"
+
+
+def rows(tallies: Sequence[Tally]) -> list[Tally]:
+    """Each symbol, then their sum when there are several."""
+    return [*tallies, total(tallies)] if len(tallies) > 1 else list(tallies)
+
+
+def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool, str]], meter: Meter,
+           console: Console, timeout_s: float, every_s: float = 1.0, line_every_s: float = 10.0) -> list[Tally]:
+    """Read `poll()` (finished?, a note such as the runs' states) and `measure()` every `every_s` until finished:
+    live bars per symbol and summed in a terminal, else one plain summed line every `line_every_s`; then one line of
+    totals per symbol. A reading the warehouse lock kept waiting too long is skipped; TimeoutError after
+    `timeout_s`."""
+    deadline, printed, tallies = time.monotonic() + timeout_s, None, None
+    with _LiveView(console) if console.is_terminal else nullcontext() as live:
+        while True:
+            finished, note = poll()
+            try:
+                tallies, now = measure(), time.monotonic()
+            except WarehouseLockedError:  # a writer held the file past a reader's patience: the next reading tells
+                now = time.monotonic()
+            if tallies is not None and live is not None:
+                live.show(tallies, meter, now, note)
+            elif tallies is not None and (printed is None or finished or now - printed >= line_every_s):
+                console.print(f"{datetime.now(UTC):%H:%M:%S} {meter.describe(total(tallies), now)}; {note}",
+                              markup=False, highlight=False)
+                printed = now
+            if finished and tallies is not None:
+                break
+            if now > deadline:
+                raise TimeoutError(f"still running after {timeout_s:.0f}s ({note})")
+            time.sleep(every_s)
+    for tally in rows(tallies):
+        console.print(f"{tally.name}: {tally.done:,} of {tally.hours:,} hour(s) complete, {meter.gained(tally):,} "
+                      f"candle(s) stored in {_duration(now - meter.began)} ({meter.rate(tally, now):,.0f} candles/s)",
+                      markup=False, highlight=False)
+    return tallies
+
+
+def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0) -> threading.Event:
+    """While the platform runs, one line every `every_s` when the configured history changed: hours stored of
+    hours configured (each symbol's start to the last closed hour) and candles per second since the previous line.
+    Set the returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line; a
+    configuration that does not load prints nothing (Dagster's code location names the error)."""
+    stop = threading.Event()
+
+    def report() -> None:
+        try:
+            settings = load_settings(env=dict(env))
+        except ConfigError:
+            return
+        last: tuple[float, Tally] | None = None
+        while not stop.wait(0 if last is None else every_s):
+            closed = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - _HOUR
+            try:
+                history = total(tally(settings.warehouse_path, {s: [(s.start, closed)] for s in settings.symbols}))
+            except (FileNotFoundError, WarehouseLockedError, duckdb.Error):
+                continue
+            now = time.monotonic()
+            if last is None or (history.done, history.candles) != (last[1].done, last[1].candles):
+                rate = (history.candles - last[1].candles) / (now - last[0]) if last else 0.0
+                print(f"history: {history.done:,} of {history.hours:,} hour(s) stored "
+                      f"({100 * history.done / max(history.hours, 1):.1f}%), {max(rate, 0):,.0f} candles/s",
+                      file=out, flush=True)
+            last = (now, history)
+
+    threading.Thread(target=report, name="history-report", daemon=True).start()
+    return stop
+
+
+def _duration(seconds: float) -> str:
+    return str(timedelta(seconds=round(seconds)))
+
+
+class _LiveView:
+    """One rich bar per symbol and one for their sum; the note (the runs' states) follows the last bar."""
+
+    def __init__(self, console: Console):
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[text]}"),
+                                 console=console)
+        self.tasks: dict[str, TaskID] = {}
+
+    def __enter__(self) -> _LiveView:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def show(self, tallies: Sequence[Tally], meter: Meter, now: float, note: str) -> None:
+        shown = rows(tallies)
+        for tally in shown:
+            if tally.name not in self.tasks:
+                self.tasks[tally.name] = self.progress.add_task(tally.name, total=max(tally.hours, 1), text="")
+            text = meter.describe(tally, now) + (f"; {note}" if tally is shown[-1] else "")
+            self.progress.update(self.tasks[tally.name], completed=tally.done, text=text)

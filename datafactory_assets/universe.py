@@ -1,0 +1,78 @@
+"""A universe declared by rank instead of by list: a venue's top pairs of one quote currency by 24-hour quote volume.
+
+Ranking asks the venue (its markets and 24-hour tickers), so it is a command, `datafactory universe --refresh`,
+never part of loading the code location: the ranking is written to a JSON file beside the configuration, which every
+process then reads the same way, offline and fast. The file records when and from where it was resolved.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+REFRESH_COMMAND = "datafactory universe --refresh"
+RANKABLE_VENUES = ("binance", "okx", "bybit", "kraken", "coinbase")  # ccxt venues with 24-hour tickers
+
+
+class UniverseError(ValueError):
+    """The universe's cache file is missing, unreadable or resolved for another declaration."""
+
+
+@dataclass(frozen=True)
+class UniverseSpec:
+    """`[universe]`: the `top` spot pairs quoted in `quote` on `venue`, ranked into `cache_path`."""
+
+    venue: str
+    quote: str
+    top: int
+    cache_path: Path
+
+
+def cached_symbols(spec: UniverseSpec) -> tuple[str, ...]:
+    """The top `spec.top` symbols of the cache file, busiest first; a file ranked for a different venue or quote, or
+    for fewer pairs, is refused with the command that refreshes it."""
+    try:
+        cache = json.loads(spec.cache_path.read_text())
+        declared, ranked = (cache["venue"], cache["quote"], cache["top"]), list(cache["symbols"])
+    except FileNotFoundError:
+        raise UniverseError(f"the [universe] is not resolved yet ({spec.cache_path} is missing): run "
+                            f"`{REFRESH_COMMAND}`") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UniverseError(f"{spec.cache_path} is not a universe file ({exc}): run `{REFRESH_COMMAND}`") from None
+    if declared[:2] != (spec.venue, spec.quote) or declared[2] < spec.top:
+        raise UniverseError(f"{spec.cache_path} ranks the top {declared[2]} {declared[1]} pairs of {declared[0]}, "
+                            f"the [universe] asks for the top {spec.top} {spec.quote} pairs of {spec.venue}: run "
+                            f"`{REFRESH_COMMAND}`")
+    return tuple(ranked[: spec.top])
+
+
+def resolve(spec: UniverseSpec, *, emulator_url: str | None, well_formed) -> list[tuple[str, float]]:
+    """The venue's active spot pairs quoted in `spec.quote`, by 24-hour quote volume, busiest first, at most
+    `spec.top`, through the real ccxt client (markets, then every ticker in one request). Pairs `well_formed`
+    refuses (names the configuration could not hold) are left out."""
+    from datafactory_assets.sources.ccxt_source import CcxtCandleSource
+
+    exchange = CcxtCandleSource(spec.venue, emulator_url=emulator_url).exchange
+    markets = exchange.load_markets()
+    eligible = [symbol for symbol, market in markets.items()
+                if market.get("spot") and market.get("active") and market.get("quote") == spec.quote
+                and well_formed(symbol)]
+    tickers = exchange.fetch_tickers()
+    volumes = {symbol: float((tickers.get(symbol) or {}).get("quoteVolume") or 0.0) for symbol in eligible}
+    return sorted(volumes.items(), key=lambda item: (-item[1], item[0]))[: spec.top]
+
+
+def write_cache(spec: UniverseSpec, ranked: list[tuple[str, float]], *, source: str) -> None:
+    """Write the ranking (atomically: a process loading meanwhile reads the old file or the new one)."""
+    payload = {
+        "venue": spec.venue, "quote": spec.quote, "top": spec.top, "source": source,
+        "resolved_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "symbols": [symbol for symbol, _ in ranked],
+        "quote_volume_24h": {symbol: volume for symbol, volume in ranked},
+    }
+    spec.cache_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = spec.cache_path.with_name(spec.cache_path.name + ".partial")
+    partial.write_text(json.dumps(payload, indent=1) + "\n")
+    partial.replace(spec.cache_path)

@@ -1,0 +1,53 @@
+"""The emulated Binance market through the real ccxt client: hundreds of USDT pairs, one-letter and digit bases,
+pairs that are listed but not trading, 24-hour tickers ranked the same on every call, and klines for every pair."""
+
+import pytest
+import requests
+
+from datafactory_assets.emulator.listing import binance_market
+from datafactory_assets.emulator.server import Emulator
+from datafactory_tests.emulator.helpers import BINANCE_SPOT, MINUTE, T0, ccxt_client, expected_rows
+
+
+@pytest.fixture(scope="module")
+def client():
+    with Emulator() as emu:
+        exchange = ccxt_client("binance", emu.url, **BINANCE_SPOT)
+        exchange.load_markets()
+        yield exchange
+
+
+def test_the_market_lists_hundreds_of_usdt_pairs_with_real_odd_bases_and_some_not_trading(client):
+    usdt = {s: m for s, m in client.markets.items() if m["quote"] == "USDT"}
+    trading = [s for s, m in usdt.items() if m["active"]]
+    assert len(trading) >= 300 and len(usdt) - len(trading) >= 10
+    assert {"W/USDT", "S/USDT", "1000SATS/USDT", "BTC/USDT"} <= set(trading)
+    assert client.markets["1000SATS/USDT"]["id"] == "1000SATSUSDT" and not client.markets["LUNA/USDT"]["active"]
+    assert client.markets["LUNA/USDT"]["info"]["status"] == "HALT"
+
+
+def test_24h_tickers_cover_every_pair_and_rank_the_same_way_on_every_call(client):
+    first, again = client.fetch_tickers(), client.fetch_tickers()
+    assert set(first) == set(client.markets)
+    rank = [s for s, _ in sorted(first.items(), key=lambda item: -item[1]["quoteVolume"])]
+    assert rank == [s for s, _ in sorted(again.items(), key=lambda item: -item[1]["quoteVolume"])]
+    assert rank[0] == "BTC/USDT" and rank[1] == "ETH/USDT"
+    assert first["LUNA/USDT"]["quoteVolume"] > first["SOL/USDT"]["quoteVolume"]  # halted with yesterday's volume
+    w = first["W/USDT"]
+    assert w["last"] > 0 and w["low"] <= w["last"] <= w["high"] and w["baseVolume"] > 0
+
+
+def test_one_symbol_gets_one_ticker_object_and_an_unknown_one_binances_error(client):
+    base = client.urls["api"]["public"]
+    one = requests.get(f"{base}/ticker/24hr", params={"symbol": "SUSDT"}, timeout=5).json()
+    assert one["symbol"] == "SUSDT" and float(one["quoteVolume"]) > 0
+    unknown = requests.get(f"{base}/ticker/24hr", params={"symbol": "NOPEUSDT"}, timeout=5)
+    assert unknown.status_code == 400 and unknown.json()["code"] == -1121
+
+
+def test_klines_are_served_for_a_listed_pair_beyond_the_default_symbols(client):
+    assert client.fetch_ohlcv("W/USDT", "1m", since=T0, limit=3) == expected_rows("W/USDT", T0, 3, MINUTE)
+
+
+def test_the_market_is_the_same_on_every_call():
+    assert binance_market(("ETH/BTC",)) == binance_market(("ETH/BTC",))

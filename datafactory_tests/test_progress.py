@@ -1,0 +1,132 @@
+"""Backfill and history progress, read from a warehouse filled through the real asset code."""
+
+import io
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from rich.console import Console
+
+from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.progress import Meter, Tally, follow, report_history, tally, total
+from datafactory_tests.helpers import symbol_settings
+
+BTC = symbol_settings()
+
+
+def hour(h: int) -> datetime:
+    return datetime(2024, 3, 1, tzinfo=UTC) + timedelta(hours=h)
+
+
+def test_a_tally_counts_complete_hours_of_the_ranges_asked_and_candles_in_their_span(warehouse, sources):
+    path = warehouse.path
+    assert tally(path, {BTC: [(hour(0), hour(3))]}) == [Tally("BTC/USDT", 4, 0, 0, 240)]
+    ingest_window(BTC, start=hour(0), end=hour(6), sources=sources, warehouse=warehouse)
+    assert tally(path, {BTC: [(hour(0), hour(1)), (hour(5), hour(7))]}) == [Tally("BTC/USDT", 5, 3, 360, 120)]
+    eth = symbol_settings("ETH/USDT")
+    assert total(tally(path, {BTC: [(hour(6), hour(6))], eth: []})) == Tally("all", 1, 0, 0, 60)
+
+
+def filling(warehouse, sources, hours: int):
+    """A poll that stores the next hour each time it is asked, as the backfill's runs would, and says when all
+    `hours` are there."""
+    stored = []
+
+    def poll():
+        ingest_window(BTC, start=hour(len(stored)), end=hour(len(stored) + 1), sources=sources, warehouse=warehouse)
+        stored.append(1)
+        return len(stored) == hours, f"runs: {len(stored)} of {hours} launched finished"
+
+    return poll
+
+
+def test_in_a_pipe_progress_is_plain_lines_and_ends_with_the_totals(warehouse, sources):
+    plan = {BTC: [(hour(0), hour(3))]}
+    out = io.StringIO()
+    meter = Meter(tally(warehouse.path, plan), time.monotonic())
+    follow(measure=lambda: tally(warehouse.path, plan), poll=filling(warehouse, sources, 4), meter=meter,
+           console=Console(file=out, width=200), timeout_s=60, every_s=0, line_every_s=0)
+    lines = out.getvalue().splitlines()
+    assert [line.split(" ", 1)[1].split(",")[0] for line in lines[:4]] == [
+        "1/4 h (25%)", "2/4 h (50%)", "3/4 h (75%)", "4/4 h (100%)"]
+    assert "candles/s, ETA done; runs: 4 of 4 launched finished" in lines[3]
+    assert lines[4].startswith("BTC/USDT: 4 of 4 hour(s) complete, 240 candle(s) stored in 0:00:")
+    assert "\x1b[" not in out.getvalue()
+
+
+def test_in_a_terminal_progress_is_a_live_bar_per_symbol_and_their_sum(warehouse, sources):
+    eth = symbol_settings("ETH/USDT")
+    plan = {BTC: [(hour(0), hour(1))], eth: [(hour(0), hour(1))]}
+    out = io.StringIO()
+    follow(measure=lambda: tally(warehouse.path, plan), poll=filling(warehouse, sources, 2),
+           meter=Meter(tally(warehouse.path, plan), time.monotonic()),
+           console=Console(file=out, width=200, force_terminal=True), timeout_s=60, every_s=0)
+    text = out.getvalue()
+    assert "\x1b[" in text and "━" in text
+    assert "BTC/USDT" in text and "2/2 h (100%)" in text and "all" in text and "2/4 h (50%)" in text
+    assert "all: 2 of 4 hour(s) complete, 120 candle(s) stored" in text
+
+
+def test_a_backfill_still_running_at_the_deadline_is_a_timeout(warehouse):
+    plan = {BTC: [(hour(0), hour(0))]}
+    with pytest.raises(TimeoutError, match=r"still running after 0s \(runs: 0 of 1 launched finished\)"):
+        follow(measure=lambda: tally(warehouse.path, plan), poll=lambda: (False, "runs: 0 of 1 launched finished"),
+               meter=Meter(tally(warehouse.path, plan), time.monotonic()), console=Console(file=io.StringIO()),
+               timeout_s=0)
+
+
+def test_a_reading_a_writer_keeps_waiting_is_skipped_and_the_next_one_shown(warehouse, sources):
+    import threading
+
+    plan = {BTC: [(hour(0), hour(0))]}
+    meter = Meter(tally(warehouse.path, plan), time.monotonic())
+    writing, release = threading.Event(), threading.Event()
+
+    def writer():
+        with warehouse.connect():
+            writing.set()
+            release.wait(30)
+
+    threading.Thread(target=writer).start()
+    writing.wait(30)
+    polls = []
+
+    def poll():
+        polls.append(1)
+        if len(polls) == 2:
+            release.set()
+            ingest_window(BTC, start=hour(0), end=hour(1), sources=sources, warehouse=warehouse)
+        return len(polls) >= 2, f"poll {len(polls)}"
+
+    out = io.StringIO()
+    follow(measure=lambda: tally(warehouse.path, plan, lock_timeout_s=0.3), poll=poll, meter=meter,
+           console=Console(file=out, width=200), timeout_s=60, every_s=0, line_every_s=0)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2 and "1/1 h (100%)" in lines[0] and lines[0].endswith("; poll 2"), lines
+
+
+def test_up_prints_a_history_line_when_the_stored_history_changes(tmp_path, warehouse, sources):
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n')
+    configured = (datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - hour(0)) // timedelta(hours=1)
+    ingest_window(BTC, start=hour(0), end=hour(2), sources=sources, warehouse=warehouse)
+    out = io.StringIO()
+    stop = report_history({"DATAFACTORY_CONFIG": str(config), "DATAFACTORY_WAREHOUSE": warehouse.path}, out=out,
+                          every_s=0.05)
+    try:
+        wait_for_lines(out, 1)
+        ingest_window(BTC, start=hour(2), end=hour(3), sources=sources, warehouse=warehouse)
+        wait_for_lines(out, 2)
+    finally:
+        stop.set()
+    first, second = out.getvalue().splitlines()[:2]
+    assert first.startswith(f"history: 2 of {configured:,} hour(s) stored (0.0%), 0 candles/s")
+    assert second.startswith(f"history: 3 of {configured:,} hour(s) stored")
+    assert not second.endswith(" 0 candles/s")
+
+
+def wait_for_lines(out: io.StringIO, count: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(out.getvalue().splitlines()) < count:
+        assert time.monotonic() < deadline, out.getvalue()
+        time.sleep(0.02)

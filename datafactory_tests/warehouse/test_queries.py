@@ -1,0 +1,42 @@
+"""The incomplete-hour ranges healing asks for, for many symbols in one query, against a real DuckDB file."""
+
+from datetime import datetime, timedelta
+
+from datafactory_assets.warehouse import queries
+
+H0 = datetime(2025, 1, 1)
+
+
+def hour(offset: int) -> datetime:
+    return H0 + timedelta(hours=offset)
+
+
+def store_minutes(conn, symbol: str, first: datetime, minutes: int) -> None:
+    conn.execute("INSERT INTO candles SELECT ?, ts, 1, 1, 1, 1, 1, 'binance', now() "
+                 "FROM range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) AS r(ts)",
+                 [symbol, first, first + timedelta(minutes=minutes)])
+
+
+def test_ranges_of_incomplete_hours_for_every_symbol_in_one_query(warehouse):
+    with warehouse.connect() as conn:
+        store_minutes(conn, "BTC/USDT", hour(-5), 60 * 5)  # before its start: ignored
+        store_minutes(conn, "BTC/USDT", hour(2), 60 * 3)  # hours 2-4 complete
+        store_minutes(conn, "BTC/USDT", hour(6), 59)  # hour 6 one candle short ...
+        store_minutes(conn, "BTC/USDT", hour(7), 60)  # hour 7 complete
+        store_minutes(conn, "ETH/USDT", hour(1), 58)  # hour 1 two short, both confirmed holes
+        conn.execute("INSERT INTO known_gaps VALUES ('ETH/USDT', ?, now(), 'binance', 2), "
+                     "('ETH/USDT', ?, now(), 'binance', 2)", [hour(1) + timedelta(minutes=58),
+                                                              hour(1) + timedelta(minutes=59)])
+        store_minutes(conn, "SOL/USDT", hour(0), 60 * 10)  # complete up to the end and beyond
+        ranges = queries.incomplete_ranges(conn, [("BTC/USDT", hour(0), 60), ("ETH/USDT", hour(1), 60),
+                                                  ("SOL/USDT", hour(0), 60), ("ADA/USDT", hour(3), 60),
+                                                  ("XRP/USDT", hour(9), 60)], until=hour(9))
+        assert queries.incomplete_hours(conn, "BTC/USDT", start=hour(0), until=hour(9), per_hour=60) == [
+            hour(0), hour(1), hour(5), hour(6), hour(8)]
+    assert ranges == {
+        "BTC/USDT": [(hour(0), hour(2)), (hour(5), hour(7)), (hour(8), hour(9))],
+        "ETH/USDT": [(hour(2), hour(9))],  # hour 1 is whole once its confirmed holes count as held
+        "SOL/USDT": [],
+        "ADA/USDT": [(hour(3), hour(9))],  # nothing stored: its whole span
+        "XRP/USDT": [],  # starts at the end: nothing to ask for
+    }
