@@ -32,7 +32,7 @@ def about(partition: str, slack: SlackReceiver, smtp: SmtpReceiver) -> tuple[lis
     return [t for t in slack.texts if partition in t], [m for m in mails if partition in m]
 
 
-def test_a_failing_gaps_check_alerts_once_then_recovers_once_on_slack_and_email(tmp_path, emulator):
+def test_a_failing_gaps_check_alerts_once_then_recovers_once_on_slack_and_email(tmp_path, emulator, monkeypatch):
     # the universe is the last complete hour only, so the schedule and the healing sensor can only touch it too
     partition_start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     partition = f"{partition_start:%Y-%m-%d-%H:%M}"
@@ -84,6 +84,7 @@ def assert_canary_nowhere(platform: Platform, slack: SlackReceiver, smtp: SmtpRe
     assert not leaks, leaks
     assert not [t for t in slack.texts if CANARY in t]
     assert not [m for m in smtp.messages if CANARY in m.as_string()]
+    monkeypatch.setenv("DAGSTER_HOME", str(platform.dagster_home))  # the shipped event log's files are below it
     with dg.DagsterInstance.from_config(str(platform.dagster_home)) as instance:
         runs = instance.get_runs()
         assert len(runs) >= 2

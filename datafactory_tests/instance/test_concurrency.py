@@ -100,8 +100,9 @@ class Instance:
 
 
 @pytest.fixture
-def instance(tmp_path, emulator):
+def instance(tmp_path, emulator, monkeypatch):
     with Instance(tmp_path, emulator.url) as made:
+        monkeypatch.setenv("DAGSTER_HOME", str(made.dagster_home))  # read back as a Dagster process would
         yield made
 
 
