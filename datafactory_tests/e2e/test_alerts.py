@@ -72,6 +72,7 @@ def test_a_failing_gaps_check_alerts_once_then_recovers_once_on_slack_and_email(
                 assert f"partition {partition}: 0 missing candles" in got[1], got[1]
             assert smtp.logins and all(login.endswith(":ok") for login in smtp.logins)
 
+        monkeypatch.setenv("DAGSTER_HOME", str(platform.dagster_home))  # the shipped event log's files are below it
         assert_canary_nowhere(platform, slack, smtp)
 
 
@@ -84,7 +85,6 @@ def assert_canary_nowhere(platform: Platform, slack: SlackReceiver, smtp: SmtpRe
     assert not leaks, leaks
     assert not [t for t in slack.texts if CANARY in t]
     assert not [m for m in smtp.messages if CANARY in m.as_string()]
-    monkeypatch.setenv("DAGSTER_HOME", str(platform.dagster_home))  # the shipped event log's files are below it
     with dg.DagsterInstance.from_config(str(platform.dagster_home)) as instance:
         runs = instance.get_runs()
         assert len(runs) >= 2
