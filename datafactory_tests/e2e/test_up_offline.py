@@ -12,6 +12,7 @@ import duckdb
 import pytest
 import requests
 
+from datafactory_assets.instance.profiles import template
 from datafactory_assets.launcher import free_port
 from datafactory_assets.settings import REPO_ROOT
 
@@ -92,7 +93,7 @@ def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
-    assert (tmp_path / "home" / "dagster.yaml").read_text().count("default_limit: 1") == 1
+    assert (tmp_path / "home" / "dagster.yaml").read_text() == template("embedded")
     conn = duckdb.connect(str(warehouse), read_only=True)
     assert conn.execute("SELECT symbol, count(*) FROM candles GROUP BY symbol ORDER BY symbol").fetchall() == [
         ("ADA/USDT", 60), ("BTC/USDT", 60), ("ETH/USDT", 60), ("SOL/USDT", 60)]
