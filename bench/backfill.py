@@ -33,20 +33,17 @@ from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import ccxt
 import dagster as dg
-import duckdb
-import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import harness  # noqa: E402
 from datafactory_assets.assets import build_candle_asset  # noqa: E402
 from datafactory_assets.assets.ingest import ingest_window  # noqa: E402
 from datafactory_assets.instance.environment import DAGSTER_ENV  # noqa: E402
 from datafactory_assets.instance.profiles import write_instance_config  # noqa: E402
 from datafactory_assets.launcher import start_emulator  # noqa: E402
 from datafactory_assets.settings import SymbolSettings  # noqa: E402
-from datafactory_assets.sources.ccxt_source import point_at_emulator  # noqa: E402
 from datafactory_assets.sources.resource import SourcesResource  # noqa: E402
 from datafactory_assets.warehouse import WarehouseResource  # noqa: E402
 
@@ -58,29 +55,7 @@ END = START + timedelta(days=DAYS)
 
 def raw_pass(url: str, workdir: Path) -> tuple[int, float]:
     """A plain ccxt loop over the window, then one DuckDB insert."""
-    began = time.perf_counter()
-    exchange = ccxt.binance({"enableRateLimit": False, "options": {"fetchMarkets": {"types": ["spot"]},
-                                                                   "fetchCurrencies": False}})
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="binance")
-    frames = []
-    for symbol in SYMBOLS:
-        since, rows = int(START.timestamp() * 1000), []
-        while since < int(END.timestamp() * 1000):
-            page = exchange.fetch_ohlcv(symbol, "1m", since=since, limit=1000,
-                                        params={"until": int(END.timestamp() * 1000) - 1})
-            if not page:
-                break
-            rows.extend(page)
-            since = page[-1][0] + 60_000
-        frames.append(pl.DataFrame(rows, schema=["ts", "open", "high", "low", "close", "volume"], orient="row")
-                      .with_columns(symbol=pl.lit(symbol)))
-    data = pl.concat(frames)
-    conn = duckdb.connect(str(workdir / "raw.duckdb"))
-    conn.register("data", data)
-    conn.execute("CREATE TABLE candles AS SELECT * FROM data")
-    count = conn.execute("SELECT count(*) FROM candles").fetchall()[0][0]
-    conn.close()
-    return count, time.perf_counter() - began
+    return harness.raw_pass(url, SYMBOLS, start=START, end=END, database=workdir / "raw.duckdb")
 
 
 def resilient_sources(url: str, state: Path) -> SourcesResource:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from datafactory_assets.launcher import free_port  # noqa: E402
+from datafactory_assets.processes import descendants  # noqa: E402
 from datafactory_assets.sources.ccxt_source import point_at_emulator  # noqa: E402
 
 BIN = Path(sys.executable).parent
@@ -69,27 +70,10 @@ def start_platform(env: dict, workdir: Path) -> tuple[subprocess.Popen, str]:
     raise TimeoutError(f"the webserver did not answer; see {workdir / 'platform.log'}")
 
 
-def descendants(root: int) -> list[int]:
-    """`root` and every process below it, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
 def stop(proc: subprocess.Popen) -> None:
     """SIGTERM to the platform's process tree (dagster dev puts some children in sessions of their own), then
     SIGKILL to whatever is left after a minute."""
-    tree = descendants(proc.pid)
+    tree = [proc.pid, *descendants(proc.pid)]
     for pid in tree:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

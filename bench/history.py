@@ -28,9 +28,10 @@ from pathlib import Path
 
 import ccxt
 
-from harness import (BIN, ROOT, descendants, platform_env, raw_pass, start_emulator, start_platform, stop,
+from harness import (BIN, ROOT, platform_env, raw_pass, start_emulator, start_platform, stop,
                      stored_candles, write_config)
 
+from datafactory_assets.processes import descendants
 from datafactory_assets.sources.ccxt_source import point_at_emulator
 
 WORKLOADS = {"a": {"symbols": 4, "days": 365, "budget": False}, "b": {"symbols": 200, "days": 7, "budget": True}}
@@ -60,7 +61,7 @@ class PeakRss:
 
     def _sample(self) -> None:
         while not self._stop.wait(1.0):
-            for pid in descendants(self.root):
+            for pid in [self.root, *descendants(self.root)]:
                 try:
                     status = Path(f"/proc/{pid}/status").read_text()
                 except OSError:

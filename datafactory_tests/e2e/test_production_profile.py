@@ -14,6 +14,7 @@ import pytest
 
 from datafactory_assets.automation.run_tags import SOURCE_TAG, candle_run_tags
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.processes import descendants
 from datafactory_tests.e2e.platform import BIN, Platform
 from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 from datafactory_tests.helpers import ms
@@ -115,23 +116,6 @@ mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params)
 
 RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 WEEK = datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 12, tzinfo=UTC)  # one run over 168 partitions: seconds
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def run_worker(platform: Platform) -> int | None:
