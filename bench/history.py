@@ -77,6 +77,7 @@ class PeakRss:
 
 def timed_load(env: dict) -> float:
     """Seconds `dagster definitions validate` takes to load the code location, as every Dagster process does."""
+    Path(env["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     began = time.perf_counter()
     subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-m", "datafactory_assets.definitions"],
                    env=env, cwd=ROOT, check=True, capture_output=True)

@@ -32,6 +32,9 @@ ASSET_PARTITION_RANGE_END = "dagster/asset_partition_range_end"  # constants do 
 HourRange = tuple[datetime, datetime]  # first and last hour start, both inclusive, UTC
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 BACKFILL_TAG = "datafactory/backfill"
+# Partitions of all its assets one run holds at most: about as many seconds of Dagster bookkeeping as a run process
+# takes to start, so fewer would pay more starts and more would leave the other cores idle.
+RUN_PARTITIONS = 2_880
 
 _LOCATE = """
 query Locate($keys: [AssetKeyInput!]) {
@@ -127,7 +130,8 @@ def hour_runs(hours: Iterable[datetime]) -> list[HourRange]:
 
 def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions_per_run: int) -> list[RangeRun]:
     """The runs that fetch `plan`: per primary source, each range cut into spans of at most `partitions_per_run`
-    hours; symbols that need the same span share its run (a fresh backfill of many symbols is a few runs)."""
+    hours; symbols that need the same span share its runs, up to `RUN_PARTITIONS` partitions a run (a fresh backfill
+    of four symbols is one run a month, one of 200 symbols over a week a dozen runs that go in parallel)."""
     runs = []
     for source, symbols in by_primary_source(plan).items():
         spans: dict[HourRange, list[str]] = defaultdict(list)
@@ -137,7 +141,10 @@ def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions
                     cut = min(first + (partitions_per_run - 1) * HOUR, last)
                     spans[(first, cut)].append(symbol.asset_name)
                     first = cut + HOUR
-        runs.extend(RangeRun(source, first, last, tuple(assets)) for (first, last), assets in sorted(spans.items()))
+        for (first, last), assets in sorted(spans.items()):
+            per_run = max(RUN_PARTITIONS // ((last - first) // HOUR + 1), 1)
+            runs.extend(RangeRun(source, first, last, tuple(assets[i:i + per_run]))
+                        for i in range(0, len(assets), per_run))
     return runs
 
 

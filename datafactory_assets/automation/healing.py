@@ -8,6 +8,7 @@ not asked for twice. An hour that stays incomplete is asked for again with a dou
 `max_attempts` it is reported (an observation on the asset and a warning in the tick's log) and left alone.
 """
 
+from collections import defaultdict
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -49,11 +50,12 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
             in_flight=_in_flight(context.instance, symbols, keys),
             memory=HealingMemory.from_cursor(context.cursor),
             now=now.timestamp(), settings=healing, partitions_per_run=settings.partitions_per_run,
+            run_group=lambda symbol: symbols[symbol].sources[0],
         )
         for pid in tick.gave_up:
             context.log.warning(f"healing gave up on {pid} after {healing.max_attempts} runs; it stays incomplete")
         return dg.SensorResult(
-            run_requests=[_run_request(run, symbols[run.symbol], keys[run.symbol]) for run in tick.runs],
+            run_requests=_run_requests(tick.runs, symbols, keys),
             cursor=tick.memory.to_cursor(),
             asset_events=[_gave_up_event(pid, keys, healing.max_attempts) for pid in tick.gave_up],
             skip_reason=None if tick.runs else "every partition is complete, in flight, waiting or given up",
@@ -101,13 +103,23 @@ def _run_partitions(tags: dict, symbols: dict[str, SymbolSettings], selected: li
     return []
 
 
-def _run_request(run: HealingRun, symbol: SymbolSettings, key: dg.AssetKey) -> dg.RunRequest:
-    tags = {**candle_run_tags(symbol.sources[0]), HEALING_TAG: "true"}
-    if len(run.partition_keys) == 1:
-        return dg.RunRequest(asset_selection=[key], partition_key=run.partition_keys[0], tags=tags)
-    first, last = run.partition_keys[0], run.partition_keys[-1]
-    return dg.RunRequest(asset_selection=[key], tags={**tags, ASSET_PARTITION_RANGE_START_TAG: first,
-                                                      ASSET_PARTITION_RANGE_END_TAG: last})
+def _run_requests(runs: list[HealingRun], symbols: dict[str, SymbolSettings],
+                  keys: dict[str, dg.AssetKey]) -> list[dg.RunRequest]:
+    """One request per range the plan asked for, covering every symbol of one primary source that needs it."""
+    shared: dict[tuple[str, tuple[str, ...]], list[dg.AssetKey]] = defaultdict(list)
+    for run in runs:
+        shared[(symbols[run.symbol].sources[0], run.partition_keys)].append(keys[run.symbol])
+    return [_run_request(source, partition_keys, selection)
+            for (source, partition_keys), selection in shared.items()]
+
+
+def _run_request(source: str, partition_keys: tuple[str, ...], selection: list[dg.AssetKey]) -> dg.RunRequest:
+    tags = {**candle_run_tags(source), HEALING_TAG: "true"}
+    if len(partition_keys) == 1:
+        return dg.RunRequest(asset_selection=selection, partition_key=partition_keys[0], tags=tags)
+    first, last = partition_keys[0], partition_keys[-1]
+    return dg.RunRequest(asset_selection=selection, tags={**tags, ASSET_PARTITION_RANGE_START_TAG: first,
+                                                          ASSET_PARTITION_RANGE_END_TAG: last})
 
 
 def _gave_up_event(pid: str, keys: dict[str, dg.AssetKey], attempts: int) -> dg.AssetObservation:

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import bisect
 import heapq
-import itertools
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -73,14 +72,19 @@ def partition_id(symbol: str, key: str) -> str:
 
 
 def plan_tick(incomplete: Mapping[str, Sequence[HourRange]], *, in_flight: Iterable[str], memory: HealingMemory,
-              now: float, settings: HealingSettings, partitions_per_run: int) -> HealingTick:
+              now: float, settings: HealingSettings, partitions_per_run: int,
+              run_group: Callable[[str], str] = str) -> HealingTick:
     """Runs for the incomplete hours (per symbol, ranges `[first, stop)` of hour starts, oldest first) that no run
     is busy with, that are due, and that have attempts left: at most `settings.max_runs_per_tick` runs, each over at
     most `partitions_per_run` adjacent hours, oldest or newest first as configured.
 
     Only the hours remembered or busy are looked at one by one; the ranges are cut around them and split into runs
     arithmetically, and only the runs asked for are spelled out, so years of missing history cost no more than a
-    day of it."""
+    day of it.
+
+    Symbols with the same `run_group` (their primary source, for the sensor) that need the same hours share one run,
+    so `max_runs_per_tick` counts those shared runs: filling a fresh universe asks for every symbol's newest month in
+    one run rather than one symbol's per run."""
     busy = set(in_flight)
     ranges = {symbol: sorted(spans) for symbol, spans in incomplete.items()}
     memory = HealingMemory(
@@ -99,8 +103,12 @@ def plan_tick(incomplete: Mapping[str, Sequence[HourRange]], *, in_flight: Itera
         *(_chunks(symbol, _cut(spans, sorted(skipped.get(symbol, ()))), partitions_per_run, newest=newest)
           for symbol, spans in ranges.items()),
         key=lambda chunk: chunk[1], reverse=newest)
-    runs = []
-    for symbol, first, count in itertools.islice(candidates, settings.max_runs_per_tick):
+    runs, shared = [], set()
+    for symbol, first, count in candidates:
+        group = (run_group(symbol), first, count)
+        if group not in shared and len(shared) == settings.max_runs_per_tick:
+            break
+        shared.add(group)
         keys = tuple(partition_key(first + i * _HOUR) for i in range(count))
         runs.append(HealingRun(symbol, keys))
         for key in keys:

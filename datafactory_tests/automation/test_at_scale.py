@@ -47,12 +47,11 @@ def test_200_symbols_heal_and_collect_the_closed_hour_once_each(code_location):
 
     sensor = defs.resolve_sensor_def("candles_healing")
     tick = sensor(dg.build_sensor_context(instance=instance, resources=defs.resources))
-    assert len(tick.run_requests) == settings.healing.max_runs_per_tick  # 600 hours missing: four runs a tick
-    for request in tick.run_requests:  # each one symbol's three missing hours, as one range run
-        assert request.tags[RANGE_START] == f"{start:%Y-%m-%d-%H:%M}" and request.tags[HEALING_TAG] == "true"
-        (key,) = request.asset_selection
-        assert dg.materialize([defs.resolve_assets_def(key)], tags=request.tags,  # its resources bound
-                              instance=instance).success
+    (request,) = tick.run_requests  # every symbol lacks the same three hours: one run of them all
+    assert request.tags[RANGE_START] == f"{start:%Y-%m-%d-%H:%M}" and request.tags[HEALING_TAG] == "true"
+    assert len(request.asset_selection) == 200
+    assert dg.materialize([defs.resolve_assets_def(key) for key in request.asset_selection],  # resources bound
+                          tags=request.tags, instance=instance).success
 
     last_hour = start + timedelta(hours=2)
     outcome = defs.resolve_job_def("candles_job").execute_in_process(

@@ -3,8 +3,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
-from datafactory_assets.automation.backfill import (RangeRun, missing_ranges, partition_range, range_runs,
-                                                    selected_symbols, whole_window)
+from datafactory_assets.automation.backfill import (RUN_PARTITIONS, RangeRun, missing_ranges, partition_range,
+                                                    range_runs, selected_symbols, whole_window)
 from datafactory_assets.settings import Settings
 from datafactory_tests.helpers import symbol_settings
 
@@ -73,6 +73,14 @@ def test_ranges_are_cut_as_the_backfill_policy_would_and_symbols_needing_the_sam
         RangeRun("binance", hour(4), hour(4), ("btc_usdt", "eth_usdt")),
         RangeRun("binance", hour(7), hour(7), ("eth_usdt",))]
     assert sum(run.hours * len(run.assets) for run in range_runs(plan, partitions_per_run=2)) == 11
+
+
+def test_many_symbols_needing_the_same_span_are_spread_over_runs_of_a_bounded_size():
+    many = {symbol_settings(f"S{i}/USDT"): [(hour(0), hour(167))] for i in range(40)}  # a week of 40 symbols
+    runs = range_runs(many, partitions_per_run=720)
+    assert [len(run.assets) for run in runs] == [17, 17, 6]
+    assert all(run.hours == 168 and run.hours * len(run.assets) <= RUN_PARTITIONS for run in runs)
+    assert sorted(a for run in runs for a in run.assets) == sorted(s.asset_name for s in many)
 
 
 def hour(h: int) -> datetime:

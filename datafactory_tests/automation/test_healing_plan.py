@@ -27,10 +27,10 @@ def ranges(hour_list: list[datetime]) -> list[tuple[datetime, datetime]]:
     return [(first, stop) for first, stop in spans]
 
 
-def plan(incomplete, *, memory=None, in_flight=(), now=1000.0, per_run=720, **healing):
+def plan(incomplete, *, memory=None, in_flight=(), now=1000.0, per_run=720, run_group=str, **healing):
     return plan_tick({symbol: ranges(h) for symbol, h in incomplete.items()}, in_flight=in_flight,
                      memory=memory or HealingMemory(), now=now,
-                     settings=HealingSettings(**healing), partitions_per_run=per_run)
+                     settings=HealingSettings(**healing), partitions_per_run=per_run, run_group=run_group)
 
 
 def test_adjacent_hours_share_a_run_and_a_hole_in_between_splits_them():
@@ -39,6 +39,19 @@ def test_adjacent_hours_share_a_run_and_a_hole_in_between_splits_them():
         ("BTC/USDT", ("2025-01-01-00:00", "2025-01-01-01:00", "2025-01-01-02:00")),
         ("BTC/USDT", ("2025-01-01-05:00", "2025-01-01-06:00")),
     ]
+
+
+def test_symbols_of_one_source_needing_the_same_hours_share_a_run_and_the_cap_counts_shared_runs():
+    missing = {"BTC/USDT": hours(*range(8)), "ETH/USDT": hours(*range(8)), "SOL/USDT": hours(*range(4))}
+    one = plan(missing, per_run=4, max_runs_per_tick=1, run_group=lambda symbol: "binance")
+    assert [(r.symbol, r.partition_keys[0], len(r.partition_keys)) for r in one.runs] == [
+        ("BTC/USDT", "2025-01-01-04:00", 4), ("ETH/USDT", "2025-01-01-04:00", 4)]
+    two = plan(missing, per_run=4, max_runs_per_tick=2, run_group=lambda symbol: "binance")
+    assert {(r.symbol, r.partition_keys[0]) for r in two.runs} == {
+        (s, h) for s in ("BTC/USDT", "ETH/USDT") for h in ("2025-01-01-00:00", "2025-01-01-04:00")} | {
+        ("SOL/USDT", "2025-01-01-00:00")}
+    apart = plan(missing, per_run=4, max_runs_per_tick=1)  # each symbol its own group: one symbol's range a run
+    assert [r.symbol for r in apart.runs] == ["BTC/USDT"]
 
 
 def test_runs_are_capped_per_tick_and_by_partitions_per_run_newest_first_by_default():
