@@ -103,7 +103,7 @@ class HealingSettings:
 
     enabled: bool = True  # false: the sensor is defined but stopped until someone starts it in the UI
     interval_s: int = 60  # how often the sensor looks
-    max_runs_per_tick: int = 4  # at most this many runs requested per tick, each of up to partitions_per_run hours
+    max_runs_per_tick: int = 8  # at most this many runs requested per tick, each of up to partitions_per_run hours
     order: str = "newest"  # "newest" or "oldest": which incomplete hours are asked for first
     max_attempts: int = 6  # runs asked for one hour before it is reported and left alone
     backoff_s: int = 60  # wait before asking again for an hour still incomplete; doubles per attempt ...

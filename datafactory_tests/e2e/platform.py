@@ -3,7 +3,9 @@ DAGSTER_HOME, our instance config and a test universe, fed by the exchange emula
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ import requests
 from datafactory_assets.instance.environment import dagster_environment
 from datafactory_assets.instance.profiles import write_instance_config
 from datafactory_assets.launcher import free_port
+from datafactory_assets.processes import descendants
 from datafactory_assets.settings import REPO_ROOT
 
 BIN = Path(sys.executable).parent
@@ -59,6 +62,9 @@ class Platform:
         return self
 
     def __exit__(self, *exc) -> None:
+        """Stop webserver and daemon, then whatever they started and left behind: their code servers outlive them
+        (orphaned `dagster api grpc` processes that ignore SIGTERM), and the suite must leave no process."""
+        children = [pid for proc in self.procs for pid in descendants(proc.pid)]
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:
@@ -66,6 +72,9 @@ class Platform:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
     def _spawn(self, name: str, argv: list) -> None:
         log = open(self.workdir / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
