@@ -160,11 +160,16 @@ class Emulator:
     def clear_request_log(self) -> None:
         self._log.clear()
 
-    def handle(self, method: str, target: str, body: bytes) -> Response:
-        """Answer one HTTP request; the socket-free core of the server."""
+    def handle(self, method: str, target: str, body: bytes, *, origin: str | None = None,
+               host: str | None = None) -> Response:
+        """Answer one HTTP request; the socket-free core of the server. `origin` and `host` are the request's
+        headers: a control request that changes something is refused when a browser sends it from another page."""
         url = urlsplit(target)
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         if url.path.startswith(CONTROL_PREFIX):
+            if method != "GET" and origin is not None and origin != f"http://{host}":
+                return json_response(403, {"error": f"cross-origin {method} {url.path} from {origin} refused: only "
+                                                    "this emulator's own pages, scripts and tools may change it"})
             return self._control(method, url.path[len(CONTROL_PREFIX) :], body)
         venue_id, _, local_path = url.path.lstrip("/").partition("/")
         request = Request(method=method, path="/" + local_path, query=query, now_ms=time.time_ns() // 1_000_000)
@@ -361,7 +366,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:
-            response = self.server.emulator.handle(self.command, self.path, body)
+            response = self.server.emulator.handle(self.command, self.path, body, origin=self.headers.get("Origin"),
+                                                   host=self.headers.get("Host"))
         except Hangup as hangup:
             self._hang_up(hangup)
             return

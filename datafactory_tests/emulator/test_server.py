@@ -220,3 +220,18 @@ def test_serve_prints_its_url_serves_and_stops_on_sigterm():
         assert proc.wait(timeout=10) == 0
     finally:
         proc.kill()
+
+
+def test_a_control_change_sent_from_another_page_is_refused_and_changes_nothing(emu):
+    """A page open in the user's browser could otherwise POST faults to 127.0.0.1 (a form post needs no preflight)."""
+    host = urlsplit(emu.url).netloc
+    refused = requests.post(f"{emu.url}/_emulator/faults", data=json.dumps({"spec": "binance:status:503"}),
+                            headers={"Origin": "http://evil.example", "Content-Type": "text/plain"}, timeout=10)
+    assert refused.status_code == 403 and "cross-origin POST" in refused.json()["error"]
+    assert requests.delete(f"{emu.url}/_emulator/requests", headers={"Origin": "null"}, timeout=10).status_code == 403
+    reading = requests.get(f"{emu.url}/_emulator/faults", headers={"Origin": "http://evil.example"}, timeout=10)
+    assert reading.json()["faults"] == []  # reading is allowed; the refused POST added nothing
+    same = requests.post(f"{emu.url}/_emulator/faults", json={"spec": "binance:status:503@1"},
+                         headers={"Origin": f"http://{host}"}, timeout=10)
+    tool = requests.delete(f"{emu.url}/_emulator/faults", timeout=10)  # no Origin: curl, ccxt, our tests
+    assert same.status_code == 200 and tool.status_code == 200
