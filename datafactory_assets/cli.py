@@ -40,13 +40,13 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
 
 
 class _Commands(click.Group):
-    """Every command meets a broken configuration or a warehouse held too long by a writer with one line naming
-    it, not a traceback."""
+    """Every command meets a broken configuration, a missing warehouse or one held too long by a writer with one
+    line naming it, not a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (ConfigError, WarehouseLockedError) as exc:
+        except (ConfigError, WarehouseLockedError, FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 
@@ -100,11 +100,26 @@ def health(hours: int | None) -> None:
 @click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
 def gaps(symbol: str | None) -> None:
     """Missing candle ranges (first and last missing open time, UTC); `confirmed_empty` counts the candles every
-    source lacked in two separate fetches (healing leaves them alone), `unconfirmed` the others."""
-    with _connect(read_only=True) as conn:
+    source lacked in two separate fetches (healing leaves them alone), `unconfirmed` the others. A symbol that is
+    not configured, or has no candles stored, is an error: its gaps are unknown, not absent."""
+    settings = load_settings()
+    configured = sorted(s.symbol for s in settings.symbols)
+    if symbol is not None and symbol not in configured:
+        raise click.ClickException(f"{symbol} is not configured in {settings.config_path}; configured: "
+                                   f"{', '.join(configured)}")
+    with _connect(settings.warehouse_path, read_only=True) as conn:
         frame = queries.gaps(conn, symbol)
+        stored = queries.coverage(conn)
+    if symbol is not None:
+        stored = stored.filter(pl.col("symbol") == symbol)
+    if stored.is_empty():
+        raise click.ClickException(f"no candles stored yet{' for ' + symbol if symbol else ''}: gaps are unknown, "
+                                   "not absent")
     if frame.is_empty():
-        _console().print(f"no gaps{' for ' + symbol if symbol else ''}")
+        span = (f"{symbol}'s first and last stored candle ({stored['first_ts'][0]:%Y-%m-%d %H:%M} .. "
+                f"{stored['last_ts'][0]:%Y-%m-%d %H:%M} UTC)" if symbol else
+                f"the first and last stored candle of each of {stored.height} symbol(s)")
+        _console().print(f"no gaps between {span}")
         return
     _print_frame(frame, f"Gaps{' in ' + symbol if symbol else ''}")
     _console().print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s): "

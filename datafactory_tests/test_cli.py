@@ -36,10 +36,11 @@ def test_status_prints_the_coverage_table(cli_env, emulator):
     assert "BTC/USDT" in result.output and "120" in result.output and "100.0" in result.output
 
 
-def test_status_without_a_warehouse_says_what_to_do(cli_env):
-    result = CliRunner().invoke(main, ["status"])
-    assert result.exit_code != 0
-    assert "run `datafactory init`" in str(result.exception)
+def test_status_and_gaps_without_a_warehouse_say_what_to_do_in_one_line(cli_env):
+    for command in ("status", "gaps"):
+        result = CliRunner().invoke(main, [command])
+        assert result.exit_code == 1 and "run `datafactory init`" in result.output
+        assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
 def test_init_creates_the_schema_and_a_fresh_timestamped_database(cli_env, tmp_path):
@@ -59,6 +60,8 @@ def test_gaps_lists_exactly_the_holes_of_a_replayed_file(cli_env, tmp_path):
     recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(120) if m not in holes]
     replay = tmp_path / "recorded.json"
     replay.write_text(__import__("json").dumps(recorded))
+    config = tmp_path / "datafactory.toml"
+    config.write_text(config.read_text() + '"ALT/BTC" = {}\n')
     with Emulator(replay={"ALT/BTC": replay}) as emu:
         ingest_window(symbol_settings("ALT/BTC"), start=START, end=START + timedelta(hours=2),
                       sources=SourcesResource(emulator_url=emu.url), warehouse=cli_env)
@@ -66,7 +69,19 @@ def test_gaps_lists_exactly_the_holes_of_a_replayed_file(cli_env, tmp_path):
     assert "4 gap(s), 7 missing candle(s)" in output
     for first, last in [("10:05", "10:07"), ("10:30", "10:30"), ("11:01", "11:01"), ("11:40", "11:41")]:
         assert f"2024-03-01 {first}:00" in output and f"2024-03-01 {last}:00" in output
-    assert run("gaps", "--symbol", "BTC/USDT").output.strip() == "no gaps for BTC/USDT"
+    nothing_stored = CliRunner().invoke(main, ["gaps", "--symbol", "BTC/USDT"])
+    assert nothing_stored.exit_code == 1
+    assert "no candles stored yet for BTC/USDT: gaps are unknown, not absent" in nothing_stored.output
+    unknown = CliRunner().invoke(main, ["gaps", "--symbol", "BTC/USDTT"])
+    assert unknown.exit_code == 1 and "BTC/USDTT is not configured" in unknown.output
+
+
+def test_gaps_without_any_says_between_which_candles_it_looked(cli_env, emulator):
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    assert run("gaps", "--symbol", "BTC/USDT").output.strip() == (
+        "no gaps between BTC/USDT's first and last stored candle (2024-03-01 10:00 .. 2024-03-01 11:59 UTC)")
+    assert run("gaps").output.strip() == "no gaps between the first and last stored candle of each of 1 symbol(s)"
 
 
 def test_health_shows_breaker_state_success_rate_latency_and_last_error(cli_env, emulator):
