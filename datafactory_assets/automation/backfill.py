@@ -190,7 +190,7 @@ def new_backfill_id() -> str:
 
 def runs_url(url: str, backfill_id: str) -> str:
     """The UI's run list filtered to one backfill's runs."""
-    return f"{url.rstrip('/')}/runs?" + urlencode({"q[0]": f"tag:{BACKFILL_TAG}={backfill_id}"})
+    return f"{url.rstrip('/')}/runs?" + urlencode({"q[]": f"tag:{BACKFILL_TAG}={backfill_id}"})
 
 
 def _hour(text: str, option: str) -> tuple[datetime, bool]:
