@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
@@ -112,20 +112,11 @@ def whole_window(symbols: list[SymbolSettings], start: datetime,
 def missing_ranges(conn: duckdb.DuckDBPyConnection, symbols: list[SymbolSettings], start: datetime,
                    end: datetime) -> dict[SymbolSettings, list[HourRange]]:
     """Per symbol, the runs of hours in [start, end] the warehouse does not hold complete (confirmed holes count as
-    held), oldest first: all a backfill needs to ask for."""
-    return {s: hour_runs(hour.replace(tzinfo=UTC) for hour in queries.incomplete_hours(
-        conn, s.symbol, start=start, until=end + HOUR, per_hour=s.candles_per_hour)) for s in symbols}
-
-
-def hour_runs(hours: Iterable[datetime]) -> list[HourRange]:
-    """Ascending hour starts as runs of adjacent hours: (first, last), both inclusive."""
-    runs: list[HourRange] = []
-    for hour in hours:
-        if runs and hour - runs[-1][1] == HOUR:
-            runs[-1] = (runs[-1][0], hour)
-        else:
-            runs.append((hour, hour))
-    return runs
+    held), oldest first: all a backfill needs to ask for, in one query for every symbol."""
+    incomplete = queries.incomplete_ranges(conn, [(s.symbol, start, s.candles_per_hour) for s in symbols],
+                                           until=end + HOUR)
+    return {s: [(first.replace(tzinfo=UTC), stop.replace(tzinfo=UTC) - HOUR) for first, stop in incomplete[s.symbol]]
+            for s in symbols}
 
 
 def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions_per_run: int) -> list[RangeRun]:

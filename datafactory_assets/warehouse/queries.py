@@ -112,10 +112,26 @@ def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime
     ).pl()
 
 
-def stored_candles(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime) -> int:
-    """How many candles of one symbol are stored (table or archive) with open time in [start, until)."""
-    return conn.execute("SELECT count(*) FROM all_candles WHERE symbol = ? AND ts >= ? AND ts < ?",
-                        [symbol, start.replace(tzinfo=None), until.replace(tzinfo=None)]).fetchall()[0][0]
+def stored_candles(conn: duckdb.DuckDBPyConnection,
+                   spans: Sequence[tuple[str, datetime, datetime]]) -> dict[str, int]:
+    """Per symbol of `spans` (symbol, start, until), how many of its candles are stored (table or archive) with open
+    time in [start, until); one query for all of them."""
+    counts = {symbol: 0 for symbol, _, _ in spans}
+    if not spans:
+        return counts
+    names, starts, untils = zip(*spans, strict=True)
+    rows = conn.execute(
+        """
+        WITH wanted AS (SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start,
+                               unnest($untils)::TIMESTAMP AS until)
+        SELECT c.symbol, count(*) FROM all_candles c JOIN wanted w USING (symbol)
+        WHERE c.ts >= w.start AND c.ts < w.until GROUP BY c.symbol
+        """,
+        {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts],
+         "untils": [u.replace(tzinfo=None) for u in untils]},
+    ).fetchall()
+    counts.update(dict(rows))
+    return counts
 
 
 def fresh_database_path(directory: Path, now: datetime) -> Path:
