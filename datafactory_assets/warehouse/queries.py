@@ -3,19 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
+from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED
 
 
-def coverage(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
-    """Per symbol: first and last candle, rows, expected, completeness (confirmed holes count as complete: there is
-    nothing more to have), open gaps, missing and confirmed-empty candles (the seed's coverage table)."""
-    return conn.sql("SELECT * FROM coverage").pl()
+def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] = (), *,
+             until: datetime | None = None) -> pl.DataFrame:
+    """Per symbol, how much of what was asked for is held: candle slots from the configured start, or the listing
+    when the venue began later (`counted_from`), to `until` (default: the last closed hour), split into stored
+    `rows`, `confirmed_empty`, `missing` (a request covered them, nothing came) and `not_fetched` (no request did);
+    `completeness_pct` counts stored and confirmed-empty slots. `symbols` (the configured ones) are listed even when
+    never run, with their configured start; symbols stored but no longer configured follow with their recorded one.
+    One query over the whole warehouse (the `coverage_at` macro, which the `coverage` view also reads)."""
+    until = last_closed_hour() if until is None else until
+    return conn.sql(
+        "SELECT * FROM coverage_at($until, $names::VARCHAR[], $starts::TIMESTAMP[], $timeframes::BIGINT[])",
+        params={"until": until.replace(tzinfo=None), "names": [s.symbol for s in symbols],
+                "starts": [s.start.replace(tzinfo=None) for s in symbols],
+                "timeframes": [s.timeframe_ms for s in symbols]},
+    ).pl()
+
+
+def last_closed_hour(now: datetime | None = None) -> datetime:
+    """The end of the newest closed hour (the start of the current one, UTC): the end of the newest hourly partition,
+    where completeness stops counting."""
+    return (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
 
 
 def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:

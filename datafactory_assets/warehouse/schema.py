@@ -7,6 +7,16 @@ years of minutes costs gigabytes and makes bulk loads five times slower. The vie
 operators ask: how complete is each symbol (`coverage`), which minutes are missing (`gaps`) and which of those every
 source confirmed empty (`gap_status`, from `known_gaps`), and 1h / 1d bars.
 
+Completeness is counted against what was asked for, not against what happens to be stored: from each symbol's
+configured start (or its listing, when the venue's first candle came later) to the last closed hour, the end of the
+newest hourly partition. Every candle slot there is in one of four states: stored, confirmed empty (`known_gaps`
+with enough confirmations), missing (a logged request's window covered it and nothing is held for it) or not yet
+fetched (no request ever covered it). Telling "asked" from "not asked" reads `ingest_log` set-wise: each symbol's
+request windows are merged into islands (gaps and islands over the windows sorted by start), and stored candles and
+confirmed holes are matched to those islands with an ASOF join, so the cost grows with the rows, never with
+symbols x minutes one by one. A Binance archive file's request covers its whole day or month, so minutes of such a
+file outside the window a run kept count as asked.
+
 Every view reads `all_candles`: the `candles` table plus the months `datafactory archive` moved to Parquet (listed in
 `archived_months`), so archiving changes where candles live, never what the views answer.
 """
@@ -17,8 +27,9 @@ import duckdb
 
 from datafactory_assets.warehouse.sql import transaction
 
-SCHEMA_VERSION = 5  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
-# 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations
+SCHEMA_VERSION = 6  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+# 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: symbols.listed_ts, the
+# candle_slots and coverage_at macros, coverage counted from the configured start or listing to the last closed hour
 CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
 
 _TABLES = """
@@ -31,6 +42,7 @@ CREATE TABLE IF NOT EXISTS symbols (
     timeframe_ms BIGINT NOT NULL,
     start_ts TIMESTAMP NOT NULL
 );
+ALTER TABLE symbols ADD COLUMN IF NOT EXISTS listed_ts TIMESTAMP;
 CREATE TABLE IF NOT EXISTS candles (
     symbol VARCHAR NOT NULL,
     ts TIMESTAMP NOT NULL,
@@ -119,26 +131,71 @@ FROM gaps g LEFT JOIN known_gaps k ON k.symbol = g.symbol AND k.ts BETWEEN g.fir
     AND k.confirmations >= {CONFIRMATIONS_NEEDED}
 GROUP BY g.symbol, g.first_missing, g.last_missing, g.missing;
 
-CREATE OR REPLACE VIEW coverage AS
-WITH stored AS (
-    SELECT symbol, min(ts) AS first_ts, max(ts) AS last_ts, count(*) AS rows, arg_max(source, ts) AS latest_source
-    FROM all_candles GROUP BY symbol
-), holes AS (
-    SELECT symbol, count(*) FILTER (WHERE unconfirmed > 0) AS open_gaps, sum(unconfirmed) AS missing,
-           sum(confirmed_empty) AS confirmed_holes
-    FROM gap_status GROUP BY symbol
+CREATE OR REPLACE MACRO candle_slots(first, stop, tf_ms) AS
+    greatest((epoch_ms(stop) + tf_ms - 1) // tf_ms - (epoch_ms(first) + tf_ms - 1) // tf_ms, 0);
+
+CREATE OR REPLACE MACRO coverage_at(until, names, starts, timeframes) AS TABLE
+WITH configured AS (
+    SELECT unnest(names) AS symbol, unnest(starts) AS start_ts, unnest(timeframes) AS timeframe_ms
+), wanted AS (
+    SELECT c.symbol, c.start_ts, c.timeframe_ms, s.listed_ts FROM configured c LEFT JOIN symbols s USING (symbol)
+    UNION ALL
+    SELECT symbol, start_ts, timeframe_ms, listed_ts FROM symbols
+    WHERE symbol NOT IN (SELECT symbol FROM configured)
+), spans AS (
+    SELECT symbol, timeframe_ms AS tf_ms, CASE WHEN listed_ts > start_ts THEN 'listing' ELSE 'start' END AS counted_from,
+           greatest(start_ts, coalesce(listed_ts, start_ts)) AS from_ts, CAST(until AS TIMESTAMP) AS until_ts
+    FROM wanted
+), asked AS (
+    SELECT r.symbol, greatest(r.window_start, sp.from_ts) AS first, least(r.window_end, sp.until_ts) AS stop
+    FROM ingest_log r JOIN spans sp USING (symbol)
+    WHERE r.window_end > sp.from_ts AND r.window_start < sp.until_ts
+), marked AS (
+    SELECT symbol, first, stop,
+           CASE WHEN first <= max(stop) OVER (PARTITION BY symbol ORDER BY first, stop
+                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+                THEN 0 ELSE 1 END AS opens_island
+    FROM asked
+), islands AS (
+    SELECT symbol, min(first) AS first, max(stop) AS stop FROM (
+        SELECT symbol, first, stop,
+               sum(opens_island) OVER (PARTITION BY symbol ORDER BY first, stop ROWS UNBOUNDED PRECEDING) AS island
+        FROM marked)
+    GROUP BY symbol, island
+), asked_slots AS (
+    SELECT symbol, sum(candle_slots(i.first, i.stop, sp.tf_ms)) AS asked FROM islands i JOIN spans sp USING (symbol)
+    GROUP BY symbol
+), stored AS (
+    SELECT c.symbol, min(c.ts) AS first_ts, max(c.ts) AS last_ts, arg_max(c.source, c.ts) AS latest_source,
+           count(*) FILTER (WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts) AS rows,
+           count(*) FILTER (WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts AND c.ts < i.stop) AS rows_asked
+    FROM all_candles c JOIN spans sp USING (symbol) ASOF LEFT JOIN islands i ON c.symbol = i.symbol AND c.ts >= i.first
+    GROUP BY c.symbol
+), confirmed AS (
+    SELECT k.symbol, count(*) AS holes, count(*) FILTER (WHERE k.ts < i.stop) AS holes_asked
+    FROM known_gaps k JOIN spans sp USING (symbol) ASOF LEFT JOIN islands i ON k.symbol = i.symbol AND k.ts >= i.first
+    WHERE k.confirmations >= {CONFIRMATIONS_NEEDED} AND k.ts >= sp.from_ts AND k.ts < sp.until_ts
+    GROUP BY k.symbol
+), counted AS (
+    SELECT sp.symbol, sp.counted_from, sp.from_ts, sp.until_ts,
+           CAST(candle_slots(sp.from_ts, sp.until_ts, sp.tf_ms) AS BIGINT) AS expected,
+           CAST(coalesce(st.rows, 0) AS BIGINT) AS rows,
+           CAST(coalesce(cf.holes, 0) AS BIGINT) AS confirmed_empty,
+           CAST(coalesce(a.asked, 0) - coalesce(st.rows_asked, 0) - coalesce(cf.holes_asked, 0) AS BIGINT) AS missing,
+           st.first_ts, st.last_ts, st.latest_source
+    FROM spans sp LEFT JOIN stored st USING (symbol) LEFT JOIN confirmed cf USING (symbol)
+        LEFT JOIN asked_slots a USING (symbol)
 )
-SELECT st.symbol, st.first_ts, st.last_ts, st.rows,
-       CAST((epoch_ms(st.last_ts) - epoch_ms(st.first_ts)) // coalesce(sy.timeframe_ms, 60000) + 1 AS BIGINT)
-           AS expected,
-       round(100.0 * (st.rows + coalesce(h.confirmed_holes, 0)) / ((epoch_ms(st.last_ts) - epoch_ms(st.first_ts))
-           // coalesce(sy.timeframe_ms, 60000) + 1), 4) AS completeness_pct,
-       coalesce(h.open_gaps, 0) AS open_gaps,
-       CAST(coalesce(h.missing, 0) AS BIGINT) AS missing,
-       CAST(coalesce(h.confirmed_holes, 0) AS BIGINT) AS confirmed_holes,
-       st.latest_source
-FROM stored st LEFT JOIN symbols sy USING (symbol) LEFT JOIN holes h USING (symbol)
-ORDER BY st.symbol;
+SELECT symbol, counted_from, from_ts, until_ts, expected, rows, confirmed_empty, missing,
+       expected - rows - confirmed_empty - missing AS not_fetched,
+       CASE WHEN expected = 0 THEN 100.0
+            ELSE least(round(100.0 * (rows + confirmed_empty) / expected, 4), 100.0) END AS completeness_pct,
+       first_ts, last_ts, latest_source
+FROM counted
+ORDER BY symbol;
+
+CREATE OR REPLACE VIEW coverage AS
+SELECT * FROM coverage_at(date_trunc('hour', now() AT TIME ZONE 'UTC'), []::VARCHAR[], []::TIMESTAMP[], []::BIGINT[]);
 
 CREATE OR REPLACE VIEW source_health AS
 SELECT source,

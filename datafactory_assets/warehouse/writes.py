@@ -46,7 +46,7 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
     with transaction(conn):
         conn.execute(
-            "INSERT OR REPLACE INTO symbols VALUES (?, ?, ?)",
+            "INSERT OR REPLACE INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?)",  # keeps listed_ts
             [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)],
         )
         if incoming.height:
