@@ -39,6 +39,10 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
     _console().print(table)
 
 
+_STATUS_COLUMNS = ("symbol", "counted_from", "from_ts", "expected", "rows", "confirmed_empty", "missing",
+                   "not_fetched", "completeness_pct", "last_ts", "latest_source")
+
+
 class _Commands(click.Group):
     """Every command meets a broken configuration, a missing warehouse or one held too long by a writer with one
     line naming it, not a traceback."""
@@ -57,13 +61,17 @@ def main() -> None:
 
 @main.command()
 def status() -> None:
-    """Coverage per symbol: first and latest candle, rows, completeness, open gaps."""
-    with _connect(read_only=True) as conn:
-        frame = queries.coverage(conn)
-    if frame.is_empty():
-        _console().print("no candles stored yet")
-        return
-    _print_frame(frame, "Data coverage status")
+    """Completeness per symbol, from its configured start (or its listing, when the venue began later) to the last
+    closed hour: candles stored, confirmed empty, missing (asked, not served) and not yet fetched. A configured
+    symbol never run shows 0%."""
+    settings = load_settings()
+    with _connect(settings.warehouse_path, read_only=True) as conn:
+        frame = queries.coverage(conn, settings.symbols)
+    until = queries.last_closed_hour() if frame.is_empty() else frame["until_ts"][0]
+    _print_frame(frame.select(_STATUS_COLUMNS), f"Data coverage status, to {until:%Y-%m-%d %H:%M} UTC (the last "
+                                               "closed hour)")
+    _console().print(f"{frame.height} symbol(s): {queries.Completeness.of(frame).summary()}", markup=False,
+                     highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -109,7 +117,7 @@ def gaps(symbol: str | None) -> None:
                                    f"{', '.join(configured)}")
     with _connect(settings.warehouse_path, read_only=True) as conn:
         frame = queries.gaps(conn, symbol)
-        stored = queries.coverage(conn)
+        stored = queries.coverage(conn).filter(pl.col("first_ts").is_not_null())
     if symbol is not None:
         stored = stored.filter(pl.col("symbol") == symbol)
     if stored.is_empty():

@@ -136,9 +136,10 @@ def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool,
 
 
 def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0) -> threading.Event:
-    """While the platform runs, one line every `every_s` when the configured history changed: hours stored of
-    hours configured (each symbol's start to the last closed hour) and candles per second since the previous line.
-    Set the returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line; a
+    """While the platform runs, one line every `every_s` when the configured history changed: the summary
+    `datafactory status` ends with (candles held of those expected from each symbol's start, or listing, to the last
+    closed hour; missing and not yet fetched apart) and candles stored per second since the previous line. Set the
+    returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line; a
     configuration that does not load prints nothing (Dagster's code location names the error)."""
     stop = threading.Event()
 
@@ -147,19 +148,17 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
             settings = load_settings(env=dict(env))
         except ConfigError:
             return
-        last: tuple[float, Tally] | None = None
+        last: tuple[float, queries.Completeness] | None = None
         while not stop.wait(0 if last is None else every_s):
-            closed = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - _HOUR
             try:
-                history = total(tally(settings.warehouse_path, {s: [(s.start, closed)] for s in settings.symbols}))
+                with connection.connect(settings.warehouse_path, read_only=True, lock_timeout_s=30) as conn:
+                    history = queries.Completeness.of(queries.coverage(conn, settings.symbols))
             except (FileNotFoundError, WarehouseLockedError, duckdb.Error):
                 continue
             now = time.monotonic()
-            if last is None or (history.done, history.candles) != (last[1].done, last[1].candles):
-                rate = (history.candles - last[1].candles) / (now - last[0]) if last else 0.0
-                print(f"history: {history.done:,} of {history.hours:,} hour(s) stored "
-                      f"({100 * history.done / max(history.hours, 1):.1f}%), {max(rate, 0):,.0f} candles/s",
-                      file=out, flush=True)
+            if last is None or history != last[1]:
+                rate = (history.rows - last[1].rows) / (now - last[0]) if last else 0.0
+                print(f"history: {history.summary()}; {max(rate, 0):,.0f} candles/s", file=out, flush=True)
             last = (now, history)
 
     threading.Thread(target=report, name="history-report", daemon=True).start()

@@ -1,6 +1,11 @@
-"""The materialized coverage asset: the seed's Data Coverage Status table, recorded each hour so it plots over time."""
+"""The materialized coverage asset: the seed's Data Coverage Status table, recorded each hour so it plots over time.
 
-from datetime import datetime
+It shows what `datafactory status` shows (both read `queries.coverage` with the configured symbols): completeness
+from each symbol's configured start or listing to the last closed hour, and the slots not held split into missing
+(asked, not served) and not yet fetched, so a history still filling never reads as complete."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
 
 import dagster as dg
 import polars as pl
@@ -11,8 +16,8 @@ from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse import queries
 
 COVERAGE_KEY = dg.AssetKey("coverage")
-_COLUMNS = ("symbol", "first_ts", "last_ts", "rows", "expected", "completeness_pct", "open_gaps", "missing",
-            "confirmed_holes", "latest_source")
+_COLUMNS = ("symbol", "counted_from", "from_ts", "expected", "rows", "confirmed_empty", "missing", "not_fetched",
+            "completeness_pct", "last_ts", "latest_source")
 
 
 def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...]) -> str:
@@ -24,18 +29,20 @@ def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...]) -> str:
 
 
 def coverage_metadata(frame: pl.DataFrame) -> dict:
-    """The table, plus one number per symbol and measure, so the UI plots each across materializations."""
+    """The table, the universe's totals, and one number per symbol and measure, so the UI plots each across
+    materializations."""
+    total = queries.Completeness.of(frame)
     metadata: dict = {"coverage": dg.MetadataValue.md(markdown_table(frame, _COLUMNS)), "symbols": frame.height,
-                      "rows": int(frame["rows"].sum()) if frame.height else 0}
+                      **asdict(total), "completeness_pct": total.pct, "summary": total.summary()}
+    if frame.height:
+        metadata["until"] = dg.MetadataValue.timestamp(frame["until_ts"][0].replace(tzinfo=UTC).timestamp())
     for row in frame.iter_rows(named=True):
         name = row["symbol"].replace("/", "_").lower()
         metadata[f"{name}/completeness_pct"] = float(row["completeness_pct"])
-        metadata[f"{name}/open_gaps"] = int(row["open_gaps"])
-        metadata[f"{name}/missing"] = int(row["missing"])
-        metadata[f"{name}/confirmed_holes"] = int(row["confirmed_holes"])
-        metadata[f"{name}/last_ts"] = dg.MetadataValue.timestamp(row["last_ts"].timestamp()) if row[
-            "last_ts"] else None
-    return {k: v for k, v in metadata.items() if v is not None}
+        metadata.update({f"{name}/{c}": int(row[c]) for c in ("confirmed_empty", "missing", "not_fetched")})
+        if row["last_ts"]:
+            metadata[f"{name}/last_ts"] = dg.MetadataValue.timestamp(row["last_ts"].replace(tzinfo=UTC).timestamp())
+    return metadata
 
 
 def build_coverage_asset(settings: Settings) -> dg.AssetsDefinition:
@@ -43,11 +50,12 @@ def build_coverage_asset(settings: Settings) -> dg.AssetsDefinition:
     candle_keys = [candle_key(s) for s in settings.symbols]
 
     @dg.asset(key=COVERAGE_KEY, deps=candle_keys, group_name="monitoring", kinds={"duckdb"},
-              description="Per symbol: first and latest candle, rows, expected, completeness, open gaps, "
-                          "latest source.")
+              description="Per symbol, from its configured start (or listing) to the last closed hour: candles "
+                          "expected, stored, confirmed empty, missing (asked, not served) and not yet fetched; "
+                          "completeness.")
     def coverage(warehouse: WarehouseResource) -> dg.MaterializeResult:
         with warehouse.connect() as conn:
-            frame = queries.coverage(conn)
+            frame = queries.coverage(conn, settings.symbols)
         return dg.MaterializeResult(metadata=coverage_metadata(frame))
 
     return coverage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -34,6 +35,32 @@ def last_closed_hour(now: datetime | None = None) -> datetime:
     """The end of the newest closed hour (the start of the current one, UTC): the end of the newest hourly partition,
     where completeness stops counting."""
     return (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True)
+class Completeness:
+    """The candle slots of some symbols by state, summed over `coverage` rows: what `datafactory status`, the coverage
+    asset and `datafactory up`'s history line all report, so they agree."""
+
+    expected: int
+    rows: int
+    confirmed_empty: int
+    missing: int
+    not_fetched: int
+
+    @classmethod
+    def of(cls, frame: pl.DataFrame) -> Completeness:
+        return cls(*(int(frame[f.name].sum()) if frame.height else 0 for f in fields(cls)))
+
+    @property
+    def pct(self) -> float:
+        """Held (stored or confirmed empty) of expected, in percent; 100 when nothing is expected yet."""
+        return round(100.0 * (self.rows + self.confirmed_empty) / self.expected, 4) if self.expected else 100.0
+
+    def summary(self) -> str:
+        return (f"{self.pct:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} candle(s) held "
+                f"({self.rows:,} stored, {self.confirmed_empty:,} confirmed empty), {self.missing:,} missing (asked, "
+                f"not served), {self.not_fetched:,} not yet fetched")
 
 
 def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:

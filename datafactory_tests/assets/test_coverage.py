@@ -1,47 +1,114 @@
-"""The coverage asset records the coverage table of a warehouse filled through the real ingest path."""
+"""The coverage asset over a warehouse filled through the real ingest path against the emulator: completeness counts
+from the configured start (or the listing) to the last closed hour, and keeps not yet fetched, missing (asked, not
+served) and confirmed empty apart."""
 
 import json
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
+import pytest
 
 from datafactory_assets.assets import build_coverage_asset
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.emulator.server import Emulator
-from datafactory_assets.settings import Settings
+from datafactory_assets.resilience.chain import ChainExhaustedError
+from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import queries
+from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED
 from datafactory_tests.helpers import ms, symbol_settings
 
 START = datetime(2024, 3, 1, 10, tzinfo=UTC)
+MINUTE = timedelta(minutes=1)
 
 
-def test_coverage_metadata_renders_the_table_and_a_number_per_symbol(tmp_path, warehouse, emulator):
-    ingest_window(symbol_settings("BTC/USDT"), start=START, end=START + timedelta(hours=2),
-                  sources=SourcesResource(emulator_url=emulator.url), warehouse=warehouse)
-    recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(60) if m not in {10, 11, 40}]
-    replay = tmp_path / "alt.json"
-    replay.write_text(json.dumps(recorded))
-    with Emulator(replay={"ALT/BTC": replay}) as alt:
-        for _ in range(2):  # holes confirmed in two fetches are the venue's
-            ingest_window(symbol_settings("ALT/BTC"), start=START, end=START + timedelta(hours=1),
-                          sources=SourcesResource(emulator_url=alt.url), warehouse=warehouse)
-    with warehouse.connect() as conn:  # rows lost after they were stored: a gap no source confirmed
-        conn.execute("DELETE FROM candles WHERE symbol = 'BTC/USDT' AND ts BETWEEN '2024-03-01 10:30' "
-                     "AND '2024-03-01 10:34'")
-    settings = Settings(symbols=(symbol_settings("BTC/USDT"), symbol_settings("ALT/BTC")), warehouse_path=None,
-                        emulator_url=None, partitions_per_run=720, schedule_minute=5, config_path=None)
+def coverage_metadata(warehouse, *symbols: SymbolSettings) -> dict:
+    """The metadata of one real materialization of the coverage asset for the configured `symbols`."""
+    settings = Settings(symbols=symbols, warehouse_path=None, emulator_url=None, partitions_per_run=720,
+                        schedule_minute=5, config_path=None)
     result = dg.materialize([build_coverage_asset(settings)], resources={"warehouse": warehouse},
                             instance=dg.DagsterInstance.ephemeral())
     (mat,) = result.asset_materializations_for_node("coverage")
-    meta = {key: value.value for key, value in mat.metadata.items()}
-    assert meta["symbols"] == 2 and meta["rows"] == 115 + 57
-    assert meta["btc_usdt/completeness_pct"] == round(100 * 115 / 120, 4)
-    assert meta["btc_usdt/open_gaps"] == 1 and meta["btc_usdt/missing"] == 5
-    assert meta["btc_usdt/confirmed_holes"] == 0
-    # the replay's holes: the only source was asked and has none, so they are confirmed, not open
-    assert meta["alt_btc/open_gaps"] == 0 and meta["alt_btc/missing"] == 0 and meta["alt_btc/confirmed_holes"] == 3
-    assert meta["alt_btc/completeness_pct"] == 100.0
-    table = meta["coverage"]
-    assert table.splitlines()[0].startswith("| symbol | first_ts | last_ts | rows |")
-    assert "| BTC/USDT | 2024-03-01 10:00 | 2024-03-01 11:59 | 115 | 120 | 95.8333 | 1 | 5 | 0 | binance |" in table
-    assert meta["btc_usdt/last_ts"] == datetime(2024, 3, 1, 11, 59).replace(tzinfo=UTC).timestamp()
+    return {key: value.value for key, value in mat.metadata.items()}
+
+
+def expected_since(start: datetime, meta: dict) -> int:
+    """1m candles from `start` to the hour the materialization counted to (its `until`)."""
+    return (datetime.fromtimestamp(meta["until"], UTC) - start) // MINUTE
+
+
+def test_a_month_configured_and_a_day_stored_is_far_from_complete_and_the_rest_not_yet_fetched(warehouse, sources):
+    closed = queries.last_closed_hour()
+    start = closed - timedelta(days=30)
+    btc, eth = symbol_settings(start=start), symbol_settings("ETH/USDT", start=start)  # ETH/USDT never ran
+    ingest_window(btc, start=closed - timedelta(days=1), end=closed, sources=sources, warehouse=warehouse)
+    meta = coverage_metadata(warehouse, btc, eth)
+    expected = expected_since(start, meta)
+    assert expected >= 30 * 24 * 60
+    assert meta["btc_usdt/completeness_pct"] == round(100 * 1440 / expected, 4) < 3.4
+    assert (meta["btc_usdt/missing"], meta["btc_usdt/not_fetched"], meta["btc_usdt/confirmed_empty"]) == (
+        0, expected - 1440, 0)
+    assert (meta["eth_usdt/completeness_pct"], meta["eth_usdt/not_fetched"]) == (0.0, expected)
+    assert (meta["symbols"], meta["rows"], meta["expected"]) == (2, 1440, 2 * expected)
+    assert meta["completeness_pct"] == round(100 * 1440 / (2 * expected), 4)
+    assert meta["summary"].startswith(f"{meta['completeness_pct']:.1f}% complete: 1,440 of {2 * expected:,} candle(s)")
+    table = meta["coverage"].splitlines()
+    assert table[0] == ("| symbol | counted_from | from_ts | expected | rows | confirmed_empty | missing | not_fetched "
+                        "| completeness_pct | last_ts | latest_source |")
+    assert table[2].startswith(f"| BTC/USDT | start | {start:%Y-%m-%d %H:%M} | {expected} | 1440 | 0 | 0 |")
+    assert table[3] == (f"| ETH/USDT | start | {start:%Y-%m-%d %H:%M} | {expected} | 0 | 0 | 0 | {expected} | 0.0 "
+                        "|  |  |")
+
+
+def test_minutes_a_request_covered_and_no_source_served_are_missing(warehouse, emulator):
+    btc = symbol_settings(start=START)
+    sources = SourcesResource(emulator_url=emulator.url, retry_attempts=1)
+    emulator.add_fault("binance:status:503")
+    with pytest.raises(ChainExhaustedError):  # an outage: asked, and nothing came
+        ingest_window(btc, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    emulator.clear_faults()
+    ingest_window(btc, start=START + timedelta(hours=1), end=START + timedelta(hours=2), sources=sources,
+                  warehouse=warehouse)
+    meta = coverage_metadata(warehouse, btc)
+    expected = expected_since(START, meta)
+    assert (meta["rows"], meta["btc_usdt/missing"], meta["btc_usdt/confirmed_empty"]) == (60, 60, 0)
+    assert meta["btc_usdt/not_fetched"] == expected - 120
+    assert meta["btc_usdt/completeness_pct"] == round(100 * 60 / expected, 4)
+
+
+def test_holes_are_missing_until_confirmed_and_then_count_as_held(tmp_path, warehouse):
+    alt = symbol_settings("ALT/BTC", start=START)
+    recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(60) if m not in {10, 11, 40}]
+    replay = tmp_path / "alt.json"
+    replay.write_text(json.dumps(recorded))
+    with Emulator(replay={"ALT/BTC": replay}) as venue:
+        ingest_window(alt, start=START, end=START + timedelta(hours=1), sources=SourcesResource(emulator_url=venue.url),
+                      warehouse=warehouse)
+    once = coverage_metadata(warehouse, alt)
+    assert (once["rows"], once["alt_btc/missing"], once["alt_btc/confirmed_empty"]) == (57, 3, 0)
+    with warehouse.connect() as conn:  # the later confirmations item 2 of issue 9 asks for (separate fetches)
+        conn.execute("UPDATE known_gaps SET confirmations = ? WHERE symbol = 'ALT/BTC'", [CONFIRMATIONS_NEEDED])
+    confirmed = coverage_metadata(warehouse, alt)
+    expected = expected_since(START, confirmed)
+    assert (confirmed["alt_btc/missing"], confirmed["alt_btc/confirmed_empty"]) == (0, 3)
+    assert confirmed["alt_btc/not_fetched"] == expected - 60
+    assert confirmed["alt_btc/completeness_pct"] == round(100 * 60 / expected, 4)
+
+
+def test_a_pair_listed_after_the_configured_start_counts_from_its_listing_and_says_so(warehouse, sources):
+    configured = datetime(2024, 3, 1, tzinfo=UTC)
+    btc = symbol_settings(start=configured)
+    ingest_window(btc, start=START, end=START + timedelta(hours=2), sources=sources, warehouse=warehouse)
+    from_start = coverage_metadata(warehouse, btc)
+    with warehouse.connect() as conn:  # the venue's first candle, as the listing probe records it
+        conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = 'BTC/USDT'", [START.replace(tzinfo=None)])
+    from_listing = coverage_metadata(warehouse, btc)
+    assert f"| BTC/USDT | start | {configured:%Y-%m-%d %H:%M} | {expected_since(configured, from_start)} | 120 |" in (
+        from_start["coverage"])
+    expected = expected_since(START, from_listing)
+    assert f"| BTC/USDT | listing | {START:%Y-%m-%d %H:%M} | {expected} | 120 | 0 | 0 | {expected - 120} |" in (
+        from_listing["coverage"])
+    assert from_listing["btc_usdt/completeness_pct"] == round(100 * 120 / expected, 4)
+    with warehouse.connect() as conn:  # a listing before the configured start changes nothing
+        conn.execute("UPDATE symbols SET listed_ts = '2020-01-01' WHERE symbol = 'BTC/USDT'")
+    assert "| BTC/USDT | start |" in coverage_metadata(warehouse, btc)["coverage"]
