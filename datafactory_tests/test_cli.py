@@ -1,5 +1,6 @@
 """The `datafactory` command against a warehouse filled through the real asset code."""
 
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -8,6 +9,7 @@ from click.testing import CliRunner
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.cli import main
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import queries
 from datafactory_tests.helpers import symbol_settings
 
 START = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -32,8 +34,45 @@ def test_status_prints_the_coverage_table(cli_env, emulator):
                   sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
     result = run("status")
     assert result.exit_code == 0
-    assert "Data coverage status" in result.output
-    assert "BTC/USDT" in result.output and "120" in result.output and "100.0" in result.output
+    assert "Data coverage status, to " in result.output and "UTC (the last closed hour)" in result.output
+    (btc,) = [line for line in result.output.splitlines() if "BTC/USDT" in line]
+    symbol, counted_from, from_ts, expected, stored, confirmed, missing, not_fetched, *_ = (
+        cell.strip() for cell in btc.split("│")[1:-1])
+    assert (symbol, counted_from, from_ts, stored, confirmed, missing) == (
+        "BTC/USDT", "start", "2024-03-01 00:00:00", "120", "0", "0")
+    assert int(not_fetched) == int(expected) - 120 > 1_000_000
+    assert result.output.splitlines()[-1].startswith("1 symbol(s): 0.0% complete: 120 of ")
+
+
+def test_status_counts_a_month_configured_from_its_start_and_lists_symbols_never_run(tmp_path, warehouse, emulator):
+    """The real command in its own process on the warehouse file: a fresh offline-style state (start a month back,
+    the newest day stored) is far from complete, the rest not yet fetched; a configured symbol never run is 0%."""
+    import subprocess
+    import sys
+
+    start = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
+    config = tmp_path / "month.toml"
+    config.write_text(f'[defaults]\nstart = "{start:%Y-%m-%d}"\n[symbols]\n"BTC/USDT" = {{}}\n"ETH/USDT" = {{}}\n')
+    closed = queries.last_closed_hour()
+    ingest_window(symbol_settings(start=start), start=closed - timedelta(days=1), end=closed,
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=warehouse)
+    env = {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_WAREHOUSE": warehouse.path}
+    result = subprocess.run([sys.executable, "-m", "datafactory_assets.cli", "status"], capture_output=True,
+                            text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+             for line in lines if line.startswith("│ ")}
+    btc, eth = cells["BTC/USDT"], cells["ETH/USDT"]
+    expected = int(btc[2])
+    assert expected >= (closed - start) // timedelta(minutes=1) and eth[2] == btc[2]
+    # counted_from, from_ts, expected, rows, confirmed_empty, missing, not_fetched, completeness_pct
+    assert btc[:1] + btc[3:7] == ["start", "1440", "0", "0", str(expected - 1440)]
+    assert float(btc[7]) == round(100 * 1440 / expected, 4) < 5
+    assert eth[:1] + eth[3:8] == ["start", "0", "0", "0", str(expected), "0.0"]
+    assert lines[-1] == (f"2 symbol(s): {100 * 1440 / (2 * expected):.1f}% complete: 1,440 of {2 * expected:,} "
+                         f"candle(s) held (1,440 stored, 0 confirmed empty), 0 missing (asked, not served), "
+                         f"{2 * expected - 1440:,} not yet fetched")
 
 
 def test_status_and_gaps_without_a_warehouse_say_what_to_do_in_one_line(cli_env):
@@ -45,7 +84,9 @@ def test_status_and_gaps_without_a_warehouse_say_what_to_do_in_one_line(cli_env)
 
 def test_init_creates_the_schema_and_a_fresh_timestamped_database(cli_env, tmp_path):
     assert run("init").exit_code == 0
-    assert run("status").output.strip() == "no candles stored yet"
+    nothing = run("status").output  # configured, never run: 0%, every candle not yet fetched
+    (btc,) = [line for line in nothing.splitlines() if "BTC/USDT" in line]
+    assert "│ 0.0 " in btc and "1 symbol(s): 0.0% complete: 0 of " in nothing
     result = run("init", "--fresh")
     assert result.exit_code == 0
     (fresh,) = tmp_path.glob("crypto_data_*.duckdb")
