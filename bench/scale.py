@@ -6,9 +6,12 @@ Resolves a `[universe]` of the emulator's top 200 USDT pairs into a temporary co
   healing  one evaluation of `candles_healing` against a real instance, over a warehouse holding one closed hour of
            every symbol and history from 2025-01-01 (200 symbols x ~17,000 hours, all but one missing);
   hourly   the real `candles_job` for the last closed hour (every symbol), executed in process, wall and CPU seconds;
-  coverage the real `coverage_job` (coverage table and source health) after it.
+  coverage the real `coverage_job` (coverage table and source health) after it;
+  status   `datafactory status` (the same coverage query, without Dagster), its table sent to /dev/null.
 `--only healing` times one pass; `--profile hourly` prints cProfile's top functions of that pass instead;
-`--history-days 60` fills the warehouse first (the healing query's scan). Prints one JSON line per pass.
+`--history-days 60` fills the warehouse first (the healing and coverage queries' scan), with one logged request per
+symbol and hour as hourly runs leave them, and every 1000th minute lacking (asked, not served). Prints one JSON line
+per pass.
 """
 
 from __future__ import annotations
@@ -60,6 +63,15 @@ PASS = {
             outcome = job.execute_in_process(instance=instance, raise_on_error=False)
         result = {"success": outcome.success}
     """,
+    "status": """
+        import contextlib
+        from datafactory_assets.cli import main
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            try:
+                main(["status"], prog_name="datafactory")
+            except SystemExit as exit:
+                result = {"exit": exit.code}
+    """,
 }
 
 TIMED = """
@@ -91,7 +103,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--top", type=int, default=200)
     parser.add_argument("--profile", choices=sorted(PASS))
-    parser.add_argument("--only", choices=sorted(PASS), help="time this pass alone")
+    parser.add_argument("--only", choices=sorted(PASS), action="append", help="time this pass alone (repeatable)")
     parser.add_argument("--history-days", type=int, default=0,
                         help="also store this many whole days of flat candles per symbol before the closed hours "
                              "(what the healing query scans on a filled warehouse)")
@@ -100,8 +112,8 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             env = prepare(Path(tmp), url=url, top=args.top, history_days=args.history_days)
-            chosen = args.profile or args.only
-            for name in [chosen] if chosen else ["load", "healing", "hourly", "coverage"]:
+            chosen = [args.profile] if args.profile else args.only
+            for name in chosen or ["load", "healing", "hourly", "coverage", "status"]:
                 body = textwrap.dedent(PASS[name])
                 script = (PROFILED if args.profile else TIMED).format(body=body, name=name)
                 done = subprocess.run([sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True,
@@ -134,10 +146,13 @@ def prepare(tmp: Path, *, url: str, top: int, history_days: int) -> dict[str, st
         ingest_window(symbol, start=hour - timedelta(hours=1), end=hour, sources=sources, warehouse=warehouse)
     with warehouse.connect() as conn:
         first = (hour - timedelta(hours=1) - timedelta(days=history_days)).replace(tzinfo=None)
+        span = [[symbol.symbol for symbol in settings.symbols], first, (hour - timedelta(hours=1)).replace(tzinfo=None)]
         conn.execute("INSERT INTO candles SELECT s.symbol, r.ts, 1, 1, 1, 1, 1, 'bench', now() "
-                     "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) r(ts)",
-                     [[symbol.symbol for symbol in settings.symbols], first,
-                      (hour - timedelta(hours=1)).replace(tzinfo=None)])
+                     "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) r(ts) "
+                     "WHERE epoch_ms(r.ts) // 60000 % 1000 <> 0", span)
+        conn.execute("INSERT INTO ingest_log SELECT now(), 'binance', s.symbol, r.ts, r.ts + INTERVAL 1 HOUR, 60, 50, "
+                     "'ok', NULL, 'bench' "
+                     "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 HOUR) r(ts)", span)
     return {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": url,
             "PYTHONPATH": str(ROOT), "HOUR": f"{hour:%Y-%m-%d-%H:%M}", "DAGSTER_HOME": str(tmp)}
 
