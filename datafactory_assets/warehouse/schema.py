@@ -167,24 +167,46 @@ WITH configured AS (
     GROUP BY symbol
 ), stored AS (
     SELECT c.symbol, min(c.ts) AS first_ts, max(c.ts) AS last_ts, arg_max(c.source, c.ts) AS latest_source,
-           count(*) FILTER (WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts) AS rows,
-           count(*) FILTER (WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts AND c.ts < i.stop) AS rows_asked
-    FROM all_candles c JOIN spans sp USING (symbol) ASOF LEFT JOIN islands i ON c.symbol = i.symbol AND c.ts >= i.first
+           count(*) FILTER (WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts) AS rows
+    FROM all_candles c JOIN spans sp USING (symbol)
     GROUP BY c.symbol
+), held AS (
+    SELECT c.symbol, c.ts FROM all_candles c JOIN spans sp USING (symbol)
+    WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts
+    UNION ALL
+    SELECT k.symbol, k.ts FROM known_gaps k JOIN spans sp USING (symbol)
+    WHERE k.confirmations >= {CONFIRMATIONS_NEEDED} AND k.ts >= sp.from_ts AND k.ts < sp.until_ts
+), hourly AS (
+    SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM held GROUP BY ALL
+), ragged AS (
+    SELECT DISTINCT symbol, time_bucket(INTERVAL 1 HOUR, edge) AS hour
+    FROM (SELECT symbol, unnest([first, stop]) AS edge FROM islands)
+    WHERE edge <> time_bucket(INTERVAL 1 HOUR, edge)
+), held_asked AS (
+    SELECT h.symbol, h.n FROM hourly h ASOF JOIN islands i ON h.symbol = i.symbol AND h.hour >= i.first
+    WHERE h.hour + INTERVAL 1 HOUR <= i.stop AND NOT EXISTS (
+        SELECT 1 FROM ragged r WHERE r.symbol = h.symbol AND r.hour = h.hour)
+    UNION ALL
+    SELECT e.symbol, 1 FROM (
+        SELECT h.symbol, h.ts FROM held h JOIN ragged r
+            ON h.symbol = r.symbol AND time_bucket(INTERVAL 1 HOUR, h.ts) = r.hour) e
+        ASOF JOIN islands i ON e.symbol = i.symbol AND e.ts >= i.first
+    WHERE e.ts < i.stop
 ), confirmed AS (
-    SELECT k.symbol, count(*) AS holes, count(*) FILTER (WHERE k.ts < i.stop) AS holes_asked
-    FROM known_gaps k JOIN spans sp USING (symbol) ASOF LEFT JOIN islands i ON k.symbol = i.symbol AND k.ts >= i.first
+    SELECT k.symbol, count(*) AS holes FROM known_gaps k JOIN spans sp USING (symbol)
     WHERE k.confirmations >= {CONFIRMATIONS_NEEDED} AND k.ts >= sp.from_ts AND k.ts < sp.until_ts
     GROUP BY k.symbol
+), asked_held AS (
+    SELECT symbol, sum(n) AS held FROM held_asked GROUP BY symbol
 ), counted AS (
     SELECT sp.symbol, sp.counted_from, sp.from_ts, sp.until_ts,
            CAST(candle_slots(sp.from_ts, sp.until_ts, sp.tf_ms) AS BIGINT) AS expected,
            CAST(coalesce(st.rows, 0) AS BIGINT) AS rows,
            CAST(coalesce(cf.holes, 0) AS BIGINT) AS confirmed_empty,
-           CAST(coalesce(a.asked, 0) - coalesce(st.rows_asked, 0) - coalesce(cf.holes_asked, 0) AS BIGINT) AS missing,
+           CAST(coalesce(a.asked, 0) - coalesce(ah.held, 0) AS BIGINT) AS missing,
            st.first_ts, st.last_ts, st.latest_source
     FROM spans sp LEFT JOIN stored st USING (symbol) LEFT JOIN confirmed cf USING (symbol)
-        LEFT JOIN asked_slots a USING (symbol)
+        LEFT JOIN asked_slots a USING (symbol) LEFT JOIN asked_held ah USING (symbol)
 )
 SELECT symbol, counted_from, from_ts, until_ts, expected, rows, confirmed_empty, missing,
        expected - rows - confirmed_empty - missing AS not_fetched,
