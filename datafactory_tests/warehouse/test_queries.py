@@ -40,3 +40,42 @@ def test_ranges_of_incomplete_hours_for_every_symbol_in_one_query(warehouse):
         "ADA/USDT": [(hour(3), hour(9))],  # nothing stored: its whole span
         "XRP/USDT": [],  # starts at the end: nothing to ask for
     }
+
+
+def test_coverage_puts_every_slot_in_exactly_one_state_whatever_the_request_windows(warehouse):
+    """Request windows, candles, holes and listings at arbitrary minutes (island edges inside hours, overlapping
+    and adjacent windows, a listing before and after the start): each symbol's counts equal a minute-by-minute
+    count of the same sets."""
+    import random
+    from datetime import UTC
+
+    rnd, minute = random.Random(9), timedelta(minutes=1)
+    until = hour(10)
+    with warehouse.connect() as conn:
+        truth = {}
+        for n in range(12):
+            symbol, start = f"S{n}/USDT", hour(rnd.randint(0, 2))
+            listed = start + rnd.randint(-100, 200) * minute if n % 2 else None
+            conn.execute("INSERT INTO symbols VALUES (?, 60000, ?, ?)", [symbol, start, listed])
+            stored = {rnd.randint(0, 700) for _ in range(rnd.randint(0, 400))}
+            holes = {m: rnd.choice([1, 2]) for m in {rnd.randint(0, 700) for _ in range(40)} - stored}
+            windows = [(a, a + rnd.randint(1, 150)) for a in (rnd.randint(0, 700) for _ in range(rnd.randint(0, 9)))]
+            for sql, rows in [("INSERT INTO candles VALUES (?, ?, 1, 1, 1, 1, 1, 'binance', now())",
+                               [[symbol, H0 + m * minute] for m in stored]),
+                              ("INSERT INTO known_gaps VALUES (?, ?, now(), 'binance', ?)",
+                               [[symbol, H0 + m * minute, c] for m, c in holes.items()]),
+                              ("INSERT INTO ingest_log VALUES (now(), 'binance', ?, ?, ?, 0, 1, 'ok', NULL, 'r')",
+                               [[symbol, H0 + a * minute, H0 + b * minute] for a, b in windows])]:
+                if rows:
+                    conn.executemany(sql, rows)
+            first = (max(start, listed) if listed else start) - H0
+            slots = set(range(first // minute, (until - H0) // minute))
+            confirmed = {m for m, c in holes.items() if c >= 2}
+            asked = {m for a, b in windows for m in range(a, b)}
+            held = (stored | confirmed) & slots
+            truth[symbol] = (len(slots), len(stored & slots), len(confirmed & slots), len((asked & slots) - held),
+                             len(slots - held - asked), "listing" if listed and listed > start else "start")
+        frame = queries.coverage(conn, until=until.replace(tzinfo=UTC))
+    counted = {row[0]: row[1:] for row in frame.select("symbol", "expected", "rows", "confirmed_empty", "missing",
+                                                       "not_fetched", "counted_from").iter_rows()}
+    assert counted == truth
