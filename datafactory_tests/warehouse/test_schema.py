@@ -1,3 +1,5 @@
+from datetime import datetime
+
 import duckdb
 import pytest
 
@@ -33,3 +35,18 @@ def test_reopening_an_initialized_file_leaves_the_connection_usable(warehouse):
     with warehouse.connect() as conn:
         conn.register("probe", pl.DataFrame({"x": [1]}))
         assert conn.sql("SELECT x FROM probe").fetchall() == [(1,)]
+
+
+def test_a_version_5_file_gains_listing_dates_and_the_new_coverage_keeping_what_it_held(tmp_path):
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(conn)
+    conn.execute("DROP VIEW coverage; DROP MACRO TABLE coverage_at; DROP MACRO candle_slots; "
+                 "ALTER TABLE symbols DROP COLUMN listed_ts; DELETE FROM schema_version; "
+                 "INSERT INTO schema_version (version) VALUES (5); "
+                 "INSERT INTO symbols VALUES ('BTC/USDT', 60000, '2024-03-01'); "
+                 "INSERT INTO candles VALUES ('BTC/USDT', '2024-03-01 00:00', 1, 1, 1, 1, 1, 'binance', now())")
+    ensure_schema(conn)
+    assert conn.execute("SELECT max(version) FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+    assert conn.execute("SELECT symbol, start_ts, listed_ts FROM symbols").fetchall() == [
+        ("BTC/USDT", datetime(2024, 3, 1), None)]
+    assert conn.execute("SELECT symbol, counted_from, rows FROM coverage").fetchall() == [("BTC/USDT", "start", 1)]
