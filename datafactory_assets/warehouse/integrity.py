@@ -102,10 +102,12 @@ def storage_problems(conn: duckdb.DuckDBPyConnection) -> list[Finding]:
         damaged.setdefault(block.owner, []).append(f"{block.detail} at byte {block.offset}")
     for (table,) in conn.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
                                  "AND schema_name = 'main' ORDER BY table_name").fetchall():
+        if f"table {table}" in damaged:
+            continue
         try:  # hash(t) needs every column of every row: DuckDB reads and checks each of the table's blocks
             conn.execute(f'SELECT count(*), sum(hash(t)) FROM "{table}" AS t').fetchall()
         except duckdb.Error as exc:
-            damaged.setdefault(f"table {table}", []).append(" ".join(str(exc).split()))
+            damaged[f"table {table}"] = [" ".join(str(exc).split())]
     return [_damage_finding(owner, details) for owner, details in damaged.items()]
 
 
