@@ -48,7 +48,8 @@ MISSING = "missing blocks"
 
 
 def damaged_blocks(conn: duckdb.DuckDBPyConnection) -> list[DamagedBlock]:
-    """Every header and block of the file `conn` has open whose checksum fails, named by what it holds."""
+    """Every block of the file `conn` has open whose checksum fails, named by what it holds, and the blocks a file
+    cut short lacks; `UnknownFormatError` when the headers do not read as this module expects."""
     path, block_size, total_blocks = conn.execute(
         "SELECT d.path, s.block_size, s.total_blocks FROM duckdb_databases() d JOIN pragma_database_size() s "
         "USING (database_name) WHERE d.database_name = current_database()").fetchall()[0]
