@@ -16,14 +16,13 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from datafactory_assets.settings_errors import one_line
+from datafactory_assets.settings_errors import ConfigError, one_line
 from datafactory_assets.settings_models import (
     BUDGETED_SOURCES,
     SUPPORTED_SOURCES,
     AccuracySettings,
     AlertSettings,
     AnomalySettings,
-    ConfigError,
     ConfigFile,
     FreshnessSection,
     HealingSettings,

@@ -1,5 +1,6 @@
-"""pydantic's account of a bad configuration, as the one line a person reads: the file, the entry as it is written in
-TOML (`[symbols."BTC/USDT"].timeframe`, `[warehous]`) and what the entry allows, never pydantic's multi-line dump.
+"""The error a bad configuration raises, and pydantic's account of the mistake as the one line a person reads: the
+file, the entry as TOML writes it (`[symbols."BTC/USDT"].timeframe`, `[warehous]`) and what the entry allows, never
+pydantic's multi-line dump.
 
 What an entry allows is read off the model itself (its type, its bounds, or its `description` where those say too
 little), so the message cannot drift from the check.
@@ -12,14 +13,17 @@ import types
 import typing
 from pathlib import Path
 
-import annotated_types
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
+
+class ConfigError(ValueError):
+    """The configuration file or an override names something the platform cannot use."""
+
+
 _SHOWN = 3  # problems spelled out in the line; the rest are counted
 _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
-_BOUNDS = {annotated_types.Ge: "at least", annotated_types.Gt: "above", annotated_types.Le: "at most",
-           annotated_types.Lt: "below"}
+_BOUNDS = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}  # as pydantic's Field names them
 
 
 def one_line(error: ValidationError, *, config_path: Path, model: type[BaseModel]) -> str:
@@ -111,10 +115,10 @@ def _allowed(annotation, field: FieldInfo | None) -> str:
     if _is_table(annotation):
         return "a table"
     kind = _KINDS.get(annotation, "a value of another type")
-    bounds = {type(m): _number(getattr(m, type(m).__name__.lower())) for m in (field.metadata if field else ())
-              if type(m) in _BOUNDS}
-    if annotated_types.Ge in bounds and annotated_types.Le in bounds:
-        return f"{kind} from {bounds[annotated_types.Ge]} to {bounds[annotated_types.Le]}"
+    bounds = {name: _number(getattr(m, name)) for m in (field.metadata if field else ()) for name in _BOUNDS
+              if getattr(m, name, None) is not None}
+    if "ge" in bounds and "le" in bounds:
+        return f"{kind} from {bounds['ge']} to {bounds['le']}"
     return " ".join([kind, " and ".join(f"{_BOUNDS[b]} {value}" for b, value in bounds.items())]).strip()
 
 

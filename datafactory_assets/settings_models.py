@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from datafactory_assets.settings_errors import ConfigError
 from datafactory_assets.sources.venues import REFERENCES, VENUES
 from datafactory_assets.universe import RANKABLE_VENUES
 
@@ -25,10 +26,6 @@ _TIMEFRAME_UNITS = {"m": 60_000, "h": 3_600_000}
 _SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,15}$")  # real bases include W, S and 1000SATS
 _HOUR_MS = 3_600_000
 _DAY_S = 86_400
-
-
-class ConfigError(ValueError):
-    """The configuration file or an override names something the platform cannot use."""
 
 
 def timeframe_to_ms(timeframe: str) -> int:
@@ -64,8 +61,9 @@ class ResilienceSection(_Table):
     breaker_fail_max: int = Field(5, ge=1, le=1000)
     breaker_reset_s: float = Field(60.0, gt=0, le=_DAY_S)
     ban_s: float = Field(600.0, gt=0, le=_DAY_S)
-    budget_margin: float = Field(0.9, gt=0, le=1, description="a share of each venue's request budget above 0 and at "
-                                                               "most 1 (0.9 = 90%, more would exceed the venue's limit)")
+    budget_margin: float = Field(0.9, gt=0, le=1, description=(
+        "a share of each venue's request budget above 0 and at most 1 (0.9 = 90%, more would exceed the venue's "
+        "limit)"))
 
     @model_validator(mode="after")
     def _cap_above_base(self):

@@ -134,7 +134,8 @@ MISTAKES = [
                                       "out of binance, binance_archive, okx, bybit, kraken, coinbase, yahoo, got []"),
     ("[anomaly]\nwindow_candles = 9223372036854775807",
      "[anomaly].window_candles: must be a whole number from 10 to 43,200, got 9223372036854775807"),
-    ("[anomaly]\nzero_volume_streak = 1", "[anomaly].zero_volume_streak: must be a whole number from 2 to 1,440, got 1"),
+    ("[anomaly]\nzero_volume_streak = 1",
+     "[anomaly].zero_volume_streak: must be a whole number from 2 to 1,440, got 1"),
     ("[anomaly]\nk = -1", "[anomaly].k: must be a number above 0 and at most 100, got -1"),
     ("[accuracy]\nsample_size = true", "[accuracy].sample_size: must be a whole number from 1 to 60, got true"),
     ('[accuracy]\ntolerance_bps = "50"', '[accuracy].tolerance_bps: must be a number above 0 and at most 10,000, '
