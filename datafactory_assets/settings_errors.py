@@ -32,19 +32,24 @@ def one_line(error: ValidationError, *, config_path: Path, model: type[BaseModel
     problems: dict[str, str] = {}
     for detail in error.errors():
         entry, problem = _problem(detail, model)
-        if not any(entry.startswith(told) or told.startswith(entry) for told in problems):
+        if not any(_within(entry, told) or _within(told, entry) for told in problems):
             problems[entry] = problem
     more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""
     return f"{config_path}: " + "; ".join(list(problems.values())[:_SHOWN]) + more
 
 
+def _within(entry: str, other: str) -> bool:
+    return entry == other or entry.startswith((other + ".", other + "["))
+
+
 def _problem(detail: dict, model: type[BaseModel]) -> tuple[str, str]:
     loc, kind = list(detail["loc"]), detail["type"]
-    names_a_key = loc[-1:] == ["[key]"]
+    names_a_key = loc[-1:] == ["[key]"]  # the key itself is wrong (`[sources.cmc]`), not its value
     loc = [part for part in loc if part != "[key]"]
-    parent, annotation, field = _walk(model, loc)
+    steps = _steps(model, loc)
+    parent, annotation, field = steps[-1] if steps else (None, model, None)
     unknown_table = kind == "extra_forbidden" and isinstance(detail["input"], dict)
-    entry = _entry(model, loc, is_table=_is_table(annotation) or unknown_table or names_a_key)
+    entry = _entry(loc, steps, last_is_table=unknown_table or names_a_key)
     if kind == "extra_forbidden":
         known = ", ".join(getattr(parent, "model_fields", {})) or "none"
         return entry, f"{entry}: unknown {'table' if unknown_table else 'key'}; known: {known}"
@@ -58,9 +63,9 @@ def _problem(detail: dict, model: type[BaseModel]) -> tuple[str, str]:
     return entry, f"{entry}: must be {allowed}, got {_toml(detail['input'])}"
 
 
-def _walk(model: type[BaseModel], loc: list) -> tuple[object, object, FieldInfo | None]:
-    """The table holding the last entry of `loc`, that entry's type, and its field (None for a list item or a key)."""
-    parent, annotation, field = None, model, None
+def _steps(model: type[BaseModel], loc: list) -> list[tuple[object, object, FieldInfo | None]]:
+    """For each part of `loc`: the table or list holding it, its type, and its field (None for an item or a key)."""
+    steps, annotation = [], model
     for part in loc:
         parent, field = annotation, None
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
@@ -70,18 +75,18 @@ def _walk(model: type[BaseModel], loc: list) -> tuple[object, object, FieldInfo 
             annotation = _unwrap(typing.get_args(annotation)[-1 if typing.get_origin(annotation) is dict else 0])
         else:
             annotation = None
-    return parent, annotation, field
+        steps.append((parent, annotation, field))
+    return steps
 
 
-def _entry(model: type[BaseModel], loc: list, *, is_table: bool) -> str:
+def _entry(loc: list, steps: list, *, last_is_table: bool) -> str:
     """`loc` as TOML writes it: tables in brackets (`[sources.okx]`, `[symbols."BTC/USDT"]`), then the key."""
-    tables, key, annotation = [], "", model
-    for position, part in enumerate(loc):
-        _, annotation, _ = _walk(model, loc[: position + 1])
+    tables, key = [], ""
+    for position, (part, (_, annotation, _)) in enumerate(zip(loc, steps, strict=True)):
         name = part if isinstance(part, int) or part.isidentifier() else json.dumps(part)
         if isinstance(part, int):
             key += f"[{part}]"
-        elif not key and (_is_table(annotation) or (is_table and position == len(loc) - 1)):
+        elif not key and (_is_table(annotation) or (last_is_table and position == len(loc) - 1)):
             tables.append(name)
         else:
             key += f".{name}" if key or tables else name
@@ -114,7 +119,7 @@ def _allowed(annotation, field: FieldInfo | None) -> str:
         return "one of " + ", ".join(json.dumps(v) for v in typing.get_args(annotation))
     if _is_table(annotation):
         return "a table"
-    kind = _KINDS.get(annotation, "a value of another type")
+    kind = _KINDS.get(annotation, "a valid value")
     bounds = {name: _number(getattr(m, name)) for m in (field.metadata if field else ()) for name in _BOUNDS
               if getattr(m, name, None) is not None}
     if "ge" in bounds and "le" in bounds:
