@@ -132,9 +132,9 @@ def _number(value) -> str:
 
 
 def _toml(value) -> str:
-    """The value as the file wrote it (`true`, `"1m"`, `2.5`), not as Python prints it."""
+    """The value as the file wrote it (`true`, `"1m"`, `["okx"]`, `2.5`), not as Python prints it."""
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, dict):
         return "a table"
-    return json.dumps(value) if isinstance(value, str) else repr(value)
+    return json.dumps(value, default=str) if isinstance(value, str | list) else repr(value)

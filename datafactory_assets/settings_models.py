@@ -138,14 +138,14 @@ def _timeframe(value: str) -> str:
 def _start(value) -> datetime:
     """A TOML date, a TOML date-time or an ISO string, as an aware UTC datetime on a whole hour: one with an offset
     is converted to UTC (never read as UTC), one without is UTC."""
-    written = value.isoformat() if isinstance(value, date) else value
+    written = value.isoformat() if isinstance(value, date | time) else value
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a date like 2024-01-01 or 2024-01-01T05:00:00Z") from None
-    if isinstance(value, time) or not isinstance(value, date):
-        raise ValueError(f"must be a date like 2024-01-01 or 2024-01-01T05:00:00Z, got {value!r}")
+    if not isinstance(value, date):  # a TOML time of day, a number, a list ...
+        raise ValueError(f"must be a date like 2024-01-01 or 2024-01-01T05:00:00Z, got {written}")
     if not isinstance(value, datetime):
         value = datetime.combine(value, time(), tzinfo=UTC)
     value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
