@@ -1,5 +1,6 @@
 """A broken `datafactory.toml` as the UI meets it: the code location fails to load, and the failure the webserver
-reports (its GraphQL, which the UI renders) carries our one line, not pydantic's dump; the webserver's log has it too."""
+reports (its GraphQL, which the UI renders) carries our one line, not pydantic's dump; the webserver's log has it
+too."""
 
 import json
 
