@@ -16,7 +16,8 @@ from rich.table import Table
 from datafactory_assets import progress
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, TEMPLATES, ProfileError
 from datafactory_assets.settings import REPO_ROOT, ConfigError, load_settings
-from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
+from datafactory_assets.warehouse import (WarehouseDamagedError, WarehouseLockedError, WarehouseReadOnlyError,
+                                          connection, queries)
 
 
 def _console() -> Console:
@@ -44,13 +45,14 @@ _STATUS_COLUMNS = ("symbol", "counted_from", "from_ts", "expected", "rows", "con
 
 
 class _Commands(click.Group):
-    """Every command meets a broken configuration, a missing warehouse or one held too long by a writer with one
-    line naming it, not a traceback."""
+    """Every command meets a broken configuration, a missing, damaged or read-only warehouse or one held too long by
+    a writer with one line naming it, not a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (ConfigError, WarehouseLockedError, FileNotFoundError) as exc:
+        except (ConfigError, WarehouseLockedError, WarehouseDamagedError, WarehouseReadOnlyError,
+                FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 
@@ -177,22 +179,25 @@ def export(symbol: str, timeframe: str | None, start: str | None, end: str | Non
 
 
 @main.command()
-@click.option("--fix", is_flag=True, help="Remove rows that must not exist and repeated copies of candles.")
+@click.option("--fix", is_flag=True, help="Remove rows that must not exist and repeated copies of candles, or rewrite "
+              "a file whose only damage is in free space.")
 def doctor(fix: bool) -> None:
-    """Check warehouse integrity and say how to fix what is found; exit status 1 while problems remain."""
+    """Read every block of the warehouse file and every archive file, check integrity and say how to fix what is
+    found; exit status 1 while problems remain."""
     from datafactory_assets.warehouse.integrity import find_problems, fix_findings
 
-    with _connect(read_only=not fix) as conn:
+    path = load_settings().warehouse_path
+    if fix:
+        with _connect(path, read_only=False) as conn:
+            _console().print(fix_findings(conn))
+    with _connect(path, read_only=True) as conn:
         findings = find_problems(conn)
-        if fix and findings:
-            removed = fix_findings(conn)
-            _console().print(f"removed {removed} row(s)")
-            findings = find_problems(conn)
     if not findings:
         _console().print("warehouse healthy: no problems found")
         return
+    _console().print(f"warehouse {path}: {len(findings)} problem(s)", markup=False, highlight=False, soft_wrap=True)
     for finding in findings:
-        _console().print(str(finding))
+        _console().print(str(finding), markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(1)
 
 

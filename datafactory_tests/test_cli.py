@@ -1,6 +1,9 @@
 """The `datafactory` command against a warehouse filled through the real asset code."""
 
+import json
 import os
+import random
+import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +13,8 @@ from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.cli import main
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import queries
-from datafactory_tests.helpers import symbol_settings
+from datafactory_assets.warehouse.file_lock import lock_path
+from datafactory_tests.helpers import read_only_mount_missing, run_on_read_only, symbol_settings
 
 START = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
@@ -48,7 +52,6 @@ def test_status_counts_a_month_configured_from_its_start_and_lists_symbols_never
     """The real command in its own process on the warehouse file: a fresh offline-style state (start a month back,
     the newest day stored) is far from complete, the rest not yet fetched; a configured symbol never run is 0%."""
     import subprocess
-    import sys
 
     start = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
     config = tmp_path / "month.toml"
@@ -301,3 +304,75 @@ def test_backfill_of_a_stored_window_needs_no_webserver_and_a_gap_is_all_it_asks
         "1 of 2 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 1 already stored complete",
         f"Error: no Dagster webserver answers at {nobody}: start it with `make up`"]
     assert "2 of 2 hour(s) to fetch" in run(*args, "--refetch").output
+
+
+WAREHOUSE_COMMANDS = [["status"], ["gaps"], ["health"], ["export", "--symbol", "BTC/USDT"], ["doctor"],
+                      ["archive", "--before", "2024-04", "--dry-run"], ["archive", "--before", "2024-04"],
+                      ["backfill", "--from", "2024-03-01", "--to", "2024-03-01"], ["init"]]
+
+
+@pytest.mark.parametrize("damaged", ["catalog metadata", "candles"])
+def test_every_command_meets_a_damaged_file_with_one_line(cli_env, emulator, damaged):
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    with cli_env.connect(read_only=True) as conn:
+        block = (conn.sql("SELECT min(block_id) FROM pragma_metadata_info()") if damaged == "catalog metadata" else
+                 conn.sql("SELECT min(block_id) FROM pragma_storage_info('candles') WHERE block_id >= 0")
+                 ).fetchall()[0][0]
+    with open(cli_env.path, "r+b") as file:  # past the three 4 KiB headers, into the block's 256 KiB
+        file.seek(3 * 4096 + block * 262144 + 4096)
+        file.write(random.Random(block).randbytes(4096))
+    damage_lines, exits = set(), {}
+    for args in WAREHOUSE_COMMANDS:
+        result = CliRunner().invoke(main, args, terminal_width=200)
+        assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+        exits[args[0]] = result.exit_code
+        if "is damaged" in result.output:
+            damage_lines.add(args[0])
+            assert result.output.startswith(f"Error: warehouse {cli_env.path} is damaged (Corrupt database "
+                                            "file: computed checksum"), (args, result.output)
+            assert len(result.output.splitlines()) == 1, (args, result.output)
+    if damaged == "catalog metadata":  # no command can open the file
+        assert damage_lines == {args[0] for args in WAREHOUSE_COMMANDS}
+    else:  # those that read the damaged block; doctor names it (test_integrity.py)
+        assert damage_lines == {"status", "gaps", "export", "archive", "backfill"} and exits["doctor"] == 1
+
+
+# Runs each command given as JSON through the CLI and prints, per command, its exit code and output.
+RUN_COMMANDS = """
+import json, sys
+from click.testing import CliRunner
+from datafactory_assets.cli import main
+for args in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(main, args, terminal_width=200)
+    print(json.dumps([args[0], result.exit_code, result.output, repr(result.exception)]))
+"""
+
+
+@pytest.mark.skipif(read_only_mount_missing() is not None, reason=str(read_only_mount_missing()))
+@pytest.mark.parametrize("lock_file", ["kept", "never made"])
+def test_reading_commands_work_on_a_read_only_volume(cli_env, emulator, tmp_path_factory, lock_file):
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    directory = cli_env.archive_path.parent
+    if lock_file == "never made":  # as a warehouse copied onto a read-only volume
+        lock_path(cli_env.archive_path.with_suffix(".duckdb")).unlink()
+    for path in directory.iterdir():
+        path.chmod(0o444)
+    directory.chmod(0o555)
+    out = tmp_path_factory.mktemp("exports") / "btc.csv"
+    commands = [["status"], ["gaps"], ["export", "--symbol", "BTC/USDT", "--format", "csv", "--output", str(out)],
+                ["doctor"], ["init"]]
+    done = run_on_read_only(directory, [sys.executable, "-c", RUN_COMMANDS, json.dumps(commands)], timeout=300)
+    directory.chmod(0o755)
+    assert done.returncode == 0, done.stderr
+    results = {name: (code, output, exception) for name, code, output, exception in
+               map(json.loads, done.stdout.splitlines())}
+    assert results["status"][0] == 0 and "BTC/USDT" in results["status"][1] and "120" in results["status"][1]
+    assert results["gaps"][:2] == (0, "no gaps between the first and last stored candle of each of 1 symbol(s)\n")
+    assert results["export"][:2] == (0, f"wrote 120 BTC/USDT 1m candle(s) to {out}\n")
+    assert results["doctor"][:2] == (0, "warehouse healthy: no problems found\n")
+    code, output, _ = results["init"]  # writing is refused in one line
+    assert code == 1 and output.startswith(f"Error: [Errno 30] warehouse {cli_env.path} is in a directory this "
+                                           "process cannot write (Read-only file system)")
+    assert len(output.splitlines()) == 1
