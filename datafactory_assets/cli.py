@@ -18,6 +18,7 @@ from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, T
 from datafactory_assets.settings import REPO_ROOT, ConfigError, load_settings
 from datafactory_assets.warehouse import (WarehouseDamagedError, WarehouseLockedError, WarehouseReadOnlyError,
                                           connection, queries)
+from datafactory_assets.warehouse.schema import SchemaError
 
 
 def _console() -> Console:
@@ -68,7 +69,10 @@ def status() -> None:
     symbol never run shows 0%."""
     settings = load_settings()
     with _connect(settings.warehouse_path, read_only=True) as conn:
-        frame = queries.coverage(conn, settings.symbols)
+        try:
+            frame = queries.coverage(conn, settings.symbols)
+        except SchemaError as exc:
+            raise click.ClickException(f"{settings.warehouse_path}: {exc}") from exc
     until = queries.last_closed_hour() if frame.is_empty() else frame["until_ts"][0]
     _print_frame(frame.select(_STATUS_COLUMNS), f"Data coverage status, to {until:%Y-%m-%d %H:%M} UTC (the last "
                                                "closed hour)")

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from datafactory_assets.settings import ConfigError, SymbolSettings, load_settings
 from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
+from datafactory_assets.warehouse.schema import SchemaError
 
 _HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an `until` for a plan asking nothing
@@ -153,7 +154,7 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
             try:
                 with connection.connect(settings.warehouse_path, read_only=True, lock_timeout_s=30) as conn:
                     history = queries.Completeness.of(queries.coverage(conn, settings.symbols))
-            except (FileNotFoundError, WarehouseLockedError, duckdb.Error):
+            except (FileNotFoundError, WarehouseLockedError, SchemaError, duckdb.Error):
                 continue
             now = time.monotonic()
             if last is None or history != last[1]:

@@ -45,3 +45,11 @@ def run_on_read_only(directory: Path, args: list[str], **kwargs) -> subprocess.C
     script = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@"'
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
                            str(directory), *args], capture_output=True, text=True, **kwargs)
+
+
+def as_schema_version_5(conn) -> None:
+    """Turn a current warehouse back into what schema version 5 was (no listing dates, no coverage macros, the
+    version row), to test the upgrade and what readers of an older file say."""
+    conn.execute("DROP VIEW coverage; DROP MACRO TABLE coverage_at; DROP MACRO candle_slots; "
+                 "ALTER TABLE symbols DROP COLUMN listed_ts; DELETE FROM schema_version; "
+                 "INSERT INTO schema_version (version) VALUES (5)")

@@ -85,6 +85,17 @@ def test_status_and_gaps_without_a_warehouse_say_what_to_do_in_one_line(cli_env)
         assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
 
 
+def test_status_on_an_older_file_it_cannot_upgrade_read_only_says_to_run_init(cli_env):
+    from datafactory_tests.helpers import as_schema_version_5
+
+    with cli_env.connect() as conn:
+        as_schema_version_5(conn)
+    older = CliRunner().invoke(main, ["status"])
+    assert older.exit_code == 1 and "Traceback" not in older.output and len(older.output.strip().splitlines()) == 1
+    assert "schema version 5 is older than this code's" in older.output and "run `datafactory init`" in older.output
+    assert run("init").exit_code == 0 and run("status").exit_code == 0
+
+
 def test_init_creates_the_schema_and_a_fresh_timestamped_database(cli_env, tmp_path):
     assert run("init").exit_code == 0
     nothing = run("status").output  # configured, never run: 0%, every candle not yet fetched

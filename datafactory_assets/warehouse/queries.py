@@ -11,7 +11,7 @@ import duckdb
 import polars as pl
 
 from datafactory_assets.settings import SymbolSettings
-from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED
+from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED, require_current
 
 
 def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] = (), *,
@@ -21,7 +21,9 @@ def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] 
     `rows`, `confirmed_empty`, `missing` (a request covered them, nothing came) and `not_fetched` (no request did);
     `completeness_pct` counts stored and confirmed-empty slots. `symbols` (the configured ones) are listed even when
     never run, with their configured start; symbols stored but no longer configured follow with their recorded one.
-    One query over the whole warehouse (the `coverage_at` macro, which the `coverage` view also reads)."""
+    One query over the whole warehouse (the `coverage_at` macro, which the `coverage` view also reads); SchemaError
+    for a file older than that macro, opened read-only."""
+    require_current(conn)
     until = last_closed_hour() if until is None else until
     return conn.sql(
         "SELECT * FROM coverage_at($until, $names::VARCHAR[], $starts::TIMESTAMP[], $timeframes::BIGINT[])",

@@ -255,7 +255,8 @@ FROM all_candles GROUP BY symbol, time_bucket(INTERVAL 1 DAY, ts);
 
 
 class SchemaError(RuntimeError):
-    """The warehouse file was written by a newer, incompatible version of Data-Factory."""
+    """The warehouse file's schema is not this code's: written by a newer version, or older and opened read-only
+    (which never upgrades it) by a reader that needs what the new version adds."""
 
 
 def current_version(conn: duckdb.DuckDBPyConnection) -> int:
@@ -266,6 +267,14 @@ def current_version(conn: duckdb.DuckDBPyConnection) -> int:
     if not exists:
         return 0
     return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+
+
+def require_current(conn: duckdb.DuckDBPyConnection) -> None:
+    """Refuse, in one line saying what to do, a file older than this code that a read-only connection opened."""
+    version = current_version(conn)
+    if version < SCHEMA_VERSION:
+        raise SchemaError(f"warehouse schema version {version} is older than this code's {SCHEMA_VERSION}: run "
+                          "`datafactory init` to upgrade it in place (nothing is lost), or let a run write to it")
 
 
 def all_candles_view(conn: duckdb.DuckDBPyConnection) -> str:

@@ -5,6 +5,7 @@ import pytest
 
 from datafactory_assets.warehouse import SCHEMA_VERSION
 from datafactory_assets.warehouse.schema import SchemaError, current_version, ensure_schema
+from datafactory_tests.helpers import as_schema_version_5
 
 
 def test_schema_is_created_once_and_versioned(tmp_path):
@@ -40,10 +41,8 @@ def test_reopening_an_initialized_file_leaves_the_connection_usable(warehouse):
 def test_a_version_5_file_gains_listing_dates_and_the_new_coverage_keeping_what_it_held(tmp_path):
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_schema(conn)
-    conn.execute("DROP VIEW coverage; DROP MACRO TABLE coverage_at; DROP MACRO candle_slots; "
-                 "ALTER TABLE symbols DROP COLUMN listed_ts; DELETE FROM schema_version; "
-                 "INSERT INTO schema_version (version) VALUES (5); "
-                 "INSERT INTO symbols VALUES ('BTC/USDT', 60000, '2024-03-01'); "
+    as_schema_version_5(conn)
+    conn.execute("INSERT INTO symbols VALUES ('BTC/USDT', 60000, '2024-03-01'); "
                  "INSERT INTO candles VALUES ('BTC/USDT', '2024-03-01 00:00', 1, 1, 1, 1, 1, 'binance', now())")
     ensure_schema(conn)
     assert conn.execute("SELECT max(version) FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
