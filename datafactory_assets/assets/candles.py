@@ -20,6 +20,9 @@ from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
 
+# The run's count of candles older than a day that the venue serving them changed (the alert sensors read it).
+RUN_HISTORY_REWRITES = "run_history_rewrites"
+
 
 @contextmanager
 def backfill_policy_on_purpose() -> Iterator[None]:
@@ -125,6 +128,9 @@ def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSetting
         "retries": report.retries,
         "filled_from": dg.MetadataValue.json(report.filled),
         "quote_currency": "; ".join(report.quote_notes) or "as listed",
+        "run_revised_candles": report.revised,
+        "run_refused_downgrades": report.refused,
+        RUN_HISTORY_REWRITES: report.history_rewrites,
         "fetch_latency_ms": round(report.fetch_latency_ms, 1),
         "partitions": len(context.partition_keys),
         "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
