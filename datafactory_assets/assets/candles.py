@@ -97,6 +97,10 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
     if report.failures:
         context.log.warning(f"{symbol.symbol}: served by {report.source} after "
                             + "; ".join(map(str, report.failures)))
+    if report.revised or report.refused:
+        context.log.info(f"{symbol.symbol}: {report.revised} stored candle(s) replaced with other values (the old "
+                         f"ones kept in candle_revisions), {report.refused} replacement(s) by a lower-ranked source "
+                         "or another quote currency refused")
     yield dg.MaterializeResult(
         metadata=_partition_metadata(context, symbol, report),
         check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
