@@ -17,8 +17,8 @@ from datafactory_assets.alerts.conditions import (
     breaker_observations,
     check_observations,
     freshness_observation,
-    run_observation,
     rewrite_observations,
+    run_observation,
     run_partition,
 )
 from datafactory_assets.alerts.ledger import AlertLedger, Observation

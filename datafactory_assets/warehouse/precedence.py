@@ -37,11 +37,6 @@ class Replacement:
     revisions: pl.DataFrame  # per replaced candle: ts, old_* and new_* values and sources
     refused: int  # incoming candles that differ from a stored one they may not replace
 
-    @property
-    def replaced(self) -> pl.Series:
-        """The open times whose stored row the write deletes."""
-        return self.revisions["ts"]
-
 
 def venue(source: str) -> str:
     """The venue whose data a source serves: `binance_archive` -> `binance`, any other source itself."""
@@ -87,6 +82,5 @@ def history_rewrites(revisions: pl.DataFrame, *, now: datetime) -> int:
     replacing another's candle is the chain at work, not a rewrite)."""
     if not revisions.height:
         return 0
-    same_venue = (pl.col("old_source").replace_strict(SAME_DATA, default=pl.col("old_source"))
-                  == pl.col("new_source").replace_strict(SAME_DATA, default=pl.col("new_source")))
+    same_venue = pl.col("old_source").replace(SAME_DATA) == pl.col("new_source").replace(SAME_DATA)
     return revisions.filter(same_venue & (pl.col("ts") < now - HISTORY_AGE)).height
