@@ -129,6 +129,34 @@ def gaps(symbol: str | None) -> None:
                      "empty at every source")
 
 
+@main.command()
+@click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
+@click.option("--since", help="Only revisions made since this date or ISO time, UTC unless it says otherwise.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Show at most this many, newest first.")
+def revisions(symbol: str | None, since: str | None, limit: int) -> None:
+    """Stored candles a later fetch replaced with other values (a venue correcting its history, or a better-ranked
+    source), each as `old -> new`. Lower-ranked sources never replace a stored candle, so they are not listed."""
+    settings = load_settings()
+    with _connect(settings.warehouse_path, read_only=True) as conn:
+        frame = queries.revisions(conn, symbol=symbol, since=_export_moment(since, "--since"))
+    configured = sorted(s.symbol for s in settings.symbols)
+    if frame.is_empty() and symbol is not None and symbol not in configured:
+        raise click.ClickException(f"{symbol} is not configured in {settings.config_path}; configured: "
+                                   f"{', '.join(configured)}")
+    if frame.is_empty():
+        _console().print(f"no revisions recorded{' for ' + symbol if symbol else ''}"
+                         f"{' since ' + since if since else ''}: no stored candle was changed")
+        return
+    changes = [pl.when(pl.col(f"old_{c}") == pl.col(f"new_{c}")).then(pl.col(f"old_{c}").cast(pl.String))
+               .otherwise(pl.format("{} -> {}", f"old_{c}", f"new_{c}")).alias(c)
+               for c in ("source", "open", "high", "low", "close", "volume")]
+    _print_frame(frame.head(limit).select(pl.col("revised_at").dt.truncate("1s"), "symbol", "ts", *changes, "run_id"),
+                 f"Candle revisions{' of ' + symbol if symbol else ''} (UTC, newest first)")
+    shown = f", the newest {limit} shown (--limit shows more)" if frame.height > limit else ""
+    _console().print(f"{frame.height} revision(s) of {frame['symbol'].n_unique()} symbol(s){shown}")
+
+
 def _export_moment(text: str | None, option: str) -> datetime | None:
     """`2025-01-01`, `2025-01-01T05:00` or any ISO 8601 time; without an offset it is UTC."""
     if text is None:

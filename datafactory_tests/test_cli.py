@@ -212,6 +212,30 @@ def test_health_hourly_lists_each_source_per_hour(cli_env, emulator):
     assert "│ 1 " in binance and "100.0" in binance
 
 
+def test_revisions_lists_a_venue_correction_with_old_and_new_values(cli_env, emulator):
+    hour = (START, START + timedelta(hours=1))
+    sources = SourcesResource(emulator_url=emulator.url)
+    ingest_window(symbol_settings(), start=hour[0], end=hour[1], sources=sources, warehouse=cli_env)
+    assert run("revisions").output.strip() == "no revisions recorded: no stored candle was changed"
+    with cli_env.connect(read_only=True) as conn:
+        old = conn.sql("SELECT close FROM candles WHERE ts = '2024-03-01 10:30'").fetchall()[0][0]
+    emulator.set_price_offset("binance", 20)
+    ingest_window(symbol_settings(), start=hour[0], end=hour[1], sources=sources, warehouse=cli_env, run_id="r-1")
+    with cli_env.connect(read_only=True) as conn:
+        new = conn.sql("SELECT close FROM candles WHERE ts = '2024-03-01 10:30'").fetchall()[0][0]
+    result = run("revisions", "--symbol", "BTC/USDT", "--limit", "40")
+    assert result.exit_code == 0
+    (line,) = [line for line in result.output.splitlines() if "2024-03-01 10:30:00" in line]
+    assert f"{old} -> {new}" in line and "binance" in line and "r-1" in line
+    assert "60 revision(s) of 1 symbol(s), the newest 40 shown (--limit shows more)" in result.output
+    assert run("revisions", "--since", "2999-01-01").output.strip() == (
+        "no revisions recorded since 2999-01-01: no stored candle was changed")
+    unknown = CliRunner().invoke(main, ["revisions", "--symbol", "BTC/USDTT"])
+    assert unknown.exit_code == 1 and "BTC/USDTT is not configured" in unknown.output
+    bad = CliRunner().invoke(main, ["revisions", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "'yesterday' is not a date" in bad.output and "Traceback" not in bad.output
+
+
 WITHOUT_DAGSTER = """
 import json, sys
 from datafactory_assets.cli import main
@@ -234,7 +258,7 @@ def test_the_warehouse_commands_work_without_importing_dagster(cli_env, emulator
                   sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
     commands = [["--help"], ["status", "--help"], ["status"], ["gaps"], ["health"],
                 ["export", "--symbol", "BTC/USDT", "--format", "csv", "--output", str(tmp_path / "btc.csv")],
-                ["doctor"], ["archive", "--before", "2024-02", "--dry-run"], ["init"]]
+                ["doctor"], ["archive", "--before", "2024-02", "--dry-run"], ["init"], ["revisions"]]
     result = subprocess.run([sys.executable, "-c", WITHOUT_DAGSTER, json.dumps(commands)], capture_output=True,
                             text=True, timeout=120)
     *output, report = result.stdout.splitlines()
@@ -242,7 +266,8 @@ def test_the_warehouse_commands_work_without_importing_dagster(cli_env, emulator
         (args[0], 0, []) for args in commands], result.stdout + result.stderr
     for said in ["Usage: datafactory [OPTIONS] COMMAND", "Usage: datafactory status [OPTIONS]",
                  "Data coverage status", "no gaps", "Source health (last 24 hours)", "wrote 120 BTC/USDT 1m candle(s)",
-                 "warehouse healthy", "nothing to archive before 2024-02-01", "warehouse ready at"]:
+                 "warehouse healthy", "nothing to archive before 2024-02-01", "warehouse ready at",
+                 "no revisions recorded: no stored candle was changed"]:
         assert said in "\n".join(output), said
 
 
