@@ -5,6 +5,7 @@ import io
 import subprocess
 
 from datafactory_assets import launcher
+from datafactory_assets.modes import REAL
 from datafactory_assets.instance.environment import (
     DAGSTER_ENV,
     EMIT_PARTITION_SUBSET,
@@ -38,7 +39,7 @@ def test_dagster_dev_started_by_datafactory_up_gets_them(tmp_path, monkeypatch):
     for name in DAGSTER_ENV:
         monkeypatch.delenv(name, raising=False)
 
-    assert launcher.run_platform(offline=False, host="127.0.0.1", port=3999, dagster_home=tmp_path) == 0
+    assert launcher.run_platform(mode=REAL, host="127.0.0.1", port=3999, dagster_home=tmp_path) == 0
 
     assert started and all(started[0][name] == value for name, value in DAGSTER_ENV.items())
 
