@@ -5,13 +5,13 @@ import io
 import subprocess
 
 from datafactory_assets import launcher
-from datafactory_assets.modes import REAL
 from datafactory_assets.instance.environment import (
     DAGSTER_ENV,
     EMIT_PARTITION_SUBSET,
     EVENT_BATCH_SIZE,
     dagster_environment,
 )
+from datafactory_assets.modes import REAL
 from datafactory_tests.e2e.platform import Platform
 
 
@@ -42,6 +42,7 @@ def test_dagster_dev_started_by_datafactory_up_gets_them(tmp_path, monkeypatch):
     assert launcher.run_platform(mode=REAL, host="127.0.0.1", port=3999, dagster_home=tmp_path) == 0
 
     assert started and all(started[0][name] == value for name, value in DAGSTER_ENV.items())
+    assert started[0]["DAGSTER_DISABLE_TELEMETRY"] == "1"  # no upload thread moving the platform's log files
 
 
 def test_the_e2e_platform_starts_webserver_and_daemon_with_them(tmp_path, monkeypatch):
