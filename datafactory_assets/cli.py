@@ -393,9 +393,9 @@ def up(offline: bool, host: str, port: int, profile: str) -> None:
     from datafactory_assets.launcher import run_platform
 
     mode = modes.select(offline or _offline())
+    home = modes.dagster_home(mode, os.environ)
     try:
-        raise SystemExit(run_platform(mode=mode, host=host, port=port, dagster_home=modes.dagster_home(mode, os.environ),
-                                      profile=profile))
+        raise SystemExit(run_platform(mode=mode, host=host, port=port, dagster_home=home, profile=profile))
     except (ProfileError, modes.ModeError) as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 
-HEADER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - (?P<logger>\S+) - (?P<level>[A-Z]+) - (?P<message>.*)")
+HEADER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - \S+ - (?P<level>[A-Z]+) - (?P<message>.*)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 SHOWN_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
 ALWAYS_SHOWN = ("Serving dagster-webserver on",)

@@ -293,6 +293,7 @@ def test_backfill_of_a_stored_window_needs_no_webserver_and_a_gap_is_all_it_asks
         conn.execute("DELETE FROM candles WHERE ts = '2024-03-01 11:30'")
     gap = run(*args)
     assert gap.exit_code == 1 and gap.output.splitlines() == [
-        f"warehouse: {cli_env.path}", "1 of 2 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 1 already stored complete",
+        f"warehouse: {cli_env.path}",
+        "1 of 2 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 1 already stored complete",
         f"Error: no Dagster webserver answers at {nobody}: start it with `make up`"]
     assert "2 of 2 hour(s) to fetch" in run(*args, "--refetch").output

@@ -9,7 +9,8 @@ from datafactory_assets.modes import OFFLINE, REAL, ModeError
 @pytest.fixture
 def env(tmp_path):
     config = tmp_path / "datafactory.toml"
-    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n[warehouse]\npath = "store/candles.duckdb"\n')
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n'
+                      '[warehouse]\npath = "store/candles.duckdb"\n')
     return {"DATAFACTORY_CONFIG": str(config)}
 
 
@@ -53,7 +54,8 @@ def test_offline_writes_beside_the_configured_warehouse_never_into_it(env, tmp_p
     configured = tmp_path / "store" / "candles.duckdb"
     assert modes.warehouse(REAL, env) == configured
     assert modes.warehouse(OFFLINE, env) == tmp_path / "store" / "offline.duckdb"
-    assert modes.warehouse(OFFLINE, {**env, "DATAFACTORY_WAREHOUSE": str(tmp_path / "x.duckdb")}) == tmp_path / "x.duckdb"
+    chosen = tmp_path / "x.duckdb"
+    assert modes.warehouse(OFFLINE, {**env, "DATAFACTORY_WAREHOUSE": str(chosen)}) == chosen
     with pytest.raises(ModeError, match=r"DATAFACTORY_WAREHOUSE=.*candles.duckdb is the real warehouse"):
         modes.warehouse(OFFLINE, {**env, "DATAFACTORY_WAREHOUSE": str(configured)})
     with pytest.raises(ModeError, match=r"offline.duckdb is the offline warehouse .* the real platform cannot use"):
