@@ -35,15 +35,12 @@ class Mode:
     default_home: Path
     workspace: Path
     location: str
-
-    @property
-    def offline(self) -> bool:
-        return self is OFFLINE
+    offline: bool
 
 
-REAL = Mode("real", REPO_ROOT / ".dagster_home", REPO_ROOT / "workspace.yaml", "datafactory")
+REAL = Mode("real", REPO_ROOT / ".dagster_home", REPO_ROOT / "workspace.yaml", "datafactory", offline=False)
 OFFLINE = Mode("offline", REPO_ROOT / ".dagster_home-offline", REPO_ROOT / "workspace-offline.yaml",
-               "datafactory-offline")
+               "datafactory-offline", offline=True)
 
 
 def offline_requested(env: Mapping[str, str]) -> bool:
