@@ -46,6 +46,7 @@ def start_emulator(host: str = "127.0.0.1", log_dir: Path | None = None) -> tupl
 def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profile: str = DEFAULT_PROFILE) -> int:
     """Run `dagster dev` (webserver + daemon) until interrupted, in `mode`'s home, warehouse and code location;
     offline points every source at the emulator. `profile` picks the instance config (instance/profiles.py)."""
+    modes.check_profile(mode, profile)
     check_environment(profile, os.environ)
     warehouse = modes.warehouse(mode, os.environ)
     note = modes.claim_home(dagster_home, mode)

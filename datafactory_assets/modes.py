@@ -57,6 +57,14 @@ def dagster_home(mode: Mode, env: Mapping[str, str]) -> Path:
     return Path(env["DAGSTER_HOME"]) if env.get("DAGSTER_HOME") else mode.default_home
 
 
+def check_profile(mode: Mode, profile: str) -> None:
+    """Offline runs on the embedded instance only: the production profile keeps Dagster's runs and events in the
+    PostgreSQL database DATAFACTORY_PG_* names, which a separate home would not separate from the real platform's."""
+    if mode.offline and profile != "embedded":
+        raise ModeError(f"the offline platform runs on the embedded profile only: the {profile} profile's PostgreSQL "
+                        "storage would hold its runs beside the real platform's")
+
+
 def claim_home(home: Path, mode: Mode) -> str | None:
     """Mark `home` as `mode`'s, refusing one that is the other mode's; returns a note for a person when an unmarked
     home with earlier runs becomes the real one."""

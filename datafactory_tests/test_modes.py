@@ -29,6 +29,13 @@ def test_the_offline_switch_reads_one_variable():
     assert not modes.offline_requested({})
 
 
+def test_offline_refuses_the_production_profile_whose_postgres_storage_the_real_platform_shares():
+    modes.check_profile(OFFLINE, "embedded")
+    modes.check_profile(REAL, "production")
+    with pytest.raises(ModeError, match="offline platform runs on the embedded profile only"):
+        modes.check_profile(OFFLINE, "production")
+
+
 def test_a_home_is_marked_for_its_mode_and_refused_to_the_other(tmp_path):
     home = tmp_path / "home"
     assert modes.claim_home(home, OFFLINE) is None
