@@ -8,6 +8,7 @@ from datafactory_assets.instance.profiles import (
     ProfileError,
     check_environment,
     selected_profile,
+    template,
     write_instance_config,
 )
 
@@ -82,3 +83,20 @@ def test_a_run_on_the_embedded_instance_prints_no_debug_event_and_still_records_
     printed = capfd.readouterr().err
     assert "stored 60 candles" in printed and " - DEBUG - " not in printed and "ASSET_MATERIALIZATION" not in printed
     assert [r.partition_key for r in recorded] == ["a"]
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_a_home_written_from_the_previous_template_is_brought_up_to_this_one_an_edited_one_is_kept(tmp_path,
+                                                                                                  profile):
+    block = template(profile)[template(profile).index("python_logs:"):template(profile).index("telemetry:")]
+    previous = template(profile).replace(block, "")  # as shipped before run workers printed at INFO
+    (tmp_path / "dagster.yaml").write_text(previous)
+    write_instance_config(tmp_path, profile)
+    assert (tmp_path / "dagster.yaml").read_text() == template(profile)
+    other = "production" if profile == "embedded" else "embedded"
+    (tmp_path / "dagster.yaml").write_text(previous)
+    with pytest.raises(ProfileError, match=f"is the {profile} profile's"):
+        write_instance_config(tmp_path, other)
+    (tmp_path / "dagster.yaml").write_text(previous + "# mine\n")
+    write_instance_config(tmp_path, profile)
+    assert (tmp_path / "dagster.yaml").read_text() == previous + "# mine\n"
