@@ -1,4 +1,5 @@
-# The quick start: `make up` (add OFFLINE=1 to run against the exchange emulator) and `make test`.
+# The quick start: `make up` (add OFFLINE=1 to run against the exchange emulator: its own Dagster home
+# .dagster_home-offline, warehouse data/offline.duckdb and code location datafactory-offline) and `make test`.
 # Both create the virtual environment in .venv on first use and reinstall when pyproject.toml changes.
 PYTHON ?= python3
 VENV ?= .venv

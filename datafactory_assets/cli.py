@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,9 +14,9 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from datafactory_assets import progress
+from datafactory_assets import modes, progress
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, TEMPLATES, ProfileError
-from datafactory_assets.settings import REPO_ROOT, ConfigError, load_settings
+from datafactory_assets.settings import ConfigError, load_settings
 from datafactory_assets.warehouse import (WarehouseDamagedError, WarehouseLockedError, WarehouseReadOnlyError,
                                           connection, queries)
 from datafactory_assets.warehouse.schema import SchemaError
@@ -26,10 +27,24 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200)
 
 
+def _offline() -> bool:
+    """`datafactory --offline ...` or DATAFACTORY_OFFLINE=1: the commands read the offline platform's warehouse."""
+    return click.get_current_context().find_root().params["offline"]
+
+
+@contextmanager
 def _connect(path: Path | None = None, *, read_only: bool):
-    """A connection to the warehouse at `path` (the configured one by default) that waits at most 30 s for a
-    writer: a person is waiting."""
-    return connection.connect(path or load_settings().warehouse_path, read_only=read_only, lock_timeout_s=30)
+    """A connection to the warehouse at `path` (the mode's by default) that waits at most 30 s for a writer: a person
+    is waiting. Says on stderr which warehouse it opened; when the real one is missing but the offline one exists,
+    says that instead of suggesting `datafactory init`."""
+    path = path or load_settings().warehouse_path
+    offline = _offline()
+    hint = None if offline or not read_only else modes.missing_warehouse_hint(path)
+    if hint:
+        raise click.ClickException(f"no warehouse at {path}; {hint}")
+    with connection.connect(path, read_only=read_only, lock_timeout_s=30) as conn:
+        click.echo(f"warehouse: {path}{' (offline: emulator data)' if offline else ''}", err=True)
+        yield conn
 
 
 def _print_frame(frame: pl.DataFrame, title: str) -> None:
@@ -53,13 +68,17 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except (ConfigError, WarehouseLockedError, WarehouseDamagedError, WarehouseReadOnlyError,
-                FileNotFoundError) as exc:
+                FileNotFoundError, modes.ModeError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 
 @click.group(cls=_Commands)
-def main() -> None:
+@click.option("--offline", is_flag=True, default=lambda: modes.offline_requested(os.environ),
+              help="Read the offline platform's warehouse (emulator data; also: DATAFACTORY_OFFLINE=1).")
+def main(offline: bool) -> None:
     """Data-Factory: crypto candles with Dagster and DuckDB."""
+    if offline:  # the variable every command and the offline platform's processes resolve the warehouse from
+        os.environ[modes.WAREHOUSE_ENV] = str(modes.warehouse(modes.OFFLINE, os.environ))
 
 
 @main.command()
@@ -139,6 +158,34 @@ def gaps(symbol: str | None) -> None:
     _console().print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s): "
                      f"{frame['unconfirmed'].sum()} not yet confirmed, {frame['confirmed_empty'].sum()} confirmed "
                      "empty at every source")
+
+
+@main.command()
+@click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
+@click.option("--since", help="Only revisions made since this date or ISO time, UTC unless it says otherwise.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Show at most this many, newest first.")
+def revisions(symbol: str | None, since: str | None, limit: int) -> None:
+    """Stored candles a later fetch replaced with other values (a venue correcting its history, or a better-ranked
+    source), each as `old -> new`. Lower-ranked sources never replace a stored candle, so they are not listed."""
+    settings = load_settings()
+    with _connect(settings.warehouse_path, read_only=True) as conn:
+        frame = queries.revisions(conn, symbol=symbol, since=_export_moment(since, "--since"))
+    configured = sorted(s.symbol for s in settings.symbols)
+    if frame.is_empty() and symbol is not None and symbol not in configured:
+        raise click.ClickException(f"{symbol} is not configured in {settings.config_path}; configured: "
+                                   f"{', '.join(configured)}")
+    if frame.is_empty():
+        _console().print(f"no revisions recorded{' for ' + symbol if symbol else ''}"
+                         f"{' since ' + since if since else ''}: no stored candle was changed")
+        return
+    changes = [pl.when(pl.col(f"old_{c}") == pl.col(f"new_{c}")).then(pl.col(f"old_{c}").cast(pl.String))
+               .otherwise(pl.format("{} -> {}", f"old_{c}", f"new_{c}")).alias(c)
+               for c in ("source", "open", "high", "low", "close", "volume")]
+    _print_frame(frame.head(limit).select(pl.col("revised_at").dt.truncate("1s"), "symbol", "ts", *changes, "run_id"),
+                 f"Candle revisions{' of ' + symbol if symbol else ''} (UTC, newest first)")
+    shown = f", the newest {limit} shown (--limit shows more)" if frame.height > limit else ""
+    _console().print(f"{frame.height} revision(s) of {frame['symbol'].n_unique()} symbol(s){shown}")
 
 
 def _export_moment(text: str | None, option: str) -> datetime | None:
@@ -378,8 +425,9 @@ def emulator(host: str, port: int, replays: tuple[str, ...], faults: tuple[str, 
 
 
 @main.command()
-@click.option("--offline", is_flag=True, default=lambda: os.environ.get("DATAFACTORY_OFFLINE") == "1",
-              help="Run against the local exchange emulator instead of the real venues.")
+@click.option("--offline", is_flag=True, default=lambda: modes.offline_requested(os.environ),
+              help="Run against the local exchange emulator instead of the real venues, in a Dagster home, "
+                   "warehouse and code location of its own (also: DATAFACTORY_OFFLINE=1).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=3000, show_default=True, type=int)
 @click.option("--profile", default=lambda: os.environ.get(PROFILE_ENV) or DEFAULT_PROFILE,
@@ -389,13 +437,12 @@ def up(offline: bool, host: str, port: int, profile: str) -> None:
     """Start the platform: Dagster webserver and daemon, hourly schedule on."""
     from datafactory_assets.launcher import run_platform
 
-    dagster_home = Path(os.environ.get("DAGSTER_HOME") or REPO_ROOT / ".dagster_home")
+    mode = modes.select(offline or _offline())
+    home = modes.dagster_home(mode, os.environ)
     try:
-        raise SystemExit(run_platform(offline=offline, host=host, port=port, dagster_home=dagster_home,
-                                      profile=profile))
-    except ProfileError as exc:
+        raise SystemExit(run_platform(mode=mode, host=host, port=port, dagster_home=home, profile=profile))
+    except (ProfileError, modes.ModeError) as exc:
         raise click.ClickException(str(exc)) from exc
-
 
 
 @main.command()

@@ -10,6 +10,7 @@ from datafactory_assets.assets import (build_coverage_asset, build_source_health
 from datafactory_assets.automation.healing import build_healing_sensor
 from datafactory_assets.automation.rollups import rollup_automation_sensor
 from datafactory_assets.automation.schedules import hourly_collection
+from datafactory_assets.modes import OFFLINE_DESCRIPTION
 from datafactory_assets.settings import load_settings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
@@ -18,9 +19,15 @@ settings = load_settings()
 jobs, schedules = hourly_collection(settings)
 alert_sensors, alert_channels = alerting(settings)
 
+assets = [*candle_assets(settings), *rollup_assets(settings), build_coverage_asset(settings),
+          build_source_health_asset(settings)]
+if settings.emulator_url:  # offline: every asset says in the UI that its data is the emulator's (modes.py)
+    assets = dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(description=f"{OFFLINE_DESCRIPTION} {spec.description or ''}".rstrip()),
+        assets)
+
 defs = dg.Definitions(
-    assets=[*candle_assets(settings), *rollup_assets(settings), build_coverage_asset(settings),
-            build_source_health_asset(settings)],
+    assets=assets,
     jobs=jobs,
     schedules=schedules,
     sensors=[build_healing_sensor(settings), rollup_automation_sensor(), *alert_sensors],

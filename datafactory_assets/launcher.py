@@ -1,4 +1,5 @@
-"""Starts the platform: the Dagster instance, the optional emulator (offline mode), then webserver and daemon."""
+"""Starts the platform in one mode (modes.py): the Dagster instance, the emulator (offline), then webserver and daemon,
+their output into rotating log files and what needs a person onto the terminal."""
 
 from __future__ import annotations
 
@@ -9,13 +10,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+from datafactory_assets import modes
 from datafactory_assets.instance.environment import dagster_environment
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, check_environment, write_instance_config
-from datafactory_assets.logfiles import tee_lines
+from datafactory_assets.logfiles import log_dir, tee_lines
+from datafactory_assets.modes import Mode
 from datafactory_assets.progress import report_history
 from datafactory_assets.settings import REPO_ROOT
-
-OFFLINE_WAREHOUSE = REPO_ROOT / "data" / "offline.duckdb"
+from datafactory_assets.terminal import TerminalFilter
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -41,23 +43,32 @@ def start_emulator(host: str = "127.0.0.1", log_dir: Path | None = None) -> tupl
     return proc, f"http://{host}:{port}"
 
 
-def run_platform(*, offline: bool, host: str, port: int, dagster_home: Path, profile: str = DEFAULT_PROFILE) -> int:
-    """Run `dagster dev` (webserver + daemon) until interrupted; offline points every source at the emulator.
-    `profile` picks the instance config (see datafactory_assets/instance/profiles.py)."""
+def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profile: str = DEFAULT_PROFILE) -> int:
+    """Run `dagster dev` (webserver + daemon) until interrupted, in `mode`'s home, warehouse and code location;
+    offline points every source at the emulator. `profile` picks the instance config (instance/profiles.py)."""
+    modes.check_profile(mode, profile)
     check_environment(profile, os.environ)
+    warehouse = modes.warehouse(mode, os.environ)
+    note = modes.claim_home(dagster_home, mode)
     write_instance_config(dagster_home, profile)
-    print(f"instance profile {profile}: {dagster_home / 'dagster.yaml'}")
-    env = {**dagster_environment(os.environ), "DAGSTER_HOME": str(dagster_home)}
+    print(f"{mode.name} platform, instance profile {profile}: {dagster_home / 'dagster.yaml'}; warehouse {warehouse}; "
+          f"logs in {log_dir(dagster_home)}")
+    if note:
+        print(note)
+    # DAGSTER_DISABLE_TELEMETRY stops the webserver's and daemon's telemetry upload thread, which runs even with
+    # telemetry disabled in dagster.yaml (see logfiles.py); Dagster 1.13 reads it in core/telemetry_upload.py.
+    env = {**dagster_environment(os.environ), "DAGSTER_HOME": str(dagster_home), modes.WAREHOUSE_ENV: str(warehouse),
+           "DAGSTER_DISABLE_TELEMETRY": "1"}
     emulator = None
-    if offline:
-        emulator, url = start_emulator(log_dir=dagster_home / "logs")
+    if mode.offline:
+        emulator, url = start_emulator(log_dir=log_dir(dagster_home))
         env["DATAFACTORY_EMULATOR_URL"] = url
-        env.setdefault("DATAFACTORY_WAREHOUSE", str(OFFLINE_WAREHOUSE))
-        print(f"offline mode: sources point at the exchange emulator {url}; warehouse {env['DATAFACTORY_WAREHOUSE']}")
+        print(f"offline mode: sources point at the exchange emulator {url}; code location {mode.location}")
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
-    platform = subprocess.Popen([dagster, "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)],
+    platform = subprocess.Popen([dagster, "dev", "-w", str(mode.workspace), "-h", host, "-p", str(port)],
                                 env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = tee_lines(platform.stdout, dagster_home / "logs" / "dagster.log", echo=sys.stdout)
+    output = tee_lines(platform.stdout, log_dir(dagster_home) / "dagster.log", echo=sys.stdout,
+                       show=TerminalFilter())
     history = report_history(env, out=sys.stdout)
     try:
         return platform.wait()

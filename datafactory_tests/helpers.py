@@ -48,8 +48,8 @@ def run_on_read_only(directory: Path, args: list[str], **kwargs) -> subprocess.C
 
 
 def as_schema_version_5(conn) -> None:
-    """Turn a current warehouse back into what schema version 5 was (no listing dates, no coverage macros, the
-    version row), to test the upgrade and what readers of an older file say."""
-    conn.execute("DROP VIEW coverage; DROP MACRO TABLE coverage_at; DROP MACRO candle_slots; "
-                 "ALTER TABLE symbols DROP COLUMN listed_ts; DELETE FROM schema_version; "
+    """Turn a current warehouse back into what schema version 5 was (no revisions, listing dates or coverage macros,
+    the version row), to test the upgrade and what readers of an older file say."""
+    conn.execute("DROP TABLE candle_revisions; DROP VIEW coverage; DROP MACRO TABLE coverage_at; "
+                 "DROP MACRO candle_slots; ALTER TABLE symbols DROP COLUMN listed_ts; DELETE FROM schema_version; "
                  "INSERT INTO schema_version (version) VALUES (5)")

@@ -5,6 +5,7 @@ import os
 import random
 import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.cli import main
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import queries
+from datafactory_assets.warehouse import connection, queries
 from datafactory_assets.warehouse.file_lock import lock_path
 from datafactory_tests.helpers import read_only_mount_missing, run_on_read_only, symbol_settings
 
@@ -96,6 +97,40 @@ def test_status_on_an_older_file_it_cannot_upgrade_read_only_says_to_run_init(cl
     assert run("init").exit_code == 0 and run("status").exit_code == 0
 
 
+def test_reading_commands_name_the_warehouse_they_read_and_offline_reads_the_offline_one(cli_env, emulator, tmp_path,
+                                                                                     monkeypatch):
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=1),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    result = run("status")
+    assert result.stderr == f"warehouse: {cli_env.path}\n" and "BTC/USDT" in result.stdout
+    monkeypatch.delenv("DATAFACTORY_WAREHOUSE")  # the config's: data/warehouse.duckdb beside it, not created
+    offline = tmp_path / "data" / "offline.duckdb"
+    for args, env in ((["--offline", "status"], {}), (["status"], {"DATAFACTORY_OFFLINE": "1"})):
+        monkeypatch.delenv("DATAFACTORY_WAREHOUSE", raising=False)
+        result = CliRunner().invoke(main, args, env=env)
+        assert result.exit_code == 1 and result.output.strip() == (
+            f"Error: no warehouse at {offline}: run `datafactory init` or materialize a partition"), result.output
+    monkeypatch.delenv("DATAFACTORY_WAREHOUSE", raising=False)
+    offline.parent.mkdir()
+    offline.write_bytes(Path(cli_env.path).read_bytes())
+    result = run("--offline", "gaps")
+    assert result.exit_code == 0 and result.stderr == f"warehouse: {offline} (offline: emulator data)\n"
+    assert "no gaps" in result.stdout
+
+
+def test_without_the_real_warehouse_the_cli_points_at_the_offline_one_in_one_line(cli_env, tmp_path, monkeypatch):
+    monkeypatch.delenv("DATAFACTORY_WAREHOUSE")
+    (tmp_path / "data").mkdir()
+    with connection.connect(tmp_path / "data" / "offline.duckdb"):
+        pass
+    for command in ("status", "gaps", "health", "doctor"):
+        result = CliRunner().invoke(main, [command])
+        assert result.exit_code == 1 and result.output.splitlines() == [
+            f"Error: no warehouse at {tmp_path / 'data' / 'warehouse.duckdb'}; the offline platform's warehouse "
+            f"(emulator data) is {tmp_path / 'data' / 'offline.duckdb'}: read it with `datafactory --offline "
+            "<command>` or DATAFACTORY_OFFLINE=1"], (command, result.output)
+
+
 def test_init_creates_the_schema_and_a_fresh_timestamped_database(cli_env, tmp_path):
     assert run("init").exit_code == 0
     nothing = run("status").output  # configured, never run: 0%, every candle not yet fetched
@@ -134,9 +169,9 @@ def test_gaps_lists_exactly_the_holes_of_a_replayed_file(cli_env, tmp_path):
 def test_gaps_without_any_says_between_which_candles_it_looked(cli_env, emulator):
     ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
                   sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
-    assert run("gaps", "--symbol", "BTC/USDT").output.strip() == (
+    assert run("gaps", "--symbol", "BTC/USDT").stdout.strip() == (
         "no gaps between BTC/USDT's first and last stored candle (2024-03-01 10:00 .. 2024-03-01 11:59 UTC)")
-    assert run("gaps").output.strip() == "no gaps between the first and last stored candle of each of 1 symbol(s)"
+    assert run("gaps").stdout.strip() == "no gaps between the first and last stored candle of each of 1 symbol(s)"
 
 
 def test_health_shows_breaker_state_success_rate_latency_and_last_error(cli_env, emulator):
@@ -243,8 +278,8 @@ def test_archive_moves_old_months_and_status_reads_the_same(cli_env, emulator):
     assert moved.exit_code == 0 and "moved 2880 candle(s)" in moved.output and "MiB ->" in moved.output
     assert (cli_env.archive_path / "symbol=BTC%2FUSDT" / "month=2024-01" / "data.parquet").exists()
     assert run("status").output == status
-    assert run("archive", "--before", "2024-02-01").output.strip() == "nothing to archive before 2024-02-01"
-    assert run("doctor").output.strip() == "warehouse healthy: no problems found"
+    assert run("archive", "--before", "2024-02-01").stdout.strip() == "nothing to archive before 2024-02-01"
+    assert run("doctor").stdout.strip() == "warehouse healthy: no problems found"
     restored = run("archive", "--restore", "2024-01", "--symbol", "BTC/USDT")
     assert "restored 2880 BTC/USDT candle(s) of 2024-01" in restored.output and run("status").output == status
     for args, message in [(["--before", "2024-02-15"], "not the first day of a month"),
@@ -261,6 +296,30 @@ def test_health_hourly_lists_each_source_per_hour(cli_env, emulator):
     assert "Source health per hour (UTC, the last 24 hour(s) with requests)" in output
     (binance,) = [line for line in output.splitlines() if "binance" in line]
     assert "│ 1 " in binance and "100.0" in binance
+
+
+def test_revisions_lists_a_venue_correction_with_old_and_new_values(cli_env, emulator):
+    hour = (START, START + timedelta(hours=1))
+    sources = SourcesResource(emulator_url=emulator.url)
+    ingest_window(symbol_settings(), start=hour[0], end=hour[1], sources=sources, warehouse=cli_env)
+    assert run("revisions").output.strip() == "no revisions recorded: no stored candle was changed"
+    with cli_env.connect(read_only=True) as conn:
+        old = conn.sql("SELECT close FROM candles WHERE ts = '2024-03-01 10:30'").fetchall()[0][0]
+    emulator.set_price_offset("binance", 20)
+    ingest_window(symbol_settings(), start=hour[0], end=hour[1], sources=sources, warehouse=cli_env, run_id="r-1")
+    with cli_env.connect(read_only=True) as conn:
+        new = conn.sql("SELECT close FROM candles WHERE ts = '2024-03-01 10:30'").fetchall()[0][0]
+    result = run("revisions", "--symbol", "BTC/USDT", "--limit", "40")
+    assert result.exit_code == 0
+    (line,) = [line for line in result.output.splitlines() if "2024-03-01 10:30:00" in line]
+    assert f"{old} -> {new}" in line and "binance" in line and "r-1" in line
+    assert "60 revision(s) of 1 symbol(s), the newest 40 shown (--limit shows more)" in result.output
+    assert run("revisions", "--since", "2999-01-01").output.strip() == (
+        "no revisions recorded since 2999-01-01: no stored candle was changed")
+    unknown = CliRunner().invoke(main, ["revisions", "--symbol", "BTC/USDTT"])
+    assert unknown.exit_code == 1 and "BTC/USDTT is not configured" in unknown.output
+    bad = CliRunner().invoke(main, ["revisions", "--since", "yesterday"])
+    assert bad.exit_code == 2 and "'yesterday' is not a date" in bad.output and "Traceback" not in bad.output
 
 
 WITHOUT_DAGSTER = """
@@ -285,7 +344,7 @@ def test_the_warehouse_commands_work_without_importing_dagster(cli_env, emulator
                   sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
     commands = [["--help"], ["status", "--help"], ["status"], ["gaps"], ["health"],
                 ["export", "--symbol", "BTC/USDT", "--format", "csv", "--output", str(tmp_path / "btc.csv")],
-                ["doctor"], ["archive", "--before", "2024-02", "--dry-run"], ["init"]]
+                ["doctor"], ["archive", "--before", "2024-02", "--dry-run"], ["init"], ["revisions"]]
     result = subprocess.run([sys.executable, "-c", WITHOUT_DAGSTER, json.dumps(commands)], capture_output=True,
                             text=True, timeout=120)
     *output, report = result.stdout.splitlines()
@@ -293,7 +352,8 @@ def test_the_warehouse_commands_work_without_importing_dagster(cli_env, emulator
         (args[0], 0, []) for args in commands], result.stdout + result.stderr
     for said in ["Usage: datafactory [OPTIONS] COMMAND", "Usage: datafactory status [OPTIONS]",
                  "Data coverage status", "no gaps", "Source health (last 24 hours)", "wrote 120 BTC/USDT 1m candle(s)",
-                 "warehouse healthy", "nothing to archive before 2024-02-01", "warehouse ready at"]:
+                 "warehouse healthy", "nothing to archive before 2024-02-01", "warehouse ready at",
+                 "no revisions recorded: no stored candle was changed"]:
         assert said in "\n".join(output), said
 
 
@@ -305,13 +365,14 @@ def test_backfill_of_a_stored_window_needs_no_webserver_and_a_gap_is_all_it_asks
     nobody = f"http://127.0.0.1:{free_port()}"
     args = ["backfill", "--from", "2024-03-01T10:00", "--to", "2024-03-01T11:00", "--url", nobody]
     stored = run(*args)
-    assert stored.exit_code == 0 and stored.output.strip() == (
+    assert stored.exit_code == 0 and stored.stdout.strip() == (
         "nothing to backfill: all 2 hour(s) of 1 symbol(s), 2024-03-01 10:00 .. 2024-03-01 11:00 UTC, are stored "
         "complete (--refetch fetches them again)")
     with cli_env.connect() as conn:
         conn.execute("DELETE FROM candles WHERE ts = '2024-03-01 11:30'")
     gap = run(*args)
     assert gap.exit_code == 1 and gap.output.splitlines() == [
+        f"warehouse: {cli_env.path}",
         "1 of 2 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 1 already stored complete",
         f"Error: no Dagster webserver answers at {nobody}: start it with `make up`"]
     assert "2 of 2 hour(s) to fetch" in run(*args, "--refetch").output

@@ -14,7 +14,7 @@ import polars as pl
 
 from datafactory_assets.checks import Violation, missing_ranges, validate_candles
 from datafactory_assets.checks.gaps import missing_times
-from datafactory_assets.resilience.chain import ChainExhaustedError, ChainResult, SourceFailure
+from datafactory_assets.resilience.chain import ChainExhaustedError, ChainResult, FailoverChain, SourceFailure
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources import RequestRecord
 from datafactory_assets.sources.resource import SourcesResource
@@ -46,6 +46,9 @@ class IngestReport:
     retries: int
     filled: dict[str, int]
     quote_notes: list[str]
+    revised: int  # stored candles replaced with other values (kept in candle_revisions)
+    refused: int  # incoming candles that differed from a stored one they may not replace (a downgrade refused)
+    history_rewrites: int  # of the revisions, candles older than a day changed by the venue that served them
     stored: pl.DataFrame | None = None  # with `read_from`: the stored candles of [read_from, end) after the write
 
     @property
@@ -83,12 +86,12 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     closed_end = start + timedelta(milliseconds=closed * symbol.timeframe_ms)
     holes = _confirmed_holes(result, symbol, start=start, closed_end=closed_end)
     with warehouse.connect() as conn:
-        rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
-                              holes=holes)
+        written = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
+                                 holes=holes, fill_only=_other_quote(chain, symbol))
         confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes else 0
         stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
     return IngestReport(
-        rows=rows,
+        rows=written.rows,
         expected_rows=expected,
         missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=symbol.timeframe_ms),
         confirmed_empty=confirmed,
@@ -99,6 +102,9 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         retries=result.retries,
         filled=result.filled,
         quote_notes=result.quote_notes,
+        revised=written.revised,
+        refused=written.refused,
+        history_rewrites=written.history_rewrites,
         stored=stored,
     )
 
@@ -111,6 +117,11 @@ def _confirmed_holes(result: ChainResult, symbol: SymbolSettings, *, start: date
         return None
     holes = missing_times(result.frame["ts"], start=start, end=closed_end, timeframe_ms=symbol.timeframe_ms)
     return ConfirmedHoles(ts=holes, sources=", ".join(result.consulted)) if holes.len() else None
+
+
+def _other_quote(chain: FailoverChain, symbol: SymbolSettings) -> set[str]:
+    """The chain's sources that price the symbol in another quote currency: they may only fill minutes not held."""
+    return {m.source.name for m in chain.members if m.source.quote_note(symbol.symbol)}
 
 
 def _closed_candles(start: datetime, end: datetime, timeframe_ms: int) -> int:

@@ -7,9 +7,12 @@ checking those variables before starting turns Dagster's later traceback into on
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
+
+from datafactory_assets.instance.earlier_templates import EARLIER_TEMPLATES
 
 PROFILE_ENV = "DATAFACTORY_INSTANCE_PROFILE"
 DEFAULT_PROFILE = "embedded"
@@ -53,16 +56,25 @@ def check_environment(profile: str, env: Mapping[str, str]) -> None:
 
 
 def write_instance_config(dagster_home: Path, profile: str = DEFAULT_PROFILE) -> Path:
-    """Create DAGSTER_HOME with the profile's config, keeping a dagster.yaml the operator already wrote, but refusing
-    one that is another profile's: starting production on an embedded home would silently keep SQLite."""
+    """Create DAGSTER_HOME with the profile's config, keeping a dagster.yaml the operator already wrote (one we wrote
+    from an earlier template is brought up to this one), but refusing one that is another profile's: starting
+    production on an embedded home would silently keep SQLite."""
     wanted = template(profile)
     dagster_home.mkdir(parents=True, exist_ok=True)
     target = dagster_home / "dagster.yaml"
     if not target.exists():
         target.write_text(wanted)
         return target
-    other = [name for name in TEMPLATES if name != profile and target.read_text() == template(name)]
-    if other:
-        raise ProfileError(f"{target} is the {other[0]} profile's; start the {profile} profile with another "
+    owner = shipped_by(target.read_text())
+    if owner not in (None, profile):
+        raise ProfileError(f"{target} is the {owner} profile's; start the {profile} profile with another "
                            f"DAGSTER_HOME (or remove that file: its runs stay in the old storage)")
+    if owner == profile:
+        target.write_text(wanted)
     return target
+
+
+def shipped_by(text: str) -> str | None:
+    """The profile whose current or an earlier template `text` is, byte for byte; None for an operator's own."""
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return next((name for name in TEMPLATES if text == template(name) or digest in EARLIER_TEMPLATES[name]), None)

@@ -181,6 +181,27 @@ def stored_candles(conn: duckdb.DuckDBPyConnection,
     return counts
 
 
+def revisions(conn: duckdb.DuckDBPyConnection, *, symbol: str | None = None,
+              since: datetime | None = None) -> pl.DataFrame:
+    """Stored candles later replaced with other values, newest revision first: symbol, open time, old and new
+    close and volume, old and new source, the run and when; `since` bounds when they were revised. Empty for a file
+    written before revisions were kept (read-only opens do not upgrade it)."""
+    if not conn.execute("SELECT count(*) FROM information_schema.tables "
+                        "WHERE table_name = 'candle_revisions'").fetchall()[0][0]:
+        return pl.DataFrame()
+    return conn.sql(
+        "SELECT revised_at, symbol, ts, old_source, new_source, old_open, new_open, old_high, new_high, old_low, "
+        "new_low, old_close, new_close, old_volume, new_volume, run_id FROM candle_revisions "
+        "WHERE (?::VARCHAR IS NULL OR symbol = ?) AND (?::TIMESTAMP IS NULL OR revised_at >= ?) "
+        "ORDER BY revised_at DESC, symbol, ts",
+        params=[symbol, symbol, *[_naive_utc(since) if since else None] * 2],
+    ).pl()
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
 def fresh_database_path(directory: Path, now: datetime) -> Path:
     """`crypto_data_YYYYMMDD_HHMMSS.duckdb` in `directory`, the seed's name for a brand-new database."""
     return directory / f"crypto_data_{now:%Y%m%d_%H%M%S}.duckdb"

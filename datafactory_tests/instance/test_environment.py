@@ -11,6 +11,7 @@ from datafactory_assets.instance.environment import (
     EVENT_BATCH_SIZE,
     dagster_environment,
 )
+from datafactory_assets.modes import REAL
 from datafactory_tests.e2e.platform import Platform
 
 
@@ -38,9 +39,10 @@ def test_dagster_dev_started_by_datafactory_up_gets_them(tmp_path, monkeypatch):
     for name in DAGSTER_ENV:
         monkeypatch.delenv(name, raising=False)
 
-    assert launcher.run_platform(offline=False, host="127.0.0.1", port=3999, dagster_home=tmp_path) == 0
+    assert launcher.run_platform(mode=REAL, host="127.0.0.1", port=3999, dagster_home=tmp_path) == 0
 
     assert started and all(started[0][name] == value for name, value in DAGSTER_ENV.items())
+    assert started[0]["DAGSTER_DISABLE_TELEMETRY"] == "1"  # no upload thread moving the platform's log files
 
 
 def test_the_e2e_platform_starts_webserver_and_daemon_with_them(tmp_path, monkeypatch):

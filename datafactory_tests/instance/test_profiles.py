@@ -8,6 +8,7 @@ from datafactory_assets.instance.profiles import (
     ProfileError,
     check_environment,
     selected_profile,
+    template,
     write_instance_config,
 )
 
@@ -54,3 +55,48 @@ def test_an_operators_own_dagster_yaml_is_kept_but_another_profiles_is_refused(t
         write_instance_config(tmp_path / "home", "production")
     embedded.write_text("telemetry:\n  enabled: false\n")
     assert write_instance_config(tmp_path / "home", "production").read_text() == "telemetry:\n  enabled: false\n"
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_both_profiles_have_run_workers_print_info_and_above(tmp_path, monkeypatch, profile):
+    for name, value in PG_ENV.items():
+        monkeypatch.setenv(name, value)
+    write_instance_config(tmp_path, profile)
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert config["python_logs"] == {"python_log_level": "INFO"}
+
+
+def test_a_run_on_the_embedded_instance_prints_no_debug_event_and_still_records_every_one(tmp_path, monkeypatch,
+                                                                                          capfd):
+    import dagster as dg
+
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    write_instance_config(tmp_path, "embedded")
+
+    @dg.asset(partitions_def=dg.StaticPartitionsDefinition(["a", "b"]))
+    def thing(context: dg.AssetExecutionContext) -> None:
+        context.log.info("stored 60 candles")
+
+    with dg.DagsterInstance.get() as instance:
+        assert dg.materialize([thing], instance=instance, partition_key="a").success
+        recorded = instance.fetch_materializations(thing.key, limit=10).records
+    printed = capfd.readouterr().err
+    assert "stored 60 candles" in printed and " - DEBUG - " not in printed and "ASSET_MATERIALIZATION" not in printed
+    assert [r.partition_key for r in recorded] == ["a"]
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_a_home_written_from_the_previous_template_is_brought_up_to_this_one_an_edited_one_is_kept(tmp_path,
+                                                                                                  profile):
+    block = template(profile)[template(profile).index("python_logs:"):template(profile).index("telemetry:")]
+    previous = template(profile).replace(block, "")  # as shipped before run workers printed at INFO
+    (tmp_path / "dagster.yaml").write_text(previous)
+    write_instance_config(tmp_path, profile)
+    assert (tmp_path / "dagster.yaml").read_text() == template(profile)
+    other = "production" if profile == "embedded" else "embedded"
+    (tmp_path / "dagster.yaml").write_text(previous)
+    with pytest.raises(ProfileError, match=f"is the {profile} profile's"):
+        write_instance_config(tmp_path, other)
+    (tmp_path / "dagster.yaml").write_text(previous + "# mine\n")
+    write_instance_config(tmp_path, profile)
+    assert (tmp_path / "dagster.yaml").read_text() == previous + "# mine\n"

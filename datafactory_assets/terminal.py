@@ -1,0 +1,36 @@
+"""What of the platform's output a person at the terminal of `datafactory up` sees; the log files keep all of it.
+
+Shown: lines before Dagster's first log line (our start-up lines), the webserver's URL, and every line at WARNING or
+above (run failures are ERROR events), with the lines that continue them (tracebacks, multi-line messages). Not
+shown: INFO and DEBUG lines (the daemon's ticks, a run's events, one per partition and step), and warnings that ask
+nothing of a person. The run workers' per-partition DEBUG events no longer reach the output at all (the instance's
+`python_logs.python_log_level`, see instance/dagster.yaml); they stay in Dagster's event log.
+"""
+
+from __future__ import annotations
+
+import re
+
+HEADER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - \S+ - (?P<level>[A-Z]+) - (?P<message>.*)")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+SHOWN_LEVELS = {"WARNING", "ERROR", "CRITICAL"}
+ALWAYS_SHOWN = ("Serving dagster-webserver on",)
+# Dagster's automation sensor falls back to the tick's timestamp when over 100 partitions of an asset changed since
+# its last tick (declarative_automation/operands/operands.py, NewlyUpdatedCondition), which every backfill or
+# healing fill of the candles does; the rollups are still requested, so nothing needs a person.
+QUIET_WARNINGS = ("for per-partition timestamp fetching. Using tick timestamp as fallback.",)
+
+
+class TerminalFilter:
+    """Decides line by line; a line without Dagster's header continues the last line that had one."""
+
+    def __init__(self) -> None:
+        self._showing = True
+
+    def __call__(self, line: str) -> bool:
+        header = HEADER.match(ANSI.sub("", line))
+        if header is not None:
+            message = header["message"]
+            self._showing = (message.startswith(ALWAYS_SHOWN) or header["level"] in SHOWN_LEVELS
+                             and not message.endswith(QUIET_WARNINGS))
+        return self._showing

@@ -1,0 +1,36 @@
+"""The terminal of `datafactory up` shows what needs a person; lines as `dagster dev` printed them in an offline fill
+(colour codes included)."""
+
+from datafactory_assets.terminal import TerminalFilter
+
+C, B, R, E = "\x1b[32m", "\x1b[34m", "\x1b[31m", "\x1b[0m"
+OUTPUT = [
+    ("instance profile embedded: /tmp/home/dagster.yaml", True),
+    (f"{C}2026-12-05 18:23:38 +0000{E} - dagster - {B}INFO{E} - Launching Dagster services...", False),
+    (f"{C}2026-12-05 18:23:42 +0000{E} - dagster.daemon.SensorDaemon - {B}INFO{E} - Creating new run for "
+     "candles_healing", False),
+    (f"{C}2026-12-05 18:23:42 +0000{E} - dagster-webserver - {B}INFO{E} - Serving dagster-webserver on "
+     "http://127.0.0.1:3517 in process 1580", True),
+    ("2026-12-05 18:23:50 +0000 - dagster - DEBUG - __ASSET_JOB - 1e026bb8 - 1866 - candles__ada_usdt - "
+     "ASSET_MATERIALIZATION - Materialized value candles ada_usdt.", False),
+    (f"{C}2026-12-05 18:24:18 +0000{E} - dagster - {B}WARNING{E} - Asset candles/ada_usdt has 3210 updated "
+     "partitions, exceeding the maximum of 100 for per-partition timestamp fetching. Using tick timestamp as "
+     "fallback.", False),
+    (f"{C}2026-12-05 18:24:24 +0000{E} - dagster.daemon.AssetDaemon - {B}INFO{E} - Requested 8 assets:", False),
+    ("- rollups/1h/ada_usdt: {3210 partitions: 2026-07-25-00:00 -> 2026-12-05-17:00}", False),
+    (f"{C}2026-12-05 18:27:40 +0000{E} - dagster.daemon.QueuedRunCoordinatorDaemon - {B}ERROR{E} - "
+     f"{R}Caught an error dequeuing run 8b0b7443{E}", True),
+    ("dagster._core.errors.DagsterLaunchFailedError: GRPC server: Subprocess for 8b0b7443 terminated unexpectedly",
+     True),
+    ("2026-12-05 18:27:41 +0000 - dagster - ERROR - __ASSET_JOB - 1217b9d1 - 15578 - RUN_FAILURE - Execution of "
+     'run for "__ASSET_JOB" failed.', True),
+    ("2026-12-05 18:27:42 +0000 - dagster - WARNING - __ASSET_JOB - 1217b9d1 - candles__btc_usdt - accuracy: "
+     "reference unavailable", True),
+    ("2026-12-05 18:27:43 +0000 - dagster - INFO - __ASSET_JOB - 1217b9d1 - candles__btc_usdt - stored 60 candles",
+     False),
+]
+
+
+def test_start_up_lines_the_url_warnings_and_failures_are_shown_the_chatter_is_not():
+    show = TerminalFilter()
+    assert [(line, show(line)) for line, _ in OUTPUT] == OUTPUT
