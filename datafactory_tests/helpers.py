@@ -45,3 +45,8 @@ def run_on_read_only(directory: Path, args: list[str], **kwargs) -> subprocess.C
     script = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@"'
     return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
                            str(directory), *args], capture_output=True, text=True, **kwargs)
+
+
+def error_lines(result) -> list[str]:
+    """What a CLI invocation said on stderr besides the `warehouse: <path>` line every warehouse command prints."""
+    return [line for line in result.stderr.splitlines() if not line.startswith("warehouse: ")]
