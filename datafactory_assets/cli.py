@@ -91,7 +91,7 @@ def status() -> None:
         try:
             frame = queries.coverage(conn, settings.symbols)
         except SchemaError as exc:
-            raise click.ClickException(f"{settings.warehouse_path}: {exc}") from exc
+            raise click.ClickException(str(exc)) from exc  # the warehouse's line named the file
     until = queries.last_closed_hour() if frame.is_empty() else frame["until_ts"][0]
     _print_frame(frame.select(_STATUS_COLUMNS), f"Data coverage status, to {until:%Y-%m-%d %H:%M} UTC (the last "
                                                "closed hour)")

@@ -53,3 +53,8 @@ def as_schema_version_5(conn) -> None:
     conn.execute("DROP TABLE candle_revisions; DROP VIEW coverage; DROP MACRO TABLE coverage_at; "
                  "DROP MACRO candle_slots; ALTER TABLE symbols DROP COLUMN listed_ts; DELETE FROM schema_version; "
                  "INSERT INTO schema_version (version) VALUES (5)")
+
+
+def error_lines(result) -> list[str]:
+    """What a CLI invocation said on stderr besides the `warehouse: <path>` line every warehouse command prints."""
+    return [line for line in result.stderr.splitlines() if not line.startswith("warehouse: ")]

@@ -15,7 +15,8 @@ from datafactory_assets.cli import main
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import connection, queries
 from datafactory_assets.warehouse.file_lock import lock_path
-from datafactory_tests.helpers import read_only_mount_missing, run_on_read_only, symbol_settings
+from datafactory_tests.helpers import (as_schema_version_5, error_lines, read_only_mount_missing, run_on_read_only,
+                                      symbol_settings)
 
 START = datetime(2024, 3, 1, 10, tzinfo=UTC)
 
@@ -87,13 +88,12 @@ def test_status_and_gaps_without_a_warehouse_say_what_to_do_in_one_line(cli_env)
 
 
 def test_status_on_an_older_file_it_cannot_upgrade_read_only_says_to_run_init(cli_env):
-    from datafactory_tests.helpers import as_schema_version_5
-
     with cli_env.connect() as conn:
         as_schema_version_5(conn)
     older = CliRunner().invoke(main, ["status"])
-    assert older.exit_code == 1 and "Traceback" not in older.output and len(older.output.strip().splitlines()) == 1
-    assert "schema version 5 is older than this code's" in older.output and "run `datafactory init`" in older.output
+    (line,) = error_lines(older)  # besides the warehouse's own line
+    assert older.exit_code == 1 and older.stdout == "" and line.startswith("Error: warehouse schema version 5 is ")
+    assert "older than this code's" in line and "run `datafactory init`" in line
     assert run("init").exit_code == 0 and run("status").exit_code == 0
 
 
@@ -302,7 +302,7 @@ def test_revisions_lists_a_venue_correction_with_old_and_new_values(cli_env, emu
     hour = (START, START + timedelta(hours=1))
     sources = SourcesResource(emulator_url=emulator.url)
     ingest_window(symbol_settings(), start=hour[0], end=hour[1], sources=sources, warehouse=cli_env)
-    assert run("revisions").output.strip() == "no revisions recorded: no stored candle was changed"
+    assert run("revisions").stdout.strip() == "no revisions recorded: no stored candle was changed"
     with cli_env.connect(read_only=True) as conn:
         old = conn.sql("SELECT close FROM candles WHERE ts = '2024-03-01 10:30'").fetchall()[0][0]
     emulator.set_price_offset("binance", 20)
@@ -314,7 +314,7 @@ def test_revisions_lists_a_venue_correction_with_old_and_new_values(cli_env, emu
     (line,) = [line for line in result.output.splitlines() if "2024-03-01 10:30:00" in line]
     assert f"{old} -> {new}" in line and "binance" in line and "r-1" in line
     assert "60 revision(s) of 1 symbol(s), the newest 40 shown (--limit shows more)" in result.output
-    assert run("revisions", "--since", "2999-01-01").output.strip() == (
+    assert run("revisions", "--since", "2999-01-01").stdout.strip() == (
         "no revisions recorded since 2999-01-01: no stored candle was changed")
     unknown = CliRunner().invoke(main, ["revisions", "--symbol", "BTC/USDTT"])
     assert unknown.exit_code == 1 and "BTC/USDTT is not configured" in unknown.output
@@ -401,9 +401,9 @@ def test_every_command_meets_a_damaged_file_with_one_line(cli_env, emulator, dam
         exits[args[0]] = result.exit_code
         if "is damaged" in result.output:
             damage_lines.add(args[0])
-            assert result.output.startswith(f"Error: warehouse {cli_env.path} is damaged (Corrupt database "
-                                            "file: computed checksum"), (args, result.output)
-            assert len(result.output.splitlines()) == 1, (args, result.output)
+            (line,) = error_lines(result)
+            assert line.startswith(f"Error: warehouse {cli_env.path} is damaged (Corrupt database "
+                                   "file: computed checksum"), (args, result.output)
     if damaged == "catalog metadata":  # no command can open the file
         assert damage_lines == {args[0] for args in WAREHOUSE_COMMANDS}
     else:  # those that read the damaged block; doctor names it (test_integrity.py)
@@ -417,7 +417,7 @@ from click.testing import CliRunner
 from datafactory_assets.cli import main
 for args in json.loads(sys.argv[1]):
     result = CliRunner().invoke(main, args, terminal_width=200)
-    print(json.dumps([args[0], result.exit_code, result.output, repr(result.exception)]))
+    print(json.dumps([args[0], result.exit_code, result.stdout, result.stderr, repr(result.exception)]))
 """
 
 
@@ -438,13 +438,13 @@ def test_reading_commands_work_on_a_read_only_volume(cli_env, emulator, tmp_path
     done = run_on_read_only(directory, [sys.executable, "-c", RUN_COMMANDS, json.dumps(commands)], timeout=300)
     directory.chmod(0o755)
     assert done.returncode == 0, done.stderr
-    results = {name: (code, output, exception) for name, code, output, exception in
+    results = {name: (code, output, errors, exception) for name, code, output, errors, exception in
                map(json.loads, done.stdout.splitlines())}
     assert results["status"][0] == 0 and "BTC/USDT" in results["status"][1] and "120" in results["status"][1]
     assert results["gaps"][:2] == (0, "no gaps between the first and last stored candle of each of 1 symbol(s)\n")
     assert results["export"][:2] == (0, f"wrote 120 BTC/USDT 1m candle(s) to {out}\n")
     assert results["doctor"][:2] == (0, "warehouse healthy: no problems found\n")
-    code, output, _ = results["init"]  # writing is refused in one line
-    assert code == 1 and output.startswith(f"Error: [Errno 30] warehouse {cli_env.path} is in a directory this "
+    code, _, errors, _ = results["init"]  # writing is refused in one line
+    assert code == 1 and errors.startswith(f"Error: [Errno 30] warehouse {cli_env.path} is in a directory this "
                                            "process cannot write (Read-only file system)")
-    assert len(output.splitlines()) == 1
+    assert len(errors.splitlines()) == 1
