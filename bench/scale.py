@@ -152,7 +152,8 @@ def prepare(tmp: Path, *, url: str, top: int, history_days: int) -> dict[str, st
                      "WHERE epoch_ms(r.ts) // 60000 % 1000 <> 0", span)
         conn.execute("INSERT INTO ingest_log SELECT now(), 'binance', s.symbol, r.ts, r.ts + INTERVAL 1 HOUR, 60, 50, "
                      "'ok', NULL, 'bench' "
-                     "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 HOUR) r(ts)", span)
+                     "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 HOUR) r(ts)",
+                     span)
     return {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": url,
             "PYTHONPATH": str(ROOT), "HOUR": f"{hour:%Y-%m-%d-%H:%M}", "DAGSTER_HOME": str(tmp)}
 

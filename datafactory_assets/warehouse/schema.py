@@ -160,7 +160,8 @@ WITH configured AS (
     SELECT symbol, start_ts, timeframe_ms, listed_ts FROM symbols
     WHERE symbol NOT IN (SELECT symbol FROM configured)
 ), spans AS (
-    SELECT symbol, timeframe_ms AS tf_ms, CASE WHEN listed_ts > start_ts THEN 'listing' ELSE 'start' END AS counted_from,
+    SELECT symbol, timeframe_ms AS tf_ms,
+           CASE WHEN listed_ts > start_ts THEN 'listing' ELSE 'start' END AS counted_from,
            greatest(start_ts, coalesce(listed_ts, start_ts)) AS from_ts, CAST(until AS TIMESTAMP) AS until_ts
     FROM wanted
 ), asked AS (
