@@ -33,10 +33,10 @@ def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] 
     ).pl()
 
 
-def last_closed_hour(now: datetime | None = None) -> datetime:
+def last_closed_hour() -> datetime:
     """The end of the newest closed hour (the start of the current one, UTC): the end of the newest hourly partition,
     where completeness stops counting."""
-    return (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0)
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,12 @@ class Completeness:
 
     @property
     def pct(self) -> float:
-        """Held (stored or confirmed empty) of expected, in percent; 100 when nothing is expected yet."""
-        return round(100.0 * (self.rows + self.confirmed_empty) / self.expected, 4) if self.expected else 100.0
+        """Held (stored or confirmed empty) of expected, in percent, never above 100; 100 when nothing is expected."""
+        held = self.rows + self.confirmed_empty
+        return min(round(100.0 * held / self.expected, 4), 100.0) if self.expected else 100.0
 
     def summary(self) -> str:
+        """One line with every state, so a reader sees what the percentage leaves out and why."""
         return (f"{self.pct:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} candle(s) held "
                 f"({self.rows:,} stored, {self.confirmed_empty:,} confirmed empty), {self.missing:,} missing (asked, "
                 f"not served), {self.not_fetched:,} not yet fetched")
