@@ -112,3 +112,48 @@ def test_a_pair_listed_after_the_configured_start_counts_from_its_listing_and_sa
     with warehouse.connect() as conn:  # a listing before the configured start changes nothing
         conn.execute("UPDATE symbols SET listed_ts = '2020-01-01' WHERE symbol = 'BTC/USDT'")
     assert "| BTC/USDT | start |" in coverage_metadata(warehouse, btc)["coverage"]
+
+
+def test_the_asset_status_and_the_history_line_say_the_same(tmp_path, warehouse, emulator, monkeypatch):
+    import io
+    import time
+
+    from click.testing import CliRunner
+
+    from datafactory_assets.cli import main
+    from datafactory_assets.progress import report_history
+    from datafactory_assets.settings import load_settings
+
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\nsources = ["binance"]\n[symbols]\n"BTC/USDT" = {}\n'
+                      '"ETH/USDT" = {}\n')
+    env = {"DATAFACTORY_CONFIG": str(config), "DATAFACTORY_WAREHOUSE": warehouse.path}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    sources = SourcesResource(emulator_url=emulator.url, retry_attempts=1)
+    ingest_window(settings.symbols[0], start=START, end=START + timedelta(hours=2), sources=sources,
+                  warehouse=warehouse)
+    emulator.add_fault("binance:status:503")
+    with pytest.raises(ChainExhaustedError):
+        ingest_window(settings.symbols[1], start=START, end=START + timedelta(hours=1), sources=sources,
+                      warehouse=warehouse)
+
+    def said() -> tuple[str, str, str]:
+        summary = coverage_metadata(warehouse, *settings.symbols)["summary"]
+        status = CliRunner().invoke(main, ["status"]).stdout.splitlines()[-1]
+        out = io.StringIO()
+        stop = report_history(env, out=out, every_s=60)
+        deadline = time.monotonic() + 30
+        while not out.getvalue():
+            assert time.monotonic() < deadline, "no history line"
+            time.sleep(0.02)
+        stop.set()
+        return summary, status, out.getvalue().splitlines()[0]
+
+    hour = queries.last_closed_hour()
+    summary, status, history = said()
+    if queries.last_closed_hour() != hour:  # an hour closed in between: ask all three again
+        summary, status, history = said()
+    assert "120 stored" in summary and "60 missing (asked, not served)" in summary
+    assert status == f"2 symbol(s): {summary}" and history == f"history: {summary}; 0 candles/s"
