@@ -100,8 +100,9 @@ def health(hours: int | None) -> None:
 @click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
 def gaps(symbol: str | None) -> None:
     """Missing candle ranges (first and last missing open time, UTC); `confirmed_empty` counts the candles every
-    source lacked in two separate fetches (healing leaves them alone), `unconfirmed` the others. A symbol that is
-    not configured, or has no candles stored, is an error: its gaps are unknown, not absent."""
+    source lacked, with candles around them, in two fetches an hour apart (healing leaves them alone), `unconfirmed`
+    the others; `reason` says what a confirmed hole means where the venue says (Binance: a halt or maintenance). A
+    symbol that is not configured, or has no candles stored, is an error: its gaps are unknown, not absent."""
     settings = load_settings()
     configured = sorted(s.symbol for s in settings.symbols)
     if symbol is not None and symbol not in configured:
@@ -173,14 +174,18 @@ def export(symbol: str, timeframe: str | None, start: str | None, end: str | Non
 def doctor(fix: bool) -> None:
     """Check warehouse integrity and say how to fix what is found; exit status 1 while problems remain."""
     from datafactory_assets.warehouse.integrity import find_problems, fix_findings
+    from datafactory_assets.warehouse.unlisted import unlisted_pairs
 
     with _connect(read_only=not fix) as conn:
         findings = find_problems(conn)
+        unlisted = unlisted_pairs(conn, [s.symbol for s in load_settings().symbols])
         if fix and findings:
             removed = fix_findings(conn)
             _console().print(f"removed {removed} row(s)")
             findings = find_problems(conn)
-    if not findings:
+    for pair in unlisted:
+        _console().print(str(pair), markup=False, highlight=False, soft_wrap=True)
+    if not findings and not unlisted:
         _console().print("warehouse healthy: no problems found")
         return
     for finding in findings:

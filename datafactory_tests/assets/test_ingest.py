@@ -10,6 +10,7 @@ from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
 from datafactory_tests.helpers import ms, symbol_settings
 
@@ -56,7 +57,15 @@ def _gap_status(warehouse) -> list[tuple]:
         return queries.gaps(conn, "ALT/BTC")[["missing", "confirmed_empty", "unconfirmed"]].rows()
 
 
-def test_holes_every_source_lacks_in_two_fetches_are_confirmed_known_gaps(tmp_path, warehouse):
+def _an_hour_passes(warehouse) -> None:
+    """What an hour does to the recorded confirmations (the test cannot wait for one)."""
+    with warehouse.connect() as conn:
+        conn.execute("UPDATE known_gaps SET confirmed_at = confirmed_at - INTERVAL 61 MINUTE, "
+                     "first_confirmed_at = first_confirmed_at - INTERVAL 61 MINUTE")
+
+
+def test_holes_every_source_lacks_in_two_fetches_an_hour_apart_are_confirmed_known_gaps(tmp_path, warehouse):
+    """Old: two fetches a second apart confirmed the holes; now the second counts only an hour after the first."""
     alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START, sources=("binance", "okx", "kraken"))
     hole = START.replace(tzinfo=None)
     with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, {5, 6, 70})}) as emu:
@@ -65,10 +74,17 @@ def test_holes_every_source_lacks_in_two_fetches_are_confirmed_known_gaps(tmp_pa
         assert first.rows == 117 and first.missing_candles == 3 and first.confirmed_empty == 0
         assert _known_gaps(warehouse) == [(hole + timedelta(minutes=m), "binance, okx, kraken", 1) for m in (5, 6, 70)]
         assert _gap_status(warehouse) == [(2, 0, 2), (1, 0, 1)]  # once could be a glitch: asked again
+        again = ingest_window(alt, start=START, end=START + timedelta(hours=2), sources=sources, warehouse=warehouse)
+        assert again.confirmed_empty == 0 and {c for _, _, c in _known_gaps(warehouse)} == {1}  # inside one glitch
+        _an_hour_passes(warehouse)
         second = ingest_window(alt, start=START, end=START + timedelta(hours=2), sources=sources, warehouse=warehouse)
     assert second.confirmed_empty == 3
     assert _known_gaps(warehouse) == [(hole + timedelta(minutes=m), "binance, okx, kraken", 2) for m in (5, 6, 70)]
     assert _gap_status(warehouse) == [(2, 2, 0), (1, 1, 0)]
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT DISTINCT reason FROM known_gaps").fetchall() == [(VENUES["binance"].hole_reason,)]
+        assert conn.sql("SELECT count(*) FROM known_gaps WHERE confirmed_at - first_confirmed_at >= INTERVAL 1 HOUR"
+                        ).fetchall() == [(3,)]
 
 
 def test_holes_are_not_confirmed_while_a_source_could_not_answer(tmp_path, warehouse):
