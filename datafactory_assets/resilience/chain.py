@@ -80,8 +80,8 @@ class PairNotListedError(ChainExhaustedError):
     """No source of the chain lists the pair (a mistyped or delisted symbol): an error to fix, never a hole."""
 
     def __init__(self, symbol: str, failures: list[SourceFailure], requests: list[RequestRecord]):
-        super().__init__(failures, requests, [], message=f"{symbol} is not listed by any source of its chain that was asked",
-                         kind=ErrorKind.PERMANENT)
+        super().__init__(failures, requests, [], kind=ErrorKind.PERMANENT,
+                         message=f"{symbol} is not listed by any source of its chain that was asked")
         self.symbol = symbol
 
 
