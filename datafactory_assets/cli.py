@@ -183,8 +183,8 @@ def doctor(fix: bool) -> None:
             removed = fix_findings(conn)
             _console().print(f"removed {removed} row(s)")
             findings = find_problems(conn)
-    for pair in unlisted:
-        _console().print(str(pair), markup=False, highlight=False, soft_wrap=True)
+    for line in unlisted:
+        _console().print(line, markup=False, highlight=False, soft_wrap=True)
     if not findings and not unlisted:
         _console().print("warehouse healthy: no problems found")
         return

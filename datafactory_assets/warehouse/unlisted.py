@@ -8,23 +8,9 @@ symbol forgets it.
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import duckdb
-
-
-@dataclass(frozen=True)
-class UnlistedPair:
-    """One configured symbol no source lists, the sources' answers and when a run found it."""
-
-    symbol: str
-    answers: str
-    found_at: datetime
-
-    def __str__(self) -> str:
-        return (f"{self.symbol}: not listed by any source of its chain (run at {self.found_at:%Y-%m-%d %H:%M} UTC: "
-                f"{self.answers}); fix the symbol in the configuration or remove it")
 
 
 def record_unlisted(conn: duckdb.DuckDBPyConnection, symbol: str, *, answers: str, run_id: str | None) -> None:
@@ -38,9 +24,10 @@ def forget_unlisted(conn: duckdb.DuckDBPyConnection, symbol: str) -> None:
     conn.execute("DELETE FROM unlisted_pairs WHERE symbol = ?", [symbol])
 
 
-def unlisted_pairs(conn: duckdb.DuckDBPyConnection, symbols: Collection[str]) -> list[UnlistedPair]:
-    """The symbols of `symbols` (the configured ones: a symbol since removed is no longer a problem) whose latest
-    run found no source listing them, by symbol."""
+def unlisted_pairs(conn: duckdb.DuckDBPyConnection, symbols: Collection[str]) -> list[str]:
+    """One line per symbol of `symbols` (the configured ones: a symbol since removed is no longer a problem) whose
+    latest run found no source listing it, naming the sources' answers and what to do; by symbol."""
     rows = conn.execute("SELECT symbol, answers, found_at FROM unlisted_pairs WHERE symbol IN (SELECT unnest(?)) "
                         "ORDER BY symbol", [list(symbols)]).fetchall()
-    return [UnlistedPair(*row) for row in rows]
+    return [f"{symbol}: not listed by any source of its chain (run at {found_at:%Y-%m-%d %H:%M} UTC: {answers}); "
+            "fix the symbol in the configuration or remove it" for symbol, answers, found_at in rows]
