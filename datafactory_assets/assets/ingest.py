@@ -95,12 +95,13 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
             log_requests(conn, exc.requests, run_id)
             if before:
                 record_listing(conn, symbol=symbol, listed_ts=listed[1])
+                stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
             if isinstance(exc, PairNotListedError):
                 record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id)
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         if before:
-            return _before_listing(exc, symbol, start=start, end=end, expected=expected, listed=listed)
+            return _before_listing(exc, symbol, end=end, expected=expected, listed=listed, stored=stored)
         if listed is not None:
             raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
                 f"no source served a candle of {symbol.symbol} although {listed[0]} has had candles since "
@@ -139,8 +140,8 @@ def _listing(chain: FailoverChain, exc: ChainExhaustedError, symbol: SymbolSetti
     return chain.first_candle(symbol.symbol, since=symbol.start, timeframe=symbol.timeframe)
 
 
-def _before_listing(exc: ChainExhaustedError, symbol: SymbolSettings, *, start: datetime, end: datetime,
-                    expected: int, listed: tuple[str, datetime]) -> IngestReport:
+def _before_listing(exc: ChainExhaustedError, symbol: SymbolSettings, *, end: datetime, expected: int,
+                    listed: tuple[str, datetime], stored: pl.DataFrame | None) -> IngestReport:
     """A window before the pair's listing: nothing to store, nothing missing, and said so."""
     none = pl.Series("ts", [], pl.Datetime("us"))
     return IngestReport(
@@ -148,7 +149,7 @@ def _before_listing(exc: ChainExhaustedError, symbol: SymbolSettings, *, start: 
         missing=missing_ranges(none, start=end, end=end, timeframe_ms=symbol.timeframe_ms),
         passed_over=[*exc.failures, SourceFailure(listed[0], "before the listing",
                                                    f"before the listing at {listed[1]:%Y-%m-%d %H:%M} UTC")],
-        retries=0, filled={}, quote_notes=[], before_listing=listed[1],
+        retries=0, filled={}, quote_notes=[], stored=stored, before_listing=listed[1],
     )
 
 
