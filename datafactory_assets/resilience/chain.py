@@ -27,8 +27,8 @@ from datafactory_assets.sources.base import (
     CandleSource,
     ErrorKind,
     FetchResult,
-    RequestRecord,
     NotListedError,
+    RequestRecord,
     SourceError,
     SourceUnavailableError,
 )

@@ -30,7 +30,8 @@ class ConfirmedHoles:
 
     ts: pl.Series
     sources: str
-    reason: pl.Series | None = None
+    reason: pl.Series  # String, null where unknown
+
 
 # The symbol's row keeps the listing a run found (`listed_ts`) when a later run writes its settings again.
 _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?) ON CONFLICT (symbol) "
@@ -96,8 +97,7 @@ def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: Confirmed
     once, and so do two fetches a minute apart inside one glitch, so a confirmation counts only
     `schema.CONFIRMATION_SPACING` after the last counted one (`confirmed_at`; `first_confirmed_at` keeps the first).
     """
-    reason = holes.reason if holes.reason is not None else pl.Series([None] * holes.ts.len(), dtype=pl.String)
-    confirmed = pl.DataFrame({"ts": holes.ts.cast(pl.Datetime("us")), "reason": reason.cast(pl.String)})
+    confirmed = pl.DataFrame({"ts": holes.ts.cast(pl.Datetime("us")), "reason": holes.reason.cast(pl.String)})
     conn.register("confirmed_holes", confirmed)
     now = _utcnow()
     bounds = [symbol, confirmed["ts"].min(), confirmed["ts"].max()]
