@@ -2,7 +2,8 @@
 
 WRITERS processes start together, each upserting one run's worth of candles (720 hourly partitions of 1m candles,
 43,200 rows, the default `partitions_per_run`) of its own symbol through `WarehouseResource.connect`, into a warehouse
-that already holds a year of candles for each symbol (the DELETE half of the upsert scans what is stored). Each
+that already holds a year of candles for each symbol. Each round writes the run after the previous round's, so every
+write stores new candles (re-writing held ones unchanged writes nothing: `bench/rewrite.py` times that). Each
 writer reports how long it waited for the lock and how long it held it (open, schema check, transaction, close).
 Prints one JSON line: per writer count, the longest hold and the longest wait.
 """
@@ -48,9 +49,10 @@ def settings(symbol: str) -> SymbolSettings:
     return SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
 
 
-def write(path: str, symbol: str, go: float) -> tuple[float, float]:
+def write(path: str, symbol: str, go: float, round_: int) -> tuple[float, float]:
     """(seconds waiting for the lock, seconds holding it) for one run's write, starting at wall time `go`."""
-    frame = candles(symbol, START + HISTORY - RUN, START + HISTORY)  # a run's range, already stored: a full upsert
+    first = START + HISTORY + round_ * RUN  # a run's range after what is stored: new candles
+    frame = candles(symbol, first, first + RUN)
     warehouse = WarehouseResource(path=path, lock_timeout_s=3600)
     time.sleep(max(go - time.time(), 0))
     asked = time.perf_counter()
@@ -67,10 +69,10 @@ def main() -> None:
         path = str(Path(tmp) / "bench.duckdb")
         seed(path)
         context = multiprocessing.get_context("spawn")
-        for writers in (1, 2, 4, 6):
+        for round_, writers in enumerate((1, 2, 4, 6)):
             with context.Pool(writers) as pool:
                 go = time.time() + 3  # every process imported before any starts
-                results = pool.starmap(write, [(path, SYMBOLS[i], go) for i in range(writers)])
+                results = pool.starmap(write, [(path, SYMBOLS[i], go, round_) for i in range(writers)])
             figures[writers] = {"max_hold_s": round(max(h for _, h in results), 2),
                                 "max_wait_s": round(max(w for w, _ in results), 2)}
     print(json.dumps({"rows_per_write": int(RUN.total_seconds() // 60), "writers": figures}))

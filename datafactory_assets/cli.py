@@ -16,7 +16,8 @@ from rich.table import Table
 from datafactory_assets import progress
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, TEMPLATES, ProfileError
 from datafactory_assets.settings import REPO_ROOT, ConfigError, load_settings
-from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
+from datafactory_assets.warehouse import (WarehouseDamagedError, WarehouseLockedError, WarehouseReadOnlyError,
+                                          connection, queries)
 
 
 def _console() -> Console:
@@ -40,13 +41,14 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
 
 
 class _Commands(click.Group):
-    """Every command meets a broken configuration, a missing warehouse or one held too long by a writer with one
-    line naming it, not a traceback."""
+    """Every command meets a broken configuration, a missing, damaged or read-only warehouse or one held too long by
+    a writer with one line naming it, not a traceback."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (ConfigError, WarehouseLockedError, FileNotFoundError) as exc:
+        except (ConfigError, WarehouseLockedError, WarehouseDamagedError, WarehouseReadOnlyError,
+                FileNotFoundError) as exc:
             raise click.ClickException(str(exc)) from exc
 
 
@@ -128,6 +130,34 @@ def gaps(symbol: str | None) -> None:
                      "empty at every source")
 
 
+@main.command()
+@click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
+@click.option("--since", help="Only revisions made since this date or ISO time, UTC unless it says otherwise.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Show at most this many, newest first.")
+def revisions(symbol: str | None, since: str | None, limit: int) -> None:
+    """Stored candles a later fetch replaced with other values (a venue correcting its history, or a better-ranked
+    source), each as `old -> new`. Lower-ranked sources never replace a stored candle, so they are not listed."""
+    settings = load_settings()
+    with _connect(settings.warehouse_path, read_only=True) as conn:
+        frame = queries.revisions(conn, symbol=symbol, since=_export_moment(since, "--since"))
+    configured = sorted(s.symbol for s in settings.symbols)
+    if frame.is_empty() and symbol is not None and symbol not in configured:
+        raise click.ClickException(f"{symbol} is not configured in {settings.config_path}; configured: "
+                                   f"{', '.join(configured)}")
+    if frame.is_empty():
+        _console().print(f"no revisions recorded{' for ' + symbol if symbol else ''}"
+                         f"{' since ' + since if since else ''}: no stored candle was changed")
+        return
+    changes = [pl.when(pl.col(f"old_{c}") == pl.col(f"new_{c}")).then(pl.col(f"old_{c}").cast(pl.String))
+               .otherwise(pl.format("{} -> {}", f"old_{c}", f"new_{c}")).alias(c)
+               for c in ("source", "open", "high", "low", "close", "volume")]
+    _print_frame(frame.head(limit).select(pl.col("revised_at").dt.truncate("1s"), "symbol", "ts", *changes, "run_id"),
+                 f"Candle revisions{' of ' + symbol if symbol else ''} (UTC, newest first)")
+    shown = f", the newest {limit} shown (--limit shows more)" if frame.height > limit else ""
+    _console().print(f"{frame.height} revision(s) of {frame['symbol'].n_unique()} symbol(s){shown}")
+
+
 def _export_moment(text: str | None, option: str) -> datetime | None:
     """`2025-01-01`, `2025-01-01T05:00` or any ISO 8601 time; without an offset it is UTC."""
     if text is None:
@@ -170,26 +200,32 @@ def export(symbol: str, timeframe: str | None, start: str | None, end: str | Non
 
 
 @main.command()
-@click.option("--fix", is_flag=True, help="Remove rows that must not exist and repeated copies of candles.")
+@click.option("--fix", is_flag=True, help="Remove rows that must not exist and repeated copies of candles, or rewrite "
+              "a file whose only damage is in free space.")
 def doctor(fix: bool) -> None:
-    """Check warehouse integrity and say how to fix what is found; exit status 1 while problems remain."""
+    """Read every block of the warehouse file and every archive file, check integrity and say how to fix what is
+    found; exit status 1 while problems remain."""
     from datafactory_assets.warehouse.integrity import find_problems, fix_findings
     from datafactory_assets.warehouse.unlisted import unlisted_pairs
 
-    with _connect(read_only=not fix) as conn:
+    path = load_settings().warehouse_path
+    if fix:
+        with _connect(path, read_only=False) as conn:
+            _console().print(fix_findings(conn))
+    with _connect(path, read_only=True) as conn:
         findings = find_problems(conn)
-        unlisted = unlisted_pairs(conn, [s.symbol for s in load_settings().symbols])
-        if fix and findings:
-            removed = fix_findings(conn)
-            _console().print(f"removed {removed} row(s)")
-            findings = find_problems(conn)
+        # the file's own problems first: reading more of a damaged file would only fail again
+        unlisted = [] if findings else unlisted_pairs(conn, [s.symbol for s in load_settings().symbols])
     for line in unlisted:
         _console().print(line, markup=False, highlight=False, soft_wrap=True)
     if not findings and not unlisted:
         _console().print("warehouse healthy: no problems found")
         return
+    if findings:
+        _console().print(f"warehouse {path}: {len(findings)} problem(s)", markup=False, highlight=False,
+                         soft_wrap=True)
     for finding in findings:
-        _console().print(str(finding))
+        _console().print(str(finding), markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(1)
 
 

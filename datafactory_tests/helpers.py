@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 from datafactory_assets.settings import SymbolSettings
 
@@ -24,3 +27,21 @@ def universe_config(*, start: str, top: int, more: str = "") -> str:
     TOML after the `[universe]` table."""
     return (f'[defaults]\nstart = "{start}"\nsources = ["binance"]\n'
             f'[universe]\nvenue = "binance"\nquote = "USDT"\ntop = {top}\n{more}')
+
+
+def read_only_mount_missing() -> str | None:
+    """Why `run_on_read_only` cannot run here, or None when it can."""
+    if shutil.which("unshare") is None:
+        return "needs `unshare` (util-linux)"
+    if subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True).returncode:
+        return "needs the right to make a mount namespace (root or CAP_SYS_ADMIN) for a read-only bind mount"
+    return None
+
+
+def run_on_read_only(directory: Path, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    """`args` run where `directory` is a read-only bind mount of itself: the kernel answers every write there with
+    EROFS, root's included (chmod stops no root), and the mount lives in a private namespace that ends with the
+    process, so nothing is left mounted."""
+    script = 'd=$1; shift; mount --bind "$d" "$d" && mount -o remount,bind,ro "$d" && exec "$@"'
+    return subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh",
+                           str(directory), *args], capture_output=True, text=True, **kwargs)

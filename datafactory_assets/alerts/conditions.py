@@ -3,6 +3,10 @@
 Checks are matched by name (`[alerts] checks`), so a check another part of the platform adds later (accuracy,
 anomaly) alerts as soon as it exists. `gaps` is WARN and a missing minute can be the venue's own, so it alerts only
 above `[alerts] gaps_threshold` missing candles in one evaluation.
+
+A venue rewriting its own candles older than a day (`precedence.history_rewrites`) is told once per run and symbol:
+the run's figures sit on one materialization per asset, whatever number of candles it changed. Such a rewrite is an
+event, not a state, so nothing clears it.
 """
 
 from __future__ import annotations
@@ -19,11 +23,12 @@ from dagster._core.storage.tags import (
 )
 
 from datafactory_assets.alerts.ledger import Observation
+from datafactory_assets.assets.candles import RUN_HISTORY_REWRITES
 from datafactory_assets.checks import GAPS
 from datafactory_assets.checks.specs import ACCURACY
 from datafactory_assets.settings import AlertSettings
 
-RUN_FAILURE, BREAKER, FRESHNESS = "run_failure", "breaker", "freshness"
+RUN_FAILURE, BREAKER, FRESHNESS, HISTORY_REWRITE = "run_failure", "breaker", "freshness", "history_rewrite"
 _IMPLICIT_JOB_PREFIX = "__ASSET_JOB"  # the UI's and backfills' runs of selected assets
 _MAX_REASON = 400
 
@@ -62,6 +67,22 @@ def check_observations(evaluations: Iterable[dg.AssetCheckEvaluation], *, partit
         failing, reason = _judge(evaluation, alerts)
         observations.append(Observation(f"check:{evaluation.check_name}", evaluation.asset_key.to_user_string(),
                                         evaluation.partition or partition, failing=failing, reason=_short(reason)))
+    return observations
+
+
+def rewrite_observations(materializations: Iterable[dg.AssetMaterialization], *,
+                         partition: str) -> list[Observation]:
+    """One failing observation per asset whose run changed stored candles older than a day from the venue that
+    served them, keyed by the run's `partition`; runs that changed none say nothing."""
+    observations = []
+    for materialization in materializations:
+        entry = materialization.metadata.get(RUN_HISTORY_REWRITES)
+        rewritten = getattr(entry, "value", entry)
+        if isinstance(rewritten, int) and rewritten > 0:
+            observations.append(Observation(
+                HISTORY_REWRITE, materialization.asset_key.to_user_string(), partition, failing=True,
+                reason=f"the venue changed {rewritten} stored candle(s) older than a day; the old values are kept: "
+                       "`datafactory revisions` lists them"))
     return observations
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from datafactory_assets.alerts.conditions import BREAKER, FRESHNESS, RUN_FAILURE
+from datafactory_assets.alerts.conditions import BREAKER, FRESHNESS, HISTORY_REWRITE, RUN_FAILURE
 from datafactory_assets.alerts.ledger import Notice
 
 LISTED_PER_MESSAGE = 10
@@ -14,6 +14,7 @@ _HEADLINES = {  # condition -> (failing, recovered)
     RUN_FAILURE: ("run failed", "runs succeed again"),
     BREAKER: ("circuit breaker open", "circuit breaker closed again"),
     FRESHNESS: ("asset is stale", "asset is fresh again"),
+    HISTORY_REWRITE: ("venue rewrote stored history", "no further history rewrites"),
 }
 
 

@@ -1,4 +1,5 @@
-"""The alert sensors: failed runs, checks that fail in a run, stale assets and open breakers, told to Slack and email.
+"""The alert sensors: failed runs, checks that fail in a run, venues rewriting stored history, stale assets and open
+breakers, told to Slack and email.
 
 Check results are read from the runs that produced them (the run-status sensors see every finished run exactly once,
 with Dagster keeping their cursor), so a failing check in a successful run alerts as well as one that failed the
@@ -16,6 +17,7 @@ from datafactory_assets.alerts.conditions import (
     breaker_observations,
     check_observations,
     freshness_observation,
+    rewrite_observations,
     run_observation,
     run_partition,
 )
@@ -46,10 +48,14 @@ class Alerting:
         return summary
 
     def run_checks(self, instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[Observation]:
-        """The run's own check evaluations; those without a partition take the run's."""
-        entries = instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
-        return check_observations([e.dagster_event.event_specific_data for e in entries],
-                                  partition=run_partition(run.tags), alerts=self.alerts)
+        """The run's own check evaluations (those without a partition take the run's) and its history rewrites."""
+        entries = instance.all_logs(run.run_id, of_type={dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+                                                         dg.DagsterEventType.ASSET_MATERIALIZATION})
+        partition = run_partition(run.tags)
+        evaluations = [e.asset_check_evaluation for e in entries if e.asset_check_evaluation is not None]
+        materializations = [e.asset_materialization for e in entries if e.asset_materialization is not None]
+        return [*check_observations(evaluations, partition=partition, alerts=self.alerts),
+                *rewrite_observations(materializations, partition=partition)]
 
 
 def alert_sensors(settings: Settings, *, running: bool) -> list[dg.SensorDefinition]:

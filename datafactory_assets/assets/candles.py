@@ -20,6 +20,9 @@ from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
 
+# The run's count of candles older than a day that the venue serving them changed (the alert sensors read it).
+RUN_HISTORY_REWRITES = "run_history_rewrites"
+
 
 @contextmanager
 def backfill_policy_on_purpose() -> Iterator[None]:
@@ -97,6 +100,10 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
     if report.failures:
         context.log.warning(f"{symbol.symbol}: served by {report.source} after "
                             + "; ".join(map(str, report.failures)))
+    if report.revised or report.refused:
+        context.log.info(f"{symbol.symbol}: {report.revised} stored candle(s) replaced with other values (the old "
+                         f"ones kept in candle_revisions), {report.refused} replacement(s) by a lower-ranked source "
+                         "or another quote currency refused")
     yield dg.MaterializeResult(
         metadata=_partition_metadata(context, symbol, report),
         check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
@@ -128,6 +135,9 @@ def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSetting
         "retries": report.retries,
         "filled_from": dg.MetadataValue.json(report.filled),
         "quote_currency": "; ".join(report.quote_notes) or "as listed",
+        "run_revised_candles": report.revised,
+        "run_refused_downgrades": report.refused,
+        RUN_HISTORY_REWRITES: report.history_rewrites,
         "fetch_latency_ms": round(report.fetch_latency_ms, 1),
         "partitions": len(context.partition_keys),
         "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",

@@ -54,6 +54,9 @@ class IngestReport:
     retries: int
     filled: dict[str, int]
     quote_notes: list[str]
+    revised: int  # stored candles replaced with other values (kept in candle_revisions)
+    refused: int  # incoming candles that differed from a stored one they may not replace (a downgrade refused)
+    history_rewrites: int  # of the revisions, candles older than a day changed by the venue that served them
     stored: pl.DataFrame | None = None  # with `read_from`: the stored candles of [read_from, end) after the write
     before_listing: datetime | None = None  # the window lies before the pair's first candle, at this time
 
@@ -110,13 +113,13 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     closed_end = start + timedelta(milliseconds=closed * symbol.timeframe_ms)
     holes = _confirmed_holes(result, symbol, start=start, closed_end=closed_end)
     with warehouse.connect() as conn:
-        rows = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
-                              holes=holes)
+        written = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
+                                 holes=holes, fill_only=_other_quote(chain, symbol))
         forget_unlisted(conn, symbol.symbol)
         confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes else 0
         stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
     return IngestReport(
-        rows=rows,
+        rows=written.rows,
         expected_rows=expected,
         missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=symbol.timeframe_ms),
         confirmed_empty=confirmed,
@@ -127,6 +130,9 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         retries=result.retries,
         filled=result.filled,
         quote_notes=result.quote_notes,
+        revised=written.revised,
+        refused=written.refused,
+        history_rewrites=written.history_rewrites,
         stored=stored,
     )
 
@@ -149,7 +155,8 @@ def _before_listing(exc: ChainExhaustedError, symbol: SymbolSettings, *, end: da
         missing=missing_ranges(none, start=end, end=end, timeframe_ms=symbol.timeframe_ms),
         passed_over=[*exc.failures, SourceFailure(listed[0], "before the listing",
                                                    f"before the listing at {listed[1]:%Y-%m-%d %H:%M} UTC")],
-        retries=0, filled={}, quote_notes=[], stored=stored, before_listing=listed[1],
+        retries=0, filled={}, quote_notes=[], revised=0, refused=0, history_rewrites=0, stored=stored,
+        before_listing=listed[1],
     )
 
 
@@ -173,6 +180,11 @@ def _confirmed_holes(result: ChainResult, symbol: SymbolSettings, *, start: date
     if not holes.height:
         return None
     return ConfirmedHoles(ts=holes["ts"], sources=", ".join(result.consulted), reason=holes["reason"])
+
+
+def _other_quote(chain: FailoverChain, symbol: SymbolSettings) -> set[str]:
+    """The chain's sources that price the symbol in another quote currency: they may only fill minutes not held."""
+    return {m.source.name for m in chain.members if m.source.quote_note(symbol.symbol)}
 
 
 def _closed_candles(start: datetime, end: datetime, timeframe_ms: int) -> int:

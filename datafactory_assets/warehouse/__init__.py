@@ -4,10 +4,12 @@
 such as the CLI open the file through `warehouse.connection` without importing Dagster.
 """
 
-from datafactory_assets.warehouse.file_lock import WarehouseLockedError
+from datafactory_assets.warehouse.connection import WarehouseDamagedError
+from datafactory_assets.warehouse.file_lock import WarehouseLockedError, WarehouseReadOnlyError
 from datafactory_assets.warehouse.schema import SCHEMA_VERSION, ensure_schema
 
-__all__ = ["SCHEMA_VERSION", "WarehouseLockedError", "WarehouseResource", "ensure_schema"]
+__all__ = ["SCHEMA_VERSION", "WarehouseDamagedError", "WarehouseLockedError", "WarehouseReadOnlyError",
+           "WarehouseResource", "ensure_schema"]
 
 
 def __getattr__(name: str):

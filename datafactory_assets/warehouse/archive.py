@@ -154,15 +154,18 @@ def refuse_archived(conn: duckdb.DuckDBPyConnection, symbol: str, first: datetim
 
 
 def archive_problems(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Archived months whose file is missing or differs from what was verified when it was archived."""
+    """Archived months whose file is missing, cannot be read or differs from what was verified when it was archived.
+    The checksum hashes every column of every row, so each file is read whole: a damaged page cannot hide."""
     problems = []
     for symbol, month, rows, checksum in conn.execute(
             "SELECT symbol, month, rows, checksum FROM archived_months ORDER BY month, symbol").fetchall():
         try:
             found = conn.execute(f"SELECT {_CHECKSUM} FROM read_parquet(?)", [month_file(symbol, month)]
                                  ).fetchall()[0]
-        except duckdb.IOException:
-            problems.append(f"{symbol} {month}: file {month_file(symbol, month)} missing")
+        except duckdb.Error as exc:
+            error = str(exc).splitlines()[0]
+            problems.append(f"{symbol} {month}: file {month_file(symbol, month)} "
+                            + ("missing" if "no files found" in error.lower() else f"damaged ({error})"))
             continue
         if found != (rows, checksum):
             problems.append(f"{symbol} {month}: file holds {found[0]} rows, {rows} were archived, or its content "

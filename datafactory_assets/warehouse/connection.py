@@ -7,6 +7,9 @@ alone lets a process opening the file as another closes it undo the other's writ
 serializing writers: runs fetch in parallel and take it only for their transaction, and every connection is closed
 as soon as its work is done, so a writer waits (with jittered back-off) for the others' transactions, never for
 their fetching.
+
+A damaged file meets every caller (commands and runs alike) as `WarehouseDamagedError`, one line naming the file, what
+DuckDB found and where to look next, instead of DuckDB's generic error from wherever the damaged block was read.
 """
 
 from __future__ import annotations
@@ -20,6 +23,16 @@ import duckdb
 
 from datafactory_assets.warehouse.file_lock import hold, wait_while_locked
 from datafactory_assets.warehouse.schema import ensure_schema
+
+# What DuckDB 2.0 says on a damaged file: a block's checksum, a file cut short, a header that is not DuckDB's, every
+# later statement once a fatal error has invalidated the database; and an archived month's Parquet file that is
+# damaged (a failed page, say "ZSTD Decompression failure") or gone.
+_DAMAGE = ("corrupt database file", "checksum", "could not read enough bytes", "not a valid duckdb database file",
+           "database has been invalidated", "failed to read file", "no files found that match")
+
+
+class WarehouseDamagedError(RuntimeError):
+    """DuckDB met damage in the warehouse file or one of its archive files."""
 
 
 def archive_dir(path: str | Path) -> Path:
@@ -36,17 +49,26 @@ def connect(path: str | Path, *, read_only: bool = False, lock_timeout_s: float 
     path = Path(path)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run `datafactory init` or materialize a partition")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
     with hold(path, shared=read_only, timeout_s=lock_timeout_s):
-        conn = wait_while_locked(partial(duckdb.connect, str(path), read_only=read_only), locked=_is_lock_error,
-                                 timeout_s=lock_timeout_s, path=path)
         try:
-            conn.execute("SET file_search_path = ?", [str(archive_dir(path))])
-            if not read_only:
-                ensure_schema(conn)
-            yield conn
-        finally:
-            conn.close()
+            conn = wait_while_locked(partial(duckdb.connect, str(path), read_only=read_only),
+                                     locked=_is_lock_error, timeout_s=lock_timeout_s, path=path)
+            try:
+                conn.execute("SET file_search_path = ?", [str(archive_dir(path))])
+                if not read_only:
+                    ensure_schema(conn)
+                yield conn
+            finally:
+                conn.close()
+        except duckdb.Error as exc:
+            if any(sign in str(exc).lower() for sign in _DAMAGE):
+                raise WarehouseDamagedError(
+                    f"warehouse {path} is damaged ({' '.join(str(exc).split())}): `datafactory doctor` names what "
+                    "is hit and what to do; if it cannot open the file either, restore the file from a backup"
+                ) from exc
+            raise
 
 
 def _is_lock_error(exc: BaseException) -> bool:

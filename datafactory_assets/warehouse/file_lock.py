@@ -6,12 +6,20 @@ writes then silently undo the other's committed ones, or it reads blocks past th
 ("Could not read enough bytes from file"). Taking this lock first makes opening and closing one step for every
 process of ours: writers alone, readers together.
 
+Readers work on a read-only volume or directory: a shared hold opens an existing lock file read-only (flock needs
+no write access), and where there is no lock file and none can be created, it reads without one. That is safe
+because the lock file is never removed: every process of ours that ever opened the file to write created it first,
+so its absence means no writer of ours has used the file, and none can start where the lock file cannot be created.
+The worst a writer from elsewhere (a bare `duckdb` shell) can do to such a reader is make its read fail; writing
+needs the directory. A writer there gets `WarehouseReadOnlyError`, one line saying so.
+
 Re-entrant within one thread (a nested connection in the same mode, or any inside a writer's, shares the hold),
 since two holds of one thread would wait on each other forever.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import threading
@@ -27,6 +35,10 @@ T = TypeVar("T")
 
 class WarehouseLockedError(RuntimeError):
     """Another process held the warehouse for longer than we were willing to wait."""
+
+
+class WarehouseReadOnlyError(PermissionError):
+    """A writer asked for a warehouse in a directory it cannot write."""
 
 
 _held = threading.local()
@@ -48,16 +60,38 @@ def hold(database: Path, *, shared: bool, timeout_s: float) -> Iterator[None]:
             return
         raise RuntimeError(f"{database}: asked to write while this thread holds a read-only connection; "
                            "close it first")
-    fd = os.open(lock_path(database), os.O_RDWR | os.O_CREAT, 0o666)
+    fd = _open(database, shared=shared)
     try:
-        _acquire(fd, shared=shared, timeout_s=timeout_s, path=database)
+        if fd is not None:
+            _acquire(fd, shared=shared, timeout_s=timeout_s, path=database)
         holds[key] = shared
         try:
             yield
         finally:
             del holds[key]
     finally:
-        os.close(fd)  # releases the lock
+        if fd is not None:
+            os.close(fd)  # releases the lock
+
+
+def _open(database: Path, *, shared: bool) -> int | None:
+    """The lock file's descriptor; None for a reader where there is none and none can be made (see above)."""
+    path = lock_path(database)
+    if shared:
+        try:
+            return os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            pass
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        if exc.errno not in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise
+        if shared:
+            return None
+        raise WarehouseReadOnlyError(
+            exc.errno, f"warehouse {database} is in a directory this process cannot write ({exc.strerror}): only "
+            "reading commands (status, gaps, health, export, doctor without --fix) work there") from exc
 
 
 def _acquire(fd: int, *, shared: bool, timeout_s: float, path: Path) -> None:
@@ -80,5 +114,6 @@ def wait_while_locked(attempt: Callable[[], T], *, locked: Callable[[BaseExcepti
     except Exception as exc:
         if locked(exc):
             raise WarehouseLockedError(
-                f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s: {exc}") from exc
+                f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s "
+                f"({' '.join(str(exc).split())}): try again when it has finished") from exc
         raise

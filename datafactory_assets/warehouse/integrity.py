@@ -1,4 +1,10 @@
-"""Warehouse integrity checks for `datafactory doctor`: what the write path should make impossible, verified.
+"""Warehouse integrity checks for `datafactory doctor`: a damaged file first, then what the write path should make
+impossible, verified.
+
+Damage comes first because nothing else can be read past it: every block's checksum (`blocks`, free space
+included, since DuckDB reads a free block before reusing it) and a read of every column of every table, so that
+a file `export` or a write would fail on is never called healthy. Damaged data cannot be repaired in place, so the
+advice is a backup or a rebuild; damaged free space holds no row and `fix_findings` rewrites the file without it.
 
 Uniqueness of (symbol, ts) is kept by the write path rather than an index, so it is audited here, together with
 rows no partition can hold and rows no validation would have let in. Each finding says how to fix it; the fixable
@@ -11,7 +17,8 @@ from dataclasses import dataclass
 
 import duckdb
 
-from datafactory_assets.warehouse.archive import archive_problems
+from datafactory_assets.warehouse.archive import archive_problems, compact
+from datafactory_assets.warehouse.blocks import FREE_SPACE, MISSING, UnknownFormatError, damaged_blocks
 from datafactory_assets.warehouse.schema import SCHEMA_VERSION, current_version
 from datafactory_assets.warehouse.sql import transaction
 
@@ -36,9 +43,15 @@ _ROW_CHECKS: dict[str, tuple[str, str, bool]] = {
 }
 
 
+_REBUILD = ("restore the warehouse file from a backup (with its `.archive` directory); with none, move it aside, run "
+            "`datafactory init` and fetch the history again with `datafactory backfill --from START --to END`")
+_REWRITE = ("no stored row is damaged, but DuckDB reads free space before reusing it, so every write would fail: "
+            "`datafactory doctor --fix` rewrites the file without it")
+
+
 @dataclass(frozen=True)
 class Finding:
-    """One kind of problem: how many rows, one example, and what to do."""
+    """One kind of problem: how many rows (blocks, for a damaged file), one example, and what to do."""
 
     check: str
     count: int
@@ -51,6 +64,9 @@ class Finding:
 
 def find_problems(conn: duckdb.DuckDBPyConnection) -> list[Finding]:
     """Every integrity problem in the warehouse; an empty list means healthy."""
+    damage = storage_problems(conn)
+    if damage:  # the other checks read the damaged file
+        return damage
     version = current_version(conn)
     if version != SCHEMA_VERSION:
         fix = "run `datafactory init`" if version < SCHEMA_VERSION else "upgrade Data-Factory"
@@ -59,7 +75,7 @@ def find_problems(conn: duckdb.DuckDBPyConnection) -> list[Finding]:
     if archive:  # every other check reads the archive too
         return [Finding("archive_files", len(archive), archive[0],
                         "keep the `<warehouse stem>.archive` directory beside the warehouse file (move them together) "
-                        "or restore it from a backup")]
+                        "or restore its files from a backup (an archive file never changes once written)")]
     findings = []
     repeated = conn.sql("SELECT count(*), min(symbol || ' ' || ts) FROM (SELECT symbol, ts FROM all_candles "
                         "GROUP BY symbol, ts HAVING count(*) > 1)").fetchall()[0]
@@ -75,8 +91,44 @@ def find_problems(conn: duckdb.DuckDBPyConnection) -> list[Finding]:
     return findings
 
 
-def fix_findings(conn: duckdb.DuckDBPyConnection) -> int:
-    """Delete the rows that must not exist and all but the newest copy of repeated candles; returns rows removed."""
+def storage_problems(conn: duckdb.DuckDBPyConnection) -> list[Finding]:
+    """Damage to the file: blocks whose checksum fails, by what they hold, and tables DuckDB cannot read."""
+    try:
+        blocks = damaged_blocks(conn)
+    except UnknownFormatError as exc:
+        return [Finding("block_format", 1, str(exc), "use the DuckDB version Data-Factory pins, or upgrade it")]
+    damaged: dict[str, list[str]] = {}
+    for block in blocks:
+        damaged.setdefault(block.owner, []).append(f"{block.detail} at byte {block.offset}")
+    for (table,) in conn.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = current_database() "
+                                 "AND schema_name = 'main' ORDER BY table_name").fetchall():
+        if f"table {table}" in damaged:
+            continue
+        try:  # hash(t) needs every column of every row: DuckDB reads and checks each of the table's blocks
+            conn.execute(f'SELECT count(*), sum(hash(t)) FROM "{table}" AS t').fetchall()
+        except duckdb.Error as exc:
+            damaged[f"table {table}"] = [" ".join(str(exc).split())]
+    return [_damage_finding(owner, details) for owner, details in damaged.items()]
+
+
+def _damage_finding(owner: str, details: list[str]) -> Finding:
+    if owner == FREE_SPACE:
+        return Finding("damaged_free_space", len(details), details[0], _REWRITE)
+    if owner == MISSING:
+        return Finding("truncated_file", 1, details[0], _REBUILD)
+    return Finding("damaged_data", len(details), f"{owner}: {details[0]}", _REBUILD)
+
+
+def fix_findings(conn: duckdb.DuckDBPyConnection) -> str:
+    """Rewrite a file whose only damage is in free space; otherwise, when the file is whole, delete the rows that
+    must not exist and all but the newest copy of repeated candles. Says what it did; close `conn` right after (a
+    rewritten file is read by a new connection)."""
+    damage = storage_problems(conn)
+    if damage:
+        if {f.check for f in damage} != {"damaged_free_space"}:
+            return "nothing fixed: the damaged data needs the steps below"
+        compact(conn)
+        return "rewrote the warehouse file without its damaged free space"
     before = conn.sql("SELECT count(*) FROM candles").fetchall()[0][0]
     deletable = " OR ".join(f"({cond})" for cond, _, deletes in _ROW_CHECKS.values() if deletes)
     with transaction(conn):
@@ -84,4 +136,4 @@ def fix_findings(conn: duckdb.DuckDBPyConnection) -> int:
         conn.execute("DELETE FROM candles WHERE rowid IN (SELECT rowid FROM (SELECT rowid, row_number() OVER "
                      "(PARTITION BY symbol, ts ORDER BY ingested_at DESC, rowid DESC) AS copy FROM candles) "
                      "WHERE copy > 1)")
-    return before - conn.sql("SELECT count(*) FROM candles").fetchall()[0][0]
+    return f"removed {before - conn.sql('SELECT count(*) FROM candles').fetchall()[0][0]} row(s)"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -141,6 +141,27 @@ def stored_candles(conn: duckdb.DuckDBPyConnection,
     ).fetchall()
     counts.update(dict(rows))
     return counts
+
+
+def revisions(conn: duckdb.DuckDBPyConnection, *, symbol: str | None = None,
+              since: datetime | None = None) -> pl.DataFrame:
+    """Stored candles later replaced with other values, newest revision first: symbol, open time, old and new
+    close and volume, old and new source, the run and when; `since` bounds when they were revised. Empty for a file
+    written before revisions were kept (read-only opens do not upgrade it)."""
+    if not conn.execute("SELECT count(*) FROM information_schema.tables "
+                        "WHERE table_name = 'candle_revisions'").fetchall()[0][0]:
+        return pl.DataFrame()
+    return conn.sql(
+        "SELECT revised_at, symbol, ts, old_source, new_source, old_open, new_open, old_high, new_high, old_low, "
+        "new_low, old_close, new_close, old_volume, new_volume, run_id FROM candle_revisions "
+        "WHERE (?::VARCHAR IS NULL OR symbol = ?) AND (?::TIMESTAMP IS NULL OR revised_at >= ?) "
+        "ORDER BY revised_at DESC, symbol, ts",
+        params=[symbol, symbol, *[_naive_utc(since) if since else None] * 2],
+    ).pl()
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def fresh_database_path(directory: Path, now: datetime) -> Path:

@@ -5,7 +5,9 @@ the one write path (serialized writers that delete the incoming keys and insert 
 PRIMARY KEY: DuckDB keeps such an index in memory and maintains it on every insert, which at hundreds of symbols x
 years of minutes costs gigabytes and makes bulk loads five times slower. The views answer what
 operators ask: how complete is each symbol (`coverage`), which minutes are missing (`gaps`) and which of those every
-source confirmed empty (`gap_status`, from `known_gaps`), and 1h / 1d bars.
+source confirmed empty (`gap_status`, from `known_gaps`), and 1h / 1d bars. `candle_revisions` keeps every stored
+candle a later write replaced with other values (old and new values and sources, the run, when), so no correction
+happens in the dark.
 
 Every view reads `all_candles`: the `candles` table plus the months `datafactory archive` moved to Parquet (listed in
 `archived_months`), so archiving changes where candles live, never what the views answer.
@@ -19,9 +21,9 @@ import duckdb
 
 from datafactory_assets.warehouse.sql import transaction
 
-SCHEMA_VERSION = 6  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
-# 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations;
-# 6: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
+SCHEMA_VERSION = 7  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+# 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: candle_revisions;
+# 7: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
 # unlisted_pairs (symbols no source of their chain lists, for doctor)
 CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
@@ -77,6 +79,19 @@ CREATE TABLE IF NOT EXISTS archived_months (
     rows BIGINT NOT NULL,
     checksum HUGEINT NOT NULL,
     archived_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS candle_revisions (
+    symbol VARCHAR NOT NULL,
+    ts TIMESTAMP NOT NULL,
+    old_open DOUBLE NOT NULL, old_high DOUBLE NOT NULL, old_low DOUBLE NOT NULL, old_close DOUBLE NOT NULL,
+    old_volume DOUBLE NOT NULL,
+    old_source VARCHAR NOT NULL,
+    old_ingested_at TIMESTAMP NOT NULL,
+    new_open DOUBLE NOT NULL, new_high DOUBLE NOT NULL, new_low DOUBLE NOT NULL, new_close DOUBLE NOT NULL,
+    new_volume DOUBLE NOT NULL,
+    new_source VARCHAR NOT NULL,
+    run_id VARCHAR,
+    revised_at TIMESTAMP NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ingest_log (
     requested_at TIMESTAMP NOT NULL,

@@ -1,9 +1,10 @@
 """Idempotent writes: a window's candles are upserted in one transaction, so a rerun never duplicates rows, a crash
-never leaves a half-written window, and a later answer with holes never deletes candles already stored."""
+never leaves a half-written window, a later answer with holes never deletes candles already stored, a lower-ranked
+source never replaces a better one's candle, and no stored candle changes without its old values kept."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
@@ -13,6 +14,7 @@ import polars as pl
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse.archive import refuse_archived
+from datafactory_assets.warehouse.precedence import history_rewrites, replacement
 from datafactory_assets.warehouse.schema import CONFIRMATION_SPACING
 from datafactory_assets.warehouse.sql import transaction
 
@@ -21,6 +23,9 @@ _LOG_SCHEMA = {
     "window_start": pl.Datetime("us"), "window_end": pl.Datetime("us"), "rows": pl.Int32(),
     "latency_ms": pl.Float64(), "outcome": pl.String(), "error_class": pl.String(), "run_id": pl.String(),
 }
+_STORED_VALUES = "open, high, low, close, volume, source, ingested_at"
+_REVISION_COLUMNS = ("symbol, ts, old_open, old_high, old_low, old_close, old_volume, old_source, old_ingested_at, "
+                     "new_open, new_high, new_low, new_close, new_volume, new_source, run_id, revised_at")
 
 
 @dataclass(frozen=True)
@@ -38,33 +43,42 @@ _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (
                   "DO UPDATE SET timeframe_ms = excluded.timeframe_ms, start_ts = excluded.start_ts")
 
 
+@dataclass(frozen=True)
+class CandleWrite:
+    """What one upsert did with its candles: `rows` arrived; of those held already with other values, `revised`
+    replaced the stored candle (kept in `candle_revisions`) and `refused` did not (a lower-ranked source, or one in
+    another quote currency); `history_rewrites` of the revisions are a venue changing its own candles older than a
+    day."""
+
+    rows: int
+    revised: int = 0
+    refused: int = 0
+    history_rewrites: int = 0
+
+
 def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symbol: SymbolSettings,
                    requests: Sequence[RequestRecord] = (), run_id: str | None = None,
-                   holes: ConfirmedHoles | None = None) -> int:
-    """Insert the frame's candles, replacing stored ones at the same open time; log the requests and record the
-    confirmed holes in the same commit.
+                   holes: ConfirmedHoles | None = None, fill_only: Collection[str] = ()) -> CandleWrite:
+    """Insert the frame's candles where nothing is held, replace stored ones the precedence rules let it replace
+    (keeping each replaced row in `candle_revisions`), log the requests and record the confirmed holes, all in the
+    same commit.
 
-    Stored candles the frame lacks stay: a venue that answers with holes today does not erase what it served before,
-    and a minute we hold a candle for is never recorded as a hole. A candle arriving for a known hole replaces it.
-    Candles or holes in an archived month raise ArchivedMonthError before anything is written.
+    `fill_only` names the sources that may only fill minutes not held (another quote currency). Stored candles the
+    frame lacks stay: a venue that answers with holes today does not erase what it served before, and a minute we
+    hold a candle for is never recorded as a hole. A candle arriving for a known hole replaces it. Candles or holes
+    in an archived month raise ArchivedMonthError before anything is written.
     """
-    incoming = frame.sort("ts").with_columns(ingested_at=pl.lit(_utcnow(), pl.Datetime("us")))
+    now = _utcnow()
+    incoming = frame.sort("ts").with_columns(ingested_at=pl.lit(now, pl.Datetime("us")))
     for stamps in (incoming["ts"], holes.ts if holes is not None else pl.Series()):
         if stamps.len():
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
+    outcome = CandleWrite(rows=incoming.height)
     with transaction(conn):
         conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
         if incoming.height:
+            outcome = _replace_candles(conn, incoming, symbol=symbol, fill_only=fill_only, run_id=run_id, now=now)
             conn.register("incoming_candles", incoming)
-            conn.execute(
-                "DELETE FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ? "
-                "AND ts IN (SELECT ts FROM incoming_candles)",
-                [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
-            )
-            conn.execute(
-                "INSERT INTO candles SELECT symbol, ts, open, high, low, close, volume, source, ingested_at "
-                "FROM incoming_candles"
-            )
             conn.execute(
                 "DELETE FROM known_gaps WHERE symbol = ? AND ts BETWEEN ? AND ? "
                 "AND ts IN (SELECT ts FROM incoming_candles)",
@@ -74,7 +88,32 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
         if holes is not None and holes.ts.len():
             _record_holes(conn, symbol.symbol, holes)
         _insert_log(conn, requests, run_id)
-    return incoming.height
+    return outcome
+
+
+def _replace_candles(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, symbol: SymbolSettings,
+                     fill_only: Collection[str], run_id: str | None, now: datetime) -> CandleWrite:
+    """Within the caller's transaction: store what `precedence.replacement` lets the incoming candles store, and
+    keep every replaced row in `candle_revisions`. Identical candles are neither deleted nor inserted."""
+    bounds = [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()]
+    stored = conn.sql(f"SELECT ts, {_STORED_VALUES} FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ?",
+                      params=bounds).pl()
+    decided = replacement(incoming, stored, chain=symbol.sources, fill_only=fill_only)
+    if decided.revisions.height:
+        revisions = decided.revisions.with_columns(symbol=pl.lit(symbol.symbol), run_id=pl.lit(run_id, pl.String()),
+                                                   revised_at=pl.lit(now, pl.Datetime("us")))
+        conn.register("incoming_revisions", revisions)
+        conn.execute(f"INSERT INTO candle_revisions ({_REVISION_COLUMNS}) SELECT {_REVISION_COLUMNS} "
+                     "FROM incoming_revisions")
+        conn.execute("DELETE FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ? "
+                     "AND ts IN (SELECT ts FROM incoming_revisions)", bounds)
+        conn.unregister("incoming_revisions")
+    if decided.write.height:
+        conn.register("written_candles", decided.write)
+        conn.execute(f"INSERT INTO candles SELECT symbol, ts, {_STORED_VALUES} FROM written_candles")
+        conn.unregister("written_candles")
+    return CandleWrite(rows=incoming.height, revised=decided.revisions.height, refused=decided.refused,
+                       history_rewrites=history_rewrites(decided.revisions, now=now))
 
 
 def log_requests(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None) -> None:

@@ -5,9 +5,11 @@ import dagster as dg
 from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
 
 from datafactory_assets.alerts.conditions import (
+    HISTORY_REWRITE,
     breaker_observations,
     check_observations,
     freshness_observation,
+    rewrite_observations,
     run_partition,
 )
 from datafactory_assets.checks import Violation, validation_result
@@ -92,3 +94,13 @@ def test_freshness_fail_opens_pass_clears_and_warn_is_no_alert():
     assert (failing.condition, failing.subject, failing.failing) == ("freshness", "candles/btc_usdt", True)
     assert not freshness_observation(change(FreshnessState.PASS, FreshnessState.FAIL)).failing
     assert freshness_observation(change(FreshnessState.WARN)) is None
+
+
+def test_history_rewrites_give_one_observation_per_asset_and_none_without_them():
+    rewritten = dg.AssetMaterialization(KEY, partition="2024-03-01-07:00", metadata={"run_history_rewrites": 3})
+    unchanged = dg.AssetMaterialization(dg.AssetKey(["candles", "eth_usdt"]), metadata={"run_history_rewrites": 0})
+    partition_only = dg.AssetMaterialization(KEY, partition="2024-03-01-06:00", metadata={"rows": 60})
+    (observed,) = rewrite_observations([partition_only, rewritten, unchanged], partition="06:00...07:00")
+    assert (observed.condition, observed.subject, observed.partition, observed.failing) == (
+        HISTORY_REWRITE, "candles/btc_usdt", "06:00...07:00", True)
+    assert observed.reason.startswith("the venue changed 3 stored candle(s) older than a day")

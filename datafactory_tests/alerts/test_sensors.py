@@ -2,6 +2,7 @@
 real breaker state file and a local webhook receiver (the daemon itself runs them in e2e/test_alerts.py)."""
 
 import time
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -85,6 +86,26 @@ def test_a_check_failing_in_a_successful_run_alerts_once_for_repeats(setup, emul
     (alert,) = slack.texts
     assert alert.startswith("[Data-Factory] ALERT: check gaps failed on candles/btc_usdt\n"
                             "partition 2024-03-01-06:00: ")
+
+
+def test_a_venue_rewriting_candles_older_than_a_day_alerts_once_per_run_and_a_fresh_correction_does_not(setup,
+                                                                                                     emulator):
+    settings, sensors, resources, slack, instance, sources = setup
+    fresh = (datetime.now(UTC) - timedelta(hours=2)).strftime("%Y-%m-%d-%H:00")
+    for partition in (fresh, "2024-03-01-07:00"):
+        emulator.clear_price_offsets()
+        assert materialize(settings, sources, instance, partition).success
+        emulator.set_price_offset("binance", 20)
+        corrected = materialize(settings, sources, instance, partition)
+        (run_figures,) = corrected.asset_materializations_for_node("candles__btc_usdt")
+        assert run_figures.metadata["run_revised_candles"].value == 60  # both runs revised every candle
+        evaluate_run_sensor(sensors, "alert_on_run_success", corrected, instance, resources)
+        if partition == fresh:
+            assert slack.texts == []  # a correction within the day is a revision, recorded but not alerted
+    (alert,) = slack.texts
+    assert alert == ("[Data-Factory] ALERT: venue rewrote stored history on candles/btc_usdt\n"
+                     "partition 2024-03-01-07:00: the venue changed 60 stored candle(s) older than a day; the old "
+                     "values are kept: `datafactory revisions` lists them")
 
 
 def test_breaker_sensor_alerts_on_opening_once_and_recovers_on_closing(setup):

@@ -194,6 +194,29 @@ def test_a_failover_is_told_in_the_materialization_metadata(warehouse, emulator)
     assert set(stored(warehouse)["source"]) == {"okx"}
 
 
+def test_refused_downgrades_and_revisions_are_counted_once_in_the_run_metadata(warehouse, emulator):
+    from datafactory_assets.settings import SymbolSettings
+
+    chained = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=BTC.start, sources=("binance", "okx"))
+    asset = build_candle_asset(chained, partitions_per_run=720)
+    sources = SourcesResource(emulator_url=emulator.url)
+    materialize(asset, warehouse=warehouse, sources=sources, partition_key="2024-03-01-10:00")
+    held = stored(warehouse)
+    emulator.add_fault("binance:status:451")
+    emulator.set_price_offset("okx", 20)
+    result = materialize(asset, warehouse=warehouse, sources=sources, partition_key="2024-03-01-10:00")
+    (mat,) = result.asset_materializations_for_node("candles__btc_usdt")
+    assert mat.metadata["source"].value == "okx"
+    assert (mat.metadata["run_refused_downgrades"].value, mat.metadata["run_revised_candles"].value) == (60, 0)
+    assert stored(warehouse).equals(held)  # okx ranks below binance: Binance's candles stay
+    emulator.clear_faults()
+    emulator.set_price_offset("binance", 20)
+    result = materialize(asset, warehouse=warehouse, sources=sources, partition_key="2024-03-01-10:00")
+    (mat,) = result.asset_materializations_for_node("candles__btc_usdt")
+    assert (mat.metadata["run_refused_downgrades"].value, mat.metadata["run_revised_candles"].value,
+            mat.metadata["run_history_rewrites"].value) == (0, 60, 60)
+
+
 def test_the_measures_of_a_materialization_are_numbers_the_ui_plots(warehouse, sources):
     result = materialize(build_candle_asset(BTC, partitions_per_run=720), warehouse=warehouse, sources=sources,
                          partition_key="2024-03-01-10:00")

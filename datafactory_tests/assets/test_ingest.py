@@ -6,6 +6,7 @@ from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
@@ -196,3 +197,70 @@ def test_windows_before_the_listing_succeed_empty_and_healing_starts_at_the_list
     assert listing_hours.rows == 90
     with warehouse.connect(read_only=True) as conn:
         assert queries.incomplete_ranges(conn, [("KAITO/USDT", kaito.start, 60)], until=until) == {"KAITO/USDT": []}
+
+
+def _hours_ago(hours: int) -> datetime:
+    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
+
+
+def _stored(warehouse, symbol: str = "BTC/USDT"):
+    with warehouse.connect(read_only=True) as conn:
+        return conn.sql("SELECT * FROM candles WHERE symbol = ? ORDER BY ts", params=[symbol]).pl()
+
+
+def _revisions(warehouse):
+    with warehouse.connect(read_only=True) as conn:
+        return conn.sql("SELECT * FROM candle_revisions ORDER BY ts").pl()
+
+
+def test_yahoo_never_replaces_binance_candles_and_fills_only_the_minutes_not_held(emulator, sources, warehouse):
+    """The issue's case: Binance holds a window (with holes), then serves conflicting duplicates for it, so the chain
+    fails over to Yahoo (USD for USDT): Yahoo may fill the holes, never replace a Binance candle."""
+    start = _hours_ago(50)
+    emulator.add_fault("binance:holes:0.1")
+    held = ingest_window(SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=start, sources=("binance",)),
+                         start=start, end=start + timedelta(hours=2), sources=sources, warehouse=warehouse)
+    before = _stored(warehouse)
+    assert 90 < before.height < 120 and held.missing_candles == 120 - before.height
+    emulator.clear_faults()
+    emulator.add_fault("binance:duplicates")
+    chain = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=start, sources=("binance", "yahoo"))
+    report = ingest_window(chain, start=start, end=start + timedelta(hours=2), sources=sources, warehouse=warehouse)
+    assert report.source == "yahoo" and report.quote_notes == ["yahoo serves BTC-USD (USD) for BTC/USDT (USDT)"]
+    after = _stored(warehouse)
+    assert after.filter(pl.col("source") == "binance").equals(before)  # untouched: values, source, ingested_at
+    filled = after.filter(pl.col("source") == "yahoo")
+    assert filled.height == 120 - before.height and not set(filled["ts"]) & set(before["ts"])
+    assert (report.refused, report.revised) == (before.height, 0)
+    assert _revisions(warehouse).is_empty()
+
+
+def test_a_venue_correcting_stored_candles_keeps_the_old_values_in_candle_revisions(emulator, sources, warehouse):
+    start = _hours_ago(50)
+    btc = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=start, sources=("binance",))
+    ingest_window(btc, start=start, end=start + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    old = _stored(warehouse)
+    again = ingest_window(btc, start=start, end=start + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    assert (again.revised, again.refused) == (0, 0) and _stored(warehouse).equals(old)  # identical: nothing written
+    emulator.set_price_offset("binance", 20)
+    corrected = ingest_window(btc, start=start, end=start + timedelta(hours=1), sources=sources, warehouse=warehouse,
+                              run_id="run-1")
+    assert (corrected.revised, corrected.refused, corrected.history_rewrites) == (60, 0, 60)
+    new = _stored(warehouse)
+    revisions = _revisions(warehouse)
+    assert revisions["ts"].to_list() == old["ts"].to_list() and set(revisions["run_id"]) == {"run-1"}
+    for column in ("open", "high", "low", "close", "volume"):
+        assert revisions[f"old_{column}"].to_list() == old[column].to_list()
+        assert revisions[f"new_{column}"].to_list() == new[column].to_list()
+    assert (revisions["new_close"] != revisions["old_close"]).any()
+    assert set(revisions["old_source"]) == set(revisions["new_source"]) == {"binance"}
+    assert revisions["old_ingested_at"].to_list() == old["ingested_at"].to_list()
+
+
+def test_a_correction_of_fresh_candles_is_a_revision_but_no_history_rewrite(emulator, sources, warehouse):
+    start = _hours_ago(2)
+    btc = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=start, sources=("binance",))
+    ingest_window(btc, start=start, end=start + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    emulator.set_price_offset("binance", 20)
+    corrected = ingest_window(btc, start=start, end=start + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    assert (corrected.revised, corrected.history_rewrites) == (60, 0)

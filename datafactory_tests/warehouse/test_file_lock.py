@@ -17,7 +17,8 @@ import time
 import pytest
 
 from datafactory_assets.warehouse import WarehouseLockedError
-from datafactory_assets.warehouse.file_lock import hold
+from datafactory_assets.warehouse.file_lock import hold, lock_path
+from datafactory_tests.helpers import read_only_mount_missing, run_on_read_only
 
 STRACE = shutil.which("strace")
 
@@ -132,6 +133,7 @@ def test_a_writer_held_too_long_fails_with_a_clear_error(tmp_path):
         waiting.start()
         waiting.join(5)
     assert failures and "stayed locked by another process for 0s" in failures[0]
+    assert "try again when it has finished" in failures[0] and "\n" not in failures[0]
 
 
 def test_asking_to_write_inside_a_read_only_hold_is_refused(tmp_path):
@@ -140,3 +142,40 @@ def test_asking_to_write_inside_a_read_only_hold_is_refused(tmp_path):
         with pytest.raises(RuntimeError, match="holds a read-only connection"):
             with hold(database, shared=False, timeout_s=1):
                 pass
+
+
+# Takes `hold` in the mode asked for (0.5 s at most) and says what happened, in one line.
+HOLD = """
+import sys
+from pathlib import Path
+from datafactory_assets.warehouse import WarehouseLockedError, WarehouseReadOnlyError
+from datafactory_assets.warehouse.file_lock import hold
+try:
+    with hold(Path(sys.argv[1]), shared=sys.argv[2] == "shared", timeout_s=0.5):
+        print("held")
+except (WarehouseLockedError, WarehouseReadOnlyError) as exc:
+    print(type(exc).__name__, exc)
+"""
+
+
+def _hold_on_read_only(database, mode: str) -> str:
+    done = run_on_read_only(database.parent, [sys.executable, "-c", HOLD, str(database), mode], timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.mark.skipif(read_only_mount_missing() is not None, reason=str(read_only_mount_missing()))
+def test_on_a_read_only_volume_readers_hold_the_lock_file_read_only_and_writers_are_told(tmp_path):
+    database = tmp_path / "w.duckdb"
+    with hold(database, shared=False, timeout_s=1):  # the lock file exists; a writer holds it
+        assert _hold_on_read_only(database, "shared").startswith("WarehouseLockedError")
+    assert _hold_on_read_only(database, "shared") == "held"
+    refused = _hold_on_read_only(database, "exclusive")
+    assert refused.startswith("WarehouseReadOnlyError [Errno 30] warehouse ") and "Read-only file system" in refused
+
+
+@pytest.mark.skipif(read_only_mount_missing() is not None, reason=str(read_only_mount_missing()))
+def test_on_a_read_only_volume_without_a_lock_file_readers_read_without_one(tmp_path):
+    database = tmp_path / "w.duckdb"
+    assert _hold_on_read_only(database, "shared") == "held"
+    assert not lock_path(database).exists()

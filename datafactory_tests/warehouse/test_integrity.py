@@ -1,6 +1,13 @@
-"""`datafactory doctor`'s checks find each kind of injected corruption, and `--fix` removes what it should."""
+"""`datafactory doctor`'s checks find each kind of injected corruption, and `--fix` removes what it should.
 
+The damaged-file cases are issue 9's: 4 KiB of random bytes written into the middle of a real warehouse (doctor
+said "healthy", then `export` failed on a block checksum) and 8 KiB written 8 KiB before its end (doctor was clean
+and every write failed). Both pass through the real ingest path into a real DuckDB file.
+"""
+
+import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -8,6 +15,7 @@ from click.testing import CliRunner
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.cli import main
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.warehouse import WarehouseDamagedError
 from datafactory_assets.warehouse.integrity import find_problems
 from datafactory_tests.helpers import symbol_settings
 
@@ -68,3 +76,83 @@ def test_a_schema_from_another_version_is_reported(healthy):
         conn.execute("DELETE FROM schema_version")
         (finding,) = find_problems(conn)
     assert finding.check == "schema_version" and "datafactory init" in finding.fix
+
+
+DAY = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def filled(warehouse, emulator, monkeypatch, tmp_path):
+    """Four days of two symbols, each day stored by its own run, as the schedule leaves a warehouse: 11,520 candles
+    over several blocks, and the free blocks the runs' checkpoints left behind."""
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n"ETH/USDT" = {}\n')
+    monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
+    monkeypatch.setenv("DATAFACTORY_WAREHOUSE", warehouse.path)
+    sources = SourcesResource(emulator_url=emulator.url)
+    for symbol in ("BTC/USDT", "ETH/USDT"):
+        for day in range(4):
+            _store_day(warehouse, sources, symbol, day)
+    assert CliRunner().invoke(main, ["doctor"]).exit_code == 0
+    return warehouse
+
+
+def _store_day(warehouse, sources, symbol: str, day: int) -> None:
+    ingest_window(symbol_settings(symbol), start=DAY + timedelta(days=day), end=DAY + timedelta(days=day + 1),
+                  sources=sources, warehouse=warehouse)
+
+
+def _scribble(path: str, *, offset: int, size: int) -> None:
+    """Write `size` random bytes over the file at `offset`, as a failing disk or a stray `dd` would."""
+    with open(path, "r+b") as file:
+        file.seek(offset)
+        file.write(random.Random(offset).randbytes(size))
+
+
+def test_random_bytes_in_the_middle_of_the_file_fail_doctor_naming_the_table(filled, tmp_path):
+    _scribble(filled.path, offset=Path(filled.path).stat().st_size // 2, size=4096)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1, result.output
+    assert f"warehouse {filled.path}: 1 problem(s)" in result.output
+    assert "damaged_data: 1 (table candles: block" in result.output and "restore the warehouse file" in result.output
+    export = CliRunner().invoke(main, ["export", "--symbol", "BTC/USDT", "--output", str(tmp_path / "out.csv"),
+                                       "--format", "csv"])
+    assert export.exit_code == 1 and export.exception.__class__ is SystemExit
+    assert export.output.startswith(f"Error: warehouse {filled.path} is damaged (")
+    assert "Corrupt database file" in export.output and len(export.output.splitlines()) == 1
+
+
+def test_random_bytes_before_the_end_fail_doctor_and_fix_rewrites_the_file(filled, emulator):
+    _scribble(filled.path, offset=Path(filled.path).stat().st_size - 8192, size=8192)
+    sources = SourcesResource(emulator_url=emulator.url)
+    with pytest.raises(WarehouseDamagedError, match="checksum"):  # issue 9: every write failed
+        _store_day(filled, sources, "BTC/USDT", 5)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1, result.output
+    assert "damaged_free_space: 1 (block" in result.output and "doctor --fix" in result.output
+    fixed = CliRunner().invoke(main, ["doctor", "--fix"])
+    assert fixed.exit_code == 0, fixed.output
+    assert "rewrote the warehouse file" in fixed.output and "healthy" in fixed.output
+    _store_day(filled, sources, "BTC/USDT", 5)
+    with filled.connect(read_only=True) as conn:
+        assert conn.sql("SELECT count(*), count(DISTINCT (symbol, ts)) FROM candles").fetchall() == [(12960, 12960)]
+
+
+def test_a_file_cut_short_fails_doctor(filled):
+    size = Path(filled.path).stat().st_size
+    with open(filled.path, "r+b") as file:
+        file.truncate(size - 300_000)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1 and "truncated_file: 1 (the file ends at byte" in result.output, result.output
+
+
+def test_a_damaged_archive_file_fails_doctor_naming_it(filled):
+    assert CliRunner().invoke(main, ["archive", "--before", "2024-04"]).exit_code == 0
+    month = Path(filled.archive_path, "symbol=ETH%2FUSDT", "month=2024-03", "data.parquet")
+    _scribble(str(month), offset=month.stat().st_size // 2, size=512)
+    result = CliRunner().invoke(main, ["doctor"])
+    assert result.exit_code == 1, result.output
+    assert "archive_files: 1 (ETH/USDT 2024-03: file symbol=ETH%2FUSDT/month=2024-03/data.parquet damaged" in \
+        result.output and "restore its files from a backup" in result.output
+    status = CliRunner().invoke(main, ["export", "--symbol", "ETH/USDT", "--output", str(month.parent.parent / "x")])
+    assert status.exit_code == 1 and "data.parquet" in status.output and len(status.output.splitlines()) == 1

@@ -33,3 +33,27 @@ def test_reopening_an_initialized_file_leaves_the_connection_usable(warehouse):
     with warehouse.connect() as conn:
         conn.register("probe", pl.DataFrame({"x": [1]}))
         assert conn.sql("SELECT x FROM probe").fetchall() == [(1,)]
+
+
+def test_a_version_5_file_gains_candle_revisions_and_keeps_its_candles(warehouse, emulator, sources):
+    """A file from before revisions were kept: read-only opens read it as having none, the first write upgrades it."""
+    from datetime import UTC, datetime, timedelta
+
+    from datafactory_assets.assets.ingest import ingest_window
+    from datafactory_assets.warehouse import queries
+    from datafactory_tests.helpers import symbol_settings
+
+    start = datetime(2024, 3, 1, tzinfo=UTC)
+    ingest_window(symbol_settings(), start=start, end=start + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    with warehouse.connect() as conn:
+        conn.execute("DROP TABLE candle_revisions; DELETE FROM schema_version; "
+                     "INSERT INTO schema_version (version) VALUES (5)")
+    with warehouse.connect(read_only=True) as conn:
+        assert current_version(conn) == 5 and queries.revisions(conn).is_empty()
+    emulator.set_price_offset("binance", 20)
+    report = ingest_window(symbol_settings(), start=start, end=start + timedelta(hours=1), sources=sources,
+                           warehouse=warehouse)
+    with warehouse.connect(read_only=True) as conn:
+        assert current_version(conn) == SCHEMA_VERSION
+        assert conn.sql("SELECT count(*) FROM candles").fetchall() == [(60,)]
+        assert report.revised == queries.revisions(conn).height == 60

@@ -1,0 +1,247 @@
+"""What `datafactory.toml` may hold, as typed pydantic models: every table forbids unknown keys and every value is
+read strictly (no `1` for `"1m"`, no `2.5` for a whole number, no `true` for a number), within bounds that say what
+the setting can sensibly mean. `settings.load_settings` turns a validated file into the platform's `Settings`.
+
+The section models that the platform runs with (`AccuracySettings`, `HealingSettings`, ...) are these same models,
+so a setting, its default and its bounds are written once.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime, time
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from datafactory_assets.settings_errors import ConfigError
+from datafactory_assets.sources.venues import REFERENCES, VENUES
+from datafactory_assets.universe import RANKABLE_VENUES
+
+SUPPORTED_SOURCES = tuple(VENUES)
+BUDGETED_SOURCES = SUPPORTED_SOURCES + tuple(REFERENCES)  # what `[sources.<id>] budget` may name
+EARLIEST_START = datetime(2009, 1, 3, tzinfo=UTC)  # Bitcoin's first block: no candle of any pair is older
+
+_TIMEFRAME_UNITS = {"m": 60_000, "h": 3_600_000}
+_SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,15}$")  # real bases include W, S and 1000SATS
+_HOUR_MS = 3_600_000
+_DAY_S = 86_400
+
+
+def timeframe_to_ms(timeframe: str) -> int:
+    """Parse `1m`, `5m`, `1h` into milliseconds; only timeframes that tile an hour exactly are allowed."""
+    match = re.fullmatch(r"(\d+)([mh])", timeframe or "")
+    if not match:
+        raise ConfigError(f"unknown timeframe {timeframe!r}: use minutes or hours such as '1m', '5m', '1h'")
+    ms = int(match.group(1)) * _TIMEFRAME_UNITS[match.group(2)]
+    if ms == 0 or ms > _HOUR_MS or _HOUR_MS % ms:
+        raise ConfigError(f"timeframe {timeframe!r} must divide one hour (1m, 2m, 3m, 5m, 15m, 30m, 1h ...)")
+    return ms
+
+
+def is_symbol(name: str) -> bool:
+    """Whether `name` is a canonical BASE/QUOTE the configuration can hold."""
+    return bool(_SYMBOL_RE.match(name))
+
+
+class _Table(BaseModel):
+    """A TOML table: unknown keys are refused, values are never coerced, and a loaded section cannot change."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# ---- the sections the platform runs with -------------------------------------------------------------------------
+
+class ResilienceSection(_Table):
+    """`[resilience]`: retry, breaker and budget settings shared by every source."""
+
+    retry_attempts: int = Field(4, ge=1, le=20)  # in all, the first included; 20 at the 30 s cap is ten minutes
+    retry_backoff_s: float = Field(0.5, gt=0, le=60)
+    retry_max_backoff_s: float = Field(30.0, gt=0, le=3600)
+    breaker_fail_max: int = Field(5, ge=1, le=1000)
+    breaker_reset_s: float = Field(60.0, gt=0, le=_DAY_S)
+    ban_s: float = Field(600.0, gt=0, le=_DAY_S)
+    budget_margin: float = Field(0.9, gt=0, le=1, description=(
+        "a share of each venue's request budget above 0 and at most 1 (0.9 = 90%, more would exceed the venue's "
+        "limit)"))
+
+    @model_validator(mode="after")
+    def _cap_above_base(self):
+        if self.retry_max_backoff_s < self.retry_backoff_s:
+            raise ValueError(f"retry_max_backoff_s ({self.retry_max_backoff_s:g}) must be at least retry_backoff_s "
+                             f"({self.retry_backoff_s:g})")
+        return self
+
+
+class ResilienceSettings(ResilienceSection):
+    """`[resilience]` plus the `[sources.<id>] budget` overrides, in each venue's own budget unit and window."""
+
+    budgets: dict[str, int] = {}
+
+
+class AlertSettings(_Table):
+    """When a failure is worth a message, and how often one key may send (`[alerts]`)."""
+
+    checks: tuple[Annotated[str, Field(min_length=1)], ...] = Field(  # by name, so a check added later can alert
+        ("validation", "gaps", "accuracy", "anomaly", "freshness"), strict=False, min_length=1,
+        description="a non-empty list of check names such as [\"gaps\", \"accuracy\"]")
+    gaps_threshold: int = Field(5, ge=0, le=525_600)  # missing candles one evaluation may report; a year of minutes
+    repeat_interval_s: int = Field(3600, ge=1, le=7 * _DAY_S)  # at most one alert per key in this long
+    sensor_interval_s: int = Field(60, ge=1, le=3600)  # how often the alert sensors look
+
+
+class AccuracySettings(_Table):
+    """How stored closes are held against a second source (`[accuracy]`)."""
+
+    # "coingecko" or a source id; candles are never compared with their own source
+    reference: Literal[("coingecko", *SUPPORTED_SOURCES)] = "coingecko"
+    tolerance_bps: float = Field(100.0, gt=0, le=10_000)  # a sampled close further than this fails; 10,000 is 100%
+    sample_size: int = Field(12, ge=1, le=60)  # reference points per hourly partition: at most its 60 candles
+
+
+class AnomalySettings(_Table):
+    """What counts as an unusual candle (`[anomaly]`); anomalies warn, they are not errors."""
+
+    k: float = Field(8.0, gt=0, le=100)  # robust standard deviations a 1-candle log return may stray from the median
+    # The recent distribution: this many stored candles before the window, plus the window. Every run reads them, and
+    # a month of minutes is as far as "recent" goes (an unbounded value overflowed the window's start date).
+    window_candles: int = Field(1440, ge=10, le=43_200)
+    zero_volume_streak: int = Field(10, ge=2, le=1440)  # consecutive zero-volume candles; one is no streak
+
+
+class HealingSettings(_Table):
+    """How the gap-healing sensor asks for runs (`[healing]`)."""
+
+    enabled: bool = True  # false: the sensor is defined but stopped until someone starts it in the UI
+    interval_s: int = Field(60, ge=1, le=3600)  # how often the sensor looks
+    max_runs_per_tick: int = Field(8, ge=1, le=100)  # each of up to partitions_per_run hours
+    order: Literal["newest", "oldest"] = "newest"  # which incomplete hours are asked for first
+    max_attempts: int = Field(6, ge=1, le=100)  # runs asked for one hour before it is reported and left alone
+    backoff_s: int = Field(60, ge=1, le=_DAY_S)  # wait before asking again for an hour still incomplete; doubles ...
+    max_backoff_s: int = Field(240, ge=1, le=_DAY_S)  # ... up to this, so a healed outage is retried within minutes
+    settle_minutes: int = Field(15, ge=0, le=59)  # an hour is the schedule's until this long after it closes
+
+    @model_validator(mode="after")
+    def _cap_above_base(self):
+        if self.max_backoff_s < self.backoff_s:
+            raise ValueError(f"max_backoff_s ({self.max_backoff_s}) must be at least backoff_s ({self.backoff_s})")
+        return self
+
+
+# ---- the universe: [defaults], [symbols."BASE/QUOTE"], [universe] ---------------------------------------------------
+
+def _timeframe(value: str) -> str:
+    timeframe_to_ms(value)  # a ConfigError is a ValueError: pydantic reports its message at the entry
+    return value
+
+
+def _start(value) -> datetime:
+    """A TOML date, a TOML date-time or an ISO string, as an aware UTC datetime on a whole hour: one with an offset
+    is converted to UTC (never read as UTC), one without is UTC."""
+    written = value.isoformat() if isinstance(value, date | time) else value
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date like 2024-01-01 or 2024-01-01T05:00:00Z") from None
+    if not isinstance(value, date):  # a TOML time of day, a number, a list ...
+        raise ValueError(f"must be a date like 2024-01-01 or 2024-01-01T05:00:00Z, got {written}")
+    if not isinstance(value, datetime):
+        value = datetime.combine(value, time(), tzinfo=UTC)
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.minute or value.second or value.microsecond:
+        raise ValueError(f"{written} is {value:%Y-%m-%dT%H:%M:%S}Z in UTC, which is not a whole hour")
+    if value < EARLIEST_START:
+        raise ValueError(f"{written} is before {EARLIEST_START:%Y-%m-%d}, Bitcoin's first block")
+    if value >= datetime.now(UTC):
+        raise ValueError(f"{written} is in the future")
+    return value
+
+
+def _distinct(sources: list[str]) -> tuple[str, ...]:
+    repeated = sorted({s for s in sources if sources.count(s) > 1})
+    if repeated:
+        raise ValueError(f"lists {', '.join(repeated)} more than once: a chain names each source once")
+    return tuple(sources)
+
+
+def _symbol(name: str) -> str:
+    if not is_symbol(name):
+        raise ValueError("is malformed: write BASE/QUOTE in capitals, such as \"BTC/USDT\"")
+    return name
+
+
+Source = Literal[SUPPORTED_SOURCES]
+Symbol = Annotated[str, AfterValidator(_symbol)]
+
+
+class SymbolEntry(_Table):
+    """`[defaults]` or one `[symbols."BASE/QUOTE"]` entry; what a symbol leaves out comes from `[defaults]`."""
+
+    timeframe: Annotated[str, AfterValidator(_timeframe)] | None = Field(
+        None, description="a timeframe that divides one hour, such as \"1m\", \"5m\" or \"1h\"")
+    start: Annotated[datetime, BeforeValidator(_start)] | None = None
+    sources: Annotated[list[Source], Field(min_length=1), AfterValidator(_distinct)] | None = Field(
+        None, description=f"a non-empty list of distinct sources out of {', '.join(SUPPORTED_SOURCES)}")
+
+
+class UniverseSection(_Table):
+    """`[universe]`: the busiest `top` spot pairs of `quote` on `venue`, ranked into `cache`."""
+
+    venue: Literal[RANKABLE_VENUES]
+    quote: str = Field(pattern=r"^[A-Z0-9]{2,15}$", description="a currency in capitals such as \"USDT\"")
+    top: int = Field(ge=1, le=1000)  # Binance, the largest, lists a few hundred pairs of one quote
+    cache: str | None = Field(None, min_length=1)  # default: <config name>.universe.json beside the config
+
+
+# ---- the rest of the file ------------------------------------------------------------------------------------------
+
+class WarehouseSection(_Table):
+    path: str = Field("data/warehouse.duckdb", min_length=1)  # relative to the configuration file
+
+
+class BackfillSection(_Table):
+    # hourly partitions one run fetches and writes in one transaction; a year at most
+    partitions_per_run: int = Field(720, ge=1, le=8784)
+
+
+class ScheduleSection(_Table):
+    minute_of_hour: int = Field(5, ge=0, le=59)
+
+
+class FreshnessSection(_Table):
+    """`[freshness]`: Dagster's freshness policy on every candle asset."""
+
+    warn_after_minutes: int = Field(75, ge=1, le=10_080)  # the hourly run is late; a week at most
+    fail_after_minutes: int = Field(120, ge=1, le=10_080)  # an hour was missed
+
+    @model_validator(mode="after")
+    def _warn_before_fail(self):
+        if self.warn_after_minutes >= self.fail_after_minutes:
+            raise ValueError(f"warn_after_minutes ({self.warn_after_minutes}) must be below fail_after_minutes "
+                             f"({self.fail_after_minutes})")
+        return self
+
+
+class SourceSection(_Table):
+    """`[sources.<id>]`: the venue's request budget, in its own unit and window (Binance: weight per minute)."""
+
+    budget: int | None = Field(None, ge=1, le=1_000_000)
+
+
+class ConfigFile(_Table):
+    """The whole file; a table or key not named here (`[warehous]`, `pth`) is refused."""
+
+    defaults: SymbolEntry = SymbolEntry()
+    symbols: dict[Symbol, SymbolEntry] = {}
+    universe: UniverseSection | None = None
+    warehouse: WarehouseSection = WarehouseSection()
+    backfill: BackfillSection = BackfillSection()
+    schedule: ScheduleSection = ScheduleSection()
+    resilience: ResilienceSection = ResilienceSection()
+    sources: dict[Literal[BUDGETED_SOURCES], SourceSection] = {}
+    freshness: FreshnessSection = FreshnessSection()
+    accuracy: AccuracySettings = AccuracySettings()
+    anomaly: AnomalySettings = AnomalySettings()
+    alerts: AlertSettings = AlertSettings()
+    healing: HealingSettings = HealingSettings()
