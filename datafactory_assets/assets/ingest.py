@@ -23,11 +23,17 @@ from datafactory_assets.resilience.chain import (
 )
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources import RequestRecord
+from datafactory_assets.sources.base import ErrorKind
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
 from datafactory_assets.warehouse.unlisted import forget_unlisted, record_unlisted
 from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, record_listing, upsert_candles
+
+
+# How a source may have failed a window that still lies before the pair's listing: it answered, and asking again
+# cannot change the answer.
+_DECIDED = frozenset({"empty", "not listed", "passed over", str(ErrorKind.PERMANENT)})
 
 
 class ValidationFailedError(Exception):
@@ -139,9 +145,13 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
 
 def _listing(chain: FailoverChain, exc: ChainExhaustedError, symbol: SymbolSettings, *,
              end: datetime) -> tuple[str, datetime] | None:
-    """For a window every answering source left empty: who dates the pair's first candle since the configured
-    start, and when; None when the window failed otherwise, or no source can tell."""
+    """For a window every source of the chain answered without a candle (or cannot have: not listed there, too
+    old for it): who dates the pair's first candle since the configured start, and when; None when the window
+    failed otherwise (a source down may have listed the pair earlier than the one that dates it), or no source can
+    tell."""
     if isinstance(exc, PairNotListedError) or exc.violations or not exc.empty_from:
+        return None
+    if any(f.kind not in _DECIDED for f in exc.failures):
         return None
     return chain.first_candle(symbol.symbol, since=symbol.start, timeframe=symbol.timeframe)
 

@@ -199,6 +199,22 @@ def test_windows_before_the_listing_succeed_empty_and_healing_starts_at_the_list
         assert queries.incomplete_ranges(conn, [("KAITO/USDT", kaito.start, 60)], until=until) == {"KAITO/USDT": []}
 
 
+def test_an_empty_window_is_not_taken_as_before_the_listing_while_a_venue_that_lists_the_pair_is_down(tmp_path,
+                                                                                                       warehouse):
+    """Binance dates its own first kline; a venue that failed may have listed the pair earlier, so nothing is
+    concluded (and no listing stored) until every venue of the chain answered."""
+    kaito = SymbolSettings(symbol="KAITO/USDT", timeframe="1m", start=datetime(2025, 1, 1, tzinfo=UTC),
+                           sources=("binance", "okx"))
+    march = datetime(2025, 3, 1, tzinfo=UTC)
+    with Emulator(symbols=["BTC/USDT", "KAITO/USDT"], faults=["okx:status:503"]) as emu:
+        with pytest.raises(ChainExhaustedError, match=r"okx \(transient\)"):
+            ingest_window(kaito, start=march, end=march + timedelta(hours=1), warehouse=warehouse,
+                          sources=SourcesResource(emulator_url=emu.url, state_path=str(tmp_path / "state.sqlite"),
+                                                  retry_attempts=1))
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT count(*) FROM symbols WHERE listed_ts IS NOT NULL").fetchall() == [(0,)]
+
+
 def _hours_ago(hours: int) -> datetime:
     return datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=hours)
 
