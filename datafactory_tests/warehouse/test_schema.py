@@ -1,3 +1,5 @@
+from datetime import datetime
+
 import duckdb
 import pytest
 
@@ -57,3 +59,23 @@ def test_a_version_5_file_gains_candle_revisions_and_keeps_its_candles(warehouse
         assert current_version(conn) == SCHEMA_VERSION
         assert conn.sql("SELECT count(*) FROM candles").fetchall() == [(60,)]
         assert report.revised == queries.revisions(conn).height == 60
+
+
+def test_an_older_file_gains_listing_and_hole_evidence_columns_and_keeps_its_rows(tmp_path):
+    """Version 5's symbols and known_gaps, as they were written then: upgrading adds columns, loses nothing."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, "
+                 "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp); INSERT INTO schema_version (version) "
+                 "VALUES (5)")
+    conn.execute("CREATE TABLE symbols (symbol VARCHAR PRIMARY KEY, timeframe_ms BIGINT NOT NULL, "
+                 "start_ts TIMESTAMP NOT NULL); INSERT INTO symbols VALUES ('BTC/USDT', 60000, '2024-01-01')")
+    conn.execute("CREATE TABLE known_gaps (symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, "
+                 "confirmed_at TIMESTAMP NOT NULL, sources VARCHAR NOT NULL, confirmations INTEGER DEFAULT 1); "
+                 "INSERT INTO known_gaps VALUES ('BTC/USDT', '2024-01-01 00:05', '2024-02-01', 'binance', 2)")
+    ensure_schema(conn)
+    assert current_version(conn) == SCHEMA_VERSION
+    assert conn.sql("SELECT symbol, start_ts, listed_ts FROM symbols").fetchall() == [
+        ("BTC/USDT", datetime(2024, 1, 1), None)]
+    assert conn.sql("SELECT confirmations, sources, first_confirmed_at, reason FROM known_gaps").fetchall() == [
+        (2, "binance", None, None)]
+    assert conn.sql("SELECT count(*) FROM unlisted_pairs").fetchall() == [(0,)]
