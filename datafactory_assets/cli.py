@@ -133,8 +133,9 @@ def health(hours: int | None) -> None:
 @click.option("--symbol", help="Only this symbol, such as BTC/USDT.")
 def gaps(symbol: str | None) -> None:
     """Missing candle ranges (first and last missing open time, UTC); `confirmed_empty` counts the candles every
-    source lacked in two separate fetches (healing leaves them alone), `unconfirmed` the others. A symbol that is
-    not configured, or has no candles stored, is an error: its gaps are unknown, not absent."""
+    source lacked, with candles around them, in two fetches an hour apart (healing leaves them alone), `unconfirmed`
+    the others; `reason` says what a confirmed hole means where the venue says (Binance: a halt or maintenance). A
+    symbol that is not configured, or has no candles stored, is an error: its gaps are unknown, not absent."""
     settings = load_settings()
     configured = sorted(s.symbol for s in settings.symbols)
     if symbol is not None and symbol not in configured:
@@ -236,6 +237,7 @@ def doctor(fix: bool) -> None:
     """Read every block of the warehouse file and every archive file, check integrity and say how to fix what is
     found; exit status 1 while problems remain."""
     from datafactory_assets.warehouse.integrity import find_problems, fix_findings
+    from datafactory_assets.warehouse.unlisted import unlisted_pairs
 
     path = load_settings().warehouse_path
     if fix:
@@ -243,10 +245,16 @@ def doctor(fix: bool) -> None:
             _console().print(fix_findings(conn))
     with _connect(path, read_only=True) as conn:
         findings = find_problems(conn)
-    if not findings:
+        # the file's own problems first: reading more of a damaged file would only fail again
+        unlisted = [] if findings else unlisted_pairs(conn, [s.symbol for s in load_settings().symbols])
+    for line in unlisted:
+        _console().print(line, markup=False, highlight=False, soft_wrap=True)
+    if not findings and not unlisted:
         _console().print("warehouse healthy: no problems found")
         return
-    _console().print(f"warehouse {path}: {len(findings)} problem(s)", markup=False, highlight=False, soft_wrap=True)
+    if findings:
+        _console().print(f"warehouse {path}: {len(findings)} problem(s)", markup=False, highlight=False,
+                         soft_wrap=True)
     for finding in findings:
         _console().print(str(finding), markup=False, highlight=False, soft_wrap=True)
     raise SystemExit(1)

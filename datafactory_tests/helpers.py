@@ -47,12 +47,12 @@ def run_on_read_only(directory: Path, args: list[str], **kwargs) -> subprocess.C
                            str(directory), *args], capture_output=True, text=True, **kwargs)
 
 
-def as_schema_version_5(conn) -> None:
-    """Turn a current warehouse back into what schema version 5 was (no revisions, listing dates or coverage macros,
-    the version row), to test the upgrade and what readers of an older file say."""
-    conn.execute("DROP TABLE candle_revisions; DROP VIEW coverage; DROP MACRO TABLE coverage_at; "
-                 "DROP MACRO candle_slots; ALTER TABLE symbols DROP COLUMN listed_ts; DELETE FROM schema_version; "
-                 "INSERT INTO schema_version (version) VALUES (5)")
+def as_schema_version_7(conn) -> None:
+    """Turn a current warehouse back into what schema version 7 was (the coverage view from the first stored candle,
+    no coverage macros), to test the upgrade and what readers of an older file say."""
+    conn.execute("CREATE OR REPLACE VIEW coverage AS SELECT symbol, min(ts) AS first_ts FROM candles GROUP BY symbol; "
+                 "DROP MACRO TABLE coverage_at; DROP MACRO candle_slots; DELETE FROM schema_version; "
+                 "INSERT INTO schema_version (version) VALUES (7)")
 
 
 def error_lines(result) -> list[str]:

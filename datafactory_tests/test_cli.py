@@ -15,7 +15,7 @@ from datafactory_assets.cli import main
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import connection, queries
 from datafactory_assets.warehouse.file_lock import lock_path
-from datafactory_tests.helpers import (as_schema_version_5, error_lines, read_only_mount_missing, run_on_read_only,
+from datafactory_tests.helpers import (as_schema_version_7, error_lines, read_only_mount_missing, run_on_read_only,
                                       symbol_settings)
 
 START = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -89,10 +89,10 @@ def test_status_and_gaps_without_a_warehouse_say_what_to_do_in_one_line(cli_env)
 
 def test_status_on_an_older_file_it_cannot_upgrade_read_only_says_to_run_init(cli_env):
     with cli_env.connect() as conn:
-        as_schema_version_5(conn)
+        as_schema_version_7(conn)
     older = CliRunner().invoke(main, ["status"])
     (line,) = error_lines(older)  # besides the warehouse's own line
-    assert older.exit_code == 1 and older.stdout == "" and line.startswith("Error: warehouse schema version 5 is ")
+    assert older.exit_code == 1 and older.stdout == "" and line.startswith("Error: warehouse schema version 7 is ")
     assert "older than this code's" in line and "run `datafactory init`" in line
     assert run("init").exit_code == 0 and run("status").exit_code == 0
 
@@ -376,6 +376,57 @@ def test_backfill_of_a_stored_window_needs_no_webserver_and_a_gap_is_all_it_asks
         "1 of 2 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 1 already stored complete",
         f"Error: no Dagster webserver answers at {nobody}: start it with `make up`"]
     assert "2 of 2 hour(s) to fetch" in run(*args, "--refetch").output
+
+
+def test_gaps_says_what_a_confirmed_binance_hole_means(cli_env, tmp_path):
+    from datafactory_assets.emulator.server import Emulator
+    from datafactory_tests.helpers import ms
+
+    recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(60) if m != 5]
+    replay = tmp_path / "recorded.json"
+    replay.write_text(__import__("json").dumps(recorded))
+    config = tmp_path / "datafactory.toml"
+    config.write_text(config.read_text() + '"ALT/BTC" = {}\n')
+    with Emulator(replay={"ALT/BTC": replay}) as emu:
+        for _ in range(2):
+            ingest_window(symbol_settings("ALT/BTC"), start=START, end=START + timedelta(hours=1),
+                          sources=SourcesResource(emulator_url=emu.url), warehouse=cli_env)
+            with cli_env.connect() as conn:  # the hour between two confirmations, which the test cannot wait
+                conn.execute("UPDATE known_gaps SET confirmed_at = confirmed_at - INTERVAL 61 MINUTE")
+    output = " ".join(run("gaps", "--symbol", "ALT/BTC").output.split())
+    assert "1 gap(s), 1 missing candle(s): 0 not yet confirmed, 1 confirmed empty" in output
+    assert "reason" in output and "a trading halt or maintenance" in output
+
+
+def test_a_pair_no_source_lists_fails_every_run_and_doctor_names_it_with_the_answers(cli_env, emulator, tmp_path):
+    """Old: every run of the mistyped BTC/USDTT went green with 0 rows and its minutes became confirmed holes."""
+    from datafactory_assets.resilience.chain import PairNotListedError
+    from datafactory_assets.settings import load_settings
+    from datafactory_assets.warehouse import queries
+
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\nsources = ["binance_archive", "binance", "okx"]\n'
+                      '[symbols]\n"BTC/USDT" = {}\n"BTC/USDTT" = {}\n')
+    typo = next(s for s in load_settings().symbols if s.symbol == "BTC/USDTT")
+    sources = SourcesResource(emulator_url=emulator.url, state_path=str(tmp_path / "state.sqlite"))
+    for _ in range(2):
+        with pytest.raises(PairNotListedError) as caught:
+            ingest_window(typo, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=cli_env)
+    message = str(caught.value)
+    assert message.startswith("BTC/USDTT is not listed by any source of its chain that was asked: ")
+    assert "binance (not listed): binance does not list BTC/USDTT" in message
+    assert "okx (not listed): okx does not list BTC/USDTT" in message
+    with cli_env.connect(read_only=True) as conn:
+        assert conn.sql("SELECT count(*) FROM known_gaps").fetchall() == [(0,)]
+        asked = queries.incomplete_ranges(conn, [("BTC/USDTT", START, 60)], until=START + timedelta(hours=1))
+    assert asked["BTC/USDTT"] == [(START.replace(tzinfo=None), (START + timedelta(hours=1)).replace(tzinfo=None))]
+    result = CliRunner().invoke(main, ["doctor"], terminal_width=200)
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    output = " ".join(result.output.split())
+    assert "BTC/USDTT: not listed by any source of its chain" in output
+    assert "binance does not list BTC/USDTT" in output and "okx does not list BTC/USDTT" in output
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n')  # the typo fixed
+    assert "BTC/USDTT" not in CliRunner().invoke(main, ["doctor"], terminal_width=200).output
 
 
 WAREHOUSE_COMMANDS = [["status"], ["gaps"], ["health"], ["export", "--symbol", "BTC/USDT"], ["doctor"],

@@ -94,6 +94,9 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
             description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored candles left as they were",
             metadata={"requests": len(exc.requests)},
         ) from exc
+    if report.before_listing is not None:
+        context.log.info(f"{symbol.symbol}: nothing to store before the listing at "
+                         f"{report.before_listing:%Y-%m-%d %H:%M} UTC ({report.source})")
     if report.failures:
         context.log.warning(f"{symbol.symbol}: served by {report.source} after "
                             + "; ".join(map(str, report.failures)))

@@ -14,12 +14,26 @@ import polars as pl
 
 from datafactory_assets.checks import Violation, missing_ranges, validate_candles
 from datafactory_assets.checks.gaps import missing_times
-from datafactory_assets.resilience.chain import ChainExhaustedError, ChainResult, FailoverChain, SourceFailure
+from datafactory_assets.resilience.chain import (
+    ChainExhaustedError,
+    ChainResult,
+    FailoverChain,
+    PairNotListedError,
+    SourceFailure,
+)
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources import RequestRecord
+from datafactory_assets.sources.base import ErrorKind
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
-from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, upsert_candles
+from datafactory_assets.warehouse.unlisted import forget_unlisted, record_unlisted
+from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, record_listing, upsert_candles
+
+
+# How a source may have failed a window that still lies before the pair's listing: it answered, and asking again
+# cannot change the answer.
+_DECIDED = frozenset({"empty", "not listed", "passed over", str(ErrorKind.PERMANENT)})
 
 
 class ValidationFailedError(Exception):
@@ -50,6 +64,7 @@ class IngestReport:
     refused: int  # incoming candles that differed from a stored one they may not replace (a downgrade refused)
     history_rewrites: int  # of the revisions, candles older than a day changed by the venue that served them
     stored: pl.DataFrame | None = None  # with `read_from`: the stored candles of [read_from, end) after the write
+    before_listing: datetime | None = None  # the window lies before the pair's first candle, at this time
 
     @property
     def missing_candles(self) -> int:
@@ -68,8 +83,13 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     With `read_from`, the stored candles from there to `end` are read back after the write in the same connection
     (the checks judge what is stored): opening the warehouse is most of a one-hour step's own cost.
 
-    Raises `ChainExhaustedError` when no source served the window and `ValidationFailedError` when the sources that
-    answered sent bad candles; in both cases the requests are logged and the stored candles stay as they were.
+    A window every source answered without a candle is stored as nothing only when a venue dates the pair's first
+    candle after the window (the window lies before the listing, kept in `symbols.listed_ts`); otherwise it is an
+    outage, not a hole.
+
+    Raises `PairNotListedError` when no source of the chain lists the pair, `ChainExhaustedError` when no source
+    served the window and `ValidationFailedError` when the sources that answered sent bad candles; in each case the
+    requests are logged and the stored candles stay as they were.
     """
     chain = sources.chain(symbol.sources, validate=partial(validate_candles, start=start, end=end,
                                                            timeframe_ms=symbol.timeframe_ms))
@@ -78,16 +98,30 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     try:
         result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe, expected_rows=closed)
     except ChainExhaustedError as exc:
+        listed = _listing(chain, exc, symbol, end=end)
+        before = listed is not None and listed[1] >= end.replace(tzinfo=None)
         with warehouse.connect() as conn:
             log_requests(conn, exc.requests, run_id)
+            if before:
+                record_listing(conn, symbol=symbol, listed_ts=listed[1])
+                stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
+            if isinstance(exc, PairNotListedError):
+                record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id)
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
+        if before:
+            return _before_listing(exc, symbol, end=end, expected=expected, listed=listed, stored=stored)
+        if listed is not None:
+            raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
+                f"no source served a candle of {symbol.symbol} although {listed[0]} has had candles since "
+                f"{listed[1]:%Y-%m-%d %H:%M} UTC: an outage or a broken answer, not a hole")) from exc
         raise
     closed_end = start + timedelta(milliseconds=closed * symbol.timeframe_ms)
     holes = _confirmed_holes(result, symbol, start=start, closed_end=closed_end)
     with warehouse.connect() as conn:
         written = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
                                  holes=holes, fill_only=_other_quote(chain, symbol))
+        forget_unlisted(conn, symbol.symbol)
         confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes else 0
         stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
     return IngestReport(
@@ -109,14 +143,53 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     )
 
 
+def _listing(chain: FailoverChain, exc: ChainExhaustedError, symbol: SymbolSettings, *,
+             end: datetime) -> tuple[str, datetime] | None:
+    """For a window every source of the chain answered without a candle (or cannot have: not listed there, too
+    old for it): who dates the pair's first candle since the configured start, and when; None when the window
+    failed otherwise (a source down may have listed the pair earlier than the one that dates it), or no source can
+    tell."""
+    if isinstance(exc, PairNotListedError) or exc.violations or not exc.empty_from:
+        return None
+    if any(f.kind not in _DECIDED for f in exc.failures):
+        return None
+    return chain.first_candle(symbol.symbol, since=symbol.start, timeframe=symbol.timeframe)
+
+
+def _before_listing(exc: ChainExhaustedError, symbol: SymbolSettings, *, end: datetime, expected: int,
+                    listed: tuple[str, datetime], stored: pl.DataFrame | None) -> IngestReport:
+    """A window before the pair's listing: nothing to store, nothing missing, and said so."""
+    none = pl.Series("ts", [], pl.Datetime("us"))
+    return IngestReport(
+        rows=0, expected_rows=expected, confirmed_empty=0, source=listed[0], requests=exc.requests, failures=[],
+        missing=missing_ranges(none, start=end, end=end, timeframe_ms=symbol.timeframe_ms),
+        passed_over=[*exc.failures, SourceFailure(listed[0], "before the listing",
+                                                   f"before the listing at {listed[1]:%Y-%m-%d %H:%M} UTC")],
+        retries=0, filled={}, quote_notes=[], revised=0, refused=0, history_rewrites=0, stored=stored,
+        before_listing=listed[1],
+    )
+
+
 def _confirmed_holes(result: ChainResult, symbol: SymbolSettings, *, start: datetime,
                      closed_end: datetime) -> ConfirmedHoles | None:
-    """The closed candles of the window that every source was asked for and none has, when the chain says so;
-    None when there are none (the usual case: nothing to record, nothing to count)."""
+    """The closed candles of the window that every source was asked for and none has, when the chain says so, and
+    that some answer vouches for (between candles of that answer, or in a verified archive file), each with what
+    it means where the venue says (a Binance hole is a halt or maintenance); None when there are none."""
     if not result.holes_confirmed:
         return None
-    holes = missing_times(result.frame["ts"], start=start, end=closed_end, timeframe_ms=symbol.timeframe_ms)
-    return ConfirmedHoles(ts=holes, sources=", ".join(result.consulted)) if holes.len() else None
+    holes = pl.DataFrame({"ts": missing_times(result.frame["ts"], start=start, end=closed_end,
+                                              timeframe_ms=symbol.timeframe_ms)})
+    vouched, reason = pl.lit(False), pl.lit(None, pl.String)
+    for source, spans in reversed(result.evidence.items()):  # the first source's reason wins
+        inside = pl.any_horizontal(pl.lit(False), *(pl.col("ts").is_between(first, last) for first, last in spans))
+        vouched = vouched | inside
+        quirks = VENUES.get(source)
+        if quirks is not None and quirks.hole_reason:
+            reason = pl.when(inside).then(pl.lit(quirks.hole_reason)).otherwise(reason)
+    holes = holes.filter(vouched).with_columns(reason=reason)
+    if not holes.height:
+        return None
+    return ConfirmedHoles(ts=holes["ts"], sources=", ".join(result.consulted), reason=holes["reason"])
 
 
 def _other_quote(chain: FailoverChain, symbol: SymbolSettings) -> set[str]:

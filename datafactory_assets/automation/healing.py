@@ -1,7 +1,8 @@
 """The gap-healing sensor: every minute, runs for the hourly partitions the warehouse lacks candles for.
 
 The warehouse is the truth about completeness: an hour is incomplete when it holds fewer candles than the timeframe
-fits, counting the minutes every source confirmed empty (`known_gaps`) as held. That covers partitions never run,
+fits, counting the minutes every source confirmed empty (`known_gaps`) as held, and hours before the pair's listing
+(`symbols.listed_ts`) are not asked for at all (`queries.incomplete_ranges`). That covers partitions never run,
 runs that failed, and rows lost afterwards alike. Hours still the hourly schedule's (closed less than
 `settle_minutes` ago) are left to it, and hours a queued or running run or a running backfill already covers are
 not asked for twice. An hour that stays incomplete is asked for again with a doubling back-off, and after

@@ -10,6 +10,12 @@ Return Codes, developers.binance.com/docs/binance-spot-api-docs/rest-api/http-re
 before the API, so its body is an HTML page, not `{"code", "msg"}` (the page here is a stand-in: the docs do not
 show one); ccxt finds no JSON in it and raises ExchangeNotAvailable from its generic HTTP 403 mapping.
 
+A pair's klines begin at its listing (`candles.listed_since_ms`). Klines "are uniquely identified by their open
+time" and a `startTime` without `endTime` answers the oldest `limit` klines opening at or after it (Spot API docs,
+Market data endpoints, Kline/Candlestick data, developers.binance.com/docs/binance-spot-api-docs/rest-api/
+market-data-endpoints#klinecandlestick-data: "If startTime and endTime are not sent, the most recent klines are
+returned"), so `limit=1` from before a pair's listing answers its first kline: how the platform dates a listing.
+
 The market is the store's listing (by default a realistic one, `listing.binance_market`: a few hundred USDT pairs,
 some not trading), each pair with klines.
 `/api/v3/ticker/24hr` follows Binance's "24hr ticker price change statistics" (FULL type: `symbol`, `priceChange`,

@@ -13,7 +13,10 @@ import time
 import numpy as np
 import polars as pl
 
-LISTED_SINCE_MS = 1_499_990_400_000  # 2017-07-14T00:00Z: no candle opens earlier
+LISTED_SINCE_MS = 1_499_990_400_000  # 2017-07-14T00:00Z: no pair's candle opens earlier
+# Pairs listed later, at a time of the emulator's choosing (not the venue's real date), at every venue that lists
+# them: a configured start before it meets windows without a candle anywhere, and a listing inside an hour.
+LISTED_LATER_MS: dict[str, int] = {"KAITO/USDT": 1_741_609_800_000}  # 2025-03-10T12:30Z
 BASE_PRICES: dict[str, float] = {
     "BTC/USDT": 60_000.0,
     "ETH/USDT": 3_000.0,
@@ -49,6 +52,11 @@ def symbol_seed(symbol: str) -> int:
     return int.from_bytes(hashlib.blake2b(symbol.encode(), digest_size=8).digest(), "little")
 
 
+def listed_since_ms(symbol: str) -> int:
+    """When the pair's first candle opens: its listing."""
+    return LISTED_LATER_MS.get(symbol, LISTED_SINCE_MS)
+
+
 def base_price(symbol: str) -> float:
     """The level the symbol's price oscillates around; unknown symbols get one between 0.01 and 10,000."""
     if symbol in BASE_PRICES:
@@ -63,13 +71,13 @@ def price_decimals(symbol: str) -> int:
 
 
 def synthetic_candles(symbol: str, start_ms: int, end_ms: int, timeframe_ms: int = 60_000) -> pl.DataFrame:
-    """Every candle of `symbol` opening in [start_ms, end_ms), aligned to `timeframe_ms`, from listing up to now.
+    """Every candle of `symbol` opening in [start_ms, end_ms), aligned to `timeframe_ms`, from its listing up to now.
 
     The still-open candle that contains "now" is included, as the real exchange serves it.
     """
     if timeframe_ms <= 0:
         raise ValueError(f"timeframe_ms must be positive, got {timeframe_ms}")
-    first = -(-max(start_ms, LISTED_SINCE_MS) // timeframe_ms) * timeframe_ms
+    first = -(-max(start_ms, listed_since_ms(symbol)) // timeframe_ms) * timeframe_ms
     stop = min(end_ms, (time.time_ns() // 1_000_000 // timeframe_ms + 1) * timeframe_ms)
     opens = np.arange(first, max(first, stop), timeframe_ms, dtype=np.int64)
     return _candles_at(symbol, opens, timeframe_ms=timeframe_ms)

@@ -16,7 +16,7 @@ import re
 import numpy as np
 import polars as pl
 
-from datafactory_assets.emulator.candles import LISTED_SINCE_MS
+from datafactory_assets.emulator.candles import listed_since_ms
 from datafactory_assets.emulator.encode import json_rows
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
@@ -130,7 +130,7 @@ class OkxVenue(Venue):
         return {
             "alias": "", "auctionEndTime": "", "baseCcy": base, "category": "1", "ctMult": "", "ctType": "",
             "ctVal": "", "ctValCcy": "", "expTime": "", "instFamily": "", "instId": f"{base}-{quote}",
-            "instIdCode": code, "instType": "SPOT", "lever": "10", "listTime": str(LISTED_SINCE_MS),
+            "instIdCode": code, "instType": "SPOT", "lever": "10", "listTime": str(listed_since_ms(symbol)),
             "lotSz": "0.00001", "maxIcebergSz": "9999999999", "maxLmtAmt": "20000000", "maxLmtSz": "9999999999",
             "maxMktAmt": "1000000", "maxMktSz": "1000000", "maxStopSz": "1000000", "maxTriggerSz": "9999999999",
             "maxTwapSz": "9999999999", "minSz": "0.00001", "optType": "", "quoteCcy": quote, "ruleType": "normal",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datafactory_assets.emulator.candles import LISTED_SINCE_MS, price_decimals, synthetic_candles
+from datafactory_assets.emulator.candles import listed_since_ms, price_decimals, synthetic_candles
 from datafactory_assets.emulator.listing import Listed, binance_market
 
 CANONICAL_SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
@@ -76,7 +76,7 @@ class CandleStore:
 
     @staticmethod
     def _synthetic(symbol: str, *, timeframe_ms: int, start_ms: int | None, last: int, limit: int) -> pl.DataFrame:
-        listed = -(-LISTED_SINCE_MS // timeframe_ms) * timeframe_ms
+        listed = -(-listed_since_ms(symbol) // timeframe_ms) * timeframe_ms
         last = last // timeframe_ms * timeframe_ms
         if start_ms is None:
             first = max(listed, last - (limit - 1) * timeframe_ms)

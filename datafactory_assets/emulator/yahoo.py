@@ -22,7 +22,7 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from datafactory_assets.emulator.candles import LISTED_SINCE_MS, unit_hash
+from datafactory_assets.emulator.candles import LISTED_SINCE_MS, listed_since_ms, unit_hash
 from datafactory_assets.emulator.encode import json_rows
 from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
 
@@ -164,7 +164,7 @@ class YahooVenue(Venue):
             "exchangeName": "CCC",
             "fullExchangeName": "CCC",
             "instrumentType": "CRYPTOCURRENCY",
-            "firstTradeDate": LISTED_SINCE_MS // 1000,
+            "firstTradeDate": listed_since_ms(symbol) // 1000,
             "regularMarketTime": now_ms // 1000,
             "hasPrePostMarketData": False,
             "gmtoffset": 0,

@@ -5,8 +5,13 @@ only the missing candles are taken from them, so a venue's holes do not become o
 `source` and the result says who filled what. A source is skipped without a request when its breaker is open, it
 is banned, or it cannot reach that far back.
 
-When every member has answered (or cannot have the window at all) the candles still missing are confirmed holes:
-the venues have no candle there, and asking again is pointless until something changes.
+A hole needs evidence. When every member has answered (or cannot have the window at all), a candle still missing is
+evidence of a hole only inside a span some answer vouches for (`FetchResult.spans`: between candles of the same
+answer, or a whole verified archive file); `evidence` lists those spans per source. An answer without a single
+candle is no evidence but a failure (a venue down or broken that answers `[]`), so it keeps every hole open, and a
+window no member served a candle of fails the fetch: `PairNotListedError` when every member that keeps a list of
+pairs said it does not list the pair, `ChainExhaustedError` (with `empty_from`) otherwise. Whether such a window lies
+before the pair's listing is a separate question (`first_candle`), asked of the venues able to answer it.
 """
 
 from __future__ import annotations
@@ -17,12 +22,12 @@ from datetime import datetime
 
 import polars as pl
 
-from datafactory_assets.frames import empty_candles
 from datafactory_assets.resilience.guard import SourceGuard
 from datafactory_assets.sources.base import (
     CandleSource,
     ErrorKind,
     FetchResult,
+    NotListedError,
     RequestRecord,
     SourceError,
     SourceUnavailableError,
@@ -55,16 +60,29 @@ class ChainResult:
     quote_notes: list[str] = field(default_factory=list)  # sources that served or filled in another quote currency
     holes_confirmed: bool = False  # every member answered (or cannot have the window): what is missing, none has
     consulted: list[str] = field(default_factory=list)  # members that answered or can never have the window
+    evidence: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)  # spans each answer vouches for
 
 
 class ChainExhaustedError(SourceError):
-    """No source in the chain served the window; `failures` says why for each, `violations` holds bad data found."""
+    """No source in the chain served the window; `failures` says why for each, `violations` holds bad data found,
+    `empty_from` the members that answered without a single candle."""
 
-    def __init__(self, failures: list[SourceFailure], requests: list[RequestRecord], violations: list):
-        super().__init__("no source served the window: " + "; ".join(map(str, failures)),
-                         kind=ErrorKind.TRANSIENT, requests=requests)
+    def __init__(self, failures: list[SourceFailure], requests: list[RequestRecord], violations: list, *,
+                 empty_from: Sequence[str] = (), message: str = "no source served the window",
+                 kind: ErrorKind = ErrorKind.TRANSIENT):
+        super().__init__(f"{message}: " + "; ".join(map(str, failures)), kind=kind, requests=requests)
         self.failures = failures
         self.violations = violations
+        self.empty_from = list(empty_from)
+
+
+class PairNotListedError(ChainExhaustedError):
+    """No source of the chain lists the pair (a mistyped or delisted symbol): an error to fix, never a hole."""
+
+    def __init__(self, symbol: str, failures: list[SourceFailure], requests: list[RequestRecord]):
+        super().__init__(failures, requests, [], kind=ErrorKind.PERMANENT,
+                         message=f"{symbol} is not listed by any source of its chain that was asked")
+        self.symbol = symbol
 
 
 @dataclass
@@ -75,10 +93,13 @@ class _Attempt:
     failures: list[SourceFailure] = field(default_factory=list)
     requests: list[RequestRecord] = field(default_factory=list)
     violations: list = field(default_factory=list)
-    empty_from: str | None = None
+    empty_from: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)  # members whose list of pairs lacks the symbol
+    may_list: list[str] = field(default_factory=list)  # members keeping a list of pairs that did not refuse it
     undecided: bool = False  # a member failed in a way that asking again could change
     consulted: list[str] = field(default_factory=list)
     passed_over: list[SourceFailure] = field(default_factory=list)
+    evidence: dict[str, list[tuple[datetime, datetime]]] = field(default_factory=dict)
 
     def fail(self, source: str, kind: str, reason: str, *, final: bool = False) -> None:
         """Record why `source` did not serve; `final` when asking again cannot change its answer."""
@@ -110,7 +131,10 @@ class FailoverChain:
 
     def fetch(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
               expected_rows: int | None = None) -> ChainResult:
-        """The window from the first source that serves it validly, its holes filled from the later ones."""
+        """The window from the first source that serves it validly, its holes filled from the later ones.
+
+        Raises `PairNotListedError` when no member lists the pair, `ChainExhaustedError` when none served a candle.
+        """
         attempt = _Attempt(retries_before={m.source.name: m.guard.retries for m in self.members})
         served: ChainResult | None = None
         for member in self.members:
@@ -120,8 +144,8 @@ class FailoverChain:
             if fetched is None:
                 continue
             if fetched.frame.is_empty():
-                attempt.empty_from = attempt.empty_from or member.source.name
-                attempt.fail(member.source.name, "empty", "no candles in the window", final=True)
+                attempt.empty_from.append(member.source.name)
+                attempt.fail(member.source.name, "empty", "no candles in the window: down or broken, not evidence")
             elif served is None:
                 served = ChainResult(frame=fetched.frame, source=member.source.name, requests=attempt.requests)
                 self._note_quote(served, member, symbol)
@@ -132,13 +156,36 @@ class FailoverChain:
                          f"{served.source}'s; stored {served.source}'s alone")
             served.frame = served.frame.filter(pl.col("source") == served.source)
             served.filled, served.quote_notes = {}, served.quote_notes[:1]
-        if served is None and (attempt.violations or attempt.empty_from is None):
-            raise ChainExhaustedError(attempt.failures + attempt.passed_over, attempt.requests, attempt.violations)
-        result = served or ChainResult(frame=empty_candles(), source=attempt.empty_from, requests=attempt.requests)
-        result.requests, result.failures, result.passed_over = attempt.requests, attempt.failures, attempt.passed_over
-        result.retries = sum(m.guard.retries - attempt.retries_before[m.source.name] for m in self.members)
-        result.holes_confirmed, result.consulted = not attempt.undecided, attempt.consulted
-        return result
+        if served is None:
+            raise self._exhausted(symbol, attempt)
+        served.requests, served.failures, served.passed_over = attempt.requests, attempt.failures, attempt.passed_over
+        served.retries = sum(m.guard.retries - attempt.retries_before[m.source.name] for m in self.members)
+        served.holes_confirmed, served.consulted = not attempt.undecided, attempt.consulted
+        served.evidence = attempt.evidence
+        return served
+
+    def first_candle(self, symbol: str, *, since: datetime, timeframe: str) -> tuple[str, datetime] | None:
+        """The first member able to date the pair's first candle at or after `since`, and that time; None when
+        none can (down, or no such question in its API)."""
+        for member in self.members:
+            if member.guard.blocked_reason():
+                continue
+            try:
+                first = member.source.first_candle_since(symbol, since=since, timeframe=timeframe,
+                                                         guard=member.guard)
+            except SourceError:
+                continue
+            if first is not None:
+                return member.source.name, first
+        return None
+
+    @staticmethod
+    def _exhausted(symbol: str, attempt: _Attempt) -> ChainExhaustedError:
+        """Why no member served a candle: the pair is listed nowhere, or every member failed or answered empty."""
+        failures = attempt.failures + attempt.passed_over
+        if attempt.unlisted and not attempt.may_list and not attempt.violations:
+            return PairNotListedError(symbol, failures, attempt.requests)
+        return ChainExhaustedError(failures, attempt.requests, attempt.violations, empty_from=attempt.empty_from)
 
     def _ask(self, member: ChainMember, attempt: _Attempt, *, symbol: str, start: datetime, end: datetime,
              timeframe: str) -> FetchResult | None:
@@ -151,23 +198,38 @@ class FailoverChain:
         blocked = member.guard.blocked_reason()
         if blocked:
             attempt.fail(name, "skipped", blocked)
+            self._note_listing(member, attempt)
             return None
         try:
             fetched = member.source.fetch_range(symbol, start=start, end=end, timeframe=timeframe,
                                                 guard=member.guard)
+        except NotListedError as exc:
+            attempt.requests.extend(exc.requests)
+            attempt.unlisted.append(name)
+            attempt.fail(name, "not listed", str(exc), final=True)
+            return None
         except SourceError as exc:
             attempt.requests.extend(exc.requests)
             kind = "skipped" if isinstance(exc, SourceUnavailableError) else str(exc.kind)
             attempt.fail(name, kind, str(exc), final=exc.kind is ErrorKind.PERMANENT)
+            self._note_listing(member, attempt)
             return None
         attempt.requests.extend(fetched.requests)
+        self._note_listing(member, attempt)
         problems = self.validate(fetched.frame)
         if problems:
             attempt.violations = attempt.violations or problems
             attempt.fail(name, str(ErrorKind.BROKEN), "invalid candles: " + "; ".join(map(str, problems)))
             return None
         attempt.consulted.append(name)
+        attempt.evidence[name] = fetched.spans()
         return fetched
+
+    @staticmethod
+    def _note_listing(member: ChainMember, attempt: _Attempt) -> None:
+        """A member that keeps a list of pairs and did not say the pair is missing from it may list it."""
+        if member.source.lists_pairs:
+            attempt.may_list.append(member.source.name)
 
     def _fill(self, served: ChainResult, frame: pl.DataFrame, member: ChainMember, symbol: str) -> None:
         """Take from a later source only the candles the served answer lacks."""

@@ -113,10 +113,23 @@ def recorded(requests: list[RequestRecord], *, source: str, symbol: str, window_
 
 @dataclass
 class FetchResult:
-    """The candles of a window and the requests it took."""
+    """The candles of a window and the requests it took.
+
+    `vouched` holds the spans [first, last] (naive UTC open times, inclusive) inside which the answer is whole: a
+    candle missing there is missing at the source, not lost on the way. None means the span from the answer's first
+    to its last candle, which is all a paged REST answer proves; a source that reads whole verified files (the
+    Binance archive) vouches for each file's whole span.
+    """
 
     frame: pl.DataFrame
     requests: list[RequestRecord] = field(default_factory=list)
+    vouched: list[tuple[datetime, datetime]] | None = None
+
+    def spans(self) -> list[tuple[datetime, datetime]]:
+        """The spans the answer vouches for (see the class docstring); none for an empty answer."""
+        if self.vouched is not None:
+            return self.vouched
+        return [] if self.frame.is_empty() else [(self.frame["ts"].min(), self.frame["ts"].max())]
 
 
 class SourceError(Exception):
@@ -138,6 +151,12 @@ class BrokenAnswerError(SourceError):
     kind = ErrorKind.BROKEN
 
 
+class NotListedError(SourceError):
+    """The source does not list the pair at all (a mistyped or delisted symbol): no window of it will ever come."""
+
+    kind = ErrorKind.PERMANENT
+
+
 class SourceUnavailableError(SourceError):
     """The source is not asked at all: its breaker is open, it is banned, or it cannot serve the window."""
 
@@ -149,6 +168,7 @@ class CandleSource(Protocol):
 
     name: str
     publishes_later: bool  # a window it cannot serve now may become servable (an archive published days later)
+    lists_pairs: bool  # it keeps a list of its pairs, so its silence about one says something (an archive does not)
 
     def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
         """Why the source cannot serve a window starting at `start`, or None."""
@@ -158,3 +178,7 @@ class CandleSource(Protocol):
 
     def quote_note(self, symbol: str) -> str | None:
         """Says so when the source prices the symbol in another quote currency (Yahoo's USD for USDT)."""
+
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
+        """The open time of the source's first candle at or after `since` (its listing, for a `since` before it);
+        None when the source cannot tell, or has no candle there."""

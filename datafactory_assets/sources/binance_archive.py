@@ -82,6 +82,7 @@ class BinanceArchiveSource:
 
     name = NAME
     publishes_later = True  # files appear days after the fact
+    lists_pairs = False  # a file it lacks (404) may be unpublished or a pair not listed: it cannot tell which
 
     def __init__(self, *, emulator_url: str | None = None, cache: FileCache | None = None,
                  min_age: timedelta = timedelta(days=2), timeout_s: float = 30):
@@ -104,6 +105,10 @@ class BinanceArchiveSource:
         """The archive lists Binance's own pairs, so the quote currency is the one asked for."""
         return None
 
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
+        """Not asked of the archive: a file it lacks does not say whether the pair was listed then."""
+        return None
+
     def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
                     guard=None) -> FetchResult:
         """The candles with open time in [start, end) that the archive holds, oldest first, as the canonical frame.
@@ -118,23 +123,29 @@ class BinanceArchiveSource:
         first, last = naive_utc(epoch_ms(start)), naive_utc(epoch_ms(end))
         market = symbol.replace("/", "")
         requests_made: list[RequestRecord] = []
-        frames = [empty_candles()]
+        frames, files = [empty_candles()], []
         try:
             for piece in pieces(market, timeframe, start=first, end=last, now=naive_utc(epoch_ms(datetime.now(UTC)))):
-                frames.extend(self._read_piece(piece, symbol=symbol, run=run, requests_made=requests_made))
+                frames.extend(self._read_piece(piece, symbol=symbol, run=run, requests_made=requests_made,
+                                               read_files=files))
         except SourceError as exc:
             exc.requests = requests_made
             raise
         frame = pl.concat(frames).filter(pl.col("ts").is_between(first, last, closed="left"))
-        return FetchResult(frame=frame.unique(maintain_order=True).sort("ts"), requests=requests_made)
+        return FetchResult(frame=frame.unique(maintain_order=True).sort("ts"), requests=requests_made,
+                           vouched=_vouched(files, start=first, end=last))
 
-    def _read_piece(self, piece: Piece, *, symbol: str, run, requests_made: list[RequestRecord]) -> list[pl.DataFrame]:
-        """The piece's candles: its file's, or, when that is not published, those of its stand-ins."""
-        frame = self._read(piece.file, symbol=symbol, run=run, requests_made=requests_made)
-        if frame is not None:
-            return [frame]
-        read = (self._read(day, symbol=symbol, run=run, requests_made=requests_made) for day in piece.stand_ins)
-        return [frame for frame in read if frame is not None]
+    def _read_piece(self, piece: Piece, *, symbol: str, run, requests_made: list[RequestRecord],
+                    read_files: list[tuple[ArchiveFile, pl.DataFrame]]) -> list[pl.DataFrame]:
+        """The piece's candles: its file's, or, when that is not published, those of its stand-ins; each verified
+        file read is added to `read_files` with its candles."""
+        for file in (piece.file, *piece.stand_ins):
+            frame = self._read(file, symbol=symbol, run=run, requests_made=requests_made)
+            if frame is not None:
+                read_files.append((file, frame))
+                if file is piece.file:
+                    return [frame]
+        return [frame for file, frame in read_files if file in piece.stand_ins]
 
     def _read(self, file: ArchiveFile, *, symbol: str, run, requests_made: list[RequestRecord]) -> pl.DataFrame | None:
         """The file's candles, from the cache or downloaded and verified (then cached); None when not published."""
@@ -184,6 +195,20 @@ class BinanceArchiveSource:
                               kind=status_kind(answer.status_code) or ErrorKind.TRANSIENT,
                               retry_after_s=retry_after_s(answer.headers))
         return answer.content
+
+
+def _vouched(files: list[tuple[ArchiveFile, pl.DataFrame]], *, start: datetime,
+             end: datetime) -> list[tuple[datetime, datetime]]:
+    """The open times [first, last] of the window that verified files cover: a whole file was read, so a candle it
+    lacks is one Binance did not publish. A file without a candle vouches for nothing (the pair may not have been
+    listed yet, which is no hole), and one whose first candle comes late only from that candle on (the listing)."""
+    spans = []
+    for file, frame in files:
+        if frame.height:
+            first, last = max(frame["ts"].min(), start), min(file.end, end) - timedelta(microseconds=1)
+            if first <= last:
+                spans.append((first, last))
+    return spans
 
 
 def pieces(market: str, timeframe: str, *, start: datetime, end: datetime, now: datetime) -> list[Piece]:

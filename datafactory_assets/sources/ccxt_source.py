@@ -23,6 +23,7 @@ from datafactory_assets.sources.base import (
     BrokenAnswerError,
     ErrorKind,
     FetchResult,
+    NotListedError,
     RequestRecord,
     SourceError,
     epoch_ms,
@@ -74,6 +75,7 @@ class CcxtCandleSource:
     """
 
     publishes_later = False  # a venue's depth only recedes: a window it cannot serve never becomes servable
+    lists_pairs = True  # ccxt knows the venue's markets: an unknown pair is BadSymbol before any candle request
 
     def __init__(self, exchange_id: str, *, emulator_url: str | None = None, timeout_ms: int = 10_000,
                  budget_limit: int | None = None):
@@ -135,6 +137,18 @@ class CcxtCandleSource:
         """ccxt venues list the canonical pair itself, so the quote currency is the one asked for."""
         return None
 
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
+        """The venue's first candle at or after `since`, where its API answers that question
+        (`VenueQuirks.first_candle_since`: one candle asked from `since` with no end); else None."""
+        if not self.quirks.first_candle_since:
+            return None
+        run = runner(guard)
+        if not self.exchange.markets:
+            run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
+        page = run(lambda: self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol,
+                                      since=epoch_ms(since), limit=1), weight=self.quirks.request_weight)
+        return naive_utc(page[0][0]) if page else None
+
     def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
         """Why this venue cannot serve a window starting at `start` (Kraken keeps only its latest 720 candles)."""
         depth = self.quirks.history_candles
@@ -152,6 +166,8 @@ class CcxtCandleSource:
             return fn(*args, **kwargs)
         except ccxt.BaseError as exc:
             status, bans = self._last_status, self.quirks.ban_statuses
+            if isinstance(exc, ccxt.BadSymbol):  # not in the venue's market list, or refused by the venue itself
+                raise NotListedError(f"{self.name} does not list {about}", kind=ErrorKind.PERMANENT) from exc
             kind = classify(exc, status, ban_statuses=bans)
             wait_s = retry_after_s(self._last_headers)
             if status in bans:  # one line, whatever the body (a firewall's HTML page) holds

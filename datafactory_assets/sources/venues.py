@@ -25,7 +25,13 @@ class VenueQuirks:
     ban_note: str = ""  # what such a refusal means at this venue, for the one log line
     last_row_open: bool = False  # every answer ends with the still-open candle, whatever was asked
     zero_volume_is_no_trades: bool = True  # False: a 0 volume means "not reported" (Yahoo's intraday bars)
+    first_candle_since: bool = False  # asked from a time with limit 1 and no end, it answers its first candle after
+    hole_reason: str | None = None  # what a minute missing inside its answer means there, where the venue says
 
+
+# Binance publishes a kline for every minute of a trading pair, one without trades included (open = high = low = close,
+# volume 0), so a minute it lacks is a minute the pair did not trade at all.
+_BINANCE_HOLE = "Binance publishes a kline for every minute, trades or not: a trading halt or maintenance"
 
 VENUES: dict[str, VenueQuirks] = {
     # Spot klines: 1000 candles per request. Only spot markets are loaded, and no currency list (it needs an API key).
@@ -41,11 +47,16 @@ VENUES: dict[str, VenueQuirks] = {
         # indicate a rate limit violation or a security block" (spot API docs, HTTP Return Codes); no ban time given.
         ban_statuses={403: 0.0},
         ban_note="Binance's firewall (WAF) blocks us: a rate-limit violation or a security block",
+        # Spot API docs, Kline/Candlestick data: klines are identified by their open time and served oldest first
+        # from `startTime`; without `endTime`, `limit=1` is the first kline at or after it (ccxt's binance.fetchOHLCV
+        # sends no endTime for a spot `since`): the pair's first candle when `startTime` precedes its listing.
+        first_candle_since=True,
+        hole_reason=_BINANCE_HOLE,
     ),
     # Binance's bulk archive (data.binance.vision): one month or day file per download, a checksum and a zip (2
     # requests); no published limit (a CDN), so a modest budget.
     "binance_archive": VenueQuirks(exchange_id="binance_archive", max_candles_per_request=31 * 1440, budget=20,
-                                   budget_window_s=1, request_weight=2),
+                                   budget_window_s=1, request_weight=2, hole_reason=_BINANCE_HOLE),
     # OKX: 300 per request from `candles` (recent) and `history-candles` alike (ccxt's okx.fetchOHLCV: "default 100,
     # max 300, only 100 if 'mark' or 'index'"); 20 history requests per 2 s per IP.
     "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=300, budget=20, budget_window_s=2,

@@ -88,6 +88,7 @@ class YahooCandleSource:
 
     name = "yahoo"
     publishes_later = False  # its depth only recedes: a window it cannot serve never becomes servable
+    lists_pairs = True  # an unknown ticker is refused (YFTickerMissingError, a permanent error)
 
     def __init__(self, *, emulator_url: str | None = None, symbol_map: dict[str, str] | None = None,
                  timeout_s: float = 10, cache_dir: str | Path | None = None):
@@ -120,6 +121,10 @@ class YahooCandleSource:
         if served == quote:
             return None
         return f"{self.name} serves {ticker} ({served}) for {symbol} ({quote})"
+
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
+        """Not asked of Yahoo: it keeps 1-minute bars for 30 days only, so it cannot date a listing."""
+        return None
 
     def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
         """Why Yahoo cannot serve a window starting at `start`: an interval it lacks, or one it keeps less long."""

@@ -93,7 +93,8 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
                       until: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
     """Per symbol of `symbols` (symbol, start, candles a complete hour holds), the ranges `[first, stop)` of hours
     in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
-    and still worth asking a source for. Naive UTC hour starts, oldest first; every symbol has an entry.
+    and still worth asking a source for. Hours before the pair's listing (`symbols.listed_ts`, when a run found the
+    pair began after `start`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
 
     One query for the whole universe: complete hours are grouped into islands (consecutive hours), and the gaps
     between islands, before the first and after the last, are the answer, so no hour is listed one by one."""
@@ -103,14 +104,22 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
     names, starts, per_hour = zip(*symbols, strict=True)
     rows = conn.execute(
         """
-        WITH wanted AS (
+        WITH asked AS (
             SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start, unnest($per_hour) AS per_hour
+        ), wanted AS (
+            SELECT a.symbol, a.per_hour, s.listed_ts,
+                   greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start
+            FROM asked a LEFT JOIN symbols s USING (symbol)
         ), held AS (
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM all_candles
             WHERE symbol IN (SELECT symbol FROM wanted) AND ts < $until GROUP BY ALL
             UNION ALL
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM known_gaps
             WHERE symbol IN (SELECT symbol FROM wanted) AND ts < $until AND confirmations >= $needed GROUP BY ALL
+            UNION ALL  -- the minutes of the listing hour before the listing: no venue will ever have them
+            SELECT symbol, time_bucket(INTERVAL 1 HOUR, listed_ts) AS hour,
+                   (epoch_ms(listed_ts) - epoch_ms(time_bucket(INTERVAL 1 HOUR, listed_ts))) * per_hour // 3600000
+            FROM wanted WHERE listed_ts IS NOT NULL
         ), complete AS (
             SELECT h.symbol, h.hour FROM held h JOIN wanted w USING (symbol)
             WHERE h.hour >= w.start GROUP BY h.symbol, h.hour, w.per_hour HAVING sum(h.n) >= w.per_hour

@@ -26,15 +26,20 @@ Every view reads `all_candles`: the `candles` table plus the months `datafactory
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import duckdb
 
 from datafactory_assets.warehouse.sql import transaction
 
-SCHEMA_VERSION = 7  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+SCHEMA_VERSION = 8  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
 # 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: candle_revisions;
-# 7: symbols.listed_ts, the candle_slots and coverage_at macros, coverage counted from the configured start or listing
-# to the last closed hour
+# 7: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
+# unlisted_pairs (symbols no source of their chain lists, for doctor)
+# 8: the candle_slots and coverage_at macros, coverage counted from the configured start or listing to the
+# last closed hour
 CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
+CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS schema_version (
@@ -46,7 +51,6 @@ CREATE TABLE IF NOT EXISTS symbols (
     timeframe_ms BIGINT NOT NULL,
     start_ts TIMESTAMP NOT NULL
 );
-ALTER TABLE symbols ADD COLUMN IF NOT EXISTS listed_ts TIMESTAMP;
 CREATE TABLE IF NOT EXISTS candles (
     symbol VARCHAR NOT NULL,
     ts TIMESTAMP NOT NULL,
@@ -73,6 +77,15 @@ CREATE TABLE IF NOT EXISTS known_gaps (
     sources VARCHAR NOT NULL
 );
 ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS confirmations INTEGER DEFAULT 1;
+ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS first_confirmed_at TIMESTAMP;
+ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS reason VARCHAR;
+ALTER TABLE symbols ADD COLUMN IF NOT EXISTS listed_ts TIMESTAMP;
+CREATE TABLE IF NOT EXISTS unlisted_pairs (
+    symbol VARCHAR PRIMARY KEY,
+    answers VARCHAR NOT NULL,
+    run_id VARCHAR,
+    found_at TIMESTAMP NOT NULL
+);
 CREATE TABLE IF NOT EXISTS archived_months (
     symbol VARCHAR NOT NULL,
     month VARCHAR NOT NULL,
@@ -143,7 +156,8 @@ WHERE next_ts IS NOT NULL AND epoch_ms(next_ts) - epoch_ms(ts) > tf_ms;
 CREATE OR REPLACE VIEW gap_status AS
 SELECT g.symbol, g.first_missing, g.last_missing, g.missing,
        CAST(count(k.ts) AS BIGINT) AS confirmed_empty,
-       CAST(g.missing - count(k.ts) AS BIGINT) AS unconfirmed
+       CAST(g.missing - count(k.ts) AS BIGINT) AS unconfirmed,
+       string_agg(DISTINCT k.reason, '; ') AS reason
 FROM gaps g LEFT JOIN known_gaps k ON k.symbol = g.symbol AND k.ts BETWEEN g.first_missing AND g.last_missing
     AND k.confirmations >= {CONFIRMATIONS_NEEDED}
 GROUP BY g.symbol, g.first_missing, g.last_missing, g.missing;

@@ -15,6 +15,7 @@ from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse.archive import refuse_archived
 from datafactory_assets.warehouse.precedence import history_rewrites, replacement
+from datafactory_assets.warehouse.schema import CONFIRMATION_SPACING
 from datafactory_assets.warehouse.sql import transaction
 
 _LOG_SCHEMA = {
@@ -29,10 +30,17 @@ _REVISION_COLUMNS = ("symbol, ts, old_open, old_high, old_low, old_close, old_vo
 
 @dataclass(frozen=True)
 class ConfirmedHoles:
-    """Open times every source of the chain was asked for and none has, and which sources said so."""
+    """Open times every source of the chain was asked for and none has, which sources said so, and per open time
+    what the hole means where the venue says (null where unknown)."""
 
     ts: pl.Series
     sources: str
+    reason: pl.Series  # String, null where unknown
+
+
+# The symbol's row keeps the listing a run found (`listed_ts`) when a later run writes its settings again.
+_UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?) ON CONFLICT (symbol) "
+                  "DO UPDATE SET timeframe_ms = excluded.timeframe_ms, start_ts = excluded.start_ts")
 
 
 @dataclass(frozen=True)
@@ -67,10 +75,7 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symb
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
     outcome = CandleWrite(rows=incoming.height)
     with transaction(conn):
-        conn.execute(
-            "INSERT OR REPLACE INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?)",  # keeps listed_ts
-            [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)],
-        )
+        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
         if incoming.height:
             outcome = _replace_candles(conn, incoming, symbol=symbol, fill_only=fill_only, run_id=run_id, now=now)
             conn.register("incoming_candles", incoming)
@@ -116,24 +121,36 @@ def log_requests(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestReco
     _insert_log(conn, requests, run_id)
 
 
+def record_listing(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, listed_ts: datetime) -> None:
+    """Keep the pair's first candle as a venue dated it (`symbols.listed_ts`): no hour before it is asked for."""
+    with transaction(conn):
+        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = ?", [listed_ts, symbol.symbol])
+
+
 def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: ConfirmedHoles) -> None:
-    """Count one more confirmation of each hole (a first one starts at 1); skip any minute a candle is stored for.
+    """Count one more confirmation of each hole (a first one starts at 1, and says when); skip any minute a candle
+    is stored for.
 
     One fetch is not enough (`schema.CONFIRMATIONS_NEEDED`): a venue glitch that drops candles looks like a hole
-    once, so healing asks again before a hole is taken as the venue's.
+    once, and so do two fetches a minute apart inside one glitch, so a confirmation counts only
+    `schema.CONFIRMATION_SPACING` after the last counted one (`confirmed_at`; `first_confirmed_at` keeps the first).
     """
-    confirmed = pl.DataFrame({"ts": holes.ts.cast(pl.Datetime("us"))})
+    confirmed = pl.DataFrame({"ts": holes.ts.cast(pl.Datetime("us")), "reason": holes.reason.cast(pl.String)})
     conn.register("confirmed_holes", confirmed)
     now = _utcnow()
     bounds = [symbol, confirmed["ts"].min(), confirmed["ts"].max()]
-    conn.execute("UPDATE known_gaps SET confirmations = confirmations + 1, confirmed_at = ?, sources = ? "
-                 "WHERE symbol = ? AND ts BETWEEN ? AND ? AND ts IN (SELECT ts FROM confirmed_holes)",
-                 [now, holes.sources, *bounds])
     conn.execute(
-        "INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations) SELECT ?, h.ts, ?, ?, 1 "
+        "UPDATE known_gaps k SET confirmations = confirmations + 1, confirmed_at = ?, sources = ?, "
+        "reason = coalesce(h.reason, k.reason) FROM confirmed_holes h "
+        "WHERE k.symbol = ? AND k.ts BETWEEN ? AND ? AND k.ts = h.ts AND k.confirmed_at <= ?",
+        [now, holes.sources, *bounds, now - CONFIRMATION_SPACING])
+    conn.execute(
+        "INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations, first_confirmed_at, reason) "
+        "SELECT ?, h.ts, ?, ?, 1, ?, h.reason "
         "FROM confirmed_holes h WHERE NOT EXISTS (SELECT 1 FROM candles c WHERE c.symbol = ? AND c.ts = h.ts) "
         "AND NOT EXISTS (SELECT 1 FROM known_gaps k WHERE k.symbol = ? AND k.ts = h.ts)",
-        [symbol, now, holes.sources, symbol, symbol],
+        [symbol, now, holes.sources, now, symbol, symbol],
     )
     conn.unregister("confirmed_holes")
 

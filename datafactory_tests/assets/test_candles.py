@@ -243,3 +243,20 @@ def test_each_partition_of_a_range_run_carries_its_own_numbers_and_the_newest_th
     assert (newest.metadata["rows"].value, newest.metadata["missing_minutes"].value) == (58, 2)
     assert (newest.metadata["run_rows"].value, newest.metadata["run_missing_minutes"].value) == (115, 5)
     assert own < set(newest.metadata) and newest.metadata["partitions"].value == 2
+
+
+def test_a_partition_before_the_listing_succeeds_empty_and_says_so(warehouse, sources):
+    from datafactory_assets.settings import SymbolSettings
+
+    kaito = SymbolSettings(symbol="KAITO/USDT", timeframe="1m", start=datetime(2025, 1, 1, tzinfo=UTC),
+                           sources=("binance",))
+    result = materialize(build_candle_asset(kaito, partitions_per_run=720), warehouse=warehouse, sources=sources,
+                         partition_key="2025-03-01-10:00")
+    assert result.success
+    checks = check_results(result)
+    assert all(check.passed for check in checks.values()), checks
+    (mat,) = result.asset_materializations_for_node("candles__kaito_usdt")
+    assert mat.metadata["run_rows"].value == 0 and mat.metadata["run_missing_minutes"].value == 0
+    assert "binance (before the listing): before the listing at 2025-03-10 12:30 UTC" in mat.metadata[
+        "passed_over"].value
+    assert stored(warehouse, "KAITO/USDT", datetime(2025, 3, 1, 10, tzinfo=UTC)).is_empty()

@@ -15,7 +15,6 @@ from datafactory_assets.resilience.chain import ChainExhaustedError
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import queries
-from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED
 from datafactory_tests.helpers import ms, symbol_settings
 
 START = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -81,14 +80,16 @@ def test_holes_are_missing_until_confirmed_and_then_count_as_held(tmp_path, ware
     recorded = [[ms(START) + m * 60_000, 1.0, 1.5, 0.5, 1.2, 7.0] for m in range(60) if m not in {10, 11, 40}]
     replay = tmp_path / "alt.json"
     replay.write_text(json.dumps(recorded))
+    said = []
     with Emulator(replay={"ALT/BTC": replay}) as venue:
-        ingest_window(alt, start=START, end=START + timedelta(hours=1), sources=SourcesResource(emulator_url=venue.url),
-                      warehouse=warehouse)
-    once = coverage_metadata(warehouse, alt)
+        for _ in range(2):  # holes seen twice, an hour apart, are the venue's
+            ingest_window(alt, start=START, end=START + timedelta(hours=1),
+                          sources=SourcesResource(emulator_url=venue.url), warehouse=warehouse)
+            said.append(coverage_metadata(warehouse, alt))
+            with warehouse.connect() as conn:  # the hour between the fetches, which the test cannot wait
+                conn.execute("UPDATE known_gaps SET confirmed_at = confirmed_at - INTERVAL 61 MINUTE")
+    once, confirmed = said
     assert (once["rows"], once["alt_btc/missing"], once["alt_btc/confirmed_empty"]) == (57, 3, 0)
-    with warehouse.connect() as conn:  # the later confirmations item 2 of issue 9 asks for (separate fetches)
-        conn.execute("UPDATE known_gaps SET confirmations = ? WHERE symbol = 'ALT/BTC'", [CONFIRMATIONS_NEEDED])
-    confirmed = coverage_metadata(warehouse, alt)
     expected = expected_since(START, confirmed)
     assert (confirmed["alt_btc/missing"], confirmed["alt_btc/confirmed_empty"]) == (0, 3)
     assert confirmed["alt_btc/not_fetched"] == expected - 60

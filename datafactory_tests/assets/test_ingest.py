@@ -7,11 +7,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.emulator.server import Emulator
+from datafactory_assets.resilience.chain import ChainExhaustedError
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
 from datafactory_tests.helpers import ms, symbol_settings
 
@@ -58,7 +61,15 @@ def _gap_status(warehouse) -> list[tuple]:
         return queries.gaps(conn, "ALT/BTC")[["missing", "confirmed_empty", "unconfirmed"]].rows()
 
 
-def test_holes_every_source_lacks_in_two_fetches_are_confirmed_known_gaps(tmp_path, warehouse):
+def _an_hour_passes(warehouse) -> None:
+    """What an hour does to the recorded confirmations (the test cannot wait for one)."""
+    with warehouse.connect() as conn:
+        conn.execute("UPDATE known_gaps SET confirmed_at = confirmed_at - INTERVAL 61 MINUTE, "
+                     "first_confirmed_at = first_confirmed_at - INTERVAL 61 MINUTE")
+
+
+def test_holes_every_source_lacks_in_two_fetches_an_hour_apart_are_confirmed_known_gaps(tmp_path, warehouse):
+    """Old: two fetches a second apart confirmed the holes; now the second counts only an hour after the first."""
     alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START, sources=("binance", "okx", "kraken"))
     hole = START.replace(tzinfo=None)
     with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, {5, 6, 70})}) as emu:
@@ -67,10 +78,17 @@ def test_holes_every_source_lacks_in_two_fetches_are_confirmed_known_gaps(tmp_pa
         assert first.rows == 117 and first.missing_candles == 3 and first.confirmed_empty == 0
         assert _known_gaps(warehouse) == [(hole + timedelta(minutes=m), "binance, okx, kraken", 1) for m in (5, 6, 70)]
         assert _gap_status(warehouse) == [(2, 0, 2), (1, 0, 1)]  # once could be a glitch: asked again
+        again = ingest_window(alt, start=START, end=START + timedelta(hours=2), sources=sources, warehouse=warehouse)
+        assert again.confirmed_empty == 0 and {c for _, _, c in _known_gaps(warehouse)} == {1}  # inside one glitch
+        _an_hour_passes(warehouse)
         second = ingest_window(alt, start=START, end=START + timedelta(hours=2), sources=sources, warehouse=warehouse)
     assert second.confirmed_empty == 3
     assert _known_gaps(warehouse) == [(hole + timedelta(minutes=m), "binance, okx, kraken", 2) for m in (5, 6, 70)]
     assert _gap_status(warehouse) == [(2, 2, 0), (1, 1, 0)]
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT DISTINCT reason FROM known_gaps").fetchall() == [(VENUES["binance"].hole_reason,)]
+        assert conn.sql("SELECT count(*) FROM known_gaps WHERE confirmed_at - first_confirmed_at >= INTERVAL 1 HOUR"
+                        ).fetchall() == [(3,)]
 
 
 def test_holes_are_not_confirmed_while_a_source_could_not_answer(tmp_path, warehouse):
@@ -94,6 +112,107 @@ def test_a_candle_arriving_for_a_known_gap_replaces_it(tmp_path, warehouse):
     assert _known_gaps(warehouse) == []
     with warehouse.connect(read_only=True) as conn:
         assert conn.sql("SELECT count(*) FROM candles WHERE symbol = 'ALT/BTC'").fetchall() == [(60,)]
+
+
+def _ingest_alt(tmp_path, warehouse, *, holes: set[int], chain: tuple[str, ...], faults: tuple[str, ...] = ()):
+    alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START, sources=chain)
+    with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, holes)}, faults=list(faults)) as emu:
+        return ingest_window(alt, start=START, end=START + timedelta(hours=2), warehouse=warehouse,
+                             sources=SourcesResource(emulator_url=emu.url, retry_backoff_s=0.01))
+
+
+def test_a_venue_answering_no_candles_where_the_served_answer_has_them_keeps_every_hole_open(tmp_path, warehouse):
+    """Old: okx's empty answer counted as "okx has none", and minute 5 was recorded as a hole."""
+    report = _ingest_alt(tmp_path, warehouse, holes={5}, chain=("binance", "okx"), faults=("okx:empty",))
+    assert report.rows == 119 and [(f.source, f.kind) for f in report.failures] == [("okx", "empty")]
+    assert _known_gaps(warehouse) == []
+    assert _gap_status(warehouse) == [(1, 0, 1)]
+
+
+def test_only_minutes_between_candles_of_the_same_answer_are_holes(tmp_path, warehouse):
+    """Minutes before an answer's first candle or after its last prove nothing (a cut answer, a listing)."""
+    _ingest_alt(tmp_path, warehouse, holes={0, 1, 5, 119}, chain=("binance",))
+    assert [ts for ts, _, _ in _known_gaps(warehouse)] == [START.replace(tzinfo=None) + timedelta(minutes=5)]
+
+
+def test_a_verified_archive_file_lacking_a_minute_is_evidence_up_to_the_end_of_the_file(tmp_path, warehouse):
+    """The month file is read whole after its checksum matched: a minute it lacks after its first candle is not
+    Binance's, even at the end of the window; one before its first candle may precede the listing."""
+    report = _ingest_alt(tmp_path, warehouse, holes={0, 5, 119}, chain=("binance_archive",))
+    assert report.source == "binance_archive"
+    assert [ts for ts, _, _ in _known_gaps(warehouse)] == [START.replace(tzinfo=None) + timedelta(minutes=m)
+                                                           for m in (5, 119)]
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT DISTINCT reason FROM known_gaps").fetchall() == [(VENUES["binance"].hole_reason,)]
+
+
+def test_an_outage_where_every_venue_answers_empty_pages_fails_and_confirms_nothing(emulator, warehouse, tmp_path):
+    """Old: both runs succeeded with 0 rows and the whole hour became a confirmed hole, never asked for again."""
+    btc = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=START, sources=("binance", "okx", "bybit"))
+    sources = SourcesResource(emulator_url=emulator.url, state_path=str(tmp_path / "state.sqlite"))
+    for venue in btc.sources:
+        emulator.add_fault(f"{venue}:empty")
+    for _ in range(2):
+        with pytest.raises(ChainExhaustedError) as caught:
+            ingest_window(btc, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
+        assert caught.value.empty_from == ["binance", "okx", "bybit"]
+        assert "no candles in the window: down or broken, not evidence" in str(caught.value)
+        _an_hour_passes(warehouse)
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT count(*) FROM known_gaps").fetchall() == [(0,)]
+        asked = queries.incomplete_ranges(conn, [("BTC/USDT", START, 60)], until=START + timedelta(hours=1))
+    assert asked == {"BTC/USDT": [(START.replace(tzinfo=None), (START + timedelta(hours=1)).replace(tzinfo=None))]}
+
+
+def test_an_empty_window_of_a_pair_trading_before_it_is_an_outage_said_so(emulator, warehouse):
+    emulator.add_fault("binance:empty@1")
+    with pytest.raises(ChainExhaustedError, match="although binance has had candles since 2024-03-02 00:00 UTC: "
+                                                  "an outage or a broken answer, not a hole"):
+        ingest_window(symbol_settings(start=START), start=START + timedelta(days=1),
+                      end=START + timedelta(days=1, hours=1), sources=SourcesResource(emulator_url=emulator.url),
+                      warehouse=warehouse)
+
+
+KAITO_LISTED = datetime(2025, 3, 10, 12, 30)  # the emulator's listing of KAITO/USDT
+
+
+def test_windows_before_the_listing_succeed_empty_and_healing_starts_at_the_listing(emulator, warehouse):
+    """Old: a window before the listing was recorded as 60 holes (every venue answered empty), and healing asked
+    for every hour back to the configured start."""
+    kaito = SymbolSettings(symbol="KAITO/USDT", timeframe="1m", start=datetime(2025, 1, 1, tzinfo=UTC),
+                           sources=("binance", "okx"))
+    sources = SourcesResource(emulator_url=emulator.url)
+    march = datetime(2025, 3, 1, tzinfo=UTC)
+    before = ingest_window(kaito, start=march, end=march + timedelta(hours=1), sources=sources, warehouse=warehouse)
+    assert (before.rows, before.before_listing, before.missing_candles) == (0, KAITO_LISTED, 0)
+    assert "before the listing at 2025-03-10 12:30 UTC" in str(before.passed_over[-1])
+    until = datetime(2025, 3, 10, 14)
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT listed_ts FROM symbols").fetchall() == [(KAITO_LISTED,)]
+        assert conn.sql("SELECT count(*) FROM known_gaps").fetchall() == [(0,)]
+        asked = queries.incomplete_ranges(conn, [("KAITO/USDT", kaito.start, 60)], until=until)
+    assert asked == {"KAITO/USDT": [(datetime(2025, 3, 10, 12), until)]}
+    listing_hours = ingest_window(kaito, start=datetime(2025, 3, 10, 12, tzinfo=UTC), end=until.replace(tzinfo=UTC),
+                                  sources=sources, warehouse=warehouse)
+    assert listing_hours.rows == 90
+    with warehouse.connect(read_only=True) as conn:
+        assert queries.incomplete_ranges(conn, [("KAITO/USDT", kaito.start, 60)], until=until) == {"KAITO/USDT": []}
+
+
+def test_an_empty_window_is_not_taken_as_before_the_listing_while_a_venue_that_lists_the_pair_is_down(tmp_path,
+                                                                                                       warehouse):
+    """Binance dates its own first kline; a venue that failed may have listed the pair earlier, so nothing is
+    concluded (and no listing stored) until every venue of the chain answered."""
+    kaito = SymbolSettings(symbol="KAITO/USDT", timeframe="1m", start=datetime(2025, 1, 1, tzinfo=UTC),
+                           sources=("binance", "okx"))
+    march = datetime(2025, 3, 1, tzinfo=UTC)
+    with Emulator(symbols=["BTC/USDT", "KAITO/USDT"], faults=["okx:status:503"]) as emu:
+        with pytest.raises(ChainExhaustedError, match=r"okx \(transient\)"):
+            ingest_window(kaito, start=march, end=march + timedelta(hours=1), warehouse=warehouse,
+                          sources=SourcesResource(emulator_url=emu.url, state_path=str(tmp_path / "state.sqlite"),
+                                                  retry_attempts=1))
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT count(*) FROM symbols WHERE listed_ts IS NOT NULL").fetchall() == [(0,)]
 
 
 def _hours_ago(hours: int) -> datetime:

@@ -51,3 +51,12 @@ def test_klines_are_served_for_a_listed_pair_beyond_the_default_symbols(client):
 
 def test_the_market_is_the_same_on_every_call():
     assert binance_market(("ETH/BTC",)) == binance_market(("ETH/BTC",))
+
+
+def test_a_pair_listed_later_has_no_kline_before_its_listing_and_one_kline_from_before_answers_the_first(client):
+    """Binance's klines from a `startTime` without `endTime` are the oldest at or after it: asked with `limit=1`
+    from before the listing, the listing's own kline comes back (how the platform dates a listing)."""
+    listed = 1_741_609_800_000  # 2025-03-10T12:30Z, KAITO/USDT's listing in the emulator
+    assert client.fetch_ohlcv("KAITO/USDT", "1m", since=listed - 70 * 86_400_000, limit=1)[0][0] == listed
+    assert client.fetch_ohlcv("KAITO/USDT", "1m", since=listed - 3 * MINUTE, limit=5,
+                              params={"until": listed - 1}) == []

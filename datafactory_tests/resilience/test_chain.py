@@ -8,7 +8,7 @@ import pytest
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.emulator.candles import synthetic_candles
 from datafactory_assets.resilience import breaker_states
-from datafactory_assets.resilience.chain import ChainExhaustedError
+from datafactory_assets.resilience.chain import ChainExhaustedError, PairNotListedError
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import queries
@@ -90,9 +90,10 @@ def test_a_venue_that_does_not_list_the_pair_is_passed_over_without_counting_aga
     assert report.source == "binance"
     assert report.passed_over[0].source == "kraken" and "719 candles" in report.passed_over[0].reason
     unknown = SymbolSettings(symbol="NOPE/USDT", timeframe="1m", start=START, sources=("okx", "binance"))
-    with pytest.raises(ChainExhaustedError) as caught:
+    with pytest.raises(PairNotListedError) as caught:  # old: a transient ChainExhaustedError, retried for ever
         ingest_window(unknown, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse)
-    assert [f.kind for f in caught.value.failures] == ["permanent", "permanent"]
+    assert [f.kind for f in caught.value.failures] == ["not listed", "not listed"]
+    assert str(caught.value).startswith("NOPE/USDT is not listed by any source of its chain that was asked: okx ")
     assert set(breaker_states(sources.state_path)["failures"]) == {0}
 
 
@@ -158,6 +159,8 @@ def test_yahoo_is_skipped_without_a_request_for_1m_windows_older_than_30_days(em
 
 class _Canned:
     """A candle source at the boundary that answers fixed rows: the chain under test is real."""
+
+    publishes_later, lists_pairs = False, True
 
     def __init__(self, name: str, rows: list[list]):
         self.name, self.rows = name, rows

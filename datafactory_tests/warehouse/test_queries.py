@@ -24,9 +24,9 @@ def test_ranges_of_incomplete_hours_for_every_symbol_in_one_query(warehouse):
         store_minutes(conn, "BTC/USDT", hour(6), 59)  # hour 6 one candle short ...
         store_minutes(conn, "BTC/USDT", hour(7), 60)  # hour 7 complete
         store_minutes(conn, "ETH/USDT", hour(1), 58)  # hour 1 two short, both confirmed holes
-        conn.execute("INSERT INTO known_gaps VALUES ('ETH/USDT', ?, now(), 'binance', 2), "
-                     "('ETH/USDT', ?, now(), 'binance', 2)", [hour(1) + timedelta(minutes=58),
-                                                              hour(1) + timedelta(minutes=59)])
+        conn.execute("INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations) "
+                     "VALUES ('ETH/USDT', ?, now(), 'binance', 2), ('ETH/USDT', ?, now(), 'binance', 2)",
+                     [hour(1) + timedelta(minutes=58), hour(1) + timedelta(minutes=59)])
         store_minutes(conn, "SOL/USDT", hour(0), 60 * 10)  # complete up to the end and beyond
         ranges = queries.incomplete_ranges(conn, [("BTC/USDT", hour(0), 60), ("ETH/USDT", hour(1), 60),
                                                   ("SOL/USDT", hour(0), 60), ("ADA/USDT", hour(3), 60),
@@ -62,7 +62,8 @@ def test_coverage_puts_every_slot_in_exactly_one_state_whatever_the_request_wind
             windows = [(a, a + rnd.randint(1, 150)) for a in (rnd.randint(0, 700) for _ in range(rnd.randint(0, 9)))]
             for sql, rows in [("INSERT INTO candles VALUES (?, ?, 1, 1, 1, 1, 1, 'binance', now())",
                                [[symbol, H0 + m * minute] for m in stored]),
-                              ("INSERT INTO known_gaps VALUES (?, ?, now(), 'binance', ?)",
+                              ("INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations) "
+                               "VALUES (?, ?, now(), 'binance', ?)",
                                [[symbol, H0 + m * minute, c] for m, c in holes.items()]),
                               ("INSERT INTO ingest_log VALUES (now(), 'binance', ?, ?, ?, 0, 1, 'ok', NULL, 'r')",
                                [[symbol, H0 + a * minute, H0 + b * minute] for a, b in windows])]:

@@ -5,7 +5,7 @@ import pytest
 
 from datafactory_assets.warehouse import SCHEMA_VERSION
 from datafactory_assets.warehouse.schema import SchemaError, current_version, ensure_schema
-from datafactory_tests.helpers import as_schema_version_5
+from datafactory_tests.helpers import as_schema_version_7
 
 
 def test_schema_is_created_once_and_versioned(tmp_path):
@@ -38,17 +38,16 @@ def test_reopening_an_initialized_file_leaves_the_connection_usable(warehouse):
         assert conn.sql("SELECT x FROM probe").fetchall() == [(1,)]
 
 
-def test_a_version_5_file_gains_listing_dates_and_the_new_coverage_keeping_what_it_held(tmp_path):
+def test_a_version_7_file_gains_the_coverage_macros_and_counts_from_the_start_keeping_what_it_held(tmp_path):
     conn = duckdb.connect(str(tmp_path / "w.duckdb"))
     ensure_schema(conn)
-    as_schema_version_5(conn)
-    conn.execute("INSERT INTO symbols VALUES ('BTC/USDT', 60000, '2024-03-01'); "
+    as_schema_version_7(conn)
+    conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES ('BTC/USDT', 60000, '2024-03-01'); "
                  "INSERT INTO candles VALUES ('BTC/USDT', '2024-03-01 00:00', 1, 1, 1, 1, 1, 'binance', now())")
     ensure_schema(conn)
     assert conn.execute("SELECT max(version) FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
-    assert conn.execute("SELECT symbol, start_ts, listed_ts FROM symbols").fetchall() == [
-        ("BTC/USDT", datetime(2024, 3, 1), None)]
-    assert conn.execute("SELECT symbol, counted_from, rows FROM coverage").fetchall() == [("BTC/USDT", "start", 1)]
+    assert conn.execute("SELECT symbol, counted_from, from_ts, rows FROM coverage").fetchall() == [
+        ("BTC/USDT", "start", datetime(2024, 3, 1), 1)]
 
 
 def test_a_version_5_file_gains_candle_revisions_and_keeps_its_candles(warehouse, emulator, sources):
@@ -73,3 +72,23 @@ def test_a_version_5_file_gains_candle_revisions_and_keeps_its_candles(warehouse
         assert current_version(conn) == SCHEMA_VERSION
         assert conn.sql("SELECT count(*) FROM candles").fetchall() == [(60,)]
         assert report.revised == queries.revisions(conn).height == 60
+
+
+def test_an_older_file_gains_listing_and_hole_evidence_columns_and_keeps_its_rows(tmp_path):
+    """Version 5's symbols and known_gaps, as they were written then: upgrading adds columns, loses nothing."""
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, "
+                 "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp); INSERT INTO schema_version (version) "
+                 "VALUES (5)")
+    conn.execute("CREATE TABLE symbols (symbol VARCHAR PRIMARY KEY, timeframe_ms BIGINT NOT NULL, "
+                 "start_ts TIMESTAMP NOT NULL); INSERT INTO symbols VALUES ('BTC/USDT', 60000, '2024-01-01')")
+    conn.execute("CREATE TABLE known_gaps (symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, "
+                 "confirmed_at TIMESTAMP NOT NULL, sources VARCHAR NOT NULL, confirmations INTEGER DEFAULT 1); "
+                 "INSERT INTO known_gaps VALUES ('BTC/USDT', '2024-01-01 00:05', '2024-02-01', 'binance', 2)")
+    ensure_schema(conn)
+    assert current_version(conn) == SCHEMA_VERSION
+    assert conn.sql("SELECT symbol, start_ts, listed_ts FROM symbols").fetchall() == [
+        ("BTC/USDT", datetime(2024, 1, 1), None)]
+    assert conn.sql("SELECT confirmations, sources, first_confirmed_at, reason FROM known_gaps").fetchall() == [
+        (2, "binance", None, None)]
+    assert conn.sql("SELECT count(*) FROM unlisted_pairs").fetchall() == [(0,)]
