@@ -96,23 +96,25 @@ def test_holes_are_missing_until_confirmed_and_then_count_as_held(tmp_path, ware
     assert confirmed["alt_btc/completeness_pct"] == round(100 * 60 / expected, 4)
 
 
-def test_a_pair_listed_after_the_configured_start_counts_from_its_listing_and_says_so(warehouse, sources):
-    configured = datetime(2024, 3, 1, tzinfo=UTC)
-    btc = symbol_settings(start=configured)
-    ingest_window(btc, start=START, end=START + timedelta(hours=2), sources=sources, warehouse=warehouse)
-    from_start = coverage_metadata(warehouse, btc)
-    with warehouse.connect() as conn:  # the venue's first candle, as the listing probe records it
-        conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = 'BTC/USDT'", [START.replace(tzinfo=None)])
-    from_listing = coverage_metadata(warehouse, btc)
-    assert f"| BTC/USDT | start | {configured:%Y-%m-%d %H:%M} | {expected_since(configured, from_start)} | 120 |" in (
-        from_start["coverage"])
-    expected = expected_since(START, from_listing)
-    assert f"| BTC/USDT | listing | {START:%Y-%m-%d %H:%M} | {expected} | 120 | 0 | 0 | {expected - 120} |" in (
-        from_listing["coverage"])
-    assert from_listing["btc_usdt/completeness_pct"] == round(100 * 120 / expected, 4)
+def test_a_pair_listed_after_the_configured_start_counts_from_its_listing_and_says_so(warehouse, emulator):
+    kaito = SymbolSettings(symbol="KAITO/USDT", timeframe="1m", start=datetime(2025, 1, 1, tzinfo=UTC),
+                           sources=("binance", "okx"))
+    listed = datetime(2025, 3, 10, 12, 30, tzinfo=UTC)  # the emulator's listing of KAITO/USDT
+    sources = SourcesResource(emulator_url=emulator.url)
+    before = ingest_window(kaito, start=datetime(2025, 3, 1, tzinfo=UTC), end=datetime(2025, 3, 1, 1, tzinfo=UTC),
+                           sources=sources, warehouse=warehouse)  # every venue empty: the run dates the listing
+    assert before.before_listing == listed.replace(tzinfo=None)
+    ingest_window(kaito, start=datetime(2025, 3, 10, 12, tzinfo=UTC), end=datetime(2025, 3, 10, 14, tzinfo=UTC),
+                  sources=sources, warehouse=warehouse)
+    meta = coverage_metadata(warehouse, kaito)
+    expected = expected_since(listed, meta)
+    # asked before the listing (March 1st, and 12:00-12:30), but nothing is expected there: not missing
+    assert f"| KAITO/USDT | listing | {listed:%Y-%m-%d %H:%M} | {expected} | 90 | 0 | 0 | {expected - 90} |" in (
+        meta["coverage"])
+    assert meta["kaito_usdt/completeness_pct"] == round(100 * 90 / expected, 4)
     with warehouse.connect() as conn:  # a listing before the configured start changes nothing
-        conn.execute("UPDATE symbols SET listed_ts = '2020-01-01' WHERE symbol = 'BTC/USDT'")
-    assert "| BTC/USDT | start |" in coverage_metadata(warehouse, btc)["coverage"]
+        conn.execute("UPDATE symbols SET listed_ts = '2020-01-01' WHERE symbol = 'KAITO/USDT'")
+    assert "| KAITO/USDT | start | 2025-01-01 00:00 |" in coverage_metadata(warehouse, kaito)["coverage"]
 
 
 def test_the_asset_status_and_the_history_line_say_the_same(tmp_path, warehouse, emulator, monkeypatch):
