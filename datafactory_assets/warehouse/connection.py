@@ -57,6 +57,8 @@ def connect(path: str | Path, *, read_only: bool = False, lock_timeout_s: float 
                                      locked=_is_lock_error, timeout_s=lock_timeout_s, path=path)
             try:
                 conn.execute("SET file_search_path = ?", [str(archive_dir(path))])
+                # DuckDB draws a progress bar on stdout for queries over 2 s, into the CLI's tables and pipes
+                conn.execute("SET enable_progress_bar = false")
                 if not read_only:
                     ensure_schema(conn)
                 yield conn
