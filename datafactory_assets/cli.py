@@ -445,6 +445,7 @@ def up(offline: bool, host: str, port: int, profile: str) -> None:
     """Start the platform: Dagster webserver and daemon, hourly schedule on."""
     from datafactory_assets.launcher import run_platform
 
+    load_settings()  # a broken configuration is one line here, not a platform whose code location cannot load
     mode = modes.select(offline or _offline())
     home = modes.dagster_home(mode, os.environ)
     try:

@@ -274,7 +274,7 @@ def run_broken(tmp_path: Path, *command: str) -> subprocess.CompletedProcess:
 
 def test_the_cli_says_one_line_for_a_broken_config_and_its_help_still_works(tmp_path):
     line = f"Error: {tmp_path / 'datafactory.toml'}: [warehous]: unknown table; known: defaults, symbols,"
-    for command in ("status", "gaps", "health"):
+    for command in ("status", "gaps", "health", "up"):  # up: before it starts anything
         result = run_broken(tmp_path, str(BIN / "datafactory"), command)
         assert (result.returncode, result.stdout) == (1, ""), command
         assert result.stderr.startswith(line) and len(result.stderr.splitlines()) == 1, result.stderr
