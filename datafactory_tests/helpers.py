@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 from datafactory_assets.settings import SymbolSettings
@@ -24,3 +25,15 @@ def universe_config(*, start: str, top: int, more: str = "") -> str:
     TOML after the `[universe]` table."""
     return (f'[defaults]\nstart = "{start}"\nsources = ["binance"]\n'
             f'[universe]\nvenue = "binance"\nquote = "USDT"\ntop = {top}\n{more}')
+
+
+def open_hour_lasting(seconds: float) -> datetime:
+    """The still-open hour, once at least `seconds` of it remain (waiting for the next hour when fewer do), so that a
+    test naming it is not undone by the hour closing while it runs."""
+    from datafactory_assets.hourly import HOUR, open_hour
+
+    now = datetime.now(UTC)
+    left = (open_hour(now) + HOUR - now).total_seconds()
+    if left < seconds:
+        time.sleep(left + 0.5)
+    return open_hour()

@@ -10,6 +10,7 @@ day's bar only once all of its hours exist.
 import dagster as dg
 
 from datafactory_assets.assets.candles import backfill_policy_on_purpose, candle_key, hourly_partitions
+from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse.rollups import write_rollup
@@ -35,6 +36,7 @@ def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partition
               backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
               description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
     def rollup(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        refuse_unclosed_partitions(context)
         window = context.partition_time_window
         with warehouse.connect() as conn:
             bars = write_rollup(conn, symbol=symbol.symbol, bucket=bucket, start=window.start, end=window.end)
