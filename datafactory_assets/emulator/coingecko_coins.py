@@ -47,13 +47,17 @@ class Coin:
 def coin_directory(listing: Iterable[Listed]) -> tuple[Coin, ...]:
     """The directory for a venue's listing, ordered by id as `/coins/list` answers."""
     coins: list[Coin] = []
-    made_up = generated_bases()
+    unlisted = set(unlisted_bases())
     for item in listing:
         base, quote = item.symbol.split("/")
-        unlisted = base in made_up and _fraction(base, "listed") < 1 / 8
-        if quote == "USDT" and item.status != "BREAK" and not unlisted:
+        if quote == "USDT" and item.status != "BREAK" and base not in unlisted:
             coins.extend(_coins_of(base, item.symbol))
     return tuple(sorted(coins, key=lambda coin: coin.id))
+
+
+def unlisted_bases() -> tuple[str, ...]:
+    """The made-up bases CoinGecko does not list: one in eight."""
+    return tuple(base for base in generated_bases() if _fraction(base, "listed") < 1 / 8)
 
 
 def _coins_of(base: str, pair: str) -> list[Coin]:
