@@ -71,7 +71,7 @@ class SourcesResource(dg.ConfigurableResource):
     state_path: str | None = None
     rate_limit: bool = True
     coingecko_api_key: str | None = None
-    coingecko_ids: dict[str, str] = {}  # base -> CoinGecko id, from the universe file (`datafactory universe --refresh`)
+    coingecko_ids: dict[str, str] = {}  # base -> CoinGecko id, from the universe file (datafactory universe --refresh)
     # the `[resilience]` settings, flat as Dagster resource config wants them; their defaults live in one place
     budget_margin: float = _DEFAULTS.budget_margin
     budgets: dict[str, int] = {}
