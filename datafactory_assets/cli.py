@@ -406,9 +406,7 @@ def universe(refresh: bool) -> None:
         raise click.ClickException(f"{spec.venue} could not be asked for its pairs: {type(exc).__name__}: {exc}")
     click.echo(f"{len(symbols)} {spec.quote} pairs of {spec.venue} in {spec.cache_path}: "
                + ", ".join(symbols[:10]) + (" ..." if len(symbols) > 10 else ""))
-    click.echo(f"CoinGecko ids not resolved ({coins.error}): accuracy checks of coins without one stay unverified"
-               if coins.error else f"CoinGecko ids: {len(coins.ids)} of {len(coins.ids) + len(coins.unresolved)} "
-               f"coins; without one (accuracy unverified): {', '.join(sorted(coins.unresolved)) or 'none'}")
+    click.echo(coins.summary())
 
 
 if __name__ == "__main__":

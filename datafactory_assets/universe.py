@@ -41,6 +41,15 @@ class CoinIds:
     unresolved: dict[str, str] = field(default_factory=dict)
     error: str | None = None
 
+    def summary(self) -> str:
+        """One line for a person: how many coins have an id, and which have none."""
+        if self.error:
+            return f"CoinGecko ids not resolved ({self.error}): accuracy checks of coins without one stay unverified"
+        if not self.ids and not self.unresolved:
+            return f"CoinGecko ids: none cached yet (`{REFRESH_COMMAND}` resolves them)"
+        return (f"CoinGecko ids: {len(self.ids)} of {len(self.ids) + len(self.unresolved)} coins; without one "
+                f"(accuracy unverified): {', '.join(sorted(self.unresolved)) or 'none'}")
+
 
 def cached_symbols(spec: UniverseSpec) -> tuple[str, ...]:
     """The top `spec.top` symbols of the cache file, busiest first; a file ranked for a different venue or quote, or

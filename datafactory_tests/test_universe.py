@@ -106,3 +106,6 @@ def test_a_universe_file_written_before_coin_ids_still_loads_with_none(config, e
     path.write_text(json.dumps(older))
     settings = load_settings(config, env={})
     assert len(settings.symbols) == 201 and cached_coin_ids(settings.universe).ids == {}
+    shown = CliRunner().invoke(main, ["universe"])
+    assert shown.output.splitlines()[1] == "CoinGecko ids: none cached yet (`datafactory universe --refresh` " \
+                                           "resolves them)"

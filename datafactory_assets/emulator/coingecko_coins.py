@@ -7,7 +7,8 @@ function of the listing, so that a client choosing a coin by symbol meets the am
 
 - every listed USDT base (not delisted) has its coin, priced from that pair (`bitcoin` from BTC/USDT), except one
   made-up base in eight, which CoinGecko does not list;
-- `IMPOSTORS`, and one other base in six, have a second coin with the same symbol at another price and a small cap;
+- `IMPOSTORS`, and one other base in six, have a second coin with the same symbol at another price, whose huge
+  supply reports a market cap larger than the real coin's (so a choice by market cap alone picks it);
 - `TWINS` have a second coin at the same price with a market cap of the same order: no one can tell them apart by
   price or size;
 - `BRIDGED` have a bridged copy at the same price with a thousandth of the cap.
