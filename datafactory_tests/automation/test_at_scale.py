@@ -44,6 +44,7 @@ def test_200_symbols_heal_and_collect_the_closed_hour_once_each(code_location):
     module, start = code_location
     defs, settings = module.defs, module.settings
     assert len(settings.symbols) == 200 and "LUNA/USDT" not in {s.symbol for s in settings.symbols}
+    assert len(defs.resources["sources"].coingecko_ids) == 180  # read from the universe file at load
     instance = dg.DagsterInstance.ephemeral()
 
     sensor = defs.resolve_sensor_def("candles_healing")
