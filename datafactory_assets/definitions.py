@@ -13,6 +13,7 @@ from datafactory_assets.automation.schedules import hourly_collection
 from datafactory_assets.modes import OFFLINE_DESCRIPTION
 from datafactory_assets.settings import load_settings
 from datafactory_assets.sources.resource import SourcesResource
+from datafactory_assets.universe import cached_coin_ids
 from datafactory_assets.warehouse import WarehouseResource
 
 settings = load_settings()
@@ -39,6 +40,7 @@ defs = dg.Definitions(
             state_path=str(settings.state_path),
             coingecko_api_key=(dg.EnvVar("DATAFACTORY_COINGECKO_API_KEY")
                                if os.environ.get("DATAFACTORY_COINGECKO_API_KEY") else None),
+            coingecko_ids=cached_coin_ids(settings.universe).ids,
             **vars(settings.resilience),
         ),
     },

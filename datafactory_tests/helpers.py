@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,3 +59,15 @@ def as_schema_version_7(conn) -> None:
 def error_lines(result) -> list[str]:
     """What a CLI invocation said on stderr besides the `warehouse: <path>` line every warehouse command prints."""
     return [line for line in result.stderr.splitlines() if not line.startswith("warehouse: ")]
+
+
+def open_hour_lasting(seconds: float) -> datetime:
+    """The still-open hour, once at least `seconds` of it remain (waiting for the next hour when fewer do), so that a
+    test naming it is not undone by the hour closing while it runs."""
+    from datafactory_assets.hourly import HOUR, open_hour
+
+    now = datetime.now(UTC)
+    left = (open_hour(now) + HOUR - now).total_seconds()
+    if left < seconds:
+        time.sleep(left + 0.5)
+    return open_hour()

@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from datafactory_assets.cli import main
 from datafactory_assets.settings import ConfigError, load_settings
+from datafactory_assets.universe import cached_coin_ids
 from datafactory_tests.helpers import universe_config
 
 EXPLICIT = '[symbols]\n"ETH/BTC" = {}\n"W/USDT" = { start = "2025-07-01" }\n'
@@ -70,3 +71,41 @@ def test_the_command_without_a_cache_or_with_an_unreachable_venue_says_so_in_one
     unreachable = refresh("http://127.0.0.1:9")  # nothing listens there
     assert unreachable.exit_code == 1 and "binance could not be asked for its pairs" in unreachable.output
     assert len(unreachable.output.strip().splitlines()) == 1
+
+
+def test_refresh_caches_the_coingecko_id_of_each_ranked_coin_and_says_which_have_none(config, emulator):
+    result = refresh(emulator.url)
+    assert result.exit_code == 0, result.output
+    cache = json.loads((config.parent / "datafactory.universe.json").read_text())["coingecko"]
+    assert (len(cache["ids"]), len(cache["unresolved"]), cache["error"]) == (180, 20, None)
+    assert {base: cache["ids"][base] for base in ("BTC", "ETH", "SOL")} == {
+        "BTC": "bitcoin", "ETH": "ethereum", "SOL": "solana"}
+    assert cache["unresolved"]["EPIC"] == "2 CoinGecko coins at the venue's price, none dominant: epic, epic-protocol"
+    line = result.output.splitlines()[1]
+    assert line.startswith("CoinGecko ids: 180 of 200 coins; without one (accuracy unverified): ") and "EPIC" in line
+    assert cached_coin_ids(load_settings(config, env={}).universe).ids == cache["ids"]
+
+
+def test_coingecko_refusing_leaves_the_ranking_written_without_ids(config, emulator):
+    emulator.set_budget("coingecko", 1)  # coins/list passes, coins/markets is throttled
+    try:
+        result = refresh(emulator.url)
+    finally:
+        emulator.clear_budgets("coingecko")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].startswith("CoinGecko ids not resolved (coingecko coins/markets: HTTP 429: ")
+    assert len(load_settings(config, env={}).symbols) == 201
+    assert cached_coin_ids(load_settings(config, env={}).universe).ids == {}
+
+
+def test_a_universe_file_written_before_coin_ids_still_loads_with_none(config, emulator):
+    assert refresh(emulator.url).exit_code == 0
+    path = config.parent / "datafactory.universe.json"
+    older = json.loads(path.read_text())
+    del older["coingecko"]
+    path.write_text(json.dumps(older))
+    settings = load_settings(config, env={})
+    assert len(settings.symbols) == 201 and cached_coin_ids(settings.universe).ids == {}
+    shown = CliRunner().invoke(main, ["universe"])
+    assert shown.output.splitlines()[1] == "CoinGecko ids: none cached yet (`datafactory universe --refresh` " \
+                                           "resolves them)"

@@ -9,6 +9,7 @@ from functools import cache
 import dagster as dg
 import polars as pl
 
+from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
 from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import check_accuracy
@@ -68,6 +69,7 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
         description=f"{symbol.timeframe} candles of {symbol.symbol} whose open time lies in the partition's hour.",
     )
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
+        refuse_unclosed_partitions(context)
         try:
             yield from _materialize(context, symbol, warehouse=warehouse, sources=sources, accuracy=accuracy,
                                     anomaly=anomaly)

@@ -5,17 +5,25 @@ the candles and their rollups computes each bar after the candles it is built fr
 them, the rollups follow their candles: `ROLLUP_AUTOMATION` (eager, over every partition, not only the latest)
 asks for a bar whenever its candle hours were updated, by the schedule, a backfill or the healing sensor, and a
 day's bar only once all of its hours exist.
+
+The lineage graph labels a node with the last part of its key only, so `rollups/1h/btc_usdt` and
+`rollups/1d/btc_usdt` both read `btc_usdt` there (dagster-webserver 1.13, `AssetNameRow` in `AssetNode.tsx`). Each
+bucket is its own group instead (`rollups_1h`, `rollups_1d`), which the graph draws as a labelled box around its
+nodes. The keys stay as they were: a key is what Dagster files every materialization under, so renaming them would
+orphan the recorded history of every rollup partition, and the automation condition would see all of it missing.
 """
 
 import dagster as dg
 
 from datafactory_assets.assets.candles import backfill_policy_on_purpose, candle_key, hourly_partitions
+from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse.rollups import write_rollup
 
 
 ROLLUP_AUTOMATION = dg.AutomationCondition.eager().without(dg.AutomationCondition.in_latest_time_window())
+ROLLUP_PREFIX = "rollups"
 
 
 def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> list[dg.AssetsDefinition]:
@@ -30,11 +38,12 @@ def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> l
 
 def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partitions: dg.PartitionsDefinition,
             partitions_per_run: int) -> dg.AssetsDefinition:
-    @dg.asset(key=["rollups", bucket, symbol.asset_name], deps=[candles], group_name="rollups",
+    @dg.asset(key=[ROLLUP_PREFIX, bucket, symbol.asset_name], deps=[candles], group_name=f"rollups_{bucket}",
               partitions_def=partitions, kinds={"duckdb"}, automation_condition=ROLLUP_AUTOMATION,
               backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
               description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
     def rollup(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+        refuse_unclosed_partitions(context)
         window = context.partition_time_window
         with warehouse.connect() as conn:
             bars = write_rollup(conn, symbol=symbol.symbol, bucket=bucket, start=window.start, end=window.end)

@@ -21,12 +21,11 @@ from urllib.parse import urlencode
 import duckdb
 import requests
 
-from datafactory_assets.hourly import PARTITION_FORMAT
+from datafactory_assets.hourly import HOUR, PARTITION_FORMAT, open_hour
 from datafactory_assets.automation.run_tags import by_primary_source, candle_run_tags
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import queries
 
-HOUR = timedelta(hours=1)
 ASSET_PARTITION_RANGE_START = "dagster/asset_partition_range_start"  # Dagster's range tags, spelled as its own
 ASSET_PARTITION_RANGE_END = "dagster/asset_partition_range_end"  # constants do (which import all of Dagster)
 HourRange = tuple[datetime, datetime]  # first and last hour start, both inclusive, UTC
@@ -81,7 +80,7 @@ def partition_range(first: str, last: str, *, now: datetime | None = None) -> tu
     end, whole_day = _hour(last, "--to")
     if whole_day:
         end += timedelta(hours=23)
-    latest = (now or datetime.now(UTC)).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    latest = open_hour(now) - HOUR
     if start > end:
         raise ValueError(f"--from {first} is after --to {last}")
     if end > latest:

@@ -10,6 +10,7 @@ function of the symbol, so every process and every run sees the same market and 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from datafactory_assets.emulator.candles import symbol_seed
 
@@ -49,8 +50,7 @@ class Listed:
 def binance_market(extra_symbols: tuple[str, ...] = ()) -> tuple[Listed, ...]:
     """The emulated Binance spot market: `extra_symbols` (the emulator's own, e.g. ETH/BTC) trading, plus a few
     hundred USDT pairs, ordered by symbol as exchangeInfo lists them."""
-    taken = {*_BUSIEST, *_REAL_BASES, *_HALTED, *_DELISTED}
-    bases = [*_BUSIEST, *_REAL_BASES, *_generated_bases(_GENERATED, taken=taken)]
+    bases = [*_BUSIEST, *_REAL_BASES, *generated_bases()]
     listed = {f"{base}/USDT": Listed(f"{base}/USDT", "TRADING", _volume(base)) for base in bases}
     listed.update({f"{base}/USDT": Listed(f"{base}/USDT", "HALT", 5e8 + _volume(base)) for base in _HALTED})
     listed.update({f"{base}/USDT": Listed(f"{base}/USDT", "BREAK", 0.0) for base in _DELISTED})
@@ -58,6 +58,12 @@ def binance_market(extra_symbols: tuple[str, ...] = ()) -> tuple[Listed, ...]:
         if symbol not in listed:
             listed[symbol] = Listed(symbol, "TRADING", _volume(symbol))
     return tuple(sorted(listed.values(), key=lambda item: item.symbol.replace("/", "")))
+
+
+@cache
+def generated_bases() -> tuple[str, ...]:
+    """The market's made-up bases (the others are real tickers), the same on every call."""
+    return tuple(_generated_bases(_GENERATED, taken={*_BUSIEST, *_REAL_BASES, *_HALTED, *_DELISTED}))
 
 
 def _volume(base: str) -> float:

@@ -12,6 +12,7 @@ message or a record. USDT pairs are priced in USD (CoinGecko's `usd`), other quo
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from datetime import datetime
 
 import numpy as np
@@ -43,9 +44,15 @@ COIN_IDS: dict[str, str] = {
     "XRP": "ripple",
     "DOGE": "dogecoin",
 }
+MAX_IDS = 250  # coins/markets answers at most this many ids per request (docs.coingecko.com, coins-markets)
 MAX_SPAN_S = 90 * 86_400  # the longest span CoinGecko still answers hourly
 FIVE_MINUTELY_SPAN_S = 86_400 - 60  # a span ending now up to a day long is answered 5-minutely (a minute's margin)
 PRICE_SCHEMA = {"ts": pl.Datetime("us"), "price": pl.Float64()}
+
+
+def vs_currency(quote: str) -> str:
+    """The CoinGecko currency a quote is priced in: USD for USDT, the quote itself otherwise."""
+    return "usd" if quote == "USDT" else quote.lower()
 
 
 class CoinGeckoReference:
@@ -53,7 +60,11 @@ class CoinGeckoReference:
 
     name = "coingecko"
 
-    def __init__(self, *, emulator_url: str | None = None, api_key: str | None = None, timeout_s: float = 10):
+    def __init__(self, *, emulator_url: str | None = None, api_key: str | None = None, timeout_s: float = 10,
+                 coin_ids: Mapping[str, str] | None = None):
+        """`coin_ids`: base -> CoinGecko id, as resolved into the universe file; the bases of `COIN_IDS` are known
+        without it."""
+        self.coin_ids = {**(coin_ids or {}), **COIN_IDS}
         self.session = (EmulatorSession(base_url=emulator_url, venue=self.name) if emulator_url
                         else requests.Session())
         if api_key:
@@ -61,12 +72,12 @@ class CoinGeckoReference:
         self.timeout_s = timeout_s
 
     def coin_id(self, symbol: str) -> str:
-        """`BTC/USDT` -> `bitcoin`; a base CoinGecko is not mapped for is a permanent error."""
+        """`BTC/USDT` -> `bitcoin`; a base without a known id is a permanent error, asked nothing."""
         base = symbol.split("/")[0]
-        if base not in COIN_IDS:
-            raise SourceError(f"{self.name} has no coin id for {symbol}: known bases are {', '.join(COIN_IDS)}",
-                              kind=ErrorKind.PERMANENT)
-        return COIN_IDS[base]
+        if base not in self.coin_ids:
+            raise SourceError(f"no CoinGecko id for {symbol} (`datafactory universe --refresh` resolves those of a "
+                              "[universe]'s coins CoinGecko tells apart)", kind=ErrorKind.PERMANENT)
+        return self.coin_ids[base]
 
     def prices(self, symbol: str, *, start: datetime, end: datetime, guard=None) -> pl.DataFrame:
         """The price points with instants in [start, end]: `ts` (naive UTC, datetime[us]) and `price` (f64)."""
@@ -79,8 +90,7 @@ class CoinGeckoReference:
         `BrokenAnswerError` when an answer is not price data.
         """
         coin = self.coin_id(symbol)
-        quote = symbol.split("/")[1]
-        currency = "usd" if quote == "USDT" else quote.lower()
+        currency = vs_currency(symbol.split("/")[1])
         run = runner(guard)
         start_s, end_s = epoch_ms(start) // 1000, epoch_ms(end) // 1000
         now_s = time.time_ns() // 1_000_000_000
@@ -110,9 +120,31 @@ class CoinGeckoReference:
     def _get(self, coin: str, currency: str, *, start_s: int, end_s: int) -> pl.DataFrame:
         first, last = naive_utc(start_s * 1000), naive_utc(end_s * 1000)
         where = f"{self.name} {coin}/{currency} {first:%Y-%m-%d %H:%M}..{last:%Y-%m-%d %H:%M}"
+        answer = self._answer(f"/coins/{coin}/market_chart/range", where=where,
+                              params={"vs_currency": currency, "from": start_s, "to": end_s})
         try:
-            answer = self.session.get(f"{API}/coins/{coin}/market_chart/range", timeout=self.timeout_s,
-                                      params={"vs_currency": currency, "from": start_s, "to": end_s})
+            points = np.asarray(answer["prices"], dtype=np.float64).reshape(-1, 2)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BrokenAnswerError(f"{where}: HTTP 200 but no price points: {type(exc).__name__}: {exc}") from exc
+        return pl.DataFrame({
+            "ts": pl.Series(points[:, 0].astype(np.int64)).cast(pl.Datetime("ms")).cast(pl.Datetime("us")),
+            "price": points[:, 1],
+        })
+
+    def coins_list(self) -> list[dict]:
+        """Every coin CoinGecko lists, as `{"id", "symbol", "name"}` (symbols in lower case, not unique)."""
+        return self._listed(self._answer("/coins/list", where=f"{self.name} coins/list", params={}), "/coins/list")
+
+    def coin_markets(self, ids: list[str], *, currency: str) -> list[dict]:
+        """Market data now (`current_price`, `market_cap`, ...) of the coins `ids`, at most `MAX_IDS` of them; an id
+        CoinGecko does not know is left out of the answer."""
+        return self._listed(self._answer("/coins/markets", where=f"{self.name} coins/markets", params={
+            "vs_currency": currency, "ids": ",".join(ids), "per_page": MAX_IDS}), "/coins/markets")
+
+    def _answer(self, path: str, *, where: str, params: dict):
+        """The JSON of one GET, or a `SourceError` classified from CoinGecko's answer."""
+        try:
+            answer = self.session.get(f"{API}{path}", timeout=self.timeout_s, params=params)
         except requests.RequestException as exc:
             raise SourceError(f"{where}: {type(exc).__name__}: {exc}", kind=ErrorKind.TRANSIENT) from exc
         try:
@@ -122,14 +154,14 @@ class CoinGeckoReference:
                               kind=status_kind(answer.status_code),
                               retry_after_s=retry_after_s(answer.headers)) from exc
         try:
-            points = np.asarray(answer.json()["prices"], dtype=np.float64).reshape(-1, 2)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BrokenAnswerError(f"{where}: HTTP {answer.status_code} but no price points: "
-                                    f"{type(exc).__name__}: {exc}") from exc
-        return pl.DataFrame({
-            "ts": pl.Series(points[:, 0].astype(np.int64)).cast(pl.Datetime("ms")).cast(pl.Datetime("us")),
-            "price": points[:, 1],
-        })
+            return answer.json()
+        except ValueError as exc:
+            raise BrokenAnswerError(f"{where}: HTTP {answer.status_code} but not JSON: {answer.text[:100]!r}") from exc
+
+    def _listed(self, answer, path: str) -> list[dict]:
+        if not isinstance(answer, list) or not all(isinstance(row, dict) and "id" in row for row in answer):
+            raise BrokenAnswerError(f"{self.name} {path}: HTTP 200 but not a list of coins: {str(answer)[:100]}")
+        return answer
 
 
 def _error_message(answer: requests.Response) -> str:

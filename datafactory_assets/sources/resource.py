@@ -71,6 +71,7 @@ class SourcesResource(dg.ConfigurableResource):
     state_path: str | None = None
     rate_limit: bool = True
     coingecko_api_key: str | None = None
+    coingecko_ids: dict[str, str] = {}  # base -> CoinGecko id, from the universe file (datafactory universe --refresh)
     # the `[resilience]` settings, flat as Dagster resource config wants them; their defaults live in one place
     budget_margin: float = _DEFAULTS.budget_margin
     budgets: dict[str, int] = {}
@@ -97,7 +98,8 @@ class SourcesResource(dg.ConfigurableResource):
     def reference(self) -> CoinGeckoReference:
         """CoinGecko's prices, the reference for accuracy checks (the demo key, when set, is sent, never logged);
         ask through `guard("coingecko")`."""
-        return CoinGeckoReference(emulator_url=self.emulator_url, api_key=self.coingecko_api_key)
+        return CoinGeckoReference(emulator_url=self.emulator_url, api_key=self.coingecko_api_key,
+                                  coin_ids=self.coingecko_ids)
 
     def guard(self, name: str) -> SourceGuard:
         """The source's guard; with a state file, one per process and configuration (its state is in the file)."""

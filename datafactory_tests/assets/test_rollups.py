@@ -87,3 +87,17 @@ def test_rollups_follow_their_candles_wherever_in_history_they_are_updated(emula
     store("2024-03-01-06:00", "2024-03-01-23:00")
     evaluated = dg.evaluate_automation_conditions(defs=defs, instance=instance, cursor=evaluated.cursor)
     assert evaluated.get_requested_partitions(daily.key) == {"2024-03-01"}
+
+
+def test_each_bucket_is_its_own_group_and_the_automation_sensor_targets_both():
+    """The lineage graph labels a node by its key's last part only: the group box is what tells 1h from 1d."""
+    from datafactory_assets.automation.rollups import rollup_automation_sensor
+    from datafactory_assets.warehouse import WarehouseResource
+
+    hourly, daily = build_rollup_assets(symbol_settings("BTC/USDT", start=DAY), partitions_per_run=720)
+    assert (hourly.group_names_by_key[hourly.key], daily.group_names_by_key[daily.key]) == ("rollups_1h",
+                                                                                           "rollups_1d")
+    defs = dg.Definitions(assets=[hourly, daily], sensors=[rollup_automation_sensor()],
+                          resources={"warehouse": WarehouseResource(path="unused.duckdb")})
+    target = defs.get_sensor_def("rollups_automation").asset_selection
+    assert target.resolve(defs.resolve_asset_graph()) == {hourly.key, daily.key}

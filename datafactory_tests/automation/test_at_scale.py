@@ -25,8 +25,11 @@ def code_location(tmp_path, monkeypatch, emulator):
     An hour closing during the test only adds one hour to the shared healing run: the checks still hold."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     config = tmp_path / "datafactory.toml"
+    # 180 of the 200 coins have a CoinGecko id, so each run asks CoinGecko 180 times: within the demo plan's 30 a
+    # minute that alone takes six minutes a run, which this test of healing and collection does not measure
     config.write_text(universe_config(start=f"{start:%Y-%m-%dT%H:00:00}", top=200,
-                                      more='[warehouse]\npath = "warehouse.duckdb"\n[healing]\nsettle_minutes = 0\n'))
+                                      more='[warehouse]\npath = "warehouse.duckdb"\n[healing]\nsettle_minutes = 0\n'
+                                           '[sources.coingecko]\nbudget = 1000\n'))
     for name, value in {"DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": emulator.url}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("DATAFACTORY_WAREHOUSE", raising=False)
@@ -41,6 +44,7 @@ def test_200_symbols_heal_and_collect_the_closed_hour_once_each(code_location):
     module, start = code_location
     defs, settings = module.defs, module.settings
     assert len(settings.symbols) == 200 and "LUNA/USDT" not in {s.symbol for s in settings.symbols}
+    assert len(defs.resources["sources"].coingecko_ids) == 180  # read from the universe file at load
     instance = dg.DagsterInstance.ephemeral()
 
     sensor = defs.resolve_sensor_def("candles_healing")

@@ -11,10 +11,11 @@ import duckdb
 import pytest
 
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.hourly import HOUR, PARTITION_FORMAT
 from datafactory_assets.launcher import free_port
 from datafactory_assets.warehouse.connection import connect
-from datafactory_tests.e2e.platform import Platform
-from datafactory_tests.helpers import ms
+from datafactory_tests.e2e.platform import Platform, wait_for
+from datafactory_tests.helpers import ms, open_hour_lasting
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -182,3 +183,37 @@ def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platfo
     with connect(platform.warehouse_path, read_only=True) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
                             "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
+
+
+RUN_FAILURE = """
+query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status eventConnection { events {
+  __typename ... on ExecutionStepFailureEvent { error { message } } } } } } }"""
+
+
+def test_a_run_launched_over_a_range_reaching_the_still_open_hour_is_refused(platform):
+    """As the UI's launchpad or a GraphQL client launches it: range tags ending at the still-open hour, which the
+    partitions definition does not hold and Dagster does not check."""
+    opened = open_hour_lasting(180)
+    first, last = opened - 3 * HOUR, opened
+    launched = platform.graphql(LAUNCH_RUN, {"params": {
+        "selector": {"repositoryLocationName": "datafactory", "repositoryName": "__repository__",
+                     "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["candles", "btc_usdt"]}]},
+        "executionMetadata": {"tags": [
+            {"key": "dagster/asset_partition_range_start", "value": f"{first:{PARTITION_FORMAT}}"},
+            {"key": "dagster/asset_partition_range_end", "value": f"{last:{PARTITION_FORMAT}}"}]},
+    }})["launchRun"]
+    assert launched["__typename"] == "LaunchRunSuccess", launched
+    run = wait_for(lambda: (r := platform.graphql(RUN_FAILURE, {"id": launched["run"]["runId"]})["runOrError"])[
+        "status"] in {"SUCCESS", "FAILURE", "CANCELED"} and r, timeout_s=150, what="the run finished")
+    assert run["status"] == "FAILURE"
+    (message,) = [e["error"]["message"] for e in run["eventConnection"]["events"]
+                  if e["__typename"] == "ExecutionStepFailureEvent"]
+    assert (f"refused: partitions {first:{PARTITION_FORMAT}} .. {last:{PARTITION_FORMAT}} reach the still-open hour "
+            f"{opened:{PARTITION_FORMAT}} UTC") in message
+    if not platform.warehouse_path.exists():
+        return  # run alone: nothing was ever written
+    with connect(platform.warehouse_path, read_only=True) as conn:
+        # the hourly schedule may store the last closed hour meanwhile: the two before it stay untouched
+        assert conn.execute("SELECT count(*) FROM candles WHERE symbol = 'BTC/USDT' AND ts >= ? AND (ts < ? OR "
+                            "ts >= ?)", [first.replace(tzinfo=None), (opened - HOUR).replace(tzinfo=None),
+                                         opened.replace(tzinfo=None)]).fetchone() == (0,)

@@ -162,3 +162,11 @@ def test_latest_materialization_shows_rows_and_source_of_the_holed_run(fed, page
                             "window": f"{fed.start + timedelta(hours=HOLED[0]):%Y-%m-%d %H:%M} .. "
                                       f"{fed.start + timedelta(hours=HOLED.stop):%Y-%m-%d %H:%M} UTC"}.items():
             expect(page.get_by_role("row", name=f"{name} {value}", exact=True)).to_be_visible()
+
+
+def test_the_lineage_graph_tells_the_1h_rollup_from_the_1d_rollup(fed, page):
+    """A node shows only its key's last part (`btc_usdt` for both rollups): each bucket's group box names it."""
+    url = f"{fed.platform.url}/assets/candles/btc_usdt?view=lineage&lineageScope=downstream"
+    with screen(page, url, "lineage_rollups") as shown:
+        for group in ("rollups_1h", "rollups_1d"):
+            expect(shown.get_by_text(group, exact=True)).to_be_visible()

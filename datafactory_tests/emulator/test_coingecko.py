@@ -123,3 +123,51 @@ def test_faults_hit_the_chart_not_the_ping(emu, session):
     assert chart(session, **window).json()["prices"]
     assert [entry["fault"] for entry in emu.request_log()] == [None, "coingecko:status:503@1", "coingecko:garbage@1",
                                                                None]
+
+
+def test_the_coins_list_is_every_coin_once_with_lower_case_symbols_that_repeat(session):
+    coins = session.get(f"{API}/coins/list").json()
+    assert all(set(coin) == {"id", "symbol", "name"} and coin["symbol"] == coin["symbol"].lower() for coin in coins)
+    ids = [coin["id"] for coin in coins]
+    assert ids == sorted(set(ids)) and len(ids) > 300  # the realistic market's bases, and more coins than bases
+    by_symbol = {}
+    for coin in coins:
+        by_symbol.setdefault(coin["symbol"], []).append(coin["id"])
+    assert by_symbol["btc"] == ["bitcoin", "bitcoin-inu"]
+    assert sorted(by_symbol["eth"]) == ["bridged-ethereum", "ethereum", "ethereum-inu"]
+
+
+def test_markets_answer_the_named_coins_by_market_cap_with_their_price_now(session):
+    answer = session.get(f"{API}/coins/markets", params={
+        "vs_currency": "usd", "ids": "ethereum,bitcoin,bitcoin-inu,bridged-ethereum,no-such-coin"})
+    rows = answer.json()
+    assert answer.status_code == 200 and [r["id"] for r in rows] == [
+        "bitcoin-inu", "bitcoin", "ethereum", "bridged-ethereum"]  # the impostor reports the largest cap
+    assert [r["market_cap_rank"] for r in rows] == sorted(r["market_cap_rank"] for r in rows)
+    btc = rows[1]
+    last = synthetic_candles("BTC/USDT", now_ms() // MINUTE * MINUTE - MINUTE, now_ms())["close"].to_list()
+    assert btc["current_price"] in last and (btc["symbol"], btc["name"]) == ("btc", "Bitcoin")
+    assert btc["market_cap"] == round(btc["current_price"] * btc["circulating_supply"])
+    assert rows[0]["current_price"] < btc["current_price"] / 3  # same symbol, another coin
+    assert rows[3]["current_price"] == rows[2]["current_price"] and rows[3]["market_cap"] * 999 < rows[2]["market_cap"]
+    assert set(btc) >= {"image", "total_volume", "high_24h", "low_24h", "price_change_percentage_24h", "last_updated"}
+
+
+def test_markets_refuse_what_coingecko_refuses(session):
+    assert session.get(f"{API}/coins/markets", params={"ids": "bitcoin"}).json() == {
+        "error": "Missing parameter vs_currency"}
+    too_many = session.get(f"{API}/coins/markets", params={"vs_currency": "usd", "ids": ",".join(
+        f"coin-{i}" for i in range(251))})
+    assert too_many.status_code == 400
+    paged = session.get(f"{API}/coins/markets", params={"vs_currency": "usd", "ids": "bitcoin,ethereum,solana",
+                                                        "per_page": 2, "page": 2}).json()
+    assert [r["id"] for r in paged] == ["solana"]
+
+
+def test_an_impostors_chart_is_its_own_price_not_the_real_coins(session):
+    start = now_ms() - 3 * DAY
+    real = chart(session, "bitcoin", **{"from": start // 1000, "to": (start + HOUR * 5) // 1000}).json()["prices"]
+    fake = chart(session, "bitcoin-inu", **{"from": start // 1000, "to": (start + HOUR * 5) // 1000}).json()["prices"]
+    assert [t for t, _ in fake] == [t for t, _ in real]
+    ratios = {round(f / r, 6) for (_, f), (_, r) in zip(fake, real, strict=True)}
+    assert len(ratios) == 1 and ratios.pop() < 0.35

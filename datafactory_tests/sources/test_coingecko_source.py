@@ -61,7 +61,7 @@ def test_points_lie_within_the_window_bounds_included(coingecko):
 
 
 def test_an_unmapped_base_is_permanent_without_a_request(coingecko, emulator):
-    with pytest.raises(SourceError, match="no coin id for PEPE/USDT") as caught:
+    with pytest.raises(SourceError, match="no CoinGecko id for PEPE/USDT") as caught:
         coingecko.prices("PEPE/USDT", start=datetime.now(UTC) - timedelta(days=2), end=datetime.now(UTC))
     assert caught.value.kind is ErrorKind.PERMANENT and chart_requests(emulator) == []
 
