@@ -97,6 +97,9 @@ class AccuracySettings(_Table):
     reference: Literal[("coingecko", *SUPPORTED_SOURCES)] = "coingecko"
     tolerance_bps: float = Field(100.0, gt=0, le=10_000)  # a sampled close further than this fails; 10,000 is 100%
     sample_size: int = Field(12, ge=1, le=60)  # reference points per hourly partition: at most its 60 candles
+    # Symbols whose one-hour windows ask the reference in the same hour; the others take turns (checks/accuracy.py).
+    # CoinGecko's default budget is 30 requests a minute, so an hourly run of 200 symbols would otherwise wait 7.
+    checks_per_hour: int = Field(30, ge=1, le=10_000)
 
 
 class AnomalySettings(_Table):

@@ -101,7 +101,8 @@ MISTAKES = [
     ('[symbols."ETH/USDT"]\ncolour = "red"', '[symbols."ETH/USDT"].colour: unknown key; known: timeframe, start, '
                                              "sources"),
     ("[sources.okx]\nbudgt = 3", "[sources.okx].budgt: unknown key; known: budget"),
-    ("[accuracy]\ntolerance = 50", "[accuracy].tolerance: unknown key; known: reference, tolerance_bps, sample_size"),
+    ("[accuracy]\ntolerance = 50", "[accuracy].tolerance: unknown key; known: reference, tolerance_bps, sample_size, "
+     "checks_per_hour"),
     ("[anomaly]\nwindow = 10", "[anomaly].window: unknown key; known: k, window_candles, zero_volume_streak"),
     ("[alerts]\nslack_url = 1",
      "[alerts].slack_url: unknown key; known: checks, gaps_threshold, repeat_interval_s, sensor_interval_s"),

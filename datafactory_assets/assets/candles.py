@@ -12,7 +12,7 @@ import polars as pl
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
 from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
-from datafactory_assets.checks.accuracy import check_accuracy
+from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
@@ -47,16 +47,19 @@ def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
 def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
                        freshness_policy: dg.FreshnessPolicy | None = None,
                        accuracy: AccuracySettings = AccuracySettings(),
-                       anomaly: AnomalySettings = AnomalySettings()) -> dg.AssetsDefinition:
-    """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit."""
+                       anomaly: AnomalySettings = AnomalySettings(),
+                       turn: ReferenceTurn = ReferenceTurn()) -> dg.AssetsDefinition:
+    """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit;
+    `turn` says which of its one-hour windows the accuracy check compares."""
     key = candle_key(symbol)
     with backfill_policy_on_purpose():
-        return _candle_asset(symbol, key, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly)
+        return _candle_asset(symbol, key, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly,
+                             turn=turn)
 
 
 def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: int,
                   freshness_policy: dg.FreshnessPolicy | None, *, accuracy: AccuracySettings,
-                  anomaly: AnomalySettings) -> dg.AssetsDefinition:
+                  anomaly: AnomalySettings, turn: ReferenceTurn) -> dg.AssetsDefinition:
     @dg.asset(
         key=key,
         group_name="candles",
@@ -72,7 +75,7 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
         refuse_unclosed_partitions(context)
         try:
             yield from _materialize(context, symbol, warehouse=warehouse, sources=sources, accuracy=accuracy,
-                                    anomaly=anomaly)
+                                    anomaly=anomaly, turn=turn)
         except Exception:
             report_failed_partitions(context)
             raise
@@ -81,7 +84,8 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
 
 
 def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, warehouse: WarehouseResource,
-                 sources: SourcesResource, accuracy: AccuracySettings, anomaly: AnomalySettings):
+                 sources: SourcesResource, accuracy: AccuracySettings, anomaly: AnomalySettings,
+                 turn: ReferenceTurn):
     window = context.partition_time_window
     try:
         report = ingest_window(symbol, start=window.start, end=window.end, sources=sources,
@@ -110,7 +114,7 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
         metadata=_partition_metadata(context, symbol, report),
         check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
                        *_stored_checks(report.stored, symbol, window, accuracy=accuracy, anomaly=anomaly,
-                                       sources=sources)],
+                                       sources=sources, turn=turn)],
     )
 
 
@@ -158,13 +162,15 @@ def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[s
 
 
 def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *,
-                   accuracy: AccuracySettings, anomaly: AnomalySettings,
-                   sources: SourcesResource) -> list[dg.AssetCheckResult]:
+                   accuracy: AccuracySettings, anomaly: AnomalySettings, sources: SourcesResource,
+                   turn: ReferenceTurn) -> list[dg.AssetCheckResult]:
     """Accuracy and anomaly verdicts over what is stored after the write (`recent`: read back by the write's own
-    connection, closed before the reference is asked): the window, and for anomalies the candles before it."""
+    connection, closed before the reference is asked): the window, and for anomalies the candles before it. A
+    window holding no hour of the symbol's turn to ask the reference is not compared, and its check says so."""
     stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
-    return [check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources),
-            check_anomalies(recent, symbol, start=window.start, settings=anomaly)]
+    compared = (check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources)
+                if turn.due(window.start, window.end) else turn.deferred(symbol.symbol, window.end, settings=accuracy))
+    return [compared, check_anomalies(recent, symbol, start=window.start, settings=anomaly)]
 
 
 def _listed(sources: list) -> dg.MetadataValue:
@@ -175,6 +181,9 @@ def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """Every configured symbol's asset, each held to the configured freshness (Dagster evaluates and shows it)."""
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=settings.freshness_fail_minutes),
                                                warn_window=timedelta(minutes=settings.freshness_warn_minutes))
+    names = [s.symbol for s in settings.symbols]
     return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness,
-                               accuracy=settings.accuracy, anomaly=settings.anomaly)
+                               accuracy=settings.accuracy, anomaly=settings.anomaly,
+                               turn=ReferenceTurn.of(s.symbol, symbols=names,
+                                                     per_hour=settings.accuracy.checks_per_hour))
             for s in settings.symbols]

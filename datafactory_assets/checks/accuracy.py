@@ -13,6 +13,13 @@ close: a point at a close time meets that close exactly (a venue reference's poi
 price the candle implies there, never a close up to half a minute away. A point no stored candle spans is not
 compared; a window none of whose candles is met goes unverified.
 
+Turns: one request per symbol and hour is what an hourly run of a whole universe would cost (200 requests, seven
+minutes of CoinGecko's default budget). So the symbols take turns: each hour is the turn of at most
+`checks_per_hour` of them, each symbol's every `rounds` hours (`ReferenceTurn`). A run asks the reference when its
+window holds an hour of its symbol's turn (one request covers the whole window, so a run of `rounds` hours or more
+always asks); otherwise its check warns that the window was not compared and when the symbol's next turn is
+(Dagster requires a result of every check of a materialized asset, and a pass would claim a comparison).
+
 Verdicts: a sampled close further than `tolerance_bps` from the reference fails the check with ERROR severity but
 does not block: two sources disagreeing do not say which one is wrong, so the stored candles stay (they passed
 validation) and the failure is what alerts and people act on. A reference that cannot answer (down, throttled, too
@@ -22,7 +29,9 @@ a green check must mean the prices were compared and agreed.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import polars as pl
@@ -34,6 +43,36 @@ from datafactory_assets.sources.resource import SourcesResource
 
 COINGECKO = "coingecko"
 _LISTED_WORST = 10
+
+
+@dataclass(frozen=True)
+class ReferenceTurn:
+    """When a symbol's accuracy check asks the reference: for windows holding an hour whose number (hours since
+    the epoch), modulo `rounds`, is the symbol's `slot`."""
+
+    slot: int = 0
+    rounds: int = 1
+
+    @classmethod
+    def of(cls, symbol: str, *, symbols: Sequence[str], per_hour: int) -> ReferenceTurn:
+        """`symbol`'s turn among `symbols`, at most `per_hour` of them sharing an hour."""
+        return cls(slot=sorted(symbols).index(symbol) // per_hour, rounds=-(-len(symbols) // per_hour))
+
+    def due(self, start: datetime, end: datetime) -> bool:
+        first, hours = int(start.timestamp()) // 3600, -(-int((end - start).total_seconds()) // 3600)
+        return (self.slot - first) % self.rounds < hours
+
+    def next_after(self, end: datetime) -> datetime:
+        """The first hour at or after `end` that is the symbol's turn."""
+        first = int(end.timestamp()) // 3600
+        return datetime.fromtimestamp(((self.slot - first) % self.rounds + first) * 3600, UTC)
+
+    def deferred(self, symbol: str, end: datetime, *, settings: AccuracySettings) -> dg.AssetCheckResult:
+        """The verdict on a window that was not the symbol's turn: not compared, and when it will be."""
+        return unverified_result(
+            f"not {symbol}'s turn: {settings.checks_per_hour} symbol(s) an hour are compared ([accuracy] "
+            f"checks_per_hour), each every {self.rounds} hours; its next is {self.next_after(end):%Y-%m-%d %H:00} UTC",
+            settings=settings)
 
 
 def reference_points(sources: SourcesResource, symbol: SymbolSettings, *, reference: str, start: datetime,

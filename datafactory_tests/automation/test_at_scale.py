@@ -25,8 +25,9 @@ def code_location(tmp_path, monkeypatch, emulator):
     An hour closing during the test only adds one hour to the shared healing run: the checks still hold."""
     start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
     config = tmp_path / "datafactory.toml"
-    # 180 of the 200 coins have a CoinGecko id, so each run asks CoinGecko 180 times: within the demo plan's 30 a
-    # minute that alone takes six minutes a run, which this test of healing and collection does not measure
+    # 180 of the 200 coins have a CoinGecko id; the three-hour healing run holds a turn of about 80 of them (30 an
+    # hour take turns, test_candles.py), which within the default 30 a minute alone takes minutes that this test of
+    # healing and collection does not measure
     config.write_text(universe_config(start=f"{start:%Y-%m-%dT%H:00:00}", top=200,
                                       more='[warehouse]\npath = "warehouse.duckdb"\n[healing]\nsettle_minutes = 0\n'
                                            '[sources.coingecko]\nbudget = 1000\n'))

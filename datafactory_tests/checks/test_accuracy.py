@@ -10,9 +10,9 @@ import pytest
 
 from click.testing import CliRunner
 
-from datafactory_assets.assets import build_candle_asset
+from datafactory_assets.assets import build_candle_asset, candle_assets
 from datafactory_assets.assets.ingest import ingest_window
-from datafactory_assets.checks.accuracy import check_accuracy, deviations, sample_per_hour
+from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy, deviations, sample_per_hour
 from datafactory_assets.cli import main
 from datafactory_assets.settings import AccuracySettings, load_settings
 from datafactory_assets.sources.base import SourceError
@@ -231,3 +231,39 @@ def test_a_coin_outside_the_hand_mapped_seven_is_verified_and_an_ambiguous_one_s
         else:
             assert evaluation.severity == dg.AssetCheckSeverity.WARN
             assert info["unverified"].startswith("no CoinGecko id for EPIC/USDT")
+
+
+def test_symbols_take_turns_at_most_the_configured_many_an_hour_each_every_round():
+    symbols = [f"C{i}/USDT" for i in range(200)]
+    turns = {s: ReferenceTurn.of(s, symbols=symbols, per_hour=30) for s in symbols}
+    hours = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(14)]
+    due = [[s for s, t in turns.items() if t.due(h, h + timedelta(hours=1))] for h in hours]
+    assert {len(d) for d in due} == {30, 20}  # 7 rounds: six of 30 symbols, one of 20
+    assert all(sum(s in d for d in due) == 2 for s in symbols)  # each symbol twice in 14 hours
+    day = (hours[0], hours[0] + timedelta(days=1))
+    assert all(t.due(*day) for t in turns.values())  # a run longer than a round always asks
+    assert ReferenceTurn().due(hours[0], hours[1])  # alone, or 30 at most: every hour
+
+
+def test_an_hourly_run_of_many_symbols_asks_the_reference_for_those_whose_turn_it_is(sources, warehouse, emulator,
+                                                                                        tmp_path):
+    config = tmp_path / "datafactory.toml"
+    config.write_text(f'[defaults]\nstart = "{RECENT - timedelta(days=1):%Y-%m-%d}"\nsources = ["binance"]\n'
+                      '[accuracy]\nchecks_per_hour = 1\n'
+                      '[symbols]\n"BTC/USDT" = {}\n"ETH/USDT" = {}\n"SOL/USDT" = {}\n')
+    assets = candle_assets(load_settings(config, env={}))
+    result = dg.materialize(assets, partition_key=f"{RECENT:%Y-%m-%d-%H:%M}", instance=dg.DagsterInstance.ephemeral(),
+                            resources={"warehouse": warehouse, "sources": sources})
+    assert result.success
+    verdicts = {e.event_specific_data.asset_key.path[-1]: e.event_specific_data for e in result.all_events
+                if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "accuracy"}
+    compared = {name for name, v in verdicts.items() if v.passed}
+    (due,) = [s for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")  # sorted: three rounds of one, by the hour's number
+              if ReferenceTurn.of(s, symbols=["BTC/USDT", "ETH/USDT", "SOL/USDT"], per_hour=1).due(
+                  RECENT, RECENT + timedelta(hours=1))]
+    assert compared == {due.replace("/", "_").lower()} and len(verdicts) == 3
+    for name in verdicts.keys() - compared:  # the others say they were not compared, and when they will be
+        assert verdicts[name].severity == dg.AssetCheckSeverity.WARN
+        assert "turn: 1 symbol(s) an hour are compared" in verdicts[name].metadata["unverified"].value
+        assert "each every 3 hours; its next is" in verdicts[name].metadata["unverified"].value
+    assert len([r for r in emulator.request_log() if r["venue"] == "coingecko"]) == 1
