@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import ccxt
@@ -104,6 +105,11 @@ class CcxtCandleSource:
                     guard=None) -> FetchResult:
         """All closed candles with open time in [start, end), oldest first, as the canonical frame.
 
+        The venue is asked for one candle more on each side where the last page has room for them (never one request
+        more), and the answer
+        vouches for the span between the first and last candle it holds, those included: a minute missing at the edge
+        of a one-hour window then lies between candles of one answer, which is what confirming a hole needs.
+
         Each request goes through `guard.run` when given (budget, retry, breaker). Raises `SourceError` (with the
         requests made so far) when the exchange fails, and `BrokenAnswerError` when an answer is not data.
         """
@@ -112,13 +118,17 @@ class CcxtCandleSource:
         if not self.exchange.markets:
             run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
         tf_ms = self.exchange.parse_timeframe(timeframe) * 1000
-        start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), epoch_ms(datetime.now(UTC)) // tf_ms * tf_ms)
+        closed_ms = epoch_ms(datetime.now(UTC)) // tf_ms * tf_ms
+        start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), closed_ms)
+        wanted = max((end_ms - start_ms) // tf_ms, 0)
+        room = -(-wanted // self.quirks.max_candles_per_request) * self.quirks.max_candles_per_request - wanted
+        ask_end = min(end_ms + tf_ms, closed_ms) if room >= 2 else end_ms
         rows: list[list] = []
-        since = start_ms
+        since = start_ms - tf_ms if room >= 1 else start_ms
         try:
-            while since < end_ms:
-                limit = min(self.quirks.max_candles_per_request, (end_ms - since) // tf_ms)
-                until = min(end_ms, since + limit * tf_ms) - 1  # this page only: some venues refuse wider asks
+            while since < ask_end:
+                limit = min(self.quirks.max_candles_per_request, (ask_end - since) // tf_ms)
+                until = min(ask_end, since + limit * tf_ms) - 1  # this page only: some venues refuse wider asks
                 page = run(lambda s=since, n=limit, u=until: self._fetch_page(
                     symbol, timeframe=timeframe, since=s, limit=n, until=u, requests=requests),
                     weight=self.quirks.request_weight)
@@ -127,11 +137,13 @@ class CcxtCandleSource:
                 rows.extend(page)
                 since = page[-1][0] + tf_ms
         except SourceError as exc:
-            exc.requests = requests
+            exc.requests = _within(requests, start_ms, end_ms)
             raise
-        frame = candles_from_rows(rows, symbol=symbol, source=self.name).filter(
-            pl.col("ts").is_between(naive_utc(start_ms), naive_utc(end_ms), closed="left"))
-        return FetchResult(frame=frame.unique().sort("ts"), requests=requests)
+        requests = _within(requests, start_ms, end_ms)
+        answer = candles_from_rows(rows, symbol=symbol, source=self.name)
+        frame = answer.filter(pl.col("ts").is_between(naive_utc(start_ms), naive_utc(end_ms), closed="left"))
+        vouched = [] if frame.is_empty() else [(answer["ts"].min(), answer["ts"].max())]
+        return FetchResult(frame=frame.unique().sort("ts"), requests=requests, vouched=vouched)
 
     def quote_note(self, symbol: str) -> str | None:
         """ccxt venues list the canonical pair itself, so the quote currency is the one asked for."""
@@ -227,3 +239,11 @@ def _check_answer(raw, page: list, *, source: str, symbol: str, since: int) -> N
         raise BrokenAnswerError(
             f"{source} {symbol}: answer for since={since} has {len(raw)} rows but only {len(page)} parse as candles"
         )
+
+
+def _within(requests: list[RequestRecord], start_ms: int, end_ms: int) -> list[RequestRecord]:
+    """The requests as logged: each for its part of the window asked for, not the one candle on either side asked
+    for as evidence only (`coverage` counts a logged window's minutes as asked for, and those are not stored)."""
+    first, last = naive_utc(start_ms), naive_utc(end_ms)
+    return [replace(r, window_start=max(r.window_start, first), window_end=max(min(r.window_end, last), first))
+            for r in requests]

@@ -70,10 +70,10 @@ def test_a_range_run_fetches_pages_and_writes_every_partition_once(warehouse, so
     assert day["close"].to_list() == expected(start=HOUR.replace(hour=0), hours=24)["close"].to_list()
     assert len(result.asset_materializations_for_node("candles__btc_usdt")) == 24
     klines = [r for r in emulator.request_log() if r["path"].endswith("/klines")]
-    assert [int(r["query"]["limit"]) for r in klines] == [1000, 440]
+    assert [int(r["query"]["limit"]) for r in klines] == [1000, 442]  # and one candle on each side, as evidence
     with warehouse.connect(read_only=True) as conn:
         log = conn.sql("SELECT source, symbol, rows, outcome FROM ingest_log ORDER BY window_start").fetchall()
-    assert log == [("binance", "BTC/USDT", 1000, "ok"), ("binance", "BTC/USDT", 440, "ok")]
+    assert log == [("binance", "BTC/USDT", 1000, "ok"), ("binance", "BTC/USDT", 442, "ok")]  # one more each side
 
 
 def test_a_garbled_answer_fails_the_run_and_leaves_stored_rows_intact(warehouse, sources, emulator):

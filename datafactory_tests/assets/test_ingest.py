@@ -135,6 +135,22 @@ def test_only_minutes_between_candles_of_the_same_answer_are_holes(tmp_path, war
     assert [ts for ts, _, _ in _known_gaps(warehouse)] == [START.replace(tzinfo=None) + timedelta(minutes=5)]
 
 
+def test_the_last_minute_of_an_hour_is_a_hole_when_the_venue_has_the_next_hours_first(tmp_path, warehouse):
+    """The venue is asked for one candle beyond each end of the window, so a one-hour run (healing's, the hourly
+    schedule's) can vouch for its edge minutes; the extra candles are evidence only, never stored or logged as asked."""
+    alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START, sources=("binance",))
+    with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, {59})}) as emu:
+        report = ingest_window(alt, start=START, end=START + timedelta(hours=1), warehouse=warehouse,
+                               sources=SourcesResource(emulator_url=emu.url))
+    assert report.rows == 59
+    assert [ts for ts, _, _ in _known_gaps(warehouse)] == [START.replace(tzinfo=None) + timedelta(minutes=59)]
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT count(*), max(ts) FROM candles").fetchall() == [
+            (59, START.replace(tzinfo=None) + timedelta(minutes=58))]
+        assert conn.sql("SELECT min(window_start), max(window_end) FROM ingest_log").fetchall() == [
+            (START.replace(tzinfo=None), START.replace(tzinfo=None) + timedelta(hours=1))]
+
+
 def test_a_verified_archive_file_lacking_a_minute_is_evidence_up_to_the_end_of_the_file(tmp_path, warehouse):
     """The month file is read whole after its checksum matched: a minute it lacks after its first candle is not
     Binance's, even at the end of the window; one before its first candle may precede the listing."""

@@ -23,7 +23,7 @@ def test_a_window_longer_than_a_page_is_fetched_forward_exactly(binance, emulato
     want = synthetic_candles("ETH/USDT", ms(START), ms(end))
     assert result.frame["ts"].dt.epoch("ms").to_list() == want["open_ms"].to_list()
     assert result.frame["close"].to_list() == want["close"].to_list()
-    assert [r.rows for r in result.requests] == [1000, 1000, 1000, 60]
+    assert [r.rows for r in result.requests] == [1000, 1000, 1000, 62]  # one candle more on each side
     assert all(r.outcome == "ok" and r.source == "binance" for r in result.requests)
 
 
