@@ -11,7 +11,7 @@ Workloads (`--workload`):
      prints the code location's load time, one healing tick's time and the platform's peak RSS.
 `--symbols N` and `--days N` shrink a workload for a quick look. Prints one final JSON line with `candles`, `seconds`,
 `raw_seconds`, `ratio`, `ms_per_partition` (platform time beyond the raw time, per hourly partition), `symbols` and
-`days`.
+`days`; before it, where the platform's runs spent their time (bench/timeline.py).
 """
 
 from __future__ import annotations
@@ -140,6 +140,7 @@ def main() -> None:
                 peak_mb = rss.stop()
                 stop(platform)
             candles = stored_candles(env["DATAFACTORY_WAREHOUSE"], start=start, end=END)
+            subprocess.run([sys.executable, str(ROOT / "bench" / "timeline.py")], env=env, cwd=ROOT, check=True)
             if args.workload == "b":
                 extra["healing_tick_s"] = round(timed_healing_tick(env), 2)
                 extra["peak_rss_mb"] = round(peak_mb)

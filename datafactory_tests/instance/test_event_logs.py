@@ -9,11 +9,7 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from datafactory_assets.instance.environment import DAGSTER_ENV
 from datafactory_assets.instance.profiles import write_instance_config
-from datafactory_assets.instance.event_logs import (
-    CHUNK,
-    BatchingSqliteEventLogStorage,
-    CheckPlannedOncePostgresEventLogStorage,
-)
+from datafactory_assets.instance.event_logs import BatchingSqliteEventLogStorage, CheckPlannedOncePostgresEventLogStorage
 from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 
 HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
@@ -88,13 +84,15 @@ def test_a_range_run_is_stored_in_one_batch_and_read_back_per_partition(instance
     assert [e.dagster_event.partition for e in run_log] == keys
 
 
-def test_a_batch_larger_than_one_insert_keeps_every_partition(instance, single_writes):
-    keys = HOURS.get_partition_keys()[: CHUNK + 7]
+def test_a_batch_larger_than_one_insert_keeps_every_partition_in_order(instance, single_writes):
+    keys = HOURS.get_partition_keys()[:1007]  # SQLAlchemy sends at most 1,000 rows per INSERT of an executemany
 
     materialize(instance, keys[0], keys[-1])
 
     assert single_writes == []
     assert instance.get_materialized_partitions(hourly.key) == set(keys)
+    records = instance.fetch_materializations(hourly.key, limit=2000, ascending=True).records
+    assert [r.partition_key for r in records] == keys
     assert instance.get_latest_materialization_event(hourly.key).dagster_event.partition == keys[-1]
 
 
