@@ -1,11 +1,13 @@
 """Where a benchmark's runs spent their time: each phase of every run on an instance, read from its event log.
 
 `python bench/timeline.py` with DAGSTER_HOME set (bench/history.py calls it before its temporary
-platform goes away). A run's phases are the gaps between its milestone events (the first of each type): queued, the
-daemon's dequeue, the run worker's start (process, imports, code location load, planning), the step's process and
-resources, the step itself (fetch, write, checks, metadata), the events it writes, and the end of the run. Prints the
-median of each phase per kind of run (candles, rollups...), then one JSON line per run (seconds from its creation). Only Dagster's
-public instance API is used.
+platform goes away). A run's phases end at its milestone events: queued (launch
+request until enqueued), launch (the wait in the queue until the run worker is launched), run_worker_start (process,
+imports, code location load, instance), steps (its steps one after the other, until the last one succeeded) and
+run_end. Each step's time is split in two: `step_body` from its start to its first materialization (fetch, validate,
+write, metadata) and `step_events` from there to its success (storing the materializations, the checks). Prints the
+median of each phase per kind of run (candles, rollups...), the steps' summed per run, then one JSON line per run
+(seconds from its creation). Only Dagster's public instance API is used.
 """
 
 from __future__ import annotations
@@ -17,40 +19,46 @@ import statistics
 import dagster as dg
 
 E = dg.DagsterEventType
-# (phase name, the event that ends it); a phase starts where the previous one ended
+# (phase, the event that ends it, whether its first or last occurrence counts); a phase starts where the previous ends
 MILESTONES = (
-    ("queued", E.RUN_ENQUEUED),
-    ("dequeue", E.RUN_DEQUEUED),
-    ("launch", E.RUN_STARTING),
-    ("run_worker_start", E.RUN_START),
-    ("step_worker_start", E.STEP_WORKER_STARTED),
-    ("resources", E.RESOURCE_INIT_SUCCESS),
-    ("step_begins", E.STEP_START),
-    ("step_body", E.ASSET_MATERIALIZATION),
-    ("step_end", E.STEP_SUCCESS),
-    ("run_end", E.RUN_SUCCESS),
+    ("queued", E.RUN_ENQUEUED, "first"),
+    ("launch", E.RUN_STARTING, "first"),
+    ("run_worker_start", E.RUN_START, "first"),
+    ("steps", E.STEP_SUCCESS, "last"),
+    ("run_end", E.RUN_SUCCESS, "first"),
 )
+STEP_EVENTS = {E.STEP_START, E.ASSET_MATERIALIZATION, E.STEP_SUCCESS}
 
 
 def run_phases(instance: dg.DagsterInstance, run_id: str) -> dict[str, float]:
-    """Seconds from the run's creation to the first event of each milestone it reached."""
-    record = instance.get_run_record_by_id(run_id)
-    created = record.create_timestamp.timestamp()
-    types = {event_type for _, event_type in MILESTONES}
-    first: dict[str, float] = {}
+    """Seconds from the run's creation to each milestone it reached, and its steps' body and event times summed."""
+    created = instance.get_run_record_by_id(run_id).create_timestamp.timestamp()
+    types = {event_type for _, event_type, _ in MILESTONES} | STEP_EVENTS
+    first: dict[E, float] = {}
+    last: dict[E, float] = {}
+    step_marks: dict[str, dict[E, float]] = {}
     for entry in instance.all_logs(run_id, of_type=types):
-        first.setdefault(entry.dagster_event_type.value, entry.timestamp - created)
-    return {name: round(first[event_type.value], 2) for name, event_type in MILESTONES if event_type.value in first}
+        kind, at = entry.dagster_event_type, entry.timestamp - created
+        first.setdefault(kind, at)
+        last[kind] = at
+        if kind in STEP_EVENTS:
+            step_marks.setdefault(entry.step_key, {}).setdefault(kind, at)
+    reached = {name: round((first if which == "first" else last)[kind], 2) for name, kind, which in MILESTONES
+               if kind in first}
+    done = [m for m in step_marks.values() if E.ASSET_MATERIALIZATION in m and E.STEP_SUCCESS in m]
+    reached["step_body"] = round(sum(m[E.ASSET_MATERIALIZATION] - m[E.STEP_START] for m in done), 2)
+    reached["step_events"] = round(sum(m[E.STEP_SUCCESS] - m[E.ASSET_MATERIALIZATION] for m in done), 2)
+    return reached
 
 
 def phase_lengths(reached: dict[str, float]) -> dict[str, float]:
     """Each phase's length: its milestone minus the previous milestone the run reached."""
     lengths, previous = {}, 0.0
-    for name, _ in MILESTONES:
+    for name, _, _ in MILESTONES:
         if name in reached:
             lengths[name] = reached[name] - previous
             previous = reached[name]
-    return lengths
+    return {**lengths, "step_body": reached["step_body"], "step_events": reached["step_events"]}
 
 
 def main() -> None:
@@ -67,8 +75,9 @@ def main() -> None:
     for record, reached in per_run:
         groups.setdefault(run_group(record.dagster_run), []).append(phase_lengths(reached))
     for group, lengths in groups.items():
+        names = [name for name, _, _ in MILESTONES] + ["step_body", "step_events"]
         medians = {name: round(statistics.median(x[name] for x in lengths if name in x), 2)
-                   for name, _ in MILESTONES if any(name in x for x in lengths)}
+                   for name in names if any(name in x for x in lengths)}
         print(f"{group}: {len(lengths)} runs, median seconds per phase {json.dumps(medians)}")
     for record, reached in per_run:
         print(json.dumps({"run": record.dagster_run.run_id[:8], "group": run_group(record.dagster_run),

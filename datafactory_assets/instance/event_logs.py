@@ -31,7 +31,8 @@ one `executemany` instead of one `INSERT ... VALUES` of 7,000 bound values, whic
 
 It uses SQLite storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row`,
 `_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`): Dagster has no public hook for
-batch writing or connection reuse, and this module is the only place that touches them. It keeps the files where Dagster's default SQLite event log does: `<dagster_home>/history/runs`.
+batch writing or connection reuse, and this module is the only place that touches them. It keeps the files where
+Dagster's default SQLite event log does: `<dagster_home>/history/runs`.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from datafactory_assets.instance.environment import DAGSTER_ENV
 from datafactory_assets.instance.profiles import write_instance_config
-from datafactory_assets.instance.event_logs import BatchingSqliteEventLogStorage, CheckPlannedOncePostgresEventLogStorage
+from datafactory_assets.instance.event_logs import (BatchingSqliteEventLogStorage,
+                                                    CheckPlannedOncePostgresEventLogStorage)
 from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 
 HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
