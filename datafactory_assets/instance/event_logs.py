@@ -20,14 +20,14 @@ the run's file, one index transaction with the events, their indexed tags and ea
 batch, and every single event, goes through Dagster's own code. The layout on disk is Dagster's, so the webserver,
 the daemon and `dagster instance migrate` read it unchanged.
 
-**Connections kept open (SQLite).** Dagster's `SqliteEventLogStorage._connect` creates an engine for every statement
-and disposes it after: every event opens its run's file and the index, and closing the last connection of a WAL
-database checkpoints it (fsyncs the log into the file and truncates it), about 5 ms each on this disk, twice per event
-(about 70 single events per run: steps, outputs, checks, logs) and on every read of the webserver and daemon. This
-class keeps one engine per file and process (the index and the eight run files used last), created again in a
-process that forked from its creator and disposed when `wipe` deletes the files. Dagster's own thread lock still
-serializes the statements of one process; SQLite's file locks serialize processes as before. A batch's rows go in as
-one `executemany` instead of one `INSERT ... VALUES` of 7,000 bound values, which SQLAlchemy compiles anew each time.
+**Connections kept open (SQLite).** Dagster's `SqliteEventLogStorage._connect` creates an engine for every statement and
+disposes it after: every event opens its run's file and the index, and closing the last connection of a WAL database
+checkpoints it (writes the log back into the file), about 5 ms each in a profile on the loaded machine, twice per event
+(about 70 single events per run: steps, outputs, checks, logs) and on every read of the webserver and daemon. This class
+keeps one engine per file and process (the index and the eight run files used last), created again in a process that
+forked from its creator and disposed when `wipe` deletes the files. Dagster's own thread lock still serializes the
+statements of one process; SQLite's file locks serialize processes as before. A batch's rows go in as one `executemany`
+instead of one `INSERT ... VALUES` of 7,000 bound values, which SQLAlchemy compiles anew each time.
 
 It uses SQLite storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row`,
 `_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`): Dagster has no public hook for
