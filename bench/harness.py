@@ -38,14 +38,16 @@ def start_emulator(*, budget: bool) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def write_config(workdir: Path, symbols: list[str], start: datetime) -> Path:
-    """A universe of `symbols` from `start` with the shipped sources chain and run size; healing off, so only the
-    benchmark's own backfill fills the warehouse."""
+def write_config(workdir: Path, symbols: list[str], start: datetime, *,
+                 partitions_per_run: int | None = None) -> Path:
+    """A universe of `symbols` from `start` with the shipped sources chain and run size (or `partitions_per_run`);
+    healing off, so only the benchmark's own backfill fills the warehouse."""
     shipped = tomllib.loads((ROOT / "datafactory.toml").read_text())
     lines = ["[defaults]", 'timeframe = "1m"', f'start = "{start:%Y-%m-%d}"',
              f"sources = {json.dumps(shipped['defaults']['sources'])}", "[symbols]",
              *(f'"{s}" = {{}}' for s in symbols), "[backfill]",
-             f"partitions_per_run = {shipped['backfill']['partitions_per_run']}", "[healing]", "enabled = false"]
+             f"partitions_per_run = {partitions_per_run or shipped['backfill']['partitions_per_run']}",
+             "[healing]", "enabled = false"]
     path = workdir / "datafactory.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -88,6 +90,23 @@ def stop(proc: subprocess.Popen) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     proc.wait()
+
+
+def tree_cpu_seconds(pid: int) -> dict[str, float]:
+    """CPU seconds (user + system) `pid` and every process below it have used so far, per command (its first two
+    words after the interpreter), a process's ended and reaped children counted with it: what the platform cost the
+    machine's cores, whatever else ran on them."""
+    tick, used = os.sysconf("SC_CLK_TCK"), {}
+    for member in [pid, *descendants(pid)]:
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+            argv = Path(f"/proc/{member}/cmdline").read_bytes().decode().split("\0")
+        except OSError:
+            continue
+        words = [Path(a).name for a in argv if a and not a.startswith("-") and "python" not in Path(a).name][:2]
+        name = " ".join(words)
+        used[name] = used.get(name, 0.0) + sum(int(f) for f in fields[11:15]) / tick
+    return {name: round(seconds, 1) for name, seconds in sorted(used.items())}
 
 
 def platform_env(workdir: Path, *, config: Path, emulator_url: str) -> dict[str, str]:

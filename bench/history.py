@@ -11,7 +11,9 @@ Workloads (`--workload`):
      prints the code location's load time, one healing tick's time and the platform's peak RSS.
 `--symbols N` and `--days N` shrink a workload for a quick look. Prints one final JSON line with `candles`, `seconds`,
 `raw_seconds`, `ratio`, `ms_per_partition` (platform time beyond the raw time, per hourly partition), `symbols` and
-`days`.
+`days`, and the CPU seconds the platform's processes and the raw pass used (the machine is shared: CPU time is
+what the load from elsewhere does not inflate); before it, where the platform's runs spent their time
+(bench/timeline.py).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from pathlib import Path
 import ccxt
 
 from harness import (BIN, ROOT, platform_env, raw_pass, start_emulator, start_platform, stop,
-                     stored_candles, write_config)
+                     stored_candles, tree_cpu_seconds, write_config)
 
 from datafactory_assets.processes import descendants
 from datafactory_assets.sources.ccxt_source import point_at_emulator
@@ -111,6 +113,7 @@ def main() -> None:
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="a")
     parser.add_argument("--symbols", type=int, help="Fewer symbols than the workload's.")
     parser.add_argument("--days", type=int, help="Fewer days than the workload's.")
+    parser.add_argument("--partitions-per-run", type=int, help="[backfill] partitions_per_run (default: shipped).")
     args = parser.parse_args()
     workload = WORKLOADS[args.workload]
     days, count = args.days or workload["days"], args.symbols or workload["symbols"]
@@ -121,8 +124,11 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             symbols = listed_symbols(url, count)
-            env = platform_env(workdir, config=write_config(workdir, symbols, start), emulator_url=url)
+            config = write_config(workdir, symbols, start, partitions_per_run=args.partitions_per_run)
+            env = platform_env(workdir, config=config, emulator_url=url)
+            raw_cpu = time.process_time()
             raw_candles, raw_seconds = raw_pass(url, symbols, start=start, end=END, database=workdir / "raw.duckdb")
+            raw_cpu = time.process_time() - raw_cpu
             raw_done = time.monotonic()
             if args.workload == "b":
                 extra["load_s"] = round(timed_load(env), 2)
@@ -131,15 +137,19 @@ def main() -> None:
                 time.sleep(max(0.0, raw_done + 61 - time.monotonic()))
             rss = PeakRss(platform.pid)
             try:
-                began = time.perf_counter()
+                cpu_before, began = tree_cpu_seconds(platform.pid), time.perf_counter()
                 subprocess.run([str(BIN / "datafactory"), "backfill", "--from", f"{start:%Y-%m-%d}",
                                 "--to", f"{END - timedelta(days=1):%Y-%m-%d}", "--url", web, "--wait",
                                 "--timeout", "86400"], env=env, check=True)
                 seconds = time.perf_counter() - began
+                cpu = {name: round(used - cpu_before.get(name, 0.0), 1)
+                       for name, used in tree_cpu_seconds(platform.pid).items()}
+                print(f"platform CPU seconds during the backfill, per process: {json.dumps(cpu)}")
             finally:
                 peak_mb = rss.stop()
                 stop(platform)
             candles = stored_candles(env["DATAFACTORY_WAREHOUSE"], start=start, end=END)
+            subprocess.run([sys.executable, str(ROOT / "bench" / "timeline.py")], env=env, cwd=ROOT, check=True)
             if args.workload == "b":
                 extra["healing_tick_s"] = round(timed_healing_tick(env), 2)
                 extra["peak_rss_mb"] = round(peak_mb)
@@ -154,6 +164,7 @@ def main() -> None:
     print(json.dumps({"candles": candles, "seconds": round(seconds, 2), "raw_seconds": round(raw_seconds, 2),
                       "ratio": round(seconds / raw_seconds, 2),
                       "ms_per_partition": round(1000 * (seconds - raw_seconds) / partitions, 2),
+                      "platform_cpu_s": round(sum(cpu.values()), 1), "raw_cpu_s": round(raw_cpu, 1),
                       "symbols": count, "days": days, **extra}))
 
 

@@ -369,7 +369,7 @@ def _launch_runs(url: str, plan: progress.Plan, *, partitions_per_run: int) -> s
     except backfills.BackfillError as exc:
         raise click.ClickException(str(exc)) from exc
     sources = sorted({run.source for run in runs})
-    _console().print(f"backfill {backfill_id}: {len(runs)} run(s) of up to {partitions_per_run} hour(s) queued "
+    _console().print(f"backfill {backfill_id}: {len(runs)} run(s) of up to {max(r.hours for r in runs)} hour(s) queued "
                      f"({', '.join(sources)}); {backfills.runs_url(url, backfill_id)}", markup=False,
                      highlight=False, soft_wrap=True)
     return backfill_id

@@ -1,12 +1,12 @@
 """Backfills of the hours the warehouse lacks: range runs launched through a running webserver's GraphQL API.
 
 The warehouse, not Dagster's partition status, says what is stored: a backfill asks only for the hours it does not
-hold complete, each run of adjacent missing hours as its own range, cut into runs of at most `partitions_per_run`
-hours as the assets' `BackfillPolicy` would. The runs are launched directly, as the healing sensor launches its own,
-rather than as a Dagster asset backfill: the backfill daemon looks at new backfills every 30 seconds and marks them
-done on a later pass, which added about a minute to every backfill, while a launched run is queued at once. The runs
-share a `datafactory/backfill` tag, which the CLI follows and the UI's run list filters by. (`dagster job backfill`
-would launch one run per partition: 8,760 runs for a year of one symbol.)
+hold complete, each run of adjacent missing hours as its own range, cut into spans that symbols needing the same
+hours share, so that the backfill is a few large runs (see `range_runs`). The runs are launched directly, as the
+healing sensor launches its own, rather than as a Dagster asset backfill: the backfill daemon looks at new backfills
+every 30 seconds and marks them done on a later pass, which added about a minute to every backfill, while a launched
+run is queued at once. The runs share a `datafactory/backfill` tag, which the CLI follows and the UI's run list
+filters by. (`dagster job backfill` would launch one run per partition: 8,760 runs for a year of one symbol.)
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 import duckdb
 import requests
 
+from datafactory_assets import progress
 from datafactory_assets.hourly import HOUR, PARTITION_FORMAT, open_hour
 from datafactory_assets.automation.run_tags import by_primary_source, candle_run_tags
 from datafactory_assets.settings import Settings, SymbolSettings
@@ -31,9 +32,14 @@ ASSET_PARTITION_RANGE_END = "dagster/asset_partition_range_end"  # constants do 
 HourRange = tuple[datetime, datetime]  # first and last hour start, both inclusive, UTC
 RUN_DONE = {"SUCCESS", "FAILURE", "CANCELED"}
 BACKFILL_TAG = "datafactory/backfill"
-# Partitions of all its assets one run holds at most: about as many seconds of Dagster bookkeeping as a run process
-# takes to start, so fewer would pay more starts and more would leave the other cores idle.
-RUN_PARTITIONS = 2_880
+# How the CLI sizes its runs. Every run pays a process start (Python, Dagster, ccxt and the code location: about 2 s
+# of CPU, half of a 2,880-partition run's CPU in a profile) and each of its assets' steps runs after the other, so a
+# backfill is best as many runs as the queue runs at once (the embedded instance's four), each as large as allowed.
+RUN_SLOTS = 4
+RUN_PARTITIONS_MIN = 2_880  # a smaller backfill is one run of this size at most, not four small ones
+RUN_PARTITIONS = 8_760  # partitions of all its assets one run holds at most: what one failure leaves to retry
+SPAN_HOURS = 2_190  # hours one step fetches and writes at most (about 3 months, 131,400 1m candles in memory),
+# unless `partitions_per_run` asks for longer
 
 _LOCATE = """
 query Locate($keys: [AssetKeyInput!]) {
@@ -119,20 +125,25 @@ def missing_ranges(conn: duckdb.DuckDBPyConnection, symbols: list[SymbolSettings
 
 
 def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions_per_run: int) -> list[RangeRun]:
-    """The runs that fetch `plan`: per primary source, each range cut into spans of at most `partitions_per_run`
-    hours; symbols that need the same span share its runs, up to `RUN_PARTITIONS` partitions a run (a fresh backfill
-    of four symbols is one run a month, one of 200 symbols over a week a dozen runs that go in parallel)."""
+    """The runs that fetch `plan`, per primary source: about `RUN_SLOTS` runs of equal size, each between
+    `RUN_PARTITIONS_MIN` and `RUN_PARTITIONS` partitions (more runs when the plan is larger). Each range is cut into
+    spans long enough for its symbols to fill such a run together (at least `partitions_per_run` hours, at most
+    `SPAN_HOURS` unless `partitions_per_run` is longer), and symbols that need the same span share its runs: a year of
+    four symbols is four runs of 2,190 hours of all four, a week of 200 symbols four runs of 50 symbols each."""
     runs = []
     for source, symbols in by_primary_source(plan).items():
+        asked = sum(progress.hour_count(plan[symbol]) for symbol in symbols)
+        size = min(max(-(-asked // RUN_SLOTS), RUN_PARTITIONS_MIN), RUN_PARTITIONS)
+        span_hours = max(min(size // len(symbols), SPAN_HOURS), partitions_per_run)
         spans: dict[HourRange, list[str]] = defaultdict(list)
         for symbol in symbols:
             for first, last in plan[symbol]:
                 while first <= last:
-                    cut = min(first + (partitions_per_run - 1) * HOUR, last)
+                    cut = min(first + (span_hours - 1) * HOUR, last)
                     spans[(first, cut)].append(symbol.asset_name)
                     first = cut + HOUR
         for (first, last), assets in sorted(spans.items()):
-            per_run = max(RUN_PARTITIONS // ((last - first) // HOUR + 1), 1)
+            per_run = max(size // ((last - first) // HOUR + 1), 1)
             runs.extend(RangeRun(source, first, last, tuple(assets[i:i + per_run]))
                         for i in range(0, len(assets), per_run))
     return runs

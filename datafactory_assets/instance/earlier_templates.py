@@ -6,6 +6,7 @@ the operator edited is kept as it is. When a template changes, add the hash of t
 
 EARLIER_TEMPLATES: dict[str, frozenset[str]] = {
     "embedded": frozenset({
+        "35d75ec47c12a4cba7f97124840bf4a1fa64fdf37be13c7bbda659a8549b82e6",
         "4cbcb5a2aa16357cb92d0cede6da5ff17018bf60f6f3f0dc42e4fc67a2ffc6bd",
         "51d63a9fc5a9a00cb51ed031e3269b21a2e30e860d0060f889c4f9ee251841dd",
         "5fa9bf739870a870ade4896305c33747dd1efada64c094210e16fc3aa17f62fc",

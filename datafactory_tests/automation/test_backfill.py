@@ -3,7 +3,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
-from datafactory_assets.automation.backfill import (RUN_PARTITIONS, RangeRun, missing_ranges, partition_range,
+from datafactory_assets.automation.backfill import (HOUR, RUN_PARTITIONS, RangeRun, missing_ranges, partition_range,
                                                     range_runs, selected_symbols, whole_window)
 from datafactory_assets.settings import Settings
 from datafactory_tests.helpers import symbol_settings
@@ -64,15 +64,29 @@ def test_only_the_hours_the_warehouse_lacks_are_asked_for_each_run_of_them_as_on
     assert whole_window([btc, eth], hour(0), hour(7)) == {btc: [(hour(0), hour(7))], eth: [(hour(0), hour(7))]}
 
 
-def test_ranges_are_cut_as_the_backfill_policy_would_and_symbols_needing_the_same_span_share_its_run():
+def test_a_small_backfill_is_one_run_per_range_that_symbols_needing_the_same_hours_share():
     btc, eth = SETTINGS.symbols
     plan = {btc: [(hour(0), hour(4))], eth: [(hour(0), hour(4)), (hour(7), hour(7))]}
     assert range_runs(plan, partitions_per_run=2) == [
-        RangeRun("binance", hour(0), hour(1), ("btc_usdt", "eth_usdt")),
-        RangeRun("binance", hour(2), hour(3), ("btc_usdt", "eth_usdt")),
-        RangeRun("binance", hour(4), hour(4), ("btc_usdt", "eth_usdt")),
+        RangeRun("binance", hour(0), hour(4), ("btc_usdt", "eth_usdt")),
         RangeRun("binance", hour(7), hour(7), ("eth_usdt",))]
-    assert sum(run.hours * len(run.assets) for run in range_runs(plan, partitions_per_run=2)) == 11
+
+
+@pytest.mark.parametrize(("symbols", "hours", "partitions_per_run", "runs"), [
+    (4, 8760, 720, [(2190, 4)] * 4),  # a year of four symbols: four runs of a quarter of the year, all four symbols
+    (1, 8760, 720, [(2190, 1)] * 4),  # a year of one symbol: four runs, none longer than SPAN_HOURS
+    (1, 8760, 4380, [(4380, 1)] * 2),  # ... unless partitions_per_run asks for longer
+    (200, 168, 720, [(168, 50)] * 4),  # a week of 200 symbols: four runs of 50 symbols
+    (4, 35040, 720, [(2190, 4)] * 16),  # four years of four symbols: runs of RUN_PARTITIONS, more of them
+])
+def test_a_backfill_is_about_as_many_runs_as_run_at_once_each_as_large_as_allowed(symbols, hours,
+                                                                                partitions_per_run, runs):
+    plan = {symbol_settings(f"S{i}/USDT"): [(hour(0), hour(hours - 1))] for i in range(symbols)}
+    cut = range_runs(plan, partitions_per_run=partitions_per_run)
+    assert [(run.hours, len(run.assets)) for run in cut] == runs
+    assert all(run.hours * len(run.assets) <= RUN_PARTITIONS for run in cut)
+    covered = sorted((asset, run.first + h * HOUR) for run in cut for asset in run.assets for h in range(run.hours))
+    assert covered == sorted((s.asset_name, hour(h)) for s in plan for h in range(hours))
 
 
 def test_many_symbols_needing_the_same_span_are_spread_over_runs_of_a_bounded_size():

@@ -174,7 +174,7 @@ def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platfo
         conn.execute("DELETE FROM candles WHERE symbol = 'ETH/USDT' AND (ts >= '2024-03-05 03:00' AND ts < "
                      "'2024-03-05 04:00' OR ts = '2024-03-06 10:59')")
     healed, runs = datafactory_backfill(platform, "--wait", "--timeout", "300")
-    assert "2 of 48 hour(s) to fetch" in healed and "2 run(s) of up to 720 hour(s) queued (binance)" in healed
+    assert "2 of 48 hour(s) to fetch" in healed and "2 run(s) of up to 1 hour(s) queued (binance)" in healed
     assert runs == [("2024-03-05-03:00", "2024-03-05-03:00"), ("2024-03-06-10:00", "2024-03-06-10:00")]
     assert "ETH/USDT: 2 of 2 hour(s) complete, 61 candle(s) stored in" in healed
 

@@ -4,7 +4,6 @@ launched again by run_retries."""
 
 import os
 import signal
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,19 +11,19 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from datafactory_assets.automation.backfill import RUN_DONE, RangeRun, backfill_runs, launch_runs
 from datafactory_assets.automation.run_tags import SOURCE_TAG, candle_run_tags
 from datafactory_assets.emulator.candles import synthetic_candles
 from datafactory_assets.processes import descendants
-from datafactory_tests.e2e.platform import BIN, Platform
+from datafactory_tests.e2e.platform import Platform, wait_for
 from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 from datafactory_tests.helpers import ms
 
 pytestmark = [pytest.mark.xdist_group("e2e"), pytest.mark.skipif(missing_reason() is not None,
                                                                   reason=missing_reason() or "")]
 
-# Two primary sources, two binance symbols; 6 partitions per run: a one-day backfill is four runs per source (a
-# backfill run covers every asset of its backfill that shares the partitions: BTC and ETH together), one more than
-# a source may have in progress at once.
+# Two primary sources, two binance symbols; a day's backfill launched as four runs of 6 hours per source (BTC and
+# ETH together), one more than a source may have in progress at once.
 CONFIG = """
 [defaults]
 timeframe = "1m"
@@ -87,11 +86,14 @@ def most_overlapping(intervals: list[tuple[float, float]]) -> int:
 
 
 def test_a_backfill_on_postgres_queues_runs_within_the_source_and_run_limits(platform, postgres):
-    result = subprocess.run(
-        [BIN / "datafactory", "backfill", "--from", "2024-03-01", "--to", "2024-03-01", "--url", platform.url,
-         "--wait", "--timeout", "240"], env=platform.env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr + platform.log("daemon")[-3000:]
-    assert "succeeded: 8 run(s), 0 not successful" in result.stdout, result.stdout  # four binance, four okx
+    day = datetime(2024, 3, 1, tzinfo=UTC)
+    quarters = [(day + timedelta(hours=h), day + timedelta(hours=h + 5)) for h in range(0, 24, 6)]
+    runs = [RangeRun(source, first, last, assets) for first, last in quarters
+            for source, assets in (("binance", ("btc_usdt", "eth_usdt")), ("okx", ("sol_usdt",)))]
+    launch_runs(platform.url, runs, backfill_id="queue")  # as `datafactory backfill` launches its runs
+    wait_for(lambda: all(r["status"] in RUN_DONE for r in backfill_runs(platform.url, "queue")), timeout_s=240,
+             what="the eight runs to finish")
+    assert {r["status"] for r in backfill_runs(platform.url, "queue")} == {"SUCCESS"}, platform.log("daemon")[-3000:]
 
     now = time.time()
     runs = [(tag, float(enqueued), float(starting or now), end or now)

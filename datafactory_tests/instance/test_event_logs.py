@@ -2,6 +2,8 @@
 them back as it reads its own (per-partition records, materialized partitions, the asset's latest event); a check
 over the whole run is planned once and completed by its result."""
 
+import multiprocessing
+
 import dagster as dg
 import pytest
 
@@ -9,11 +11,8 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from datafactory_assets.instance.environment import DAGSTER_ENV
 from datafactory_assets.instance.profiles import write_instance_config
-from datafactory_assets.instance.event_logs import (
-    CHUNK,
-    BatchingSqliteEventLogStorage,
-    CheckPlannedOncePostgresEventLogStorage,
-)
+from datafactory_assets.instance.event_logs import (OPEN_RUN_FILES, BatchingSqliteEventLogStorage,
+                                                    CheckPlannedOncePostgresEventLogStorage)
 from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 
 HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
@@ -88,13 +87,15 @@ def test_a_range_run_is_stored_in_one_batch_and_read_back_per_partition(instance
     assert [e.dagster_event.partition for e in run_log] == keys
 
 
-def test_a_batch_larger_than_one_insert_keeps_every_partition(instance, single_writes):
-    keys = HOURS.get_partition_keys()[: CHUNK + 7]
+def test_a_batch_larger_than_one_insert_keeps_every_partition_in_order(instance, single_writes):
+    keys = HOURS.get_partition_keys()[:1007]  # SQLAlchemy sends at most 1,000 rows per INSERT of an executemany
 
     materialize(instance, keys[0], keys[-1])
 
     assert single_writes == []
     assert instance.get_materialized_partitions(hourly.key) == set(keys)
+    records = instance.fetch_materializations(hourly.key, limit=2000, ascending=True).records
+    assert [r.partition_key for r in records] == keys
     assert instance.get_latest_materialization_event(hourly.key).dagster_event.partition == keys[-1]
 
 
@@ -105,3 +106,36 @@ def test_a_check_over_the_whole_run_is_planned_once_and_completed_by_its_result(
         dg.AssetCheckKey(hourly.key, "whole_run"), limit=100)
     assert [(r.run_id, r.partition, r.status) for r in history] == [
         (result.run_id, None, AssetCheckExecutionRecordStatus.SUCCEEDED)]
+
+
+@pytest.fixture
+def embedded(tmp_path, monkeypatch):
+    """The shipped embedded instance, in a temporary DAGSTER_HOME."""
+    for name, value in {"DAGSTER_HOME": str(tmp_path), **DAGSTER_ENV}.items():
+        monkeypatch.setenv(name, value)
+    write_instance_config(tmp_path, "embedded")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as shipped:
+        yield shipped
+
+
+def test_the_embedded_event_log_keeps_the_index_and_the_last_run_files_open_not_every_one(embedded):
+    run_ids = [materialize(embedded, f"2024-03-01-{h:02d}:00", f"2024-03-01-{h:02d}:00").run_id for h in range(10)]
+
+    assert set(embedded.event_log_storage._engines) == {"index", *run_ids[-OPEN_RUN_FILES:]}
+    assert [len(embedded.all_logs(run_id)) > 0 for run_id in run_ids] == [True] * 10  # closed files reopen
+    assert embedded.get_materialized_partitions(hourly.key) == {f"2024-03-01-{h:02d}:00" for h in range(10)}
+
+
+def test_the_embedded_event_log_writes_after_a_wipe_and_from_a_forked_process(embedded):
+    materialize(embedded, "2024-03-01-00:00", "2024-03-01-02:00")
+    embedded.wipe()
+    assert embedded.get_materialized_partitions(hourly.key) == set()
+
+    child = multiprocessing.get_context("fork").Process(
+        target=materialize, args=(embedded, "2024-03-01-03:00", "2024-03-01-05:00"))
+    child.start()
+    child.join(timeout=120)
+
+    assert child.exitcode == 0
+    materialize(embedded, "2024-03-01-06:00", "2024-03-01-06:00")
+    assert embedded.get_materialized_partitions(hourly.key) == {f"2024-03-01-{h:02d}:00" for h in range(3, 7)}
