@@ -16,6 +16,7 @@ EARLIER_TEMPLATES: dict[str, frozenset[str]] = {
         "8fad85d12b4fb21ac404744bd705bff09555638f9ba41c540d4ca8dd7b407f0f",
         "97267406dc46931f4c54326da4d93001fa682c1c11f5a6943f1fb9071e6a7b6e",
         "b80e56ad209ab294c05e83c75c6115e113951f2fb14cec66abcca0972c3a8a00",
+        "d9e7efca7f52d90811eb8221c0aae37f830f955b9d5c5a9c81b8903f315a3863",
     }),
     "production": frozenset({
         "188e1e02be059372d27a6eea9a1eb2027047d99a50b83e22d24cc038039f360a",

@@ -1,8 +1,11 @@
+import hashlib
+import subprocess
 from pathlib import Path
 
 import pytest
 from dagster._core.instance.config import dagster_instance_config
 
+from datafactory_assets.instance.earlier_templates import EARLIER_TEMPLATES
 from datafactory_assets.instance.profiles import (
     REQUIRED_ENV,
     ProfileError,
@@ -85,11 +88,34 @@ def test_a_run_on_the_embedded_instance_prints_no_debug_event_and_still_records_
     assert [r.partition_key for r in recorded] == ["a"]
 
 
+TEMPLATE_FILES = {"embedded": "datafactory_assets/instance/dagster.yaml",
+                  "production": "datafactory_assets/instance/production.yaml"}
+
+
+def shipped_versions(profile: str) -> list[str]:
+    """Every version of the profile's template that git holds, newest first (the repository is the record of what
+    was shipped; a copy without its history skips the tests that need it)."""
+    root = Path(__file__).resolve().parents[2]
+    path = TEMPLATE_FILES[profile]
+    log = subprocess.run(["git", "log", "--format=%H", "--", path], cwd=root, capture_output=True, text=True)
+    if log.returncode or not log.stdout.strip():
+        pytest.skip("needs the repository's git history")
+    return [subprocess.run(["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, text=True,
+                           check=True).stdout for commit in log.stdout.split()]
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_every_template_ever_committed_is_known_as_an_earlier_one(profile):
+    """Changing a template without adding the replaced version's hash would leave homes written from it behind."""
+    known = EARLIER_TEMPLATES[profile] | {hashlib.sha256(template(profile).encode()).hexdigest()}
+    for version in shipped_versions(profile):
+        assert hashlib.sha256(version.encode()).hexdigest() in known
+
+
 @pytest.mark.parametrize("profile", ["embedded", "production"])
 def test_a_home_written_from_the_previous_template_is_brought_up_to_this_one_an_edited_one_is_kept(tmp_path,
                                                                                                   profile):
-    block = template(profile)[template(profile).index("python_logs:"):template(profile).index("telemetry:")]
-    previous = template(profile).replace(block, "")  # as shipped before run workers printed at INFO
+    previous = next(v for v in shipped_versions(profile) if v != template(profile))
     (tmp_path / "dagster.yaml").write_text(previous)
     write_instance_config(tmp_path, profile)
     assert (tmp_path / "dagster.yaml").read_text() == template(profile)
