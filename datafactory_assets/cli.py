@@ -365,7 +365,7 @@ def _launch_runs(url: str, plan: progress.Plan, *, partitions_per_run: int) -> s
     runs = backfills.range_runs(plan, partitions_per_run=partitions_per_run)
     backfill_id = backfills.new_backfill_id()
     try:
-        backfills.launch_runs(url, runs, backfill_id=backfill_id)
+        backfills.launch_runs(url, runs, backfill_id=backfill_id, location=modes.select(_offline()).location)
     except backfills.BackfillError as exc:
         raise click.ClickException(str(exc)) from exc
     sources = sorted({run.source for run in runs})

@@ -149,14 +149,22 @@ def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions
     return runs
 
 
-def launch_runs(url: str, runs: Sequence[RangeRun], *, backfill_id: str) -> list[str]:
-    """Queue every run on the webserver's instance, tagged with its source and `backfill_id`; their run ids."""
+def launch_runs(url: str, runs: Sequence[RangeRun], *, backfill_id: str, location: str = "datafactory") -> list[str]:
+    """Queue every run on the webserver's instance, tagged with its source and `backfill_id`; their run ids.
+
+    The runs were planned from one mode's warehouse (modes.py), so the webserver must serve that mode's code location
+    (`location`): the offline platform's runs would otherwise fill the emulator's warehouse with what the real one
+    lacks, or the other way round."""
     first_asset = {"path": ["candles", runs[0].assets[0]]}
     nodes = _graphql(url, _LOCATE, {"keys": [first_asset]})["assetNodes"]
     if not nodes:
         raise BackfillError(f"the webserver at {url} has no asset candles/{runs[0].assets[0]}: is it running this "
                             "configuration?")
     repository = nodes[0]["repository"]
+    if repository["location"]["name"] != location:
+        raise BackfillError(f"the webserver at {url} serves code location {repository['location']['name']}, not "
+                            f"{location}, whose warehouse this backfill was planned from: point --url at the "
+                            "platform of the same mode, or add or drop `datafactory --offline`")
     run_ids = []
     for run in runs:
         tags = {**candle_run_tags(run.source), BACKFILL_TAG: backfill_id,

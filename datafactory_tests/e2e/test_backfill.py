@@ -180,6 +180,15 @@ def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platfo
 
     _, runs = datafactory_backfill(platform, "--refetch", "--wait", "--timeout", "300")
     assert runs == [("2024-03-05-00:00", "2024-03-06-23:00")]
+
+    offline = subprocess.run(  # planned from the offline warehouse, launched at the real platform: refused
+        [Path(sys.executable).parent / "datafactory", "--offline", "backfill", "--from", "2024-03-05", "--to",
+         "2024-03-06", "--symbol", "ETH/USDT", "--refetch", "--url", platform.url], env=platform.env,
+        capture_output=True, text=True, timeout=400)
+    assert offline.returncode == 1 and offline.stderr.splitlines()[-1] == (
+        f"Error: the webserver at {platform.url} serves code location datafactory, not datafactory-offline, whose "
+        "warehouse this backfill was planned from: point --url at the platform of the same mode, or add or drop "
+        "`datafactory --offline`")
     with connect(platform.warehouse_path, read_only=True) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
                             "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
