@@ -67,13 +67,17 @@ def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profil
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     platform = subprocess.Popen([dagster, "dev", "-w", str(mode.workspace), "-h", host, "-p", str(port)],
                                 env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = tee_lines(platform.stdout, log_dir(dagster_home) / "dagster.log", echo=sys.stdout,
-                       show=TerminalFilter())
+    show = TerminalFilter()
+    output = tee_lines(platform.stdout, log_dir(dagster_home) / "dagster.log", echo=sys.stdout, show=show)
     history = report_history(env, out=sys.stdout)
     try:
         return platform.wait()
     except KeyboardInterrupt:  # the terminal sent it to dagster dev too; let it shut down and log that
+        show.stop_showing()
+        print(f"stopping: runs in progress are interrupted (they show as failed; healing asks for their hours "
+              f"again); the shutdown is logged in {log_dir(dagster_home) / 'dagster.log'}", flush=True)
         platform.wait()
+        print("platform stopped", flush=True)
         return 0
     finally:
         history.set()

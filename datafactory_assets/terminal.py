@@ -31,8 +31,17 @@ class TerminalFilter:
     def __init__(self) -> None:
         self._showing = True
         self._in_warning = False  # inside a quiet Python warning (QUIET_PYTHON_WARNINGS) and its source line
+        self._stopping = False
+
+    def stop_showing(self) -> None:
+        """From now on every line goes to the log file only: after Ctrl-C, `dagster dev` reports each run it
+        interrupted as a failure with a stack trace, and the daemon each run it could no longer launch (a fresh
+        fill stopped mid-way printed about a hundred such lines); the person asked for that and reads one line."""
+        self._stopping = True
 
     def __call__(self, line: str) -> bool:
+        if self._stopping:
+            return False
         header = HEADER.match(ANSI.sub("", line))
         if header is not None:
             message = header["message"]

@@ -44,3 +44,12 @@ def test_a_quiet_python_warning_hides_only_its_own_source_line():
     lines = ["core.py:911: SupersessionWarning: Function `dev_command` is superseded and its usage is discouraged.",
              "  return callback(*args, **kwargs)", "Traceback (most recent call last):", '  File "x.py", line 1']
     assert [show(line) for line in lines] == [False, False, True, True]
+
+
+def test_after_ctrl_c_nothing_more_is_shown():
+    """The runs Ctrl-C interrupted fail with stack traces, and the daemon cannot launch what was queued: all of that
+    is the shutdown the person asked for, kept in the log file."""
+    show = TerminalFilter()
+    assert show(OUTPUT[-3][0])  # a run failure is shown while the platform runs
+    show.stop_showing()
+    assert [show(line) for line, _ in OUTPUT] == [False] * len(OUTPUT)
