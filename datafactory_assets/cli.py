@@ -149,16 +149,19 @@ def gaps(symbol: str | None) -> None:
     if stored.is_empty():
         raise click.ClickException(f"no candles stored yet{' for ' + symbol if symbol else ''}: gaps are unknown, "
                                    "not absent")
+    unstored = [] if symbol else sorted(set(configured) - set(stored["symbol"]))
+    unstored_note = (f"; nothing stored yet for {', '.join(unstored)} (`datafactory status` counts what is not yet "
+                     "fetched)" if unstored else "")  # their whole history is unknown, which "no gaps" must not hide
     if frame.is_empty():
         span = (f"{symbol}'s first and last stored candle ({stored['first_ts'][0]:%Y-%m-%d %H:%M} .. "
                 f"{stored['last_ts'][0]:%Y-%m-%d %H:%M} UTC)" if symbol else
                 f"the first and last stored candle of each of {stored.height} symbol(s)")
-        _console().print(f"no gaps between {span}")
+        _console().print(f"no gaps between {span}{unstored_note}", markup=False, highlight=False, soft_wrap=True)
         return
     _print_frame(frame, f"Gaps{' in ' + symbol if symbol else ''}")
     _console().print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s): "
                      f"{frame['unconfirmed'].sum()} not yet confirmed, {frame['confirmed_empty'].sum()} confirmed "
-                     "empty at every source")
+                     f"empty at every source{unstored_note}", markup=False, highlight=False, soft_wrap=True)
 
 
 @main.command()
@@ -386,7 +389,7 @@ def _follow_runs(url: str, backfill_id: str, *, plan: progress.Plan, path: Path,
     def poll() -> tuple[bool, str]:
         runs[:] = backfills.backfill_runs(url, backfill_id)
         finished = sum(r["status"] in backfills.RUN_DONE for r in runs)
-        return finished == len(runs), f"runs: {finished} of {len(runs)} finished"
+        return finished == len(runs), f"runs: {finished} of {len(runs)} finished" + _waiting(runs)
 
     try:
         progress.follow(measure=lambda: progress.tally(path, plan), poll=poll, meter=meter, console=_console(),
@@ -398,6 +401,13 @@ def _follow_runs(url: str, backfill_id: str, *, plan: progress.Plan, path: Path,
                      f"{len(failed)} not successful{': ' + ', '.join(failed) if failed else ''}")
     if failed:
         raise SystemExit(1)
+
+
+def _waiting(runs: list[dict]) -> str:
+    """`, 1 queued (behind other runs of the instance)`: why a backfill shows no progress yet, when the instance's run
+    queue is busy (a fresh platform's history fill)."""
+    queued = sum(r["status"] in {"QUEUED", "NOT_STARTED"} for r in runs)
+    return f", {queued} queued (behind other runs of the instance)" if queued else ""
 
 
 @main.command()

@@ -43,6 +43,18 @@ def start_emulator(host: str = "127.0.0.1", log_dir: Path | None = None) -> tupl
     return proc, f"http://{host}:{port}"
 
 
+def wait_interruptibly(process: subprocess.Popen) -> int:
+    """`process.wait()` that lets Ctrl-C through at once. A plain wait blocks the main thread in waitpid, and the
+    kernel may hand the terminal's SIGINT to one of the log threads instead, so Python raised KeyboardInterrupt only
+    once `dagster dev` had exited: by then the interrupted runs' stack traces were on the terminal. A wait with a
+    timeout polls (every 50 ms at most), and Python runs the pending handler between polls."""
+    while True:
+        try:
+            return process.wait(timeout=3600)
+        except subprocess.TimeoutExpired:
+            continue
+
+
 def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profile: str = DEFAULT_PROFILE) -> int:
     """Run `dagster dev` (webserver + daemon) until interrupted, in `mode`'s home, warehouse and code location;
     offline points every source at the emulator. `profile` picks the instance config (instance/profiles.py)."""
@@ -67,13 +79,17 @@ def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profil
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     platform = subprocess.Popen([dagster, "dev", "-w", str(mode.workspace), "-h", host, "-p", str(port)],
                                 env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    output = tee_lines(platform.stdout, log_dir(dagster_home) / "dagster.log", echo=sys.stdout,
-                       show=TerminalFilter())
+    show = TerminalFilter()
+    output = tee_lines(platform.stdout, log_dir(dagster_home) / "dagster.log", echo=sys.stdout, show=show)
     history = report_history(env, out=sys.stdout)
     try:
-        return platform.wait()
+        return wait_interruptibly(platform)
     except KeyboardInterrupt:  # the terminal sent it to dagster dev too; let it shut down and log that
+        show.stop_showing()
+        print(f"stopping: runs in progress are interrupted (they show as failed; healing asks for their hours "
+              f"again); the shutdown is logged in {log_dir(dagster_home) / 'dagster.log'}", flush=True)
         platform.wait()
+        print("platform stopped", flush=True)
         return 0
     finally:
         history.set()

@@ -19,6 +19,10 @@ ALWAYS_SHOWN = ("Serving dagster-webserver on",)
 # its last tick (declarative_automation/operands/operands.py, NewlyUpdatedCondition), which every backfill or
 # healing fill of the candles does; the rollups are still requested, so nothing needs a person.
 QUIET_WARNINGS = ("for per-partition timestamp fetching. Using tick timestamp as fallback.",)
+# Python warnings `dagster dev` prints before its first log line, with the source line that follows each: Dagster
+# 1.13 marks the `dagster dev` command superseded by `dg dev` (dagster/_cli/dev.py), which `datafactory up` runs on
+# purpose (a `dg` project would pick its own workspace); a person starting the platform can do nothing about it.
+QUIET_PYTHON_WARNINGS = re.compile(r"SupersessionWarning: Function `dev_command` is superseded")
 
 
 class TerminalFilter:
@@ -26,11 +30,26 @@ class TerminalFilter:
 
     def __init__(self) -> None:
         self._showing = True
+        self._in_warning = False  # inside a quiet Python warning (QUIET_PYTHON_WARNINGS) and its source line
+        self._stopping = False
+
+    def stop_showing(self) -> None:
+        """From now on every line goes to the log file only: after Ctrl-C, `dagster dev` reports each run it
+        interrupted as a failure with a stack trace, and the daemon each run it could no longer launch (a fresh
+        fill stopped mid-way printed about a hundred such lines); the person asked for that and reads one line."""
+        self._stopping = True
 
     def __call__(self, line: str) -> bool:
+        if self._stopping:
+            return False
         header = HEADER.match(ANSI.sub("", line))
         if header is not None:
             message = header["message"]
             self._showing = (message.startswith(ALWAYS_SHOWN) or header["level"] in SHOWN_LEVELS
                              and not message.endswith(QUIET_WARNINGS))
+        elif QUIET_PYTHON_WARNINGS.search(line):
+            self._showing, self._in_warning = False, True
+        elif self._in_warning and not line[:1].isspace():  # the warning's indented source line ended
+            self._showing = True
+        self._in_warning = self._in_warning and header is None and not self._showing
         return self._showing

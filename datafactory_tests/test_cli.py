@@ -174,6 +174,19 @@ def test_gaps_without_any_says_between_which_candles_it_looked(cli_env, emulator
     assert run("gaps").stdout.strip() == "no gaps between the first and last stored candle of each of 1 symbol(s)"
 
 
+def test_gaps_names_the_configured_symbols_with_nothing_stored(cli_env, emulator):
+    """A fresh fill: "no gaps" between the candles of the symbols that have some must not hide those that have
+    none, whose whole history is unknown."""
+    config = Path(os.environ["DATAFACTORY_CONFIG"])
+    config.write_text(config.read_text() + '"ETH/USDT" = {}\n"SOL/USDT" = {}\n')
+    ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    result = run("gaps")
+    assert (result.exit_code, result.stdout.strip()) == (0, (
+        "no gaps between the first and last stored candle of each of 1 symbol(s); nothing stored yet for ETH/USDT, "
+        "SOL/USDT (`datafactory status` counts what is not yet fetched)"))
+
+
 def test_health_shows_breaker_state_success_rate_latency_and_last_error(cli_env, emulator):
     from datafactory_assets.settings import SymbolSettings, load_settings
 
@@ -499,3 +512,11 @@ def test_reading_commands_work_on_a_read_only_volume(cli_env, emulator, tmp_path
     assert code == 1 and errors.startswith(f"Error: [Errno 30] warehouse {cli_env.path} is in a directory this "
                                            "process cannot write (Read-only file system)")
     assert len(errors.splitlines()) == 1
+
+
+def test_backfill_progress_says_when_its_runs_wait_in_the_instance_queue():
+    from datafactory_assets.cli import _waiting
+
+    assert _waiting([{"status": "QUEUED"}, {"status": "STARTED"}, {"status": "SUCCESS"}]) == (
+        ", 1 queued (behind other runs of the instance)")
+    assert _waiting([{"status": "STARTED"}]) == ""

@@ -6,6 +6,9 @@ from datafactory_assets.terminal import TerminalFilter
 C, B, R, E = "\x1b[32m", "\x1b[34m", "\x1b[31m", "\x1b[0m"
 OUTPUT = [
     ("instance profile embedded: /tmp/home/dagster.yaml", True),
+    ("/tmp/newuser/.venv/lib/python3.11/site-packages/click/core.py:911: SupersessionWarning: Function `dev_command` "
+     "is superseded and its usage is discouraged. Use 'dg dev' instead.", False),
+    ("  return callback(*args, **kwargs)", False),
     (f"{C}2026-12-05 18:23:38 +0000{E} - dagster - {B}INFO{E} - Launching Dagster services...", False),
     (f"{C}2026-12-05 18:23:42 +0000{E} - dagster.daemon.SensorDaemon - {B}INFO{E} - Creating new run for "
      "candles_healing", False),
@@ -34,3 +37,19 @@ OUTPUT = [
 def test_start_up_lines_the_url_warnings_and_failures_are_shown_the_chatter_is_not():
     show = TerminalFilter()
     assert [(line, show(line)) for line, _ in OUTPUT] == OUTPUT
+
+
+def test_a_quiet_python_warning_hides_only_its_own_source_line():
+    show = TerminalFilter()
+    lines = ["core.py:911: SupersessionWarning: Function `dev_command` is superseded and its usage is discouraged.",
+             "  return callback(*args, **kwargs)", "Traceback (most recent call last):", '  File "x.py", line 1']
+    assert [show(line) for line in lines] == [False, False, True, True]
+
+
+def test_after_ctrl_c_nothing_more_is_shown():
+    """The runs Ctrl-C interrupted fail with stack traces, and the daemon cannot launch what was queued: all of that
+    is the shutdown the person asked for, kept in the log file."""
+    show = TerminalFilter()
+    assert show(OUTPUT[-3][0])  # a run failure is shown while the platform runs
+    show.stop_showing()
+    assert [show(line) for line, _ in OUTPUT] == [False] * len(OUTPUT)

@@ -127,7 +127,7 @@ class BinanceArchiveSource:
         try:
             for piece in pieces(market, timeframe, start=first, end=last, now=naive_utc(epoch_ms(datetime.now(UTC)))):
                 frames.extend(self._read_piece(piece, symbol=symbol, run=run, requests_made=requests_made,
-                                               read_files=files))
+                                               read_files=files, window=(first, last)))
         except SourceError as exc:
             exc.requests = requests_made
             raise
@@ -136,23 +136,25 @@ class BinanceArchiveSource:
                            vouched=_vouched(files, start=first, end=last))
 
     def _read_piece(self, piece: Piece, *, symbol: str, run, requests_made: list[RequestRecord],
-                    read_files: list[tuple[ArchiveFile, pl.DataFrame]]) -> list[pl.DataFrame]:
+                    read_files: list[tuple[ArchiveFile, pl.DataFrame]],
+                    window: tuple[datetime, datetime]) -> list[pl.DataFrame]:
         """The piece's candles: its file's, or, when that is not published, those of its stand-ins; each verified
         file read is added to `read_files` with its candles."""
         for file in (piece.file, *piece.stand_ins):
-            frame = self._read(file, symbol=symbol, run=run, requests_made=requests_made)
+            frame = self._read(file, symbol=symbol, run=run, requests_made=requests_made, window=window)
             if frame is not None:
                 read_files.append((file, frame))
                 if file is piece.file:
                     return [frame]
         return [frame for file, frame in read_files if file in piece.stand_ins]
 
-    def _read(self, file: ArchiveFile, *, symbol: str, run, requests_made: list[RequestRecord]) -> pl.DataFrame | None:
+    def _read(self, file: ArchiveFile, *, symbol: str, run, requests_made: list[RequestRecord],
+              window: tuple[datetime, datetime]) -> pl.DataFrame | None:
         """The file's candles, from the cache or downloaded and verified (then cached); None when not published."""
         body = self.cache.get(file.name) if self.cache else None
         if body is not None:
             return parse_klines(body, file=file, symbol=symbol, source=self.name)
-        fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made),
+        fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made, window=window),
                       weight=VENUES[NAME].request_weight)
         if fetched is None:
             return None
@@ -161,11 +163,17 @@ class BinanceArchiveSource:
             self.cache.put(file.name, body)
         return frame
 
-    def _download(self, file: ArchiveFile, *, symbol: str,
-                  requests_made: list[RequestRecord]) -> tuple[bytes, pl.DataFrame] | None:
-        """One file's checksum and body, recorded as one request; the body is parsed only once it is verified."""
-        with recorded(requests_made, source=self.name, symbol=symbol, window_start=file.start,
-                      window_end=file.end) as probe:
+    def _download(self, file: ArchiveFile, *, symbol: str, requests_made: list[RequestRecord],
+                  window: tuple[datetime, datetime]) -> tuple[bytes, pl.DataFrame] | None:
+        """One file's checksum and body, recorded as one request; the body is parsed only once it is verified.
+
+        The record's window and rows are the part of the file inside the asked `window`, not the whole file: the
+        warehouse counts a minute a logged request covered and nothing holds as missing (asked, not served), and
+        the file's minutes outside the window were served, only not kept (a fresh fill's oldest run, one day of a
+        month file, showed the month's other 30 days of every symbol as missing until their run came)."""
+        first, last = max(file.start, window[0]), min(file.end, window[1])
+        with recorded(requests_made, source=self.name, symbol=symbol, window_start=first,
+                      window_end=last) as probe:
             published = self._get(file.path + ".CHECKSUM")
             if published is None:
                 return None
@@ -178,7 +186,7 @@ class BinanceArchiveSource:
                 raise BrokenAnswerError(f"{self.name} {file.name}: SHA-256 {actual} does not match the published "
                                         f"{digest}; the file is not used")
             frame = parse_klines(body, file=file, symbol=symbol, source=self.name)
-            probe.rows = frame.height
+            probe.rows = frame.filter(pl.col("ts").is_between(first, last, closed="left")).height
         return body, frame
 
     def _get(self, path: str) -> bytes | None:

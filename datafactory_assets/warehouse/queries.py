@@ -61,8 +61,10 @@ class Completeness:
         return min(round(100.0 * held / self.expected, 4), 100.0) if self.expected else 100.0
 
     def summary(self) -> str:
-        """One line with every state, so a reader sees what the percentage leaves out and why."""
-        return (f"{self.pct:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} candle(s) held "
+        """One line with every state, so a reader sees what the percentage leaves out and why. An incomplete history
+        never reads 100.0%: 240 candles short of 4,054,080 did, rounded; it reads 99.9%."""
+        shown = min(self.pct, 99.9) if self.rows + self.confirmed_empty < self.expected else self.pct
+        return (f"{shown:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} candle(s) held "
                 f"({self.rows:,} stored, {self.confirmed_empty:,} confirmed empty), {self.missing:,} missing (asked, "
                 f"not served), {self.not_fetched:,} not yet fetched")
 

@@ -17,8 +17,8 @@ fetched (no request ever covered it). Telling "asked" from "not asked" reads `in
 request windows are merged into islands (gaps and islands over the windows sorted by start); held candles (stored
 or confirmed empty) are counted per hour and the hours matched to the islands with an ASOF join, candle by candle
 only in the hours an island's edge cuts. No per-candle join over the whole table: at 200 symbols x 30 days one ran
-at 1.1 GB, this at 0.5 GB. A Binance archive file's request covers its whole day or month, so minutes of such a
-file outside the window a run kept count as asked.
+at 1.1 GB, this at 0.5 GB. A Binance archive file's request is logged for the part of the run's window it covers
+(sources/binance_archive.py): the file's other minutes were served, not refused, so they are not yet fetched.
 
 Every view reads `all_candles`: the `candles` table plus the months `datafactory archive` moved to Parquet (listed in
 `archived_months`), so archiving changes where candles live, never what the views answer.

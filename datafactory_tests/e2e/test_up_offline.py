@@ -113,6 +113,7 @@ def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
     terminal = (tmp_path / "up.log").read_text()
     assert f"Serving dagster-webserver on {url}" in terminal and "history: " in terminal
     assert " - DEBUG - " not in terminal and "ASSET_MATERIALIZATION" not in terminal, terminal[-3000:]
+    assert terminal.rstrip().endswith("platform stopped"), terminal[-3000:]  # Ctrl-C's aftermath in the file only
     conn = duckdb.connect(str(warehouse), read_only=True)
     assert conn.execute("SELECT symbol, count(*) FROM candles GROUP BY symbol ORDER BY symbol").fetchall() == [
         ("ADA/USDT", 60), ("BTC/USDT", 60), ("ETH/USDT", 60), ("SOL/USDT", 60)]

@@ -50,8 +50,10 @@ def test_a_window_across_the_2025_switch_to_microseconds_equals_binance_rest_val
     assert set(archived.frame["source"]) == {"binance_archive"}
     assert archive_requests(emulator) == ["BTCUSDT-1m-2024-12.zip.CHECKSUM", "BTCUSDT-1m-2024-12.zip",
                                           "BTCUSDT-1m-2025-01.zip.CHECKSUM", "BTCUSDT-1m-2025-01.zip"]
-    assert [(r.window_start, r.rows, r.outcome) for r in archived.requests] == [
-        (datetime(2024, 12, 1), 44_640, "ok"), (datetime(2025, 1, 1), 44_640, "ok")]
+    # each file is one request, logged for the part of the window it covers (the month's other days were not kept)
+    assert [(r.window_start, r.window_end, r.rows, r.outcome) for r in archived.requests] == [
+        (datetime(2024, 12, 31, 21), datetime(2025, 1, 1), 180, "ok"),
+        (datetime(2025, 1, 1), datetime(2025, 1, 1, 3), 180, "ok")]
 
 
 def test_hourly_candles_come_from_the_hourly_files(emulator):
@@ -96,6 +98,18 @@ def test_a_missing_month_is_filled_through_the_real_chain_from_binance_behind_it
     rest = CcxtCandleSource("binance", emulator_url=emulator.url).fetch_range("SOL/USDT", start=start, end=end,
                                                                               timeframe="1m")
     assert stored.sort("ts")["close"].to_list() == rest.frame["close"].to_list()
+
+
+def test_the_days_of_a_month_file_outside_the_run_are_not_yet_fetched_never_missing(emulator, tmp_path, warehouse):
+    """A run of one day reads its whole month file; the other days were served, not refused, so until their own run
+    the warehouse counts them as not yet fetched, and nothing of the month as missing (asked, not served)."""
+    sources = SourcesResource(emulator_url=emulator.url, state_path=str(tmp_path / "state.sqlite"))
+    symbol = SymbolSettings(symbol="ADA/USDT", timeframe="1m", start=MAY, sources=("binance_archive", "binance"))
+    report = ingest_window(symbol, start=MAY, end=MAY + timedelta(days=1), sources=sources, warehouse=warehouse)
+    assert (report.source, report.rows) == ("binance_archive", 1440)
+    with warehouse.connect(read_only=True) as conn:
+        counted = queries.coverage(conn, [symbol], until=datetime(2024, 6, 1))
+    assert counted.select("expected", "rows", "missing", "not_fetched").row(0) == (22 * 1440, 1440, 0, 21 * 1440)
 
 
 def test_a_recent_window_is_left_to_the_next_source_without_a_request(emulator, warehouse):

@@ -80,3 +80,11 @@ def test_coverage_puts_every_slot_in_exactly_one_state_whatever_the_request_wind
     counted = {row[0]: row[1:] for row in frame.select("symbol", "expected", "rows", "confirmed_empty", "missing",
                                                        "not_fetched", "counted_from").iter_rows()}
     assert counted == truth
+
+
+def test_the_summary_never_rounds_up_to_complete():
+    """The last closed hour of four symbols not yet fetched (it is left to the hourly schedule for 15 minutes)."""
+    from datafactory_assets.warehouse.queries import Completeness
+
+    assert Completeness(4_054_080, 4_053_840, 0, 0, 240).summary().startswith("99.9% complete: 4,053,840 of ")
+    assert Completeness(100, 90, 10, 0, 0).summary().startswith("100.0% complete")
