@@ -32,7 +32,7 @@ def start_emulator(host: str = "127.0.0.1", log_dir: Path | None = None) -> tupl
     port = free_port(host)
     proc = subprocess.Popen(
         [sys.executable, "-m", "datafactory_assets.cli", "emulator", "--host", host, "--port", str(port)],
-        stdout=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},  # lines as they come
     )
     line = proc.stdout.readline()
     if "listening" not in line:
@@ -69,8 +69,10 @@ def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profil
         print(note)
     # DAGSTER_DISABLE_TELEMETRY stops the webserver's and daemon's telemetry upload thread, which runs even with
     # telemetry disabled in dagster.yaml (see logfiles.py); Dagster 1.13 reads it in core/telemetry_upload.py.
+    # PYTHONUNBUFFERED: every process below writes into a pipe, where Python buffers 8 KiB at a time; a run worker's
+    # lines then reached the log files late, or never when it ended without flushing.
     env = {**dagster_environment(os.environ), "DAGSTER_HOME": str(dagster_home), modes.WAREHOUSE_ENV: str(warehouse),
-           "DAGSTER_DISABLE_TELEMETRY": "1"}
+           "DAGSTER_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1"}
     emulator = None
     if mode.offline:
         emulator, url = start_emulator(log_dir=log_dir(dagster_home))
