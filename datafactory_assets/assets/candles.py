@@ -100,6 +100,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, w
             description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored candles left as they were",
             metadata={"requests": len(exc.requests)},
         ) from exc
+    context.log.info(f"{symbol.symbol} {window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC: stored "
+                     f"{report.rows} of {report.expected_rows} candle(s), from {report.source}")  # the log file's line
     if report.before_listing is not None:
         context.log.info(f"{symbol.symbol}: nothing to store before the listing at "
                          f"{report.before_listing:%Y-%m-%d %H:%M} UTC ({report.source})")
