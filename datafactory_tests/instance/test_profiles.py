@@ -61,6 +61,17 @@ def test_an_operators_own_dagster_yaml_is_kept_but_another_profiles_is_refused(t
 
 
 @pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_both_profiles_launch_the_runs_the_daemon_dequeues_side_by_side(tmp_path, monkeypatch, profile):
+    """One after another (Dagster's default), a backfill's fourth run started about 10 s after its first."""
+    for name, value in PG_ENV.items():
+        monkeypatch.setenv(name, value)
+    write_instance_config(tmp_path, profile)
+    config, _ = dagster_instance_config(str(tmp_path))
+    assert {k: config["run_coordinator"]["config"][k] for k in ("dequeue_use_threads", "dequeue_num_workers")} == {
+        "dequeue_use_threads": True, "dequeue_num_workers": 4}
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
 def test_both_profiles_have_run_workers_print_info_and_above(tmp_path, monkeypatch, profile):
     for name, value in PG_ENV.items():
         monkeypatch.setenv(name, value)
