@@ -136,12 +136,15 @@ def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool,
     return tallies
 
 
-def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0) -> threading.Event:
+def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0,
+                   retry_s: float = 2.0) -> threading.Event:
     """While the platform runs, one line every `every_s` when the configured history changed: the summary
     `datafactory status` ends with (candles held of those expected from each symbol's start, or listing, to the last
     closed hour; missing and not yet fetched apart) and candles stored per second since the previous line. Set the
-    returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line; a
-    configuration that does not load prints nothing (Dagster's code location names the error)."""
+    returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line (until the
+    first line, it is looked at again every `retry_s`: asking again at once kept a core busy until a backfill's first
+    run created the warehouse, 5-8 CPU-s of a backfill); a configuration that does not load prints nothing
+    (Dagster's code location names the error)."""
     stop = threading.Event()
 
     def report() -> None:
@@ -150,11 +153,15 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
         except ConfigError:
             return
         last: tuple[float, queries.Completeness] | None = None
-        while not stop.wait(0 if last is None else every_s):
+        pause = 0.0
+        while not stop.wait(pause):
+            pause = every_s
             try:
                 with connection.connect(settings.warehouse_path, read_only=True, lock_timeout_s=30) as conn:
                     history = queries.Completeness.of(queries.coverage(conn, settings.symbols))
             except (FileNotFoundError, WarehouseLockedError, SchemaError, duckdb.Error):
+                if last is None:
+                    pause = min(every_s, retry_s)
                 continue
             now = time.monotonic()
             if last is None or history != last[1]:

@@ -1,8 +1,10 @@
 """Backfill and history progress, read from a warehouse filled through the real asset code."""
 
 import io
+import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -134,3 +136,21 @@ def wait_for_lines(out: io.StringIO, count: int) -> None:
     while len(out.getvalue().splitlines()) < count:
         assert time.monotonic() < deadline, out.getvalue()
         time.sleep(0.02)
+
+
+def test_up_waits_for_a_warehouse_not_created_yet_without_keeping_a_core_busy(tmp_path, warehouse, sources):
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n')
+    out = io.StringIO()
+    stop = report_history({"DATAFACTORY_CONFIG": str(config), "DATAFACTORY_WAREHOUSE": warehouse.path}, out=out,
+                          every_s=60, retry_s=0.2)
+    try:
+        reporter = next(t for t in threading.enumerate() if t.name == "history-report")
+        time.sleep(2)
+        stat = Path(f"/proc/self/task/{reporter.native_id}/stat").read_text().rsplit(")", 1)[1].split()
+        assert int(stat[11]) + int(stat[12]) <= 10, "clock ticks of CPU without a warehouse"  # asking at once: ~200
+        assert out.getvalue() == ""
+        ingest_window(BTC, start=hour(0), end=hour(1), sources=sources, warehouse=warehouse)
+        wait_for_lines(out, 1)  # found within `retry_s`, not `every_s`
+    finally:
+        stop.set()

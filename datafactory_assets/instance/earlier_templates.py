@@ -7,6 +7,7 @@ the operator edited is kept as it is. When a template changes, add the hash of t
 EARLIER_TEMPLATES: dict[str, frozenset[str]] = {
     "embedded": frozenset({
         "35d75ec47c12a4cba7f97124840bf4a1fa64fdf37be13c7bbda659a8549b82e6",
+        "3e38ee68f63291844869b6a0c90c34a71c6069a24563321b9024883582134d06",
         "4cbcb5a2aa16357cb92d0cede6da5ff17018bf60f6f3f0dc42e4fc67a2ffc6bd",
         "51d63a9fc5a9a00cb51ed031e3269b21a2e30e860d0060f889c4f9ee251841dd",
         "5fa9bf739870a870ade4896305c33747dd1efada64c094210e16fc3aa17f62fc",
@@ -22,6 +23,7 @@ EARLIER_TEMPLATES: dict[str, frozenset[str]] = {
         "188e1e02be059372d27a6eea9a1eb2027047d99a50b83e22d24cc038039f360a",
         "1f37f9ca46a4b7ac8a342074af205931866e94e907bbf9846c653b2827ff314c",
         "3826fb3370e43d31cfdf959ea2862453ae2b552ef8ff9214e502b5ab4a062579",
+        "6d504b2617fdf71550151628367428e9f00987f4849e9189c08779ab935eaf79",
         "95e6e47723d743e1d9d4b45a198546df64ae0645c2b86f46b472f33598d9e927",
         "9bdf684ecbc64ef0fe779a39648d1250c07b07872a0271fb1d71651c28dcf7c7",
         "b562b47233add1fe2927e21a7634b93c6f3799db25b4ac5e158818fec33ad0e6",

@@ -8,34 +8,24 @@ is exact only for a candle traded at its typical price. About half of Yahoo's in
 0 while prices move: that 0 means "not reported", so it is stored as Yahoo said it but never read as "no trades"
 (`VenueQuirks.zero_volume_is_no_trades`, read by the anomaly check).
 
-yfinance hides failures as empty frames by default, memoizes answers (errors too) per process, and reports an HTTP
-error as "no price data" whatever the status; the adapter makes it raise, clears its memo after every request, and
-watches the status of each chart answer on the session so that failures are classified by what Yahoo answered.
+What touches yfinance (and pandas) is `yahoo_client.py`, made at the adapter's first request: every run builds its
+symbols' failover chains, Yahoo in them, but few runs ever ask Yahoo, and none should pay for importing it.
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 import polars as pl
-import yfinance as yf
-from yfinance._http import new_session  # yfinance's own session (curl_cffi, browser TLS), made here to be watched
-from yfinance.cache import get_tz_cache
-from yfinance.data import YfData
-from yfinance.exceptions import (YFException, YFPricesMissingError, YFRateLimitError,
-                                 YFTickerMissingError)
 
-from datafactory_assets.frames import PRICE_COLUMNS, candles_from_columns, empty_candles
+from datafactory_assets.frames import empty_candles
 from datafactory_assets.sources.base import (
-    BrokenAnswerError,
     ErrorKind,
     FetchResult,
     RequestRecord,
@@ -43,14 +33,13 @@ from datafactory_assets.sources.base import (
     epoch_ms,
     naive_utc,
     recorded,
-    retry_after_s,
     runner,
-    status_kind,
 )
-from datafactory_assets.sources.transport import EmulatorSession
+
+if TYPE_CHECKING:
+    from datafactory_assets.sources.yahoo_client import YahooClient
 
 DAY_MS = 86_400_000
-CHART_PATH = "/v8/finance/chart/"
 # Where emulated runs keep yfinance's caches when no `cache_dir` is given: never the user's own yfinance cache.
 EMULATOR_CACHE_DIR = Path(tempfile.gettempdir()) / "datafactory-yfinance-emulator"
 # A window starting this close to the depth limit would cross it before its first request (and retries) arrive.
@@ -81,9 +70,8 @@ INTERVALS: dict[str, YahooInterval] = {
 class YahooCandleSource:
     """Yahoo through yfinance; `emulator_url` sends yfinance's session to the emulator, its only test switch.
 
-    yfinance keeps one session, one config and one cache location per process: the adapter's session is handed to
-    every `Ticker` it makes, errors are made to raise (`yf.config.debug.hide_exceptions = False`) before each
-    request, and `cache_dir` (default: yfinance's own, or `EMULATOR_CACHE_DIR` when emulated) is set at start.
+    `cache_dir` is where yfinance keeps its caches (default: yfinance's own, or `EMULATOR_CACHE_DIR` when emulated),
+    set process-wide when the client is made, at the first request.
     """
 
     name = "yahoo"
@@ -94,18 +82,23 @@ class YahooCandleSource:
                  timeout_s: float = 10, cache_dir: str | Path | None = None):
         if cache_dir is None and emulator_url:
             cache_dir = EMULATOR_CACHE_DIR
-        if cache_dir is not None:
-            Path(cache_dir).mkdir(parents=True, exist_ok=True)
-            yf.set_tz_cache_location(str(cache_dir))
-        if emulator_url:
-            session = EmulatorSession(base_url=emulator_url, venue=self.name)
-        else:
-            session = new_session()
-        self._answers = threading.local()
-        self.session = _watch_chart_answers(session, self._answers)
+        self.emulator_url = emulator_url
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.symbol_map = dict(symbol_map or {})
         self.timeout_s = timeout_s
-        self._utc_tickers: set[str] = set()
+
+    @cached_property
+    def client(self) -> YahooClient:
+        """yfinance's client, imported and made when first asked for."""
+        from datafactory_assets.sources.yahoo_client import YahooClient
+
+        return YahooClient(emulator_url=self.emulator_url, cache_dir=self.cache_dir, timeout_s=self.timeout_s,
+                           name=self.name)
+
+    @property
+    def session(self):
+        """The session every yfinance request of this adapter goes through."""
+        return self.client.session
 
     def ticker(self, symbol: str) -> str:
         """`BTC/USDT` -> `BTC-USD` (Yahoo's USD stands for USDT), `ETH/BTC` -> `ETH-BTC`; `symbol_map` first."""
@@ -169,81 +162,10 @@ class YahooCandleSource:
         """One chart request, recorded whatever happens."""
         with recorded(requests, source=self.name, symbol=symbol, window_start=naive_utc(start_ms),
                       window_end=naive_utc(end_ms)) as probe:
-            frame = self._history(symbol, interval, start_ms=start_ms, end_ms=end_ms)
+            frame = self.client.history(self.ticker(symbol), interval=interval.name, symbol=symbol,
+                                        start_ms=start_ms, end_ms=end_ms)
             probe.rows = frame.height
         return frame
-
-    def _history(self, symbol: str, interval: YahooInterval, *, start_ms: int, end_ms: int) -> pl.DataFrame:
-        ticker = self.ticker(symbol)
-        self._assume_utc(ticker)
-        self._answers.status, self._answers.headers = None, {}
-        yf.config.debug.hide_exceptions = False
-        try:
-            history = yf.Ticker(ticker, session=self.session).history(
-                start=start_ms // 1000, end=-(-end_ms // 1000), interval=interval.name, prepost=True,
-                auto_adjust=False, actions=False, timeout=self.timeout_s,
-            )
-        except (YFException, ValueError, OSError, LookupError) as exc:
-            status = self._answers.status
-            if status == 200 and isinstance(exc, YFPricesMissingError) and exc.yahoo_reason is None:
-                return empty_candles()  # Yahoo's answer for a window without candles: a result with no quotes
-            kind = classify(exc, status)
-            first, last = naive_utc(start_ms), naive_utc(end_ms)
-            where = f"{self.name} {ticker} {interval.name} {first:%Y-%m-%d %H:%M}..{last:%Y-%m-%d %H:%M}"
-            message = f"{where}:{f' HTTP {status}' if status else ''} {type(exc).__name__}: {exc}"
-            error = BrokenAnswerError if kind is ErrorKind.BROKEN else SourceError
-            raise error(message, kind=kind, retry_after_s=retry_after_s(self._answers.headers)) from exc
-        finally:
-            YfData.cache_get.cache_clear()  # a memoized error would answer the retry; a memoized page only costs memory
-        return _candles(history, symbol=symbol, source=self.name)
-
-    def _assume_utc(self, ticker: str) -> None:
-        """Yahoo lists every crypto pair (exchange CCC) in UTC; telling yfinance's timezone cache so spares the chart
-        request it would otherwise spend finding out, whose failure it reports as a delisted ticker."""
-        if ticker not in self._utc_tickers:
-            get_tz_cache().store(ticker, "UTC")
-            self._utc_tickers.add(ticker)
-
-
-def classify(exc: BaseException, status: int | None) -> ErrorKind:
-    """By Yahoo's HTTP status first (yfinance reports every refusal as missing prices), then by the exception."""
-    if isinstance(exc, YFRateLimitError):
-        return ErrorKind.THROTTLED
-    by_status = status_kind(status)
-    if by_status is not None:
-        return by_status
-    if isinstance(exc, YFTickerMissingError):
-        return ErrorKind.PERMANENT
-    if isinstance(exc, json.JSONDecodeError | LookupError):  # a 200 body that is not JSON, or not a chart
-        return ErrorKind.BROKEN
-    return ErrorKind.TRANSIENT  # connection, timeout, "Yahoo is currently down"
-
-
-def _watch_chart_answers(session, answers: threading.local):
-    """Record, per thread, the status and headers of each chart answer the session gets: yfinance keeps neither."""
-    get = session.get
-
-    def watched_get(*args, **kwargs):
-        response = get(*args, **kwargs)
-        if CHART_PATH in str(kwargs.get("url", args[0] if args else "")):
-            answers.status, answers.headers = response.status_code, response.headers
-        return response
-
-    session.get = watched_get
-    return session
-
-
-def _candles(history: pd.DataFrame, *, symbol: str, source: str) -> pl.DataFrame:
-    """yfinance's frame (tz-aware index of open times, quote volume) -> the canonical frame, volume in base units."""
-    if history.empty:
-        return empty_candles()
-    open_ms = ((history.index - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(milliseconds=1)).to_numpy()
-    prices = [history[column].to_numpy(dtype=np.float64) for column in ("Open", "High", "Low", "Close")]
-    typical = sum(prices) / 4
-    with np.errstate(divide="ignore", invalid="ignore"):
-        volume = np.where(typical > 0, history["Volume"].to_numpy(dtype=np.float64) / typical, np.nan)
-    columns = pl.DataFrame({"open_ms": open_ms, **dict(zip(PRICE_COLUMNS, prices, strict=True)), "volume": volume})
-    return candles_from_columns(columns, symbol=symbol, source=source).with_columns(pl.col("volume").fill_nan(None))
 
 
 def _now_ms() -> int:

@@ -61,12 +61,24 @@ def test_an_operators_own_dagster_yaml_is_kept_but_another_profiles_is_refused(t
 
 
 @pytest.mark.parametrize("profile", ["embedded", "production"])
+def test_both_profiles_launch_the_runs_the_daemon_dequeues_side_by_side(tmp_path, monkeypatch, profile):
+    """One after another (Dagster's default), a backfill's fourth run started about 10 s after its first."""
+    config = written_config(tmp_path, monkeypatch, profile)
+    assert {k: config["run_coordinator"]["config"][k] for k in ("dequeue_use_threads", "dequeue_num_workers")} == {
+        "dequeue_use_threads": True, "dequeue_num_workers": 4}
+
+
+@pytest.mark.parametrize("profile", ["embedded", "production"])
 def test_both_profiles_have_run_workers_print_info_and_above(tmp_path, monkeypatch, profile):
+    assert written_config(tmp_path, monkeypatch, profile)["python_logs"] == {"python_log_level": "INFO"}
+
+
+def written_config(home: Path, monkeypatch, profile: str) -> dict:
+    """The instance config `datafactory up` writes for `profile`, as Dagster reads it."""
     for name, value in PG_ENV.items():
         monkeypatch.setenv(name, value)
-    write_instance_config(tmp_path, profile)
-    config, _ = dagster_instance_config(str(tmp_path))
-    assert config["python_logs"] == {"python_log_level": "INFO"}
+    write_instance_config(home, profile)
+    return dagster_instance_config(str(home))[0]
 
 
 def test_a_run_on_the_embedded_instance_prints_no_debug_event_and_still_records_every_one(tmp_path, monkeypatch,

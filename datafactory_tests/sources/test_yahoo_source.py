@@ -1,6 +1,8 @@
 """The Yahoo adapter (real yfinance) against the emulator: Yahoo's depth and span rules, the canonical frame with
 base-unit volume, the 23:59 candle, error classification, and yfinance's memo and hidden exceptions kept in check."""
 
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -221,3 +223,20 @@ def test_without_the_emulator_yfinance_keeps_its_own_session():
     yahoo = YahooCandleSource()
     assert not isinstance(yahoo.session, EmulatorSession) and yahoo.session.get.__name__ == "watched_get"
     assert yahoo.cannot_serve(datetime.now(UTC) - timedelta(days=1), "1m") is None
+
+
+def test_a_chain_with_yahoo_imports_yfinance_only_when_yahoo_is_asked(emulator):
+    """Every run builds its symbols' chains, Yahoo in them; yfinance brings pandas, a quarter of a run's imports."""
+    script = f"""
+import sys
+from datetime import UTC, datetime, timedelta
+from datafactory_assets.sources.resource import SourcesResource
+chain = SourcesResource(emulator_url={emulator.url!r}).chain(["binance", "yahoo"], validate=lambda frame: frame)
+print(sorted(m for m in ("yfinance", "pandas") if m in sys.modules))
+start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
+yahoo = chain.members[1].source
+print(yahoo.fetch_range("BTC/USDT", start=start, end=start + timedelta(minutes=3), timeframe="1m").frame.height)
+print(sorted(m for m in ("yfinance", "pandas") if m in sys.modules))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split("\n")
+    assert out[:3] == ["[]", "3", "['pandas', 'yfinance']"]
