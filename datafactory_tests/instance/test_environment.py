@@ -32,7 +32,7 @@ def test_dagster_dev_started_by_datafactory_up_gets_them(tmp_path, monkeypatch):
             started.append(env)
             self.stdout = io.StringIO("")
 
-        def wait(self):
+        def wait(self, timeout=None):
             return 0
 
     monkeypatch.setattr(subprocess, "Popen", DagsterDev)
@@ -43,6 +43,7 @@ def test_dagster_dev_started_by_datafactory_up_gets_them(tmp_path, monkeypatch):
 
     assert started and all(started[0][name] == value for name, value in DAGSTER_ENV.items())
     assert started[0]["DAGSTER_DISABLE_TELEMETRY"] == "1"  # no upload thread moving the platform's log files
+    assert started[0]["PYTHONUNBUFFERED"] == "1"  # its processes' lines reach the log files as they come
 
 
 def test_the_e2e_platform_starts_webserver_and_daemon_with_them(tmp_path, monkeypatch):
