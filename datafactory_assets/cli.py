@@ -27,6 +27,12 @@ def _console() -> Console:
     return Console(width=None if sys.stdout.isatty() else 200)
 
 
+def _say(text: str) -> None:
+    """One plain line for a person: paths, symbols and numbers printed as they are (no rich markup or colouring),
+    wrapped by the terminal, never cut."""
+    _console().print(text, markup=False, highlight=False, soft_wrap=True)
+
+
 def _offline() -> bool:
     """`datafactory --offline ...` or DATAFACTORY_OFFLINE=1: the commands read the offline platform's warehouse."""
     return click.get_current_context().find_root().params["offline"]
@@ -95,8 +101,7 @@ def status() -> None:
     until = queries.last_closed_hour() if frame.is_empty() else frame["until_ts"][0]
     _print_frame(frame.select(_STATUS_COLUMNS), f"Data coverage status, to {until:%Y-%m-%d %H:%M} UTC (the last "
                                                "closed hour)")
-    _console().print(f"{frame.height} symbol(s): {queries.Completeness.of(frame).summary()}", markup=False,
-                     highlight=False, soft_wrap=True)
+    _say(f"{frame.height} symbol(s): {queries.Completeness.of(frame).summary()}")
 
 
 @main.command()
@@ -156,12 +161,12 @@ def gaps(symbol: str | None) -> None:
         span = (f"{symbol}'s first and last stored candle ({stored['first_ts'][0]:%Y-%m-%d %H:%M} .. "
                 f"{stored['last_ts'][0]:%Y-%m-%d %H:%M} UTC)" if symbol else
                 f"the first and last stored candle of each of {stored.height} symbol(s)")
-        _console().print(f"no gaps between {span}{unstored_note}", markup=False, highlight=False, soft_wrap=True)
+        _say(f"no gaps between {span}{unstored_note}")
         return
     _print_frame(frame, f"Gaps{' in ' + symbol if symbol else ''}")
-    _console().print(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s): "
-                     f"{frame['unconfirmed'].sum()} not yet confirmed, {frame['confirmed_empty'].sum()} confirmed "
-                     f"empty at every source{unstored_note}", markup=False, highlight=False, soft_wrap=True)
+    _say(f"{frame.height} gap(s), {frame['missing'].sum()} missing candle(s): "
+         f"{frame['unconfirmed'].sum()} not yet confirmed, {frame['confirmed_empty'].sum()} confirmed "
+         f"empty at every source{unstored_note}")
 
 
 @main.command()
@@ -229,8 +234,7 @@ def export(symbol: str, timeframe: str | None, start: str | None, end: str | Non
                                           path=path, fmt=fmt, overwrite=overwrite)
     except (FileNotFoundError, FileExistsError, ValueError, WarehouseLockedError) as exc:
         raise click.ClickException(str(exc)) from exc
-    _console().print(f"wrote {rows} {symbol} {timeframe} candle(s) to {path}", markup=False, highlight=False,
-                     soft_wrap=True)
+    _say(f"wrote {rows} {symbol} {timeframe} candle(s) to {path}")
 
 
 @main.command()
@@ -242,24 +246,24 @@ def doctor(fix: bool) -> None:
     from datafactory_assets.warehouse.integrity import find_problems, fix_findings
     from datafactory_assets.warehouse.unlisted import unlisted_pairs
 
-    path = load_settings().warehouse_path
+    settings = load_settings()
+    path = settings.warehouse_path
     if fix:
         with _connect(path, read_only=False) as conn:
             _console().print(fix_findings(conn))
     with _connect(path, read_only=True) as conn:
         findings = find_problems(conn)
         # the file's own problems first: reading more of a damaged file would only fail again
-        unlisted = [] if findings else unlisted_pairs(conn, [s.symbol for s in load_settings().symbols])
+        unlisted = [] if findings else unlisted_pairs(conn, [s.symbol for s in settings.symbols])
     for line in unlisted:
-        _console().print(line, markup=False, highlight=False, soft_wrap=True)
+        _say(line)
     if not findings and not unlisted:
         _console().print("warehouse healthy: no problems found")
         return
     if findings:
-        _console().print(f"warehouse {path}: {len(findings)} problem(s)", markup=False, highlight=False,
-                         soft_wrap=True)
+        _say(f"warehouse {path}: {len(findings)} problem(s)")
     for finding in findings:
-        _console().print(str(finding), markup=False, highlight=False, soft_wrap=True)
+        _say(str(finding))
     raise SystemExit(1)
 
 
@@ -297,11 +301,9 @@ def archive(before: str | None, dry_run: bool, restore: str | None, symbol: str 
         return
     _print_frame(pl.DataFrame(moves), "Would move" if dry_run else "Moved")
     verb = "would move" if dry_run else "moved"
-    _console().print(f"{verb} {sum(m.rows for m in moves)} candle(s) of {len(moves)} symbol-month(s) to "
-                     f"{archive_dir}", markup=False, highlight=False, soft_wrap=True)
+    _say(f"{verb} {sum(m.rows for m in moves)} candle(s) of {len(moves)} symbol-month(s) to {archive_dir}")
     if not dry_run:
-        _console().print(f"warehouse file {size / 2**20:.1f} MiB -> {path.stat().st_size / 2**20:.1f} "
-                         "MiB", markup=False, highlight=False)
+        _say(f"warehouse file {size / 2**20:.1f} MiB -> {path.stat().st_size / 2**20:.1f} MiB")
 
 
 @main.command()
@@ -372,9 +374,8 @@ def _launch_runs(url: str, plan: progress.Plan, *, partitions_per_run: int) -> s
     except backfills.BackfillError as exc:
         raise click.ClickException(str(exc)) from exc
     sources = sorted({run.source for run in runs})
-    _console().print(f"backfill {backfill_id}: {len(runs)} run(s) of up to {max(r.hours for r in runs)} hour(s) queued "
-                     f"({', '.join(sources)}); {backfills.runs_url(url, backfill_id)}", markup=False,
-                     highlight=False, soft_wrap=True)
+    _say(f"backfill {backfill_id}: {len(runs)} run(s) of up to {max(r.hours for r in runs)} hour(s) queued "
+         f"({', '.join(sources)}); {backfills.runs_url(url, backfill_id)}")
     return backfill_id
 
 
