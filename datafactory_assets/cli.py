@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from datafactory_assets import modes, progress
+from datafactory_assets.hourly import open_hour
 from datafactory_assets.instance.profiles import DEFAULT_PROFILE, PROFILE_ENV, TEMPLATES, ProfileError
 from datafactory_assets.settings import ConfigError, load_settings
 from datafactory_assets.warehouse import (WarehouseDamagedError, WarehouseLockedError, WarehouseReadOnlyError,
@@ -98,7 +99,7 @@ def status() -> None:
             frame = queries.coverage(conn, settings.symbols)
         except SchemaError as exc:
             raise click.ClickException(str(exc)) from exc  # the warehouse's line named the file
-    until = queries.last_closed_hour() if frame.is_empty() else frame["until_ts"][0]
+    until = open_hour() if frame.is_empty() else frame["until_ts"][0]
     _print_frame(frame.select(_STATUS_COLUMNS), f"Data coverage status, to {until:%Y-%m-%d %H:%M} UTC (the last "
                                                "closed hour)")
     _say(f"{frame.height} symbol(s): {queries.Completeness.of(frame).summary()}")

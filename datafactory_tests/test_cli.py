@@ -12,8 +12,9 @@ from click.testing import CliRunner
 
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.cli import main
+from datafactory_assets.hourly import open_hour
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import connection, queries
+from datafactory_assets.warehouse import connection
 from datafactory_assets.warehouse.file_lock import lock_path
 from datafactory_tests.helpers import (as_schema_version_7, error_lines, read_only_mount_missing, run_on_read_only,
                                       symbol_settings)
@@ -58,7 +59,7 @@ def test_status_counts_a_month_configured_from_its_start_and_lists_symbols_never
     start = (datetime.now(UTC) - timedelta(days=30)).replace(hour=0, minute=0, second=0, microsecond=0)
     config = tmp_path / "month.toml"
     config.write_text(f'[defaults]\nstart = "{start:%Y-%m-%d}"\n[symbols]\n"BTC/USDT" = {{}}\n"ETH/USDT" = {{}}\n')
-    closed = queries.last_closed_hour()
+    closed = open_hour()
     ingest_window(symbol_settings(start=start), start=closed - timedelta(days=1), end=closed,
                   sources=SourcesResource(emulator_url=emulator.url), warehouse=warehouse)
     env = {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_WAREHOUSE": warehouse.path}

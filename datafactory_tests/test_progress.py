@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.hourly import open_hour
 from datafactory_assets.progress import Meter, Tally, follow, report_history, tally, total
-from datafactory_assets.warehouse import queries
 from datafactory_assets.warehouse.queries import Completeness
 from datafactory_tests.helpers import symbol_settings
 
@@ -112,7 +112,7 @@ def test_a_reading_a_writer_keeps_waiting_is_skipped_and_the_next_one_shown(ware
 def test_up_prints_a_history_line_when_the_stored_history_changes(tmp_path, warehouse, sources):
     config = tmp_path / "datafactory.toml"
     config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n"BTC/USDT" = {}\n')
-    configured = {(queries.last_closed_hour() - hour(0)) // timedelta(minutes=1)}
+    configured = {(open_hour() - hour(0)) // timedelta(minutes=1)}
     ingest_window(BTC, start=hour(0), end=hour(2), sources=sources, warehouse=warehouse)
     out = io.StringIO()
     stop = report_history({"DATAFACTORY_CONFIG": str(config), "DATAFACTORY_WAREHOUSE": warehouse.path}, out=out,
@@ -123,7 +123,7 @@ def test_up_prints_a_history_line_when_the_stored_history_changes(tmp_path, ware
         wait_for_lines(out, 2)
     finally:
         stop.set()
-    configured.add((queries.last_closed_hour() - hour(0)) // timedelta(minutes=1))  # an hour may have closed
+    configured.add((open_hour() - hour(0)) // timedelta(minutes=1))  # an hour may have closed
     first, second = out.getvalue().splitlines()[:2]
     # the summary `datafactory status` ends with: candles from the configured start to the last closed hour
     assert first in {f"history: {Completeness(e, 120, 0, 0, e - 120).summary()}; 0 candles/s" for e in configured}

@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from datafactory_assets.hourly import open_hour
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED, require_current
 
@@ -24,19 +25,13 @@ def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] 
     One query over the whole warehouse (the `coverage_at` macro, which the `coverage` view also reads); SchemaError
     for a file older than that macro, opened read-only."""
     require_current(conn)
-    until = last_closed_hour() if until is None else until
+    until = open_hour() if until is None else until  # the end of the newest closed hour
     return conn.sql(
         "SELECT * FROM coverage_at($until, $names::VARCHAR[], $starts::TIMESTAMP[], $timeframes::BIGINT[])",
         params={"until": until.replace(tzinfo=None), "names": [s.symbol for s in symbols],
                 "starts": [s.start.replace(tzinfo=None) for s in symbols],
                 "timeframes": [s.timeframe_ms for s in symbols]},
     ).pl()
-
-
-def last_closed_hour() -> datetime:
-    """The end of the newest closed hour (the start of the current one, UTC): the end of the newest hourly partition,
-    where completeness stops counting."""
-    return datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ import pytest
 
 from datafactory_assets.assets import build_coverage_asset
 from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.hourly import open_hour
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.resilience.chain import ChainExhaustedError
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import queries
 from datafactory_tests.helpers import ms, symbol_settings
 
 START = datetime(2024, 3, 1, 10, tzinfo=UTC)
@@ -37,7 +37,7 @@ def expected_since(start: datetime, meta: dict) -> int:
 
 
 def test_a_month_configured_and_a_day_stored_is_far_from_complete_and_the_rest_not_yet_fetched(warehouse, sources):
-    closed = queries.last_closed_hour()
+    closed = open_hour()
     start = closed - timedelta(days=30)
     btc, eth = symbol_settings(start=start), symbol_settings("ETH/USDT", start=start)  # ETH/USDT never ran
     ingest_window(btc, start=closed - timedelta(days=1), end=closed, sources=sources, warehouse=warehouse)
@@ -154,9 +154,9 @@ def test_the_asset_status_and_the_history_line_say_the_same(tmp_path, warehouse,
         stop.set()
         return summary, status, out.getvalue().splitlines()[0]
 
-    hour = queries.last_closed_hour()
+    hour = open_hour()
     summary, status, history = said()
-    if queries.last_closed_hour() != hour:  # an hour closed in between: ask all three again
+    if open_hour() != hour:  # an hour closed in between: ask all three again
         summary, status, history = said()
     assert "120 stored" in summary and "60 missing (asked, not served)" in summary
     assert status == f"2 symbol(s): {summary}" and history == f"history: {summary}; 0 candles/s"
