@@ -21,11 +21,11 @@ import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
+from datafactory_assets.hourly import HOUR
 from datafactory_assets.settings import ConfigError, SymbolSettings, load_settings
 from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
 from datafactory_assets.warehouse.schema import SchemaError
 
-_HOUR = timedelta(hours=1)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an `until` for a plan asking nothing
 Plan = Mapping[SymbolSettings, Sequence[tuple[datetime, datetime]]]  # per symbol, (first, last) hours, inclusive
 
@@ -44,7 +44,7 @@ class Tally:
 
 def hour_count(ranges: Sequence[tuple[datetime, datetime]]) -> int:
     """How many hours the inclusive (first, last) ranges hold."""
-    return sum((last - first) // _HOUR + 1 for first, last in ranges)
+    return sum((last - first) // HOUR + 1 for first, last in ranges)
 
 
 def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
@@ -53,7 +53,7 @@ def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
     if not Path(path).exists():
         return [Tally(s.symbol, hour_count(r), 0, 0, hour_count(r) * s.candles_per_hour) for s, r in plan.items()]
     asked = {s: ranges for s, ranges in plan.items() if ranges}
-    spans = [(s.symbol, ranges[0][0], ranges[-1][1] + _HOUR) for s, ranges in asked.items()]
+    spans = [(s.symbol, ranges[0][0], ranges[-1][1] + HOUR) for s, ranges in asked.items()]
     with connection.connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as conn:
         incomplete = queries.incomplete_ranges(conn, [(s.symbol, ranges[0][0], s.candles_per_hour)
                                                       for s, ranges in asked.items()],
@@ -72,7 +72,7 @@ def _symbol_tally(symbol: SymbolSettings, ranges: Sequence[tuple[datetime, datet
                   incomplete: Sequence[tuple[datetime, datetime]], stored: int) -> Tally:
     """`ranges` (inclusive hours) against the warehouse's incomplete `[first, stop)` ranges (naive UTC)."""
     hours = hour_count(ranges)
-    missing = sum(max((min(last + _HOUR, stop.replace(tzinfo=UTC)) - max(first, gap.replace(tzinfo=UTC))) // _HOUR, 0)
+    missing = sum(max((min(last + HOUR, stop.replace(tzinfo=UTC)) - max(first, gap.replace(tzinfo=UTC))) // HOUR, 0)
                   for first, last in ranges for gap, stop in incomplete)
     return Tally(symbol.symbol, hours, hours - missing, stored, missing * symbol.candles_per_hour)
 

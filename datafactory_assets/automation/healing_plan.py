@@ -13,13 +13,12 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from datafactory_assets.hourly import PARTITION_FORMAT
+from datafactory_assets.hourly import HOUR, PARTITION_FORMAT
 from datafactory_assets.settings import HealingSettings
 
 _ATTEMPTS, _DUE, _GAVE_UP = "attempts", "due", "gave_up"
-_HOUR = timedelta(hours=1)
 _END_OF_TIME = datetime.max
 HourRange = tuple[datetime, datetime]  # [first, stop): the hour starts first, first + 1h, ... before stop
 
@@ -109,7 +108,7 @@ def plan_tick(incomplete: Mapping[str, Sequence[HourRange]], *, in_flight: Itera
         if group not in shared and len(shared) == settings.max_runs_per_tick:
             break
         shared.add(group)
-        keys = tuple(partition_key(first + i * _HOUR) for i in range(count))
+        keys = tuple(partition_key(first + i * HOUR) for i in range(count))
         runs.append(HealingRun(symbol, keys))
         for key in keys:
             pid = partition_id(symbol, key)
@@ -149,7 +148,7 @@ def _cut(spans: Sequence[HourRange], skipped: Sequence[datetime]) -> list[HourRa
         for hour in skipped[lo:hi]:
             if first < hour:
                 blocks.append((first, hour))
-            first = hour + _HOUR
+            first = hour + HOUR
         if first < stop:
             blocks.append((first, stop))
     return blocks
@@ -160,7 +159,7 @@ def _chunks(symbol: str, blocks: Sequence[HourRange], size: int, *,
     """(symbol, first hour, hours) of each run: every block split into runs of at most `size` from its oldest hour,
     yielded oldest first, or newest first."""
     for first, stop in reversed(blocks) if newest else blocks:
-        hours = (stop - first) // _HOUR
+        hours = (stop - first) // HOUR
         offsets = range(0, hours, size)
         for offset in reversed(offsets) if newest else offsets:
-            yield symbol, first + offset * _HOUR, min(size, hours - offset)
+            yield symbol, first + offset * HOUR, min(size, hours - offset)
