@@ -1,0 +1,8 @@
+"""The datasets the platform collects, by name: see `declaration.Dataset`."""
+
+from datafactory_assets.datasets.declaration import Cadence, Dataset, VenueEndpoint
+from datafactory_assets.datasets.spot_candles import SPOT_CANDLES
+
+DATASETS: dict[str, Dataset] = {dataset.name: dataset for dataset in (SPOT_CANDLES,)}
+
+__all__ = ["DATASETS", "SPOT_CANDLES", "Cadence", "Dataset", "VenueEndpoint"]

@@ -1,0 +1,93 @@
+"""What a dataset is: the one declaration every layer reads instead of assuming spot candles.
+
+A dataset names its frame (columns and types), the columns that identify a row, its cadence, its validation rules,
+the warehouse table that holds it and, per venue, how that venue serves it (the ccxt call and its parameters, rows per
+request, how far back, where the bulk archive keeps it). Sources, the failover chain, validation, writes, holes and
+revisions, healing, coverage, checks, alerts, rollups and export take a `Dataset`; adding one is a declaration, its
+venue quirks and its emulator dialect, not a copy of the pipeline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import polars as pl
+
+
+@dataclass(frozen=True)
+class Cadence:
+    """How often a dataset holds a row for an instrument.
+
+    A `fixed` timeframe ("5m" open interest), or the instrument's configured timeframe (candles: neither field set),
+    or, with `venue_interval`, intervals the venue states per instrument and may change (funding: 1h, 4h or 8h), so
+    that gap detection follows the interval in force at each time rather than one constant.
+    """
+
+    fixed: str | None = None
+    venue_interval: bool = False
+
+    def timeframe(self, configured: str) -> str | None:
+        """The timeframe rows follow for an instrument configured with `configured`; None when the venue states it."""
+        if self.venue_interval:
+            return None
+        return self.fixed or configured
+
+
+@dataclass(frozen=True)
+class VenueEndpoint:
+    """How one venue serves a dataset: the ccxt method and extra parameters (`{"price": "mark"}`), the rows one
+    request may return, what one request costs of the venue's budget, how far back the venue serves (`depth` as a
+    time, or `depth_rows` as its latest rows whatever the timeframe; neither: its whole history) and where its bulk
+    archive keeps the files (a path template, None: no archive)."""
+
+    call: str
+    limit: int
+    params: Mapping[str, str] = field(default_factory=dict)
+    weight: int = 1
+    depth: timedelta | None = None
+    depth_rows: int | None = None
+    archive_path: str | None = None
+
+
+# validate(frame, *, start, end, timeframe_ms) -> violations; see checks/validation.py.
+Validator = Callable[..., list]
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One kind of market data: see the module docstring.
+
+    `name` is the first part of its asset keys (`candles/btc_usdt`) and its Dagster group; `table` the warehouse table
+    that holds it, read through the view `all_<table>`; `schema` the canonical frame every source converts into once;
+    `keys` the columns that identify a row (one row per key, upserts replace on it); `values` the columns a revision
+    compares; `market` the instrument market type it belongs to ("spot" or "swap").
+    """
+
+    name: str
+    table: str
+    schema: Mapping[str, pl.DataType]
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+    cadence: Cadence
+    validate: Validator
+    venues: Mapping[str, VenueEndpoint]
+    market: str = "spot"
+    description: str = ""
+
+    @property
+    def view(self) -> str:
+        """The view readers use: the table plus its archived Parquet months."""
+        return f"all_{self.table}"
+
+    def endpoint(self, venue: str) -> VenueEndpoint:
+        """How `venue` serves this dataset; KeyError names the pair when it does not."""
+        try:
+            return self.venues[venue]
+        except KeyError:
+            raise KeyError(f"{venue} does not serve the dataset {self.name}") from None
+
+    def empty(self) -> pl.DataFrame:
+        """A frame with the dataset's columns and no rows."""
+        return pl.DataFrame(schema=dict(self.schema))
