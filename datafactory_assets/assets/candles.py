@@ -1,4 +1,5 @@
-"""One hourly-partitioned candle asset per configured symbol, `candles/<base>_<quote>`."""
+"""One hourly-partitioned asset per configured symbol and dataset, `<dataset>/<base>_<quote>` (spot candles:
+`candles/btc_usdt`): key, group, description and checks are the dataset's."""
 
 import warnings
 from collections.abc import Iterator
@@ -11,9 +12,10 @@ import polars as pl
 
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
-from datafactory_assets.checks import candle_check_specs, gaps_result, validation_result
+from datafactory_assets.checks import check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
@@ -33,9 +35,9 @@ def backfill_policy_on_purpose() -> Iterator[None]:
         yield
 
 
-def candle_key(symbol: SymbolSettings) -> dg.AssetKey:
-    """`candles/<base>_<quote>`, the asset key of a symbol's candles."""
-    return dg.AssetKey(["candles", symbol.asset_name])
+def candle_key(symbol: SymbolSettings, dataset: Dataset = SPOT_CANDLES) -> dg.AssetKey:
+    """`<dataset>/<base>_<quote>`, the asset key of a symbol's dataset (`candles/btc_usdt` for spot candles)."""
+    return dg.AssetKey([dataset.name, symbol.asset_name])
 
 
 @cache
@@ -48,34 +50,36 @@ def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
                        freshness_policy: dg.FreshnessPolicy | None = None,
                        accuracy: AccuracySettings = AccuracySettings(),
                        anomaly: AnomalySettings = AnomalySettings(),
-                       turn: ReferenceTurn = ReferenceTurn()) -> dg.AssetsDefinition:
-    """The asset for one symbol: a run covering a partition range fetches it whole and writes it in one commit;
-    `turn` says which of its one-hour windows the accuracy check compares."""
-    key = candle_key(symbol)
+                       turn: ReferenceTurn = ReferenceTurn(),
+                       dataset: Dataset = SPOT_CANDLES) -> dg.AssetsDefinition:
+    """The asset for one symbol's dataset (spot candles unless told): a run covering a partition range fetches it
+    whole and writes it in one commit; `turn` says which of its one-hour windows the accuracy check compares."""
     with backfill_policy_on_purpose():
-        return _candle_asset(symbol, key, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly,
-                             turn=turn)
+        return _candle_asset(symbol, dataset, partitions_per_run, freshness_policy, accuracy=accuracy,
+                             anomaly=anomaly, turn=turn)
 
 
-def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: int,
+def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: int,
                   freshness_policy: dg.FreshnessPolicy | None, *, accuracy: AccuracySettings,
                   anomaly: AnomalySettings, turn: ReferenceTurn) -> dg.AssetsDefinition:
+    key = candle_key(symbol, dataset)
+
     @dg.asset(
         key=key,
-        group_name="candles",
+        group_name=dataset.name,
         partitions_def=hourly_partitions(symbol.start),
         backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
         freshness_policy=freshness_policy,
-        check_specs=candle_check_specs(key),
+        check_specs=check_specs(key, checks=dataset.checks),
         kinds={"duckdb", "polars"},
         metadata={"symbol": symbol.symbol, "timeframe": symbol.timeframe, "sources": ", ".join(symbol.sources)},
-        description=f"{symbol.timeframe} candles of {symbol.symbol} whose open time lies in the partition's hour.",
+        description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
     )
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
         refuse_unclosed_partitions(context)
         try:
-            yield from _materialize(context, symbol, warehouse=warehouse, sources=sources, accuracy=accuracy,
-                                    anomaly=anomaly, turn=turn)
+            yield from _materialize(context, symbol, dataset, warehouse=warehouse, sources=sources,
+                                    accuracy=accuracy, anomaly=anomaly, turn=turn)
         except Exception:
             report_failed_partitions(context)
             raise
@@ -83,12 +87,12 @@ def _candle_asset(symbol: SymbolSettings, key: dg.AssetKey, partitions_per_run: 
     return candles
 
 
-def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, *, warehouse: WarehouseResource,
-                 sources: SourcesResource, accuracy: AccuracySettings, anomaly: AnomalySettings,
-                 turn: ReferenceTurn):
+def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, dataset: Dataset, *,
+                 warehouse: WarehouseResource, sources: SourcesResource, accuracy: AccuracySettings,
+                 anomaly: AnomalySettings, turn: ReferenceTurn):
     window = context.partition_time_window
     try:
-        report = ingest_window(symbol, start=window.start, end=window.end, sources=sources,
+        report = ingest_window(symbol, start=window.start, end=window.end, sources=sources, dataset=dataset,
                                warehouse=warehouse, run_id=context.run_id,
                                read_from=trailing_start(window.start, settings=anomaly,
                                                         timeframe_ms=symbol.timeframe_ms))
@@ -185,7 +189,7 @@ def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
                                                warn_window=timedelta(minutes=settings.freshness_warn_minutes))
     names = [s.symbol for s in settings.symbols]
     return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness,
-                               accuracy=settings.accuracy, anomaly=settings.anomaly,
+                               accuracy=settings.accuracy, anomaly=settings.anomaly, dataset=SPOT_CANDLES,
                                turn=ReferenceTurn.of(s.symbol, symbols=names,
                                                      per_hour=settings.accuracy.checks_per_hour))
             for s in settings.symbols]

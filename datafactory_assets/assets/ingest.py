@@ -1,5 +1,5 @@
-"""Fetch through the failover chain, validate and store one window of one symbol: the work behind every candle
-materialization.
+"""Fetch through the failover chain, validate and store one window of one symbol's dataset: the work behind every
+materialization of a dataset's asset.
 
 Kept free of Dagster so that the benchmark and the CLI run exactly the code the assets run.
 """
@@ -12,8 +12,9 @@ from functools import partial
 
 import polars as pl
 
-from datafactory_assets.checks import Violation, missing_ranges, validate_candles
+from datafactory_assets.checks import Violation, missing_ranges
 from datafactory_assets.checks.gaps import missing_times
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.resilience.chain import (
     ChainExhaustedError,
     ChainResult,
@@ -21,7 +22,7 @@ from datafactory_assets.resilience.chain import (
     PairNotListedError,
     SourceFailure,
 )
-from datafactory_assets.settings import SymbolSettings
+from datafactory_assets.settings import SymbolSettings, timeframe_to_ms
 from datafactory_assets.sources import RequestRecord
 from datafactory_assets.sources.base import ErrorKind
 from datafactory_assets.sources.resource import SourcesResource
@@ -76,9 +77,10 @@ class IngestReport:
 
 
 def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
-                  warehouse: WarehouseResource, run_id: str | None = None,
-                  read_from: datetime | None = None) -> IngestReport:
-    """Store what the first source of the symbol's chain able to serve [start, end) validly has, or change nothing.
+                  warehouse: WarehouseResource, run_id: str | None = None, read_from: datetime | None = None,
+                  dataset: Dataset = SPOT_CANDLES) -> IngestReport:
+    """Store what the first source of the symbol's chain able to serve [start, end) of `dataset` validly has (spot
+    candles unless told), or change nothing. Rows follow the dataset's cadence; `dataset.validate` judges them.
 
     With `read_from`, the stored candles from there to `end` are read back after the write in the same connection
     (the checks judge what is stored): opening the warehouse is most of a one-hour step's own cost.
@@ -91,14 +93,16 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     served the window and `ValidationFailedError` when the sources that answered sent bad candles; in each case the
     requests are logged and the stored candles stay as they were.
     """
-    chain = sources.chain(symbol.sources, validate=partial(validate_candles, start=start, end=end,
-                                                           timeframe_ms=symbol.timeframe_ms))
-    expected = int((end - start).total_seconds() * 1000) // symbol.timeframe_ms
-    closed = _closed_candles(start, end, symbol.timeframe_ms)
+    timeframe = dataset.cadence.timeframe(symbol.timeframe)
+    timeframe_ms = timeframe_to_ms(timeframe)
+    chain = sources.chain(symbol.sources, dataset=dataset,
+                          validate=partial(dataset.validate, start=start, end=end, timeframe_ms=timeframe_ms))
+    expected = int((end - start).total_seconds() * 1000) // timeframe_ms
+    closed = _closed_candles(start, end, timeframe_ms)
     try:
-        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=symbol.timeframe, expected_rows=closed)
+        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=timeframe, expected_rows=closed)
     except ChainExhaustedError as exc:
-        listed = _listing(chain, exc, symbol, end=end)
+        listed = _listing(chain, exc, symbol, timeframe=timeframe)
         before = listed is not None and listed[1] >= end.replace(tzinfo=None)
         with warehouse.connect() as conn:
             log_requests(conn, exc.requests, run_id)
@@ -110,15 +114,17 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         if before:
-            return _before_listing(exc, symbol, end=end, expected=expected, listed=listed, stored=stored)
+            return _before_listing(exc, end=end, expected=expected, listed=listed, stored=stored,
+                                   timeframe_ms=timeframe_ms)
         if listed is not None:
             raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
                 f"no source served a candle of {symbol.symbol} although {listed[0]} has had candles since "
                 f"{listed[1]:%Y-%m-%d %H:%M} UTC: an outage or a broken answer, not a hole")) from exc
         raise
-    closed_end = start + timedelta(milliseconds=closed * symbol.timeframe_ms)
-    holes = _confirmed_holes(result, symbol, start=start, closed_end=closed_end)
+    closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
+    holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms)
     with warehouse.connect() as conn:
+        # dataset: the write path takes `dataset` once it is threaded through the warehouse
         written = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
                                  holes=holes, fill_only=_other_quote(chain, symbol))
         forget_unlisted(conn, symbol.symbol)
@@ -127,7 +133,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     return IngestReport(
         rows=written.rows,
         expected_rows=expected,
-        missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=symbol.timeframe_ms),
+        missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=timeframe_ms),
         confirmed_empty=confirmed,
         source=result.source,
         requests=result.requests,
@@ -144,7 +150,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
 
 
 def _listing(chain: FailoverChain, exc: ChainExhaustedError, symbol: SymbolSettings, *,
-             end: datetime) -> tuple[str, datetime] | None:
+             timeframe: str) -> tuple[str, datetime] | None:
     """For a window every source of the chain answered without a candle (or cannot have: not listed there, too
     old for it): who dates the pair's first candle since the configured start, and when; None when the window
     failed otherwise (a source down may have listed the pair earlier than the one that dates it), or no source can
@@ -153,16 +159,16 @@ def _listing(chain: FailoverChain, exc: ChainExhaustedError, symbol: SymbolSetti
         return None
     if any(f.kind not in _DECIDED for f in exc.failures):
         return None
-    return chain.first_candle(symbol.symbol, since=symbol.start, timeframe=symbol.timeframe)
+    return chain.first_candle(symbol.symbol, since=symbol.start, timeframe=timeframe)
 
 
-def _before_listing(exc: ChainExhaustedError, symbol: SymbolSettings, *, end: datetime, expected: int,
-                    listed: tuple[str, datetime], stored: pl.DataFrame | None) -> IngestReport:
+def _before_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, listed: tuple[str, datetime],
+                    stored: pl.DataFrame | None, timeframe_ms: int) -> IngestReport:
     """A window before the pair's listing: nothing to store, nothing missing, and said so."""
     none = pl.Series("ts", [], pl.Datetime("us"))
     return IngestReport(
         rows=0, expected_rows=expected, confirmed_empty=0, source=listed[0], requests=exc.requests, failures=[],
-        missing=missing_ranges(none, start=end, end=end, timeframe_ms=symbol.timeframe_ms),
+        missing=missing_ranges(none, start=end, end=end, timeframe_ms=timeframe_ms),
         passed_over=[*exc.failures, SourceFailure(listed[0], "before the listing",
                                                    f"before the listing at {listed[1]:%Y-%m-%d %H:%M} UTC")],
         retries=0, filled={}, quote_notes=[], revised=0, refused=0, history_rewrites=0, stored=stored,
@@ -170,15 +176,15 @@ def _before_listing(exc: ChainExhaustedError, symbol: SymbolSettings, *, end: da
     )
 
 
-def _confirmed_holes(result: ChainResult, symbol: SymbolSettings, *, start: datetime,
-                     closed_end: datetime) -> ConfirmedHoles | None:
+def _confirmed_holes(result: ChainResult, *, start: datetime, closed_end: datetime,
+                     timeframe_ms: int) -> ConfirmedHoles | None:
     """The closed candles of the window that every source was asked for and none has, when the chain says so, and
     that some answer vouches for (between candles of that answer, or in a verified archive file), each with what
     it means where the venue says (a Binance hole is a halt or maintenance); None when there are none."""
     if not result.holes_confirmed:
         return None
     holes = pl.DataFrame({"ts": missing_times(result.frame["ts"], start=start, end=closed_end,
-                                              timeframe_ms=symbol.timeframe_ms)})
+                                              timeframe_ms=timeframe_ms)})
     vouched, reason = pl.lit(False), pl.lit(None, pl.String)
     for source, spans in reversed(result.evidence.items()):  # the first source's reason wins
         inside = pl.any_horizontal(pl.lit(False), *(pl.col("ts").is_between(first, last) for first, last in spans))

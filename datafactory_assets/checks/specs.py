@@ -1,4 +1,5 @@
-"""The checks every candle asset carries, and how their results are reported.
+"""The checks a dataset's assets carry (named with what they check in `Dataset.checks`), and how their results are
+reported.
 
 Severities: `validation` is blocking with ERROR severity: bad candles are never written and the run fails, so
 nothing downstream reads them. `gaps` is WARN: a missing minute is a fact the venue may have (no trades,
@@ -11,7 +12,7 @@ an extreme return or a zero-volume streak is worth a look, not a refusal. Their 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 import polars as pl
@@ -25,20 +26,10 @@ ANOMALY = "anomaly"
 _MAX_LISTED_RANGES = 50
 
 
-def candle_check_specs(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    return [
-        dg.AssetCheckSpec(VALIDATION, asset=key, blocking=True,
-                          description="OHLC invariants, positive prices, non-negative volume, no nulls, aligned "
-                                      "timestamps inside the partition window, no duplicates."),
-        dg.AssetCheckSpec(GAPS, asset=key,
-                          description="Count and ranges of missing candles in the materialized partitions."),
-        dg.AssetCheckSpec(ACCURACY, asset=key,
-                          description="Sampled stored closes against a second source ([accuracy] reference), within "
-                                      "tolerance_bps; warns when the reference cannot answer."),
-        dg.AssetCheckSpec(ANOMALY, asset=key,
-                          description="1-candle log returns beyond k robust sigmas of the recent distribution, and "
-                                      "zero-volume streaks ([anomaly])."),
-    ]
+def check_specs(key: dg.AssetKey, *, checks: Mapping[str, str]) -> list[dg.AssetCheckSpec]:
+    """The asset's checks from a dataset's `checks` (name -> description); validation blocks, the others do not."""
+    return [dg.AssetCheckSpec(name, asset=key, blocking=name == VALIDATION, description=description)
+            for name, description in checks.items()]
 
 
 def validation_result(violations: Sequence[Violation]) -> dg.AssetCheckResult:

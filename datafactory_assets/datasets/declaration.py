@@ -40,7 +40,12 @@ class VenueEndpoint:
     """How one venue serves a dataset: the ccxt method and extra parameters (`{"price": "mark"}`), the rows one
     request may return, what one request costs of the venue's budget, how far back the venue serves (`depth` as a
     time, or `depth_rows` as its latest rows whatever the timeframe; neither: its whole history) and where its bulk
-    archive keeps the files (a path template, None: no archive)."""
+    archive keeps the files (a path template, None: no archive).
+
+    Two answers' shapes are per dataset and venue, not per venue: `last_row_open`, every answer ends with the
+    still-open row whatever was asked (Kraken's OHLC), so the source asks for the whole answer and drops that row;
+    `first_row_since`, asked from a time with limit 1 and no end, the venue answers its first row at or after it
+    (Binance's klines), which dates a listing."""
 
     call: str
     limit: int
@@ -49,10 +54,14 @@ class VenueEndpoint:
     depth: timedelta | None = None
     depth_rows: int | None = None
     archive_path: str | None = None
+    last_row_open: bool = False
+    first_row_since: bool = False
 
 
 # validate(frame, *, start, end, timeframe_ms) -> violations; see checks/validation.py.
 Validator = Callable[..., list]
+# from_rows(rows, *, symbol, source) -> the dataset's frame, from the rows its ccxt call returns; see frames.py.
+FrameBuilder = Callable[..., pl.DataFrame]
 
 
 @dataclass(frozen=True)
@@ -62,7 +71,10 @@ class Dataset:
     `name` is the first part of its asset keys (`candles/btc_usdt`) and its Dagster group; `table` the warehouse table
     that holds it, read through the view `all_<table>`; `schema` the canonical frame every source converts into once;
     `keys` the columns that identify a row (one row per key, upserts replace on it); `values` the columns a revision
-    compares; `market` the instrument market type it belongs to ("spot" or "swap").
+    compares; `market` the instrument market type it belongs to ("spot" or "swap"). `from_rows` turns what its
+    ccxt call returns into `schema`, once, at the source's edge; `checks` names the asset checks its assets carry
+    (name -> what it checks, as the UI shows it); `description` says what one partition of an asset holds, with
+    `{timeframe}` and `{symbol}` filled in per asset.
     """
 
     name: str
@@ -73,6 +85,8 @@ class Dataset:
     cadence: Cadence
     validate: Validator
     venues: Mapping[str, VenueEndpoint]
+    from_rows: FrameBuilder
+    checks: Mapping[str, str]
     market: str = "spot"
     description: str = ""
 

@@ -1,4 +1,4 @@
-"""The failover chain: a symbol's sources, asked in order for a window until one serves it validly.
+"""The failover chain: a symbol's sources of one dataset, asked in order for a window until one serves it validly.
 
 The first valid answer serves the window. When it lacks candles, the later sources are asked for the same window and
 only the missing candles are taken from them, so a venue's holes do not become ours; every row keeps its own
@@ -22,13 +22,14 @@ from datetime import datetime
 
 import polars as pl
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.resilience.guard import SourceGuard
 from datafactory_assets.sources.base import (
-    CandleSource,
     ErrorKind,
     FetchResult,
     NotListedError,
     RequestRecord,
+    Source,
     SourceError,
     SourceUnavailableError,
 )
@@ -118,16 +119,19 @@ class _Attempt:
 
 @dataclass(frozen=True)
 class ChainMember:
-    source: CandleSource
+    source: Source
     guard: SourceGuard
 
 
 class FailoverChain:
-    """`fetch` returns the first valid answer among the members; `validate(frame)` lists the problems of one."""
+    """`fetch` returns the first valid answer among the members; `validate(frame)` lists the problems of one. Every
+    member is asked for rows of `dataset` (spot candles unless told)."""
 
-    def __init__(self, members: Sequence[ChainMember], *, validate: Callable[[pl.DataFrame], list]):
+    def __init__(self, members: Sequence[ChainMember], *, validate: Callable[[pl.DataFrame], list],
+                 dataset: Dataset = SPOT_CANDLES):
         self.members = list(members)
         self.validate = validate
+        self.dataset = dataset
 
     def fetch(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
               expected_rows: int | None = None) -> ChainResult:
@@ -172,7 +176,7 @@ class FailoverChain:
                 continue
             try:
                 first = member.source.first_candle_since(symbol, since=since, timeframe=timeframe,
-                                                         guard=member.guard)
+                                                         guard=member.guard, dataset=self.dataset)
             except SourceError:
                 continue
             if first is not None:
@@ -191,7 +195,7 @@ class FailoverChain:
              timeframe: str) -> FetchResult | None:
         """One source's valid answer for the window, or None with the reason recorded in `attempt`."""
         name = member.source.name
-        unservable = member.source.cannot_serve(start, timeframe)
+        unservable = member.source.cannot_serve(start, timeframe, dataset=self.dataset)
         if unservable:
             attempt.pass_over(name, unservable, final=not member.source.publishes_later)
             return None
@@ -202,7 +206,7 @@ class FailoverChain:
             return None
         try:
             fetched = member.source.fetch_range(symbol, start=start, end=end, timeframe=timeframe,
-                                                guard=member.guard)
+                                                guard=member.guard, dataset=self.dataset)
         except NotListedError as exc:
             attempt.requests.extend(exc.requests)
             attempt.unlisted.append(name)

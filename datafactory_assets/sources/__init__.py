@@ -1,4 +1,4 @@
-"""Source adapters: each turns one client library's answers into the canonical candle frame."""
+"""Source adapters: each turns one client library's answers into a dataset's frame."""
 
 from datafactory_assets.sources.base import BrokenAnswerError, FetchResult, RequestRecord, SourceError
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource

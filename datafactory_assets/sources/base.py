@@ -16,6 +16,8 @@ from typing import Protocol
 
 import polars as pl
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
+
 
 class ErrorKind(StrEnum):
     """Why a request failed, which decides what happens next."""
@@ -113,7 +115,7 @@ def recorded(requests: list[RequestRecord], *, source: str, symbol: str, window_
 
 @dataclass
 class FetchResult:
-    """The candles of a window and the requests it took.
+    """The rows of a window and the requests it took.
 
     `vouched` holds the spans [first, last] (naive UTC open times, inclusive) inside which the answer is whole: a
     candle missing there is missing at the source, not lost on the way. None means the span from the answer's first
@@ -163,22 +165,30 @@ class SourceUnavailableError(SourceError):
     kind = ErrorKind.TRANSIENT
 
 
-class CandleSource(Protocol):
-    """What the failover chain needs of a candle source, whatever client library is behind it."""
+def unserved(dataset: Dataset, source: str) -> str | None:
+    """Why `source` cannot serve any window of `dataset`: the dataset declares no endpoint there; else None."""
+    return None if source in dataset.venues else f"{source} does not serve the dataset {dataset.name}"
+
+
+class Source(Protocol):
+    """What the failover chain needs of a source, whatever client library is behind it: the rows of a dataset for
+    an instrument and window. `dataset` is spot candles unless told, the one dataset that existed before datasets."""
 
     name: str
     publishes_later: bool  # a window it cannot serve now may become servable (an archive published days later)
     lists_pairs: bool  # it keeps a list of its pairs, so its silence about one says something (an archive does not)
 
-    def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
-        """Why the source cannot serve a window starting at `start`, or None."""
+    def cannot_serve(self, start: datetime, timeframe: str, *, dataset: Dataset = SPOT_CANDLES) -> str | None:
+        """Why the source cannot serve a window of `dataset` starting at `start`, or None."""
 
-    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str, guard=None) -> FetchResult:
-        """The closed candles with open time in [start, end)."""
+    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> FetchResult:
+        """The closed rows of `dataset` with open time in [start, end), as `dataset.schema`."""
 
     def quote_note(self, symbol: str) -> str | None:
         """Says so when the source prices the symbol in another quote currency (Yahoo's USD for USDT)."""
 
-    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
-        """The open time of the source's first candle at or after `since` (its listing, for a `since` before it);
-        None when the source cannot tell, or has no candle there."""
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None,
+                           dataset: Dataset = SPOT_CANDLES) -> datetime | None:
+        """The open time of the source's first row of `dataset` at or after `since` (its listing, for a `since`
+        before it); None when the source cannot tell, or has no row there."""

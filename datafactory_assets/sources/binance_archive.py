@@ -1,5 +1,8 @@
 """Deep history from Binance's public bulk archive (data.binance.vision): one zip of klines per month or per day.
 
+Where a dataset's files live is its `VenueEndpoint.archive_path` for this source (spot klines:
+`spot/{period}/klines`, period `monthly` or `daily`); a dataset without one is not served.
+
 For years of 1-minute history one month file (44,640 candles in one download) is far faster than 45 REST pages, and
 it spends none of the REST API's request weight. Every file is checked against the SHA-256 the archive publishes
 beside it before anything in it is read; a mismatch is a broken answer and nothing of the file is used. Verified
@@ -24,6 +27,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 import requests
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.frames import candles_from_columns, empty_candles
 from datafactory_assets.sources.base import (
     BrokenAnswerError,
@@ -37,10 +41,10 @@ from datafactory_assets.sources.base import (
     retry_after_s,
     runner,
     status_kind,
+    unserved,
 )
 from datafactory_assets.sources.file_cache import FileCache
 from datafactory_assets.sources.transport import EmulatorSession
-from datafactory_assets.sources.venues import VENUES
 
 ARCHIVE = "https://data.binance.vision"
 NAME = "binance_archive"
@@ -91,9 +95,12 @@ class BinanceArchiveSource:
         self.min_age = min_age
         self.timeout_s = timeout_s
 
-    def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
-        """Why the archive cannot serve a window starting at `start`: an interval it lacks, or a start so recent
-        that its files are not published yet."""
+    def cannot_serve(self, start: datetime, timeframe: str, *, dataset: Dataset = SPOT_CANDLES) -> str | None:
+        """Why the archive cannot serve a window of `dataset` starting at `start`: no files of the dataset, an
+        interval it lacks, or a start so recent that its files are not published yet."""
+        missing = unserved(dataset, self.name)
+        if missing:
+            return missing
         if timeframe not in INTERVALS:
             return f"{self.name} has no {timeframe} files; it serves {', '.join(INTERVALS)}"
         if epoch_ms(start) > epoch_ms(datetime.now(UTC) - self.min_age):
@@ -105,13 +112,15 @@ class BinanceArchiveSource:
         """The archive lists Binance's own pairs, so the quote currency is the one asked for."""
         return None
 
-    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None,
+                           dataset: Dataset = SPOT_CANDLES) -> datetime | None:
         """Not asked of the archive: a file it lacks does not say whether the pair was listed then."""
         return None
 
-    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
-                    guard=None) -> FetchResult:
-        """The candles with open time in [start, end) that the archive holds, oldest first, as the canonical frame.
+    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> FetchResult:
+        """The candles of `dataset` with open time in [start, end) that the archive holds, oldest first, as the
+        canonical frame.
 
         Each download (checksum, then zip) goes through `guard.run` when given. Raises `SourceError` (with the
         requests made so far) when the archive fails, and `BrokenAnswerError` when a file does not match its
@@ -119,15 +128,17 @@ class BinanceArchiveSource:
         """
         if timeframe not in INTERVALS:
             raise SourceError(self.cannot_serve(start, timeframe), kind=ErrorKind.PERMANENT)
+        endpoint = dataset.endpoint(self.name)
         run = runner(guard)
         first, last = naive_utc(epoch_ms(start)), naive_utc(epoch_ms(end))
         market = symbol.replace("/", "")
         requests_made: list[RequestRecord] = []
         frames, files = [empty_candles()], []
         try:
-            for piece in pieces(market, timeframe, start=first, end=last, now=naive_utc(epoch_ms(datetime.now(UTC)))):
-                frames.extend(self._read_piece(piece, symbol=symbol, run=run, requests_made=requests_made,
-                                               read_files=files, window=(first, last)))
+            for piece in pieces(market, timeframe, start=first, end=last, now=naive_utc(epoch_ms(datetime.now(UTC))),
+                                path=endpoint.archive_path):
+                frames.extend(self._read_piece(piece, symbol=symbol, run=run, weight=endpoint.weight,
+                                               requests_made=requests_made, read_files=files, window=(first, last)))
         except SourceError as exc:
             exc.requests = requests_made
             raise
@@ -135,27 +146,28 @@ class BinanceArchiveSource:
         return FetchResult(frame=frame.unique(maintain_order=True).sort("ts"), requests=requests_made,
                            vouched=_vouched(files, start=first, end=last))
 
-    def _read_piece(self, piece: Piece, *, symbol: str, run, requests_made: list[RequestRecord],
+    def _read_piece(self, piece: Piece, *, symbol: str, run, weight: int, requests_made: list[RequestRecord],
                     read_files: list[tuple[ArchiveFile, pl.DataFrame]],
                     window: tuple[datetime, datetime]) -> list[pl.DataFrame]:
         """The piece's candles: its file's, or, when that is not published, those of its stand-ins; each verified
         file read is added to `read_files` with its candles."""
         for file in (piece.file, *piece.stand_ins):
-            frame = self._read(file, symbol=symbol, run=run, requests_made=requests_made, window=window)
+            frame = self._read(file, symbol=symbol, run=run, weight=weight, requests_made=requests_made,
+                               window=window)
             if frame is not None:
                 read_files.append((file, frame))
                 if file is piece.file:
                     return [frame]
         return [frame for file, frame in read_files if file in piece.stand_ins]
 
-    def _read(self, file: ArchiveFile, *, symbol: str, run, requests_made: list[RequestRecord],
+    def _read(self, file: ArchiveFile, *, symbol: str, run, weight: int, requests_made: list[RequestRecord],
               window: tuple[datetime, datetime]) -> pl.DataFrame | None:
         """The file's candles, from the cache or downloaded and verified (then cached); None when not published."""
         body = self.cache.get(file.name) if self.cache else None
         if body is not None:
             return parse_klines(body, file=file, symbol=symbol, source=self.name)
         fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made, window=window),
-                      weight=VENUES[NAME].request_weight)
+                      weight=weight)
         if fetched is None:
             return None
         body, frame = fetched
@@ -219,17 +231,19 @@ def _vouched(files: list[tuple[ArchiveFile, pl.DataFrame]], *, start: datetime,
     return spans
 
 
-def pieces(market: str, timeframe: str, *, start: datetime, end: datetime, now: datetime) -> list[Piece]:
-    """The files holding [start, end) (naive UTC): a month file per ended month, with its ended days as stand-ins
-    while it may still be unpublished, and day files for the ended days of the month still running."""
+def pieces(market: str, timeframe: str, *, start: datetime, end: datetime, now: datetime,
+           path: str = SPOT_CANDLES.endpoint(NAME).archive_path) -> list[Piece]:
+    """The files holding [start, end) (naive UTC) under `path` (a dataset's `archive_path`): a month file per ended
+    month, with its ended days as stand-ins while it may still be unpublished, and day files for the ended days of
+    the month still running."""
     found = []
     month = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     while month < end:
         month_end = (month + timedelta(days=32)).replace(day=1)
-        days = [_day_file(market, timeframe, day)
+        days = [_day_file(market, timeframe, day, path=path)
                 for day in _days(max(start, month), min(end, month_end)) if day + timedelta(days=1) <= now]
         if month_end <= now:
-            found.append(Piece(_month_file(market, timeframe, month, month_end),
+            found.append(Piece(_month_file(market, timeframe, month, month_end, path=path),
                                tuple(days) if now - month_end < MONTH_FILE_GRACE else ()))
         else:
             found.extend(Piece(day) for day in days)
@@ -269,14 +283,16 @@ def _published_digest(published: bytes, *, file: ArchiveFile) -> str:
     return match.group(1)
 
 
-def _month_file(market: str, timeframe: str, month: datetime, month_end: datetime) -> ArchiveFile:
+def _month_file(market: str, timeframe: str, month: datetime, month_end: datetime, *, path: str) -> ArchiveFile:
     name = f"{market}-{timeframe}-{month:%Y-%m}.zip"
-    return ArchiveFile(name, f"/data/spot/monthly/klines/{market}/{timeframe}/{name}", month, month_end)
+    folder = path.format(period="monthly")
+    return ArchiveFile(name, f"/data/{folder}/{market}/{timeframe}/{name}", month, month_end)
 
 
-def _day_file(market: str, timeframe: str, day: datetime) -> ArchiveFile:
+def _day_file(market: str, timeframe: str, day: datetime, *, path: str) -> ArchiveFile:
     name = f"{market}-{timeframe}-{day:%Y-%m-%d}.zip"
-    return ArchiveFile(name, f"/data/spot/daily/klines/{market}/{timeframe}/{name}", day, day + timedelta(days=1))
+    folder = path.format(period="daily")
+    return ArchiveFile(name, f"/data/{folder}/{market}/{timeframe}/{name}", day, day + timedelta(days=1))
 
 
 def _days(start: datetime, end: datetime) -> list[datetime]:

@@ -1,4 +1,8 @@
-"""Candles from any ccxt exchange, fetched forward page by page over a window.
+"""A dataset's rows from any ccxt exchange, fetched forward page by page over a window.
+
+What is asked (the ccxt method, its extra parameters, rows per request, their cost, how far back) is the dataset's
+`VenueEndpoint` for the venue, and the rows become the dataset's frame through `Dataset.from_rows`; the loop, the
+error classification and the checks of an answer are the same for every dataset.
 
 ccxt's own `paginate` walks from the newest window backwards; a backfill needs the opposite, from `since` to the end
 of the window, so the loop is ours. ccxt reads a garbled HTTP 200 body as "no candles" and returns `[]`; the adapter
@@ -6,7 +10,8 @@ compares what ccxt parsed with the raw JSON it saw and raises `BrokenAnswerError
 here, from ccxt's exception and the HTTP status, into the `ErrorKind` the resilience layer acts on: a venue's own ban
 statuses (`VenueQuirks.ban_statuses`: Bybit's 403, which ccxt calls RateLimitExceeded, and Binance's firewall 403,
 an HTML page ccxt calls ExchangeNotAvailable) are bans, told in one line. A venue whose answers always end with the
-still-open candle (Kraken) is asked for its whole answer and that last row is dropped, whatever our clock says.
+still-open candle (Kraken's OHLC, `VenueEndpoint.last_row_open`) is asked for its whole answer and that last row is
+dropped, whatever our clock says.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from datetime import UTC, datetime
 import ccxt
 import polars as pl
 
-from datafactory_assets.frames import candles_from_rows
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset, VenueEndpoint
 from datafactory_assets.sources.base import (
     BrokenAnswerError,
     ErrorKind,
@@ -33,6 +38,7 @@ from datafactory_assets.sources.base import (
     retry_after_s,
     runner,
     status_kind,
+    unserved,
 )
 from datafactory_assets.sources.transport import emulator_url
 from datafactory_assets.sources.venues import VENUES
@@ -101,9 +107,9 @@ class CcxtCandleSource:
         self._last_status, self._last_headers, self._last_body = code, headers or {}, body or ""
         return self._record_response(code, reason, url, method, headers, body, *rest)
 
-    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
-                    guard=None) -> FetchResult:
-        """All closed candles with open time in [start, end), oldest first, as the canonical frame.
+    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> FetchResult:
+        """All closed rows of `dataset` with open time in [start, end), oldest first, as its frame.
 
         The venue is asked for one candle more on each side where the last page has room for them (never one request
         more), and the answer
@@ -113,25 +119,25 @@ class CcxtCandleSource:
         Each request goes through `guard.run` when given (budget, retry, breaker). Raises `SourceError` (with the
         requests made so far) when the exchange fails, and `BrokenAnswerError` when an answer is not data.
         """
+        endpoint = dataset.endpoint(self.name)
         requests: list[RequestRecord] = []
         run = runner(guard)
-        if not self.exchange.markets:
-            run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
+        self._load_markets(symbol, run)
         tf_ms = self.exchange.parse_timeframe(timeframe) * 1000
         closed_ms = epoch_ms(datetime.now(UTC)) // tf_ms * tf_ms
         start_ms, end_ms = epoch_ms(start), min(epoch_ms(end), closed_ms)
         wanted = max((end_ms - start_ms) // tf_ms, 0)
-        room = -(-wanted // self.quirks.max_candles_per_request) * self.quirks.max_candles_per_request - wanted
+        room = -(-wanted // endpoint.limit) * endpoint.limit - wanted
         ask_end = min(end_ms + tf_ms, closed_ms) if room >= 2 else end_ms
         rows: list[list] = []
         since = start_ms - tf_ms if room >= 1 else start_ms
         try:
             while since < ask_end:
-                limit = min(self.quirks.max_candles_per_request, (ask_end - since) // tf_ms)
+                limit = min(endpoint.limit, (ask_end - since) // tf_ms)
                 until = min(ask_end, since + limit * tf_ms) - 1  # this page only: some venues refuse wider asks
                 page = run(lambda s=since, n=limit, u=until: self._fetch_page(
-                    symbol, timeframe=timeframe, since=s, limit=n, until=u, requests=requests),
-                    weight=self.quirks.request_weight)
+                    symbol, endpoint=endpoint, timeframe=timeframe, since=s, limit=n, until=u, requests=requests),
+                    weight=endpoint.weight)
                 if not page:
                     break  # nothing more in the window; a short page alone proves nothing (venues cap silently)
                 rows.extend(page)
@@ -140,7 +146,7 @@ class CcxtCandleSource:
             exc.requests = _within(requests, start_ms, end_ms)
             raise
         requests = _within(requests, start_ms, end_ms)
-        answer = candles_from_rows(rows, symbol=symbol, source=self.name)
+        answer = dataset.from_rows(rows, symbol=symbol, source=self.name)
         frame = answer.filter(pl.col("ts").is_between(naive_utc(start_ms), naive_utc(end_ms), closed="left"))
         vouched = [] if frame.is_empty() else [(answer["ts"].min(), answer["ts"].max())]
         return FetchResult(frame=frame.unique().sort("ts"), requests=requests, vouched=vouched)
@@ -149,27 +155,40 @@ class CcxtCandleSource:
         """ccxt venues list the canonical pair itself, so the quote currency is the one asked for."""
         return None
 
-    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
-        """The venue's first candle at or after `since`, where its API answers that question
-        (`VenueQuirks.first_candle_since`: one candle asked from `since` with no end); else None."""
-        if not self.quirks.first_candle_since:
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None,
+                           dataset: Dataset = SPOT_CANDLES) -> datetime | None:
+        """The venue's first row of `dataset` at or after `since`, where its API answers that question
+        (`VenueEndpoint.first_row_since`: one row asked from `since` with no end); else None."""
+        endpoint = dataset.venues.get(self.name)
+        if endpoint is None or not endpoint.first_row_since:
             return None
         run = runner(guard)
-        if not self.exchange.markets:
-            run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
-        page = run(lambda: self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol,
-                                      since=epoch_ms(since), limit=1), weight=self.quirks.request_weight)
+        self._load_markets(symbol, run)
+        page = run(lambda: self._call(getattr(self.exchange, endpoint.call), symbol, timeframe, about=symbol,
+                                      since=epoch_ms(since), limit=1, params=dict(endpoint.params)),
+                   weight=endpoint.weight)
         return naive_utc(page[0][0]) if page else None
 
-    def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
-        """Why this venue cannot serve a window starting at `start` (Kraken keeps only its latest 720 candles)."""
-        depth = self.quirks.history_candles
-        if depth is None:
-            return None
-        oldest = datetime.now(UTC).timestamp() - depth * self.exchange.parse_timeframe(timeframe)
-        if epoch_ms(start) / 1000 < oldest:  # a naive start is UTC, not local time
-            return f"{self.name} keeps only its latest {depth} candles; the window starts before them"
+    def cannot_serve(self, start: datetime, timeframe: str, *, dataset: Dataset = SPOT_CANDLES) -> str | None:
+        """Why this venue cannot serve a window of `dataset` starting at `start`: it does not serve the dataset, or
+        keeps less of it (Kraken keeps only its latest 720 candles)."""
+        missing = unserved(dataset, self.name)
+        if missing:
+            return missing
+        endpoint = dataset.endpoint(self.name)
+        now = datetime.now(UTC).timestamp()  # a naive start is UTC, not local time
+        if endpoint.depth_rows is not None:
+            if epoch_ms(start) / 1000 < now - endpoint.depth_rows * self.exchange.parse_timeframe(timeframe):
+                return f"{self.name} keeps only its latest {endpoint.depth_rows} candles; the window starts before them"
+        if endpoint.depth is not None and epoch_ms(start) / 1000 < now - endpoint.depth.total_seconds():
+            return (f"{self.name} keeps {dataset.name} only for the last {endpoint.depth.days} days; the window "
+                    "starts before them")
         return None
+
+    def _load_markets(self, symbol: str, run) -> None:
+        """The venue's market list, once per client: ccxt needs it before any other call."""
+        if not self.exchange.markets:
+            run(lambda: self._call(self.exchange.load_markets, about=symbol), weight=self.quirks.markets_weight)
 
     def _call(self, fn, *args, about: str, **kwargs):
         """Call the client and turn its failure into a classified `SourceError` about the named symbol."""
@@ -190,16 +209,18 @@ class CcxtCandleSource:
             raise SourceError(f"{self.name} {about}:{prefix} {type(exc).__name__}: {exc}", kind=kind,
                               retry_after_s=wait_s) from exc
 
-    def _fetch_page(self, symbol: str, *, timeframe: str, since: int, limit: int, until: int,
-                    requests: list[RequestRecord]) -> list[list]:
+    def _fetch_page(self, symbol: str, *, endpoint: VenueEndpoint, timeframe: str, since: int, limit: int,
+                    until: int, requests: list[RequestRecord]) -> list[list]:
         with recorded(requests, source=self.name, symbol=symbol, window_start=naive_utc(since),
                       window_end=naive_utc(until + 1)) as probe:
             self.exchange.last_json_response = None
-            if self.quirks.last_row_open:  # the whole answer, so that its last row is the still-open candle
-                page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since)[:-1]
+            call = getattr(self.exchange, endpoint.call)
+            if endpoint.last_row_open:  # the whole answer, so that its last row is the still-open candle
+                page = self._call(call, symbol, timeframe, about=symbol, since=since,
+                                  params=dict(endpoint.params))[:-1]
             else:
-                page = self._call(self.exchange.fetch_ohlcv, symbol, timeframe, about=symbol, since=since,
-                                  limit=limit, params={"until": until})
+                page = self._call(call, symbol, timeframe, about=symbol, since=since, limit=limit,
+                                  params={**endpoint.params, "until": until})
             probe.rows = len(page)
             _check_answer(self.exchange.last_json_response, page, source=self.name, symbol=symbol, since=since)
         pause = budget_pause_s(self._last_headers, header=self.quirks.used_budget_header, limit=self.budget_limit,

@@ -10,13 +10,14 @@ from pathlib import Path
 
 import dagster as dg
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.resilience.breaker import SourceBreaker
 from datafactory_assets.resilience.chain import ChainMember, FailoverChain
 from datafactory_assets.resilience.guard import SourceGuard
 from datafactory_assets.resilience.ratelimit import SourceLimiter
 from datafactory_assets.resilience.retry import RetrySettings
 from datafactory_assets.settings import ResilienceSettings
-from datafactory_assets.sources.base import CandleSource
+from datafactory_assets.sources.base import Source
 from datafactory_assets.sources.binance_archive import BinanceArchiveSource
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.coingecko_source import CoinGeckoReference
@@ -29,7 +30,7 @@ _DEFAULTS = ResilienceSettings()
 
 
 @cache
-def _client(name: str, emulator_url: str | None, budget: int) -> CandleSource:
+def _client(name: str, emulator_url: str | None, budget: int) -> Source:
     """One client per venue and process: its market list is loaded once per run, not once per symbol."""
     if name == "yahoo":
         return YahooCandleSource(emulator_url=emulator_url)
@@ -85,7 +86,7 @@ class SourcesResource(dg.ConfigurableResource):
     archive_min_age_days: float = 2.0
     archive_cache_mb: int = 2048
 
-    def client(self, name: str) -> CandleSource:
+    def client(self, name: str) -> Source:
         if name == "binance_archive":
             return _archive(self.emulator_url, state_path=self.state_path, min_age_days=self.archive_min_age_days,
                             cache_mb=self.archive_cache_mb)
@@ -109,5 +110,7 @@ class SourcesResource(dg.ConfigurableResource):
         return build(name, state_path=self.state_path, budget=self._budget(name) if self.rate_limit else None,
                      fail_max=self.breaker_fail_max, reset_s=self.breaker_reset_s, ban_s=self.ban_s, retry=retry)
 
-    def chain(self, names: Sequence[str], *, validate: Callable) -> FailoverChain:
-        return FailoverChain([ChainMember(self.client(n), self.guard(n)) for n in names], validate=validate)
+    def chain(self, names: Sequence[str], *, validate: Callable, dataset: Dataset = SPOT_CANDLES) -> FailoverChain:
+        """The named sources, each behind its guard, asked in order for rows of `dataset`."""
+        return FailoverChain([ChainMember(self.client(n), self.guard(n)) for n in names], validate=validate,
+                             dataset=dataset)

@@ -1,4 +1,7 @@
-"""Exchange quirks as data: one generic code path reads these instead of branching per venue."""
+"""Exchange quirks as data: one generic code path reads these instead of branching per venue.
+
+What a venue does per dataset (rows per request, cost, depth) is in that dataset's declaration (`datasets/`).
+"""
 
 from __future__ import annotations
 
@@ -8,24 +11,21 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class VenueQuirks:
-    """What a venue allows (candles per request) and the ccxt options that keep start-up to the calls we need."""
+    """What holds for a whole venue, whatever dataset is asked of it: its request budget, how it bans, and the ccxt
+    options that keep start-up to the calls we need. What differs per dataset (rows per request, their cost, depth,
+    the answers' shape) is the dataset's `VenueEndpoint`."""
 
     exchange_id: str
-    max_candles_per_request: int
     client_options: dict = field(default_factory=dict)
     budget: int = 600  # the venue's request budget per window, in its own unit (Binance: request weight)
     budget_window_s: float = 60.0
-    request_weight: int = 1  # what one candle request costs of that budget
     markets_weight: int = 1  # what loading the market list costs
-    history_candles: int | None = None  # how far back the venue serves candles; None: its whole history
     used_budget_header: str | None = None  # where the venue says how much of this window's budget is spent
     # HTTP statuses by which the venue refuses our IP for a while (beyond 418/451), with the least ban it imposes in
     # seconds (0: it names none): a ban is waited out, never retried into.
     ban_statuses: Mapping[int, float] = field(default_factory=dict)
     ban_note: str = ""  # what such a refusal means at this venue, for the one log line
-    last_row_open: bool = False  # every answer ends with the still-open candle, whatever was asked
     zero_volume_is_no_trades: bool = True  # False: a 0 volume means "not reported" (Yahoo's intraday bars)
-    first_candle_since: bool = False  # asked from a time with limit 1 and no end, it answers its first candle after
     hole_reason: str | None = None  # what a minute missing inside its answer means there, where the venue says
 
 
@@ -34,56 +34,45 @@ class VenueQuirks:
 _BINANCE_HOLE = "Binance publishes a kline for every minute, trades or not: a trading halt or maintenance"
 
 VENUES: dict[str, VenueQuirks] = {
-    # Spot klines: 1000 candles per request. Only spot markets are loaded, and no currency list (it needs an API key).
+    # Only spot markets are loaded, and no currency list (it needs an API key).
     "binance": VenueQuirks(
         exchange_id="binance",
-        max_candles_per_request=1000,
         client_options={"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
         budget=6000,  # request weight per minute per IP
-        request_weight=2,  # klines
         markets_weight=20,  # exchangeInfo
         used_budget_header="X-MBX-USED-WEIGHT-1M",  # counts every client on our IP, not only our processes
         # "HTTP 403 return code is used when a WAF (Web Application Firewall) rule has been violated. This can
         # indicate a rate limit violation or a security block" (spot API docs, HTTP Return Codes); no ban time given.
         ban_statuses={403: 0.0},
         ban_note="Binance's firewall (WAF) blocks us: a rate-limit violation or a security block",
-        # Spot API docs, Kline/Candlestick data: klines are identified by their open time and served oldest first
-        # from `startTime`; without `endTime`, `limit=1` is the first kline at or after it (ccxt's binance.fetchOHLCV
-        # sends no endTime for a spot `since`): the pair's first candle when `startTime` precedes its listing.
-        first_candle_since=True,
         hole_reason=_BINANCE_HOLE,
     ),
-    # Binance's bulk archive (data.binance.vision): one month or day file per download, a checksum and a zip (2
-    # requests); no published limit (a CDN), so a modest budget.
-    "binance_archive": VenueQuirks(exchange_id="binance_archive", max_candles_per_request=31 * 1440, budget=20,
-                                   budget_window_s=1, request_weight=2, hole_reason=_BINANCE_HOLE),
-    # OKX: 300 per request from `candles` (recent) and `history-candles` alike (ccxt's okx.fetchOHLCV: "default 100,
-    # max 300, only 100 if 'mark' or 'index'"); 20 history requests per 2 s per IP.
-    "okx": VenueQuirks(exchange_id="okx", max_candles_per_request=300, budget=20, budget_window_s=2,
+    # Binance's bulk archive (data.binance.vision): no published limit (a CDN), so a modest budget.
+    "binance_archive": VenueQuirks(exchange_id="binance_archive", budget=20, budget_window_s=1,
+                                   hole_reason=_BINANCE_HOLE),
+    # OKX: 20 history requests per 2 s per IP.
+    "okx": VenueQuirks(exchange_id="okx", budget=20, budget_window_s=2,
                        client_options={"fetchMarkets": {"types": ["spot"]}}),
-    # Bybit v5: 1000 per request, 600 requests per 5 s per IP. Over that, or from a blocked country, its gateway
+    # Bybit v5: 600 requests per 5 s per IP. Over that, or from a blocked country, its gateway
     # answers HTTP 403 ("access too frequent"): "terminate all HTTP sessions and wait for at least 10 minutes"
     # (Bybit API docs, Rate Limit); ccxt calls it RateLimitExceeded, which must not make us retry.
-    "bybit": VenueQuirks(exchange_id="bybit", max_candles_per_request=1000, budget=600, budget_window_s=5,
+    "bybit": VenueQuirks(exchange_id="bybit", budget=600, budget_window_s=5,
                          client_options={"fetchMarkets": {"types": ["spot"]}}, ban_statuses={403: 600.0},
                          ban_note="Bybit bans our IP (access too frequent, or a blocked country)"),
-    # Kraken answers up to 720 rows of an interval, the last always the still-open candle, so 719 committed ones
-    # (Kraken's Get OHLC Data reference); about one public request per second.
-    "kraken": VenueQuirks(exchange_id="kraken", max_candles_per_request=719, budget=1, budget_window_s=1,
-                          history_candles=719, last_row_open=True),
-    # Coinbase Advanced Trade: 300 candles per request; 10 public requests per second.
-    "coinbase": VenueQuirks(exchange_id="coinbase", max_candles_per_request=300, budget=10, budget_window_s=1),
+    # Kraken: about one public request per second.
+    "kraken": VenueQuirks(exchange_id="kraken", budget=1, budget_window_s=1),
+    # Coinbase Advanced Trade: 10 public requests per second.
+    "coinbase": VenueQuirks(exchange_id="coinbase", budget=10, budget_window_s=1),
     # Yahoo through yfinance: no published limit, so a conservative budget (a failed chart call costs two requests);
     # its depth and span rules per interval live in `yahoo_source.INTERVALS`.
     # Its intraday crypto bars report volume 0 for about half of them, prices moving (yfinance issues #2686, #1934).
-    "yahoo": VenueQuirks(exchange_id="yahoo", max_candles_per_request=7 * 1440, budget=30,
-                         zero_volume_is_no_trades=False),
+    "yahoo": VenueQuirks(exchange_id="yahoo", budget=30, zero_volume_is_no_trades=False),
 }
 
 # Price references: guarded like the venues (retry, breaker, budget), never candle sources.
 REFERENCES: dict[str, VenueQuirks] = {
     # CoinGecko's public and demo plans: about 30 calls per minute; it serves prices, not candles.
-    "coingecko": VenueQuirks(exchange_id="coingecko", max_candles_per_request=0, budget=30),
+    "coingecko": VenueQuirks(exchange_id="coingecko", budget=30),
 }
 
 

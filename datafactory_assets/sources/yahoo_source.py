@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.frames import empty_candles
 from datafactory_assets.sources.base import (
     ErrorKind,
@@ -34,6 +35,7 @@ from datafactory_assets.sources.base import (
     naive_utc,
     recorded,
     runner,
+    unserved,
 )
 
 if TYPE_CHECKING:
@@ -115,12 +117,17 @@ class YahooCandleSource:
             return None
         return f"{self.name} serves {ticker} ({served}) for {symbol} ({quote})"
 
-    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None) -> datetime | None:
+    def first_candle_since(self, symbol: str, *, since: datetime, timeframe: str, guard=None,
+                           dataset: Dataset = SPOT_CANDLES) -> datetime | None:
         """Not asked of Yahoo: it keeps 1-minute bars for 30 days only, so it cannot date a listing."""
         return None
 
-    def cannot_serve(self, start: datetime, timeframe: str) -> str | None:
-        """Why Yahoo cannot serve a window starting at `start`: an interval it lacks, or one it keeps less long."""
+    def cannot_serve(self, start: datetime, timeframe: str, *, dataset: Dataset = SPOT_CANDLES) -> str | None:
+        """Why Yahoo cannot serve a window of `dataset` starting at `start`: a dataset other than spot candles, an
+        interval it lacks, or one it keeps less long."""
+        missing = unserved(dataset, self.name)
+        if missing:
+            return missing
         interval = INTERVALS.get(timeframe)
         if interval is None:
             return f"{self.name} has no {timeframe} candles; it serves {', '.join(INTERVALS)}"
@@ -130,14 +137,16 @@ class YahooCandleSource:
                     f"the window starts {naive_utc(epoch_ms(start)):%Y-%m-%d %H:%M} UTC")
         return None
 
-    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str,
-                    guard=None) -> FetchResult:
-        """All closed candles with open time in [start, end), oldest first, as the canonical frame (`source` yahoo).
+    def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> FetchResult:
+        """All closed candles with open time in [start, end), oldest first, as the canonical frame (`source` yahoo);
+        Yahoo serves spot candles alone (`dataset`: KeyError naming it for another).
 
         1-minute windows go out in 7-day requests, others in one. Each request goes through `guard.run` when given.
         Raises `SourceError` (with the requests made so far) when Yahoo fails, `BrokenAnswerError` when an answer is
         not data, and a permanent `SourceError` without a request for a timeframe Yahoo lacks.
         """
+        dataset.endpoint(self.name)
         interval = INTERVALS.get(timeframe)
         if interval is None:
             raise SourceError(self.cannot_serve(start, timeframe), kind=ErrorKind.PERMANENT)

@@ -165,13 +165,13 @@ class _Canned:
     def __init__(self, name: str, rows: list[list]):
         self.name, self.rows = name, rows
 
-    def cannot_serve(self, start, timeframe):
+    def cannot_serve(self, start, timeframe, *, dataset=None):
         return None
 
     def quote_note(self, symbol):
         return None
 
-    def fetch_range(self, symbol, *, start, end, timeframe, guard=None):
+    def fetch_range(self, symbol, *, start, end, timeframe, guard=None, dataset=None):
         from datafactory_assets.frames import candles_from_rows
         from datafactory_assets.sources.base import FetchResult
 
