@@ -1,6 +1,7 @@
 """Candle assets materialized through Dagster with the real ccxt client against the exchange emulator."""
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import dagster as dg
@@ -8,6 +9,8 @@ import polars as pl
 import pytest
 
 from datafactory_assets.assets import build_candle_asset
+from datafactory_assets.checks import GAPS, VALIDATION
+from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.emulator.candles import synthetic_candles
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.sources.resource import SourcesResource
@@ -260,3 +263,14 @@ def test_a_partition_before_the_listing_succeeds_empty_and_says_so(warehouse, so
     assert "binance (before the listing): before the listing at 2025-03-10 12:30 UTC" in mat.metadata[
         "passed_over"].value
     assert stored(warehouse, "KAITO/USDT", datetime(2025, 3, 1, 10, tzinfo=UTC)).is_empty()
+
+
+def test_the_asset_of_another_dataset_takes_its_key_group_description_and_checks_from_it():
+    probe = replace(SPOT_CANDLES, name="probe_candles", description="{timeframe} probe rows of {symbol}.",
+                    checks={VALIDATION: "probe rules", GAPS: "probe gaps"})
+    asset = build_candle_asset(BTC, partitions_per_run=24, dataset=probe)
+    assert asset.key == dg.AssetKey(["probe_candles", "btc_usdt"])
+    assert asset.group_names_by_key[asset.key] == "probe_candles"
+    assert asset.descriptions_by_key[asset.key] == "1m probe rows of BTC/USDT."
+    assert {(s.name, s.blocking, s.description) for s in asset.check_specs} == {
+        (VALIDATION, True, "probe rules"), (GAPS, False, "probe gaps")}

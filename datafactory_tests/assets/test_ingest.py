@@ -3,13 +3,16 @@
 import json
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
 
-from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
+from datafactory_assets.checks import Violation, validate_candles
+from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.resilience.chain import ChainExhaustedError
 from datafactory_assets.settings import SymbolSettings
@@ -296,3 +299,16 @@ def test_a_correction_of_fresh_candles_is_a_revision_but_no_history_rewrite(emul
     emulator.set_price_offset("binance", 20)
     corrected = ingest_window(btc, start=start, end=start + timedelta(hours=1), sources=sources, warehouse=warehouse)
     assert (corrected.revised, corrected.history_rewrites) == (60, 0)
+
+
+def test_the_dataset_validates_the_window_and_nothing_it_refuses_is_written(emulator, warehouse):
+    def stricter(frame, **window):
+        return [*validate_candles(frame, **window), Violation("closes_above_zero", frame.height, frame["ts"].min())]
+
+    btc, sources = symbol_settings(start=START), SourcesResource(emulator_url=emulator.url)
+    with pytest.raises(ValidationFailedError, match="candles failed validation, nothing written") as caught:
+        ingest_window(btc, start=START, end=START + timedelta(hours=1), sources=sources, warehouse=warehouse,
+                      dataset=replace(SPOT_CANDLES, validate=stricter))
+    assert [v.rule for v in caught.value.violations] == ["closes_above_zero"]
+    with warehouse.connect(read_only=True) as conn:
+        assert queries.window_candles(conn, "BTC/USDT", START, START + timedelta(hours=1)).height == 0

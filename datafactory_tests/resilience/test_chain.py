@@ -204,3 +204,20 @@ def test_a_binance_firewall_block_is_a_ban_so_what_okx_lacks_stays_an_unconfirme
     assert report.source == "okx" and 0 < report.rows < 60
     assert report.failures[0].kind == "banned" and "firewall (WAF)" in report.failures[0].reason
     assert report.confirmed_empty == 0  # old: a "permanent" 403 counted Binance as asked, and the holes confirmed
+
+
+def test_a_member_that_does_not_serve_the_dataset_is_passed_over_and_the_next_serves(emulator, sources):
+    from dataclasses import replace
+
+    from datafactory_assets.checks import validate_candles
+    from datafactory_assets.datasets import SPOT_CANDLES
+
+    okx_only = replace(SPOT_CANDLES, name="okx_only", venues={"okx": SPOT_CANDLES.endpoint("okx")})
+    end = START + timedelta(hours=1)
+    chain = sources.chain(["binance", "okx"], dataset=okx_only,
+                          validate=lambda f: validate_candles(f, start=START, end=end, timeframe_ms=60_000))
+    result = chain.fetch("BTC/USDT", start=START, end=end, timeframe="1m", expected_rows=60)
+    assert result.source == "okx" and result.frame.height == 60 and result.failures == []
+    assert [(p.source, p.reason) for p in result.passed_over] == [
+        ("binance", "binance does not serve the dataset okx_only")]
+    assert klines_requests(emulator, "binance") == 0

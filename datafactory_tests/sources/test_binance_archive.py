@@ -2,12 +2,14 @@
 
 import io
 import zipfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, SourceError
 from datafactory_assets.sources.binance_archive import (
@@ -199,3 +201,14 @@ def test_milliseconds_and_microseconds_read_alike_and_a_header_line_is_skipped()
 def test_an_unreadable_file_is_a_broken_answer_naming_it(body, why):
     with pytest.raises(BrokenAnswerError, match=f"X.zip: not a kline archive: .*{why}"):
         parse_klines(body, file=FILE, symbol="X/Y", source="s")
+
+
+def test_the_dataset_says_where_the_archive_keeps_its_files_and_one_without_files_is_passed_over(emulator):
+    endpoint = replace(SPOT_CANDLES.endpoint("binance_archive"), archive_path="futures/um/{period}/klines")
+    futures = replace(SPOT_CANDLES, name="futures_probe", venues={"binance_archive": endpoint})
+    source = BinanceArchiveSource(emulator_url=emulator.url)
+    source.fetch_range("BTC/USDT", start=MAY, end=MAY + timedelta(hours=1), timeframe="1m", dataset=futures)
+    assert [r["path"] for r in emulator.request_log() if r["venue"] == "binance_archive"][0] == (
+        "/data/futures/um/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2024-05.zip.CHECKSUM")
+    okx_only = replace(SPOT_CANDLES, name="okx_only", venues={"okx": SPOT_CANDLES.endpoint("okx")})
+    assert source.cannot_serve(MAY, "1m", dataset=okx_only) == "binance_archive does not serve the dataset okx_only"

@@ -1,10 +1,13 @@
 """The ccxt adapter against the emulator: pagination, the open candle, broken answers and error classification."""
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.frames import candles_from_rows
 from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, SourceError
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource, point_at_emulator
 from datafactory_tests.helpers import ms
@@ -167,3 +170,38 @@ def test_a_403_is_a_ban_told_in_one_line_whatever_the_body(emulator, venue):
     said = ("firewall (WAF)", "<html>") if venue == "binance" else ("bans our IP", "access too frequent")
     assert all(words in message for words in said)
     assert caught.value.retry_after_s == (600.0 if venue == "bybit" else None)  # Bybit: "at least 10 minutes"
+
+
+def _spot_candles_with(venue: str, **changes):
+    """Spot candles with `venue`'s endpoint changed: what another dataset would declare for it."""
+    endpoint = replace(SPOT_CANDLES.endpoint(venue), **changes)
+    return replace(SPOT_CANDLES, name="other", venues={**SPOT_CANDLES.venues, venue: endpoint})
+
+
+def test_the_dataset_says_how_many_rows_a_request_asks_for(binance, emulator):
+    result = binance.fetch_range("BTC/USDT", start=START, end=START + timedelta(hours=1), timeframe="1m",
+                                 dataset=_spot_candles_with("binance", limit=25))
+    assert [r.rows for r in result.requests] == [25, 25, 12]  # one candle more on each side, 25 per request
+    assert [r["query"]["limit"] for r in emulator.request_log() if "klines" in r["path"]] == ["25", "25", "12"]
+    want = synthetic_candles("BTC/USDT", ms(START), ms(START + timedelta(hours=1)))
+    assert result.frame["close"].to_list() == want["close"].to_list()
+
+
+def test_the_dataset_builds_the_frame_from_the_rows_ccxt_returns(binance):
+    def tagged(rows, *, symbol, source):
+        return candles_from_rows(rows, symbol=symbol, source=f"{source}:tagged")
+
+    result = binance.fetch_range("BTC/USDT", start=START, end=START + timedelta(minutes=10), timeframe="1m",
+                                 dataset=replace(SPOT_CANDLES, from_rows=tagged))
+    assert result.frame.height == 10 and set(result.frame["source"]) == {"binance:tagged"}
+
+
+def test_a_dataset_kept_for_a_time_is_not_asked_before_it_and_one_not_served_is_named():
+    binance = CcxtCandleSource("binance")
+    month = _spot_candles_with("binance", depth=timedelta(days=30))
+    now = datetime.now(UTC)
+    assert binance.cannot_serve(now - timedelta(days=31), "1m", dataset=month) == (
+        "binance keeps other only for the last 30 days; the window starts before them")
+    assert binance.cannot_serve(now - timedelta(days=29), "1m", dataset=month) is None
+    okx_only = replace(month, venues={"okx": month.endpoint("okx")})
+    assert binance.cannot_serve(now, "1m", dataset=okx_only) == "binance does not serve the dataset other"
