@@ -1,5 +1,8 @@
 """The canonical candle frame: the one Polars shape that flows from a source through validation into the warehouse.
 
+It is spot candles' `Dataset.schema`, and `candles_from_rows` their `Dataset.from_rows`; another dataset declares
+its own frame and builder the same way.
+
 `ts` is the candle's UTC open time (naive datetime, microseconds, as DuckDB's TIMESTAMP). Sources convert into this
 shape once, at the edge; everything downstream may rely on the column names and types.
 """

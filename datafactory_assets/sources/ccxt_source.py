@@ -19,7 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import ccxt
 import polars as pl
@@ -176,13 +176,13 @@ class CcxtCandleSource:
         if missing:
             return missing
         endpoint = dataset.endpoint(self.name)
-        now = datetime.now(UTC).timestamp()  # a naive start is UTC, not local time
-        if endpoint.depth_rows is not None:
-            if epoch_ms(start) / 1000 < now - endpoint.depth_rows * self.exchange.parse_timeframe(timeframe):
-                return f"{self.name} keeps only its latest {endpoint.depth_rows} candles; the window starts before them"
-        if endpoint.depth is not None and epoch_ms(start) / 1000 < now - endpoint.depth.total_seconds():
-            return (f"{self.name} keeps {dataset.name} only for the last {endpoint.depth.days} days; the window "
-                    "starts before them")
+        start_s, now = epoch_ms(start) / 1000, datetime.now(UTC).timestamp()  # a naive start is UTC, not local time
+        rows = endpoint.depth_rows
+        if rows is not None and start_s < now - rows * self.exchange.parse_timeframe(timeframe):
+            return f"{self.name} keeps only its latest {rows} candles; the window starts before them"
+        if endpoint.depth is not None and start_s < now - endpoint.depth.total_seconds():
+            return (f"{self.name} keeps {dataset.name} only for the last {endpoint.depth / timedelta(days=1):g} "
+                    "days; the window starts before them")
         return None
 
     def _load_markets(self, symbol: str, run) -> None:
