@@ -34,7 +34,7 @@ import polars as pl
 
 from datafactory_assets.emulator import bybit_linear
 from datafactory_assets.emulator.encode import json_rows
-from datafactory_assets.emulator.perp_pages import PerpStore
+from datafactory_assets.emulator.perp_pages import perpetuals_of
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
 INTERVALS_MS = {
@@ -72,9 +72,9 @@ class BybitVenue(Venue):
     rate_budget = RateBudget(QUOTA, window_s=QUOTA_WINDOW_MS / 1000, ban_s=BAN_S, bans_at_once=True)
 
     def __init__(self, store):
-        super().__init__(PerpStore(store))
+        super().__init__(store)
         self._by_id = {symbol.replace("/", ""): symbol for symbol in store.symbols}
-        self._linear = {bybit_linear.symbol_id(symbol): symbol for symbol in self.store.perpetuals}
+        self._linear = {bybit_linear.symbol_id(symbol): symbol for symbol in perpetuals_of(store)}
         self._instruments = [self._instrument(symbol) for symbol in store.symbols]
         self._quota_lock = threading.Lock()
         self._quota_window, self._quota_used = 0, 0
@@ -135,7 +135,7 @@ class BybitVenue(Venue):
             return _ok({"category": "spot", "list": self._instruments}, request.now_ms)
         if category == "linear" and request.query.get("status", "Trading") == "Trading":
             limit = _bounded(request.query, "limit", bybit_linear.INSTRUMENTS_LIMIT)
-            return _ok(bybit_linear.instruments(self.store.perpetuals, limit=limit, cursor=request.query.get("cursor"),
+            return _ok(bybit_linear.instruments(tuple(self._linear.values()), limit=limit, cursor=request.query.get("cursor"),
                                                 now_ms=request.now_ms), request.now_ms)
         return _ok({"category": category, "list": [], "nextPageCursor": ""}, request.now_ms)  # no others here
 

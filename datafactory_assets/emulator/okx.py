@@ -28,7 +28,7 @@ import polars as pl
 from datafactory_assets.emulator import okx_swap
 from datafactory_assets.emulator.candles import listed_since_ms
 from datafactory_assets.emulator.encode import json_rows
-from datafactory_assets.emulator.perp_pages import PerpStore
+from datafactory_assets.emulator.perp_pages import perpetuals_of
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
 BARS_MS = {
@@ -79,8 +79,8 @@ class OkxVenue(Venue):
         HISTORY_INDEX_CANDLES: 4, okx_swap.FUNDING_HISTORY: 4, okx_swap.OPEN_INTEREST_HISTORY: 4})
 
     def __init__(self, store):
-        super().__init__(PerpStore(store))
-        swaps = self.store.perpetuals
+        super().__init__(store)
+        swaps = perpetuals_of(store)
         self._by_id = {symbol.replace("/", "-"): symbol for symbol in store.symbols}
         self._swaps = {okx_swap.swap_id(symbol): symbol for symbol in swaps}
         self._indexes = {okx_swap.family(symbol): symbol for symbol in swaps}
@@ -150,7 +150,7 @@ class OkxVenue(Venue):
             rows = _price_rows(frame, bar_ms=bar_ms, now_ms=request.now_ms)
         else:
             rows = _candle_rows(frame, bar_ms=bar_ms, now_ms=request.now_ms,
-                                contract=okx_swap.contract_value(symbol) if symbol in self.store.perpetuals else None)
+                                contract=okx_swap.contract_value(symbol) if inst_id in self._swaps else None)
         body = b'{"code":"0","msg":"","data":' + rows + b"}"
         return Response(status=200, body=body, cacheable=page.final and not recent)
 

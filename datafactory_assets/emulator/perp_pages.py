@@ -1,8 +1,9 @@
 """Pages of perpetual-instrument data for the OKX and Bybit dialects, with the spot store underneath.
 
 A dialect keeps one `store` through which faults and price offsets reach every page (`Venue.with_store` wraps it in
-an `AlteredStore`). `PerpStore` is that store for a venue that also lists perpetuals: `page(symbol, ...)` of a spot
-symbol is the spot store's page, of a perpetual (`BTC/USDT:USDT`) the page of `perp_series` candles of the asked
+an `AlteredStore`). The server hands every venue a `PerpStore`, and a venue lists the perpetuals of the store it is
+built with (`perpetuals_of`: none for a bare `CandleStore`): `page(symbol, ...)` of a spot symbol is the spot
+store's page, of a perpetual (`BTC/USDT:USDT`) the page of `perp_series` candles of the asked
 `kind` (trade, mark, index or premium), selected the same way (a window of open times, a limit, oldest from the start
 or newest up to the end). So a `holes` fault or a price offset alters perpetual candles exactly as it alters spot
 ones. Funding events and open interest are not candles: `funding` and `open_interest` select them here (one place for
@@ -44,11 +45,19 @@ class PerpStore:
         return Page(frame=frame, final=final)
 
     def price_decimals(self, symbol: str) -> int:
-        """A perpetual's trade price tick is its spot pair's (mark, index and premium prices have 8 decimals)."""
-        return self._store.price_decimals(perp_series.underlying(symbol))
+        """The decimals an altered perpetual price keeps: 8, the finest of its kinds (mark, index and premium have
+        8; rounding a trade price there loses nothing), so a price offset never flattens a premium to 0."""
+        if perp_series.is_perpetual(symbol):
+            return perp_series.MARK_DECIMALS
+        return self._store.price_decimals(symbol)
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
+
+
+def perpetuals_of(store) -> tuple[str, ...]:
+    """The perpetuals a venue built on `store` lists."""
+    return store.perpetuals if isinstance(store, PerpStore) else ()
 
 
 def window(*, listed: int, timeframe_ms: int, start_ms: int | None, end_ms: int, limit: int) -> tuple[int, int]:
