@@ -66,7 +66,8 @@ class BadParameter(Exception):
 
 
 class BybitVenue(Venue):
-    """`/v5/market/time`, `/v5/market/instruments-info` and `/v5/market/kline`."""
+    """`/v5/market/time` and `/instruments-info`; spot and linear klines, linear mark, index and premium-index klines,
+    funding history and open interest."""
 
     id = "bybit"
     rate_budget = RateBudget(QUOTA, window_s=QUOTA_WINDOW_MS / 1000, ban_s=BAN_S, bans_at_once=True)
@@ -134,9 +135,10 @@ class BybitVenue(Venue):
         if category == "spot":
             return _ok({"category": "spot", "list": self._instruments}, request.now_ms)
         if category == "linear" and request.query.get("status", "Trading") == "Trading":
-            limit = _bounded(request.query, "limit", bybit_linear.INSTRUMENTS_LIMIT)
-            return _ok(bybit_linear.instruments(tuple(self._linear.values()), limit=limit, cursor=request.query.get("cursor"),
-                                                now_ms=request.now_ms), request.now_ms)
+            page = bybit_linear.instruments(tuple(self._linear.values()), cursor=request.query.get("cursor"),
+                                            limit=_bounded(request.query, "limit", bybit_linear.INSTRUMENTS_LIMIT),
+                                            now_ms=request.now_ms)
+            return _ok(page, request.now_ms)
         return _ok({"category": category, "list": [], "nextPageCursor": ""}, request.now_ms)  # no others here
 
     def _kline(self, request: Request) -> Response:

@@ -70,10 +70,11 @@ class OkxError(Exception):
 
 
 class OkxVenue(Venue):
-    """`/api/v5/public/time`, `/api/v5/public/instruments`, `/api/v5/market/candles` and `.../history-candles`."""
+    """`/api/v5/public/time` and `/instruments`; spot and swap candles, swap mark and index candles, funding-rate and
+    open-interest history."""
 
     id = "okx"
-    # Per IP: 40 recent-candle requests per 2 s, 20 for history or instruments (so they weigh 2); OKX never bans.
+    # Per IP: 40 recent-candle requests per 2 s, 20 or 10 for the others (so they weigh 2 or 4); OKX never bans.
     rate_budget = RateBudget(40, window_s=2, weights={
         HISTORY_CANDLES: 2, INSTRUMENTS: 2, MARK_CANDLES: 2, HISTORY_MARK_CANDLES: 2, INDEX_CANDLES: 2,
         HISTORY_INDEX_CANDLES: 4, okx_swap.FUNDING_HISTORY: 4, okx_swap.OPEN_INTEREST_HISTORY: 4})
@@ -100,11 +101,7 @@ class OkxVenue(Venue):
             if request.path in MAX_LIMIT:
                 return self._candles(request)
             if request.path == okx_swap.FUNDING_HISTORY:
-                symbol = self._swap(request.query)
-                return okx_swap.funding_history(symbol, before=_integer(request.query, "before"),
-                                                after=_integer(request.query, "after"),
-                                                limit=_limit(request.query, maximum=okx_swap.MAX_LIMIT),
-                                                now_ms=request.now_ms)
+                return self._funding(request)
             if request.path == okx_swap.OPEN_INTEREST_HISTORY:
                 return self._open_interest(request)
         except OkxError as exc:
@@ -159,6 +156,12 @@ class OkxVenue(Venue):
         if symbol is None:
             raise OkxError("51001", "Instrument ID does not exist", status=200)
         return symbol
+
+    def _funding(self, request: Request) -> Response:
+        query = request.query
+        return okx_swap.funding_history(self._swap(query), before=_integer(query, "before"),
+                                        after=_integer(query, "after"),
+                                        limit=_limit(query, maximum=okx_swap.MAX_LIMIT), now_ms=request.now_ms)
 
     def _open_interest(self, request: Request) -> Response:
         query = request.query
