@@ -148,3 +148,14 @@ def test_unknown_symbols_and_periods_are_binances_errors(http):
                           timeout=10)
     assert (bad_symbol.status_code, bad_symbol.json()["code"]) == (400, -1121)
     assert (bad_period.status_code, bad_period.json()["code"]) == (400, -1130)
+
+
+def test_a_price_offset_moves_perpetual_candles_and_leaves_funding_alone(client, emu):
+    emu.set_price_offset("binanceusdm", 100)
+    candle = client.fetch_ohlcv(BTC, "1m", since=T0, limit=1)[0]
+    funding = client.fetch_funding_rate_history(BTC, since=T0, limit=3)
+    emu.add_fault("binanceusdm:spike@1")
+    spiked = client.fetch_funding_rate_history(BTC, since=T0, limit=3)
+    emu.clear_price_offsets()
+    assert candle[4] == round(expected("trade", T0, 1)[0][4] * 1.01, 2)
+    assert funding == spiked == client.fetch_funding_rate_history(BTC, since=T0, limit=3)
