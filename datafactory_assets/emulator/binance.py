@@ -31,6 +31,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+from abc import abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
@@ -80,13 +82,35 @@ class BadParameter(Exception):
 
 
 class BinanceDialect(Venue):
-    """What Binance's REST APIs share: `{"code", "msg"}` errors with Binance's codes, the firewall's HTML 403, and
-    the `X-MBX-USED-WEIGHT-1M` counter of the weight used in the current minute (`weight` per request)."""
+    """What Binance's REST APIs share: `ping` and `time`, `{"code", "msg"}` errors with Binance's codes, the
+    firewall's HTML 403, and the `X-MBX-USED-WEIGHT-1M` counter of the weight used in the current minute (`weight`
+    per request)."""
 
     def __init__(self, store):
         super().__init__(store)
         self._weight_lock = threading.Lock()
         self._weight_minute, self._weight_used = 0, 0
+
+    api = "/api/v3"  # the prefix of `ping` and `time`
+
+    @abstractmethod
+    def endpoints(self) -> dict[str, Callable[[Request], Response]]:
+        """Path -> its answer; an answer raises `BadParameter` for a request Binance would refuse."""
+
+    def respond(self, request: Request) -> Response:
+        if request.method != "GET":
+            return self.error(405, f"{request.method} is not supported on {request.path}")
+        if request.path == f"{self.api}/ping":
+            return json_response(200, {})
+        if request.path == f"{self.api}/time":
+            return json_response(200, {"serverTime": request.now_ms})
+        answer = self.endpoints().get(request.path)
+        if answer is None:
+            return self.error(404, f"unknown path {request.path}")
+        try:
+            return answer(request)
+        except BadParameter as exc:
+            return self.error_json(400, code=exc.code, message=str(exc))
 
     def weight(self, request: Request) -> int:
         """What `request` costs against the minute's weight."""
@@ -129,27 +153,13 @@ class BinanceVenue(BinanceDialect):
         self._exchange_info_tail = json.dumps({"rateLimits": _RATE_LIMITS, "exchangeFilters": [], "symbols": markets},
                                               separators=(",", ":"))[1:].encode()  # serialized once: ~500 pairs
 
-    def respond(self, request: Request) -> Response:
-        if request.method != "GET":
-            return self.error(405, f"{request.method} is not supported on {request.path}")
-        if request.path == "/api/v3/ping":
-            return json_response(200, {})
-        if request.path == "/api/v3/time":
-            return json_response(200, {"serverTime": request.now_ms})
-        if request.path == "/api/v3/exchangeInfo":
-            body = b'{"timezone":"UTC","serverTime":%d,' % request.now_ms + self._exchange_info_tail
-            return Response(status=200, body=body)
-        if request.path == "/api/v3/ticker/24hr":
-            try:
-                return self._tickers(request)
-            except BadParameter as exc:
-                return self.error_json(400, code=exc.code, message=str(exc))
-        if request.path == "/api/v3/klines":
-            try:
-                return self._klines(request)
-            except BadParameter as exc:
-                return self.error_json(400, code=exc.code, message=str(exc))
-        return self.error(404, f"unknown path {request.path}")
+    def endpoints(self) -> dict[str, Callable[[Request], Response]]:
+        return {"/api/v3/exchangeInfo": self._exchange_info, "/api/v3/ticker/24hr": self._tickers,
+                "/api/v3/klines": self._klines}
+
+    def _exchange_info(self, request: Request) -> Response:
+        body = b'{"timezone":"UTC","serverTime":%d,' % request.now_ms + self._exchange_info_tail
+        return Response(status=200, body=body)
 
     def is_data(self, request: Request) -> bool:
         return request.path == "/api/v3/klines"

@@ -45,7 +45,8 @@ DAY_LAG_MS = 6 * 3_600_000  # real day files appear in the course of the next da
 MICROSECONDS_FROM_MS = 1_735_689_600_000  # 2025-01-01T00:00Z: spot files switch to microsecond times
 BUILT_FILES = 8  # zips kept built, so that a checksum request and the zip request after it build the zip once
 _TAIL = r"(?P<period>\d{4}-\d{2}(?:-\d{2})?)\.zip(?P<checksum>\.CHECKSUM)?$"
-_PATHS = (  # the archive's folders: spot klines; USDⓈ-M klines of four prices, funding rates (monthly), metrics (daily)
+# The archive's folders: spot klines; USDⓈ-M klines of four prices, funding rates (monthly), metrics (daily).
+_PATHS = (
     re.compile(r"^/data/(?P<market_type>spot)/(?P<kind>monthly|daily)/(?P<data>klines)/(?P<market>[A-Z0-9]+)/"
                r"(?P<interval>\w+)/(?P=market)-(?P=interval)-" + _TAIL),
     re.compile(r"^/data/futures/(?P<market_type>um)/(?P<kind>monthly|daily)/"

@@ -32,6 +32,7 @@ The perpetuals listed are the emulator's USDT pairs as `BTC/USDT:USDT`, with the
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import polars as pl
 
@@ -80,6 +81,7 @@ class BinanceUsdmVenue(BinanceDialect):
     fundingInfo}` and `/futures/data/openInterestHist`."""
 
     id = "binanceusdm"
+    api = "/fapi/v1"
     rate_budget = RateBudget(WEIGHT_LIMIT_1M, window_s=60, weights=_WEIGHTS, ban_s=120)
 
     def __init__(self, store):
@@ -88,27 +90,15 @@ class BinanceUsdmVenue(BinanceDialect):
         self._by_id = {spot.replace("/", ""): perpetual_of(spot) for spot in spots}
         self._markets = [self._market(market_id, symbol) for market_id, symbol in self._by_id.items()]
 
-    def respond(self, request: Request) -> Response:
-        if request.method != "GET":
-            return self.error(405, f"{request.method} is not supported on {request.path}")
-        if request.path == "/fapi/v1/ping":
-            return json_response(200, {})
-        if request.path == "/fapi/v1/time":
-            return json_response(200, {"serverTime": request.now_ms})
-        if request.path == "/fapi/v1/exchangeInfo":
-            return json_response(200, {"timezone": "UTC", "serverTime": request.now_ms, "futuresType": "U_MARGINED",
-                                       "rateLimits": _RATE_LIMITS, "exchangeFilters": [], "assets": [],
-                                       "symbols": self._markets})
-        answer = {FUNDING_PATH: self._funding, FUNDING_INFO_PATH: self._funding_info,
-                  OPEN_INTEREST_PATH: self._open_interest}.get(request.path)
-        if answer is None and request.path in KLINE_PATHS:
-            answer = self._klines
-        if answer is None:
-            return self.error(404, f"unknown path {request.path}")
-        try:
-            return answer(request)
-        except BadParameter as exc:
-            return self.error_json(400, code=exc.code, message=str(exc))
+    def endpoints(self) -> dict[str, Callable[[Request], Response]]:
+        return {"/fapi/v1/exchangeInfo": self._exchange_info, FUNDING_PATH: self._funding,
+                FUNDING_INFO_PATH: self._funding_info, OPEN_INTEREST_PATH: self._open_interest,
+                **dict.fromkeys(KLINE_PATHS, self._klines)}
+
+    def _exchange_info(self, request: Request) -> Response:
+        return json_response(200, {"timezone": "UTC", "serverTime": request.now_ms, "futuresType": "U_MARGINED",
+                                   "rateLimits": _RATE_LIMITS, "exchangeFilters": [], "assets": [],
+                                   "symbols": self._markets})
 
     def is_data(self, request: Request) -> bool:
         return request.path in KLINE_PATHS or request.path in (FUNDING_PATH, OPEN_INTEREST_PATH)
