@@ -34,7 +34,7 @@ import polars as pl
 
 from datafactory_assets.emulator import bybit_linear
 from datafactory_assets.emulator.encode import json_rows
-from datafactory_assets.emulator.perp_pages import perpetuals_of
+from datafactory_assets.emulator.perp_series import perpetual_of
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
 INTERVALS_MS = {
@@ -75,7 +75,8 @@ class BybitVenue(Venue):
     def __init__(self, store):
         super().__init__(store)
         self._by_id = {symbol.replace("/", ""): symbol for symbol in store.symbols}
-        self._linear = {bybit_linear.symbol_id(symbol): symbol for symbol in perpetuals_of(store)}
+        self._linear = {bybit_linear.symbol_id(perpetual_of(symbol)): perpetual_of(symbol) for symbol in store.symbols
+                        if symbol.endswith("/USDT")}
         self._instruments = [self._instrument(symbol) for symbol in store.symbols]
         self._quota_lock = threading.Lock()
         self._quota_window, self._quota_used = 0, 0
@@ -152,7 +153,7 @@ class BybitVenue(Venue):
         start, end = _integer(query, "start"), _integer(query, "end")
         start = None if start is None else start // interval_ms * interval_ms  # the candle containing it
         page = self.store.page(symbol, timeframe_ms=interval_ms, start_ms=start if end is None else None, end_ms=end,
-                               limit=limit, now_ms=request.now_ms, **({} if kind == "trade" else {"kind": kind}))
+                               limit=limit, now_ms=request.now_ms, series=kind)
         frame = page.frame if start is None or end is None else page.frame.filter(pl.col("open_ms") >= start)
         body = b"".join([
             b'{"retCode":0,"retMsg":"OK","result":{"category":"', category.encode(), b'","symbol":"',
@@ -181,7 +182,7 @@ class BybitVenue(Venue):
         start, end = _integer(query, "startTime"), _integer(query, "endTime")
         if start is not None and end is None:
             raise BadParameter("params error: startTime needs endTime")
-        result = bybit_linear.funding_history(symbol, start=start, end=end, limit=limit, now_ms=request.now_ms)
+        result = bybit_linear.funding_history(self.store, symbol, start=start, end=end, limit=limit, now_ms=request.now_ms)
         return _raw_ok(result, request.now_ms)
 
     def _open_interest(self, request: Request) -> Response:
@@ -191,7 +192,7 @@ class BybitVenue(Venue):
         if interval not in bybit_linear.INTERVAL_TIMES_MS:
             raise BadParameter("params error: intervalTime invalid")
         limit = _bounded(query, "limit", bybit_linear.OPEN_INTEREST_LIMIT)
-        result = bybit_linear.open_interest(symbol, interval=interval, start=_integer(query, "startTime"),
+        result = bybit_linear.open_interest(self.store, symbol, interval=interval, start=_integer(query, "startTime"),
                                             end=_integer(query, "endTime"), cursor=query.get("cursor"), limit=limit,
                                             now_ms=request.now_ms)
         return _raw_ok(result, request.now_ms)

@@ -19,15 +19,19 @@ answered as Bybit's v5 docs (github.com/bybit-exchange/docs, docs/v5/market/*.md
   `{openInterest, singleOpenInterest, timestamp}` in base coin for linear (`openInterest` "the sum of both sides":
   `perp_series`'s amount; the single side is half of it); `nextPageCursor` continues with the older rows, empty when
   none is left. Depth: "The upper limit time you can query is the launch time of the symbol."
+Funding and open-interest pages come from the venue's store (`CandleStore.page` with `series="funding"` or
+`"open_interest"`), so the emulator's faults reach them as they reach candles.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
-from datafactory_assets.emulator import perp_pages, perp_series
+from datafactory_assets.emulator import perp_series
 from datafactory_assets.emulator.candles import price_decimals
 from datafactory_assets.emulator.encode import json_rows
+from datafactory_assets.emulator.scheduled_funding import newest_events
 
 FUNDING_HISTORY, OPEN_INTEREST = "/v5/market/funding/history", "/v5/market/open-interest"
 FUNDING_LIMIT = (1, 200, 200)  # (min, max, default)
@@ -72,28 +76,28 @@ def _instrument(symbol: str, *, now_ms: int) -> dict:
     }
 
 
-def funding_history(symbol: str, *, start: int | None, end: int | None, limit: int, now_ms: int) -> bytes:
-    """The `result` of a funding-history answer: the newest `limit` events in [start, end] (end: now when absent)."""
-    events = perp_pages.funding(symbol, first_ms=0 if start is None else start,
-                                last_ms=now_ms if end is None else min(end, now_ms), limit=limit).reverse()
+def funding_history(store, symbol: str, *, start: int | None, end: int | None, limit: int, now_ms: int) -> bytes:
+    """The `result` of a funding-history answer: the newest `limit` events of `store` scheduled up to `end` (or
+    now), cut at `start`, newest first."""
+    events = newest_events(store, symbol, first_ms=start or 0, last_ms=end, limit=limit, now_ms=now_ms).reverse()
     rows = json_rows([b'{"symbol":"', symbol_id(symbol).encode(), b'","fundingRate":"', events["rate"].to_numpy(),
                       b'","fundingRateTimestamp":"', events["open_ms"].to_numpy(), b'"}'])
     return b'{"category":"linear","list":' + rows + b"}"
 
 
-def open_interest(symbol: str, *, interval: str, start: int | None, end: int | None, cursor: str | None,
+def open_interest(store, symbol: str, *, interval: str, start: int | None, end: int | None, cursor: str | None,
                   limit: int, now_ms: int) -> bytes:
-    """The `result` of an open-interest answer: the newest `limit` samples in [start, end], walking back from the
-    cursor's time when given, and the cursor of the older rest."""
+    """The `result` of an open-interest answer: the newest `limit` samples of `store` up to `end` (or now, or the
+    cursor's time when given), cut at `start`, newest first, and the cursor of the older rest."""
     step = INTERVAL_TIMES_MS[interval]
-    last = now_ms if end is None else min(end, now_ms)
     if cursor and cursor.startswith(CURSOR_PREFIX) and cursor[len(CURSOR_PREFIX):].isdigit():
-        last = min(last, int(cursor[len(CURSOR_PREFIX):]))
-    first = perp_series.perp_listed_since_ms(symbol) if start is None else max(
-        start, perp_series.perp_listed_since_ms(symbol))
-    samples = perp_pages.open_interest(symbol, first_ms=first, last_ms=last, period_ms=step, limit=limit).reverse()
+        end = int(cursor[len(CURSOR_PREFIX):]) if end is None else min(end, int(cursor[len(CURSOR_PREFIX):]))
+    page = store.page(symbol, timeframe_ms=step, start_ms=None, end_ms=end, limit=limit, now_ms=now_ms,
+                      series="open_interest")
+    first = max(start or 0, perp_series.perp_listed_since_ms(symbol))
+    samples = page.frame.filter(pl.col("open_ms") >= first).reverse()
     stamps, amount = samples["open_ms"].to_numpy(), samples["amount"].to_numpy()
-    older = int(stamps[-1]) - step if len(stamps) == limit else None
+    older = int(stamps[-1]) - step if page.frame.height == limit and len(stamps) else None
     following = f"{CURSOR_PREFIX}{older}" if older is not None and older >= first else ""
     rows = json_rows([b'{"openInterest":"', amount, b'","singleOpenInterest":"', np.round(amount / 2, 8),
                       b'","timestamp":"', stamps, b'"}'])

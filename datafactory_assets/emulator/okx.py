@@ -28,7 +28,7 @@ import polars as pl
 from datafactory_assets.emulator import okx_swap
 from datafactory_assets.emulator.candles import listed_since_ms
 from datafactory_assets.emulator.encode import json_rows
-from datafactory_assets.emulator.perp_pages import perpetuals_of
+from datafactory_assets.emulator.perp_series import perpetual_of
 from datafactory_assets.emulator.venue import RateBudget, Request, Response, Venue, json_response
 
 BARS_MS = {
@@ -81,7 +81,7 @@ class OkxVenue(Venue):
 
     def __init__(self, store):
         super().__init__(store)
-        swaps = perpetuals_of(store)
+        swaps = tuple(perpetual_of(symbol) for symbol in store.symbols if symbol.endswith("/USDT"))
         self._by_id = {symbol.replace("/", "-"): symbol for symbol in store.symbols}
         self._swaps = {okx_swap.swap_id(symbol): symbol for symbol in swaps}
         self._indexes = {okx_swap.family(symbol): symbol for symbol in swaps}
@@ -137,7 +137,7 @@ class OkxVenue(Venue):
         limit = _limit(query, maximum=MAX_LIMIT[request.path])
         after, before = _integer(query, "after"), _integer(query, "before")
         page = self.store.page(symbol, timeframe_ms=bar_ms, start_ms=None, end_ms=None if after is None else after - 1,
-                               limit=limit, now_ms=request.now_ms, **({} if kind == "trade" else {"kind": kind}))
+                               limit=limit, now_ms=request.now_ms, series=kind)
         oldest = -1 if before is None else before
         recent = request.path in RECENT
         if recent:  # the recent endpoints forget candles as they age past their depth
@@ -159,7 +159,7 @@ class OkxVenue(Venue):
 
     def _funding(self, request: Request) -> Response:
         query = request.query
-        return okx_swap.funding_history(self._swap(query), before=_integer(query, "before"),
+        return okx_swap.funding_history(self.store, self._swap(query), before=_integer(query, "before"),
                                         after=_integer(query, "after"),
                                         limit=_limit(query, maximum=okx_swap.MAX_LIMIT), now_ms=request.now_ms)
 
@@ -169,7 +169,7 @@ class OkxVenue(Venue):
         period = query.get("period", "5m")
         if period not in okx_swap.OI_PERIODS_MS:
             raise OkxError("51000", "Parameter period error")
-        return okx_swap.open_interest_history(symbol, period=period, begin=_integer(query, "begin"),
+        return okx_swap.open_interest_history(self.store, symbol, period=period, begin=_integer(query, "begin"),
                                               end=_integer(query, "end"),
                                               limit=_limit(query, maximum=okx_swap.MAX_LIMIT), now_ms=request.now_ms)
 

@@ -16,17 +16,22 @@ What ccxt 4.5's `okx` calls for `BTC/USDT:USDT` (python/ccxt/okx.py; candle endp
   ?instId=...&period=5m&begin=since-1&end=...[&limit]`. OKX (docs-v5 #trading-statistics-rest-api-get-contract-open-
   interest-history): "This endpoint can retrieve the latest 1,440 data entries" per period (five days at 5m),
   `begin`/`end` exclusive, `limit` at most 100 (default 100), rows `[ts, oi, oiCcy, oiUsd]` newest first: contracts,
-  coin and USD. Periods served: 5m, 15m, 30m, 1H, 2H, 4H and 1D (1D rows open at 16:00 UTC, Hong Kong midnight).
-Limits over the maximum are capped quietly, as the candle endpoints do; an unknown instrument is code 51001.
+  coin and USD. Periods served: 5m, 15m, 30m, 1H, 2H, 4H and 1Dutc; as for candles, plain `1D` (Hong Kong days,
+which ccxt asks for on `1d`) is refused with 51000. Each row is the 5-minute series at its stamp.
+Limits over the maximum are capped quietly, as the candle endpoints do; an unknown instrument is code 51001. Every
+page comes from the venue's store (`CandleStore.page` with `series="funding"` or `"open_interest"`), so the
+emulator's faults reach them as they reach candles.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import polars as pl
 
-from datafactory_assets.emulator import perp_pages, perp_series
+from datafactory_assets.emulator import perp_series
 from datafactory_assets.emulator.candles import price_decimals
 from datafactory_assets.emulator.encode import json_rows
+from datafactory_assets.emulator.scheduled_funding import newest_events
 from datafactory_assets.emulator.venue import Response
 
 FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
@@ -35,8 +40,7 @@ MAX_LIMIT = 100
 FUNDING_DEPTH_MS = 90 * 86_400_000  # "the last 3 months"
 OI_DEPTH_ENTRIES = 1440  # "the latest 1,440 data entries"
 OI_PERIODS_MS = {"5m": 300_000, "15m": 900_000, "30m": 1_800_000, "1H": 3_600_000, "2H": 7_200_000,
-                 "4H": 14_400_000, "1D": 86_400_000}
-_PERIOD_OFFSET_MS = {"1D": -8 * 3_600_000}  # Hong Kong days open at 16:00 UTC
+                 "4H": 14_400_000, "1Dutc": 86_400_000}
 CONTRACT_VALUES = {"BTC": 0.01, "ETH": 0.1}  # coins per contract; 1 for the other swaps
 
 
@@ -71,11 +75,13 @@ def instrument(symbol: str, *, code: int) -> dict:
     }
 
 
-def funding_history(symbol: str, *, before: int | None, after: int | None, limit: int, now_ms: int) -> Response:
-    """The newest `limit` settled funding events strictly between `before` and `after`, within the depth."""
-    first = max(now_ms - FUNDING_DEPTH_MS, -1 if before is None else before + 1)
-    last = now_ms if after is None else min(now_ms, after - 1)
-    events = perp_pages.funding(symbol, first_ms=first, last_ms=last, limit=limit).reverse()
+def funding_history(store, symbol: str, *, before: int | None, after: int | None, limit: int,
+                    now_ms: int) -> Response:
+    """The newest `limit` funding events of `store` scheduled strictly before `after` (and not after now), cut at
+    `before` and at the depth, newest first."""
+    oldest = max(now_ms - FUNDING_DEPTH_MS - 1, -1 if before is None else before)
+    events = newest_events(store, symbol, first_ms=oldest + 1, last_ms=None if after is None else after - 1,
+                           limit=limit, now_ms=now_ms).reverse()
     rate = events["rate"].to_numpy()
     rows = json_rows([
         b'{"formulaType":"withRate","fundingRate":"', rate, b'","fundingTime":"', events["open_ms"].to_numpy(),
@@ -85,17 +91,14 @@ def funding_history(symbol: str, *, before: int | None, after: int | None, limit
     return Response(status=200, body=b'{"code":"0","msg":"","data":' + rows + b"}")
 
 
-def open_interest_history(symbol: str, *, period: str, begin: int | None, end: int | None, limit: int,
+def open_interest_history(store, symbol: str, *, period: str, begin: int | None, end: int | None, limit: int,
                           now_ms: int) -> Response:
-    """The newest `limit` of the latest `OI_DEPTH_ENTRIES` period stamps strictly between `begin` and `end`."""
-    step, offset = OI_PERIODS_MS[period], _PERIOD_OFFSET_MS.get(period, 0)
-    latest = (now_ms - offset) // step * step + offset
-    first = latest - (OI_DEPTH_ENTRIES - 1) * step
-    if begin is not None:
-        first = max(first, begin + 1)
-    last = latest if end is None else min(latest, end - 1)
-    interest = perp_pages.open_interest(symbol, first_ms=first, last_ms=last, period_ms=step, limit=limit,
-                                        offset_ms=offset).reverse()
+    """The newest `limit` of the latest `OI_DEPTH_ENTRIES` samples strictly between `begin` and `end`, newest first."""
+    step = OI_PERIODS_MS[period]
+    page = store.page(symbol, timeframe_ms=step, start_ms=None, end_ms=None if end is None else end - 1, limit=limit,
+                      now_ms=now_ms, series="open_interest")
+    oldest = max(now_ms // step * step - OI_DEPTH_ENTRIES * step, -1 if begin is None else begin)
+    interest = page.frame.filter(pl.col("open_ms") > oldest).reverse()
     amount = interest["amount"].to_numpy()
     contracts = np.round(amount / contract_value(symbol), 8)
     rows = json_rows([b'["', interest["open_ms"].to_numpy(), b'","', contracts, b'","', amount, b'","',

@@ -33,7 +33,6 @@ from datafactory_assets.emulator.faults import FaultBook, Hangup, apply_fault
 from datafactory_assets.emulator.kraken import KrakenVenue
 from datafactory_assets.emulator.offsets import PriceOffsets, priced
 from datafactory_assets.emulator.okx import OkxVenue
-from datafactory_assets.emulator.perp_pages import PerpStore
 from datafactory_assets.emulator.replay import load_replay
 from datafactory_assets.emulator.store import CANONICAL_SYMBOL, CandleStore
 from datafactory_assets.emulator.venue import Request, Response, Venue, json_response
@@ -73,15 +72,15 @@ class Emulator:
         price_offsets: Mapping[str, float] | None = None,
     ):
         """Binance lists a realistic market of a few hundred USDT pairs around the symbols, or only `symbols` when
-        they are chosen; OKX and Bybit also list a USDT perpetual for each USDT symbol (`perp_pages.PerpStore`).
+        they are chosen.
         `budgets` enforces rate budgets, venue id -> amount in the venue's unit per its window (None: the real
         amount); `budget_clock` is their clock, which tests replace to cross windows and bans at once.
         `price_offsets` (venue id -> basis points) has those venues serve every price that far off."""
-        store = PerpStore(CandleStore(
+        store = CandleStore(
             DEFAULT_SYMBOLS if symbols is None else symbols,
             {symbol: load_replay(path) for symbol, path in (replay or {}).items()},
             realistic_market=symbols is None,
-        ))
+        )
         self._venues = {venue_id: cls(store) for venue_id, cls in VENUES.items()}
         self._faults = FaultBook(self._venues)
         for spec in faults or []:

@@ -124,15 +124,16 @@ def test_open_interest_keeps_the_latest_1440_entries_per_period(http):
         assert [int(row[0]) for row in edge["data"]] == [oldest + 2 * FIVE_MINUTES, oldest + FIVE_MINUTES, oldest]
     assert get(http, "rubik/stat/contracts/open-interest-history", end=oldest - DAY, **query).json()["data"] == []
     assert len(get(http, "rubik/stat/contracts/open-interest-history", limit=500, **query).json()["data"]) == 100
-    daily = get(http, "rubik/stat/contracts/open-interest-history", instId="BTC-USDT-SWAP", period="1D", limit=3)
-    assert all(int(row[0]) % DAY == 16 * HOUR for row in daily.json()["data"])  # Hong Kong midnight
+    daily = get(http, "rubik/stat/contracts/open-interest-history", instId="BTC-USDT-SWAP", period="1Dutc", limit=3)
+    assert [int(row[0]) % DAY for row in daily.json()["data"]] == [0, 0, 0]
 
 
 def test_bad_requests_get_okx_codes(http, client):
     missing = get(http, "public/funding-rate-history", instId="BTC-USDT")
     assert (missing.status_code, missing.json()["code"]) == (200, "51001")
-    period = get(http, "rubik/stat/contracts/open-interest-history", instId="BTC-USDT-SWAP", period="7m")
-    assert (period.status_code, period.json()["code"]) == (400, "51000")
+    for bad in ("7m", "1D"):  # plain 1D opens at Hong Kong midnight, which the emulator does not model
+        period = get(http, "rubik/stat/contracts/open-interest-history", instId="BTC-USDT-SWAP", period=bad)
+        assert (period.status_code, period.json()["code"]) == (400, "51000")
     with pytest.raises(ccxt.BadRequest):
         client.publicGetRubikStatContractsOpenInterestHistory({"instId": "BTC-USDT-SWAP", "period": "7m"})
 
@@ -145,6 +146,13 @@ def test_a_holes_fault_drops_mark_candles_and_a_status_fault_hits_funding(emu, c
     with pytest.raises(ccxt.OnMaintenance):
         client.fetch_funding_rate_history(BTC, limit=10)
     assert len(client.fetch_funding_rate_history(BTC, limit=10)) == 10
+
+
+def test_a_price_offset_moves_swap_trade_prices_like_spot_ones(emu, client):
+    emu.set_price_offset("okx", 100)
+    shifted = client.fetch_ohlcv(BTC, "1m", since=T0, limit=3)
+    assert [row[4] for row in shifted] == [round(row[4] * 1.01, 2) for row in expected_perp_rows(BTC, "trade", T0, 3)]
+    assert len(client.fetch_funding_rate_history(BTC, limit=3)) == 3  # funding has no price to move
 
 
 def test_spot_answers_are_unchanged_by_the_swaps(http):
