@@ -17,10 +17,11 @@ What ccxt 4.5's `okx` calls for `BTC/USDT:USDT` (python/ccxt/okx.py; candle endp
   interest-history): "This endpoint can retrieve the latest 1,440 data entries" per period (five days at 5m),
   `begin`/`end` exclusive, `limit` at most 100 (default 100), rows `[ts, oi, oiCcy, oiUsd]` newest first: contracts,
   coin and USD. Periods served: 5m, 15m, 30m, 1H, 2H, 4H and 1Dutc; as for candles, plain `1D` (Hong Kong days,
-which ccxt asks for on `1d`) is refused with 51000. Each row is the 5-minute series at its stamp.
+  which ccxt asks for on `1d`) is refused with 51000. Each row is the 5-minute series at its stamp.
 Limits over the maximum are capped quietly, as the candle endpoints do; an unknown instrument is code 51001. Every
 page comes from the venue's store (`CandleStore.page` with `series="funding"` or `"open_interest"`), so the
-emulator's faults reach them as they reach candles.
+emulator's faults reach them as they reach candles. Funding events are stamped and bounded at their scheduled time
+(`scheduled_funding.py`).
 """
 
 from __future__ import annotations
