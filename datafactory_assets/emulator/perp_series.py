@@ -22,8 +22,10 @@ listing; `INTERVAL_CHANGE` names one whose interval changes from 8 h to 4 h at a
 symbols to 4 h (freqtrade #12583). Events fall on multiples of the interval since the epoch (00:00, 08:00, 16:00 UTC).
 
 A real quirk reproduced: Binance's `fundingTime` is the settlement's own timestamp, mostly on the hour but at times
-a few milliseconds past it (public recordings hold values such as ETHUSDT `1768953600001`). `funding_events` gives
-both the scheduled time (`open_ms`) and the venue's `funding_ms`, 0 to `MAX_FUNDING_LAG_MS` ms later by a hash.
+a few milliseconds past it (a saved live answer in a public project's tests holds ETHUSDT `"fundingTime":
+1768953600001` with `"markPrice": "2938.29662016"`; ccxt's recorded binanceusdm.json could not be read here, so the
+size of the lag is our choice). `funding_events` gives both the scheduled time (`open_ms`) and the venue's
+`funding_ms`, 0 to `MAX_FUNDING_LAG_MS` ms later by a hash, so a client must not expect exact hours.
 """
 
 from __future__ import annotations
