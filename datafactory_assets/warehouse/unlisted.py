@@ -1,9 +1,9 @@
 """Pairs that no source of their chain lists: what the failed runs found, kept for `datafactory doctor`.
 
 A mistyped or delisted symbol fails every run (`chain.PairNotListedError`); the verdict, with each source's answer,
-is kept in `unlisted_pairs` so that `doctor` reports it without asking a venue. The next window served for the
-symbol forgets it. Each verdict names the dataset whose run found it; the table keeps one verdict per symbol (its
-key since before datasets), the latest run's.
+is kept in `unlisted_pairs` so that `doctor` reports it without asking a venue. Each verdict names the dataset
+whose run found it (its chain said so), and the next window of that dataset served for the symbol forgets it. The
+table keeps one verdict per symbol (its key since before datasets), the latest run's.
 """
 
 from __future__ import annotations
