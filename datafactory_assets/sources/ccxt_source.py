@@ -35,7 +35,7 @@ from datafactory_assets.sources.base import (
     status_kind,
 )
 from datafactory_assets.sources.transport import emulator_url
-from datafactory_assets.sources.venues import VENUES
+from datafactory_assets.sources.venues import VENUES, venue_market
 
 log = logging.getLogger(__name__)
 
@@ -78,13 +78,14 @@ class CcxtCandleSource:
     publishes_later = False  # a venue's depth only recedes: a window it cannot serve never becomes servable
     lists_pairs = True  # ccxt knows the venue's markets: an unknown pair is BadSymbol before any candle request
 
-    def __init__(self, exchange_id: str, *, emulator_url: str | None = None, timeout_ms: int = 10_000,
-                 budget_limit: int | None = None):
+    def __init__(self, exchange_id: str, *, market: str = "spot", emulator_url: str | None = None,
+                 timeout_ms: int = 10_000, budget_limit: int | None = None):
         self.name = exchange_id
         self.quirks = VENUES[exchange_id]
         self.budget_limit = budget_limit or self.quirks.budget
-        self.exchange = getattr(ccxt, exchange_id)(
-            {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(self.quirks.client_options)}
+        client = venue_market(exchange_id, market)
+        self.exchange = getattr(ccxt, client.ccxt_class)(
+            {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(client.client_options)}
         )
         self.exchange.enableLastJsonResponse = True
         self._last_status: int | None = None
