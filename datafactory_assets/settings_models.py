@@ -12,8 +12,16 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
-from pydantic import model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from datafactory_assets.datasets import DATASETS
 from datafactory_assets.instruments import MARKETS, Instrument, InstrumentError
@@ -210,9 +218,9 @@ class SymbolEntry(_Table):
 
 
 class CollectedDatasets(BaseModel):
-    """What one instrument collects, once its own `datasets`, `[defaults]`' or its market's (`market_datasets`) are
-    chosen: at least one dataset, each of the instrument's market, for a spot dataset never says anything of a
-    perpetual's prices (and the reverse)."""
+    """What one instrument collects, once chosen (its own `datasets`, else `[defaults]`', else every dataset of its
+    market): at least one, each of the instrument's market, since spot candles say nothing of a perpetual's trades
+    and a perpetual's funding means nothing for a spot pair."""
 
     model_config = ConfigDict(frozen=True, strict=True, arbitrary_types_allowed=True)
 
