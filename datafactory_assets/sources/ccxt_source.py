@@ -69,7 +69,8 @@ def classify(exc: ccxt.BaseError, status: int | None, *, ban_statuses=()) -> Err
 
 
 class CcxtCandleSource:
-    """One ccxt exchange client, configured from the venue's quirks; the emulator URL is its only test switch.
+    """One ccxt exchange client for one market type of a venue (`venues.MARKETS`: Binance's perpetuals are another
+    ccxt class), configured from the venue's quirks; the emulator URL is its only test switch.
 
     ccxt's per-process throttle is off: request budgets are kept by the shared limiter in the guard, across
     processes. Without a guard (benchmarks, tests of the adapter alone) requests go out unthrottled.
