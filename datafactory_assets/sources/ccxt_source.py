@@ -96,7 +96,7 @@ class CcxtCandleSource:
         self.exchange.on_rest_response = self._on_response
         if emulator_url:
             self.exchange.urls["api"] = point_at_emulator(
-                self.exchange.urls["api"], base_url=emulator_url, venue=exchange_id
+                self.exchange.urls["api"], base_url=emulator_url, venue=client.ccxt_class
             )
 
     def _on_response(self, code, reason, url, method, headers, body, *rest):

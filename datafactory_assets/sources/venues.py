@@ -88,7 +88,8 @@ REFERENCES: dict[str, VenueQuirks] = {
 @dataclass(frozen=True)
 class VenueMarket:
     """How ccxt reaches one market type of a venue: the ccxt class, and the options that make it load that market's
-    list alone (a run's start-up then asks only for what it collects)."""
+    list alone (a run's start-up then asks only for what it collects). The emulator serves each class under its
+    id, as the venue serves it from its own host (`/binanceusdm/fapi/...` for fapi.binance.com)."""
 
     ccxt_class: str
     client_options: Mapping = field(default_factory=dict)

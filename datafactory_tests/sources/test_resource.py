@@ -53,8 +53,9 @@ def test_a_client_per_venue_and_market_asks_for_that_markets_list_alone(emulator
             client.exchange.load_markets(reload=True)
         except ccxt.BaseError:
             pass  # a market the emulator does not serve yet: the request it made is what counts here
+        # the emulator, like the venue, serves each ccxt class apart: Binance's perpetuals under /binanceusdm
         assert [(r["venue"], r["path"], r["query"]) for r in emulator.request_log()] == [
-            (venue, path, query) for path, query in requests], (venue, market)
+            (type(client.exchange).__name__, path, query) for path, query in requests], (venue, market)
     assert sources.client("binance") is sources.client("binance", "spot")
     assert sources.client("binance", "swap") is not sources.client("binance", "spot")
     assert type(sources.client("binance", "swap").exchange).__name__ == "binanceusdm"
