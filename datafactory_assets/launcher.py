@@ -17,7 +17,7 @@ from datafactory_assets.logfiles import log_dir, tee_lines
 from datafactory_assets.modes import Mode
 from datafactory_assets.progress import report_history
 from datafactory_assets.settings import REPO_ROOT
-from datafactory_assets.terminal import TerminalFilter
+from datafactory_assets.terminal import SigintSeen, TerminalFilter
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -81,7 +81,8 @@ def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profil
     dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
     platform = subprocess.Popen([dagster, "dev", "-w", str(mode.workspace), "-h", host, "-p", str(port)],
                                 env=env, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    show = TerminalFilter()
+    interrupted = SigintSeen()
+    show = TerminalFilter(interrupted)
     output = tee_lines(platform.stdout, log_dir(dagster_home) / "dagster.log", echo=sys.stdout, show=show)
     history = report_history(env, out=sys.stdout)
     try:
@@ -99,3 +100,4 @@ def run_platform(*, mode: Mode, host: str, port: int, dagster_home: Path, profil
             emulator.terminate()
             emulator.wait(timeout=10)
         output.join(timeout=10)
+        interrupted.close()

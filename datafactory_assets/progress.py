@@ -140,8 +140,8 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
                    retry_s: float = 2.0) -> threading.Event:
     """While the platform runs, one line every `every_s` when the configured history changed: the summary
     `datafactory status` ends with (candles held of those expected from each symbol's start, or listing, to the last
-    closed hour; missing and not yet fetched apart) and candles stored per second since the previous line. Set the
-    returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line (until the
+    closed hour; missing and not yet fetched apart) and, from the second line on, candles stored per second since
+    the previous line. Set the returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line (until the
     first line, it is looked at again every `retry_s`: asking again at once kept a core busy until a backfill's first
     run created the warehouse, 5-8 CPU-s of a backfill); a configuration that does not load prints nothing
     (Dagster's code location names the error)."""
@@ -164,9 +164,9 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
                     pause = min(every_s, retry_s)
                 continue
             now = time.monotonic()
-            if last is None or history != last[1]:
-                rate = (history.rows - last[1].rows) / (now - last[0]) if last else 0.0
-                print(f"history: {history.summary()}; {max(rate, 0):,.0f} candles/s", file=out, flush=True)
+            if last is None or history != last[1]:  # the first line has no earlier reading to measure a pace by
+                rate = f"; {max((history.rows - last[1].rows) / (now - last[0]), 0):,.0f} candles/s" if last else ""
+                print(f"history: {history.summary()}{rate}", file=out, flush=True)
             last = (now, history)
 
     threading.Thread(target=report, name="history-report", daemon=True).start()

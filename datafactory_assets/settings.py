@@ -16,6 +16,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from datafactory_assets.instruments import Instrument
 from datafactory_assets.settings_errors import ConfigError, one_line
 from datafactory_assets.settings_models import (
     BUDGETED_SOURCES,
@@ -23,6 +24,7 @@ from datafactory_assets.settings_models import (
     AccuracySettings,
     AlertSettings,
     AnomalySettings,
+    CollectedDatasets,
     ConfigFile,
     FreshnessSection,
     HealingSettings,
@@ -30,6 +32,7 @@ from datafactory_assets.settings_models import (
     SymbolEntry,
     UniverseSection,
     is_symbol,
+    market_datasets,
     timeframe_to_ms,
 )
 from datafactory_assets.universe import UniverseError, UniverseSpec, cached_symbols
@@ -49,17 +52,27 @@ _SYMBOL_DEFAULTS = SymbolEntry(timeframe="1m", sources=["binance"])  # what neit
 
 @dataclass(frozen=True)
 class SymbolSettings:
-    """One entry of the universe: a canonical symbol and how to collect it."""
+    """One entry of the universe: an instrument (its ccxt unified `symbol`, parsed into `instrument`), how to
+    collect it and which datasets; `datasets` left out is every dataset of the instrument's market (spot:
+    "candles")."""
 
     symbol: str
     timeframe: str
     start: datetime
     sources: tuple[str, ...]
+    datasets: tuple[str, ...] | None = None
+    instrument: Instrument = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self):
+        object.__setattr__(self, "instrument", Instrument.parse(self.symbol))
+        if self.datasets is None:
+            object.__setattr__(self, "datasets", market_datasets(self.instrument.market))
 
     @property
     def asset_name(self) -> str:
-        """`BTC/USDT` -> `btc_usdt`, the last part of the asset key `candles/btc_usdt`."""
-        return self.symbol.replace("/", "_").lower()
+        """`BTC/USDT` -> `btc_usdt`, the last part of the asset key `candles/btc_usdt` (a perpetual's too: see
+        `Instrument.asset_name`)."""
+        return self.instrument.asset_name
 
     @property
     def timeframe_ms(self) -> int:
@@ -181,11 +194,19 @@ def _universe_symbols(spec: UniverseSpec | None, config_path: Path) -> tuple[str
 
 
 def _symbol_settings(name: str, entry: SymbolEntry, *, defaults: SymbolEntry, config_path: Path) -> SymbolSettings:
-    """The symbol's own entries, then `[defaults]`, then the platform's; each was checked where it is written."""
+    """The symbol's own entries, then `[defaults]`, then the platform's; each was checked where it is written, and
+    the datasets chosen are checked against the instrument's market here, named where they were written."""
     def pick(key: str):
         return next((v for v in (getattr(e, key) for e in (entry, defaults, _SYMBOL_DEFAULTS)) if v is not None), None)
 
     start = pick("start")
     if start is None:
         raise ConfigError(f'{config_path}: [symbols."{name}"].start: missing; set it or [defaults] start')
-    return SymbolSettings(symbol=name, timeframe=pick("timeframe"), start=start, sources=tuple(pick("sources")))
+    symbol = SymbolSettings(symbol=name, timeframe=pick("timeframe"), start=start, sources=tuple(pick("sources")),
+                            datasets=pick("datasets"))
+    try:
+        CollectedDatasets(instrument=symbol.instrument, datasets=symbol.datasets)
+    except ValidationError as exc:
+        written = ("symbols", name) if entry.datasets is not None or defaults.datasets is None else ("defaults",)
+        raise ConfigError(one_line(exc, config_path=config_path, model=ConfigFile, within=written)) from None
+    return symbol

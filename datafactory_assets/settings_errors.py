@@ -26,12 +26,13 @@ _KINDS = {int: "a whole number", float: "a number", bool: "true or false", str: 
 _BOUNDS = {"ge": "at least", "gt": "above", "le": "at most", "lt": "below"}  # as pydantic's Field names them
 
 
-def one_line(error: ValidationError, *, config_path: Path, model: type[BaseModel]) -> str:
+def one_line(error: ValidationError, *, config_path: Path, model: type[BaseModel], within: tuple = ()) -> str:
     """`<file>: <entry>: <what it allows>, got <value>`, for up to three entries, the others counted; an entry is
-    told once (a list with a bad item is not told again as a bad list)."""
+    told once (a list with a bad item is not told again as a bad list). `within` is where in `model` the failed
+    validation sits when it checked a part of the file (`("symbols", "BTC/USDT")`) rather than the whole."""
     problems: dict[str, str] = {}
     for detail in error.errors():
-        entry, problem = _problem(detail, model)
+        entry, problem = _problem({**detail, "loc": (*within, *detail["loc"])}, model)
         if not any(_within(entry, told) or _within(told, entry) for told in problems):
             problems[entry] = problem
     more = f" (and {len(problems) - _SHOWN} more)" if len(problems) > _SHOWN else ""

@@ -12,8 +12,19 @@ import re
 from datetime import UTC, date, datetime, time
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
+from datafactory_assets.datasets import DATASETS
+from datafactory_assets.instruments import MARKETS, Instrument, InstrumentError
 from datafactory_assets.settings_errors import ConfigError
 from datafactory_assets.sources.venues import REFERENCES, VENUES
 from datafactory_assets.universe import RANKABLE_VENUES
@@ -23,7 +34,6 @@ BUDGETED_SOURCES = SUPPORTED_SOURCES + tuple(REFERENCES)  # what `[sources.<id>]
 EARLIEST_START = datetime(2009, 1, 3, tzinfo=UTC)  # Bitcoin's first block: no candle of any pair is older
 
 _TIMEFRAME_UNITS = {"m": 60_000, "h": 3_600_000}
-_SYMBOL_RE = re.compile(r"^[A-Z0-9]{1,20}/[A-Z0-9]{2,15}$")  # real bases include W, S and 1000SATS
 _HOUR_MS = 3_600_000
 _DAY_S = 86_400
 
@@ -40,8 +50,17 @@ def timeframe_to_ms(timeframe: str) -> int:
 
 
 def is_symbol(name: str) -> bool:
-    """Whether `name` is a canonical BASE/QUOTE the configuration can hold."""
-    return bool(_SYMBOL_RE.match(name))
+    """Whether `name` is a spot BASE/QUOTE the configuration can hold (a `[universe]` ranks spot pairs only)."""
+    try:
+        return Instrument.parse(name).market == "spot"
+    except InstrumentError:
+        return False
+
+
+def market_datasets(market: str) -> tuple[str, ...]:
+    """Every dataset of a market type: what an instrument collects when neither it nor `[defaults]` names any
+    (spot: "candles")."""
+    return tuple(name for name, dataset in DATASETS.items() if dataset.market == market)
 
 
 class _Table(BaseModel):
@@ -161,20 +180,26 @@ def _start(value) -> datetime:
     return value
 
 
-def _distinct(sources: list[str]) -> tuple[str, ...]:
-    repeated = sorted({s for s in sources if sources.count(s) > 1})
-    if repeated:
-        raise ValueError(f"lists {', '.join(repeated)} more than once: a chain names each source once")
-    return tuple(sources)
+def _distinct(why: str):
+    """A check that a list names each item once; `why` says why it must."""
+    def check(items: list[str]) -> tuple[str, ...]:
+        repeated = sorted({item for item in items if items.count(item) > 1})
+        if repeated:
+            raise ValueError(f"lists {', '.join(repeated)} more than once: {why}")
+        return tuple(items)
+    return check
 
 
 def _symbol(name: str) -> str:
-    if not is_symbol(name):
-        raise ValueError("is malformed: write BASE/QUOTE in capitals, such as \"BTC/USDT\"")
+    try:
+        Instrument.parse(name)
+    except InstrumentError as exc:
+        raise ValueError(exc.problem) from None
     return name
 
 
 Source = Literal[SUPPORTED_SOURCES]
+DatasetName = Literal[tuple(DATASETS)]
 Symbol = Annotated[str, AfterValidator(_symbol)]
 
 
@@ -184,8 +209,41 @@ class SymbolEntry(_Table):
     timeframe: Annotated[str, AfterValidator(_timeframe)] | None = Field(
         None, description="a timeframe that divides one hour, such as \"1m\", \"5m\" or \"1h\"")
     start: Annotated[datetime, BeforeValidator(_start)] | None = None
-    sources: Annotated[list[Source], Field(min_length=1), AfterValidator(_distinct)] | None = Field(
+    sources: Annotated[list[Source], Field(min_length=1),
+                       AfterValidator(_distinct("a chain names each source once"))] | None = Field(
         None, description=f"a non-empty list of distinct sources out of {', '.join(SUPPORTED_SOURCES)}")
+    datasets: Annotated[list[DatasetName], Field(min_length=1),
+                        AfterValidator(_distinct("each dataset is collected once"))] | None = Field(
+        None, description=f"a non-empty list of distinct datasets out of {', '.join(DATASETS)}")
+
+
+class CollectedDatasets(BaseModel):
+    """What one instrument collects, once chosen (its own `datasets`, else `[defaults]`', else every dataset of its
+    market): at least one, each of the instrument's market, since spot candles say nothing of a perpetual's trades
+    and a perpetual's funding means nothing for a spot pair."""
+
+    model_config = ConfigDict(frozen=True, strict=True, arbitrary_types_allowed=True)
+
+    instrument: Instrument
+    datasets: tuple[str, ...]
+
+    @field_validator("datasets")
+    @classmethod
+    def _of_its_market(cls, datasets: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        instrument: Instrument = info.data["instrument"]
+        for name in datasets:
+            if DATASETS[name].market != instrument.market:
+                allowed = ", ".join(f'"{d}"' for d in market_datasets(instrument.market)) or "none yet"
+                raise ValueError(f'"{name}" collects {MARKETS[DATASETS[name].market]}s, and {instrument.symbol} is a '
+                                 f"{instrument.kind}; a {instrument.kind} may collect: {allowed}")
+        return datasets
+
+    @model_validator(mode="after")
+    def _some(self):
+        if not self.datasets:
+            raise ValueError(f"no dataset collects {self.instrument.kind}s yet, so {self.instrument.symbol} "
+                             "cannot be collected")
+        return self
 
 
 class UniverseSection(_Table):

@@ -9,7 +9,10 @@ nothing of a person. The run workers' per-partition DEBUG events no longer reach
 
 from __future__ import annotations
 
+import os
 import re
+import signal
+from collections.abc import Callable
 
 HEADER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4} - \S+ - (?P<level>[A-Z]+) - (?P<message>.*)")
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -25,13 +28,47 @@ QUIET_WARNINGS = ("for per-partition timestamp fetching. Using tick timestamp as
 QUIET_PYTHON_WARNINGS = re.compile(r"SupersessionWarning: Function `dev_command` is superseded")
 
 
-class TerminalFilter:
-    """Decides line by line; a line without Dagster's header continues the last line that had one."""
+class SigintSeen:
+    """Whether Ctrl-C has reached this process, known in every thread the moment the kernel delivers it.
+
+    The terminal sends SIGINT to `dagster dev`'s run workers as well, and they print their interrupted runs' stack
+    traces at once; Python runs our handler (KeyboardInterrupt) only in the main thread, between its waits, so the log
+    thread used to echo some 300 of those lines before `datafactory up` knew it was stopping. Python's C-level handler
+    writes the signal's number to the wakeup fd as the signal arrives, whichever thread it interrupts: the log thread
+    reads it there before it shows a line. Create it in the main thread (`signal.set_wakeup_fd` requires that).
+    """
 
     def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        for fd in (self._read, self._write):
+            os.set_blocking(fd, False)
+        self._previous = signal.set_wakeup_fd(self._write, warn_on_full_buffer=False)
+        self._seen = False
+
+    def __call__(self) -> bool:
+        if not self._seen:
+            try:
+                self._seen = signal.SIGINT in os.read(self._read, 512)
+            except BlockingIOError:  # no signal since the last look
+                pass
+        return self._seen
+
+    def close(self) -> None:
+        """Give the wakeup fd back to whoever had it before."""
+        signal.set_wakeup_fd(self._previous)
+        os.close(self._read)
+        os.close(self._write)
+
+
+class TerminalFilter:
+    """Decides line by line; a line without Dagster's header continues the last line that had one. `interrupted`,
+    when given, tells from any thread that Ctrl-C arrived (`SigintSeen`): nothing is shown from then on."""
+
+    def __init__(self, interrupted: Callable[[], bool] = lambda: False) -> None:
         self._showing = True
         self._in_warning = False  # inside a quiet Python warning (QUIET_PYTHON_WARNINGS) and its source line
         self._stopping = False
+        self._interrupted = interrupted
 
     def stop_showing(self) -> None:
         """From now on every line goes to the log file only: after Ctrl-C, `dagster dev` reports each run it
@@ -40,7 +77,8 @@ class TerminalFilter:
         self._stopping = True
 
     def __call__(self, line: str) -> bool:
-        if self._stopping:
+        if self._stopping or self._interrupted():
+            self._stopping = True
             return False
         header = HEADER.match(ANSI.sub("", line))
         if header is not None:

@@ -5,6 +5,8 @@ never part of loading the code location: the ranking is written to a JSON file b
 process then reads the same way, offline and fast. The file records when and from where it was resolved, and the
 CoinGecko id of each ranked coin (`coingecko`), so the accuracy checks of a whole universe know their reference
 coins without asking CoinGecko at load.
+
+A universe is spot pairs only (it reads the venue's spot markets); perpetuals are declared one by one in `[symbols]`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from datafactory_assets.settings import (
     AlertSettings,
     AnomalySettings,
     ConfigError,
+    SymbolSettings,
     load_settings,
     timeframe_to_ms,
 )
@@ -99,7 +100,7 @@ MISTAKES = [
     ("[freshness]\nwarn_after_minute = 3",
      "[freshness].warn_after_minute: unknown key; known: warn_after_minutes, fail_after_minutes"),
     ('[symbols."ETH/USDT"]\ncolour = "red"', '[symbols."ETH/USDT"].colour: unknown key; known: timeframe, start, '
-                                             "sources"),
+                                             "sources, datasets"),
     ("[sources.okx]\nbudgt = 3", "[sources.okx].budgt: unknown key; known: budget"),
     ("[accuracy]\ntolerance = 50", "[accuracy].tolerance: unknown key; known: reference, tolerance_bps, sample_size, "
      "checks_per_hour"),
@@ -187,7 +188,7 @@ def test_each_mistake_is_one_line_naming_the_file_the_entry_and_what_it_allows(t
      "[defaults].sources: lists binance more than once: a chain names each source once"),
     ('start = "2025-01-01T05:00:00+05:30"',
      "[defaults].start: 2025-01-01T05:00:00+05:30 is 2024-12-31T23:30:00Z in UTC, which is not a whole hour"),
-    ("pth = 1", "[defaults].pth: unknown key; known: timeframe, start, sources"),
+    ("pth = 1", "[defaults].pth: unknown key; known: timeframe, start, sources, datasets"),
 ])
 def test_errors_in_defaults_name_defaults_not_a_symbol(tmp_path, mistake, line):
     start = "" if mistake.startswith("start") else 'start = "2024-01-01"\n'
@@ -264,6 +265,80 @@ def test_real_binance_bases_of_one_letter_or_with_digits_are_accepted(tmp_path):
     path = write(tmp_path, '[defaults]\nstart = "2024-01-01"\n[symbols]\n"W/USDT" = {}\n"S/USDT" = {}\n'
                            '"1000SATS/USDT" = {}\n')
     assert [s.asset_name for s in load_settings(path, env={}).symbols] == ["w_usdt", "s_usdt", "1000sats_usdt"]
+
+
+PERPETUAL_MISTAKES = [
+    ('"BTC/USD:BTC" = {}', '[symbols."BTC/USD:BTC"]: is an inverse contract (settled in BTC, not in its quote USD): '
+                           "only spot pairs (BASE/QUOTE) and USDⓈ-M perpetuals (BASE/QUOTE:QUOTE) are collected"),
+    ('"BTC/USDT:USDT-250328" = {}', '[symbols."BTC/USDT:USDT-250328"]: is a dated future or an option (expiry '
+                                    "250328): only spot pairs (BASE/QUOTE) and USDⓈ-M perpetuals (BASE/QUOTE:QUOTE) "
+                                    "are collected"),
+    ('"btc/usdt:usdt" = {}', '[symbols."btc/usdt:usdt"]: is malformed: write BASE/QUOTE:QUOTE in capitals, such as '
+                             '"BTC/USDT:USDT"'),
+    ('"BTC/USDT:USDT" = {}', '[symbols."BTC/USDT:USDT"]: no dataset collects USDⓈ-M perpetuals yet, so '
+                             "BTC/USDT:USDT cannot be collected"),
+    ('"ETH/USDT:USDT" = { datasets = ["candles"] }',
+     '[symbols."ETH/USDT:USDT"].datasets: "candles" collects spot pairs, and ETH/USDT:USDT is a USDⓈ-M perpetual; a '
+     "USDⓈ-M perpetual may collect: none yet"),
+    ('"ETH/USDT" = { datasets = ["funding_rates"] }',
+     '[symbols."ETH/USDT"].datasets[0]: must be one of "candles", got "funding_rates"'),
+    ('"ETH/USDT" = { datasets = ["candles", "candles"] }',
+     '[symbols."ETH/USDT"].datasets: lists candles more than once: each dataset is collected once'),
+    ('"ETH/USDT" = { datasets = [] }',
+     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, got []'),
+    ('"ETH/USDT" = { datasets = "candles" }',
+     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, got "candles"'),
+]
+
+
+@pytest.mark.parametrize(("mistake", "line"), PERPETUAL_MISTAKES, ids=[m for m, _ in PERPETUAL_MISTAKES])
+def test_instruments_and_their_datasets_are_refused_in_one_line_naming_symbol_dataset_and_what_is_allowed(
+        tmp_path, mistake, line):
+    assert refusal(write(tmp_path, BASE + mistake + "\n")) == line
+
+
+def test_datasets_come_from_the_symbol_then_defaults_then_the_instruments_market(tmp_path):
+    spot = load_settings(write(tmp_path, BASE + '"ETH/USDT" = { datasets = ["candles"] }\n'), env={}).symbols
+    assert [(s.symbol, s.datasets, s.instrument.market) for s in spot] == [
+        ("BTC/USDT", ("candles",), "spot"), ("ETH/USDT", ("candles",), "spot")]
+    declared = load_settings(write(tmp_path, '[defaults]\nstart = "2024-01-01"\ndatasets = ["candles"]\n[symbols]\n'
+                                             '"BTC/USDT" = {}\n'), env={})
+    assert declared.symbols[0].datasets == ("candles",)
+    # [defaults] is applied as written: a perpetual taking a spot dataset from it is told where that came from
+    mixed = write(tmp_path, '[defaults]\nstart = "2024-01-01"\ndatasets = ["candles"]\n[symbols]\n"BTC/USDT" = {}\n'
+                            '"BTC/USDT:USDT" = {}\n')
+    assert refusal(mixed) == ('[defaults].datasets: "candles" collects spot pairs, and BTC/USDT:USDT is a USDⓈ-M '
+                              "perpetual; a USDⓈ-M perpetual may collect: none yet")
+
+
+def test_a_perpetual_collects_every_perpetual_dataset_unless_it_names_some(tmp_path, monkeypatch):
+    """No perpetual dataset is declared yet, so one is registered here (a real declaration of market "swap"): what
+    a perpetual collects by default follows the registry, not a list of names in the settings."""
+    from dataclasses import replace
+
+    from datafactory_assets.datasets import DATASETS, SPOT_CANDLES
+
+    monkeypatch.setitem(DATASETS, "perp_candles", replace(SPOT_CANDLES, name="perp_candles", table="perp_candles",
+                                                          market="swap"))
+    settings = load_settings(write(tmp_path, BASE + '"BTC/USDT:USDT" = {}\n"1000PEPE/USDT:USDT" = {}\n'), env={})
+    assert [(s.symbol, s.asset_name, s.instrument.settle, s.instrument.market, s.datasets)
+            for s in settings.symbols] == [
+        ("BTC/USDT", "btc_usdt", None, "spot", ("candles",)),
+        ("BTC/USDT:USDT", "btc_usdt", "USDT", "swap", ("perp_candles",)),
+        ("1000PEPE/USDT:USDT", "1000pepe_usdt", "USDT", "swap", ("perp_candles",)),
+    ]
+
+
+def test_symbol_settings_built_in_code_carry_their_instrument_and_the_spot_default():
+    symbol = SymbolSettings(symbol="S/USDT", timeframe="1m", start=datetime(2025, 1, 1, tzinfo=UTC),
+                            sources=("binance",))
+    assert (symbol.instrument.base, symbol.instrument.market, symbol.datasets, symbol.asset_name) == (
+        "S", "spot", ("candles",), "s_usdt")
+
+
+def test_the_shipped_configuration_collects_spot_candles_only():
+    settings = load_settings(DEFAULT_CONFIG, env={})
+    assert {(s.instrument.market, s.datasets) for s in settings.symbols} == {("spot", ("candles",))}
 
 
 def run_broken(tmp_path: Path, *command: str) -> subprocess.CompletedProcess:

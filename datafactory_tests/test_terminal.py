@@ -1,7 +1,10 @@
 """The terminal of `datafactory up` shows what needs a person; lines as `dagster dev` printed them in an offline fill
 (colour codes included)."""
 
-from datafactory_assets.terminal import TerminalFilter
+import signal
+import threading
+
+from datafactory_assets.terminal import SigintSeen, TerminalFilter
 
 C, B, R, E = "\x1b[32m", "\x1b[34m", "\x1b[31m", "\x1b[0m"
 OUTPUT = [
@@ -53,3 +56,26 @@ def test_after_ctrl_c_nothing_more_is_shown():
     assert show(OUTPUT[-3][0])  # a run failure is shown while the platform runs
     show.stop_showing()
     assert [show(line) for line, _ in OUTPUT] == [False] * len(OUTPUT)
+
+
+def test_a_log_thread_stops_showing_as_soon_as_ctrl_c_arrives_before_the_main_thread_handles_it():
+    """The run workers print their interrupted runs' stack traces the moment the terminal's SIGINT reaches them; the
+    log thread must know of it then, not once the main thread gets to raise KeyboardInterrupt."""
+    previous = signal.signal(signal.SIGINT, lambda *_: None)  # the main thread's Python handler: here, nothing
+    interrupted = SigintSeen()
+    show = TerminalFilter(interrupted)
+    shown: list[bool] = []
+
+    def log_thread() -> None:
+        shown.append(show(OUTPUT[-3][0]))  # a run failure while the platform runs
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)  # the kernel may hand it to any thread: here, this
+        shown.append(show(OUTPUT[-3][0]))  # an interrupted run's failure, printed before the main thread ran
+
+    try:
+        thread = threading.Thread(target=log_thread)
+        thread.start()
+        thread.join()
+    finally:
+        interrupted.close()
+        signal.signal(signal.SIGINT, previous)
+    assert shown == [True, False]

@@ -15,7 +15,7 @@ from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
-from datafactory_assets.datasets import SPOT_CANDLES, Dataset
+from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
@@ -184,12 +184,13 @@ def _listed(sources: list) -> dg.MetadataValue:
 
 
 def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    """Every configured symbol's asset, each held to the configured freshness (Dagster evaluates and shows it)."""
+    """Every configured symbol's asset per dataset it collects (spot: its candles), each held to the configured
+    freshness (Dagster evaluates and shows it)."""
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=settings.freshness_fail_minutes),
                                                warn_window=timedelta(minutes=settings.freshness_warn_minutes))
     names = [s.symbol for s in settings.symbols]
     return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness,
-                               accuracy=settings.accuracy, anomaly=settings.anomaly, dataset=SPOT_CANDLES,
+                               accuracy=settings.accuracy, anomaly=settings.anomaly, dataset=DATASETS[name],
                                turn=ReferenceTurn.of(s.symbol, symbols=names,
                                                      per_hour=settings.accuracy.checks_per_hour))
-            for s in settings.symbols]
+            for s in settings.symbols for name in s.datasets]

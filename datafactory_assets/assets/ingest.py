@@ -29,7 +29,7 @@ from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
 from datafactory_assets.warehouse.unlisted import forget_unlisted, record_unlisted
-from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, record_listing, upsert_candles
+from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, record_listing, upsert_rows
 
 
 # How a source may have failed a window that still lies before the pair's listing: it answered, and asking again
@@ -105,12 +105,13 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         listed = _listing(chain, exc, symbol, timeframe=timeframe)
         before = listed is not None and listed[1] >= end.replace(tzinfo=None)
         with warehouse.connect() as conn:
-            log_requests(conn, exc.requests, run_id)
+            log_requests(conn, exc.requests, run_id, dataset=dataset)
             if before:
                 record_listing(conn, symbol=symbol, listed_ts=listed[1])
                 stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
             if isinstance(exc, PairNotListedError):
-                record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id)
+                record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
+                                dataset=dataset)
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         if before:
@@ -124,10 +125,9 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
     holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms)
     with warehouse.connect() as conn:
-        # dataset: the write path takes `dataset` once it is threaded through the warehouse
-        written = upsert_candles(conn, result.frame, symbol=symbol, requests=result.requests, run_id=run_id,
-                                 holes=holes, fill_only=_other_quote(chain, symbol))
-        forget_unlisted(conn, symbol.symbol)
+        written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
+                              run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol))
+        forget_unlisted(conn, symbol.symbol, dataset=dataset)
         confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes else 0
         stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
     return IngestReport(

@@ -17,12 +17,10 @@ from collections.abc import Mapping, Sequence
 import dagster as dg
 import polars as pl
 
+from datafactory_assets.checks.names import ACCURACY, ANOMALY, GAPS, VALIDATION
 from datafactory_assets.checks.validation import Violation
 
-VALIDATION = "validation"
-GAPS = "gaps"
-ACCURACY = "accuracy"
-ANOMALY = "anomaly"
+__all__ = ["ACCURACY", "ANOMALY", "GAPS", "VALIDATION", "check_specs", "gaps_result", "validation_result"]
 _MAX_LISTED_RANGES = 50
 
 

@@ -71,10 +71,15 @@ class Dataset:
     `name` is the first part of its asset keys (`candles/btc_usdt`) and its Dagster group; `table` the warehouse table
     that holds it, read through the view `all_<table>`; `schema` the canonical frame every source converts into once;
     `keys` the columns that identify a row (one row per key, upserts replace on it); `values` the columns a revision
-    compares; `market` the instrument market type it belongs to ("spot" or "swap"). `from_rows` turns what its
-    ccxt call returns into `schema`, once, at the source's edge; `checks` names the asset checks its assets carry
-    (name -> what it checks, as the UI shows it); `description` says what one partition of an asset holds, with
-    `{timeframe}` and `{symbol}` filled in per asset.
+    compares; `market` the instrument market type it belongs to ("spot" or "swap"); `nullable` the columns a venue
+    may leave empty (funding's mark price; every other column is NOT NULL in the table); `revisions` the table that
+    keeps the rows a later write replaced (see `revisions_table`). `from_rows` turns what its ccxt call returns into
+    `schema`, once, at the source's edge; `checks` names the asset checks its assets carry (name -> what it checks,
+    as the UI shows it); `description` says what one partition of an asset holds, with `{timeframe}` and `{symbol}`
+    filled in per asset.
+
+    Rows are written one instrument at a time over a window of `ts`, so the keys hold `symbol` and `ts`; a revision
+    tells what a source changed, so the frame carries `source`.
     """
 
     name: str
@@ -89,11 +94,32 @@ class Dataset:
     checks: Mapping[str, str]
     market: str = "spot"
     description: str = ""
+    nullable: frozenset[str] = frozenset()
+    revisions: str | None = None
+
+    def __post_init__(self) -> None:
+        problems = [f"{column} is not a column of its schema" for column in
+                    dict.fromkeys((*self.keys, *self.values, *self.nullable, "source")) if column not in self.schema]
+        if not {"symbol", "ts"} <= set(self.keys):
+            problems.append("its keys must hold symbol and ts")
+        if problems:
+            raise ValueError(f"dataset {self.name}: {'; '.join(problems)}")
 
     @property
     def view(self) -> str:
         """The view readers use: the table plus its archived Parquet months."""
         return f"all_{self.table}"
+
+    @property
+    def revisions_table(self) -> str:
+        """The table keeping replaced rows: `revisions` when declared (spot candles keep `candle_revisions`), else
+        `<table>_revisions`."""
+        return self.revisions or f"{self.table}_revisions"
+
+    @property
+    def row_keys(self) -> tuple[str, ...]:
+        """The keys that tell one instrument's rows apart: `keys` without `symbol` (a write holds one symbol's)."""
+        return tuple(key for key in self.keys if key != "symbol")
 
     def endpoint(self, venue: str) -> VenueEndpoint:
         """How `venue` serves this dataset; KeyError names the pair when it does not."""

@@ -7,7 +7,7 @@ holds for a whole venue: budgets, bans, client options); the Binance archive kee
 
 from __future__ import annotations
 
-from datafactory_assets.checks.specs import ACCURACY, ANOMALY, GAPS, VALIDATION
+from datafactory_assets.checks.names import ACCURACY, ANOMALY, GAPS, VALIDATION
 from datafactory_assets.checks.validation import validate_candles
 from datafactory_assets.datasets.declaration import Cadence, Dataset, VenueEndpoint
 from datafactory_assets.frames import CANDLE_SCHEMA, PRICE_COLUMNS, candles_from_rows
@@ -54,4 +54,5 @@ SPOT_CANDLES = Dataset(
     },
     market="spot",
     description="{timeframe} candles of {symbol} whose open time lies in the partition's hour.",
+    revisions="candle_revisions",
 )

@@ -31,6 +31,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+from abc import abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
@@ -79,7 +81,65 @@ class BadParameter(Exception):
         self.code = code
 
 
-class BinanceVenue(Venue):
+class BinanceDialect(Venue):
+    """What Binance's REST APIs share: `ping` and `time`, `{"code", "msg"}` errors with Binance's codes, the
+    firewall's HTML 403, and the `X-MBX-USED-WEIGHT-1M` counter of the weight used in the current minute (`weight`
+    per request)."""
+
+    def __init__(self, store):
+        super().__init__(store)
+        self._weight_lock = threading.Lock()
+        self._weight_minute, self._weight_used = 0, 0
+
+    api = "/api/v3"  # the prefix of `ping` and `time`
+
+    @abstractmethod
+    def endpoints(self) -> dict[str, Callable[[Request], Response]]:
+        """Path -> its answer; an answer raises `BadParameter` for a request Binance would refuse."""
+
+    def respond(self, request: Request) -> Response:
+        if request.method != "GET":
+            return self.error(405, f"{request.method} is not supported on {request.path}")
+        if request.path == f"{self.api}/ping":
+            return json_response(200, {})
+        if request.path == f"{self.api}/time":
+            return json_response(200, {"serverTime": request.now_ms})
+        answer = self.endpoints().get(request.path)
+        if answer is None:
+            return self.error(404, f"unknown path {request.path}")
+        try:
+            return answer(request)
+        except BadParameter as exc:
+            return self.error_json(400, code=exc.code, message=str(exc))
+
+    def weight(self, request: Request) -> int:
+        """What `request` costs against the minute's weight."""
+        return self.rate_budget.weights.get(request.path, 1)
+
+    def error(self, status: int, message: str) -> Response:
+        if status == 403:
+            return Response(status=403, body=WAF_PAGE, headers={"Content-Type": "text/html"})
+        code = _ERROR_CODES.get(status, -1000 if status < 500 else -1001)
+        return self.error_json(status, code=code, message=message)
+
+    def empty(self) -> Response:
+        return json_response(200, [])
+
+    def usage_headers(self, request: Request) -> dict[str, str]:
+        minute = request.now_ms // 60_000
+        with self._weight_lock:
+            if minute != self._weight_minute:
+                self._weight_minute, self._weight_used = minute, 0
+            self._weight_used += self.weight(request)
+            used = self._weight_used
+        return {"X-MBX-USED-WEIGHT-1M": str(used)}
+
+    @staticmethod
+    def error_json(status: int, *, code: int, message: str) -> Response:
+        return json_response(status, {"code": code, "msg": message})
+
+
+class BinanceVenue(BinanceDialect):
     """`/api/v3/ping`, `/api/v3/time`, `/api/v3/exchangeInfo`, `/api/v3/ticker/24hr` and `/api/v3/klines`."""
 
     id = "binance"
@@ -92,73 +152,35 @@ class BinanceVenue(Venue):
         markets = [self._market(item) for item in self._listing.values()]
         self._exchange_info_tail = json.dumps({"rateLimits": _RATE_LIMITS, "exchangeFilters": [], "symbols": markets},
                                               separators=(",", ":"))[1:].encode()  # serialized once: ~500 pairs
-        self._weight_lock = threading.Lock()
-        self._weight_minute, self._weight_used = 0, 0
 
-    def respond(self, request: Request) -> Response:
-        if request.method != "GET":
-            return self.error(405, f"{request.method} is not supported on {request.path}")
-        if request.path == "/api/v3/ping":
-            return json_response(200, {})
-        if request.path == "/api/v3/time":
-            return json_response(200, {"serverTime": request.now_ms})
-        if request.path == "/api/v3/exchangeInfo":
-            body = b'{"timezone":"UTC","serverTime":%d,' % request.now_ms + self._exchange_info_tail
-            return Response(status=200, body=body)
-        if request.path == "/api/v3/ticker/24hr":
-            try:
-                return self._tickers(request)
-            except BadParameter as exc:
-                return self._error_json(400, code=exc.code, message=str(exc))
-        if request.path == "/api/v3/klines":
-            try:
-                return self._klines(request)
-            except BadParameter as exc:
-                return self._error_json(400, code=exc.code, message=str(exc))
-        return self.error(404, f"unknown path {request.path}")
+    def endpoints(self) -> dict[str, Callable[[Request], Response]]:
+        return {"/api/v3/exchangeInfo": self._exchange_info, "/api/v3/ticker/24hr": self._tickers,
+                "/api/v3/klines": self._klines}
+
+    def _exchange_info(self, request: Request) -> Response:
+        body = b'{"timezone":"UTC","serverTime":%d,' % request.now_ms + self._exchange_info_tail
+        return Response(status=200, body=body)
 
     def is_data(self, request: Request) -> bool:
         return request.path == "/api/v3/klines"
 
-    def error(self, status: int, message: str) -> Response:
-        if status == 403:
-            return Response(status=403, body=WAF_PAGE, headers={"Content-Type": "text/html"})
-        code = _ERROR_CODES.get(status, -1000 if status < 500 else -1001)
-        return self._error_json(status, code=code, message=message)
-
-    def empty(self) -> Response:
-        return json_response(200, [])
-
-    def usage_headers(self, request: Request) -> dict[str, str]:
-        minute = request.now_ms // 60_000
-        with self._weight_lock:
-            if minute != self._weight_minute:
-                self._weight_minute, self._weight_used = minute, 0
-            self._weight_used += _WEIGHTS.get(request.path, 1)
-            used = self._weight_used
-        return {"X-MBX-USED-WEIGHT-1M": str(used)}
-
     def _klines(self, request: Request) -> Response:
         query = request.query
-        symbol = self._by_id.get(_required(query, "symbol"))
+        symbol = self._by_id.get(required(query, "symbol"))
         if symbol is None:
             raise BadParameter(-1121, "Invalid symbol.")
-        timeframe_ms = INTERVALS_MS.get(_required(query, "interval"))
+        timeframe_ms = INTERVALS_MS.get(required(query, "interval"))
         if timeframe_ms is None:
             raise BadParameter(-1120, "Invalid interval.")
-        limit = _integer(query, "limit")
-        limit = DEFAULT_LIMIT if limit is None else limit
-        if not 1 <= limit <= MAX_LIMIT:
-            raise BadParameter(-1130, f"Data sent for parameter 'limit' is not valid (1 to {MAX_LIMIT}).")
         page = self.store.page(
             symbol,
             timeframe_ms=timeframe_ms,
-            start_ms=_integer(query, "startTime"),
-            end_ms=_integer(query, "endTime"),
-            limit=limit,
+            start_ms=integer(query, "startTime"),
+            end_ms=integer(query, "endTime"),
+            limit=limit_of(query, default=DEFAULT_LIMIT, maximum=MAX_LIMIT),
             now_ms=request.now_ms,
         )
-        return Response(status=200, body=_kline_rows(page.frame, timeframe_ms), cacheable=page.final)
+        return Response(status=200, body=kline_rows(page.frame, timeframe_ms), cacheable=page.final)
 
     def _tickers(self, request: Request) -> Response:
         """One object for `symbol`, an array for `symbols` (a JSON list of ids) or for every listed pair."""
@@ -214,10 +236,6 @@ class BinanceVenue(Venue):
             "allowedSelfTradePreventionModes": _STP_MODES,
         }
 
-    @staticmethod
-    def _error_json(status: int, *, code: int, message: str) -> Response:
-        return json_response(status, {"code": code, "msg": message})
-
 
 def _ticker(item: Listed, now_ms: int) -> dict:
     """24-hour statistics of one pair from its hourly candles; the quote volume is the listing's own, so the ranking
@@ -257,7 +275,7 @@ def kline_fields(frame, timeframe_ms: int) -> dict[str, np.ndarray]:
     }
 
 
-def _kline_rows(frame, timeframe_ms: int) -> bytes:
+def kline_rows(frame, timeframe_ms: int) -> bytes:
     """Binance's 12-field rows as JSON, prices and volumes as strings."""
     f = kline_fields(frame, timeframe_ms)
     return json_rows([
@@ -267,14 +285,23 @@ def _kline_rows(frame, timeframe_ms: int) -> bytes:
     ])
 
 
-def _required(query: dict[str, str], name: str) -> str:
+def required(query: dict[str, str], name: str) -> str:
     value = query.get(name)
     if not value:
         raise BadParameter(-1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed.")
     return value
 
 
-def _integer(query: dict[str, str], name: str) -> int | None:
+def limit_of(query: dict[str, str], *, default: int, maximum: int) -> int:
+    """The request's `limit`, `default` when absent; Binance refuses one outside [1, maximum]."""
+    limit = integer(query, "limit")
+    limit = default if limit is None else limit
+    if not 1 <= limit <= maximum:
+        raise BadParameter(-1130, f"Data sent for parameter 'limit' is not valid (1 to {maximum}).")
+    return limit
+
+
+def integer(query: dict[str, str], name: str) -> int | None:
     value = query.get(name)
     if value is None:
         return None

@@ -84,10 +84,17 @@ def synthetic_candles(symbol: str, start_ms: int, end_ms: int, timeframe_ms: int
 
 
 def _candles_at(symbol: str, opens: np.ndarray, *, timeframe_ms: int) -> pl.DataFrame:
-    seed = symbol_seed(symbol)
-    base = base_price(symbol)
-    decimals = price_decimals(symbol)
-    edges = np.round(_price_path(seed, np.concatenate([opens, opens[-1:] + timeframe_ms]), base=base), decimals)
+    seed, base, decimals = symbol_seed(symbol), base_price(symbol), price_decimals(symbol)
+    edges = np.round(price_path(symbol, np.concatenate([opens, opens[-1:] + timeframe_ms])), decimals)
+    return candles_from_edges(seed, opens, edges, timeframe_ms=timeframe_ms, decimals=decimals,
+                              volume_scale=_NOTIONAL_PER_MINUTE / base)
+
+
+def candles_from_edges(seed: int, opens: np.ndarray, edges: np.ndarray, *, timeframe_ms: int, decimals: int,
+                       volume_scale: float) -> pl.DataFrame:
+    """Candles whose open and close are the rounded prices `edges` at their open times and at the last close, with
+    hashed wicks and volume (`volume_scale` base units per minute; 0 for the volume-less price candles of an index
+    or a mark price). Other series (perpetuals, `perp_series.py`) make their candles here too."""
     open_, close = edges[:-1], edges[1:]
     wick = _WICK * np.sqrt(timeframe_ms / 60_000)
     top, bottom = np.maximum(open_, close), np.minimum(open_, close)
@@ -97,11 +104,15 @@ def _candles_at(symbol: str, opens: np.ndarray, *, timeframe_ms: int) -> pl.Data
     )
     high = np.maximum(top, np.round(top * (1 + wick * high_wick), decimals))
     low = np.minimum(bottom, np.round(bottom * (1 - wick * low_wick), decimals))
-    scale = _NOTIONAL_PER_MINUTE / base * (timeframe_ms / 60_000)
-    volume = np.round(scale * (0.2 + 1.6 * activity), VOLUME_DECIMALS)
+    volume = np.round(volume_scale * (timeframe_ms / 60_000) * (0.2 + 1.6 * activity), VOLUME_DECIMALS)
     return pl.DataFrame(
         {"open_ms": opens, "open": open_, "high": high, "low": low, "close": close, "volume": volume}, schema=SCHEMA
     )
+
+
+def price_path(symbol: str, times_ms: np.ndarray) -> np.ndarray:
+    """The symbol's unrounded price at each instant."""
+    return _price_path(symbol_seed(symbol), times_ms, base=base_price(symbol))
 
 
 def _price_path(seed: int, times_ms: np.ndarray, *, base: float) -> np.ndarray:

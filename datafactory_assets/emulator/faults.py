@@ -223,7 +223,10 @@ def _holes(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _spike(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
-    """The middle candle closes at 100x, its high raised to match: OHLC invariants hold, only a jump check sees it."""
+    """The middle candle closes at 100x, its high raised to match: OHLC invariants hold, only a jump check sees it.
+    Pages that are not candles (funding events, open interest) pass unchanged."""
+    if "close" not in frame.columns:
+        return frame
     middle = pl.int_range(pl.len()) == frame.height // 2
     spiked = (pl.col("close") * SPIKE_FACTOR).round(8)
     frame = frame.with_columns(close=pl.when(middle).then(spiked).otherwise(pl.col("close")))

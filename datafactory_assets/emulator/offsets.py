@@ -3,7 +3,8 @@
 A cross-source accuracy check needs a venue that disagrees with the others by a known amount. An offset scales the
 prices of every page the venue serves (candles, CoinGecko's price points, Yahoo's quote), rounded to the symbol's
 price tick, and nothing else: volumes, timestamps and the other venues stay as they are. It is deterministic and
-lasts until cleared, so an offset venue's pages stay cacheable under a cache key that names the offset.
+lasts until cleared, so an offset venue's pages stay cacheable under a cache key that names the offset. Pages that
+are not candles (funding events, open interest) pass unchanged.
 """
 
 from __future__ import annotations
@@ -86,6 +87,6 @@ def priced(venue: Venue, bps: float) -> Venue:
 
     def scale(symbol: str, frame: pl.DataFrame) -> pl.DataFrame:
         decimals = venue.store.price_decimals(symbol)
-        return frame.with_columns((pl.col(c) * factor).round(decimals) for c in PRICE_COLUMNS)
+        return frame.with_columns((pl.col(c) * factor).round(decimals) for c in PRICE_COLUMNS if c in frame.columns)
 
     return venue.with_store(AlteredStore(venue.store, scale, keeps_final=True))

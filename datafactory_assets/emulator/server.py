@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from datafactory_assets.emulator.binance import BinanceVenue
 from datafactory_assets.emulator.binance_archive import BinanceArchiveVenue
+from datafactory_assets.emulator.binance_usdm import BinanceUsdmVenue
 from datafactory_assets.emulator.budget import RateBudgets
 from datafactory_assets.emulator.bybit import BybitVenue
 from datafactory_assets.emulator.candles import DEFAULT_SYMBOLS
@@ -42,6 +43,7 @@ logger = logging.getLogger(__name__)
 VENUES: dict[str, type[Venue]] = {
     "binance": BinanceVenue,
     "binance_archive": BinanceArchiveVenue,
+    "binanceusdm": BinanceUsdmVenue,
     "okx": OkxVenue,
     "bybit": BybitVenue,
     "yahoo": YahooVenue,

@@ -8,13 +8,24 @@ the selection lives here once.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 import polars as pl
 
 from datafactory_assets.emulator.candles import listed_since_ms, price_decimals, synthetic_candles
 from datafactory_assets.emulator.listing import Listed, binance_market
+from datafactory_assets.emulator.perp_series import (
+    HOUR_MS,
+    MAX_FUNDING_LAG_MS,
+    funding_events,
+    funding_terms,
+    is_perpetual,
+    open_interest,
+    perp_candles,
+    perp_listed_since_ms,
+    underlying,
+)
 
 CANONICAL_SYMBOL = re.compile(r"^[A-Z0-9]+/[A-Z0-9]+$")
 
@@ -46,21 +57,27 @@ class CandleStore:
 
     def price_decimals(self, symbol: str) -> int:
         """Decimals of the price tick; recorded files may hold anything, so they get the finest tick."""
-        return 8 if symbol in self._replay else price_decimals(symbol)
+        return 8 if symbol in self._replay else price_decimals(underlying(symbol))
 
     def page(
-        self, symbol: str, *, timeframe_ms: int, start_ms: int | None, end_ms: int | None, limit: int, now_ms: int
+        self, symbol: str, *, timeframe_ms: int, start_ms: int | None, end_ms: int | None, limit: int, now_ms: int,
+        series: str = "trade",
     ) -> Page:
-        """Candles opening in [start_ms, end_ms] (both inclusive, either open) and not after now, oldest first.
+        """Rows opening in [start_ms, end_ms] (both inclusive, either open) and not after now, oldest first.
 
-        With a start, the oldest `limit` of them; without, the newest `limit`.
+        With a start, the oldest `limit` of them; without, the newest `limit`. A perpetual (`BTC/USDT:USDT`) has
+        several `series`: its "trade", "mark", "index" and "premium" candles, its "open_interest" every
+        `timeframe_ms`, and its "funding" events (at times of their own: ask with a `timeframe_ms` of 1).
         """
         current_open = now_ms // timeframe_ms * timeframe_ms
         last = current_open if end_ms is None else min(end_ms, current_open)
         if symbol in self._replay:
             frame = self._replayed(symbol, start_ms=start_ms, last=last, limit=limit)
+        elif series == "funding":
+            frame = _funding(symbol, start_ms=start_ms, last=last, limit=limit)
         else:
-            frame = self._synthetic(symbol, timeframe_ms=timeframe_ms, start_ms=start_ms, last=last, limit=limit)
+            frame = _on_grid(_series(symbol, series), listed_ms=_listed(symbol), timeframe_ms=timeframe_ms,
+                             start_ms=start_ms, last=last, limit=limit)
         closed = frame.is_empty() or frame["open_ms"][-1] < current_open
         final = (end_ms is not None and end_ms < current_open) or (
             start_ms is not None and frame.height == limit and closed
@@ -74,13 +91,38 @@ class CandleStore:
             return rows.tail(limit)
         return rows.filter(pl.col("open_ms") >= start_ms).head(limit)
 
-    @staticmethod
-    def _synthetic(symbol: str, *, timeframe_ms: int, start_ms: int | None, last: int, limit: int) -> pl.DataFrame:
-        listed = -(-listed_since_ms(symbol) // timeframe_ms) * timeframe_ms
-        last = last // timeframe_ms * timeframe_ms
-        if start_ms is None:
-            first = max(listed, last - (limit - 1) * timeframe_ms)
-        else:
-            first = max(listed, -(-start_ms // timeframe_ms) * timeframe_ms)
-            last = min(last, first + (limit - 1) * timeframe_ms)
-        return synthetic_candles(symbol, first, last + timeframe_ms, timeframe_ms)
+
+def _listed(symbol: str) -> int:
+    return perp_listed_since_ms(symbol) if is_perpetual(symbol) else listed_since_ms(symbol)
+
+
+def _series(symbol: str, series: str) -> Callable[[int, int, int], pl.DataFrame]:
+    """(start ms, end ms, timeframe ms) -> the rows of `symbol`'s `series` opening in [start, end)."""
+    if not is_perpetual(symbol):
+        return lambda start, end, timeframe: synthetic_candles(symbol, start, end, timeframe)
+    if series == "open_interest":
+        return lambda start, end, timeframe: open_interest(symbol, start, end, timeframe)
+    return lambda start, end, timeframe: perp_candles(symbol, series, start, end, timeframe)
+
+
+def _on_grid(rows: Callable[[int, int, int], pl.DataFrame], *, listed_ms: int, timeframe_ms: int,
+             start_ms: int | None, last: int, limit: int) -> pl.DataFrame:
+    listed = -(-listed_ms // timeframe_ms) * timeframe_ms
+    last = last // timeframe_ms * timeframe_ms
+    if start_ms is None:
+        first = max(listed, last - (limit - 1) * timeframe_ms)
+    else:
+        first = max(listed, -(-start_ms // timeframe_ms) * timeframe_ms)
+        last = min(last, first + (limit - 1) * timeframe_ms)
+    return rows(first, last + timeframe_ms, timeframe_ms)
+
+
+def _funding(symbol: str, *, start_ms: int | None, last: int, limit: int) -> pl.DataFrame:
+    """Funding events by their venue timestamp: the oldest `limit` from the start, else the newest up to `last`.
+    Intervals are at least an hour, so `limit` of them span at most `limit` x the longest interval."""
+    longest = max(terms.interval_hours for terms in funding_terms(symbol)) * HOUR_MS
+    if start_ms is None:
+        events = funding_events(symbol, last - (limit + 1) * longest, last + 1)
+        return events.filter(pl.col("funding_ms") <= last).tail(limit)
+    events = funding_events(symbol, start_ms - MAX_FUNDING_LAG_MS, min(last, start_ms + (limit + 1) * longest) + 1)
+    return events.filter(pl.col("funding_ms").is_between(start_ms, last)).head(limit)

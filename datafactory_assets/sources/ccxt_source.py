@@ -41,7 +41,7 @@ from datafactory_assets.sources.base import (
     unserved,
 )
 from datafactory_assets.sources.transport import emulator_url
-from datafactory_assets.sources.venues import VENUES
+from datafactory_assets.sources.venues import VENUES, venue_market
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,8 @@ def classify(exc: ccxt.BaseError, status: int | None, *, ban_statuses=()) -> Err
 
 
 class CcxtCandleSource:
-    """One ccxt exchange client, configured from the venue's quirks; the emulator URL is its only test switch.
+    """One ccxt exchange client for one market type of a venue (`venues.MARKETS`: Binance's perpetuals are another
+    ccxt class), configured from the venue's quirks; the emulator URL is its only test switch.
 
     ccxt's per-process throttle is off: request budgets are kept by the shared limiter in the guard, across
     processes. Without a guard (benchmarks, tests of the adapter alone) requests go out unthrottled.
@@ -84,13 +85,14 @@ class CcxtCandleSource:
     publishes_later = False  # a venue's depth only recedes: a window it cannot serve never becomes servable
     lists_pairs = True  # ccxt knows the venue's markets: an unknown pair is BadSymbol before any candle request
 
-    def __init__(self, exchange_id: str, *, emulator_url: str | None = None, timeout_ms: int = 10_000,
-                 budget_limit: int | None = None):
+    def __init__(self, exchange_id: str, *, market: str = "spot", emulator_url: str | None = None,
+                 timeout_ms: int = 10_000, budget_limit: int | None = None):
         self.name = exchange_id
         self.quirks = VENUES[exchange_id]
         self.budget_limit = budget_limit or self.quirks.budget
-        self.exchange = getattr(ccxt, exchange_id)(
-            {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(self.quirks.client_options)}
+        client = venue_market(exchange_id, market)
+        self.exchange = getattr(ccxt, client.ccxt_class)(
+            {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(client.client_options)}
         )
         self.exchange.enableLastJsonResponse = True
         self._last_status: int | None = None
@@ -100,7 +102,7 @@ class CcxtCandleSource:
         self.exchange.on_rest_response = self._on_response
         if emulator_url:
             self.exchange.urls["api"] = point_at_emulator(
-                self.exchange.urls["api"], base_url=emulator_url, venue=exchange_id
+                self.exchange.urls["api"], base_url=emulator_url, venue=client.ccxt_class
             )
 
     def _on_response(self, code, reason, url, method, headers, body, *rest):

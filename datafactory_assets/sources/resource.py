@@ -30,11 +30,12 @@ _DEFAULTS = ResilienceSettings()
 
 
 @cache
-def _client(name: str, emulator_url: str | None, budget: int) -> Source:
-    """One client per venue and process: its market list is loaded once per run, not once per symbol."""
+def _client(name: str, market: str, emulator_url: str | None, budget: int) -> Source:
+    """One client per venue, market type (`instruments`: "spot", "swap") and process: its market list is loaded
+    once per run, not once per symbol."""
     if name == "yahoo":
         return YahooCandleSource(emulator_url=emulator_url)
-    return CcxtCandleSource(name, emulator_url=emulator_url, budget_limit=budget)
+    return CcxtCandleSource(name, market=market, emulator_url=emulator_url, budget_limit=budget)
 
 
 @cache
@@ -86,11 +87,11 @@ class SourcesResource(dg.ConfigurableResource):
     archive_min_age_days: float = 2.0
     archive_cache_mb: int = 2048
 
-    def client(self, name: str) -> Source:
+    def client(self, name: str, market: str = "spot") -> Source:
         if name == "binance_archive":
             return _archive(self.emulator_url, state_path=self.state_path, min_age_days=self.archive_min_age_days,
                             cache_mb=self.archive_cache_mb)
-        return _client(name, self.emulator_url, self._budget(name))
+        return _client(name, market, self.emulator_url, self._budget(name))
 
     def _budget(self, name: str) -> int:
         """The share of the venue's budget (configured or known) that we allow ourselves."""
@@ -111,6 +112,7 @@ class SourcesResource(dg.ConfigurableResource):
                      fail_max=self.breaker_fail_max, reset_s=self.breaker_reset_s, ban_s=self.ban_s, retry=retry)
 
     def chain(self, names: Sequence[str], *, validate: Callable, dataset: Dataset = SPOT_CANDLES) -> FailoverChain:
-        """The named sources, each behind its guard, asked in order for rows of `dataset`."""
-        return FailoverChain([ChainMember(self.client(n), self.guard(n)) for n in names], validate=validate,
-                             dataset=dataset)
+        """The named sources, each behind its guard and reaching the dataset's market, asked in order for rows of
+        `dataset`."""
+        return FailoverChain([ChainMember(self.client(n, dataset.market), self.guard(n)) for n in names],
+                             validate=validate, dataset=dataset)

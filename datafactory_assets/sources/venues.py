@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class VenueQuirks:
-    """What holds for a whole venue, whatever dataset is asked of it: its request budget, how it bans, and the ccxt
-    options that keep start-up to the calls we need. What differs per dataset (rows per request, their cost, depth,
-    the answers' shape) is the dataset's `VenueEndpoint`."""
+    """What holds for a whole venue, whatever market or dataset is asked of it: its request budget and how it bans.
+    How ccxt reaches each of its markets is `VenueMarket`; what differs per dataset (rows per request, their cost,
+    depth, the answers' shape) is the dataset's `VenueEndpoint`."""
 
     exchange_id: str
-    client_options: dict = field(default_factory=dict)
     budget: int = 600  # the venue's request budget per window, in its own unit (Binance: request weight)
     budget_window_s: float = 60.0
     markets_weight: int = 1  # what loading the market list costs
@@ -34,10 +33,8 @@ class VenueQuirks:
 _BINANCE_HOLE = "Binance publishes a kline for every minute, trades or not: a trading halt or maintenance"
 
 VENUES: dict[str, VenueQuirks] = {
-    # Only spot markets are loaded, and no currency list (it needs an API key).
     "binance": VenueQuirks(
         exchange_id="binance",
-        client_options={"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False},
         budget=6000,  # request weight per minute per IP
         markets_weight=20,  # exchangeInfo
         used_budget_header="X-MBX-USED-WEIGHT-1M",  # counts every client on our IP, not only our processes
@@ -51,13 +48,12 @@ VENUES: dict[str, VenueQuirks] = {
     "binance_archive": VenueQuirks(exchange_id="binance_archive", budget=20, budget_window_s=1,
                                    hole_reason=_BINANCE_HOLE),
     # OKX: 20 history requests per 2 s per IP.
-    "okx": VenueQuirks(exchange_id="okx", budget=20, budget_window_s=2,
-                       client_options={"fetchMarkets": {"types": ["spot"]}}),
+    "okx": VenueQuirks(exchange_id="okx", budget=20, budget_window_s=2),
     # Bybit v5: 600 requests per 5 s per IP. Over that, or from a blocked country, its gateway
     # answers HTTP 403 ("access too frequent"): "terminate all HTTP sessions and wait for at least 10 minutes"
     # (Bybit API docs, Rate Limit); ccxt calls it RateLimitExceeded, which must not make us retry.
     "bybit": VenueQuirks(exchange_id="bybit", budget=600, budget_window_s=5,
-                         client_options={"fetchMarkets": {"types": ["spot"]}}, ban_statuses={403: 600.0},
+                         ban_statuses={403: 600.0},
                          ban_note="Bybit bans our IP (access too frequent, or a blocked country)"),
     # Kraken: about one public request per second.
     "kraken": VenueQuirks(exchange_id="kraken", budget=1, budget_window_s=1),
@@ -74,6 +70,43 @@ REFERENCES: dict[str, VenueQuirks] = {
     # CoinGecko's public and demo plans: about 30 calls per minute; it serves prices, not candles.
     "coingecko": VenueQuirks(exchange_id="coingecko", budget=30),
 }
+
+
+@dataclass(frozen=True)
+class VenueMarket:
+    """How ccxt reaches one market type of a venue: the ccxt class, and the options that make it load that market's
+    list alone (a run's start-up then asks only for what it collects). The emulator serves each class under its
+    id, as the venue serves it from its own host (`/binanceusdm/fapi/...` for fapi.binance.com)."""
+
+    ccxt_class: str
+    client_options: Mapping = field(default_factory=dict)
+
+
+# Per ccxt venue, per ccxt market type ("spot", "swap": USDⓈ-M perpetuals, see `instruments`). The option names are
+# those of the installed ccxt's `fetch_markets` (binance.py, okx.py, bybit.py), checked by the venues' tests.
+MARKETS: dict[str, dict[str, VenueMarket]] = {
+    # Binance serves spot and USDⓈ-M futures from different hosts (api / fapi), which ccxt splits into two classes;
+    # neither loads the currency list (it needs an API key).
+    "binance": {"spot": VenueMarket("binance", {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}),
+                "swap": VenueMarket("binanceusdm", {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False})},
+    # OKX's instType SWAP holds its perpetuals (USDT- and coin-margined alike; the instrument picks one).
+    "okx": {"spot": VenueMarket("okx", {"fetchMarkets": {"types": ["spot"]}}),
+            "swap": VenueMarket("okx", {"fetchMarkets": {"types": ["swap"]}})},
+    # Bybit v5's category linear: USDT and USDC contracts.
+    "bybit": {"spot": VenueMarket("bybit", {"fetchMarkets": {"types": ["spot"]}}),
+              "swap": VenueMarket("bybit", {"fetchMarkets": {"types": ["linear"]}})},
+    "kraken": {"spot": VenueMarket("kraken")},
+    "coinbase": {"spot": VenueMarket("coinbase")},
+}
+
+
+def venue_market(venue: str, market: str) -> VenueMarket:
+    """How ccxt reaches `venue`'s `market`; ValueError in one line when the venue has no such market here."""
+    try:
+        return MARKETS[venue][market]
+    except KeyError:
+        serving = ", ".join(name for name, markets in MARKETS.items() if market in markets)
+        raise ValueError(f"{venue} has no {market} market here; venues that have one: {serving}") from None
 
 
 UNREPORTED_ZERO_VOLUME = frozenset(name for name, venue in VENUES.items() if not venue.zero_volume_is_no_trades)

@@ -1,5 +1,6 @@
-"""Which candle a stored minute keeps when a re-fetch brings another: pure functions over frames, so the rule is
-the same wherever candles are written and can be tested without a warehouse.
+"""Which row a stored key keeps when a re-fetch brings another (a candle for a minute, say): pure functions over
+frames, so the rule is the same for every dataset wherever rows are written and can be tested without a warehouse.
+Rows are compared on the dataset's `values`; the rules below say "candle" for any dataset's row.
 
 - A candle from a lower-ranked source never replaces a stored one from a higher-ranked source. A source's rank is
   its position in the symbol's chain (`SymbolSettings.sources`, first is best). Binance's archive
@@ -22,19 +23,18 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from datafactory_assets.frames import PRICE_COLUMNS
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 
-VALUE_COLUMNS = (*PRICE_COLUMNS, "volume")
 SAME_DATA = {"binance_archive": "binance"}  # source -> the venue whose data it republishes
 HISTORY_AGE = timedelta(days=1)  # a venue changing candles older than this rewrites its history
 
 
 @dataclass(frozen=True)
 class Replacement:
-    """What a write does with its incoming candles against the stored ones at the same open times."""
+    """What a write does with its incoming rows against the stored ones at the same keys."""
 
-    write: pl.DataFrame  # incoming candles to insert: minutes not held, and revisions' new rows
-    revisions: pl.DataFrame  # per replaced candle: ts, old_* and new_* values and sources
+    write: pl.DataFrame  # incoming rows to insert: keys not held, and revisions' new rows
+    revisions: pl.DataFrame  # per replaced row: its row keys, old_* and new_* values and sources
     refused: int  # incoming candles that differ from a stored one they may not replace
 
 
@@ -52,15 +52,17 @@ def source_ranks(chain: Sequence[str]) -> dict[str, int]:
 
 
 def replacement(incoming: pl.DataFrame, stored: pl.DataFrame, *, chain: Sequence[str],
-                fill_only: Collection[str] = ()) -> Replacement:
-    """Decide, for `incoming` (canonical candles of one symbol) against `stored` (the held rows at those open times:
-    ts, the values, source, ingested_at), what is inserted, what replaced and what refused."""
+                fill_only: Collection[str] = (), dataset: Dataset = SPOT_CANDLES) -> Replacement:
+    """Decide, for `incoming` (one symbol's rows of `dataset`, its canonical frame) against `stored` (the held rows
+    at those keys: the row keys, the values, source, ingested_at), what is inserted, what replaced and what
+    refused."""
     ranks = source_ranks(chain)
     unranked = len(chain)
-    old = stored.unique("ts", keep="any").rename({c: f"old_{c}" for c in stored.columns if c != "ts"})
-    joined = incoming.join(old, on="ts", how="left")
+    keys = list(dataset.row_keys)
+    old = stored.unique(keys, keep="any").rename({c: f"old_{c}" for c in stored.columns if c not in keys})
+    joined = incoming.join(old, on=keys, how="left")
     held = pl.col("old_source").is_not_null()
-    same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(f"old_{c}")) for c in VALUE_COLUMNS])
+    same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(f"old_{c}")) for c in dataset.values])
     may_replace = ~pl.col("source").is_in(list(fill_only)) & (
         pl.col("source").replace_strict(ranks, default=unranked, return_dtype=pl.Int32)
         <= pl.col("old_source").replace_strict(ranks, default=unranked, return_dtype=pl.Int32))
@@ -71,14 +73,14 @@ def replacement(incoming: pl.DataFrame, stored: pl.DataFrame, *, chain: Sequence
     revised = decided.filter(pl.col("decision") == "revise")
     return Replacement(
         write=decided.filter(pl.col("decision").is_in(["new", "revise"])).select(incoming.columns),
-        revisions=revised.select("ts", *(f"old_{c}" for c in (*VALUE_COLUMNS, "source", "ingested_at")),
-                                 *(pl.col(c).alias(f"new_{c}") for c in (*VALUE_COLUMNS, "source"))),
+        revisions=revised.select(*keys, *(f"old_{c}" for c in (*dataset.values, "source", "ingested_at")),
+                                 *(pl.col(c).alias(f"new_{c}") for c in (*dataset.values, "source"))),
         refused=int((decided["decision"] == "refuse").sum()),
     )
 
 
 def history_rewrites(revisions: pl.DataFrame, *, now: datetime) -> int:
-    """How many of the revisions are a venue changing its own candles older than `HISTORY_AGE` (a different source
+    """How many of the revisions are a venue changing its own rows older than `HISTORY_AGE` (a different source
     replacing another's candle is the chain at work, not a rewrite)."""
     if not revisions.height:
         return 0

@@ -7,7 +7,9 @@ years of minutes costs gigabytes and makes bulk loads five times slower. The vie
 operators ask: how complete is each symbol (`coverage`), which minutes are missing (`gaps`) and which of those every
 source confirmed empty (`gap_status`, from `known_gaps`), and 1h / 1d bars. `candle_revisions` keeps every stored
 candle a later write replaced with other values (old and new values and sources, the run, when), so no correction
-happens in the dark.
+happens in the dark. Both are spot candles' tables generated from their declaration (`tables`), as every dataset's
+rows and revisions tables are; the bookkeeping tables datasets share (`known_gaps`, `ingest_log`,
+`unlisted_pairs`) say in `dataset` which one a row is about.
 
 Completeness is counted against what was asked for, not against what happens to be stored: from each symbol's
 configured start (or its listing, when the venue's first candle came later) to the last closed hour, the end of the
@@ -30,18 +32,23 @@ from datetime import timedelta
 
 import duckdb
 
+from datafactory_assets.datasets import DATASETS, SPOT_CANDLES
 from datafactory_assets.warehouse.sql import transaction
+from datafactory_assets.warehouse.tables import ensure_tables
 
-SCHEMA_VERSION = 8  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+SCHEMA_VERSION = 9  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
 # 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: candle_revisions;
 # 7: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
 # unlisted_pairs (symbols no source of their chain lists, for doctor)
 # 8: the candle_slots and coverage_at macros, coverage counted from the configured start or listing to the
 # last closed hour
+# 9: each dataset's rows and revisions tables generated from its declaration (spot candles' `candles` and
+# `candle_revisions` unchanged); known_gaps, ingest_log and unlisted_pairs say which dataset a row is about
+# (`dataset`, old rows: spot candles)
 CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
-_TABLES = """
+_TABLES = f"""
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER NOT NULL,
     applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp
@@ -50,17 +57,6 @@ CREATE TABLE IF NOT EXISTS symbols (
     symbol VARCHAR PRIMARY KEY,
     timeframe_ms BIGINT NOT NULL,
     start_ts TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS candles (
-    symbol VARCHAR NOT NULL,
-    ts TIMESTAMP NOT NULL,
-    open DOUBLE NOT NULL,
-    high DOUBLE NOT NULL,
-    low DOUBLE NOT NULL,
-    close DOUBLE NOT NULL,
-    volume DOUBLE NOT NULL,
-    source VARCHAR NOT NULL,
-    ingested_at TIMESTAMP NOT NULL
 );
 CREATE TABLE IF NOT EXISTS rollup_1h (
     symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL,
@@ -93,19 +89,6 @@ CREATE TABLE IF NOT EXISTS archived_months (
     checksum HUGEINT NOT NULL,
     archived_at TIMESTAMP NOT NULL
 );
-CREATE TABLE IF NOT EXISTS candle_revisions (
-    symbol VARCHAR NOT NULL,
-    ts TIMESTAMP NOT NULL,
-    old_open DOUBLE NOT NULL, old_high DOUBLE NOT NULL, old_low DOUBLE NOT NULL, old_close DOUBLE NOT NULL,
-    old_volume DOUBLE NOT NULL,
-    old_source VARCHAR NOT NULL,
-    old_ingested_at TIMESTAMP NOT NULL,
-    new_open DOUBLE NOT NULL, new_high DOUBLE NOT NULL, new_low DOUBLE NOT NULL, new_close DOUBLE NOT NULL,
-    new_volume DOUBLE NOT NULL,
-    new_source VARCHAR NOT NULL,
-    run_id VARCHAR,
-    revised_at TIMESTAMP NOT NULL
-);
 CREATE TABLE IF NOT EXISTS ingest_log (
     requested_at TIMESTAMP NOT NULL,
     source VARCHAR NOT NULL,
@@ -118,6 +101,9 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     error_class VARCHAR,
     run_id VARCHAR
 );
+ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
+ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
+ALTER TABLE unlisted_pairs ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
 """
 
 # Over a set of ingest_log rows: the numbers `source_health` and `source_health_hourly` both report.
@@ -334,6 +320,8 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         raise SchemaError(f"warehouse schema version {version} is newer than this code's {SCHEMA_VERSION}")
     with transaction(conn):
         conn.execute(_TABLES)
+        for dataset in DATASETS.values():
+            ensure_tables(conn, dataset)
         conn.execute(all_candles_view(conn))
         conn.execute(_VIEWS)
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])

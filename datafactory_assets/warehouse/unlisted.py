@@ -1,8 +1,9 @@
 """Pairs that no source of their chain lists: what the failed runs found, kept for `datafactory doctor`.
 
 A mistyped or delisted symbol fails every run (`chain.PairNotListedError`); the verdict, with each source's answer,
-is kept in `unlisted_pairs` so that `doctor` reports it without asking a venue. The next window served for the
-symbol forgets it.
+is kept in `unlisted_pairs` so that `doctor` reports it without asking a venue. Each verdict names the dataset
+whose run found it (its chain said so), and the next window of that dataset served for the symbol forgets it. The
+table keeps one verdict per symbol (its key since before datasets), the latest run's.
 """
 
 from __future__ import annotations
@@ -12,16 +13,20 @@ from datetime import UTC, datetime
 
 import duckdb
 
-
-def record_unlisted(conn: duckdb.DuckDBPyConnection, symbol: str, *, answers: str, run_id: str | None) -> None:
-    """Keep the latest run's verdict that no source lists `symbol`."""
-    conn.execute("INSERT OR REPLACE INTO unlisted_pairs VALUES (?, ?, ?, ?)",
-                 [symbol, answers, run_id, datetime.now(UTC).replace(tzinfo=None)])
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 
 
-def forget_unlisted(conn: duckdb.DuckDBPyConnection, symbol: str) -> None:
-    """A source served the symbol: it is listed after all."""
-    conn.execute("DELETE FROM unlisted_pairs WHERE symbol = ?", [symbol])
+def record_unlisted(conn: duckdb.DuckDBPyConnection, symbol: str, *, answers: str, run_id: str | None,
+                    dataset: Dataset = SPOT_CANDLES) -> None:
+    """Keep the latest run's verdict that no source lists `symbol`, found by a run of `dataset`."""
+    conn.execute("INSERT OR REPLACE INTO unlisted_pairs (symbol, answers, run_id, found_at, dataset) "
+                 "VALUES (?, ?, ?, ?, ?)", [symbol, answers, run_id, datetime.now(UTC).replace(tzinfo=None),
+                                            dataset.name])
+
+
+def forget_unlisted(conn: duckdb.DuckDBPyConnection, symbol: str, *, dataset: Dataset = SPOT_CANDLES) -> None:
+    """A source served the symbol's `dataset`: what a run of that dataset found is no longer true."""
+    conn.execute("DELETE FROM unlisted_pairs WHERE symbol = ? AND dataset = ?", [symbol, dataset.name])
 
 
 def unlisted_pairs(conn: duckdb.DuckDBPyConnection, symbols: Collection[str]) -> list[str]:

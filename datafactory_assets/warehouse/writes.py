@@ -1,6 +1,10 @@
-"""Idempotent writes: a window's candles are upserted in one transaction, so a rerun never duplicates rows, a crash
-never leaves a half-written window, a later answer with holes never deletes candles already stored, a lower-ranked
-source never replaces a better one's candle, and no stored candle changes without its old values kept."""
+"""Idempotent writes of any dataset: a window's rows are upserted in one transaction, so a rerun never duplicates
+rows, a crash never leaves a half-written window, a later answer with holes never deletes rows already stored, a
+lower-ranked source never replaces a better one's row, and no stored row changes without its old values kept.
+
+Which table, which keys and which values a write compares come from the dataset's declaration; the bookkeeping
+rows it writes beside them (requests in `ingest_log`, holes in `known_gaps`) carry the dataset's name.
+"""
 
 from __future__ import annotations
 
@@ -11,21 +15,21 @@ from datetime import UTC, datetime
 import duckdb
 import polars as pl
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse.archive import refuse_archived
 from datafactory_assets.warehouse.precedence import history_rewrites, replacement
 from datafactory_assets.warehouse.schema import CONFIRMATION_SPACING
 from datafactory_assets.warehouse.sql import transaction
+from datafactory_assets.warehouse.tables import ensure_tables, revision_columns, stored_columns
 
 _LOG_SCHEMA = {
     "requested_at": pl.Datetime("us"), "source": pl.String(), "symbol": pl.String(),
     "window_start": pl.Datetime("us"), "window_end": pl.Datetime("us"), "rows": pl.Int32(),
     "latency_ms": pl.Float64(), "outcome": pl.String(), "error_class": pl.String(), "run_id": pl.String(),
+    "dataset": pl.String(),
 }
-_STORED_VALUES = "open, high, low, close, volume, source, ingested_at"
-_REVISION_COLUMNS = ("symbol, ts, old_open, old_high, old_low, old_close, old_volume, old_source, old_ingested_at, "
-                     "new_open, new_high, new_low, new_close, new_volume, new_source, run_id, revised_at")
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,11 @@ _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (
 
 
 @dataclass(frozen=True)
-class CandleWrite:
-    """What one upsert did with its candles: `rows` arrived; of those held already with other values, `revised`
-    replaced the stored candle (kept in `candle_revisions`) and `refused` did not (a lower-ranked source, or one in
-    another quote currency); `history_rewrites` of the revisions are a venue changing its own candles older than a
-    day."""
+class Upserted:
+    """What one upsert did with its rows: `rows` arrived; of those held already with other values, `revised`
+    replaced the stored row (kept in the dataset's revisions table) and `refused` did not (a lower-ranked source, or
+    one in another quote currency); `history_rewrites` of the revisions are a venue changing its own rows older
+    than a day."""
 
     rows: int
     revised: int = 0
@@ -56,69 +60,80 @@ class CandleWrite:
     history_rewrites: int = 0
 
 
-def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, symbol: SymbolSettings,
-                   requests: Sequence[RequestRecord] = (), run_id: str | None = None,
-                   holes: ConfirmedHoles | None = None, fill_only: Collection[str] = ()) -> CandleWrite:
-    """Insert the frame's candles where nothing is held, replace stored ones the precedence rules let it replace
-    (keeping each replaced row in `candle_revisions`), log the requests and record the confirmed holes, all in the
-    same commit.
+def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset: Dataset, symbol: SymbolSettings,
+                requests: Sequence[RequestRecord] = (), run_id: str | None = None,
+                holes: ConfirmedHoles | None = None, fill_only: Collection[str] = ()) -> Upserted:
+    """Insert the frame's rows (`dataset`'s frame, one symbol's) where nothing is held, replace stored ones the
+    precedence rules let it replace (keeping each replaced row in the dataset's revisions table), log the requests
+    and record the confirmed holes, all in the same commit.
 
-    `fill_only` names the sources that may only fill minutes not held (another quote currency). Stored candles the
-    frame lacks stay: a venue that answers with holes today does not erase what it served before, and a minute we
-    hold a candle for is never recorded as a hole. A candle arriving for a known hole replaces it. Candles or holes
-    in an archived month raise ArchivedMonthError before anything is written.
+    `fill_only` names the sources that may only fill keys not held (another quote currency). Stored rows the frame
+    lacks stay: a venue that answers with holes today does not erase what it served before, and a time we hold a
+    row for is never recorded as a hole. A row arriving for a known hole replaces it. Rows or holes in an archived
+    month raise ArchivedMonthError before anything is written. The dataset's tables are created if the file lacks
+    them (a dataset declared since the file was last upgraded).
     """
     now = _utcnow()
-    incoming = frame.sort("ts").with_columns(ingested_at=pl.lit(now, pl.Datetime("us")))
+    incoming = frame.sort(list(dataset.row_keys)).with_columns(ingested_at=pl.lit(now, pl.Datetime("us")))
     for stamps in (incoming["ts"], holes.ts if holes is not None else pl.Series()):
         if stamps.len():
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
-    outcome = CandleWrite(rows=incoming.height)
+    outcome = Upserted(rows=incoming.height)
     with transaction(conn):
+        ensure_tables(conn, dataset)
         conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
         if incoming.height:
-            outcome = _replace_candles(conn, incoming, symbol=symbol, fill_only=fill_only, run_id=run_id, now=now)
-            conn.register("incoming_candles", incoming)
+            outcome = _replace_rows(conn, incoming, dataset=dataset, symbol=symbol, fill_only=fill_only,
+                                    run_id=run_id, now=now)
+            conn.register("incoming_rows", incoming)
             conn.execute(
-                "DELETE FROM known_gaps WHERE symbol = ? AND ts BETWEEN ? AND ? "
-                "AND ts IN (SELECT ts FROM incoming_candles)",
-                [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
+                "DELETE FROM known_gaps WHERE dataset = ? AND symbol = ? AND ts BETWEEN ? AND ? "
+                "AND ts IN (SELECT ts FROM incoming_rows)",
+                [dataset.name, symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
             )
-            conn.unregister("incoming_candles")
+            conn.unregister("incoming_rows")
         if holes is not None and holes.ts.len():
-            _record_holes(conn, symbol.symbol, holes)
-        _insert_log(conn, requests, run_id)
+            _record_holes(conn, symbol.symbol, holes, dataset=dataset)
+        _insert_log(conn, requests, run_id, dataset=dataset)
     return outcome
 
 
-def _replace_candles(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, symbol: SymbolSettings,
-                     fill_only: Collection[str], run_id: str | None, now: datetime) -> CandleWrite:
-    """Within the caller's transaction: store what `precedence.replacement` lets the incoming candles store, and
-    keep every replaced row in `candle_revisions`. Identical candles are neither deleted nor inserted."""
+def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, **write) -> Upserted:
+    """`upsert_rows` of spot candles."""
+    return upsert_rows(conn, frame, dataset=SPOT_CANDLES, **write)
+
+
+def _replace_rows(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, dataset: Dataset,
+                  symbol: SymbolSettings, fill_only: Collection[str], run_id: str | None, now: datetime) -> Upserted:
+    """Within the caller's transaction: store what `precedence.replacement` lets the incoming rows store, and keep
+    every replaced row in the dataset's revisions table. Identical rows are neither deleted nor inserted."""
+    keys = ", ".join(dataset.row_keys)
     bounds = [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()]
-    stored = conn.sql(f"SELECT ts, {_STORED_VALUES} FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ?",
-                      params=bounds).pl()
-    decided = replacement(incoming, stored, chain=symbol.sources, fill_only=fill_only)
+    stored = conn.sql(f"SELECT {keys}, {', '.join((*dataset.values, 'source', 'ingested_at'))} "
+                      f"FROM {dataset.table} WHERE symbol = ? AND ts BETWEEN ? AND ?", params=bounds).pl()
+    decided = replacement(incoming, stored, chain=symbol.sources, fill_only=fill_only, dataset=dataset)
     if decided.revisions.height:
         revisions = decided.revisions.with_columns(symbol=pl.lit(symbol.symbol), run_id=pl.lit(run_id, pl.String()),
                                                    revised_at=pl.lit(now, pl.Datetime("us")))
+        columns = ", ".join(revision_columns(dataset))
         conn.register("incoming_revisions", revisions)
-        conn.execute(f"INSERT INTO candle_revisions ({_REVISION_COLUMNS}) SELECT {_REVISION_COLUMNS} "
-                     "FROM incoming_revisions")
-        conn.execute("DELETE FROM candles WHERE symbol = ? AND ts BETWEEN ? AND ? "
-                     "AND ts IN (SELECT ts FROM incoming_revisions)", bounds)
+        conn.execute(f"INSERT INTO {dataset.revisions_table} ({columns}) SELECT {columns} FROM incoming_revisions")
+        conn.execute(f"DELETE FROM {dataset.table} WHERE symbol = ? AND ts BETWEEN ? AND ? "
+                     f"AND ({keys}) IN (SELECT {keys} FROM incoming_revisions)", bounds)
         conn.unregister("incoming_revisions")
     if decided.write.height:
-        conn.register("written_candles", decided.write)
-        conn.execute(f"INSERT INTO candles SELECT symbol, ts, {_STORED_VALUES} FROM written_candles")
-        conn.unregister("written_candles")
-    return CandleWrite(rows=incoming.height, revised=decided.revisions.height, refused=decided.refused,
-                       history_rewrites=history_rewrites(decided.revisions, now=now))
+        columns = ", ".join(stored_columns(dataset))
+        conn.register("written_rows", decided.write)
+        conn.execute(f"INSERT INTO {dataset.table} ({columns}) SELECT {columns} FROM written_rows")
+        conn.unregister("written_rows")
+    return Upserted(rows=incoming.height, revised=decided.revisions.height, refused=decided.refused,
+                    history_rewrites=history_rewrites(decided.revisions, now=now))
 
 
-def log_requests(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None) -> None:
+def log_requests(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None, *,
+                 dataset: Dataset = SPOT_CANDLES) -> None:
     """Record requests on their own, for runs that fail before anything is written."""
-    _insert_log(conn, requests, run_id)
+    _insert_log(conn, requests, run_id, dataset=dataset)
 
 
 def record_listing(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, listed_ts: datetime) -> None:
@@ -128,9 +143,9 @@ def record_listing(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, l
         conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = ?", [listed_ts, symbol.symbol])
 
 
-def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: ConfirmedHoles) -> None:
-    """Count one more confirmation of each hole (a first one starts at 1, and says when); skip any minute a candle
-    is stored for.
+def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: ConfirmedHoles, *, dataset: Dataset) -> None:
+    """Count one more confirmation of each hole of `dataset` (a first one starts at 1, and says when); skip any
+    time a row of the dataset is stored for.
 
     One fetch is not enough (`schema.CONFIRMATIONS_NEEDED`): a venue glitch that drops candles looks like a hole
     once, and so do two fetches a minute apart inside one glitch, so a confirmation counts only
@@ -143,22 +158,24 @@ def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: Confirmed
     conn.execute(
         "UPDATE known_gaps k SET confirmations = confirmations + 1, confirmed_at = ?, sources = ?, "
         "reason = coalesce(h.reason, k.reason) FROM confirmed_holes h "
-        "WHERE k.symbol = ? AND k.ts BETWEEN ? AND ? AND k.ts = h.ts AND k.confirmed_at <= ?",
-        [now, holes.sources, *bounds, now - CONFIRMATION_SPACING])
+        "WHERE k.dataset = ? AND k.symbol = ? AND k.ts BETWEEN ? AND ? AND k.ts = h.ts AND k.confirmed_at <= ?",
+        [now, holes.sources, dataset.name, *bounds, now - CONFIRMATION_SPACING])
     conn.execute(
-        "INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations, first_confirmed_at, reason) "
-        "SELECT ?, h.ts, ?, ?, 1, ?, h.reason "
-        "FROM confirmed_holes h WHERE NOT EXISTS (SELECT 1 FROM candles c WHERE c.symbol = ? AND c.ts = h.ts) "
-        "AND NOT EXISTS (SELECT 1 FROM known_gaps k WHERE k.symbol = ? AND k.ts = h.ts)",
-        [symbol, now, holes.sources, now, symbol, symbol],
+        "INSERT INTO known_gaps (dataset, symbol, ts, confirmed_at, sources, confirmations, first_confirmed_at, "
+        f"reason) SELECT ?, ?, h.ts, ?, ?, 1, ?, h.reason FROM confirmed_holes h "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {dataset.table} c WHERE c.symbol = ? AND c.ts = h.ts) "
+        "AND NOT EXISTS (SELECT 1 FROM known_gaps k WHERE k.dataset = ? AND k.symbol = ? AND k.ts = h.ts)",
+        [dataset.name, symbol, now, holes.sources, now, symbol, dataset.name, symbol],
     )
     conn.unregister("confirmed_holes")
 
 
-def _insert_log(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None) -> None:
+def _insert_log(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None, *,
+                dataset: Dataset) -> None:
     if not requests:
         return
-    log_frame = pl.DataFrame([{**asdict(r), "run_id": run_id} for r in requests], schema=_LOG_SCHEMA)
+    log_frame = pl.DataFrame([{**asdict(r), "run_id": run_id, "dataset": dataset.name} for r in requests],
+                             schema=_LOG_SCHEMA)
     conn.register("incoming_log", log_frame)
     conn.execute(f"INSERT INTO ingest_log ({', '.join(_LOG_SCHEMA)}) SELECT * FROM incoming_log")
     conn.unregister("incoming_log")

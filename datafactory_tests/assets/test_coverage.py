@@ -159,4 +159,4 @@ def test_the_asset_status_and_the_history_line_say_the_same(tmp_path, warehouse,
     if open_hour() != hour:  # an hour closed in between: ask all three again
         summary, status, history = said()
     assert "120 stored" in summary and "60 missing (asked, not served)" in summary
-    assert status == f"2 symbol(s): {summary}" and history == f"history: {summary}; 0 candles/s"
+    assert status == f"2 symbol(s): {summary}" and history == f"history: {summary}"

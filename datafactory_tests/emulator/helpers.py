@@ -5,6 +5,7 @@ from __future__ import annotations
 import ccxt
 
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.emulator.perp_series import perp_candles
 from datafactory_assets.sources.ccxt_source import point_at_emulator
 
 MINUTE, HOUR, DAY = 60_000, 3_600_000, 86_400_000
@@ -38,3 +39,10 @@ def forward(client, symbol, *, start, end, limit, timeframe="1m"):
             break
         since = page[-1][0] + step
     return rows
+
+
+def expected_perp_rows(symbol: str, kind: str, start_ms: int, count: int, timeframe_ms: int = MINUTE) -> list[list]:
+    """The `count` perp_series candles of `kind` from `start_ms` as ccxt returns them from OKX or Bybit: mark, index
+    and premium rows there carry no volume, so ccxt's sixth value is None."""
+    frame = perp_candles(symbol, kind, start_ms, start_ms + count * timeframe_ms, timeframe_ms)
+    return [[*row[:5], row[5] if kind == "trade" else None] for row in frame.rows()]

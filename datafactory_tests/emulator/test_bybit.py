@@ -27,8 +27,9 @@ def opens(answer):
     return [int(row[0]) for row in answer.json()["result"]["list"]]
 
 
-def test_default_ccxt_loads_the_spot_markets_and_empty_derivative_lists(emu):
-    assert set(ccxt_client("bybit", emu.url).load_markets()) == set(DEFAULT_SYMBOLS)
+def test_default_ccxt_loads_the_spot_markets_the_linear_perpetuals_and_empty_other_lists(emu):
+    swaps = {f"{symbol}:USDT" for symbol in DEFAULT_SYMBOLS if symbol.endswith("/USDT")}
+    assert set(ccxt_client("bybit", emu.url).load_markets()) == set(DEFAULT_SYMBOLS) | swaps
     categories = {r["query"]["category"] for r in emu.request_log()}
     assert categories == {"spot", "linear", "inverse", "option"} and all(r["status"] == 200 for r in emu.request_log())
 
@@ -111,7 +112,8 @@ def test_unknown_symbol_reads_not_supported_symbols_and_ccxt_raises_bad_symbol(h
     answer = kline(http, symbol="NOPEUSDT")
     assert answer.status_code == 200
     assert (answer.json()["retCode"], answer.json()["retMsg"]) == (10001, "Not supported symbols")
-    assert kline(http, category="linear").json()["retMsg"] == "Not supported symbols"  # no derivatives here
+    assert kline(http, category="inverse").json()["retMsg"] == "Not supported symbols"  # no inverse contracts here
+    assert kline(http, category="linear", symbol="ETHBTC").json()["retMsg"] == "Not supported symbols"
     with pytest.raises(ccxt.BadSymbol):
         client.publicGetV5MarketKline({"category": "spot", "symbol": "NOPEUSDT", "interval": "1"})
 

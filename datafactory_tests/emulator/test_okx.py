@@ -25,9 +25,10 @@ def now_ms():
     return time.time_ns() // 1_000_000
 
 
-def test_default_ccxt_loads_the_spot_markets_and_empty_derivative_lists(emu):
+def test_default_ccxt_loads_the_spot_markets_the_usdt_swaps_and_empty_futures_and_options(emu):
     exchange = ccxt_client("okx", emu.url)
-    assert set(exchange.load_markets()) == set(DEFAULT_SYMBOLS)
+    swaps = {f"{symbol}:USDT" for symbol in DEFAULT_SYMBOLS if symbol.endswith("/USDT")}
+    assert set(exchange.load_markets()) == set(DEFAULT_SYMBOLS) | swaps
     assert [r["query"]["instType"] for r in emu.request_log()] == ["SPOT", "FUTURES", "SWAP", "OPTION", "OPTION"]
 
 

@@ -25,3 +25,37 @@ def test_the_reference_prices_come_from_coingecko_and_match_the_venues(emulator)
         minute = by_open[ms(t) // 60_000 * 60_000]  # the venues' 1-minute candle spanning the instant
         share = (ms(t) % 60_000) / 60_000
         assert price == round(minute["open"] + (minute["close"] - minute["open"]) * share, 8)
+
+
+# The one request (two at Bybit, which asks for pre-launch contracts apart) that loads each market's list: the client
+# for a market asks for that list alone, whatever the emulator serves for it yet.
+MARKET_LISTS = {
+    ("binance", "spot"): [("/api/v3/exchangeInfo", {})],
+    ("binance", "swap"): [("/fapi/v1/exchangeInfo", {})],
+    ("okx", "spot"): [("/api/v5/public/instruments", {"instType": "SPOT"})],
+    ("okx", "swap"): [("/api/v5/public/instruments", {"instType": "SWAP"})],
+    ("bybit", "spot"): [("/v5/market/instruments-info", {"category": "spot"})],
+    ("bybit", "swap"): [("/v5/market/instruments-info", {"category": "linear", "limit": "1000"}),
+                        ("/v5/market/instruments-info", {"category": "linear", "limit": "1000",
+                                                         "status": "PreLaunch"})],
+}
+
+
+def test_a_client_per_venue_and_market_asks_for_that_markets_list_alone(emulator):
+    import ccxt
+
+    sources = SourcesResource(emulator_url=emulator.url)
+    for (venue, market), requests in MARKET_LISTS.items():
+        client = sources.client(venue, market)
+        assert client is sources.client(venue, market) and client.name == venue
+        emulator.clear_request_log()
+        try:
+            client.exchange.load_markets(reload=True)
+        except ccxt.BaseError:
+            pass  # a market the emulator does not serve yet: the request it made is what counts here
+        # the emulator, like the venue, serves each ccxt class apart: Binance's perpetuals under /binanceusdm
+        assert [(r["venue"], r["path"], r["query"]) for r in emulator.request_log()] == [
+            (type(client.exchange).__name__, path, query) for path, query in requests], (venue, market)
+    assert sources.client("binance") is sources.client("binance", "spot")
+    assert sources.client("binance", "swap") is not sources.client("binance", "spot")
+    assert type(sources.client("binance", "swap").exchange).__name__ == "binanceusdm"

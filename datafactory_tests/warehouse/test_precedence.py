@@ -65,3 +65,26 @@ def test_only_a_venue_changing_its_own_candles_older_than_a_day_rewrites_history
                               "old_source": ["binance", "binance_archive", "okx", "binance"],
                               "new_source": ["binance", "binance", "binance", "binance"]})
     assert history_rewrites(revisions, now=T0 + timedelta(days=3, hours=1)) == 2
+
+
+def test_another_dataset_is_compared_on_its_own_values_and_keys():
+    from dataclasses import replace
+
+    from datafactory_assets.datasets import SPOT_CANDLES
+
+    funding = replace(SPOT_CANDLES, name="funding_like", table="funding_like", revisions=None,
+                      schema={"symbol": pl.String(), "ts": pl.Datetime("us"), "rate": pl.Float64(),
+                              "mark_price": pl.Float64(), "source": pl.String()},
+                      values=("rate", "mark_price"), nullable=frozenset({"mark_price"}))
+    times = [T0, T0 + timedelta(hours=8), T0 + timedelta(hours=16)]
+    incoming = pl.DataFrame({"symbol": "BTC/USDT:USDT", "ts": times, "rate": [1e-4, 2e-4, 3e-4],
+                             "mark_price": [None, 50_000.0, 51_000.0], "source": "binance"})
+    held = pl.DataFrame({"ts": times[:2], "rate": [1e-4, 2e-4], "mark_price": [None, 49_000.0],
+                         "source": ["binance", "okx"], "ingested_at": [INGESTED, INGESTED]})
+    decided = replacement(incoming, held, chain=CHAIN, dataset=funding)
+    # a missing mark price held as missing is the same row; another mark price is a revision; a new time is written
+    assert decided.write["ts"].to_list() == times[1:] and decided.refused == 0
+    assert decided.revisions.columns == ["ts", "old_rate", "old_mark_price", "old_source", "old_ingested_at",
+                                         "new_rate", "new_mark_price", "new_source"]
+    assert decided.revisions.select("old_mark_price", "new_mark_price", "old_source").rows() == [
+        (49_000.0, 50_000.0, "okx")]

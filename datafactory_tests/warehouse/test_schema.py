@@ -92,3 +92,45 @@ def test_an_older_file_gains_listing_and_hole_evidence_columns_and_keeps_its_row
     assert conn.sql("SELECT confirmations, sources, first_confirmed_at, reason FROM known_gaps").fetchall() == [
         (2, "binance", None, None)]
     assert conn.sql("SELECT count(*) FROM unlisted_pairs").fetchall() == [(0,)]
+
+
+def test_a_version_8_file_gains_dataset_columns_and_keeps_every_row_as_spot_candles(tmp_path):
+    """Version 8's tables as they were written then, one row each: upgrading loses nothing, old rows read as spot
+    candles', and the candle tables are left as they were."""
+    from datafactory_assets.datasets import SPOT_CANDLES
+    from datafactory_tests.warehouse.test_tables import CANDLE_REVISIONS_V8, CANDLES_V8, catalog
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL, "
+                 "applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp); "
+                 "INSERT INTO schema_version (version) VALUES (8)")
+    conn.execute(f"{CANDLES_V8}; {CANDLE_REVISIONS_V8}")
+    conn.execute("CREATE TABLE known_gaps (symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, "
+                 "confirmed_at TIMESTAMP NOT NULL, sources VARCHAR NOT NULL, confirmations INTEGER DEFAULT 1, "
+                 "first_confirmed_at TIMESTAMP, reason VARCHAR)")
+    conn.execute("CREATE TABLE unlisted_pairs (symbol VARCHAR PRIMARY KEY, answers VARCHAR NOT NULL, run_id VARCHAR, "
+                 "found_at TIMESTAMP NOT NULL)")
+    conn.execute("CREATE TABLE ingest_log (requested_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL, "
+                 "symbol VARCHAR NOT NULL, window_start TIMESTAMP NOT NULL, window_end TIMESTAMP NOT NULL, "
+                 "rows INTEGER NOT NULL, latency_ms DOUBLE NOT NULL, outcome VARCHAR NOT NULL, error_class VARCHAR, "
+                 "run_id VARCHAR)")
+    conn.execute("INSERT INTO candles VALUES ('BTC/USDT', '2024-03-01 00:00', 1, 2, 0.5, 1.5, 3, 'binance', "
+                 "'2024-03-02'); INSERT INTO candle_revisions VALUES ('BTC/USDT', '2024-03-01 00:00', 1, 2, 0.5, 1.4, "
+                 "3, 'okx', '2024-03-01 12:00', 1, 2, 0.5, 1.5, 3, 'binance', 'r-1', '2024-03-02'); "
+                 "INSERT INTO known_gaps VALUES ('BTC/USDT', '2024-03-01 00:05', '2024-03-02', 'binance', 2, "
+                 "'2024-03-01 20:00', 'a trading halt or maintenance'); "
+                 "INSERT INTO unlisted_pairs VALUES ('BTC/USDTT', 'binance: not listed', 'r-2', '2024-03-02'); "
+                 "INSERT INTO ingest_log VALUES ('2024-03-02', 'binance', 'BTC/USDT', '2024-03-01', "
+                 "'2024-03-01 01:00', 59, 12.5, 'ok', NULL, 'r-1')")
+    candle_tables = {table: catalog(conn, table) for table in ("candles", "candle_revisions")}
+    ensure_schema(conn)
+    assert current_version(conn) == SCHEMA_VERSION
+    assert {table: catalog(conn, table) for table in candle_tables} == candle_tables
+    assert conn.sql("SELECT symbol, close, source FROM candles").fetchall() == [("BTC/USDT", 1.5, "binance")]
+    assert conn.sql("SELECT old_close, new_close, run_id FROM candle_revisions").fetchall() == [(1.4, 1.5, "r-1")]
+    assert conn.sql("SELECT ts, confirmations, reason, dataset FROM known_gaps").fetchall() == [
+        (datetime(2024, 3, 1, 0, 5), 2, "a trading halt or maintenance", SPOT_CANDLES.name)]
+    assert conn.sql("SELECT symbol, answers, dataset FROM unlisted_pairs").fetchall() == [
+        ("BTC/USDTT", "binance: not listed", "candles")]
+    assert conn.sql("SELECT symbol, rows, run_id, dataset FROM ingest_log").fetchall() == [
+        ("BTC/USDT", 59, "r-1", "candles")]

@@ -1,12 +1,15 @@
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import duckdb
 import polars as pl
 import pytest
 
+from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.frames import candles_from_rows
+from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse import queries
-from datafactory_assets.warehouse.writes import upsert_candles
+from datafactory_assets.warehouse.writes import ConfirmedHoles, upsert_candles, upsert_rows
 from datafactory_tests.helpers import symbol_settings
 
 START = datetime(2024, 3, 1)
@@ -75,3 +78,46 @@ def test_views_report_coverage_gaps_and_rollups(warehouse):
 def test_fresh_database_name_follows_the_seed():
     path = queries.fresh_database_path(__import__("pathlib").Path("/d"), datetime(2026, 11, 24, 5, 6, 7))
     assert str(path) == "/d/crypto_data_20261124_050607.duckdb"
+
+
+# A second OHLCV dataset, declared here only: its own table and revisions table, nothing else told about it.
+TINY = replace(SPOT_CANDLES, name="tiny_candles", table="tiny_candles", revisions=None)
+
+
+def at(minute: int) -> datetime:
+    return START + timedelta(minutes=minute)
+
+
+def holes(*minutes: int) -> ConfirmedHoles:
+    return ConfirmedHoles(ts=pl.Series([at(m) for m in minutes]), sources="binance",
+                          reason=pl.Series([None] * len(minutes), dtype=pl.String))
+
+
+def request(rows_served: int) -> RequestRecord:
+    return RequestRecord(source="binance", symbol="BTC/USDT", window_start=START, window_end=START + timedelta(hours=2),
+                         rows=rows_served, latency_ms=1.0, outcome="ok", error_class=None, requested_at=START)
+
+
+def test_a_second_dataset_lands_in_its_own_tables_with_its_bookkeeping_tagged_and_candles_untouched(warehouse):
+    with warehouse.connect() as conn:
+        upsert_candles(conn, candles_from_rows(rows(0, 60), symbol="BTC/USDT", source="binance"), symbol=BTC,
+                       requests=[request(60)], holes=holes(70))
+        spot = conn.sql("SELECT * FROM candles ORDER BY ts").fetchall()
+        tiny = candles_from_rows(rows(0, 60, price=300.0, skip=frozenset({5})), symbol="BTC/USDT", source="binance")
+        upsert_rows(conn, tiny, dataset=TINY, symbol=BTC, requests=[request(59)], run_id="r-1", holes=holes(5, 70))
+        # minute 5 is a hole of tiny_candles although candles holds it; spot's hole at 70 is not counted twice
+        assert conn.sql("SELECT dataset, ts, confirmations FROM known_gaps ORDER BY ALL").fetchall() == [
+            ("candles", at(70), 1), ("tiny_candles", at(5), 1), ("tiny_candles", at(70), 1)]
+        again = candles_from_rows(rows(0, 71, price=400.0), symbol="BTC/USDT", source="binance")
+        written = upsert_rows(conn, again, dataset=TINY, symbol=BTC, run_id="r-2")
+        assert (written.rows, written.revised, written.refused) == (71, 59, 0)
+        assert conn.sql("SELECT * FROM candles ORDER BY ts").fetchall() == spot
+        assert conn.sql("SELECT count(*) FROM candle_revisions").fetchall() == [(0,)]
+        assert conn.sql("SELECT count(*), min(close), max(close), count(DISTINCT ts) FROM tiny_candles"
+                        ).fetchall() == [(71, 400.0, 400.0, 71)]
+        assert conn.sql("SELECT count(*), min(old_close), max(new_close), min(run_id) FROM tiny_candles_revisions"
+                        ).fetchall() == [(59, 300.0, 400.0, "r-2")]
+        # rows arriving for tiny_candles' holes replace them; candles' hole at minute 70 stays
+        assert conn.sql("SELECT dataset, ts FROM known_gaps").fetchall() == [("candles", at(70))]
+        assert conn.sql("SELECT dataset, rows FROM ingest_log ORDER BY rows").fetchall() == [
+            ("tiny_candles", 59), ("candles", 60)]

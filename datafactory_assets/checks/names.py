@@ -1,0 +1,7 @@
+"""The names of the asset checks, free of Dagster: dataset declarations name the checks their assets carry, and
+the warehouse reads declarations in processes (the CLI) that never import Dagster."""
+
+VALIDATION = "validation"
+GAPS = "gaps"
+ACCURACY = "accuracy"
+ANOMALY = "anomaly"
