@@ -221,3 +221,25 @@ def test_a_member_that_does_not_serve_the_dataset_is_passed_over_and_the_next_se
     assert [(p.source, p.reason) for p in result.passed_over] == [
         ("binance", "binance does not serve the dataset okx_only")]
     assert klines_requests(emulator, "binance") == 0
+
+
+def test_mark_candles_of_a_perpetual_are_a_declaration_the_chain_reads(emulator, sources):
+    """A test-only dataset: spot candles' frame and rules, Binance's USDⓈ-M market, ccxt's `price` parameter. The
+    chain reaches binanceusdm and stores exactly the mark-price series the emulator serves."""
+    from dataclasses import replace
+
+    from datafactory_assets.checks import validate_candles
+    from datafactory_assets.datasets import SPOT_CANDLES, VenueEndpoint
+    from datafactory_assets.emulator import perp_series
+
+    mark = replace(SPOT_CANDLES, name="mark_probe", market="swap",
+                   venues={"binance": VenueEndpoint(call="fetch_ohlcv", limit=1000, params={"price": "mark"})})
+    start, end = datetime(2025, 6, 2, tzinfo=UTC), datetime(2025, 6, 2, 2, tzinfo=UTC)
+    chain = sources.chain(["binance"], dataset=mark,
+                          validate=lambda f: validate_candles(f, start=start, end=end, timeframe_ms=60_000))
+    result = chain.fetch("BTC/USDT:USDT", start=start, end=end, timeframe="1m", expected_rows=120)
+    want = perp_series.perp_candles("BTC/USDT:USDT", "mark", ms(start), ms(end), 60_000)
+    assert result.frame.height == want.height == 120 and result.source == "binance"
+    assert result.frame["ts"].dt.epoch("ms").to_list() == want["open_ms"].to_list()
+    assert result.frame["close"].to_list() == want["close"].to_list()
+    assert {r["path"] for r in emulator.request_log() if r["venue"] == "binanceusdm"} >= {"/fapi/v1/markPriceKlines"}
