@@ -150,8 +150,9 @@ def prepare(tmp: Path, *, url: str, top: int, history_days: int) -> dict[str, st
         conn.execute("INSERT INTO candles SELECT s.symbol, r.ts, 1, 1, 1, 1, 1, 'bench', now() "
                      "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) r(ts) "
                      "WHERE epoch_ms(r.ts) // 60000 % 1000 <> 0", span)
-        conn.execute("INSERT INTO ingest_log SELECT now(), 'binance', s.symbol, r.ts, r.ts + INTERVAL 1 HOUR, 60, 50, "
-                     "'ok', NULL, 'bench' "
+        conn.execute("INSERT INTO ingest_log (requested_at, source, symbol, window_start, window_end, rows, "
+                     "latency_ms, outcome, error_class, run_id) "
+                     "SELECT now(), 'binance', s.symbol, r.ts, r.ts + INTERVAL 1 HOUR, 60, 50, 'ok', NULL, 'bench' "
                      "FROM (SELECT unnest(?) AS symbol) s, range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 HOUR) r(ts)",
                      span)
     return {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_EMULATOR_URL": url,

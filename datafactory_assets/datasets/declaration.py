@@ -15,6 +15,9 @@ from datetime import timedelta
 
 import polars as pl
 
+# The columns that make a dataset OHLCV bars: rollups and the backtester export apply to those datasets only.
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+
 
 @dataclass(frozen=True)
 class Cadence:
@@ -62,7 +65,9 @@ class Dataset:
     `name` is the first part of its asset keys (`candles/btc_usdt`) and its Dagster group; `table` the warehouse table
     that holds it, read through the view `all_<table>`; `schema` the canonical frame every source converts into once;
     `keys` the columns that identify a row (one row per key, upserts replace on it); `values` the columns a revision
-    compares; `market` the instrument market type it belongs to ("spot" or "swap").
+    compares; `market` the instrument market type it belongs to ("spot" or "swap"); `view_prefix` the prefix of its
+    generated views and macros (`perp_candles_gaps`, `perp_candles_coverage`; None: its name and an underscore), which
+    spot candles set empty so that theirs keep the names they had before datasets existed (`gaps`, `coverage`).
     """
 
     name: str
@@ -75,11 +80,23 @@ class Dataset:
     venues: Mapping[str, VenueEndpoint]
     market: str = "spot"
     description: str = ""
+    view_prefix: str | None = None
 
     @property
     def view(self) -> str:
         """The view readers use: the table plus its archived Parquet months."""
         return f"all_{self.table}"
+
+    def relation(self, kind: str) -> str:
+        """The name of this dataset's generated view or macro of `kind` (`gaps`, `gap_status`, `coverage`,
+        `coverage_at`): `gaps` for spot candles, `perp_candles_gaps` for perpetual candles."""
+        prefix = f"{self.name}_" if self.view_prefix is None else self.view_prefix
+        return f"{prefix}{kind}"
+
+    @property
+    def ohlcv(self) -> bool:
+        """Whether rows are OHLCV bars, which roll up into 1h / 1d bars and export for backtesters."""
+        return all(column in self.schema for column in OHLCV_COLUMNS)
 
     def endpoint(self, venue: str) -> VenueEndpoint:
         """How `venue` serves this dataset; KeyError names the pair when it does not."""

@@ -30,4 +30,5 @@ SPOT_CANDLES = Dataset(
     },
     market="spot",
     description="candles whose open time lies in the partition's hour",
+    view_prefix="",
 )

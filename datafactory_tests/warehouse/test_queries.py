@@ -65,7 +65,9 @@ def test_coverage_puts_every_slot_in_exactly_one_state_whatever_the_request_wind
                               ("INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations) "
                                "VALUES (?, ?, now(), 'binance', ?)",
                                [[symbol, H0 + m * minute, c] for m, c in holes.items()]),
-                              ("INSERT INTO ingest_log VALUES (now(), 'binance', ?, ?, ?, 0, 1, 'ok', NULL, 'r')",
+                              ("INSERT INTO ingest_log (requested_at, source, symbol, window_start, window_end, "
+                               "rows, latency_ms, outcome, error_class, run_id) "
+                               "VALUES (now(), 'binance', ?, ?, ?, 0, 1, 'ok', NULL, 'r')",
                                [[symbol, H0 + a * minute, H0 + b * minute] for a, b in windows])]:
                 if rows:
                     conn.executemany(sql, rows)
