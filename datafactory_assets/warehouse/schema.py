@@ -44,7 +44,7 @@ SCHEMA_VERSION = 10  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # 8: the candle_slots and coverage_at macros, coverage counted from the configured start or listing to the
 # last closed hour
 # 10: every view and macro reading one dataset is generated from its declaration (`views`; spot candles keep their
-# names and answers); known_gaps, ingest_log, unlisted_pairs and archived_months gain `dataset` ('candles' for old
+# names and answers); known_gaps, ingest_log and archived_months gain `dataset` ('candles' for old
 # rows), which the generated views filter on
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
@@ -119,7 +119,6 @@ CREATE TABLE IF NOT EXISTS ingest_log (
 );
 ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT 'candles';
 ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT 'candles';
-ALTER TABLE unlisted_pairs ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT 'candles';
 ALTER TABLE archived_months ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT 'candles';
 """
 
