@@ -10,16 +10,14 @@ from datafactory_assets.automation.healing_plan import HealingMemory, plan_tick
 from datafactory_assets.checks.validation import validate_candles
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Cadence, Dataset
 from datafactory_assets.datasets.slots import slots_per_hour
-from datafactory_assets.frames import CANDLE_SCHEMA, PRICE_COLUMNS
 from datafactory_assets.settings import HealingSettings, SymbolSettings
 from datafactory_assets.warehouse import queries
 from datafactory_assets.warehouse.archive import archive_before, archive_problems, restore_month
 from datafactory_assets.warehouse.connection import archive_dir
 from datafactory_assets.warehouse.export import export_candles
-from datafactory_assets.warehouse.views import create_views
+from datafactory_tests.helpers import add_dataset, five_minute_bars
 
-BARS = Dataset(name="test_bars", table="test_bars", schema=CANDLE_SCHEMA, keys=("symbol", "ts"),
-               values=(*PRICE_COLUMNS, "volume"), cadence=Cadence(fixed="5m"), validate=validate_candles, venues={})
+BARS = five_minute_bars()
 H21 = datetime(2025, 1, 31, 21)  # three hours, 21:00 to midnight, the last of January
 UNTIL = datetime(2025, 2, 1)
 BTC = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=H21.replace(tzinfo=UTC), sources=("binance",))
@@ -30,8 +28,7 @@ def fill(conn) -> None:
     """Spot candles: whole from 21:00 to midnight but for 22:15, every source's confirmed hole, all asked for.
     Test bars: 21:00 whole, 22:00 without 22:10 (confirmed empty) and 22:15 (not), 23:00 nothing; asked up to
     23:00. Were the test bars' views to read spot candles' rows, holes or requests, every count below would move."""
-    conn.execute(f"CREATE TABLE {BARS.table} AS SELECT * FROM candles LIMIT 0")
-    create_views(conn, BARS)
+    add_dataset(conn, BARS)
     conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES ('BTC/USDT', 60000, ?)", [H21])
     conn.execute("INSERT INTO candles SELECT 'BTC/USDT', ts, 1, 1, 1, 1, 1, 'binance', now() "
                  "FROM range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) r(ts) WHERE ts <> ?",
