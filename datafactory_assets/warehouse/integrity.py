@@ -27,15 +27,15 @@ from datafactory_assets.warehouse.archive import archive_problems, compact
 from datafactory_assets.warehouse.blocks import FREE_SPACE, MISSING, UnknownFormatError, damaged_blocks
 from datafactory_assets.warehouse.schema import SCHEMA_VERSION, current_version
 from datafactory_assets.warehouse.sql import transaction
+from datafactory_assets.warehouse.views import CONFIGURED_MS
 
-_CONFIGURED_MS = "coalesce(s.timeframe_ms, 60000)"
 _OHLCV_ONLY = {"invalid_values"}
 
 
 def _row_checks(dataset: Dataset) -> dict[str, tuple[str, str, bool]]:
     """Check name -> (condition on a row `c` of the dataset's table joined to its `symbols` entry `s`, how to fix,
     whether `fix_findings` deletes such rows); the slot width is the dataset's (`datasets.slots`)."""
-    slot = slot_ms_sql(dataset, _CONFIGURED_MS)
+    slot = slot_ms_sql(dataset, CONFIGURED_MS)
     checks = {
         "misaligned_timestamp": (f"epoch_ms(c.ts) % {slot} <> 0",
                                  "not on the symbol's timeframe grid: delete them (--fix), then re-materialize", True),

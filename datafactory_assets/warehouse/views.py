@@ -37,8 +37,8 @@ BUCKETS = {"1h": "INTERVAL 1 HOUR", "1d": "INTERVAL 1 DAY"}
 # views hold a relative glob and keep working when the warehouse file moves or is renamed together with its archive.
 ARCHIVE_FILES = "symbol=*/month=*/data.parquet"
 
-# The slot width of an instrument no `symbols` row describes: the base timeframe's default.
-_CONFIGURED_MS = "coalesce(s.timeframe_ms, 60000)"
+# An instrument's configured slot width over its `symbols` row `s`; the base timeframe's default where none exists.
+CONFIGURED_MS = "coalesce(s.timeframe_ms, 60000)"
 
 
 def dataset_literal(dataset: Dataset) -> str:
@@ -113,7 +113,7 @@ CREATE OR REPLACE VIEW {gaps} AS
 WITH ordered AS (
     SELECT c.symbol, c.ts,
            lead(c.ts) OVER (PARTITION BY c.symbol ORDER BY c.ts) AS next_ts,
-           {slot_ms_sql(dataset, _CONFIGURED_MS)} AS tf_ms
+           {slot_ms_sql(dataset, CONFIGURED_MS)} AS tf_ms
     FROM {dataset.view} c LEFT JOIN symbols s USING (symbol)
 )
 SELECT symbol,
