@@ -15,8 +15,10 @@ Names, for a dataset `d` (spot candles keep the names they had before datasets e
 | archive files in `<stem>.archive/`    | `symbol=*/month=*/`         | `perp_candles/symbol=*/month=*/`   |
 
 Gaps and coverage count slots at the dataset's cadence (`datasets.slots`), and read only the dataset's own rows
-of the shared `known_gaps`, `ingest_log` and `archived_months` (their `dataset` column). See `schema` for what
-coverage counts and why it is computed this way.
+of the shared `known_gaps`, `ingest_log` and `archived_months` (their `dataset` column). `symbols` is per
+instrument, shared by every dataset, so a coverage lists an instrument no longer configured only where the dataset
+stored rows or logged requests for it (checked on the per-symbol result, not with another scan of the rows). See
+`schema` for what coverage counts and why it is computed this way.
 """
 
 from __future__ import annotations
@@ -142,12 +144,13 @@ CREATE OR REPLACE MACRO {coverage_at}(until, names, starts, timeframes) AS TABLE
 WITH configured AS (
     SELECT unnest(names) AS symbol, unnest(starts) AS start_ts, unnest(timeframes) AS timeframe_ms
 ), wanted AS (
-    SELECT c.symbol, c.start_ts, c.timeframe_ms, s.listed_ts FROM configured c LEFT JOIN symbols s USING (symbol)
+    SELECT c.symbol, c.start_ts, c.timeframe_ms, s.listed_ts, true AS configured
+    FROM configured c LEFT JOIN symbols s USING (symbol)
     UNION ALL
-    SELECT symbol, start_ts, timeframe_ms, listed_ts FROM symbols
+    SELECT symbol, start_ts, timeframe_ms, listed_ts, false FROM symbols
     WHERE symbol NOT IN (SELECT symbol FROM configured)
 ), spans AS (
-    SELECT symbol, {slot_ms_sql(dataset, "timeframe_ms")} AS tf_ms,
+    SELECT symbol, configured, {slot_ms_sql(dataset, "timeframe_ms")} AS tf_ms,
            CASE WHEN listed_ts > start_ts THEN 'listing' ELSE 'start' END AS counted_from,
            greatest(start_ts, coalesce(listed_ts, start_ts)) AS from_ts, CAST(until AS TIMESTAMP) AS until_ts
     FROM wanted
@@ -204,7 +207,7 @@ WITH configured AS (
 ), asked_held AS (
     SELECT symbol, sum(n) AS held FROM held_asked GROUP BY symbol
 ), counted AS (
-    SELECT sp.symbol, sp.counted_from, sp.from_ts, sp.until_ts,
+    SELECT sp.symbol, sp.configured, sp.counted_from, sp.from_ts, sp.until_ts,
            CAST(candle_slots(sp.from_ts, sp.until_ts, sp.tf_ms) AS BIGINT) AS expected,
            CAST(coalesce(st.rows, 0) AS BIGINT) AS rows,
            CAST(coalesce(cf.holes, 0) AS BIGINT) AS confirmed_empty,
@@ -219,6 +222,7 @@ SELECT symbol, counted_from, from_ts, until_ts, expected, rows, confirmed_empty,
             ELSE least(round(100.0 * (rows + confirmed_empty) / expected, 4), 100.0) END AS completeness_pct,
        first_ts, last_ts, latest_source
 FROM counted
+WHERE configured OR first_ts IS NOT NULL OR symbol IN (SELECT symbol FROM ingest_log WHERE dataset = {name})
 ORDER BY symbol;
 
 CREATE OR REPLACE VIEW {dataset.relation("coverage")} AS

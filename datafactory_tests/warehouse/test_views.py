@@ -27,9 +27,12 @@ minute = timedelta(minutes=1)
 def fill(conn) -> None:
     """Spot candles: whole from 21:00 to midnight but for 22:15, every source's confirmed hole, all asked for.
     Test bars: 21:00 whole, 22:00 without 22:10 (confirmed empty) and 22:15 (not), 23:00 nothing; asked up to
-    23:00. Were the test bars' views to read spot candles' rows, holes or requests, every count below would move."""
+    23:00. Were the test bars' views to read spot candles' rows, holes, requests or instruments, the answers below
+    would move."""
     add_dataset(conn, BARS)
-    conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES ('BTC/USDT', 60000, ?)", [H21])
+    conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES ('BTC/USDT', 60000, ?), "
+                 "('ETH/USDT', 60000, ?)", [H21, H21])  # ETH/USDT: spot candles only, no longer configured
+    conn.execute("INSERT INTO candles VALUES ('ETH/USDT', ?, 1, 1, 1, 1, 1, 'binance', now())", [H21])
     conn.execute("INSERT INTO candles SELECT 'BTC/USDT', ts, 1, 1, 1, 1, 1, 'binance', now() "
                  "FROM range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) r(ts) WHERE ts <> ?",
                  [H21, UNTIL, H21 + 75 * minute])
@@ -67,7 +70,8 @@ def test_a_second_dataset_counts_its_own_rows_at_its_own_cadence(warehouse):
     assert got["ranges"] == {"BTC/USDT": [(H21 + timedelta(hours=1), UNTIL)]}
     assert got["bars"] == [(H21, 12), (H21 + timedelta(hours=1), 10)]
     # spot candles are untouched by the test bars: complete, their hole confirmed, nothing to heal
-    assert spot.select("expected", "rows", "confirmed_empty", "missing", "not_fetched").rows() == [(180, 179, 1, 0, 0)]
+    assert spot.select("symbol", "expected", "rows", "confirmed_empty", "missing", "not_fetched").rows() == [
+        ("BTC/USDT", 180, 179, 1, 0, 0), ("ETH/USDT", 180, 1, 0, 0, 179)]
     assert spot_ranges == {"BTC/USDT": []}
 
 
@@ -97,7 +101,7 @@ def test_archiving_the_second_dataset_moves_its_months_only_and_changes_no_answe
                                  dataset=BARS)
     assert [(m.symbol, m.month, m.rows) for m in moved] == [("BTC/USDT", "2025-01", 22)]
     assert (archive_dir(warehouse.path) / "test_bars" / "symbol=BTC%2FUSDT" / "month=2025-01").is_dir()
-    assert left == [(0, 179)] and problems == [] and restored == 22
+    assert left == [(0, 180)] and problems == [] and restored == 22
     for name in ("coverage", "gaps"):
         assert after[name].equals(before[name]), name
     assert (after["ranges"], after["bars"]) == (before["ranges"], before["bars"])
