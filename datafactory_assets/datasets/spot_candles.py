@@ -31,4 +31,5 @@ SPOT_CANDLES = Dataset(
     market="spot",
     description="candles whose open time lies in the partition's hour",
     revisions="candle_revisions",
+    view_prefix="",
 )
