@@ -11,6 +11,26 @@ from pathlib import Path
 from datafactory_assets.settings import SymbolSettings
 
 
+def five_minute_bars():
+    """A test-only OHLCV dataset at a fixed 5m cadence in its own table `test_bars` (the candles table's columns):
+    what a second dataset gets from its declaration alone, beside spot candles."""
+    from datafactory_assets.checks.validation import validate_candles
+    from datafactory_assets.datasets import Cadence, Dataset
+    from datafactory_assets.frames import CANDLE_SCHEMA, PRICE_COLUMNS
+
+    return Dataset(name="test_bars", table="test_bars", schema=CANDLE_SCHEMA, keys=("symbol", "ts"),
+                   values=(*PRICE_COLUMNS, "volume"), cadence=Cadence(fixed="5m"), validate=validate_candles,
+                   venues={})
+
+
+def add_dataset(conn, dataset) -> None:
+    """Create the dataset's table (the candles table's columns) and its generated views on a current warehouse."""
+    from datafactory_assets.warehouse.views import create_views
+
+    conn.execute(f"CREATE TABLE {dataset.table} AS SELECT * FROM candles LIMIT 0")
+    create_views(conn, dataset)
+
+
 def symbol_settings(symbol: str = "BTC/USDT", *, start: datetime = datetime(2024, 3, 1, tzinfo=UTC),
                     timeframe: str = "1m") -> SymbolSettings:
     return SymbolSettings(symbol=symbol, timeframe=timeframe, start=start, sources=("binance",))

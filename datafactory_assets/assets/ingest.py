@@ -108,7 +108,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
             log_requests(conn, exc.requests, run_id, dataset=dataset)
             if before:
                 record_listing(conn, symbol=symbol, listed_ts=listed[1])
-                stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
+                stored = (queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
+                          if read_from else None)
             if isinstance(exc, PairNotListedError):
                 record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
                                 dataset=dataset)
@@ -128,8 +129,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
                               run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol))
         forget_unlisted(conn, symbol.symbol, dataset=dataset)
-        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end) if holes else 0
-        stored = queries.window_candles(conn, symbol.symbol, read_from, end) if read_from else None
+        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset) if holes else 0
+        stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset) if read_from else None
     return IngestReport(
         rows=written.rows,
         expected_rows=expected,

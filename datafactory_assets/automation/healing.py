@@ -2,7 +2,8 @@
 
 The warehouse is the truth about completeness: an hour is incomplete when it holds fewer candles than the timeframe
 fits, counting the minutes every source confirmed empty (`known_gaps`) as held, and hours before the pair's listing
-(`symbols.listed_ts`) are not asked for at all (`queries.incomplete_ranges`). That covers partitions never run,
+(`symbols.listed_ts`) are not asked for at all (`queries.incomplete_ranges`); an hour's slots are the dataset's
+(`datasets.slots`: for spot candles, the configured timeframe's). That covers partitions never run,
 runs that failed, and rows lost afterwards alike. Hours still the hourly schedule's (closed less than
 `settle_minutes` ago) are left to it, and hours a queued or running run or a running backfill already covers are
 not asked for twice. An hour that stays incomplete is asked for again with a doubling back-off, and after
@@ -24,6 +25,8 @@ from datafactory_assets.assets import candle_key, hourly_partitions
 from datafactory_assets.automation.healing_plan import (HealingMemory, HealingRun, HourRange, partition_id,
                                                         plan_tick)
 from datafactory_assets.automation.run_tags import candle_run_tags
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
+from datafactory_assets.datasets.slots import slots_per_hour
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource, queries
 
@@ -47,7 +50,7 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
         now = datetime.now(UTC)
         until = (now - timedelta(minutes=healing.settle_minutes)).replace(minute=0, second=0, microsecond=0)
         tick = plan_tick(
-            _incomplete_ranges(settings.symbols, warehouse, until=until),
+            _incomplete_ranges(settings.symbols, warehouse, until=until, dataset=SPOT_CANDLES),
             in_flight=_in_flight(context.instance, symbols, keys),
             memory=HealingMemory.from_cursor(context.cursor),
             now=now.timestamp(), settings=healing, partitions_per_run=settings.partitions_per_run,
@@ -66,13 +69,14 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
 
 
 def _incomplete_ranges(symbols: tuple[SymbolSettings, ...], warehouse: WarehouseResource, *,
-                       until: datetime) -> dict[str, list[HourRange]]:
-    """Per symbol, the ranges of incomplete hours from its start up to `until`, in one query for all symbols; the
-    whole span before the warehouse exists."""
+                       until: datetime, dataset: Dataset) -> dict[str, list[HourRange]]:
+    """Per symbol, the ranges of hours holding fewer of the dataset's rows than its slots from its start up to
+    `until`, in one query for all symbols; the whole span before the warehouse exists."""
     try:
         with warehouse.connect(read_only=True) as conn:
-            return queries.incomplete_ranges(conn, [(s.symbol, s.start, s.candles_per_hour) for s in symbols],
-                                             until=until)
+            return queries.incomplete_ranges(
+                conn, [(s.symbol, s.start, slots_per_hour(dataset, s.timeframe_ms)) for s in symbols],
+                until=until, dataset=dataset)
     except FileNotFoundError:
         last = until.replace(tzinfo=None)
         return {s.symbol: [(s.start.replace(tzinfo=None), last)] if s.start < until else [] for s in symbols}

@@ -15,6 +15,9 @@ from datetime import timedelta
 
 import polars as pl
 
+# The columns that make a dataset OHLCV bars: rollups and the backtester export apply to those datasets only.
+OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
+
 
 @dataclass(frozen=True)
 class Cadence:
@@ -73,10 +76,12 @@ class Dataset:
     `keys` the columns that identify a row (one row per key, upserts replace on it); `values` the columns a revision
     compares; `market` the instrument market type it belongs to ("spot" or "swap"); `nullable` the columns a venue
     may leave empty (funding's mark price; every other column is NOT NULL in the table); `revisions` the table that
-    keeps the rows a later write replaced (see `revisions_table`). `from_rows` turns what its ccxt call returns into
-    `schema`, once, at the source's edge; `checks` names the asset checks its assets carry (name -> what it checks,
-    as the UI shows it); `description` says what one partition of an asset holds, with `{timeframe}` and `{symbol}`
-    filled in per asset.
+    keeps the rows a later write replaced (see `revisions_table`); `view_prefix` the prefix of its generated views
+    and macros (`perp_candles_gaps`, `perp_candles_coverage`; None: its name and an underscore), which spot candles
+    set empty so that theirs keep the names they had before datasets existed (`gaps`, `coverage`). `from_rows` turns
+    what its ccxt call returns into `schema`, once, at the source's edge; `checks` names the asset checks its assets
+    carry (name -> what it checks, as the UI shows it); `description` says what one partition of an asset holds,
+    with `{timeframe}` and `{symbol}` filled in per asset.
 
     Rows are written one instrument at a time over a window of `ts`, so the keys hold `symbol` and `ts`; a revision
     tells what a source changed, so the frame carries `source`.
@@ -96,6 +101,7 @@ class Dataset:
     description: str = ""
     nullable: frozenset[str] = frozenset()
     revisions: str | None = None
+    view_prefix: str | None = None
 
     def __post_init__(self) -> None:
         problems = [f"{column} is not a column of its schema" for column in
@@ -120,6 +126,17 @@ class Dataset:
     def row_keys(self) -> tuple[str, ...]:
         """The keys that tell one instrument's rows apart: `keys` without `symbol` (a write holds one symbol's)."""
         return tuple(key for key in self.keys if key != "symbol")
+
+    def relation(self, kind: str) -> str:
+        """The name of this dataset's generated view or macro of `kind` (`gaps`, `gap_status`, `coverage`,
+        `coverage_at`): `gaps` for spot candles, `perp_candles_gaps` for perpetual candles."""
+        prefix = f"{self.name}_" if self.view_prefix is None else self.view_prefix
+        return f"{prefix}{kind}"
+
+    @property
+    def ohlcv(self) -> bool:
+        """Whether rows are OHLCV bars, which roll up into 1h / 1d bars and export for backtesters."""
+        return all(column in self.schema for column in OHLCV_COLUMNS)
 
     def endpoint(self, venue: str) -> VenueEndpoint:
         """How `venue` serves this dataset; KeyError names the pair when it does not."""

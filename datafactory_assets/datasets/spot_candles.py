@@ -55,4 +55,5 @@ SPOT_CANDLES = Dataset(
     market="spot",
     description="{timeframe} candles of {symbol} whose open time lies in the partition's hour.",
     revisions="candle_revisions",
+    view_prefix="",
 )

@@ -7,8 +7,10 @@ timestamp, as in the files freqtrade's parquet/feather handlers write themselves
 UTC. Prices and volumes are the stored doubles, written by DuckDB's own COPY (shortest round-trip text in CSV), so
 reading a file back gives the stored candles exactly.
 
-Timeframes: the symbol's base timeframe reads `candles`; `1h` and `1d` read the `candles_1h` / `candles_1d`
-rollups. A bucket is exported as the view serves it, including a bucket whose base candles are not all stored.
+Timeframes: the symbol's base timeframe reads the dataset's rows (`all_candles` for spot candles); `1h` and `1d`
+read its rollup views (`candles_1h` / `candles_1d`). A bucket is exported as the view serves it, including a bucket
+whose base candles are not all stored. Only OHLCV datasets export (`Dataset.ohlcv`): the file is freqtrade's OHLCV
+layout; every function takes the dataset, spot candles when not given.
 """
 
 from __future__ import annotations
@@ -20,10 +22,12 @@ from pathlib import Path
 
 import duckdb
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
+from datafactory_assets.datasets.slots import slot_ms
 from datafactory_assets.warehouse.sql import sql_string
+from datafactory_assets.warehouse.views import BUCKETS, rollup_view
 
 FORMATS = ("parquet", "csv")
-ROLLUPS = {"1h": "candles_1h", "1d": "candles_1d"}
 COLUMNS = ("date", "open", "high", "low", "close", "volume")
 
 _CSV_DATE = "%Y-%m-%dT%H:%M:%S+00:00"
@@ -33,19 +37,20 @@ class EmptyExportError(ValueError):
     """The symbol has no stored candles of that timeframe in the window: nothing was written."""
 
 
-def base_timeframe(conn: duckdb.DuckDBPyConnection, symbol: str) -> str:
-    """The timeframe `symbol`'s candles are stored at (`1m`, `5m`, `1h` ...), from the `symbols` table."""
+def base_timeframe(conn: duckdb.DuckDBPyConnection, symbol: str, *, dataset: Dataset = SPOT_CANDLES) -> str:
+    """The timeframe `symbol`'s rows of the dataset are stored at (`1m`, `5m`, `1h` ...): the dataset's cadence
+    for the instrument's configured timeframe (the `symbols` table)."""
     row = conn.execute("SELECT timeframe_ms FROM symbols WHERE symbol = ?", [symbol]).fetchone()
     if row is None:
         stored = [r[0] for r in conn.execute("SELECT symbol FROM symbols ORDER BY symbol").fetchall()]
         raise ValueError(f"no candles stored for {symbol}; stored symbols: {stored or 'none'}")
-    return _timeframe_label(row[0])
+    return _timeframe_label(slot_ms(dataset, row[0]))
 
 
-def timeframes(conn: duckdb.DuckDBPyConnection, symbol: str) -> list[str]:
+def timeframes(conn: duckdb.DuckDBPyConnection, symbol: str, *, dataset: Dataset = SPOT_CANDLES) -> list[str]:
     """The timeframes `symbol` can be exported at: its base timeframe, then the rollups."""
-    base = base_timeframe(conn, symbol)
-    return [base, *(tf for tf in ROLLUPS if tf != base)]
+    base = base_timeframe(conn, symbol, dataset=dataset)
+    return [base, *(tf for tf in BUCKETS if tf != base)]
 
 
 def default_filename(symbol: str, timeframe: str, fmt: str) -> str:
@@ -55,7 +60,7 @@ def default_filename(symbol: str, timeframe: str, fmt: str) -> str:
 
 def export_candles(conn: duckdb.DuckDBPyConnection, *, symbol: str, timeframe: str | None = None,
                    start: datetime | None, end: datetime | None, path: str | os.PathLike, fmt: str = "parquet",
-                   overwrite: bool = False) -> int:
+                   overwrite: bool = False, dataset: Dataset = SPOT_CANDLES) -> int:
     """Write `symbol`'s candles with open time in [start, end) (None: unbounded) to `path`; return the rows written.
 
     `timeframe` None means the base timeframe. Naive datetimes are UTC. Raises ValueError for an unknown symbol,
@@ -65,7 +70,9 @@ def export_candles(conn: duckdb.DuckDBPyConnection, *, symbol: str, timeframe: s
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use one of {list(FORMATS)}")
-    valid = timeframes(conn, symbol)
+    if not dataset.ohlcv:
+        raise ValueError(f"{dataset.name} rows are not OHLCV bars; only OHLCV datasets export for backtesters")
+    valid = timeframes(conn, symbol, dataset=dataset)
     timeframe = timeframe or valid[0]
     if timeframe not in valid:
         raise ValueError(f"timeframe {timeframe!r} is not available for {symbol}; valid: {valid}")
@@ -76,7 +83,7 @@ def export_candles(conn: duckdb.DuckDBPyConnection, *, symbol: str, timeframe: s
     if target.exists() and not overwrite:
         raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
 
-    source = "all_candles" if timeframe == valid[0] else ROLLUPS[timeframe]
+    source = dataset.view if timeframe == valid[0] else rollup_view(dataset, timeframe)
     date = f"strftime(ts, '{_CSV_DATE}')" if fmt == "csv" else "timezone('UTC', ts)"
     where, params = ["symbol = ?"], [symbol]
     if start is not None:

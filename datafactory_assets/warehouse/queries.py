@@ -1,4 +1,7 @@
-"""Read-side queries the CLI, checks and tests share."""
+"""Read-side queries the CLI, checks and tests share.
+
+Each query over stored rows takes the dataset it reads (`dataset`, keyword-only, spot candles when not given) and
+reads that dataset's generated views (`views`), and only its rows of the shared tables (`known_gaps.dataset`)."""
 
 from __future__ import annotations
 
@@ -10,24 +13,27 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.hourly import open_hour
 from datafactory_assets.settings import SymbolSettings
-from datafactory_assets.warehouse.schema import CONFIRMATIONS_NEEDED, require_current
+from datafactory_assets.warehouse.schema import require_current
+from datafactory_assets.warehouse.views import CONFIRMATIONS_NEEDED
 
 
 def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] = (), *,
-             until: datetime | None = None) -> pl.DataFrame:
+             until: datetime | None = None, dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
     """Per symbol, how much of what was asked for is held: candle slots from the configured start, or the listing
     when the venue began later (`counted_from`), to `until` (default: the last closed hour), split into stored
     `rows`, `confirmed_empty`, `missing` (a request covered them, nothing came) and `not_fetched` (no request did);
     `completeness_pct` counts stored and confirmed-empty slots. `symbols` (the configured ones) are listed even when
     never run, with their configured start; symbols stored but no longer configured follow with their recorded one.
-    One query over the whole warehouse (the `coverage_at` macro, which the `coverage` view also reads); SchemaError
-    for a file older than that macro, opened read-only."""
+    Slots are the dataset's (`datasets.slots`). One query over the whole warehouse (the dataset's `coverage_at`
+    macro, which its `coverage` view also reads); SchemaError for a file older than that macro, opened read-only."""
     require_current(conn)
     until = open_hour() if until is None else until  # the end of the newest closed hour
     return conn.sql(
-        "SELECT * FROM coverage_at($until, $names::VARCHAR[], $starts::TIMESTAMP[], $timeframes::BIGINT[])",
+        f"SELECT * FROM {dataset.relation('coverage_at')}($until, $names::VARCHAR[], $starts::TIMESTAMP[], "
+        "$timeframes::BIGINT[])",
         params={"until": until.replace(tzinfo=None), "names": [s.symbol for s in symbols],
                 "starts": [s.start.replace(tzinfo=None) for s in symbols],
                 "timeframes": [s.timeframe_ms for s in symbols]},
@@ -78,17 +84,20 @@ def source_health_hourly(conn: duckdb.DuckDBPyConnection, hour: datetime | None 
                     params=[hour.replace(tzinfo=None)]).pl()
 
 
-def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None) -> pl.DataFrame:
-    """Missing candle ranges (inclusive first/last missing open time) with how many of their candles every source
-    confirmed empty, optionally for one symbol."""
+def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None, *,
+         dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
+    """Missing ranges (inclusive first/last missing open time) of the dataset's rows with how many of their slots
+    every source confirmed empty, optionally for one symbol."""
+    view = dataset.relation("gap_status")
     if symbol is None:
-        return conn.sql("SELECT * FROM gap_status ORDER BY symbol, first_missing").pl()
-    return conn.sql("SELECT * FROM gap_status WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
+        return conn.sql(f"SELECT * FROM {view} ORDER BY symbol, first_missing").pl()
+    return conn.sql(f"SELECT * FROM {view} WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
 
 
 def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[str, datetime, int]], *,
-                      until: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
-    """Per symbol of `symbols` (symbol, start, candles a complete hour holds), the ranges `[first, stop)` of hours
+                      until: datetime, dataset: Dataset = SPOT_CANDLES) -> dict[str, list[tuple[datetime, datetime]]]:
+    """Per symbol of `symbols` (symbol, start, rows of the dataset a complete hour holds: `slots.slots_per_hour`),
+    the ranges `[first, stop)` of hours
     in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
     and still worth asking a source for. Hours before the pair's listing (`symbols.listed_ts`, when a run found the
     pair began after `start`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
@@ -100,7 +109,7 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         return ranges
     names, starts, per_hour = zip(*symbols, strict=True)
     rows = conn.execute(
-        """
+        f"""
         WITH asked AS (
             SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start, unnest($per_hour) AS per_hour
         ), wanted AS (
@@ -108,11 +117,12 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
                    greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start
             FROM asked a LEFT JOIN symbols s USING (symbol)
         ), held AS (
-            SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM all_candles
+            SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM {dataset.view}
             WHERE symbol IN (SELECT symbol FROM wanted) AND ts < $until GROUP BY ALL
             UNION ALL
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM known_gaps
-            WHERE symbol IN (SELECT symbol FROM wanted) AND ts < $until AND confirmations >= $needed GROUP BY ALL
+            WHERE dataset = $dataset AND symbol IN (SELECT symbol FROM wanted) AND ts < $until
+                AND confirmations >= $needed GROUP BY ALL
             UNION ALL  -- the minutes of the listing hour before the listing: no venue will ever have them
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, listed_ts) AS hour,
                    (epoch_ms(listed_ts) - epoch_ms(time_bucket(INTERVAL 1 HOUR, listed_ts))) * per_hour // 3600000
@@ -136,7 +146,7 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         ORDER BY g.symbol, first
         """,
         {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts], "per_hour": list(per_hour),
-         "until": until.replace(tzinfo=None), "needed": CONFIRMATIONS_NEEDED},
+         "until": until.replace(tzinfo=None), "needed": CONFIRMATIONS_NEEDED, "dataset": dataset.name},
     ).fetchall()
     for symbol, first, stop in rows:
         ranges[symbol].append((first, stop))
@@ -144,42 +154,46 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
 
 
 def incomplete_hours(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime,
-                     per_hour: int) -> list[datetime]:
+                     per_hour: int, dataset: Dataset = SPOT_CANDLES) -> list[datetime]:
     """The hours of `incomplete_ranges` for one symbol, one by one, oldest first."""
     return [first + timedelta(hours=i)
-            for first, stop in incomplete_ranges(conn, [(symbol, start, per_hour)], until=until)[symbol]
+            for first, stop in incomplete_ranges(conn, [(symbol, start, per_hour)], until=until,
+                                                 dataset=dataset)[symbol]
             for i in range((stop - first) // timedelta(hours=1))]
 
 
-def confirmed_holes(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> int:
+def confirmed_holes(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime, *,
+                    dataset: Dataset = SPOT_CANDLES) -> int:
     """How many open times of [start, end) every source has confirmed empty, often enough to stop asking."""
     return conn.execute(
-        "SELECT count(*) FROM known_gaps WHERE symbol = ? AND ts >= ? AND ts < ? AND confirmations >= ?",
-        [symbol, start.replace(tzinfo=None), end.replace(tzinfo=None), CONFIRMATIONS_NEEDED],
+        "SELECT count(*) FROM known_gaps WHERE dataset = ? AND symbol = ? AND ts >= ? AND ts < ? "
+        "AND confirmations >= ?",
+        [dataset.name, symbol, start.replace(tzinfo=None), end.replace(tzinfo=None), CONFIRMATIONS_NEEDED],
     ).fetchall()[0][0]
 
 
-def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime) -> pl.DataFrame:
-    """The stored candles of one symbol with open time in [start, end), oldest first."""
+def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime, *,
+                   dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
+    """The stored rows of one symbol with open time in [start, end), oldest first."""
     return conn.sql(
-        "SELECT * FROM all_candles WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
+        f"SELECT * FROM {dataset.view} WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
         params=[symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
     ).pl()
 
 
-def stored_candles(conn: duckdb.DuckDBPyConnection,
-                   spans: Sequence[tuple[str, datetime, datetime]]) -> dict[str, int]:
-    """Per symbol of `spans` (symbol, start, until), how many of its candles are stored (table or archive) with open
-    time in [start, until); one query for all of them."""
+def stored_candles(conn: duckdb.DuckDBPyConnection, spans: Sequence[tuple[str, datetime, datetime]], *,
+                   dataset: Dataset = SPOT_CANDLES) -> dict[str, int]:
+    """Per symbol of `spans` (symbol, start, until), how many of its rows of the dataset are stored (table or
+    archive) with open time in [start, until); one query for all of them."""
     counts = {symbol: 0 for symbol, _, _ in spans}
     if not spans:
         return counts
     names, starts, untils = zip(*spans, strict=True)
     rows = conn.execute(
-        """
+        f"""
         WITH wanted AS (SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start,
                                unnest($untils)::TIMESTAMP AS until)
-        SELECT c.symbol, count(*) FROM all_candles c JOIN wanted w USING (symbol)
+        SELECT c.symbol, count(*) FROM {dataset.view} c JOIN wanted w USING (symbol)
         WHERE c.ts >= w.start AND c.ts < w.until GROUP BY c.symbol
         """,
         {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts],

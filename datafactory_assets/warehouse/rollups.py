@@ -1,4 +1,4 @@
-"""Rollup bars (1h, 1d) built in DuckDB from the base candles, one window at a time, in one transaction."""
+"""Rollup bars (1h, 1d) built in DuckDB from an OHLCV dataset's base rows, one window at a time, in one transaction."""
 
 from __future__ import annotations
 
@@ -6,25 +6,25 @@ from datetime import datetime
 
 import duckdb
 
-from datafactory_assets.warehouse.schema import BAR_COLUMNS
+from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.warehouse.sql import transaction
-
-BUCKETS = {"1h": ("rollup_1h", "INTERVAL 1 HOUR"), "1d": ("rollup_1d", "INTERVAL 1 DAY")}
+from datafactory_assets.warehouse.views import BAR_COLUMNS, BUCKETS, rollup_table
 
 
 def write_rollup(conn: duckdb.DuckDBPyConnection, *, symbol: str, bucket: str, start: datetime,
-                 end: datetime) -> int:
-    """Recompute the symbol's `bucket` bars whose open time lies in [start, end) from `candles`; returns bars.
+                 end: datetime, dataset: Dataset = SPOT_CANDLES) -> int:
+    """Recompute the symbol's `bucket` bars whose open time lies in [start, end) from the dataset's rows (spot
+    candles when not given) into its rollup table (`views.rollup_table`); returns bars.
 
     Bars are derived data, so the window is replaced whole: a bar always reflects the candles stored now.
     """
-    table, interval = BUCKETS[bucket]
+    table, interval = rollup_table(dataset, bucket), BUCKETS[bucket]
     window = [symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)]
     with transaction(conn):
         conn.execute(f"DELETE FROM {table} WHERE symbol = ? AND ts >= ? AND ts < ?", window)
         bars = conn.execute(
-            f"INSERT INTO {table} SELECT symbol, time_bucket({interval}, ts) AS bar, {BAR_COLUMNS} FROM all_candles "
-            "WHERE symbol = ? AND ts >= ? AND ts < ? GROUP BY symbol, bar",
+            f"INSERT INTO {table} SELECT symbol, time_bucket({interval}, ts) AS bar, {BAR_COLUMNS} "
+            f"FROM {dataset.view} WHERE symbol = ? AND ts >= ? AND ts < ? GROUP BY symbol, bar",
             window,
         ).fetchall()[0][0]
     return bars

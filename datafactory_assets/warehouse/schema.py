@@ -23,7 +23,10 @@ at 1.1 GB, this at 0.5 GB. A Binance archive file's request is logged for the pa
 (sources/binance_archive.py): the file's other minutes were served, not refused, so they are not yet fetched.
 
 Every view reads `all_candles`: the `candles` table plus the months `datafactory archive` moved to Parquet (listed in
-`archived_months`), so archiving changes where candles live, never what the views answer.
+`archived_months`), so archiving changes where candles live, never what the views answer. The views and macros
+reading one dataset (`all_candles`, `gaps`, `gap_status`, `coverage_at`, `coverage`, `candles_1h` / `candles_1d`)
+are generated from its declaration in `views`, once for every dataset in `DATASETS`; this module keeps the tables
+and the views over what all datasets share (`candle_slots`, source health).
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ import duckdb
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES
 from datafactory_assets.warehouse.sql import transaction
 from datafactory_assets.warehouse.tables import ensure_tables
+from datafactory_assets.warehouse.views import create_views
 
-SCHEMA_VERSION = 9  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+SCHEMA_VERSION = 10  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
 # 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: candle_revisions;
 # 7: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
 # unlisted_pairs (symbols no source of their chain lists, for doctor)
@@ -45,7 +49,8 @@ SCHEMA_VERSION = 9  # 2: rollup_1h, rollup_1d tables (written by the rollup asse
 # 9: each dataset's rows and revisions tables generated from its declaration (spot candles' `candles` and
 # `candle_revisions` unchanged); known_gaps, ingest_log and unlisted_pairs say which dataset a row is about
 # (`dataset`, old rows: spot candles)
-CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
+# 10: every view and macro reading one dataset is generated from its declaration (`views`; spot candles keep their
+# names and answers); archived_months gains `dataset` too, which the generated views filter on
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = f"""
@@ -57,14 +62,6 @@ CREATE TABLE IF NOT EXISTS symbols (
     symbol VARCHAR PRIMARY KEY,
     timeframe_ms BIGINT NOT NULL,
     start_ts TIMESTAMP NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rollup_1h (
-    symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL,
-    close DOUBLE NOT NULL, volume DOUBLE NOT NULL, candles INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS rollup_1d (
-    symbol VARCHAR NOT NULL, ts TIMESTAMP NOT NULL, open DOUBLE NOT NULL, high DOUBLE NOT NULL, low DOUBLE NOT NULL,
-    close DOUBLE NOT NULL, volume DOUBLE NOT NULL, candles INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS known_gaps (
     symbol VARCHAR NOT NULL,
@@ -104,6 +101,7 @@ CREATE TABLE IF NOT EXISTS ingest_log (
 ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
 ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
 ALTER TABLE unlisted_pairs ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
+ALTER TABLE archived_months ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
 """
 
 # Over a set of ingest_log rows: the numbers `source_health` and `source_health_hourly` both report.
@@ -114,128 +112,9 @@ _REQUEST_STATS = """count(*) AS requests,
        round(max(latency_ms), 1) AS max_ms,
        count(*) FILTER (WHERE outcome = 'error') AS errors"""
 
-_CANDLE_COLUMNS = "symbol, ts, open, high, low, close, volume, source, ingested_at"
-
-# One bar over a bucket's base candles: the `candles_1h` / `candles_1d` views and the rollup tables agree by sharing it.
-BAR_COLUMNS = ("arg_min(open, ts) AS open, max(high) AS high, min(low) AS low, arg_max(close, ts) AS close, "
-               "sum(volume) AS volume, count(*) AS candles")
-
-# Archive files sit under `<warehouse stem>.archive/`; every connection sets DuckDB's file_search_path there, so the
-# views hold a relative glob and keep working when the warehouse file moves or is renamed together with its archive.
-ARCHIVE_GLOB = "symbol=*/month=*/data.parquet"
-
-_VIEWS = f"""
-CREATE OR REPLACE VIEW gaps AS
-WITH ordered AS (
-    SELECT c.symbol, c.ts,
-           lead(c.ts) OVER (PARTITION BY c.symbol ORDER BY c.ts) AS next_ts,
-           coalesce(s.timeframe_ms, 60000) AS tf_ms
-    FROM all_candles c LEFT JOIN symbols s USING (symbol)
-)
-SELECT symbol,
-       ts + to_milliseconds(tf_ms) AS first_missing,
-       next_ts - to_milliseconds(tf_ms) AS last_missing,
-       CAST((epoch_ms(next_ts) - epoch_ms(ts)) // tf_ms - 1 AS BIGINT) AS missing
-FROM ordered
-WHERE next_ts IS NOT NULL AND epoch_ms(next_ts) - epoch_ms(ts) > tf_ms;
-
-CREATE OR REPLACE VIEW gap_status AS
-SELECT g.symbol, g.first_missing, g.last_missing, g.missing,
-       CAST(count(k.ts) AS BIGINT) AS confirmed_empty,
-       CAST(g.missing - count(k.ts) AS BIGINT) AS unconfirmed,
-       string_agg(DISTINCT k.reason, '; ') AS reason
-FROM gaps g LEFT JOIN known_gaps k ON k.symbol = g.symbol AND k.ts BETWEEN g.first_missing AND g.last_missing
-    AND k.confirmations >= {CONFIRMATIONS_NEEDED}
-GROUP BY g.symbol, g.first_missing, g.last_missing, g.missing;
-
+_SHARED_VIEWS = f"""
 CREATE OR REPLACE MACRO candle_slots(first, stop, tf_ms) AS
     greatest((epoch_ms(stop) + tf_ms - 1) // tf_ms - (epoch_ms(first) + tf_ms - 1) // tf_ms, 0);
-
-CREATE OR REPLACE MACRO coverage_at(until, names, starts, timeframes) AS TABLE
-WITH configured AS (
-    SELECT unnest(names) AS symbol, unnest(starts) AS start_ts, unnest(timeframes) AS timeframe_ms
-), wanted AS (
-    SELECT c.symbol, c.start_ts, c.timeframe_ms, s.listed_ts FROM configured c LEFT JOIN symbols s USING (symbol)
-    UNION ALL
-    SELECT symbol, start_ts, timeframe_ms, listed_ts FROM symbols
-    WHERE symbol NOT IN (SELECT symbol FROM configured)
-), spans AS (
-    SELECT symbol, timeframe_ms AS tf_ms,
-           CASE WHEN listed_ts > start_ts THEN 'listing' ELSE 'start' END AS counted_from,
-           greatest(start_ts, coalesce(listed_ts, start_ts)) AS from_ts, CAST(until AS TIMESTAMP) AS until_ts
-    FROM wanted
-), asked AS (
-    SELECT r.symbol, greatest(r.window_start, sp.from_ts) AS first, least(r.window_end, sp.until_ts) AS stop
-    FROM ingest_log r JOIN spans sp USING (symbol)
-    WHERE r.window_end > sp.from_ts AND r.window_start < sp.until_ts
-), marked AS (
-    SELECT symbol, first, stop,
-           CASE WHEN first <= max(stop) OVER (PARTITION BY symbol ORDER BY first, stop
-                                              ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
-                THEN 0 ELSE 1 END AS opens_island
-    FROM asked
-), islands AS (
-    SELECT symbol, min(first) AS first, max(stop) AS stop FROM (
-        SELECT symbol, first, stop,
-               sum(opens_island) OVER (PARTITION BY symbol ORDER BY first, stop ROWS UNBOUNDED PRECEDING) AS island
-        FROM marked)
-    GROUP BY symbol, island
-), asked_slots AS (
-    SELECT symbol, sum(candle_slots(i.first, i.stop, sp.tf_ms)) AS asked FROM islands i JOIN spans sp USING (symbol)
-    GROUP BY symbol
-), stored AS (
-    SELECT c.symbol, min(c.ts) AS first_ts, max(c.ts) AS last_ts, arg_max(c.source, c.ts) AS latest_source,
-           count(*) FILTER (WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts) AS rows
-    FROM all_candles c JOIN spans sp USING (symbol)
-    GROUP BY c.symbol
-), held AS (
-    SELECT c.symbol, c.ts FROM all_candles c JOIN spans sp USING (symbol)
-    WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts
-    UNION ALL
-    SELECT k.symbol, k.ts FROM known_gaps k JOIN spans sp USING (symbol)
-    WHERE k.confirmations >= {CONFIRMATIONS_NEEDED} AND k.ts >= sp.from_ts AND k.ts < sp.until_ts
-), hourly AS (
-    SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM held GROUP BY ALL
-), ragged AS (
-    SELECT DISTINCT symbol, time_bucket(INTERVAL 1 HOUR, edge) AS hour
-    FROM (SELECT symbol, unnest([first, stop]) AS edge FROM islands)
-    WHERE edge <> time_bucket(INTERVAL 1 HOUR, edge)
-), held_asked AS (
-    SELECT h.symbol, h.n FROM hourly h ASOF JOIN islands i ON h.symbol = i.symbol AND h.hour >= i.first
-    WHERE h.hour + INTERVAL 1 HOUR <= i.stop AND NOT EXISTS (
-        SELECT 1 FROM ragged r WHERE r.symbol = h.symbol AND r.hour = h.hour)
-    UNION ALL
-    SELECT e.symbol, 1 FROM (
-        SELECT h.symbol, h.ts FROM held h JOIN ragged r
-            ON h.symbol = r.symbol AND time_bucket(INTERVAL 1 HOUR, h.ts) = r.hour) e
-        ASOF JOIN islands i ON e.symbol = i.symbol AND e.ts >= i.first
-    WHERE e.ts < i.stop
-), confirmed AS (
-    SELECT k.symbol, count(*) AS holes FROM known_gaps k JOIN spans sp USING (symbol)
-    WHERE k.confirmations >= {CONFIRMATIONS_NEEDED} AND k.ts >= sp.from_ts AND k.ts < sp.until_ts
-    GROUP BY k.symbol
-), asked_held AS (
-    SELECT symbol, sum(n) AS held FROM held_asked GROUP BY symbol
-), counted AS (
-    SELECT sp.symbol, sp.counted_from, sp.from_ts, sp.until_ts,
-           CAST(candle_slots(sp.from_ts, sp.until_ts, sp.tf_ms) AS BIGINT) AS expected,
-           CAST(coalesce(st.rows, 0) AS BIGINT) AS rows,
-           CAST(coalesce(cf.holes, 0) AS BIGINT) AS confirmed_empty,
-           CAST(coalesce(a.asked, 0) - coalesce(ah.held, 0) AS BIGINT) AS missing,
-           st.first_ts, st.last_ts, st.latest_source
-    FROM spans sp LEFT JOIN stored st USING (symbol) LEFT JOIN confirmed cf USING (symbol)
-        LEFT JOIN asked_slots a USING (symbol) LEFT JOIN asked_held ah USING (symbol)
-)
-SELECT symbol, counted_from, from_ts, until_ts, expected, rows, confirmed_empty, missing,
-       expected - rows - confirmed_empty - missing AS not_fetched,
-       CASE WHEN expected = 0 THEN 100.0
-            ELSE least(round(100.0 * (rows + confirmed_empty) / expected, 4), 100.0) END AS completeness_pct,
-       first_ts, last_ts, latest_source
-FROM counted
-ORDER BY symbol;
-
-CREATE OR REPLACE VIEW coverage AS
-SELECT * FROM coverage_at(date_trunc('hour', now() AT TIME ZONE 'UTC'), []::VARCHAR[], []::TIMESTAMP[], []::BIGINT[]);
 
 CREATE OR REPLACE VIEW source_health AS
 SELECT source,
@@ -261,14 +140,6 @@ SELECT h.*, (SELECT string_agg(coalesce(c.error_class, 'unclassified') || ' ' ||
              FROM classes c WHERE c.source = h.source AND c.hour = h.hour) AS error_classes
 FROM by_hour h
 ORDER BY h.hour, h.source;
-
-CREATE OR REPLACE VIEW candles_1h AS
-SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS ts, {BAR_COLUMNS}
-FROM all_candles GROUP BY symbol, time_bucket(INTERVAL 1 HOUR, ts);
-
-CREATE OR REPLACE VIEW candles_1d AS
-SELECT symbol, time_bucket(INTERVAL 1 DAY, ts) AS ts, {BAR_COLUMNS}
-FROM all_candles GROUP BY symbol, time_bucket(INTERVAL 1 DAY, ts);
 """
 
 
@@ -295,19 +166,6 @@ def require_current(conn: duckdb.DuckDBPyConnection) -> None:
                           "`datafactory init` to upgrade it in place (nothing is lost), or let a run write to it")
 
 
-def all_candles_view(conn: duckdb.DuckDBPyConnection) -> str:
-    """The `all_candles` definition for what is archived now: the table alone, or the table plus the archive files of
-    the months `archived_months` lists (a file not listed there is a move that never committed, and stays unread)."""
-    if not conn.execute("SELECT count(*) FROM archived_months").fetchall()[0][0]:
-        return f"CREATE OR REPLACE VIEW all_candles AS SELECT {_CANDLE_COLUMNS} FROM candles"
-    return f"""CREATE OR REPLACE VIEW all_candles AS
-SELECT {_CANDLE_COLUMNS} FROM candles
-UNION ALL
-SELECT {_CANDLE_COLUMNS}
-FROM read_parquet('{ARCHIVE_GLOB}', hive_partitioning = true, hive_types = {{'symbol': VARCHAR, 'month': VARCHAR}}) a
-WHERE EXISTS (SELECT 1 FROM archived_months m WHERE m.symbol = a.symbol AND m.month = a.month)"""
-
-
 def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
     """Create whatever is missing, in one transaction; a no-op on an up-to-date file.
 
@@ -322,6 +180,7 @@ def ensure_schema(conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(_TABLES)
         for dataset in DATASETS.values():
             ensure_tables(conn, dataset)
-        conn.execute(all_candles_view(conn))
-        conn.execute(_VIEWS)
+        conn.execute(_SHARED_VIEWS)
+        for dataset in DATASETS.values():
+            create_views(conn, dataset)
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", [SCHEMA_VERSION])

@@ -174,3 +174,26 @@ def test_a_damaged_archive_file_fails_doctor_naming_it(filled):
     status = CliRunner().invoke(main, ["export", "--symbol", "ETH/USDT", "--output", str(month.parent.parent / "x")])
     (line,) = error_lines(status)
     assert status.exit_code == 1 and "data.parquet" in line
+
+
+def test_a_second_dataset_is_audited_at_its_own_cadence_and_fixed_without_touching_spot_candles(warehouse):
+    """10:01 is on spot candles' 1m grid but not on the test bars' 5m one; the repeated 10:05 bar keeps its newest
+    copy. Findings are named like the dataset's views."""
+    from datafactory_assets.datasets import DATASETS
+    from datafactory_assets.warehouse.integrity import fix_findings
+    from datafactory_tests.helpers import add_dataset, five_minute_bars
+
+    bars = five_minute_bars()
+    datasets = {**DATASETS, bars.name: bars}
+    with warehouse.connect() as conn:
+        add_dataset(conn, bars)
+        conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES ('BTC/USDT', 60000, '2024-03-01')")
+        for ts in ("2024-03-01 10:00:00", "2024-03-01 10:01:00", "2024-03-01 10:05:00", "2024-03-01 10:05:00"):
+            conn.execute(f"INSERT INTO test_bars VALUES ({ROW.format(ts=ts)})")
+        conn.execute(f"INSERT INTO candles VALUES ({ROW.format(ts='2024-03-01 10:01:00')})")
+        found = [(f.check, f.count) for f in find_problems(conn, datasets=datasets)]
+        said = fix_findings(conn, datasets=datasets)
+        left = conn.sql("SELECT (SELECT count(*) FROM test_bars), (SELECT count(*) FROM candles)").fetchall()
+        again = find_problems(conn, datasets=datasets)
+    assert found == [("test_bars_duplicate_candles", 1), ("test_bars_misaligned_timestamp", 1)]
+    assert (said, left, again) == ("removed 2 row(s)", [(2, 1)], [])

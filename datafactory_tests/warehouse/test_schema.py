@@ -134,3 +134,35 @@ def test_a_version_8_file_gains_dataset_columns_and_keeps_every_row_as_spot_cand
         ("BTC/USDTT", "binance: not listed", "candles")]
     assert conn.sql("SELECT symbol, rows, run_id, dataset FROM ingest_log").fetchall() == [
         ("BTC/USDT", 59, "r-1", "candles")]
+
+
+def test_a_version_8_file_with_an_archived_month_gains_dataset_columns_and_answers_as_before(warehouse):
+    """Version 10 tells the datasets' rows of the shared tables apart by a `dataset` column the generated views
+    filter on: an older file's holes, requests and archived months read as spot candles', nothing lost."""
+    from datafactory_assets.warehouse import queries
+    from datafactory_assets.warehouse.archive import archive_before
+
+    with warehouse.connect() as conn:
+        conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) "
+                     "VALUES ('BTC/USDT', 60000, '2024-03-31 23:00')")
+        conn.execute("INSERT INTO candles SELECT 'BTC/USDT', ts, 1, 1, 1, 1, 1, 'binance', now() FROM "
+                     "range(TIMESTAMP '2024-03-31 23:00', TIMESTAMP '2024-04-01 01:00', INTERVAL 1 MINUTE) r(ts) "
+                     "WHERE minute(ts) <> 30")
+        conn.execute("INSERT INTO known_gaps (symbol, ts, confirmed_at, sources, confirmations) "
+                     "VALUES ('BTC/USDT', '2024-03-31 23:30', now(), 'binance', 2)")
+        conn.execute("INSERT INTO ingest_log (requested_at, source, symbol, window_start, window_end, rows, "
+                     "latency_ms, outcome) VALUES (now(), 'binance', 'BTC/USDT', '2024-03-31 23:00', "
+                     "'2024-04-01 01:00', 118, 1, 'ok')")
+        archive_before(conn, archive_dir=warehouse.archive_path, before=datetime(2024, 4, 1).date())
+        until = datetime(2024, 4, 1, 1)
+        before = (queries.coverage(conn, until=until), queries.gaps(conn))
+        conn.execute("ALTER TABLE known_gaps DROP COLUMN dataset; ALTER TABLE ingest_log DROP COLUMN dataset; "
+                     "ALTER TABLE archived_months DROP COLUMN dataset; DELETE FROM schema_version; "
+                     "INSERT INTO schema_version (version) VALUES (8)")
+    with warehouse.connect() as conn:
+        assert current_version(conn) == SCHEMA_VERSION
+        after = (queries.coverage(conn, until=until), queries.gaps(conn))
+        held = conn.sql("SELECT (SELECT count(*) FROM all_candles), (SELECT count(*) FROM candles)").fetchall()
+    assert held == [(118, 59)]  # March's 59 candles in the archive, April's 59 in the table
+    assert before[0].equals(after[0]) and before[1].equals(after[1])
+    assert after[0].select("rows", "confirmed_empty", "missing", "not_fetched").rows() == [(118, 1, 1, 0)]
