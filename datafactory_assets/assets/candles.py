@@ -97,7 +97,7 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
                                read_from=trailing_start(window.start, settings=anomaly,
                                                         timeframe_ms=symbol.timeframe_ms))
     except ValidationFailedError as exc:
-        yield validation_result(exc.violations)
+        yield from _declared([validation_result(exc.violations)], dataset)
         raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
     except SourceError as exc:
         raise dg.Failure(
@@ -118,10 +118,16 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
                          "or another quote currency refused")
     yield dg.MaterializeResult(
         metadata=_partition_metadata(context, symbol, report),
-        check_results=[validation_result([]), gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
-                       *_stored_checks(report.stored, symbol, window, accuracy=accuracy, anomaly=anomaly,
-                                       sources=sources, turn=turn)],
+        check_results=_declared([validation_result([]),
+                                 gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
+                                 *_stored_checks(report.stored, symbol, window, accuracy=accuracy, anomaly=anomaly,
+                                                 sources=sources, turn=turn)], dataset),
     )
+
+
+def _declared(results: list[dg.AssetCheckResult], dataset: Dataset) -> list[dg.AssetCheckResult]:
+    """The results of the checks the dataset's assets declare (`Dataset.checks`): Dagster refuses any other."""
+    return [result for result in results if result.check_name in dataset.checks]
 
 
 def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSettings,

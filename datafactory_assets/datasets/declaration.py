@@ -15,6 +15,8 @@ from datetime import timedelta
 
 import polars as pl
 
+from datafactory_assets.frames import candles_from_rows
+
 # The columns that make a dataset OHLCV bars: rollups and the backtester export apply to those datasets only.
 OHLCV_COLUMNS = ("open", "high", "low", "close", "volume")
 
@@ -79,9 +81,10 @@ class Dataset:
     keeps the rows a later write replaced (see `revisions_table`); `view_prefix` the prefix of its generated views
     and macros (`perp_candles_gaps`, `perp_candles_coverage`; None: its name and an underscore), which spot candles
     set empty so that theirs keep the names they had before datasets existed (`gaps`, `coverage`). `from_rows` turns
-    what its ccxt call returns into `schema`, once, at the source's edge; `checks` names the asset checks its assets
-    carry (name -> what it checks, as the UI shows it); `description` says what one partition of an asset holds,
-    with `{timeframe}` and `{symbol}` filled in per asset.
+    what its ccxt call returns into `schema`, once, at the source's edge (ccxt's OHLCV rows unless told: most
+    datasets are candles of some price); `checks` names the asset checks its assets carry and report (name -> what
+    it checks, as the UI shows it; none unless told); `description` says what one partition of an asset holds, with
+    `{timeframe}` and `{symbol}` filled in per asset.
 
     Rows are written one instrument at a time over a window of `ts`, so the keys hold `symbol` and `ts`; a revision
     tells what a source changed, so the frame carries `source`.
@@ -95,13 +98,13 @@ class Dataset:
     cadence: Cadence
     validate: Validator
     venues: Mapping[str, VenueEndpoint]
-    from_rows: FrameBuilder
-    checks: Mapping[str, str]
     market: str = "spot"
     description: str = ""
     nullable: frozenset[str] = frozenset()
     revisions: str | None = None
     view_prefix: str | None = None
+    from_rows: FrameBuilder = candles_from_rows
+    checks: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         problems = [f"{column} is not a column of its schema" for column in

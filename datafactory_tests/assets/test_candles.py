@@ -274,3 +274,11 @@ def test_the_asset_of_another_dataset_takes_its_key_group_description_and_checks
     assert asset.descriptions_by_key[asset.key] == "1m probe rows of BTC/USDT."
     assert {(s.name, s.blocking, s.description) for s in asset.check_specs} == {
         (VALIDATION, True, "probe rules"), (GAPS, False, "probe gaps")}
+
+
+def test_a_dataset_declaring_fewer_checks_reports_only_those(warehouse, sources):
+    gaps_only = replace(SPOT_CANDLES, checks={GAPS: "gaps only"})
+    asset = build_candle_asset(BTC, partitions_per_run=24, dataset=gaps_only)
+    result = materialize(asset, warehouse=warehouse, sources=sources, partition_key="2024-03-01-10:00")
+    assert result.success and stored(warehouse).height == 60
+    assert set(check_results(result)) == {GAPS}
