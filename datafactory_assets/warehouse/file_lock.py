@@ -42,6 +42,7 @@ class WarehouseReadOnlyError(PermissionError):
 
 
 _held = threading.local()
+_POLL_MAX_S = 0.01  # the longest a waiter sleeps between two tries
 
 
 def lock_path(database: Path) -> Path:
@@ -103,11 +104,15 @@ def _acquire(fd: int, *, shared: bool, timeout_s: float, path: Path) -> None:
 def wait_while_locked(attempt: Callable[[], T], *, locked: Callable[[BaseException], bool], timeout_s: float,
                       path: Path) -> T:
     """`attempt()`, tried again with jittered back-off while it fails because another process holds `path`;
-    `WarehouseLockedError` once `timeout_s` have passed."""
+    `WarehouseLockedError` once `timeout_s` have passed.
+
+    The back-off stays short (at most `_POLL_MAX_S`): a writer holds the lock for about a tenth of a second (open,
+    upsert, read-back, checkpoint), so a waiter sleeping a quarter of a second (as it did) left the lock free for
+    most of its sleep while every run's next write queued behind it; a poll is one system call."""
     try:
         return retry(
             retry=retry_if_exception(locked),
-            wait=wait_random_exponential(multiplier=0.005, max=0.25),
+            wait=wait_random_exponential(multiplier=0.001, max=_POLL_MAX_S),
             stop=stop_after_delay(timeout_s),
             reraise=True,
         )(attempt)()
