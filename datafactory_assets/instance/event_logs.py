@@ -159,3 +159,16 @@ class CheckPlannedOncePostgresEventLogStorage(PooledEngine, OneStatementBatch, C
                                               PostgresEventLogStorage):
     """`PostgresEventLogStorage` writing one run's asset events in one transaction and a check's plan as one row,
     over a connection it keeps open (postgres_pool.py)."""
+
+    _tables: frozenset[str] = frozenset()
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster's, remembering the tables found: it asks for the same ones per event (whether asset checks or tags
+        can be stored: 9 catalog queries per range run), and asks for the tags table inside the batch's transaction,
+        which would open a second connection. A table once there stays (`wipe` deletes rows, not tables)."""
+        if table_name in self._tables:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._tables |= {table_name}
+        return found
