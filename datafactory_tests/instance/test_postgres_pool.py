@@ -1,8 +1,6 @@
 """The production profile's PostgreSQL storages keep their connection: a range run opens one per storage at most, not
 one per statement; a connection the server dropped is replaced before use; a forked process opens its own."""
 
-import multiprocessing
-
 import dagster as dg
 import pytest
 import sqlalchemy as db
@@ -10,24 +8,10 @@ import sqlalchemy as db
 from datafactory_assets.instance.environment import DAGSTER_ENV
 from datafactory_assets.instance.postgres_pool import PooledPostgresRunStorage, PooledPostgresScheduleStorage
 from datafactory_assets.instance.profiles import write_instance_config
-from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
+from datafactory_tests.e2e.postgres import missing_reason
+from datafactory_tests.instance.range_runs import hourly, materialize, materialize_in_a_fork
 
 pytestmark = pytest.mark.skipif(missing_reason() is not None, reason=missing_reason() or "")
-
-HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
-
-
-@dg.asset(partitions_def=HOURS, check_specs=[dg.AssetCheckSpec("whole_run", asset="hourly")])
-def hourly(context: dg.AssetExecutionContext):
-    for key in context.partition_keys:
-        context.add_asset_metadata({"own": key}, partition_key=key)
-    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="whole_run", passed=True)])
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    with PostgresServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -52,12 +36,6 @@ def connections_opened():
     db.event.listen(db.pool.Pool, "connect", count)
     yield opened
     db.event.remove(db.pool.Pool, "connect", count)
-
-
-def materialize(instance: dg.DagsterInstance, first: str, last: str) -> None:
-    result = dg.materialize([hourly], instance=instance, tags={"dagster/asset_partition_range_start": first,
-                                                              "dagster/asset_partition_range_end": last})
-    assert result.success
 
 
 def days(instance: dg.DagsterInstance) -> set[str]:
@@ -93,11 +71,6 @@ def test_a_connection_the_server_dropped_is_replaced_before_a_statement_fails(pr
 def test_a_forked_process_opens_its_own_connection_and_the_parent_keeps_working(production):
     materialize(production, "2024-03-01-00:00", "2024-03-01-23:00")
 
-    child = multiprocessing.get_context("fork").Process(
-        target=materialize, args=(production, "2024-03-02-00:00", "2024-03-02-23:00"))
-    child.start()
-    child.join(timeout=120)
-
-    assert child.exitcode == 0
+    assert materialize_in_a_fork(production, "2024-03-02-00:00", "2024-03-02-23:00") == 0
     materialize(production, "2024-03-03-00:00", "2024-03-03-23:00")
     assert days(production) == {"2024-03-01", "2024-03-02", "2024-03-03"}
