@@ -7,7 +7,7 @@ server a process fork and its own SCRAM, 0.31 s of server CPU per run, together 
 webserver keeps a connection (`optimize_for_webserver`, one per storage).
 
 `PooledEngine` gives a storage the webserver's kind of engine in every process (run workers, the daemon, the CLI):
-one connection kept per storage and process (three per process), more opened for concurrent threads and closed when
+one connection kept per storage and process (up to three per process), more opened for concurrent threads and closed when
 returned (`max_overflow=-1`: never waits for one, as NullPool never did), checked with a ping before each use so a
 restarted server or a dropped idle connection costs a reconnect instead of a failed statement, and replaced after
 an hour. A connection is never used by a process other than the one that opened it: the connection that a forked
