@@ -354,7 +354,7 @@ def test_every_registered_venue_renders_altered_pages_from_a_store_it_is_given(v
     """The candle-altering kinds rely on `Venue.with_store`: a copy reading the given store, the original untouched."""
     store = CandleStore(["BTC/USDT"], {})
     venue = VENUES[venue_id](store)
-    altered = AlteredStore(store, lambda _, frame: frame.head(1))
+    altered = AlteredStore(store, lambda _, frame, __: frame.head(1))
     copy = venue.with_store(altered)
     assert copy.store is altered and venue.store is store and type(copy) is type(venue)
     page = copy.store.page("BTC/USDT", timeframe_ms=MINUTE, start_ms=T0, end_ms=None, limit=5, now_ms=T0 * 2)
