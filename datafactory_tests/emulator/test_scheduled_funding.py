@@ -22,5 +22,5 @@ def test_an_event_scheduled_at_the_bound_is_in_even_when_its_binance_stamp_is_la
 def test_the_newest_limit_within_the_bounds_and_not_after_now():
     page = newest_events(STORE, BTC, first_ms=MIDNIGHT - HOUR, last_ms=None, limit=5, now_ms=MIDNIGHT + 9 * HOUR)
     assert page["open_ms"].to_list() == [MIDNIGHT, MIDNIGHT + 8 * HOUR]
-    holed = AlteredStore(STORE, lambda _, frame: frame.head(0))
+    holed = AlteredStore(STORE, lambda _, frame, __: frame.head(0))
     assert newest_events(holed, BTC, first_ms=0, last_ms=MIDNIGHT, limit=5, now_ms=MIDNIGHT + DAY).is_empty()
