@@ -2,7 +2,7 @@
 
 Funding events come at the instrument's own interval, not on a timeframe grid, so they are paged by time: ask
 [from, until] with the venue's row limit, and where a full page leaves part of the span unseen (Binance pages
-oldest first, OKX and Bybit newest first), ask that part again. The window is widened by `MARGIN` on both sides
+oldest first, OKX and Bybit newest first: `NEWEST_FIRST`), ask that part next. The window is widened by `MARGIN` on both sides
 (clipped at now): an hourly window holds at most one event, and the interval is read from the spacing of the events
 around it (`datasets.funding_intervals`), so the answer must show two spacings on each side even at 8 hours. One
 Binance page holds 1000 events, so the margin costs no request there; at OKX (100 a page) a day of 1 h events with
@@ -26,6 +26,9 @@ from datafactory_assets.sources.base import FetchResult, RequestRecord, epoch_ms
 MARGIN = timedelta(hours=24)
 HOUR_MS = 3_600_000
 _HALF_HOUR_MS = 1_800_000  # events are an hour apart at least: a part of a span shorter than this holds none unseen
+# Venues whose page of a span is its newest `limit` events (OKX and Bybit, as their docs say); Binance's is the
+# oldest from `startTime`.
+NEWEST_FIRST = frozenset({"okx", "bybit"})
 # How a venue bounds a page's end, from the inclusive last millisecond wanted (default: ccxt's unified `until`).
 UNTIL: dict[str, Callable[[int], dict]] = {"okx": lambda last: {"after": str(last + 1)}}
 
@@ -50,10 +53,10 @@ def fetch_funding_range(source, symbol: str, *, start: datetime, end: datetime, 
                                                      bound=bound, requests=requests, check_answer=check_answer),
                        weight=endpoint.weight)
             rows.update((row["timestamp"], row) for row in page)
-            if len(page) >= endpoint.limit:
+            if len(page) >= endpoint.limit:  # a full page: the part of the span beyond it is still to ask
                 stamps = [row["timestamp"] for row in page]
-                pending += [(a, b) for a, b in ((first, min(stamps) - 1), (max(stamps) + 1, last))
-                            if b - a >= _HALF_HOUR_MS]
+                rest = (first, min(stamps) - 1) if source.name in NEWEST_FIRST else (max(stamps) + 1, last)
+                pending += [rest] if rest[1] - rest[0] >= _HALF_HOUR_MS else []
     except Exception as exc:
         if hasattr(exc, "requests"):
             exc.requests = within(requests, start_ms, end_ms)
