@@ -157,11 +157,16 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
 def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
                    warehouse: WarehouseResource, run_id: str | None, dataset: Dataset) -> IngestReport:
     """`ingest_window` for rows at the venue's own intervals: the first source that serves the window (an hour
-    with no event due is served empty) stores it; what was due and is missing comes from the stored events before
-    and in the window after the write (`checks.funding.missing_events`). No hole is confirmed for such rows yet."""
+    with no event due is served empty) stores it, and events it lacks that were due after the last one stored
+    before the window are taken from the later sources, as missing candles are; what was due and is missing comes
+    from the stored events before and in the window after the write (`checks.funding.missing_events`). No hole is
+    confirmed for such rows yet."""
     chain = sources.chain(symbol.sources, dataset=dataset, validate=partial(dataset.validate, start=start, end=end))
+    with warehouse.connect() as conn:
+        before = queries.window_candles(conn, symbol.symbol, start - EVENT_LOOKBACK, start, dataset=dataset)
+    due = missing_events(before, start=start, end=min(end, datetime.now(UTC))).height if before.height else None
     try:
-        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=None)
+        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=None, expected_rows=due)
     except ChainExhaustedError as exc:
         with warehouse.connect() as conn:
             log_requests(conn, exc.requests, run_id, dataset=dataset)

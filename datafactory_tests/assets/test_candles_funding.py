@@ -112,6 +112,20 @@ def test_binance_down_fails_over_to_okx_and_the_rows_say_so(warehouse, sources, 
     assert outcomes == [("binance", "error"), ("okx", "ok")]
 
 
+def test_an_event_binance_drops_is_filled_from_okx_as_a_missing_candle_is(warehouse, sources, emulator):
+    recent = (datetime.now(UTC) - timedelta(days=20)).replace(hour=0, minute=0, second=0, microsecond=0)
+    symbol = replace(BTC, start=recent - timedelta(days=2), sources=("binance", "okx"))
+    asset = funding_asset(symbol)
+    materialize(asset, warehouse=warehouse, sources=sources, partition_key=f"{recent - timedelta(hours=8):%Y-%m-%d-%H:%M}")
+    # Binance's answer around the 00:00 hour lacks that event (and any hashing lower), OKX has it
+    lost = unit_hash(np.array([ms(recent)], dtype=np.uint64))[0]
+    emulator.add_fault(f"binanceusdm:holes:{lost + 1e-12}")
+    materialize(asset, warehouse=warehouse, sources=sources, partition_key=f"{recent:%Y-%m-%d-%H:%M}")
+    rows = stored(warehouse, "BTC/USDT:USDT", recent - timedelta(hours=8), recent + timedelta(hours=1))
+    assert rows.select("ts", "source").rows() == [(recent.replace(tzinfo=None) - timedelta(hours=8), "binance"),
+                                                  (recent.replace(tzinfo=None), "okx")]
+
+
 def _window_losing_one_inner_event(*, days: int):
     """A window of `days` from some day after `DAY` whose fetched span (a day's margin each side) holds exactly one
     event the holes fault drops at the smallest fraction, that event strictly inside the window (an event lost first
