@@ -143,7 +143,7 @@ class CcxtCandleSource:
                 if not page:
                     break  # nothing more in the window; a short page alone proves nothing (venues cap silently)
                 rows.extend(page)
-                since = page[-1][0] + tf_ms
+                since = row_ms(page[-1]) + tf_ms
         except SourceError as exc:
             exc.requests = _within(requests, start_ms, end_ms)
             raise
@@ -231,8 +231,9 @@ class CcxtCandleSource:
             log.warning("%s reports %s of its %d budget used this minute; pausing %.1fs",
                         self.name, self._last_headers.get(self.quirks.used_budget_header), self.budget_limit, pause)
             time.sleep(pause)
-        if page and page[0][0] < since:
-            raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at {page[0][0]}")
+        if page and row_ms(page[0]) < since:
+            raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at "
+                                    f"{row_ms(page[0])}")
         return page
 
 
@@ -246,6 +247,11 @@ def budget_pause_s(headers, *, header: str | None, limit: int, now: float) -> fl
     except ValueError:
         return 0.0
     return 60.0 - now % 60.0
+
+
+def row_ms(row) -> int:
+    """A ccxt row's time: the first field of an OHLCV row, the `timestamp` of a structure (open interest, funding)."""
+    return row["timestamp"] if isinstance(row, dict) else row[0]
 
 
 def _excerpt(body: str, size: int = 80) -> str:
