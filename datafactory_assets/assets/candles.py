@@ -13,9 +13,11 @@ import polars as pl
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
+from datafactory_assets.checks.names import ACCURACY, ANOMALY
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
+from datafactory_assets.datasets.slots import slot_ms
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
@@ -72,7 +74,8 @@ def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: 
         freshness_policy=freshness_policy,
         check_specs=check_specs(key, checks=dataset.checks),
         kinds={"duckdb", "polars"},
-        metadata={"symbol": symbol.symbol, "timeframe": symbol.timeframe, "sources": ", ".join(symbol.sources)},
+        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe) or "venue's",
+                  "sources": ", ".join(symbol.sources)},
         description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
     )
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
@@ -117,11 +120,12 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
                          f"ones kept in candle_revisions), {report.refused} replacement(s) by a lower-ranked source "
                          "or another quote currency refused")
     yield dg.MaterializeResult(
-        metadata=_partition_metadata(context, symbol, report),
+        metadata=_partition_metadata(context, report, slot=slot_ms(dataset, symbol.timeframe_ms)),
         check_results=_declared([validation_result([]),
                                  gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
-                                 *_stored_checks(report.stored, symbol, window, accuracy=accuracy, anomaly=anomaly,
-                                                 sources=sources, turn=turn)], dataset),
+                                 *_stored_checks(report.stored, symbol, window, checks=dataset.checks,
+                                                 accuracy=accuracy, anomaly=anomaly, sources=sources, turn=turn)],
+                                dataset),
     )
 
 
@@ -130,17 +134,17 @@ def _declared(results: list[dg.AssetCheckResult], dataset: Dataset) -> list[dg.A
     return [result for result in results if result.check_name in dataset.checks]
 
 
-def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSettings,
-                        report: IngestReport) -> dict[str, int]:
+def _partition_metadata(context: dg.AssetExecutionContext, report: IngestReport, *, slot: int) -> dict[str, int]:
     """Each partition's materialization carries only its own numbers; the run's figures go once, on its newest
     partition (the one the asset page shows as the latest materialization). Dagster copies a MaterializeResult's
     metadata into every partition's event, so the result carries what a complete hour's numbers are, and only the
     incomplete hours and the newest get metadata of their own (each `add_asset_metadata` call copies all the
-    partition metadata added before it, so one per partition would cost the square of the run's length)."""
+    partition metadata added before it, so one per partition would cost the square of the run's length). Rows are
+    counted in the dataset's slots of `slot` ms (5m for open interest, the symbol's timeframe for candles)."""
     window = context.partition_time_window
-    minutes_per_candle = symbol.timeframe_ms // 60_000
-    for key, absent in _missing_per_partition(report.missing, timeframe_ms=symbol.timeframe_ms).items():
-        context.add_asset_metadata({"rows": symbol.candles_per_hour - absent,
+    minutes_per_candle, per_hour = slot // 60_000, 3_600_000 // slot
+    for key, absent in _missing_per_partition(report.missing, timeframe_ms=slot).items():
+        context.add_asset_metadata({"rows": per_hour - absent,
                                     "missing_minutes": absent * minutes_per_candle}, partition_key=key)
     context.add_asset_metadata({
         "run_rows": report.rows,
@@ -160,7 +164,7 @@ def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSetting
         "partitions": len(context.partition_keys),
         "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
     }, partition_key=context.partition_keys[-1])
-    return {"rows": symbol.candles_per_hour, "expected_rows": symbol.candles_per_hour, "missing_minutes": 0}
+    return {"rows": per_hour, "expected_rows": per_hour, "missing_minutes": 0}
 
 
 def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[str, int]:
@@ -173,16 +177,22 @@ def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[s
     return dict(per_hour.iter_rows())
 
 
-def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *,
+def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *, checks,
                    accuracy: AccuracySettings, anomaly: AnomalySettings, sources: SourcesResource,
                    turn: ReferenceTurn) -> list[dg.AssetCheckResult]:
-    """Accuracy and anomaly verdicts over what is stored after the write (`recent`: read back by the write's own
-    connection, closed before the reference is asked): the window, and for anomalies the candles before it. A
-    window holding no hour of the symbol's turn to ask the reference is not compared, and its check says so."""
-    stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
-    compared = (check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources)
-                if turn.due(window.start, window.end) else turn.deferred(symbol.symbol, window.end, settings=accuracy))
-    return [compared, check_anomalies(recent, symbol, start=window.start, settings=anomaly)]
+    """Accuracy and anomaly verdicts, those of `checks` (the dataset's: open interest has neither), over what is
+    stored after the write (`recent`: read back by the write's own connection, closed before the reference is
+    asked): the window, and for anomalies the candles before it. A window holding no hour of the symbol's turn to
+    ask the reference is not compared, and its check says so."""
+    results = []
+    if ACCURACY in checks:
+        stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
+        results.append(check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy,
+                                      sources=sources) if turn.due(window.start, window.end)
+                       else turn.deferred(symbol.symbol, window.end, settings=accuracy))
+    if ANOMALY in checks:
+        results.append(check_anomalies(recent, symbol, start=window.start, settings=anomaly))
+    return results
 
 
 def _listed(sources: list) -> dg.MetadataValue:
