@@ -275,19 +275,20 @@ PERPETUAL_MISTAKES = [
                                     "are collected"),
     ('"btc/usdt:usdt" = {}', '[symbols."btc/usdt:usdt"]: is malformed: write BASE/QUOTE:QUOTE in capitals, such as '
                              '"BTC/USDT:USDT"'),
-    ('"BTC/USDT:USDT" = {}', '[symbols."BTC/USDT:USDT"]: no dataset collects USDⓈ-M perpetuals yet, so '
-                             "BTC/USDT:USDT cannot be collected"),
+    ('"ETH/USDT" = { datasets = ["open_interest"] }',
+     '[symbols."ETH/USDT"].datasets: "open_interest" collects USDⓈ-M perpetuals, and ETH/USDT is a spot pair; a '
+     'spot pair may collect: "candles"'),
     ('"ETH/USDT:USDT" = { datasets = ["candles"] }',
      '[symbols."ETH/USDT:USDT"].datasets: "candles" collects spot pairs, and ETH/USDT:USDT is a USDⓈ-M perpetual; a '
-     "USDⓈ-M perpetual may collect: none yet"),
+     "USDⓈ-M perpetual may collect: \"open_interest\""),
     ('"ETH/USDT" = { datasets = ["funding_rates"] }',
-     '[symbols."ETH/USDT"].datasets[0]: must be one of "candles", got "funding_rates"'),
+     '[symbols."ETH/USDT"].datasets[0]: must be one of "candles", "open_interest", got "funding_rates"'),
     ('"ETH/USDT" = { datasets = ["candles", "candles"] }',
      '[symbols."ETH/USDT"].datasets: lists candles more than once: each dataset is collected once'),
     ('"ETH/USDT" = { datasets = [] }',
-     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, got []'),
+     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, open_interest, got []'),
     ('"ETH/USDT" = { datasets = "candles" }',
-     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, got "candles"'),
+     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, open_interest, got "candles"'),
 ]
 
 
@@ -308,12 +309,12 @@ def test_datasets_come_from_the_symbol_then_defaults_then_the_instruments_market
     mixed = write(tmp_path, '[defaults]\nstart = "2024-01-01"\ndatasets = ["candles"]\n[symbols]\n"BTC/USDT" = {}\n'
                             '"BTC/USDT:USDT" = {}\n')
     assert refusal(mixed) == ('[defaults].datasets: "candles" collects spot pairs, and BTC/USDT:USDT is a USDⓈ-M '
-                              "perpetual; a USDⓈ-M perpetual may collect: none yet")
+                              "perpetual; a USDⓈ-M perpetual may collect: \"open_interest\"")
 
 
 def test_a_perpetual_collects_every_perpetual_dataset_unless_it_names_some(tmp_path, monkeypatch):
-    """No perpetual dataset is declared yet, so one is registered here (a real declaration of market "swap"): what
-    a perpetual collects by default follows the registry, not a list of names in the settings."""
+    """A second perpetual dataset is registered here beside open interest (a real declaration of market "swap"):
+    what a perpetual collects by default follows the registry, not a list of names in the settings."""
     from dataclasses import replace
 
     from datafactory_assets.datasets import DATASETS, SPOT_CANDLES
@@ -324,8 +325,8 @@ def test_a_perpetual_collects_every_perpetual_dataset_unless_it_names_some(tmp_p
     assert [(s.symbol, s.asset_name, s.instrument.settle, s.instrument.market, s.datasets)
             for s in settings.symbols] == [
         ("BTC/USDT", "btc_usdt", None, "spot", ("candles",)),
-        ("BTC/USDT:USDT", "btc_usdt", "USDT", "swap", ("perp_candles",)),
-        ("1000PEPE/USDT:USDT", "1000pepe_usdt", "USDT", "swap", ("perp_candles",)),
+        ("BTC/USDT:USDT", "btc_usdt", "USDT", "swap", ("open_interest", "perp_candles")),
+        ("1000PEPE/USDT:USDT", "1000pepe_usdt", "USDT", "swap", ("open_interest", "perp_candles")),
     ]
 
 
