@@ -1,6 +1,8 @@
 from datetime import UTC, datetime, timedelta
 
+from datafactory_assets.datasets import OPEN_INTEREST
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.settings import DEFAULT_CONFIG, load_settings
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
@@ -59,3 +61,18 @@ def test_a_client_per_venue_and_market_asks_for_that_markets_list_alone(emulator
     assert sources.client("binance") is sources.client("binance", "spot")
     assert sources.client("binance", "swap") is not sources.client("binance", "spot")
     assert type(sources.client("binance", "swap").exchange).__name__ == "binanceusdm"
+
+
+def test_a_perpetual_shares_the_default_chain_leaving_out_the_venues_without_perpetuals(emulator):
+    """The shipped chain names Kraken and Coinbase, which have no perpetual market here: open interest's chain
+    leaves them out instead of failing to build; Yahoo stays and is passed over for not serving the dataset."""
+    names = load_settings(DEFAULT_CONFIG, env={}).symbols[0].sources
+    assert {"kraken", "coinbase"} <= set(names)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    chain = SourcesResource(emulator_url=emulator.url).chain(
+        names, dataset=OPEN_INTEREST,
+        validate=lambda f: OPEN_INTEREST.validate(f, start=hour, end=hour + timedelta(hours=1), timeframe_ms=300_000))
+    assert [m.source.name for m in chain.members] == [n for n in names if n not in ("kraken", "coinbase")]
+    emulator.add_fault("binanceusdm:status:503")
+    result = chain.fetch("BTC/USDT:USDT", start=hour, end=hour + timedelta(hours=1), timeframe="5m", expected_rows=12)
+    assert (result.source, result.frame.height) == ("okx", 12)
