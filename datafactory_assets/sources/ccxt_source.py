@@ -181,7 +181,8 @@ class CcxtCandleSource:
         start_s, now = epoch_ms(start) / 1000, datetime.now(UTC).timestamp()  # a naive start is UTC, not local time
         rows = endpoint.depth_rows
         if rows is not None and start_s < now - rows * self.exchange.parse_timeframe(timeframe):
-            return f"{self.name} keeps only its latest {rows} candles; the window starts before them"
+            kept = "candles" if dataset.ohlcv else f"{dataset.name} rows"
+            return f"{self.name} keeps only its latest {rows} {kept}; the window starts before them"
         if endpoint.depth is not None and start_s < now - endpoint.depth.total_seconds():
             return (f"{self.name} keeps {dataset.name} only for the last {endpoint.depth / timedelta(days=1):g} "
                     "days; the window starts before them")
