@@ -175,19 +175,20 @@ def _barrier(fault: Fault, *, venue: Venue, request: Request) -> Response:
 
 
 class AlteredStore:
-    """A `CandleStore` whose pages come altered by `alter(symbol, frame)`; everything else is the store's.
+    """A `CandleStore` whose pages come altered by `alter(symbol, frame, series)`; everything else is the store's.
 
     Altered pages are never final (never cached) unless `keeps_final`: a fault's pages must not outlive it, while a
     deterministic alteration that the cache key names (a price offset) may keep the page's own finality.
     """
 
-    def __init__(self, store: CandleStore, alter: Callable[[str, pl.DataFrame], pl.DataFrame], *,
+    def __init__(self, store: CandleStore, alter: Callable[[str, pl.DataFrame, str], pl.DataFrame], *,
                  keeps_final: bool = False):
         self._store, self._alter, self._keeps_final = store, alter, keeps_final
 
     def page(self, symbol: str, **selection) -> Page:
         page = self._store.page(symbol, **selection)
-        return Page(frame=self._alter(symbol, page.frame), final=self._keeps_final and page.final)
+        frame = self._alter(symbol, page.frame, selection.get("series", "trade"))
+        return Page(frame=frame, final=self._keeps_final and page.final)
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
@@ -197,7 +198,7 @@ def _altering(alter: Callable[[Fault, pl.DataFrame], pl.DataFrame]) -> Callable[
     """A kind's `apply` that has the venue answer as usual from a store whose pages `alter` changed."""
 
     def apply(fault: Fault, *, venue: Venue, request: Request) -> Response:
-        return venue.with_store(AlteredStore(venue.store, lambda _, frame: alter(fault, frame))).respond(request)
+        return venue.with_store(AlteredStore(venue.store, lambda _, frame, __: alter(fault, frame))).respond(request)
 
     return apply
 

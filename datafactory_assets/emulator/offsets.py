@@ -79,14 +79,18 @@ class PriceOffsets:
             return self._bps.get(venue, 0.0)
 
 
+PREMIUM_DECIMALS = 8
+
+
 def priced(venue: Venue, bps: float) -> Venue:
     """`venue` serving its prices `bps` basis points off (itself when there is no offset)."""
     if not bps:
         return venue
     factor = 1.0 + bps / 10_000
 
-    def scale(symbol: str, frame: pl.DataFrame) -> pl.DataFrame:
-        decimals = venue.store.price_decimals(symbol)
+    def scale(symbol: str, frame: pl.DataFrame, series: str) -> pl.DataFrame:
+        # A premium index is a ratio around 1e-4, which a price tick would round to 0.
+        decimals = PREMIUM_DECIMALS if series == "premium" else venue.store.price_decimals(symbol)
         return frame.with_columns((pl.col(c) * factor).round(decimals) for c in PRICE_COLUMNS if c in frame.columns)
 
     return venue.with_store(AlteredStore(venue.store, scale, keeps_final=True))

@@ -42,6 +42,7 @@ class WarehouseReadOnlyError(PermissionError):
 
 
 _held = threading.local()
+_FLOCK_POLL_S = 0.01  # the longest a waiter for our lock sleeps between two tries
 
 
 def lock_path(database: Path) -> Path:
@@ -95,19 +96,22 @@ def _open(database: Path, *, shared: bool) -> int | None:
 
 
 def _acquire(fd: int, *, shared: bool, timeout_s: float, path: Path) -> None:
+    """Our lock, polled at most `_FLOCK_POLL_S` apart: a writer holds it for about a tenth of a second (open, upsert,
+    read-back, checkpoint), so a waiter backing off to a quarter of a second (as it did) left it free for most of its
+    sleep while every run's next write queued behind; a poll is one system call."""
     mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
     wait_while_locked(lambda: fcntl.flock(fd, mode), locked=lambda exc: isinstance(exc, BlockingIOError),
-                      timeout_s=timeout_s, path=path)
+                      timeout_s=timeout_s, path=path, max_sleep_s=_FLOCK_POLL_S)
 
 
 def wait_while_locked(attempt: Callable[[], T], *, locked: Callable[[BaseException], bool], timeout_s: float,
-                      path: Path) -> T:
-    """`attempt()`, tried again with jittered back-off while it fails because another process holds `path`;
-    `WarehouseLockedError` once `timeout_s` have passed."""
+                      path: Path, max_sleep_s: float = 0.25) -> T:
+    """`attempt()`, tried again with jittered back-off (up to `max_sleep_s` between tries) while it fails because
+    another process holds `path`; `WarehouseLockedError` once `timeout_s` have passed."""
     try:
         return retry(
             retry=retry_if_exception(locked),
-            wait=wait_random_exponential(multiplier=0.005, max=0.25),
+            wait=wait_random_exponential(multiplier=0.005, max=max_sleep_s),
             stop=stop_after_delay(timeout_s),
             reraise=True,
         )(attempt)()

@@ -154,9 +154,11 @@ def test_unknown_symbols_and_periods_are_binances_errors(http):
 def test_a_price_offset_moves_perpetual_candles_and_leaves_funding_alone(client, emu):
     emu.set_price_offset("binanceusdm", 100)
     candle = client.fetch_ohlcv(BTC, "1m", since=T0, limit=1)[0]
+    premium = client.fetch_ohlcv(BTC, "1m", since=T0, limit=1, params={"price": "premiumIndex"})[0]
     funding = client.fetch_funding_rate_history(BTC, since=T0, limit=3)
     emu.add_fault("binanceusdm:spike@1")
     spiked = client.fetch_funding_rate_history(BTC, since=T0, limit=3)
     emu.clear_price_offsets()
     assert candle[4] == round(expected("trade", T0, 1)[0][4] * 1.01, 2)
+    assert premium[4] == round(expected("premium", T0, 1)[0][4] * 1.01, 8) != 0  # not rounded to the price tick
     assert funding == spiked == client.fetch_funding_rate_history(BTC, since=T0, limit=3)

@@ -139,3 +139,13 @@ def test_the_embedded_event_log_writes_after_a_wipe_and_from_a_forked_process(em
     assert child.exitcode == 0
     materialize(embedded, "2024-03-01-06:00", "2024-03-01-06:00")
     assert embedded.get_materialized_partitions(hourly.key) == {f"2024-03-01-{h:02d}:00" for h in range(3, 7)}
+
+
+def test_the_embedded_event_log_commits_without_waiting_for_the_disk_on_its_wal_files(embedded):
+    run_id = materialize(embedded, "2024-03-01-00:00", "2024-03-01-01:00").run_id
+
+    for shard in ("index", run_id):
+        with embedded.event_log_storage._connect(shard) as conn:
+            modes = (conn.exec_driver_sql("PRAGMA journal_mode").scalar(),
+                     conn.exec_driver_sql("PRAGMA synchronous").scalar())
+        assert modes == ("wal", 1)  # 1: NORMAL (SQLite's default, FULL, is 2)
