@@ -98,7 +98,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         report = ingest_window(symbol, start=window.start, end=window.end, sources=sources, dataset=dataset,
                                warehouse=warehouse, run_id=context.run_id,
                                read_from=trailing_start(window.start, settings=anomaly,
-                                                        timeframe_ms=symbol.timeframe_ms))
+                                                        timeframe_ms=symbol.timeframe_ms)
+                               if {ACCURACY, ANOMALY} & set(dataset.checks) else None)
     except ValidationFailedError as exc:
         yield from _declared([validation_result(exc.violations)], dataset)
         raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
@@ -177,13 +178,14 @@ def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[s
     return dict(per_hour.iter_rows())
 
 
-def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *, checks,
+def _stored_checks(recent: pl.DataFrame | None, symbol: SymbolSettings, window: dg.TimeWindow, *, checks,
                    accuracy: AccuracySettings, anomaly: AnomalySettings, sources: SourcesResource,
                    turn: ReferenceTurn) -> list[dg.AssetCheckResult]:
     """Accuracy and anomaly verdicts, those of `checks` (the dataset's: open interest has neither), over what is
     stored after the write (`recent`: read back by the write's own connection, closed before the reference is
-    asked): the window, and for anomalies the candles before it. A window holding no hour of the symbol's turn to
-    ask the reference is not compared, and its check says so."""
+    asked; not read back at all when the dataset declares neither check): the window, and for anomalies the
+    candles before it. A window holding no hour of the symbol's turn to ask the reference is not compared, and its
+    check says so."""
     results = []
     if ACCURACY in checks:
         stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
