@@ -42,6 +42,11 @@ def candle_key(symbol: SymbolSettings, dataset: Dataset = SPOT_CANDLES) -> dg.As
     return dg.AssetKey([dataset.name, symbol.asset_name])
 
 
+def dataset_keys(symbol: SymbolSettings) -> list[dg.AssetKey]:
+    """The asset keys of every dataset the symbol collects (`candles/btc_usdt`, `open_interest/btc_usdt`)."""
+    return [candle_key(symbol, DATASETS[name]) for name in symbol.datasets]
+
+
 @cache
 def hourly_partitions(start: datetime) -> dg.HourlyPartitionsDefinition:
     """One shared definition per start date: the still-open hour is never a partition (end_offset=0)."""

@@ -36,9 +36,10 @@ _IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
 
 
 def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
-    """`candles_healing` over every candle asset, running by default unless `[healing] enabled = false`."""
-    symbols = {s.symbol: s for s in settings.symbols}
-    keys = {s.symbol: candle_key(s) for s in settings.symbols}
+    """`candles_healing` over every spot candle asset, running by default unless `[healing] enabled = false`; a
+    symbol collecting no spot candles (a perpetual) is not its to heal."""
+    symbols = {s.symbol: s for s in settings.symbols if SPOT_CANDLES.name in s.datasets}
+    keys = {symbol: candle_key(s) for symbol, s in symbols.items()}
     healing = settings.healing
 
     @dg.sensor(name="candles_healing", minimum_interval_seconds=healing.interval_s,
@@ -50,7 +51,7 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
         now = datetime.now(UTC)
         until = (now - timedelta(minutes=healing.settle_minutes)).replace(minute=0, second=0, microsecond=0)
         tick = plan_tick(
-            _incomplete_ranges(settings.symbols, warehouse, until=until, dataset=SPOT_CANDLES),
+            _incomplete_ranges(tuple(symbols.values()), warehouse, until=until, dataset=SPOT_CANDLES),
             in_flight=_in_flight(context.instance, symbols, keys),
             memory=HealingMemory.from_cursor(context.cursor),
             now=now.timestamp(), settings=healing, partitions_per_run=settings.partitions_per_run,
