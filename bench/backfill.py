@@ -12,6 +12,10 @@ Three timings in one run, the emulator in its own process (warmed once so every 
           the figure before the shipped settings. The per-partition figure is (dagster - ours) / partitions, so it
           also holds what the asset does besides `ingest_window`: its checks (accuracy and anomaly read the stored
           window back) and its per-partition metadata.
+Wall times on this shared machine grow several times with its load, so every pass also reports the CPU seconds this
+process used (the Dagster passes run in it: the run worker), and with `--postgres` the PostgreSQL server's (its
+processes and the sessions that ended): `dagster_cpu_ms_per_partition` is (dagster CPU - ours CPU) / partitions,
+`postgres_cpu_ms_per_partition` the server's CPU during the shipped pass / partitions.
 The shared limiter is in the path with a budget too large to block, and ccxt's own throttle is off in the raw pass,
 so the figures measure per-candle cost, not the venue's budget.
 Raw and ours alternate for five rounds and the medians are reported (this machine is shared and noisy); the Dagster
@@ -28,7 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -63,9 +67,9 @@ def resilient_sources(url: str, state: Path) -> SourcesResource:
     return SourcesResource(emulator_url=url, state_path=str(state), budgets={"binance": 10**9})
 
 
-def ours_pass(url: str, workdir: Path) -> tuple[int, float]:
-    """The asset code path, one 30-day window per symbol."""
-    began = time.perf_counter()
+def ours_pass(url: str, workdir: Path) -> tuple[int, float, float]:
+    """The asset code path, one 30-day window per symbol: candles, seconds, CPU seconds."""
+    began, cpu = time.perf_counter(), time.process_time()
     warehouse = WarehouseResource(path=str(workdir / "ours.duckdb"))
     sources = resilient_sources(url, workdir / "ours.resilience.sqlite")
     rows = 0
@@ -73,7 +77,7 @@ def ours_pass(url: str, workdir: Path) -> tuple[int, float]:
         settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
         rows += ingest_window(settings, start=START, end=END, sources=sources,
                               warehouse=warehouse).rows
-    return rows, time.perf_counter() - began
+    return rows, time.perf_counter() - began, time.process_time() - cpu
 
 
 def _set(values: Mapping[str, str | None]) -> None:
@@ -104,8 +108,10 @@ def instance(home: Path, *, profile: str, shipped: bool) -> dg.DagsterInstance:
     return dg.DagsterInstance.from_config(str(home))
 
 
-def dagster_pass(url: str, workdir: Path, *, profile: str, shipped: bool) -> tuple[int, float]:
-    """The same backfill through Dagster: one in-process run of 720 hourly partitions per symbol."""
+def dagster_pass(url: str, workdir: Path, *, profile: str, shipped: bool,
+                 server_cpu: Callable[[], float]) -> tuple[int, float, float, float]:
+    """The same backfill through Dagster: one in-process run of 720 hourly partitions per symbol. Candles, seconds,
+    CPU seconds of this process and of the storage's server (`server_cpu`) while the runs ran."""
     name = f"dagster_{'shipped' if shipped else 'default'}"
     warehouse = WarehouseResource(path=str(workdir / f"{name}.duckdb"))
     resources = {"warehouse": warehouse, "sources": resilient_sources(url, workdir / f"{name}.resilience.sqlite")}
@@ -113,34 +119,38 @@ def dagster_pass(url: str, workdir: Path, *, profile: str, shipped: bool) -> tup
     home = workdir / f"{name}_home"
     home.mkdir()
     variables = {**(DAGSTER_ENV if shipped else dict.fromkeys(DAGSTER_ENV)), "DAGSTER_HOME": str(home)}
-    began = time.perf_counter()
     with environment(variables), instance(home, profile=profile, shipped=shipped) as dagster:
+        began, cpu, server = time.perf_counter(), time.process_time(), server_cpu()
         for symbol in SYMBOLS:
             settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
             dg.materialize([build_candle_asset(settings, partitions_per_run=720)], instance=dagster,
                            resources=resources, tags={"dagster/asset_partition_range_start": START.strftime(
                                "%Y-%m-%d-%H:%M"), "dagster/asset_partition_range_end": last})
-        seconds = time.perf_counter() - began
+        seconds, cpu, server = time.perf_counter() - began, time.process_time() - cpu, server_cpu() - server
         if profile == "production":  # the next pass starts on an empty event log, like this one
             dagster.wipe()
     with warehouse.connect(read_only=True) as conn:
-        return conn.execute("SELECT count(*) FROM candles").fetchall()[0][0], seconds
+        return conn.execute("SELECT count(*) FROM candles").fetchall()[0][0], seconds, cpu, server
 
 
-def postgres_environment(stack: ExitStack) -> dict[str, str]:
-    """A throw-away PostgreSQL server for the production profile (the e2e tests' own), stopped with `stack`."""
+def postgres_server(stack: ExitStack) -> tuple[dict[str, str], Callable[[], float]]:
+    """A throw-away PostgreSQL server for the production profile (the e2e tests' own), stopped with `stack`: its
+    DATAFACTORY_PG_* variables and a reading of the CPU seconds its processes have used so far."""
     from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 
     if reason := missing_reason():
         sys.exit(f"--postgres: {reason}")
-    return stack.enter_context(PostgresServer()).env
+    server = stack.enter_context(PostgresServer())
+    postmaster = int((server.data / "postmaster.pid").read_text().split()[0])
+    return server.env, lambda: sum(harness.tree_cpu_seconds(postmaster).values())
 
 
 def main(rounds: int = 5) -> None:
     profile = "production" if "--postgres" in sys.argv else "embedded"
-    raw_times, ours_times, dagster = [], [], {}
+    raw_times, ours_times, ours_cpu, dagster = [], [], [], {}
     with ExitStack() as stack:
-        stack.enter_context(environment(postgres_environment(stack) if profile == "production" else {}))
+        env, server_cpu = postgres_server(stack) if profile == "production" else ({}, lambda: 0.0)
+        stack.enter_context(environment(env))
         emulator, url = start_emulator()
         stack.callback(emulator.terminate)
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
@@ -151,21 +161,22 @@ def main(rounds: int = 5) -> None:
             round_dir = workdir / f"round{round_no}"
             round_dir.mkdir()
             raw_rows, raw_s = raw_pass(url, round_dir)
-            rows, ours_s = ours_pass(url, round_dir)
+            rows, ours_s, cpu_s = ours_pass(url, round_dir)
             raw_times.append(raw_s)
             ours_times.append(ours_s)
+            ours_cpu.append(cpu_s)
         passes = [] if "--skip-dagster" in sys.argv else [True] if "--skip-defaults" in sys.argv else [True, False]
         for shipped in passes:
-            dagster[shipped] = dagster_pass(url, workdir, profile=profile, shipped=shipped)
+            dagster[shipped] = dagster_pass(url, workdir, profile=profile, shipped=shipped, server_cpu=server_cpu)
     expected = len(SYMBOLS) * DAYS * 1440
-    assert rows == raw_rows == expected and all(n == expected for n, _ in dagster.values()), (rows, raw_rows, dagster)
-    raw_s, ours_s = statistics.median(raw_times), statistics.median(ours_times)
+    assert rows == raw_rows == expected and all(d[0] == expected for d in dagster.values()), (rows, raw_rows, dagster)
+    raw_s, ours_s, ours_cpu_s = (statistics.median(times) for times in (raw_times, ours_times, ours_cpu))
     ratio = statistics.median(o / r for o, r in zip(ours_times, raw_times))
     partitions = len(SYMBOLS) * DAYS * 24
-    shipped_s, default_s = (dagster[key][1] if key in dagster else None for key in (True, False))
+    shipped, default = dagster.get(True), dagster.get(False)
 
-    def per_partition_ms(seconds: float | None) -> float | None:
-        return None if seconds is None else round(1000 * (seconds - ours_s) / partitions, 2)
+    def per_partition_ms(seconds: float | None, ours: float = 0.0) -> float | None:
+        return None if seconds is None else round(1000 * (seconds - ours) / partitions, 2)
 
     def rounded(seconds: float | None) -> float | None:
         return None if seconds is None else round(seconds, 3)
@@ -173,11 +184,14 @@ def main(rounds: int = 5) -> None:
     print(f"raw ccxt loop + one insert : {raw_rows} candles, median {raw_s:.2f}s of {rounds} "
           f"({raw_rows / raw_s:,.0f}/s); rounds {[round(t, 2) for t in raw_times]}")
     print(f"asset code path (ours)     : {rows} candles, median {ours_s:.2f}s of {rounds} "
-          f"({rows / ours_s:,.0f}/s); rounds {[round(t, 2) for t in ours_times]}")
-    for label, seconds in (("shipped settings", shipped_s), ("Dagster defaults", default_s)):
-        if seconds is not None:
+          f"({rows / ours_s:,.0f}/s), {ours_cpu_s:.2f}s CPU; rounds {[round(t, 2) for t in ours_times]}")
+    for label, measured in (("shipped settings", shipped), ("Dagster defaults", default)):
+        if measured is not None:
+            _, seconds, cpu, server = measured
             print(f"through Dagster materialize, {profile} profile, {label}: {seconds:.2f}s ({partitions} hourly "
-                  f"partitions, {per_partition_ms(seconds):.2f} ms of Dagster bookkeeping per partition)")
+                  f"partitions, {per_partition_ms(seconds, ours_s):.2f} ms of Dagster bookkeeping per partition; "
+                  f"CPU {cpu:.2f}s, {per_partition_ms(cpu, ours_cpu_s):.2f} ms per partition over ours"
+                  + (f", PostgreSQL server {server:.2f}s" if profile == "production" else "") + ")")
     print(json.dumps({
         "candles": rows,
         "seconds": round(ours_s, 3),
@@ -185,11 +199,14 @@ def main(rounds: int = 5) -> None:
         "raw_candles_per_s": round(raw_rows / raw_s),
         "ratio": round(ratio, 3),
         "instance_profile": profile,
-        "dagster_seconds": rounded(shipped_s),
-        "dagster_ratio": None if shipped_s is None else round(shipped_s / raw_s, 3),
-        "dagster_ms_per_partition": per_partition_ms(shipped_s),
-        "dagster_default_seconds": rounded(default_s),
-        "dagster_default_ms_per_partition": per_partition_ms(default_s),
+        "dagster_seconds": rounded(shipped and shipped[1]),
+        "dagster_ratio": None if shipped is None else round(shipped[1] / raw_s, 3),
+        "dagster_ms_per_partition": per_partition_ms(shipped and shipped[1], ours_s),
+        "dagster_cpu_ms_per_partition": per_partition_ms(shipped and shipped[2], ours_cpu_s),
+        "postgres_cpu_ms_per_partition": per_partition_ms(shipped[3]) if shipped and profile == "production" else None,
+        "dagster_default_seconds": rounded(default and default[1]),
+        "dagster_default_ms_per_partition": per_partition_ms(default and default[1], ours_s),
+        "load_average": round(os.getloadavg()[0], 2),
     }))
 
 

@@ -28,5 +28,6 @@ EARLIER_TEMPLATES: dict[str, frozenset[str]] = {
         "9bdf684ecbc64ef0fe779a39648d1250c07b07872a0271fb1d71651c28dcf7c7",
         "b562b47233add1fe2927e21a7634b93c6f3799db25b4ac5e158818fec33ad0e6",
         "ce70ef8ee3bac0d9970140e837dc6b976aaa33ea27a7b813d0ef2e9a54b58a0c",
+        "f2e5944b22a56a2ef22faf10f92db8d513f13a0197874817f739dd580502fe28",
     }),
 }

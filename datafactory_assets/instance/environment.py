@@ -9,8 +9,8 @@ about 54 ms on PostgreSQL, against well under 1 ms of our own fetch and write). 
   marks the partitions of a failed run failed (its failed-partition query reads per-partition planned events); the
   candle asset reports those itself (`datafactory_assets/instance/failed_partitions.py`).
 - `DAGSTER_EVENT_BATCH_SIZE`: the partition materializations of one step reach the storage as one batch
-  (`EventMethods.handle_new_event`); PostgreSQL writes a batch in one INSERT and one index transaction
-  (`PostgresEventLogStorage.store_event_batch`), SQLite still one event at a time. Above the largest range run
+  (`EventMethods.handle_new_event`); Dagster's PostgreSQL storage writes a batch in one INSERT, its SQLite storage
+  still one event at a time, ours both as one executemany (event_logs.py). Above the largest range run
   (`[backfill] partitions_per_run`, 720 by default), so a run's materializations are one batch.
 
 `datafactory up` (launcher.py) and the e2e platform both start Dagster with `dagster_environment()`; Dagster reads the

@@ -2,8 +2,6 @@
 them back as it reads its own (per-partition records, materialized partitions, the asset's latest event); a check
 over the whole run is planned once and completed by its result."""
 
-import multiprocessing
-
 import dagster as dg
 import pytest
 
@@ -13,38 +11,7 @@ from datafactory_assets.instance.environment import DAGSTER_ENV
 from datafactory_assets.instance.profiles import write_instance_config
 from datafactory_assets.instance.event_logs import (OPEN_RUN_FILES, BatchingSqliteEventLogStorage,
                                                     CheckPlannedOncePostgresEventLogStorage)
-from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
-
-HOURS = dg.HourlyPartitionsDefinition(start_date="2024-03-01-00:00")
-
-
-@dg.asset(partitions_def=HOURS, check_specs=[dg.AssetCheckSpec("whole_run", asset="hourly")])
-def hourly(context: dg.AssetExecutionContext):
-    for key in context.partition_keys:
-        context.add_asset_metadata({"own": key}, partition_key=key)
-    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(check_name="whole_run", passed=True)])
-
-
-@pytest.fixture(params=["embedded", "production"])
-def instance(request, tmp_path, monkeypatch):
-    """The shipped instance of each profile (production on a throw-away PostgreSQL server), with the shipped Dagster
-    variables, in a temporary DAGSTER_HOME."""
-    env = {"DAGSTER_HOME": str(tmp_path), **DAGSTER_ENV}
-    if request.param == "production":
-        if reason := missing_reason():
-            pytest.skip(reason)
-        env |= request.getfixturevalue("postgres").env
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    write_instance_config(tmp_path, request.param)
-    with dg.DagsterInstance.from_config(str(tmp_path)) as shipped:
-        yield shipped
-
-
-@pytest.fixture
-def postgres():
-    with PostgresServer() as server:
-        yield server
+from datafactory_tests.instance.range_runs import HOURS, hourly, materialize, materialize_in_a_fork
 
 
 @pytest.fixture
@@ -61,11 +28,6 @@ def single_writes(instance, monkeypatch) -> list[str]:
 
     monkeypatch.setattr(storage, "store_event", store_event)
     return written
-
-
-def materialize(instance: dg.DagsterInstance, first: str, last: str) -> dg.ExecuteInProcessResult:
-    return dg.materialize([hourly], instance=instance, tags={"dagster/asset_partition_range_start": first,
-                                                            "dagster/asset_partition_range_end": last})
 
 
 def test_a_range_run_is_stored_in_one_batch_and_read_back_per_partition(instance, single_writes):
@@ -131,12 +93,7 @@ def test_the_embedded_event_log_writes_after_a_wipe_and_from_a_forked_process(em
     embedded.wipe()
     assert embedded.get_materialized_partitions(hourly.key) == set()
 
-    child = multiprocessing.get_context("fork").Process(
-        target=materialize, args=(embedded, "2024-03-01-03:00", "2024-03-01-05:00"))
-    child.start()
-    child.join(timeout=120)
-
-    assert child.exitcode == 0
+    assert materialize_in_a_fork(embedded, "2024-03-01-03:00", "2024-03-01-05:00") == 0
     materialize(embedded, "2024-03-01-06:00", "2024-03-01-06:00")
     assert embedded.get_materialized_partitions(hourly.key) == {f"2024-03-01-{h:02d}:00" for h in range(3, 7)}
 

@@ -42,7 +42,7 @@ def test_the_production_config_is_a_valid_dagster_instance_with_postgres_queue_a
     config, _ = dagster_instance_config(str(tmp_path))
     assert "storage" not in config and {config[k]["class"] for k in ("run_storage", "event_log_storage",
                                                                      "schedule_storage")} == {
-        "PostgresRunStorage", "CheckPlannedOncePostgresEventLogStorage", "PostgresScheduleStorage"}
+        "PooledPostgresRunStorage", "CheckPlannedOncePostgresEventLogStorage", "PooledPostgresScheduleStorage"}
     assert config["run_storage"]["config"] == config["event_log_storage"]["config"] == config["schedule_storage"][
         "config"] and config["event_log_storage"]["config"]["postgres_db"]["hostname"] == {"env": "DATAFACTORY_PG_HOST"}
     assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
