@@ -5,6 +5,7 @@ from datafactory_assets.assets.candles import (
     build_candle_asset,
     candle_assets,
     candle_key,
+    dataset_keys,
     hourly_partitions,
 )
 from datafactory_assets.assets.coverage import COVERAGE_KEY, build_coverage_asset
@@ -21,6 +22,7 @@ __all__ = [
     "build_source_health_asset",
     "candle_assets",
     "candle_key",
+    "dataset_keys",
     "hourly_partitions",
     "rollup_assets",
 ]

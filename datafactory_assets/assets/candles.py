@@ -18,6 +18,7 @@ from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
 from datafactory_assets.checks.counterpart import COUNTERPARTS, check_counterpart
 from datafactory_assets.checks.names import ACCURACY, ANOMALY
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
+from datafactory_assets.datasets.slots import slot_ms
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
@@ -40,6 +41,11 @@ def backfill_policy_on_purpose() -> Iterator[None]:
 def candle_key(symbol: SymbolSettings, dataset: Dataset = SPOT_CANDLES) -> dg.AssetKey:
     """`<dataset>/<base>_<quote>`, the asset key of a symbol's dataset (`candles/btc_usdt` for spot candles)."""
     return dg.AssetKey([dataset.name, symbol.asset_name])
+
+
+def dataset_keys(symbol: SymbolSettings) -> list[dg.AssetKey]:
+    """The asset keys of every dataset the symbol collects (`candles/btc_usdt`, `open_interest/btc_usdt`)."""
+    return [candle_key(symbol, DATASETS[name]) for name in symbol.datasets]
 
 
 @cache
@@ -74,7 +80,8 @@ def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: 
         freshness_policy=freshness_policy,
         check_specs=check_specs(key, checks=dataset.checks),
         kinds={"duckdb", "polars"},
-        metadata={"symbol": symbol.symbol, "timeframe": symbol.timeframe, "sources": ", ".join(symbol.sources)},
+        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe) or "venue's",
+                  "sources": ", ".join(symbol.sources)},
         description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
     )
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
@@ -121,7 +128,7 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
                          "or another quote currency refused")
     yield dg.MaterializeResult(
         metadata=(_event_metadata(context, report) if dataset.cadence.venue_interval
-                  else _partition_metadata(context, symbol, report)),
+                  else _partition_metadata(context, report, slot=slot_ms(dataset, symbol.timeframe_ms))),
         check_results=_declared([validation_result([]),
                                  gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
                                  *(_stored_checks(report.stored, symbol, window, dataset=dataset,
@@ -136,17 +143,17 @@ def _declared(results: list[dg.AssetCheckResult], dataset: Dataset) -> list[dg.A
     return [result for result in results if result.check_name in dataset.checks]
 
 
-def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSettings,
-                        report: IngestReport) -> dict[str, int]:
+def _partition_metadata(context: dg.AssetExecutionContext, report: IngestReport, *, slot: int) -> dict[str, int]:
     """Each partition's materialization carries only its own numbers; the run's figures go once, on its newest
     partition (the one the asset page shows as the latest materialization). Dagster copies a MaterializeResult's
     metadata into every partition's event, so the result carries what a complete hour's numbers are, and only the
     incomplete hours and the newest get metadata of their own (each `add_asset_metadata` call copies all the
-    partition metadata added before it, so one per partition would cost the square of the run's length)."""
+    partition metadata added before it, so one per partition would cost the square of the run's length). Rows are
+    counted in the dataset's slots of `slot` ms (5m for open interest, the symbol's timeframe for candles)."""
     window = context.partition_time_window
-    minutes_per_candle = symbol.timeframe_ms // 60_000
-    for key, absent in _missing_per_partition(report.missing, timeframe_ms=symbol.timeframe_ms).items():
-        context.add_asset_metadata({"rows": symbol.candles_per_hour - absent,
+    minutes_per_candle, per_hour = slot // 60_000, 3_600_000 // slot
+    for key, absent in _missing_per_partition(report.missing, timeframe_ms=slot).items():
+        context.add_asset_metadata({"rows": per_hour - absent,
                                     "missing_minutes": absent * minutes_per_candle}, partition_key=key)
     context.add_asset_metadata({
         "run_rows": report.rows,
@@ -166,7 +173,7 @@ def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSetting
         "partitions": len(context.partition_keys),
         "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
     }, partition_key=context.partition_keys[-1])
-    return {"rows": symbol.candles_per_hour, "expected_rows": symbol.candles_per_hour, "missing_minutes": 0}
+    return {"rows": per_hour, "expected_rows": per_hour, "missing_minutes": 0}
 
 
 def _event_metadata(context: dg.AssetExecutionContext, report: IngestReport) -> dict[str, int]:

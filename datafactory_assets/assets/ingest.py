@@ -128,7 +128,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
                 f"{listed[1]:%Y-%m-%d %H:%M} UTC: an outage or a broken answer, not a hole")) from exc
         raise
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
-    holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms)
+    holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms,
+                             venue_reasons=dataset.ohlcv)
     with warehouse.connect() as conn:
         written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
                               run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol))
@@ -213,11 +214,12 @@ def _before_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, l
     )
 
 
-def _confirmed_holes(result: ChainResult, *, start: datetime, closed_end: datetime,
-                     timeframe_ms: int) -> ConfirmedHoles | None:
+def _confirmed_holes(result: ChainResult, *, start: datetime, closed_end: datetime, timeframe_ms: int,
+                     venue_reasons: bool) -> ConfirmedHoles | None:
     """The closed candles of the window that every source was asked for and none has, when the chain says so, and
     that some answer vouches for (between candles of that answer, or in a verified archive file), each with what
-    it means where the venue says (a Binance hole is a halt or maintenance); None when there are none."""
+    it means where the venue says, with `venue_reasons` (a Binance hole is a halt or maintenance: its reason speaks
+    of klines, so OHLCV datasets only); None when there are none."""
     if not result.holes_confirmed:
         return None
     holes = pl.DataFrame({"ts": missing_times(result.frame["ts"], start=start, end=closed_end,
@@ -227,7 +229,7 @@ def _confirmed_holes(result: ChainResult, *, start: datetime, closed_end: dateti
         inside = pl.any_horizontal(pl.lit(False), *(pl.col("ts").is_between(first, last) for first, last in spans))
         vouched = vouched | inside
         quirks = VENUES.get(source)
-        if quirks is not None and quirks.hole_reason:
+        if venue_reasons and quirks is not None and quirks.hole_reason:
             reason = pl.when(inside).then(pl.lit(quirks.hole_reason)).otherwise(reason)
     holes = holes.filter(vouched).with_columns(reason=reason)
     if not holes.height:

@@ -1,4 +1,4 @@
-"""Candle validation as pure functions over the canonical frame: each rule counts its offenders and names one."""
+"""Validation per dataset as pure functions over its canonical frame: each rule counts its offenders and names one."""
 
 from __future__ import annotations
 
@@ -67,3 +67,20 @@ def violations_of(frame: pl.DataFrame, rules: dict[str, pl.Expr]) -> list[Violat
         if offenders.height:
             violations.append(Violation(rule=name, count=offenders.height, first_ts=offenders["ts"].min()))
     return violations
+
+
+def validate_open_interest(frame: pl.DataFrame, *, start: datetime, end: datetime,
+                           timeframe_ms: int) -> list[Violation]:
+    """Every rule a stored open-interest row must satisfy: an amount present, finite and not negative; a value (in
+    the quote currency) finite and not negative where the venue gives one (Bybit does not); the time on the
+    dataset's grid and inside [start, end); one row per time."""
+    start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+    amount, value = pl.col("open_interest"), pl.col("open_interest_value")
+    return violations_of(frame, {
+        "null_value": pl.col("ts").is_null() | amount.is_null(),
+        "non_finite_value": ~amount.is_finite() | ~value.is_finite(),
+        "negative_open_interest": (amount < 0) | (value < 0),
+        "misaligned_timestamp": (pl.col("ts").dt.epoch("ms") % timeframe_ms) != 0,
+        "outside_window": (pl.col("ts") < start) | (pl.col("ts") >= end),
+        "duplicate_timestamp": pl.col("ts").is_duplicated(),
+    })

@@ -2,7 +2,10 @@
 
 Where a dataset's files live is its `VenueEndpoint.archive_path` for this source (spot klines:
 `spot/{period}/klines`, period `monthly` or `daily`; a perpetual's under `futures/um/{period}/...`, named by the same
-market id, `BTCUSDT`); a dataset without one is not served.
+market id, `BTCUSDT`); a dataset without one is not served. Kline folders hold one folder per interval; the USDⓈ-M
+`metrics` folder (open interest every 5 minutes, daily files only) names its files by their data instead
+(`BTCUSDT-metrics-2025-06-01.zip`) and its CSVs, like every futures/um CSV and unlike the spot ones, start with a
+header row, so they are read by column name (`_NAMED_BY_DATA`, `_PARSERS`).
 
 For years of 1-minute history one month file (44,640 candles in one download) is far faster than 45 REST pages, and
 it spends none of the REST API's request weight. Every file is checked against the SHA-256 the archive publishes
@@ -22,6 +25,8 @@ import hashlib
 import io
 import re
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -29,6 +34,7 @@ import polars as pl
 import requests
 
 from datafactory_assets.datasets import SPOT_CANDLES, Dataset
+from datafactory_assets.datasets.open_interest import OPEN_INTEREST, open_interest_from_columns
 from datafactory_assets.frames import candles_from_columns, empty_candles
 from datafactory_assets.sources.base import (
     BrokenAnswerError,
@@ -59,6 +65,10 @@ COLUMNS = {
     "volume": pl.Float64, "close_time": pl.Int64, "quote_volume": pl.Float64, "trades": pl.Int64,
     "taker_buy_base": pl.Float64, "taker_buy_quote": pl.Float64, "ignore": pl.String,
 }
+# Folders whose files are named by their data rather than an interval, with the periods the archive publishes them
+# for (binance-public-data's README and download-futures-metrics.py: metrics come in daily files only).
+_NAMED_BY_DATA = {"metrics": ("daily",)}
+_METRICS_TIME = "%Y-%m-%d %H:%M:%S"
 _MICROSECONDS_FROM = 10**14  # epoch ms stay below this until the year 5138; epoch µs passed it in 1973
 _CHECKSUM = re.compile(r"^([0-9a-f]{64})\s+(\S+)\s*$")
 
@@ -71,6 +81,7 @@ class ArchiveFile:
     path: str
     start: datetime  # naive UTC, as in the canonical frame
     end: datetime
+    data: str = "klines"  # the folder's kind of data, which says how its CSV reads (`_PARSERS`)
 
 
 @dataclass(frozen=True)
@@ -132,9 +143,9 @@ class BinanceArchiveSource:
         endpoint = dataset.endpoint(self.name)
         run = runner(guard)
         first, last = naive_utc(epoch_ms(start)), naive_utc(epoch_ms(end))
-        market = symbol.split(":")[0].replace("/", "")  # BTC/USDT and the perpetual BTC/USDT:USDT: BTCUSDT
+        market = symbol.partition(":")[0].replace("/", "")  # the archive's id: BTCUSDT for BTC/USDT:USDT too
         requests_made: list[RequestRecord] = []
-        frames, files = [empty_candles()], []
+        frames, files = [dataset.empty()], []
         try:
             for piece in pieces(market, timeframe, start=first, end=last, now=naive_utc(epoch_ms(datetime.now(UTC))),
                                 path=endpoint.archive_path):
@@ -166,7 +177,7 @@ class BinanceArchiveSource:
         """The file's candles, from the cache or downloaded and verified (then cached); None when not published."""
         body = self.cache.get(file.name) if self.cache else None
         if body is not None:
-            return parse_klines(body, file=file, symbol=symbol, source=self.name)
+            return parse_file(body, file=file, symbol=symbol, source=self.name)
         fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made, window=window),
                       weight=weight)
         if fetched is None:
@@ -198,7 +209,7 @@ class BinanceArchiveSource:
             if actual != digest:
                 raise BrokenAnswerError(f"{self.name} {file.name}: SHA-256 {actual} does not match the published "
                                         f"{digest}; the file is not used")
-            frame = parse_klines(body, file=file, symbol=symbol, source=self.name)
+            frame = parse_file(body, file=file, symbol=symbol, source=self.name)
             probe.rows = frame.filter(pl.col("ts").is_between(first, last, closed="left")).height
         return body, frame
 
@@ -236,7 +247,10 @@ def pieces(market: str, timeframe: str, *, start: datetime, end: datetime, now: 
            path: str = SPOT_CANDLES.endpoint(NAME).archive_path) -> list[Piece]:
     """The files holding [start, end) (naive UTC) under `path` (a dataset's `archive_path`): a month file per ended
     month, with its ended days as stand-ins while it may still be unpublished, and day files for the ended days of
-    the month still running."""
+    the month still running; for a folder of day files only (`_NAMED_BY_DATA`), every ended day's file."""
+    if "monthly" not in _NAMED_BY_DATA.get(_data(path), ("monthly",)):
+        return [Piece(_day_file(market, timeframe, day, path=path)) for day in _days(start, end)
+                if day + timedelta(days=1) <= now]
     found = []
     month = start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
     while month < end:
@@ -252,28 +266,63 @@ def pieces(market: str, timeframe: str, *, start: datetime, end: datetime, now: 
     return found
 
 
+def parse_file(body: bytes, *, file: ArchiveFile, symbol: str, source: str) -> pl.DataFrame:
+    """A verified zip as its dataset's frame, read as its folder's data reads (`_PARSERS`)."""
+    return _PARSERS[file.data](body, file=file, symbol=symbol, source=source)
+
+
 def parse_klines(body: bytes, *, file: ArchiveFile, symbol: str, source: str) -> pl.DataFrame:
     """A verified zip's one CSV (12 columns; spot files have no header row, futures/um files start with one, told
     by its first character) as the canonical frame; open times in ms or µs alike.
 
     Raises `BrokenAnswerError` naming the file when it is not one readable kline CSV.
     """
+    with _one_csv(body, file=file, source=source, data="kline") as text:
+        if not text.strip():
+            return empty_candles()
+        rows = pl.read_csv(text, has_header=False, skip_rows=0 if text[:1].isdigit() else 1, schema=COLUMNS)
+    open_time = pl.col("open_time")
+    return candles_from_columns(
+        rows.with_columns(open_ms=pl.when(open_time >= _MICROSECONDS_FROM).then(open_time // 1000)
+                          .otherwise(open_time)),
+        symbol=symbol, source=source)
+
+
+def parse_metrics(body: bytes, *, file: ArchiveFile, symbol: str, source: str) -> pl.DataFrame:
+    """A verified zip's futures metrics CSV as the open interest frame, by its header's column names (it has
+    others: long/short ratios); `create_time` is `YYYY-MM-DD HH:MM:SS` UTC.
+
+    Raises `BrokenAnswerError` naming the file when it is not one readable metrics CSV.
+    """
+    with _one_csv(body, file=file, source=source, data="metrics") as text:
+        if not text.strip():
+            return OPEN_INTEREST.empty()
+        rows = pl.read_csv(text, columns=["create_time", "sum_open_interest", "sum_open_interest_value"],
+                           schema_overrides={"create_time": pl.String, "sum_open_interest": pl.Float64,
+                                             "sum_open_interest_value": pl.Float64})
+        columns = rows.select(
+            open_ms=pl.col("create_time").str.strptime(pl.Datetime("ms"), _METRICS_TIME).dt.epoch("ms"),
+            open_interest="sum_open_interest", open_interest_value="sum_open_interest_value")
+    return open_interest_from_columns(columns, symbol=symbol, source=source)
+
+
+# How each folder's files read.
+_PARSERS = {"klines": parse_klines, "metrics": parse_metrics}
+
+
+@contextmanager
+def _one_csv(body: bytes, *, file: ArchiveFile, source: str, data: str) -> Iterator[bytes]:
+    """The zip's one member; what fails while it is read inside the block is a `BrokenAnswerError` naming the
+    file."""
     try:
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
             members = archive.namelist()
             if len(members) != 1:
                 raise ValueError(f"holds {len(members)} files, not one CSV")
             text = archive.read(members[0])
-        if not text.strip():
-            return empty_candles()
-        rows = pl.read_csv(text, has_header=False, skip_rows=0 if text[:1].isdigit() else 1, schema=COLUMNS)
+        yield text
     except (zipfile.BadZipFile, ValueError, pl.exceptions.PolarsError) as exc:
-        raise BrokenAnswerError(f"{source} {file.name}: not a kline archive: {type(exc).__name__}: {exc}") from exc
-    open_time = pl.col("open_time")
-    return candles_from_columns(
-        rows.with_columns(open_ms=pl.when(open_time >= _MICROSECONDS_FROM).then(open_time // 1000)
-                          .otherwise(open_time)),
-        symbol=symbol, source=source)
+        raise BrokenAnswerError(f"{source} {file.name}: not a {data} archive: {type(exc).__name__}: {exc}") from exc
 
 
 def _published_digest(published: bytes, *, file: ArchiveFile) -> str:
@@ -286,15 +335,28 @@ def _published_digest(published: bytes, *, file: ArchiveFile) -> str:
 
 
 def _month_file(market: str, timeframe: str, month: datetime, month_end: datetime, *, path: str) -> ArchiveFile:
-    name = f"{market}-{timeframe}-{month:%Y-%m}.zip"
-    folder = path.format(period="monthly")
-    return ArchiveFile(name, f"/data/{folder}/{market}/{timeframe}/{name}", month, month_end)
+    return _file(market, timeframe, f"{month:%Y-%m}", month, month_end, folder=path.format(period="monthly"))
 
 
 def _day_file(market: str, timeframe: str, day: datetime, *, path: str) -> ArchiveFile:
-    name = f"{market}-{timeframe}-{day:%Y-%m-%d}.zip"
-    folder = path.format(period="daily")
-    return ArchiveFile(name, f"/data/{folder}/{market}/{timeframe}/{name}", day, day + timedelta(days=1))
+    return _file(market, timeframe, f"{day:%Y-%m-%d}", day, day + timedelta(days=1),
+                 folder=path.format(period="daily"))
+
+
+def _file(market: str, timeframe: str, period: str, start: datetime, end: datetime, *, folder: str) -> ArchiveFile:
+    """`<market>/<interval>/<market>-<interval>-<period>.zip` in an interval's folder, `<market>/<market>-<data>-
+    <period>.zip` in a folder named by its data."""
+    data = _data(folder)
+    if data in _NAMED_BY_DATA:
+        name = f"{market}-{data}-{period}.zip"
+        return ArchiveFile(name, f"/data/{folder}/{market}/{name}", start, end, data=data)
+    name = f"{market}-{timeframe}-{period}.zip"
+    return ArchiveFile(name, f"/data/{folder}/{market}/{timeframe}/{name}", start, end)
+
+
+def _data(path: str) -> str:
+    """The kind of data a folder path holds: its last part (`klines`, `metrics`)."""
+    return path.rsplit("/", 1)[-1]
 
 
 def _days(start: datetime, end: datetime) -> list[datetime]:

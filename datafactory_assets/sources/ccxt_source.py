@@ -147,7 +147,7 @@ class CcxtCandleSource:
                 if not page:
                     break  # nothing more in the window; a short page alone proves nothing (venues cap silently)
                 rows.extend(page)
-                since = page[-1][0] + tf_ms
+                since = row_ms(page[-1]) + tf_ms
         except SourceError as exc:
             exc.requests = _within(requests, start_ms, end_ms)
             raise
@@ -185,7 +185,8 @@ class CcxtCandleSource:
         start_s, now = epoch_ms(start) / 1000, datetime.now(UTC).timestamp()  # a naive start is UTC, not local time
         rows = endpoint.depth_rows
         if rows is not None and start_s < now - rows * self.exchange.parse_timeframe(timeframe):
-            return f"{self.name} keeps only its latest {rows} candles; the window starts before them"
+            kept = "candles" if dataset.ohlcv else f"{dataset.name} rows"
+            return f"{self.name} keeps only its latest {rows} {kept}; the window starts before them"
         if endpoint.depth is not None and start_s < now - endpoint.depth.total_seconds():
             return (f"{self.name} keeps {dataset.name} only for the last {endpoint.depth / timedelta(days=1):g} "
                     "days; the window starts before them")
@@ -235,8 +236,9 @@ class CcxtCandleSource:
             log.warning("%s reports %s of its %d budget used this minute; pausing %.1fs",
                         self.name, self._last_headers.get(self.quirks.used_budget_header), self.budget_limit, pause)
             time.sleep(pause)
-        if page and page[0][0] < since:
-            raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at {page[0][0]}")
+        if page and row_ms(page[0]) < since:
+            raise BrokenAnswerError(f"{self.name} {symbol}: page for since={since} starts before it at "
+                                    f"{row_ms(page[0])}")
         return page
 
 
@@ -250,6 +252,11 @@ def budget_pause_s(headers, *, header: str | None, limit: int, now: float) -> fl
     except ValueError:
         return 0.0
     return 60.0 - now % 60.0
+
+
+def row_ms(row) -> int:
+    """A ccxt row's time: the first field of an OHLCV row, the `timestamp` of a structure (open interest, funding)."""
+    return row["timestamp"] if isinstance(row, dict) else row[0]
 
 
 def _excerpt(body: str, size: int = 80) -> str:

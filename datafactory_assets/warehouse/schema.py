@@ -52,7 +52,7 @@ SCHEMA_VERSION = 11  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # 10: every view and macro reading one dataset is generated from its declaration (`views`; spot candles keep their
 # names and answers); archived_months gains `dataset` too, which the generated views filter on
 # 11: the perpetual datasets' generated tables and views (perp_candles, mark_candles, index_candles,
-# premium_candles, funding_rates) and, for funding's venue-stated cadence, its interval timeline view
+# premium_candles, funding_rates, open_interest) and, for funding's venue-stated cadence, its interval timeline view
 # (`funding_rates_intervals`) and slot-counting macro (`funding_rates_slots`)
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 

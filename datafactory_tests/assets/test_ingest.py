@@ -12,7 +12,7 @@ import pytest
 
 from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
 from datafactory_assets.checks import Violation, validate_candles
-from datafactory_assets.datasets import SPOT_CANDLES
+from datafactory_assets.datasets import OPEN_INTEREST, SPOT_CANDLES
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.resilience.chain import ChainExhaustedError
 from datafactory_assets.settings import SymbolSettings
@@ -312,3 +312,18 @@ def test_the_dataset_validates_the_window_and_nothing_it_refuses_is_written(emul
     assert [v.rule for v in caught.value.violations] == ["closes_above_zero"]
     with warehouse.connect(read_only=True) as conn:
         assert queries.window_candles(conn, "BTC/USDT", START, START + timedelta(hours=1)).height == 0
+
+
+def test_open_interest_missing_at_binance_is_recorded_without_the_kline_explanation(emulator, sources, warehouse):
+    """Binance's hole reason speaks of klines (one for every minute, trades or not); open interest that Binance
+    lacks is recorded as a hole of the dataset, with no such explanation, and counted in 5-minute slots."""
+    start = _hours_ago(72)
+    emulator.add_fault("binanceusdm:holes:0.2")
+    symbol = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=start, sources=("binance",),
+                            datasets=("open_interest",))
+    report = ingest_window(symbol, start=start, end=start + timedelta(hours=2), sources=sources,
+                           warehouse=warehouse, dataset=OPEN_INTEREST)
+    assert 0 < report.missing_candles == 24 - report.rows
+    with warehouse.connect(read_only=True) as conn:
+        recorded = conn.sql("SELECT dataset, reason, count(*) FROM known_gaps GROUP BY ALL").fetchall()
+    assert len(recorded) == 1 and recorded[0][:2] == ("open_interest", None)

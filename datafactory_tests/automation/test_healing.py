@@ -9,8 +9,10 @@ import dagster as dg
 import pytest
 
 from datafactory_assets.assets import build_candle_asset
-from datafactory_assets.automation.healing import build_healing_sensor
+from datafactory_assets.assets.ingest import ingest_window
+from datafactory_assets.automation.healing import _incomplete_ranges, build_healing_sensor
 from datafactory_assets.automation.healing import HEALING_TAG
+from datafactory_assets.datasets import OPEN_INTEREST
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.settings import HealingSettings, Settings, SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
@@ -138,3 +140,21 @@ def test_a_perpetuals_datasets_are_healed_each_at_its_own_asset(start, emulator,
                   for table in ("perp_candles", "mark_candles", "candles")]
     assert counts == [180, 180, 0]
     assert sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests == []
+
+
+def test_healing_counts_open_interest_in_5m_slots_so_a_full_hour_is_12_rows_and_one_row_short_is_incomplete(
+        emulator, warehouse):
+    """Open interest stored through the real path (Binance's REST via ccxt, three days back), one row then lost:
+    healing asks for that hour alone, although a 1m-configured instrument's hour would want 60 rows."""
+    first = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(days=3)
+    symbol = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=first, sources=("binance",),
+                            datasets=("open_interest",))
+    report = ingest_window(symbol, start=first, end=first + timedelta(hours=2), warehouse=warehouse,
+                           sources=SourcesResource(emulator_url=emulator.url), dataset=OPEN_INTEREST)
+    assert report.rows == 24
+    until = first + timedelta(hours=2)
+    assert _incomplete_ranges((symbol,), warehouse, until=until, dataset=OPEN_INTEREST) == {symbol.symbol: []}
+    with warehouse.connect() as conn:
+        conn.execute("DELETE FROM open_interest WHERE ts = ?", [first.replace(tzinfo=None) + timedelta(hours=1)])
+    lacking = _incomplete_ranges((symbol,), warehouse, until=until, dataset=OPEN_INTEREST)[symbol.symbol]
+    assert [start for start, _ in lacking] == [first.replace(tzinfo=None) + timedelta(hours=1)]

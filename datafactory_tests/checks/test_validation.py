@@ -4,6 +4,8 @@ import polars as pl
 import pytest
 
 from datafactory_assets.checks import validate_candles
+from datafactory_assets.checks.validation import validate_open_interest
+from datafactory_assets.datasets.open_interest import open_interest_from_rows
 from datafactory_assets.frames import candles_from_rows
 
 START = datetime(2024, 3, 1, 10)
@@ -77,3 +79,30 @@ def test_a_tenfold_jump_is_implausible_within_a_candle_or_between_closes():
     rows = good_rows()
     rows[20] = [rows[20][0], 10.5, 94.5, 10.5, 94.5, 3.0]  # a ninefold move is extreme, but not refused
     assert rules(rows) == {}
+
+
+def open_interest(rows) -> dict[str, int]:
+    """The rules `(minutes after START, amount, value)` rows break, judged at 5m."""
+    structures = [{"timestamp": epoch_ms(START) + minutes * 60_000, "openInterestAmount": amount,
+                   "openInterestValue": value} for minutes, amount, value in rows]
+    table = open_interest_from_rows(structures, symbol="BTC/USDT:USDT", source="test")
+    return {v.rule: v.count for v in validate_open_interest(table, start=START, end=END, timeframe_ms=300_000)}
+
+
+def test_open_interest_on_the_5m_grid_passes_and_a_venue_without_a_value_too():
+    assert open_interest([(5 * n, 27_000.0 + n, 1.7e9) for n in range(12)]) == {}
+    assert open_interest([(5 * n, 27_000.0 + n, None) for n in range(12)]) == {}  # Bybit gives no value
+    assert open_interest([(0, 0.0, 0.0)]) == {}  # nothing open is a fact, not an error
+
+
+@pytest.mark.parametrize(("row", "rule"), [
+    ((5, -1.0, 1.7e9), "negative_open_interest"),
+    ((5, 27_000.0, -1.0), "negative_open_interest"),
+    ((5, None, 1.7e9), "null_value"),
+    ((5, float("nan"), 1.7e9), "non_finite_value"),
+    ((6, 27_000.0, 1.7e9), "misaligned_timestamp"),
+    ((60, 27_000.0, 1.7e9), "outside_window"),
+    ((0, 27_000.0, 1.7e9), "duplicate_timestamp"),
+])
+def test_each_open_interest_rule_names_its_offender(row, rule):
+    assert rule in open_interest([(0, 27_000.0, 1.7e9), row])

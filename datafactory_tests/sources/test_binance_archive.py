@@ -9,13 +9,14 @@ import polars as pl
 import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
-from datafactory_assets.datasets import SPOT_CANDLES
+from datafactory_assets.datasets import OPEN_INTEREST, SPOT_CANDLES
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, SourceError
 from datafactory_assets.sources.binance_archive import (
     ArchiveFile,
     BinanceArchiveSource,
     Piece,
+    parse_file,
     parse_klines,
     pieces,
 )
@@ -212,3 +213,29 @@ def test_the_dataset_says_where_the_archive_keeps_its_files_and_one_without_file
         "/data/futures/um/monthly/klines/BTCUSDT/1m/BTCUSDT-1m-2024-05.zip.CHECKSUM")
     okx_only = replace(SPOT_CANDLES, name="okx_only", venues={"okx": SPOT_CANDLES.endpoint("okx")})
     assert source.cannot_serve(MAY, "1m", dataset=okx_only) == "binance_archive does not serve the dataset okx_only"
+
+
+METRICS = OPEN_INTEREST.endpoint("binance_archive").archive_path
+
+
+def test_metrics_are_day_files_named_by_their_data_in_a_folder_without_interval():
+    """Even for ended months: the archive publishes metrics as day files only."""
+    found = pieces("BTCUSDT", "5m", start=datetime(2025, 1, 31, 23), end=datetime(2025, 2, 2, 1),
+                   now=datetime(2025, 3, 5), path=METRICS)
+    assert [p.file.path for p in found] == [
+        f"/data/futures/um/daily/metrics/BTCUSDT/BTCUSDT-metrics-2025-{day}.zip" for day in ("01-31", "02-01", "02-02")]
+    assert {p.stand_ins for p in found} == {()} and {p.file.data for p in found} == {"metrics"}
+
+
+def test_a_metrics_file_is_read_by_its_header_whatever_the_order_and_the_other_columns():
+    rows = (b"sum_taker_long_short_vol_ratio,create_time,symbol,sum_open_interest_value,sum_open_interest\n"
+            b"1.1,2025-06-01 00:00:00,BTCUSDT,2736918810.1,27686.372\n"
+            b"0.9,2025-06-01 00:05:00,BTCUSDT,2712345678.9,27496.877\n")
+    file = ArchiveFile("M.zip", "/m/M.zip", datetime(2025, 6, 1), datetime(2025, 6, 2), data="metrics")
+    frame = parse_file(zipped(rows), file=file, symbol="BTC/USDT:USDT", source="s")
+    assert frame.schema == OPEN_INTEREST.schema
+    assert frame["ts"].to_list() == [datetime(2025, 6, 1), datetime(2025, 6, 1, 0, 5)]
+    assert frame["open_interest"].to_list() == [27686.372, 27496.877]
+    assert frame["open_interest_value"].to_list() == [2736918810.1, 2712345678.9]
+    with pytest.raises(BrokenAnswerError, match="M.zip: not a metrics archive: .*sum_open_interest"):
+        parse_file(zipped(b"create_time,symbol\n2025-06-01 00:00:00,BTCUSDT\n"), file=file, symbol="X", source="s")

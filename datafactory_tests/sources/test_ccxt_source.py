@@ -5,7 +5,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from datafactory_assets.datasets import SPOT_CANDLES
+from datafactory_assets.datasets import OPEN_INTEREST, SPOT_CANDLES
+from datafactory_assets.emulator import perp_series
 from datafactory_assets.emulator.candles import synthetic_candles
 from datafactory_assets.frames import candles_from_rows
 from datafactory_assets.sources.base import BrokenAnswerError, ErrorKind, SourceError
@@ -205,3 +206,20 @@ def test_a_dataset_kept_for_a_time_is_not_asked_before_it_and_one_not_served_is_
     assert binance.cannot_serve(now - timedelta(days=29), "1m", dataset=month) is None
     okx_only = replace(month, venues={"okx": month.endpoint("okx")})
     assert binance.cannot_serve(now, "1m", dataset=okx_only) == "binance does not serve the dataset other"
+
+
+@pytest.mark.parametrize(("venue", "pages"), [("binance", [290]), ("okx", [100, 100, 90]), ("bybit", [200, 90])])
+def test_open_interest_structures_are_paged_forward_by_their_timestamp_at_each_venues_limit(emulator, venue, pages):
+    """A day of 5m open interest, three days back: ccxt returns structures, not rows, and the source pages on
+    their `timestamp` up to each venue's declared limit (288 rows and one on each side as evidence); every venue's
+    amounts are the emulator's one series."""
+    day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=3)
+    source = CcxtCandleSource(venue, market="swap", emulator_url=emulator.url)
+    result = source.fetch_range("BTC/USDT:USDT", start=day, end=day + timedelta(days=1), timeframe="5m",
+                                dataset=OPEN_INTEREST)
+    assert [r.rows for r in result.requests] == pages
+    want = perp_series.open_interest("BTC/USDT:USDT", ms(day), ms(day + timedelta(days=1)))
+    assert result.frame["open_interest"].to_list() == want["amount"].to_list()
+    assert result.frame["ts"].dt.epoch("ms").to_list() == want["open_ms"].to_list()
+    assert "latest 1440 open_interest rows" in CcxtCandleSource("okx", market="swap").cannot_serve(
+        datetime.now(UTC) - timedelta(days=6), "5m", dataset=OPEN_INTEREST)

@@ -2,7 +2,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from datafactory_assets.datasets import OPEN_INTEREST
 from datafactory_assets.emulator.candles import synthetic_candles
+from datafactory_assets.settings import DEFAULT_CONFIG, load_settings
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
@@ -90,3 +92,18 @@ def test_binances_perpetuals_keep_a_budget_and_breaker_apart_from_spot(tmp_path,
     assert spot.blocked_reason() is not None and perp.blocked_reason() is None
     result = fetch("BTC/USDT:USDT", PERP_CANDLES)
     assert result.source == "binance" and result.frame.height == 30
+
+
+def test_a_perpetual_shares_the_default_chain_leaving_out_the_venues_without_perpetuals(emulator):
+    """The shipped chain names Kraken and Coinbase, which have no perpetual market here: open interest's chain
+    leaves them out instead of failing to build; Yahoo stays and is passed over for not serving the dataset."""
+    names = load_settings(DEFAULT_CONFIG, env={}).symbols[0].sources
+    assert {"kraken", "coinbase"} <= set(names)
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=3)
+    chain = SourcesResource(emulator_url=emulator.url).chain(
+        names, dataset=OPEN_INTEREST,
+        validate=lambda f: OPEN_INTEREST.validate(f, start=hour, end=hour + timedelta(hours=1), timeframe_ms=300_000))
+    assert [m.source.name for m in chain.members] == [n for n in names if n not in ("kraken", "coinbase")]
+    emulator.add_fault("binanceusdm:status:503")
+    result = chain.fetch("BTC/USDT:USDT", start=hour, end=hour + timedelta(hours=1), timeframe="5m", expected_rows=12)
+    assert (result.source, result.frame.height) == ("okx", 12)
