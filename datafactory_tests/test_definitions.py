@@ -10,7 +10,8 @@ SYMBOLS = ["ada_usdt", "btc_usdt", "eth_usdt", "sol_usdt"]
 PERPETUALS = ["btc_usdt", "eth_usdt"]  # BTC/USDT:USDT and ETH/USDT:USDT
 PERP_CHECKS = {"perp_candles": ("gaps", "perp_vs_spot", "validation"),
                "mark_candles": ("gaps", "mark_vs_index", "validation"),
-               "index_candles": ("gaps", "validation"), "premium_candles": ("gaps", "validation")}
+               "index_candles": ("gaps", "validation"), "premium_candles": ("gaps", "validation"),
+               "funding_rates": ("gaps", "validation"), "open_interest": ("gaps", "validation")}
 
 
 def test_definitions_snapshot():
@@ -73,34 +74,3 @@ def test_dg_loads_the_project_from_pyproject():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
-
-
-def test_a_perpetual_collecting_open_interest_is_scheduled_and_covered_with_no_rollups_and_no_spot_healing(tmp_path):
-    """The shipped file plus `BTC/USDT:USDT`, loaded as Dagster loads it (a fresh process): its open interest asset
-    joins the hourly job and the coverage asset's inputs; it has no rollups (they are spot candles' bars) and the
-    spot healing sensor leaves it alone (it used to hand the perpetual the spot asset's key)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
-    from datafactory_assets.settings import DEFAULT_CONFIG
-
-    config = tmp_path / "datafactory.toml"
-    config.write_text(DEFAULT_CONFIG.read_text().replace('"ADA/USDT" = {}', '"ADA/USDT" = {}\n"BTC/USDT:USDT" = {}'))
-    script = ("import json\nimport dagster as dg\nfrom datafactory_assets.definitions import defs\n"
-              "g = defs.resolve_asset_graph()\n"
-              "names = lambda keys: json.dumps(sorted(k.to_user_string() for k in keys))\n"
-              "print(names(g.get_all_asset_keys()))\n"
-              "print(names(defs.resolve_job_def('candles_job').asset_layer.selected_asset_keys))\n"
-              "print(names(g.get(dg.AssetKey('coverage')).parent_keys))\n"
-              "print(defs.resolve_sensor_def('candles_healing').asset_selection)\n")
-    env = {**os.environ, "DATAFACTORY_CONFIG": str(config), "DATAFACTORY_WAREHOUSE": str(tmp_path / "w.duckdb")}
-    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    every, scheduled, covered, healed = result.stdout.splitlines()
-    spot = [f"candles/{s}" for s in SYMBOLS]
-    assert json.loads(every) == sorted([*spot, "coverage", "open_interest/btc_usdt", "source_health",
-                                  *(f"rollups/{b}/{s}" for b in ("1d", "1h") for s in SYMBOLS)])
-    assert json.loads(scheduled) == json.loads(covered) == sorted([*spot, "open_interest/btc_usdt"])
-    assert "open_interest" not in healed and healed.count("candles/") == len(SYMBOLS)
