@@ -64,7 +64,7 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
 
 
 _STATUS_COLUMNS = ("symbol", "counted_from", "from_ts", "expected", "rows", "confirmed_empty", "missing",
-                   "not_fetched", "completeness_pct", "last_ts", "latest_source")
+                   "not_fetched", "completeness_pct", "last_ts", "latest_source", "note")
 
 
 class _Commands(click.Group):
@@ -99,7 +99,7 @@ def status() -> None:
             frame = queries.coverage(conn, settings.symbols)
         except SchemaError as exc:
             raise click.ClickException(str(exc)) from exc  # the warehouse's line named the file
-    until = open_hour() if frame.is_empty() else frame["until_ts"][0]
+    until = open_hour() if frame.is_empty() else frame["until_ts"].max()  # a delisted pair's ends earlier
     _print_frame(frame.select(_STATUS_COLUMNS), f"Data coverage status, to {until:%Y-%m-%d %H:%M} UTC (the last "
                                                "closed hour)")
     _say(f"{frame.height} symbol(s): {queries.Completeness.of(frame).summary()}")

@@ -29,7 +29,13 @@ from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
 from datafactory_assets.warehouse.unlisted import forget_unlisted, record_unlisted
-from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, record_listing, upsert_rows
+from datafactory_assets.warehouse.writes import (
+    ConfirmedHoles,
+    log_requests,
+    record_delisting,
+    record_listing,
+    upsert_rows,
+)
 
 
 # How a source may have failed a window that still lies before the pair's listing: it answered, and asking again
@@ -66,6 +72,7 @@ class IngestReport:
     history_rewrites: int  # of the revisions, candles older than a day changed by the venue that served them
     stored: pl.DataFrame | None = None  # with `read_from`: the stored candles of [read_from, end) after the write
     before_listing: datetime | None = None  # the window lies before the pair's first candle, at this time
+    delisted: datetime | None = None  # a venue stopped listing the pair as trading; its last candle closed then
 
     @property
     def missing_candles(self) -> int:
@@ -86,8 +93,10 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     (the checks judge what is stored): opening the warehouse is most of a one-hour step's own cost.
 
     A window every source answered without a candle is stored as nothing only when a venue dates the pair's first
-    candle after the window (the window lies before the listing, kept in `symbols.listed_ts`); otherwise it is an
-    outage, not a hole.
+    candle after the window (the window lies before the listing, kept in `symbols.listed_ts`) or its last candle
+    before it (a venue lists the pair as no longer trading: the delisting, kept in `symbols.delisted_ts`);
+    otherwise it is an outage, not a hole. A window served short is checked for a delisting too (free for a
+    trading pair: the venue's market list is loaded already), so the hour of the delisting dates it.
 
     Raises `PairNotListedError` when no source of the chain lists the pair, `ChainExhaustedError` when no source
     served the window and `ValidationFailedError` when the sources that answered sent bad candles; in each case the
@@ -102,12 +111,19 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     try:
         result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=timeframe, expected_rows=closed)
     except ChainExhaustedError as exc:
-        listed = _listing(chain, exc, symbol, timeframe=timeframe)
+        decided = _decided(exc)
+        delisted = chain.delisting(symbol.symbol, timeframe=timeframe) if decided else None
+        after = delisted is not None and delisted[1] <= start.replace(tzinfo=None)
+        listed = (chain.first_candle(symbol.symbol, since=symbol.start, timeframe=timeframe)
+                  if decided and not after else None)  # who dates the pair's first candle since the start
         before = listed is not None and listed[1] >= end.replace(tzinfo=None)
         with warehouse.connect() as conn:
             log_requests(conn, exc.requests, run_id, dataset=dataset)
             if before:
                 record_listing(conn, symbol=symbol, listed_ts=listed[1])
+            if after:
+                record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
+            if before or after:
                 stored = (queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
                           if read_from else None)
             if isinstance(exc, PairNotListedError):
@@ -116,8 +132,11 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         if before:
-            return _before_listing(exc, end=end, expected=expected, listed=listed, stored=stored,
-                                   timeframe_ms=timeframe_ms)
+            return _outside_listing(exc, end=end, expected=expected, dated=listed, kind="before the listing",
+                                    stored=stored, timeframe_ms=timeframe_ms)
+        if after:
+            return _outside_listing(exc, end=end, expected=expected, dated=delisted, kind="after the delisting",
+                                    stored=stored, timeframe_ms=timeframe_ms)
         if listed is not None:
             raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
                 f"no source served a candle of {symbol.symbol} although {listed[0]} has had candles since "
@@ -125,7 +144,12 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         raise
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
     holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms)
+    delisted = chain.delisting(symbol.symbol, timeframe=timeframe) if result.frame.height < closed else None
+    if delisted is not None and delisted[1] >= end.replace(tzinfo=None):
+        delisted = None  # a later delisting does not explain this window's missing candles
     with warehouse.connect() as conn:
+        if delisted is not None:
+            record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
         written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
                               run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol))
         forget_unlisted(conn, symbol.symbol, dataset=dataset)
@@ -147,33 +171,32 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         refused=written.refused,
         history_rewrites=written.history_rewrites,
         stored=stored,
+        delisted=delisted and delisted[1],
     )
 
 
-def _listing(chain: FailoverChain, exc: ChainExhaustedError, symbol: SymbolSettings, *,
-             timeframe: str) -> tuple[str, datetime] | None:
-    """For a window every source of the chain answered without a candle (or cannot have: not listed there, too
-    old for it): who dates the pair's first candle since the configured start, and when; None when the window
-    failed otherwise (a source down may have listed the pair earlier than the one that dates it), or no source can
-    tell."""
+def _decided(exc: ChainExhaustedError) -> bool:
+    """Every source of the chain answered the window without a candle (or cannot have: not listed there, too old
+    for it), so the pair's listing or delisting may explain it; not when the window failed otherwise (a source down
+    may have listed the pair earlier than the one that dates it)."""
     if isinstance(exc, PairNotListedError) or exc.violations or not exc.empty_from:
-        return None
-    if any(f.kind not in _DECIDED for f in exc.failures):
-        return None
-    return chain.first_candle(symbol.symbol, since=symbol.start, timeframe=timeframe)
+        return False
+    return all(f.kind in _DECIDED for f in exc.failures)
 
 
-def _before_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, listed: tuple[str, datetime],
-                    stored: pl.DataFrame | None, timeframe_ms: int) -> IngestReport:
-    """A window before the pair's listing: nothing to store, nothing missing, and said so."""
+def _outside_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, dated: tuple[str, datetime],
+                     kind: str, stored: pl.DataFrame | None, timeframe_ms: int) -> IngestReport:
+    """A window `kind` ("before the listing" or "after the delisting") that the venue `dated[0]` dates at
+    `dated[1]`: nothing to store, nothing missing, and said so."""
+    venue, moment = dated
     none = pl.Series("ts", [], pl.Datetime("us"))
     return IngestReport(
-        rows=0, expected_rows=expected, confirmed_empty=0, source=listed[0], requests=exc.requests, failures=[],
+        rows=0, expected_rows=expected, confirmed_empty=0, source=venue, requests=exc.requests, failures=[],
         missing=missing_ranges(none, start=end, end=end, timeframe_ms=timeframe_ms),
-        passed_over=[*exc.failures, SourceFailure(listed[0], "before the listing",
-                                                   f"before the listing at {listed[1]:%Y-%m-%d %H:%M} UTC")],
+        passed_over=[*exc.failures, SourceFailure(venue, kind, f"{kind} at {moment:%Y-%m-%d %H:%M} UTC")],
         retries=0, filled={}, quote_notes=[], revised=0, refused=0, history_rewrites=0, stored=stored,
-        before_listing=listed[1],
+        before_listing=moment if kind == "before the listing" else None,
+        delisted=moment if kind == "after the delisting" else None,
     )
 
 

@@ -100,7 +100,7 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
     the ranges `[first, stop)` of hours
     in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
     and still worth asking a source for. Hours before the pair's listing (`symbols.listed_ts`, when a run found the
-    pair began after `start`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
+    pair began after `start`) and after its delisting (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
 
     One query for the whole universe: complete hours are grouped into islands (consecutive hours), and the gaps
     between islands, before the first and after the last, are the answer, so no hour is listed one by one."""
@@ -113,8 +113,10 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         WITH asked AS (
             SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start, unnest($per_hour) AS per_hour
         ), wanted AS (
-            SELECT a.symbol, a.per_hour, s.listed_ts,
-                   greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start
+            SELECT a.symbol, a.per_hour, s.listed_ts, s.delisted_ts,
+                   greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start,
+                   least($until, coalesce(time_bucket(INTERVAL 1 HOUR, s.delisted_ts - INTERVAL 1 MICROSECOND)
+                                          + INTERVAL 1 HOUR, $until)) AS until
             FROM asked a LEFT JOIN symbols s USING (symbol)
         ), held AS (
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM {dataset.view}
@@ -127,6 +129,11 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, listed_ts) AS hour,
                    (epoch_ms(listed_ts) - epoch_ms(time_bucket(INTERVAL 1 HOUR, listed_ts))) * per_hour // 3600000
             FROM wanted WHERE listed_ts IS NOT NULL
+            UNION ALL  -- the minutes of the delisting hour after the delisting: no venue will ever have them
+            SELECT symbol, time_bucket(INTERVAL 1 HOUR, delisted_ts) AS hour,
+                   (epoch_ms(time_bucket(INTERVAL 1 HOUR, delisted_ts)) + 3600000 - epoch_ms(delisted_ts)) * per_hour
+                   // 3600000
+            FROM wanted WHERE delisted_ts IS NOT NULL AND delisted_ts > time_bucket(INTERVAL 1 HOUR, delisted_ts)
         ), complete AS (
             SELECT h.symbol, h.hour FROM held h JOIN wanted w USING (symbol)
             WHERE h.hour >= w.start GROUP BY h.symbol, h.hour, w.per_hour HAVING sum(h.n) >= w.per_hour
@@ -139,10 +146,11 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         ), gaps AS (
             SELECT symbol, lag(stop) OVER (PARTITION BY symbol ORDER BY first) AS first, first AS stop FROM islands
             UNION ALL
-            SELECT w.symbol, (SELECT max(i.stop) FROM islands i WHERE i.symbol = w.symbol), $until FROM wanted w
+            SELECT w.symbol, (SELECT max(i.stop) FROM islands i WHERE i.symbol = w.symbol), w.until FROM wanted w
         )
-        SELECT g.symbol, coalesce(g.first, w.start) AS first, g.stop FROM gaps g JOIN wanted w USING (symbol)
-        WHERE coalesce(g.first, w.start) < g.stop
+        SELECT g.symbol, coalesce(g.first, w.start) AS first, least(g.stop, w.until) AS stop
+        FROM gaps g JOIN wanted w USING (symbol)
+        WHERE coalesce(g.first, w.start) < least(g.stop, w.until)
         ORDER BY g.symbol, first
         """,
         {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts], "per_hour": list(per_hour),

@@ -42,7 +42,8 @@ class ConfirmedHoles:
     reason: pl.Series  # String, null where unknown
 
 
-# The symbol's row keeps the listing a run found (`listed_ts`) when a later run writes its settings again.
+# The symbol's row keeps the listing and delisting a run found (`listed_ts`, `delisted_ts`) when a later run writes
+# its settings again.
 _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?) ON CONFLICT (symbol) "
                   "DO UPDATE SET timeframe_ms = excluded.timeframe_ms, start_ts = excluded.start_ts")
 
@@ -141,6 +142,14 @@ def record_listing(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, l
     with transaction(conn):
         conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
         conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = ?", [listed_ts, symbol.symbol])
+
+
+def record_delisting(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, delisted_ts: datetime) -> None:
+    """Keep when the pair's last candle closed, a venue having stopped listing it as trading
+    (`symbols.delisted_ts`): coverage counts to it and no hour after it is asked for."""
+    with transaction(conn):
+        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        conn.execute("UPDATE symbols SET delisted_ts = ? WHERE symbol = ?", [delisted_ts, symbol.symbol])
 
 
 def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: ConfirmedHoles, *, dataset: Dataset) -> None:

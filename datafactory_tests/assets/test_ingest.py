@@ -11,11 +11,12 @@ import polars as pl
 import pytest
 
 from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
+from datafactory_assets.automation.healing_plan import HealingMemory, plan_tick
 from datafactory_assets.checks import Violation, validate_candles
 from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.resilience.chain import ChainExhaustedError
-from datafactory_assets.settings import SymbolSettings
+from datafactory_assets.settings import HealingSettings, SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
@@ -312,3 +313,57 @@ def test_the_dataset_validates_the_window_and_nothing_it_refuses_is_written(emul
     assert [v.rule for v in caught.value.violations] == ["closes_above_zero"]
     with warehouse.connect(read_only=True) as conn:
         assert queries.window_candles(conn, "BTC/USDT", START, START + timedelta(hours=1)).height == 0
+
+
+MATIC_DELISTED = datetime(2024, 9, 10, 3)  # Binance's delisting of every MATIC spot pair (emulator/candles.py)
+
+
+@pytest.fixture(scope="module")
+def matic_emulator():
+    """An emulator serving MATIC/USDT, which Binance lists as BREAK (delisted) and whose klines end at 03:00."""
+    with Emulator(symbols=["BTC/USDT", "MATIC/USDT", "POL/USDT"]) as emu:
+        yield emu
+
+
+def test_a_delisted_pair_is_stored_to_its_delisting_and_coverage_and_healing_stop_there(matic_emulator, warehouse):
+    """Old: the hours after the delisting were an outage (every venue answered empty, Binance still dated the first
+    candle in 2017), coverage counted to now and healing asked for every hour since."""
+    matic = SymbolSettings(symbol="MATIC/USDT", timeframe="1m", start=datetime(2024, 9, 9, tzinfo=UTC),
+                           sources=("binance", "okx"))
+    sources = SourcesResource(emulator_url=matic_emulator.url)
+    across = ingest_window(matic, start=matic.start, end=datetime(2024, 9, 10, 6, tzinfo=UTC), sources=sources,
+                           warehouse=warehouse)
+    assert (across.rows, across.delisted) == (27 * 60, MATIC_DELISTED)  # the window's 27 hours before it
+    after = ingest_window(matic, start=datetime(2024, 9, 11, tzinfo=UTC), end=datetime(2024, 9, 11, 1, tzinfo=UTC),
+                          sources=sources, warehouse=warehouse)
+    assert (after.rows, after.missing_candles, after.delisted) == (0, 0, MATIC_DELISTED)
+    assert "after the delisting at 2024-09-10 03:00 UTC" in str(after.passed_over[-1])
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT delisted_ts FROM symbols").fetchall() == [(MATIC_DELISTED,)]
+        row = queries.coverage(conn, [matic], until=now).row(0, named=True)
+        asked = queries.incomplete_ranges(conn, [("MATIC/USDT", matic.start, 60)], until=now)
+    assert (row["until_ts"], row["expected"], row["rows"], row["completeness_pct"]) == (
+        MATIC_DELISTED, 27 * 60, 27 * 60, 100.0)
+    assert row["note"] == "delisted 2024-09-10"
+    assert asked == {"MATIC/USDT": []}
+    plan = plan_tick(asked, in_flight=[], memory=HealingMemory(), now=now.timestamp(), settings=HealingSettings(),
+                     partitions_per_run=24)
+    assert plan.runs == []
+
+
+def test_the_delisting_hour_after_the_delisting_is_not_asked_for(matic_emulator, warehouse):
+    """A delisting inside an hour: its minutes after the delisting count as held, as the listing hour's before."""
+    matic = SymbolSettings(symbol="MATIC/USDT", timeframe="1m", start=datetime(2024, 9, 10, tzinfo=UTC),
+                           sources=("binance",))
+    sources = SourcesResource(emulator_url=matic_emulator.url)
+    ingest_window(matic, start=matic.start, end=datetime(2024, 9, 10, 4, tzinfo=UTC), sources=sources,
+                  warehouse=warehouse)
+    with warehouse.connect() as conn:  # as if the venue had delisted it at 02:30
+        conn.execute("UPDATE symbols SET delisted_ts = '2024-09-10 02:30'")
+        conn.execute("DELETE FROM candles WHERE ts >= '2024-09-10 02:30'")
+        assert queries.incomplete_ranges(conn, [("MATIC/USDT", matic.start, 60)], until=datetime(2024, 9, 12)) == {
+            "MATIC/USDT": []}
+        conn.execute("DELETE FROM candles WHERE ts = '2024-09-10 02:29'")
+        assert queries.incomplete_ranges(conn, [("MATIC/USDT", matic.start, 60)], until=datetime(2024, 9, 12)) == {
+            "MATIC/USDT": [(datetime(2024, 9, 10, 2), datetime(2024, 9, 10, 3))]}
