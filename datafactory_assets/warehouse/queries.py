@@ -161,6 +161,15 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
     return ranges
 
 
+def delistings(conn: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> dict[str, datetime]:
+    """Of `symbols`, those a venue delisted, and when their last candle closed (`symbols.delisted_ts`); SchemaError
+    for a file older than that column, opened read-only."""
+    require_current(conn)
+    rows = conn.execute("SELECT symbol, delisted_ts FROM symbols WHERE delisted_ts IS NOT NULL AND symbol IN "
+                        "(SELECT unnest($names))", {"names": list(symbols)}).fetchall()
+    return dict(rows)
+
+
 def incomplete_hours(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime,
                      per_hour: int, dataset: Dataset = SPOT_CANDLES) -> list[datetime]:
     """The hours of `incomplete_ranges` for one symbol, one by one, oldest first."""
