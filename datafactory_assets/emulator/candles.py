@@ -23,7 +23,10 @@ LISTED_LATER_MS: dict[str, int] = {
 # Pairs the venue delisted: their last candle closes here, and Binance lists them as `BREAK` from then on
 # (`listing.status_of`). MATIC/USDT's is Binance's real one: the announcement "Binance Will Support the Polygon
 # (MATIC) Network Upgrade and Rebranding to POL" delisted every MATIC spot pair on 2024-09-10 at 03:00 UTC and
-# opened POL pairs on 2024-09-13 at 10:00 UTC (three days with neither, which the venue really had).
+# opened POL pairs on 2024-09-13 at 10:00 UTC (three days with neither, which the venue really had). Binance keeps
+# a delisted spot pair in exchangeInfo and serves its klines up to the delisting (ccxt issue #7304: "look into the
+# `active` flag"), and its bulk archive keeps the pair's files up to the delisting too (binance-public-data #333:
+# XMRUSD_PERP's files end at its delisting, "as it's expected"), so every dialect and the archive stop there.
 DELISTED_MS: dict[str, int] = {"MATIC/USDT": 1_725_937_200_000}  # 2024-09-10T03:00Z
 BASE_PRICES: dict[str, float] = {
     "BTC/USDT": 60_000.0,

@@ -205,3 +205,15 @@ def test_a_dataset_kept_for_a_time_is_not_asked_before_it_and_one_not_served_is_
     assert binance.cannot_serve(now - timedelta(days=29), "1m", dataset=month) is None
     okx_only = replace(month, venues={"okx": month.endpoint("okx")})
     assert binance.cannot_serve(now, "1m", dataset=okx_only) == "binance does not serve the dataset other"
+
+
+def test_a_pair_binance_lists_as_no_longer_trading_is_dated_by_its_last_candle():
+    """One request for the delisted pair (its newest kline), none for a trading one: the market list is loaded."""
+    from datafactory_assets.emulator.server import Emulator
+
+    with Emulator(symbols=["BTC/USDT", "MATIC/USDT"]) as emu:
+        source = CcxtCandleSource("binance", emulator_url=emu.url)
+        assert source.delisted_at("BTC/USDT", timeframe="1m") is None
+        emu.clear_request_log()
+        assert source.delisted_at("MATIC/USDT", timeframe="1m") == datetime(2024, 9, 10, 3)
+        assert [r["path"] for r in emu.request_log()] == ["/api/v3/klines"]
