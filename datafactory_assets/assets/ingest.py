@@ -6,7 +6,7 @@ Kept free of Dagster so that the benchmark and the CLI run exactly the code the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -34,6 +34,7 @@ from datafactory_assets.warehouse.writes import (
     log_requests,
     record_delisting,
     record_listing,
+    record_switch_gap,
     upsert_rows,
 )
 
@@ -102,6 +103,12 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     served the window and `ValidationFailedError` when the sources that answered sent bad candles; in each case the
     requests are logged and the stored candles stay as they were.
     """
+    parts = symbol.venue_symbols(start, end)
+    if len(parts) > 1:  # a window across a rename: each part from the venue symbol then in force
+        return _across_renames(symbol, parts, read_from=read_from, end=end, warehouse=warehouse, dataset=dataset,
+                               ingest=partial(ingest_window, symbol, sources=sources, warehouse=warehouse,
+                                              run_id=run_id, dataset=dataset))
+    venue = parts[0][0] if parts else symbol.symbol
     timeframe = dataset.cadence.timeframe(symbol.timeframe)
     timeframe_ms = timeframe_to_ms(timeframe)
     chain = sources.chain(symbol.sources, dataset=dataset,
@@ -109,56 +116,36 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     expected = int((end - start).total_seconds() * 1000) // timeframe_ms
     closed = _closed_candles(start, end, timeframe_ms)
     try:
-        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=timeframe, expected_rows=closed)
+        result = chain.fetch(venue, start=start, end=end, timeframe=timeframe, expected_rows=closed)
     except ChainExhaustedError as exc:
-        decided = _decided(exc)
-        delisted = chain.delisting(symbol.symbol, timeframe=timeframe) if decided else None
-        after = delisted is not None and delisted[1] <= start.replace(tzinfo=None)
-        listed = (chain.first_candle(symbol.symbol, since=symbol.start, timeframe=timeframe)
-                  if decided and not after else None)  # who dates the pair's first candle since the start
-        before = listed is not None and listed[1] >= end.replace(tzinfo=None)
-        with warehouse.connect() as conn:
-            log_requests(conn, exc.requests, run_id, dataset=dataset)
-            if before:
-                record_listing(conn, symbol=symbol, listed_ts=listed[1])
-            if after:
-                record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
-            if before or after:
-                stored = (queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
-                          if read_from else None)
-            if isinstance(exc, PairNotListedError):
-                record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
-                                dataset=dataset)
-        if exc.violations:
-            raise ValidationFailedError(exc.violations, exc.failures) from exc
-        if before:
-            return _outside_listing(exc, end=end, expected=expected, dated=listed, kind="before the listing",
-                                    stored=stored, timeframe_ms=timeframe_ms)
-        if after:
-            return _outside_listing(exc, end=end, expected=expected, dated=delisted, kind="after the delisting",
-                                    stored=stored, timeframe_ms=timeframe_ms)
-        if listed is not None:
-            raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
-                f"no source served a candle of {symbol.symbol} although {listed[0]} has had candles since "
-                f"{listed[1]:%Y-%m-%d %H:%M} UTC: an outage or a broken answer, not a hole")) from exc
-        raise
+        exc.requests = _as_instrument(exc.requests, symbol)
+        return _unserved(exc, chain=chain, symbol=symbol, venue=venue, start=start, end=end, expected=expected,
+                         timeframe=timeframe, warehouse=warehouse, run_id=run_id, read_from=read_from,
+                         dataset=dataset)
+    result.requests = _as_instrument(result.requests, symbol)
+    frame = result.frame.with_columns(symbol=pl.lit(symbol.symbol)) if venue != symbol.symbol else result.frame
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
     holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms)
-    delisted = chain.delisting(symbol.symbol, timeframe=timeframe) if result.frame.height < closed else None
+    short = frame.height < closed
+    delisted = chain.delisting(venue, timeframe=timeframe) if short and venue == symbol.symbol else None
     if delisted is not None and delisted[1] >= end.replace(tzinfo=None):
         delisted = None  # a later delisting does not explain this window's missing candles
+    switch = _switch_gap(chain, symbol, venue=venue, timeframe=timeframe) if short else None
     with warehouse.connect() as conn:
         if delisted is not None:
             record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
-        written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
-                              run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol))
+        if switch is not None:
+            record_switch_gap(conn, symbol=symbol, slot_ms=timeframe_ms, dataset=dataset, **switch)
+        written = upsert_rows(conn, frame, dataset=dataset, symbol=symbol, requests=result.requests,
+                              run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol), venue_symbol=venue)
         forget_unlisted(conn, symbol.symbol, dataset=dataset)
-        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset) if holes else 0
+        confirmed = (queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset)
+                     if holes or switch else 0)
         stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset) if read_from else None
     return IngestReport(
         rows=written.rows,
         expected_rows=expected,
-        missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=timeframe_ms),
+        missing=missing_ranges(frame["ts"], start=start, end=end, timeframe_ms=timeframe_ms),
         confirmed_empty=confirmed,
         source=result.source,
         requests=result.requests,
@@ -173,6 +160,105 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         stored=stored,
         delisted=delisted and delisted[1],
     )
+
+
+def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolSettings, venue: str, start: datetime,
+              end: datetime, expected: int, timeframe: str, warehouse: WarehouseResource, run_id: str | None,
+              read_from: datetime | None, dataset: Dataset) -> IngestReport:
+    """A window no source served a row of: before the pair's listing, after its delisting, or between two venue
+    symbols of a renamed instrument (each stored as such, and reported with nothing missing); otherwise it raises
+    (the requests logged, nothing else changed)."""
+    timeframe_ms = timeframe_to_ms(timeframe)
+    decided = _decided(exc)
+    delisted = chain.delisting(venue, timeframe=timeframe) if decided and venue == symbol.symbol else None
+    after = delisted is not None and delisted[1] <= start.replace(tzinfo=None)
+    first_venue = symbol.renamed_from[0][0] if symbol.renamed_from else symbol.symbol
+    listed = (chain.first_candle(venue, since=symbol.start, timeframe=timeframe)
+              if decided and not after and venue == first_venue else None)  # who dates the first candle, and when
+    before = listed is not None and listed[1] >= end.replace(tzinfo=None)
+    switch = _switch_gap(chain, symbol, venue=venue, timeframe=timeframe) if decided and not after else None
+    between = switch is not None and switch["first"] <= start.replace(tzinfo=None) and end.replace(
+        tzinfo=None) <= switch["stop"]
+    stored = None
+    with warehouse.connect() as conn:
+        log_requests(conn, exc.requests, run_id, dataset=dataset)
+        if before:
+            record_listing(conn, symbol=symbol, listed_ts=listed[1])
+        if after:
+            record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
+        if between:
+            record_switch_gap(conn, symbol=symbol, slot_ms=timeframe_ms, dataset=dataset, **switch)
+        if (before or after or between) and read_from:
+            stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
+        if isinstance(exc, PairNotListedError):
+            record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
+                            dataset=dataset)
+    if exc.violations:
+        raise ValidationFailedError(exc.violations, exc.failures) from exc
+    if before:
+        return _outside_listing(exc, end=end, expected=expected, dated=listed, kind="before the listing",
+                                stored=stored, timeframe_ms=timeframe_ms)
+    if after:
+        return _outside_listing(exc, end=end, expected=expected, dated=delisted, kind="after the delisting",
+                                stored=stored, timeframe_ms=timeframe_ms)
+    if between:
+        report = _outside_listing(exc, end=end, expected=expected, dated=(switch["sources"], switch["stop"]),
+                                  kind=f"before {venue} was listed", stored=stored, timeframe_ms=timeframe_ms)
+        return replace(report, confirmed_empty=expected)
+    if listed is not None:
+        raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
+            f"no source served a candle of {venue} although {listed[0]} has had candles since "
+            f"{listed[1]:%Y-%m-%d %H:%M} UTC: an outage or a broken answer, not a hole")) from exc
+    raise exc
+
+
+def _switch_gap(chain: FailoverChain, symbol: SymbolSettings, *, venue: str, timeframe: str) -> dict | None:
+    """For a later venue symbol of a renamed instrument whose first candle came after the rename's `until` (Binance
+    delisted MATIC/USDT on 2024-09-10 03:00 UTC and listed POL/USDT on 2024-09-13 10:00): the span no venue symbol
+    traded, as `record_switch_gap` takes it; None otherwise, or when no source can date that first candle."""
+    names = [old for old, _ in symbol.renamed_from] + [symbol.symbol]
+    index = names.index(venue) if venue in names else 0
+    if index == 0:
+        return None
+    previous, until = symbol.renamed_from[index - 1]
+    first = chain.first_candle(venue, since=until, timeframe=timeframe)
+    if first is None or first[1] <= until.replace(tzinfo=None):
+        return None
+    return {"first": until.replace(tzinfo=None), "stop": first[1], "sources": first[0],
+            "reason": f"renamed: {previous} traded until {until:%Y-%m-%d %H:%M} UTC and {venue} from "
+                      f"{first[1]:%Y-%m-%d %H:%M} UTC ({first[0]}); no symbol of the instrument traded between"}
+
+
+def _across_renames(symbol: SymbolSettings, parts: list[tuple[str, datetime, datetime]], *, ingest,
+                    read_from: datetime | None, end: datetime, warehouse: WarehouseResource,
+                    dataset: Dataset) -> IngestReport:
+    """One window of a renamed instrument across a rename: each part ingested from its venue symbol (`ingest`,
+    `ingest_window` bound to the rest of the call), the reports added up."""
+    reports = [ingest(start=first, end=stop) for _, first, stop in parts]
+    stored = None
+    if read_from:
+        with warehouse.connect(read_only=True) as conn:
+            stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
+    total = {name: sum(getattr(r, name) for r in reports)
+             for name in ("rows", "expected_rows", "confirmed_empty", "retries", "revised", "refused",
+                          "history_rewrites")}
+    filled: dict[str, int] = {}
+    for report in reports:
+        for source, rows in report.filled.items():
+            filled[source] = filled.get(source, 0) + rows
+    return IngestReport(
+        **total, missing=pl.concat([r.missing for r in reports]), filled=filled, stored=stored,
+        source=", ".join(dict.fromkeys(r.source for r in reports)),
+        requests=[q for r in reports for q in r.requests], failures=[f for r in reports for f in r.failures],
+        passed_over=[f for r in reports for f in r.passed_over], quote_notes=[n for r in reports for n in r.quote_notes],
+        before_listing=reports[0].before_listing, delisted=reports[-1].delisted,
+    )
+
+
+def _as_instrument(requests: list[RequestRecord], symbol: SymbolSettings) -> list[RequestRecord]:
+    """The requests as the instrument's: a renamed instrument's requests for an earlier venue symbol count as asked
+    for it (coverage reads `ingest_log` by instrument)."""
+    return [r if r.symbol == symbol.symbol else replace(r, symbol=symbol.symbol) for r in requests]
 
 
 def _decided(exc: ChainExhaustedError) -> bool:

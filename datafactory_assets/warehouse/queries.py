@@ -244,3 +244,16 @@ def _naive_utc(moment: datetime) -> datetime:
 def fresh_database_path(directory: Path, now: datetime) -> Path:
     """`crypto_data_YYYYMMDD_HHMMSS.duckdb` in `directory`, the seed's name for a brand-new database."""
     return directory / f"crypto_data_{now:%Y%m%d_%H%M%S}.duckdb"
+
+
+def window_venue_symbols(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime, *,
+                         dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
+    """`window_candles` with the venue symbol each row came from (`venue_symbol`): for a renamed instrument the one
+    the newest write covering it recorded (`venue_symbols`), else the instrument's own."""
+    return conn.sql(
+        f"""SELECT c.*, coalesce((SELECT v.venue_symbol FROM venue_symbols v
+                                  WHERE v.dataset = ? AND v.symbol = c.symbol AND c.ts BETWEEN v.first_ts AND v.last_ts
+                                  ORDER BY v.recorded_at DESC LIMIT 1), c.symbol) AS venue_symbol
+            FROM {dataset.view} c WHERE c.symbol = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.ts""",
+        params=[dataset.name, symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
+    ).pl()

@@ -52,7 +52,8 @@ SCHEMA_VERSION = 11  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # 10: every view and macro reading one dataset is generated from its declaration (`views`; spot candles keep their
 # names and answers); archived_months gains `dataset` too, which the generated views filter on
 # 11: symbols.delisted_ts (when the pair's last candle closed, once a venue stops listing it as trading): coverage
-# counts to it and healing asks nothing after it
+# counts to it and healing asks nothing after it; venue_symbols (which venue symbol a renamed instrument's stored
+# rows came from, per write; rows it does not cover came from the instrument's own symbol)
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = f"""
@@ -100,6 +101,15 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     outcome VARCHAR NOT NULL,
     error_class VARCHAR,
     run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS venue_symbols (
+    dataset VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    venue_symbol VARCHAR NOT NULL,
+    first_ts TIMESTAMP NOT NULL,
+    last_ts TIMESTAMP NOT NULL,
+    run_id VARCHAR,
+    recorded_at TIMESTAMP NOT NULL
 );
 ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
 ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
