@@ -126,11 +126,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     frame = result.frame.with_columns(symbol=pl.lit(symbol.symbol)) if venue != symbol.symbol else result.frame
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
     holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms)
-    short = frame.height < closed
-    delisted = chain.delisting(venue, timeframe=timeframe) if short and venue == symbol.symbol else None
-    if delisted is not None and delisted[1] >= end.replace(tzinfo=None):
-        delisted = None  # a later delisting does not explain this window's missing candles
-    switch = _switch_gap(chain, symbol, venue=venue, timeframe=timeframe) if short else None
+    delisted, switch = (_dated_ends(chain, symbol, venue=venue, end=end, timeframe=timeframe)
+                        if frame.height < closed else (None, None))
     with warehouse.connect() as conn:
         if delisted is not None:
             record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
@@ -160,6 +157,17 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         stored=stored,
         delisted=delisted and delisted[1],
     )
+
+
+def _dated_ends(chain: FailoverChain, symbol: SymbolSettings, *, venue: str, end: datetime,
+                timeframe: str) -> tuple[tuple[str, datetime] | None, dict | None]:
+    """For a window served short: the instrument's delisting before `end` (asked of its own symbol only: an earlier
+    venue symbol's delisting is its rename), and the span a rename left without a symbol, where the venue dates
+    them."""
+    delisted = chain.delisting(venue, timeframe=timeframe) if venue == symbol.symbol else None
+    if delisted is not None and delisted[1] >= end.replace(tzinfo=None):
+        delisted = None  # a later delisting does not explain this window's missing candles
+    return delisted, _switch_gap(chain, symbol, venue=venue, timeframe=timeframe)
 
 
 def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolSettings, venue: str, start: datetime,
