@@ -61,6 +61,8 @@ class SymbolSettings:
     start: datetime
     sources: tuple[str, ...]
     datasets: tuple[str, ...] | None = None
+    # an instrument the venues renamed: its earlier venue symbols, oldest first, each asked for before its `until`
+    renamed_from: tuple[tuple[str, datetime], ...] = ()
     instrument: Instrument = field(init=False, repr=False, compare=False)
 
     def __post_init__(self):
@@ -73,6 +75,18 @@ class SymbolSettings:
         """`BTC/USDT` -> `btc_usdt`, the last part of the asset key `candles/btc_usdt` (a perpetual's too: see
         `Instrument.asset_name`)."""
         return self.instrument.asset_name
+
+    def venue_symbols(self, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+        """The venue symbol in force over each part of [start, end), oldest first: the window split at each
+        rename's `until` (one part, the instrument's own symbol, for an instrument never renamed)."""
+        parts, first = [], start
+        for venue_symbol, until in self.renamed_from:
+            if first < min(until, end):
+                parts.append((venue_symbol, first, min(until, end)))
+            first = max(first, until)
+        if first < end:
+            parts.append((self.symbol, first, end))
+        return parts
 
     @property
     def timeframe_ms(self) -> int:
@@ -202,8 +216,13 @@ def _symbol_settings(name: str, entry: SymbolEntry, *, defaults: SymbolEntry, co
     start = pick("start")
     if start is None:
         raise ConfigError(f'{config_path}: [symbols."{name}"].start: missing; set it or [defaults] start')
+    renames = tuple((r.symbol, r.until) for r in getattr(entry, "renamed_from", None) or ())
+    for old, _ in renames:
+        if old == name or Instrument.parse(old).market != Instrument.parse(name).market:
+            raise ConfigError(f'{config_path}: [symbols."{name}"].renamed_from: {old} cannot be an earlier symbol of '
+                              f"{name}: it must be another symbol of the same market type")
     symbol = SymbolSettings(symbol=name, timeframe=pick("timeframe"), start=start, sources=tuple(pick("sources")),
-                            datasets=pick("datasets"))
+                            datasets=pick("datasets"), renamed_from=renames)
     try:
         CollectedDatasets(instrument=symbol.instrument, datasets=symbol.datasets)
     except ValidationError as exc:

@@ -217,6 +217,34 @@ class SymbolEntry(_Table):
         None, description=f"a non-empty list of distinct datasets out of {', '.join(DATASETS)}")
 
 
+class RenamedFrom(_Table):
+    """One earlier venue symbol of a renamed instrument: `[symbols."POL/USDT"] renamed_from = [{symbol =
+    "MATIC/USDT", until = "2024-09-10T03:00:00Z"}]` asks the venues for MATIC/USDT before `until` (a whole UTC hour)
+    and for the next symbol from then on."""
+
+    symbol: Symbol
+    until: Annotated[datetime, BeforeValidator(_start)]
+
+
+def _in_order(renames: list[RenamedFrom]) -> tuple[RenamedFrom, ...]:
+    """Oldest first, each earlier symbol once."""
+    names = [rename.symbol for rename in renames]
+    _distinct("each earlier symbol is named once")(names)
+    for earlier, later in zip(renames, renames[1:]):
+        if later.until <= earlier.until:
+            raise ValueError(f"the renames must be listed oldest first, each `until` later than the one before: "
+                             f"{later.symbol} until {later.until:%Y-%m-%d %H:%M} comes after {earlier.symbol} until "
+                             f"{earlier.until:%Y-%m-%d %H:%M}")
+    return tuple(renames)
+
+
+class InstrumentEntry(SymbolEntry):
+    """One `[symbols."BASE/QUOTE"]` entry: a `SymbolEntry` and, for an instrument the venues renamed, its earlier
+    venue symbols (`renamed_from`, oldest first)."""
+
+    renamed_from: Annotated[list[RenamedFrom], Field(min_length=1), AfterValidator(_in_order)] | None = None
+
+
 class CollectedDatasets(BaseModel):
     """What one instrument collects, once chosen (its own `datasets`, else `[defaults]`', else every dataset of its
     market): at least one, each of the instrument's market, since spot candles say nothing of a perpetual's trades
@@ -294,7 +322,7 @@ class ConfigFile(_Table):
     """The whole file; a table or key not named here (`[warehous]`, `pth`) is refused."""
 
     defaults: SymbolEntry = SymbolEntry()
-    symbols: dict[Symbol, SymbolEntry] = {}
+    symbols: dict[Symbol, InstrumentEntry] = {}
     universe: UniverseSection | None = None
     warehouse: WarehouseSection = WarehouseSection()
     backfill: BackfillSection = BackfillSection()

@@ -51,6 +51,27 @@ def test_status_prints_the_coverage_table(cli_env, emulator):
     assert result.output.splitlines()[-1].startswith("1 symbol(s): 0.0% complete: 120 of ")
 
 
+def test_status_says_a_delisted_pair_is_delisted_and_counts_to_its_delisting(tmp_path, warehouse, monkeypatch):
+    """MATIC/USDT, which Binance delisted on 2024-09-10 at 03:00 UTC: complete up to then, never an ever-growing
+    gap after it."""
+    from datafactory_assets.emulator.server import Emulator
+
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-09-10"\n[symbols]\n"MATIC/USDT" = {}\n')
+    monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
+    monkeypatch.setenv("DATAFACTORY_WAREHOUSE", warehouse.path)
+    with Emulator(symbols=["BTC/USDT", "MATIC/USDT"]) as emu:
+        ingest_window(symbol_settings("MATIC/USDT", start=datetime(2024, 9, 10, tzinfo=UTC)),
+                      start=datetime(2024, 9, 10, tzinfo=UTC), end=datetime(2024, 9, 10, 6, tzinfo=UTC),
+                      sources=SourcesResource(emulator_url=emu.url), warehouse=warehouse)
+    result = run("status")
+    (matic,) = [line for line in result.output.splitlines() if "MATIC/USDT" in line]
+    cells = [cell.strip() for cell in matic.split("│")[1:-1]]
+    assert cells[3:9] + cells[-1:] == ["180", "180", "0", "0", "0", "100.0", "delisted 2024-09-10"]
+    assert result.output.splitlines()[-1].startswith("1 symbol(s): 100.0% complete: 180 of 180 candle(s)")
+    assert f"to {open_hour():%Y-%m-%d %H:%M} UTC (the last closed hour)" in result.output
+
+
 def test_status_counts_a_month_configured_from_its_start_and_lists_symbols_never_run(tmp_path, warehouse, emulator):
     """The real command in its own process on the warehouse file: a fresh offline-style state (start a month back,
     the newest day stored) is far from complete, the rest not yet fetched; a configured symbol never run is 0%."""

@@ -29,8 +29,8 @@ def test_definitions_snapshot():
         "candles_job_2025010100_hourly", "candles_job_2026110100_hourly", "coverage_hourly"]
     assert defs.resolve_schedule_def("coverage_hourly").default_status == dg.DefaultScheduleStatus.RUNNING
     assert sorted(s.name for s in defs.sensors) == [
-        "alert_on_breaker_open", "alert_on_freshness", "alert_on_run_failure", "alert_on_run_success",
-        "candles_healing", "rollups_automation"]
+        "alert_on_breaker_open", "alert_on_delisting", "alert_on_freshness", "alert_on_run_failure",
+        "alert_on_run_success", "candles_healing", "rollups_automation"]
     assert defs.resolve_sensor_def("candles_healing").default_status == dg.DefaultSensorStatus.RUNNING
     assert defs.resolve_sensor_def("rollups_automation").default_status == dg.DefaultSensorStatus.RUNNING
 

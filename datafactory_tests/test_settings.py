@@ -101,7 +101,7 @@ MISTAKES = [
     ("[freshness]\nwarn_after_minute = 3",
      "[freshness].warn_after_minute: unknown key; known: warn_after_minutes, fail_after_minutes"),
     ('[symbols."ETH/USDT"]\ncolour = "red"', '[symbols."ETH/USDT"].colour: unknown key; known: timeframe, start, '
-                                             "sources, datasets"),
+                                             "sources, datasets, renamed_from"),
     ("[sources.okx]\nbudgt = 3", "[sources.okx].budgt: unknown key; known: budget"),
     ("[accuracy]\ntolerance = 50", "[accuracy].tolerance: unknown key; known: reference, tolerance_bps, sample_size, "
      "checks_per_hour"),
@@ -372,3 +372,41 @@ def test_dagster_loading_the_code_location_shows_the_one_line_not_pydantics_dump
     assert (f"ConfigError: {tmp_path / 'datafactory.toml'}: [warehous]: unknown table; known: defaults, symbols, "
             in output), output
     assert "validation error" not in output and "errors.pydantic.dev" not in output
+
+
+RENAME = '"POL/USDT" = { renamed_from = RENAMES }\n'
+
+
+@pytest.mark.parametrize(("renames", "line"), [
+    ('[{ symbol = "MATIC/USDT", until = "2024-09-10T03:30:00Z" }]',
+     '[symbols."POL/USDT"].renamed_from[0].until: 2024-09-10T03:30:00Z is 2024-09-10T03:30:00Z in UTC, which is not '
+     "a whole hour"),
+    ('[{ symbol = "MATICUSDT", until = "2024-09-10" }]',
+     '[symbols."POL/USDT"].renamed_from[0].symbol: is malformed: write BASE/QUOTE in capitals, such as "BTC/USDT"'),
+    ('[{ symbol = "MATIC/USDT", when = "2024-09-10" }]',
+     '[symbols."POL/USDT"].renamed_from[0].until: missing; it must be a valid value; '
+     '[symbols."POL/USDT"].renamed_from[0].when: unknown key; known: symbol, until'),
+    ('[{ symbol = "A/USDT", until = "2024-09-10" }, { symbol = "B/USDT", until = "2024-09-01" }]',
+     '[symbols."POL/USDT"].renamed_from: the renames must be listed oldest first, each `until` later than the one '
+     "before: B/USDT until 2024-09-01 00:00 comes after A/USDT until 2024-09-10 00:00"),
+    ('[{ symbol = "A/USDT", until = "2024-09-10" }, { symbol = "A/USDT", until = "2024-09-11" }]',
+     '[symbols."POL/USDT"].renamed_from: lists A/USDT more than once: each earlier symbol is named once'),
+    ('[{ symbol = "MATIC/USDT:USDT", until = "2024-09-10" }]',
+     '[symbols."POL/USDT"].renamed_from: MATIC/USDT:USDT cannot be an earlier symbol of POL/USDT: it must be another '
+     "symbol of the same market type"),
+    ('"MATIC/USDT"', '[symbols."POL/USDT"].renamed_from: must be a valid value, got "MATIC/USDT"'),
+], ids=["not a whole hour", "malformed symbol", "unknown key", "out of order", "twice", "other market", "not a list"])
+def test_a_bad_rename_is_one_line(tmp_path, renames, line):
+    assert refusal(write(tmp_path, BASE + RENAME.replace("RENAMES", renames))) == line
+
+
+def test_a_rename_is_read_into_the_venue_symbols_of_each_part_of_a_window(tmp_path):
+    renames = '[{ symbol = "MATIC/USDT", until = "2024-09-10T03:00:00Z" }]'
+    pol = load_settings(write(tmp_path, BASE + RENAME.replace("RENAMES", renames)), env={}).symbols[-1]
+    at = datetime(2024, 9, 10, 3, tzinfo=UTC)
+    assert pol.renamed_from == (("MATIC/USDT", at),)
+    assert pol.venue_symbols(at - timedelta(hours=2), at + timedelta(hours=1)) == [
+        ("MATIC/USDT", at - timedelta(hours=2), at), ("POL/USDT", at, at + timedelta(hours=1))]
+    assert pol.venue_symbols(at, at + timedelta(hours=1)) == [("POL/USDT", at, at + timedelta(hours=1))]
+    assert refusal(write(tmp_path, '[defaults]\nstart = "2024-01-01"\nrenamed_from = []\n')).startswith(
+        "[defaults].renamed_from: unknown key")

@@ -7,11 +7,15 @@ above `[alerts] gaps_threshold` missing candles in one evaluation.
 A venue rewriting its own candles older than a day (`precedence.history_rewrites`) is told once per run and symbol:
 the run's figures sit on one materialization per asset, whatever number of candles it changed. Such a rewrite is an
 event, not a state, so nothing clears it.
+
+A configured instrument that a venue delisted (`symbols.delisted_ts`) is a state looked at on every tick (polled),
+so the ledger tells it once, however many ticks see it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 import dagster as dg
 import polars as pl
@@ -29,6 +33,7 @@ from datafactory_assets.checks.specs import ACCURACY
 from datafactory_assets.settings import AlertSettings
 
 RUN_FAILURE, BREAKER, FRESHNESS, HISTORY_REWRITE = "run_failure", "breaker", "freshness", "history_rewrite"
+DELISTED = "delisted"
 _IMPLICIT_JOB_PREFIX = "__ASSET_JOB"  # the UI's and backfills' runs of selected assets
 _MAX_REASON = 400
 
@@ -108,6 +113,15 @@ def breaker_observations(states: pl.DataFrame) -> list[Observation]:
             observations.append(Observation(BREAKER, row["source"], "", failing=False,
                                             reason="closed: requests succeed again"))
     return observations
+
+
+def delisting_observations(delisted: Mapping[str, datetime]) -> list[Observation]:
+    """One failing observation per configured instrument a venue delisted (instrument -> when its last candle
+    closed)."""
+    return [Observation(DELISTED, symbol, "", failing=True,
+                        reason=f"delisted {moment:%Y-%m-%d}: its last candle closed at {moment:%Y-%m-%d %H:%M} UTC; "
+                               "coverage counts to it and nothing after it is asked for")
+            for symbol, moment in sorted(delisted.items())]
 
 
 def _judge(evaluation: dg.AssetCheckEvaluation, alerts: AlertSettings) -> tuple[bool, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from datafactory_assets.alerts.conditions import BREAKER, FRESHNESS, HISTORY_REWRITE, RUN_FAILURE
+from datafactory_assets.alerts.conditions import BREAKER, DELISTED, FRESHNESS, HISTORY_REWRITE, RUN_FAILURE
 from datafactory_assets.alerts.ledger import Notice
 
 LISTED_PER_MESSAGE = 10
@@ -15,6 +15,7 @@ _HEADLINES = {  # condition -> (failing, recovered)
     BREAKER: ("circuit breaker open", "circuit breaker closed again"),
     FRESHNESS: ("asset is stale", "asset is fresh again"),
     HISTORY_REWRITE: ("venue rewrote stored history", "no further history rewrites"),
+    DELISTED: ("instrument delisted", "instrument trading again"),
 }
 
 

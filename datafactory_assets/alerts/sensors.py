@@ -1,5 +1,5 @@
-"""The alert sensors: failed runs, checks that fail in a run, venues rewriting stored history, stale assets and open
-breakers, told to Slack and email.
+"""The alert sensors: failed runs, checks that fail in a run, venues rewriting stored history, stale assets, open
+breakers and delisted instruments, told to Slack and email.
 
 Check results are read from the runs that produced them (the run-status sensors see every finished run exactly once,
 with Dagster keeping their cursor), so a failing check in a successful run alerts as well as one that failed the
@@ -16,6 +16,7 @@ from datafactory_assets.alerts.channels import EmailChannel, SlackChannel, deliv
 from datafactory_assets.alerts.conditions import (
     breaker_observations,
     check_observations,
+    delisting_observations,
     freshness_observation,
     rewrite_observations,
     run_observation,
@@ -25,6 +26,8 @@ from datafactory_assets.alerts.ledger import AlertLedger, Observation
 from datafactory_assets.alerts.messages import compose
 from datafactory_assets.resilience import breaker_states
 from datafactory_assets.settings import AlertSettings, Settings
+from datafactory_assets.warehouse import WarehouseResource, queries
+from datafactory_assets.warehouse.schema import SchemaError
 
 _FRESHNESS_BATCH = 500
 _EXCEPTION_NAME = re.compile(r"^[\w.]+: ")  # `dagster._core.definitions.events.Failure: ` says nothing to a reader
@@ -59,7 +62,7 @@ class Alerting:
 
 
 def alert_sensors(settings: Settings, *, running: bool) -> list[dg.SensorDefinition]:
-    """Four sensors, RUNNING by default only when a channel is configured (without one they would have no one to
+    """Five sensors, RUNNING by default only when a channel is configured (without one they would have no one to
     tell; they still show in the UI, where they can be started to fill the ledger)."""
     alerting = Alerting(AlertLedger(settings.alert_ledger_path, repeat_interval_s=settings.alerts.repeat_interval_s),
                         settings.alerts)
@@ -105,7 +108,20 @@ def alert_sensors(settings: Settings, *, running: bool) -> list[dg.SensorDefinit
         return dg.SkipReason(alerting.tell(observations, channels=[alert_slack, alert_email], log=context.log,
                                            polled=True))
 
-    return [failed_runs, successful_runs, freshness, breakers]
+    @dg.sensor(name="alert_on_delisting", description="Alerts once when a venue delists a configured instrument.",
+               **common)
+    def delistings(context: dg.SensorEvaluationContext, warehouse: WarehouseResource, alert_slack: SlackChannel,
+                   alert_email: EmailChannel):
+        try:
+            with warehouse.connect(read_only=True) as conn:
+                delisted = queries.delistings(conn, [s.symbol for s in settings.symbols])
+        except (FileNotFoundError, SchemaError) as exc:
+            return dg.SkipReason(f"no delistings to read: {exc}")
+        observations = delisting_observations(delisted)
+        return dg.SkipReason(alerting.tell(observations, channels=[alert_slack, alert_email], log=context.log,
+                                           polled=True))
+
+    return [failed_runs, successful_runs, freshness, breakers, delistings]
 
 
 def _failure_reason(context: dg.RunFailureSensorContext) -> str:

@@ -119,6 +119,9 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
     if report.before_listing is not None:
         context.log.info(f"{symbol.symbol}: nothing to store before the listing at "
                          f"{report.before_listing:%Y-%m-%d %H:%M} UTC ({report.source})")
+    if report.delisted is not None:
+        context.log.info(f"{symbol.symbol}: delisted, its last candle closed at {report.delisted:%Y-%m-%d %H:%M} UTC "
+                         f"({report.source}); nothing after it is asked for")
     if report.failures:
         context.log.warning(f"{symbol.symbol}: served by {report.source} after "
                             + "; ".join(map(str, report.failures)))

@@ -17,7 +17,7 @@ from datafactory_assets.warehouse import queries
 
 COVERAGE_KEY = dg.AssetKey("coverage")
 _COLUMNS = ("symbol", "counted_from", "from_ts", "expected", "rows", "confirmed_empty", "missing", "not_fetched",
-            "completeness_pct", "last_ts", "latest_source")
+            "completeness_pct", "last_ts", "latest_source", "note")
 
 
 def markdown_table(frame: pl.DataFrame, columns: tuple[str, ...]) -> str:
@@ -35,7 +35,7 @@ def coverage_metadata(frame: pl.DataFrame) -> dict:
     metadata: dict = {"coverage": dg.MetadataValue.md(markdown_table(frame, _COLUMNS)), "symbols": frame.height,
                       **asdict(total), "completeness_pct": total.pct, "summary": total.summary()}
     if frame.height:
-        metadata["until"] = dg.MetadataValue.timestamp(frame["until_ts"][0].replace(tzinfo=UTC).timestamp())
+        metadata["until"] = dg.MetadataValue.timestamp(frame["until_ts"].max().replace(tzinfo=UTC).timestamp())
     for row in frame.iter_rows(named=True):
         name = row["symbol"].replace("/", "_").lower()
         metadata[f"{name}/completeness_pct"] = float(row["completeness_pct"])

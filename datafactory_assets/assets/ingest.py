@@ -6,7 +6,7 @@ Kept free of Dagster so that the benchmark and the CLI run exactly the code the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
@@ -30,7 +30,14 @@ from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
 from datafactory_assets.warehouse.unlisted import forget_unlisted, record_unlisted
-from datafactory_assets.warehouse.writes import ConfirmedHoles, log_requests, record_listing, upsert_rows
+from datafactory_assets.warehouse.writes import (
+    ConfirmedHoles,
+    log_requests,
+    record_delisting,
+    record_listing,
+    record_switch_gap,
+    upsert_rows,
+)
 
 
 # How a source may have failed a window that still lies before the pair's listing: it answered, and asking again
@@ -67,6 +74,7 @@ class IngestReport:
     history_rewrites: int  # of the revisions, candles older than a day changed by the venue that served them
     stored: pl.DataFrame | None = None  # with `read_from`: the stored candles of [read_from, end) after the write
     before_listing: datetime | None = None  # the window lies before the pair's first candle, at this time
+    delisted: datetime | None = None  # a venue stopped listing the pair as trading; its last candle closed then
 
     @property
     def missing_candles(self) -> int:
@@ -87,13 +95,21 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     (the checks judge what is stored): opening the warehouse is most of a one-hour step's own cost.
 
     A window every source answered without a candle is stored as nothing only when a venue dates the pair's first
-    candle after the window (the window lies before the listing, kept in `symbols.listed_ts`); otherwise it is an
-    outage, not a hole.
+    candle after the window (the window lies before the listing, kept in `symbols.listed_ts`) or its last candle
+    before it (a venue lists the pair as no longer trading: the delisting, kept in `symbols.delisted_ts`);
+    otherwise it is an outage, not a hole. A window served short is checked for a delisting too (free for a
+    trading pair: the venue's market list is loaded already), so the hour of the delisting dates it.
 
     Raises `PairNotListedError` when no source of the chain lists the pair, `ChainExhaustedError` when no source
     served the window and `ValidationFailedError` when the sources that answered sent bad candles; in each case the
     requests are logged and the stored candles stay as they were.
     """
+    parts = symbol.venue_symbols(start, end)
+    if len(parts) > 1:  # a window across a rename: each part from the venue symbol then in force
+        return _across_renames(symbol, parts, read_from=read_from, end=end, warehouse=warehouse, dataset=dataset,
+                               ingest=partial(ingest_window, symbol, sources=sources, warehouse=warehouse,
+                                              run_id=run_id, dataset=dataset))
+    venue = parts[0][0] if parts else symbol.symbol
     timeframe = dataset.cadence.timeframe(symbol.timeframe)
     if timeframe is None:  # the venue's own intervals (funding): what was due is known from the rows around
         return _ingest_events(symbol, start=start, end=end, sources=sources, warehouse=warehouse, run_id=run_id,
@@ -104,42 +120,34 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     expected = int((end - start).total_seconds() * 1000) // timeframe_ms
     closed = _closed_candles(start, end, timeframe_ms)
     try:
-        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=timeframe, expected_rows=closed)
+        result = chain.fetch(venue, start=start, end=end, timeframe=timeframe, expected_rows=closed)
     except ChainExhaustedError as exc:
-        listed = _listing(chain, exc, symbol, timeframe=timeframe)
-        before = listed is not None and listed[1] >= end.replace(tzinfo=None)
-        with warehouse.connect() as conn:
-            log_requests(conn, exc.requests, run_id, dataset=dataset)
-            if before:
-                record_listing(conn, symbol=symbol, listed_ts=listed[1])
-                stored = (queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
-                          if read_from else None)
-            if isinstance(exc, PairNotListedError):
-                record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
-                                dataset=dataset)
-        if exc.violations:
-            raise ValidationFailedError(exc.violations, exc.failures) from exc
-        if before:
-            return _before_listing(exc, end=end, expected=expected, listed=listed, stored=stored,
-                                   timeframe_ms=timeframe_ms)
-        if listed is not None:
-            raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
-                f"no source served a candle of {symbol.symbol} although {listed[0]} has had candles since "
-                f"{listed[1]:%Y-%m-%d %H:%M} UTC: an outage or a broken answer, not a hole")) from exc
-        raise
+        exc.requests = _as_instrument(exc.requests, symbol)
+        return _unserved(exc, chain=chain, symbol=symbol, venue=venue, start=start, end=end, expected=expected,
+                         timeframe=timeframe, warehouse=warehouse, run_id=run_id, read_from=read_from,
+                         dataset=dataset)
+    result.requests = _as_instrument(result.requests, symbol)
+    frame = result.frame.with_columns(symbol=pl.lit(symbol.symbol)) if venue != symbol.symbol else result.frame
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
     holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms,
                              venue_reasons=dataset.ohlcv)
+    delisted, switch = (_dated_ends(chain, symbol, venue=venue, end=end, timeframe=timeframe)
+                        if frame.height < closed else (None, None))
     with warehouse.connect() as conn:
-        written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
-                              run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol))
+        if delisted is not None:
+            record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
+        if switch is not None:
+            record_switch_gap(conn, symbol=symbol, slot_ms=timeframe_ms, dataset=dataset, **switch)
+        written = upsert_rows(conn, frame, dataset=dataset, symbol=symbol, requests=result.requests,
+                              run_id=run_id, holes=holes, fill_only=_other_quote(chain, symbol), venue_symbol=venue)
         forget_unlisted(conn, symbol.symbol, dataset=dataset)
-        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset) if holes else 0
+        confirmed = (queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset)
+                     if holes or switch else 0)
         stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset) if read_from else None
     return IngestReport(
         rows=written.rows,
         expected_rows=expected,
-        missing=missing_ranges(result.frame["ts"], start=start, end=end, timeframe_ms=timeframe_ms),
+        missing=missing_ranges(frame["ts"], start=start, end=end, timeframe_ms=timeframe_ms),
         confirmed_empty=confirmed,
         source=result.source,
         requests=result.requests,
@@ -152,6 +160,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         refused=written.refused,
         history_rewrites=written.history_rewrites,
         stored=stored,
+        delisted=delisted and delisted[1],
     )
 
 
@@ -187,30 +196,138 @@ def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, so
     )
 
 
-def _listing(chain: FailoverChain, exc: ChainExhaustedError, symbol: SymbolSettings, *,
-             timeframe: str) -> tuple[str, datetime] | None:
-    """For a window every source of the chain answered without a candle (or cannot have: not listed there, too
-    old for it): who dates the pair's first candle since the configured start, and when; None when the window
-    failed otherwise (a source down may have listed the pair earlier than the one that dates it), or no source can
-    tell."""
+def _dated_ends(chain: FailoverChain, symbol: SymbolSettings, *, venue: str, end: datetime,
+                timeframe: str) -> tuple[tuple[str, datetime] | None, dict | None]:
+    """For a window served short: the instrument's delisting before `end` (asked of its own symbol only: an earlier
+    venue symbol's delisting is its rename), and the span a rename left without a symbol, where the venue dates
+    them."""
+    delisted = chain.delisting(venue, timeframe=timeframe) if venue == symbol.symbol else None
+    if delisted is not None and delisted[1] >= end.replace(tzinfo=None):
+        delisted = None  # a later delisting does not explain this window's missing candles
+    return delisted, _switch_gap(chain, symbol, venue=venue, timeframe=timeframe)
+
+
+def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolSettings, venue: str, start: datetime,
+              end: datetime, expected: int, timeframe: str, warehouse: WarehouseResource, run_id: str | None,
+              read_from: datetime | None, dataset: Dataset) -> IngestReport:
+    """A window no source served a row of: before the pair's listing, after its delisting, or between two venue
+    symbols of a renamed instrument (each stored as such, and reported with nothing missing); otherwise it raises
+    (the requests logged, nothing else changed)."""
+    timeframe_ms = timeframe_to_ms(timeframe)
+    decided = _decided(exc)
+    delisted = chain.delisting(venue, timeframe=timeframe) if decided and venue == symbol.symbol else None
+    after = delisted is not None and delisted[1] <= start.replace(tzinfo=None)
+    first_venue = symbol.renamed_from[0][0] if symbol.renamed_from else symbol.symbol
+    listed = (chain.first_candle(venue, since=symbol.start, timeframe=timeframe)
+              if decided and not after and venue == first_venue else None)  # who dates the first candle, and when
+    before = listed is not None and listed[1] >= end.replace(tzinfo=None)
+    switch = _switch_gap(chain, symbol, venue=venue, timeframe=timeframe) if decided and not after else None
+    between = switch is not None and switch["first"] <= start.replace(tzinfo=None) and end.replace(
+        tzinfo=None) <= switch["stop"]
+    stored = None
+    with warehouse.connect() as conn:
+        log_requests(conn, exc.requests, run_id, dataset=dataset)
+        if before:
+            record_listing(conn, symbol=symbol, listed_ts=listed[1])
+        if after:
+            record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
+        if between:
+            record_switch_gap(conn, symbol=symbol, slot_ms=timeframe_ms, dataset=dataset, **switch)
+        if (before or after or between) and read_from:
+            stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
+        if isinstance(exc, PairNotListedError):
+            record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
+                            dataset=dataset)
+    if exc.violations:
+        raise ValidationFailedError(exc.violations, exc.failures) from exc
+    if before:
+        return _outside_listing(exc, end=end, expected=expected, dated=listed, kind="before the listing",
+                                stored=stored, timeframe_ms=timeframe_ms)
+    if after:
+        return _outside_listing(exc, end=end, expected=expected, dated=delisted, kind="after the delisting",
+                                stored=stored, timeframe_ms=timeframe_ms)
+    if between:
+        report = _outside_listing(exc, end=end, expected=expected, dated=(switch["sources"], switch["stop"]),
+                                  kind=f"before {venue} was listed", stored=stored, timeframe_ms=timeframe_ms)
+        return replace(report, confirmed_empty=expected)
+    if listed is not None:
+        raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
+            f"no source served a candle of {venue} although {listed[0]} has had candles since "
+            f"{listed[1]:%Y-%m-%d %H:%M} UTC: an outage or a broken answer, not a hole")) from exc
+    raise exc
+
+
+def _switch_gap(chain: FailoverChain, symbol: SymbolSettings, *, venue: str, timeframe: str) -> dict | None:
+    """For a later venue symbol of a renamed instrument whose first candle came after the rename's `until` (Binance
+    delisted MATIC/USDT on 2024-09-10 03:00 UTC and listed POL/USDT on 2024-09-13 10:00): the span no venue symbol
+    traded, as `record_switch_gap` takes it; None otherwise, or when no source can date that first candle."""
+    names = [old for old, _ in symbol.renamed_from] + [symbol.symbol]
+    index = names.index(venue) if venue in names else 0
+    if index == 0:
+        return None
+    previous, until = symbol.renamed_from[index - 1]
+    first = chain.first_candle(venue, since=until, timeframe=timeframe)
+    if first is None or first[1] <= until.replace(tzinfo=None):
+        return None
+    return {"first": until.replace(tzinfo=None), "stop": first[1], "sources": first[0],
+            "reason": f"renamed: {previous} traded until {until:%Y-%m-%d %H:%M} UTC and {venue} from "
+                      f"{first[1]:%Y-%m-%d %H:%M} UTC ({first[0]}); no symbol of the instrument traded between"}
+
+
+def _across_renames(symbol: SymbolSettings, parts: list[tuple[str, datetime, datetime]], *, ingest,
+                    read_from: datetime | None, end: datetime, warehouse: WarehouseResource,
+                    dataset: Dataset) -> IngestReport:
+    """One window of a renamed instrument across a rename: each part ingested from its venue symbol (`ingest`,
+    `ingest_window` bound to the rest of the call), the reports added up."""
+    reports = [ingest(start=first, end=stop) for _, first, stop in parts]
+    stored = None
+    if read_from:
+        with warehouse.connect(read_only=True) as conn:
+            stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
+    total = {name: sum(getattr(r, name) for r in reports)
+             for name in ("rows", "expected_rows", "confirmed_empty", "retries", "revised", "refused",
+                          "history_rewrites")}
+    filled: dict[str, int] = {}
+    for report in reports:
+        for source, rows in report.filled.items():
+            filled[source] = filled.get(source, 0) + rows
+    return IngestReport(
+        **total, missing=pl.concat([r.missing for r in reports]), filled=filled, stored=stored,
+        source=", ".join(dict.fromkeys(r.source for r in reports)),
+        requests=[q for r in reports for q in r.requests], failures=[f for r in reports for f in r.failures],
+        passed_over=[f for r in reports for f in r.passed_over], quote_notes=[n for r in reports for n in r.quote_notes],
+        before_listing=reports[0].before_listing, delisted=reports[-1].delisted,
+    )
+
+
+def _as_instrument(requests: list[RequestRecord], symbol: SymbolSettings) -> list[RequestRecord]:
+    """The requests as the instrument's: a renamed instrument's requests for an earlier venue symbol count as asked
+    for it (coverage reads `ingest_log` by instrument)."""
+    return [r if r.symbol == symbol.symbol else replace(r, symbol=symbol.symbol) for r in requests]
+
+
+def _decided(exc: ChainExhaustedError) -> bool:
+    """Every source of the chain answered the window without a candle (or cannot have: not listed there, too old
+    for it), so the pair's listing or delisting may explain it; not when the window failed otherwise (a source down
+    may have listed the pair earlier than the one that dates it)."""
     if isinstance(exc, PairNotListedError) or exc.violations or not exc.empty_from:
-        return None
-    if any(f.kind not in _DECIDED for f in exc.failures):
-        return None
-    return chain.first_candle(symbol.symbol, since=symbol.start, timeframe=timeframe)
+        return False
+    return all(f.kind in _DECIDED for f in exc.failures)
 
 
-def _before_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, listed: tuple[str, datetime],
-                    stored: pl.DataFrame | None, timeframe_ms: int) -> IngestReport:
-    """A window before the pair's listing: nothing to store, nothing missing, and said so."""
+def _outside_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, dated: tuple[str, datetime],
+                     kind: str, stored: pl.DataFrame | None, timeframe_ms: int) -> IngestReport:
+    """A window `kind` ("before the listing" or "after the delisting") that the venue `dated[0]` dates at
+    `dated[1]`: nothing to store, nothing missing, and said so."""
+    venue, moment = dated
     none = pl.Series("ts", [], pl.Datetime("us"))
     return IngestReport(
-        rows=0, expected_rows=expected, confirmed_empty=0, source=listed[0], requests=exc.requests, failures=[],
+        rows=0, expected_rows=expected, confirmed_empty=0, source=venue, requests=exc.requests, failures=[],
         missing=missing_ranges(none, start=end, end=end, timeframe_ms=timeframe_ms),
-        passed_over=[*exc.failures, SourceFailure(listed[0], "before the listing",
-                                                   f"before the listing at {listed[1]:%Y-%m-%d %H:%M} UTC")],
+        passed_over=[*exc.failures, SourceFailure(venue, kind, f"{kind} at {moment:%Y-%m-%d %H:%M} UTC")],
         retries=0, filled={}, quote_notes=[], revised=0, refused=0, history_rewrites=0, stored=stored,
-        before_listing=listed[1],
+        before_listing=moment if kind == "before the listing" else None,
+        delisted=moment if kind == "after the delisting" else None,
     )
 
 

@@ -2,7 +2,7 @@
 
 The warehouse is the truth about completeness: an hour is incomplete when it holds fewer candles than the timeframe
 fits, counting the minutes every source confirmed empty (`known_gaps`) as held, and hours before the pair's listing
-(`symbols.listed_ts`) are not asked for at all (`queries.incomplete_ranges`); an hour's slots are the dataset's
+(`symbols.listed_ts`) or after its delisting (`symbols.delisted_ts`) are not asked for at all (`queries.incomplete_ranges`); an hour's slots are the dataset's
 (`datasets.slots`: for spot candles, the configured timeframe's). That covers partitions never run,
 runs that failed, and rows lost afterwards alike. Hours still the hourly schedule's (closed less than
 `settle_minutes` ago) are left to it, and hours a queued or running run or a running backfill already covers are

@@ -16,7 +16,18 @@ import polars as pl
 LISTED_SINCE_MS = 1_499_990_400_000  # 2017-07-14T00:00Z: no pair's candle opens earlier
 # Pairs listed later, at a time of the emulator's choosing (not the venue's real date), at every venue that lists
 # them: a configured start before it meets windows without a candle anywhere, and a listing inside an hour.
-LISTED_LATER_MS: dict[str, int] = {"KAITO/USDT": 1_741_609_800_000}  # 2025-03-10T12:30Z
+LISTED_LATER_MS: dict[str, int] = {
+    "KAITO/USDT": 1_741_609_800_000,  # 2025-03-10T12:30Z
+    "POL/USDT": 1_726_221_600_000,  # 2024-09-13T10:00Z: Binance opened POL spot trading then (MATIC's successor)
+}
+# Pairs the venue delisted: their last candle closes here, and Binance lists them as `BREAK` from then on
+# (`listing.status_of`). MATIC/USDT's is Binance's real one: the announcement "Binance Will Support the Polygon
+# (MATIC) Network Upgrade and Rebranding to POL" delisted every MATIC spot pair on 2024-09-10 at 03:00 UTC and
+# opened POL pairs on 2024-09-13 at 10:00 UTC (three days with neither, which the venue really had). Binance keeps
+# a delisted spot pair in exchangeInfo and serves its klines up to the delisting (ccxt issue #7304: "look into the
+# `active` flag"), and its bulk archive keeps the pair's files up to the delisting too (binance-public-data #333:
+# XMRUSD_PERP's files end at its delisting, "as it's expected"), so every dialect and the archive stop there.
+DELISTED_MS: dict[str, int] = {"MATIC/USDT": 1_725_937_200_000}  # 2024-09-10T03:00Z
 BASE_PRICES: dict[str, float] = {
     "BTC/USDT": 60_000.0,
     "ETH/USDT": 3_000.0,
@@ -57,6 +68,11 @@ def listed_since_ms(symbol: str) -> int:
     return LISTED_LATER_MS.get(symbol, LISTED_SINCE_MS)
 
 
+def delisted_at_ms(symbol: str) -> int | None:
+    """When the pair's last candle closes, for a pair the venue delisted; None for one still trading."""
+    return DELISTED_MS.get(symbol)
+
+
 def base_price(symbol: str) -> float:
     """The level the symbol's price oscillates around; unknown symbols get one between 0.01 and 10,000."""
     if symbol in BASE_PRICES:
@@ -71,14 +87,16 @@ def price_decimals(symbol: str) -> int:
 
 
 def synthetic_candles(symbol: str, start_ms: int, end_ms: int, timeframe_ms: int = 60_000) -> pl.DataFrame:
-    """Every candle of `symbol` opening in [start_ms, end_ms), aligned to `timeframe_ms`, from its listing up to now.
+    """Every candle of `symbol` opening in [start_ms, end_ms), aligned to `timeframe_ms`, from its listing up to now
+    or to its delisting.
 
     The still-open candle that contains "now" is included, as the real exchange serves it.
     """
     if timeframe_ms <= 0:
         raise ValueError(f"timeframe_ms must be positive, got {timeframe_ms}")
     first = -(-max(start_ms, listed_since_ms(symbol)) // timeframe_ms) * timeframe_ms
-    stop = min(end_ms, (time.time_ns() // 1_000_000 // timeframe_ms + 1) * timeframe_ms)
+    stop = min(end_ms, (time.time_ns() // 1_000_000 // timeframe_ms + 1) * timeframe_ms,
+               delisted_at_ms(symbol) or end_ms)
     opens = np.arange(first, max(first, stop), timeframe_ms, dtype=np.int64)
     return _candles_at(symbol, opens, timeframe_ms=timeframe_ms)
 

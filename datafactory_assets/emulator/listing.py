@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
-from datafactory_assets.emulator.candles import symbol_seed
+from datafactory_assets.emulator.candles import delisted_at_ms, symbol_seed
 
 # Real Binance spot bases, the first few the busiest (their volume is fixed, the rest hashed below them).
 _BUSIEST = {"BTC": 2.0e9, "ETH": 1.2e9, "SOL": 6.0e8, "XRP": 4.0e8, "DOGE": 3.0e8, "BNB": 2.5e8}
@@ -56,8 +56,13 @@ def binance_market(extra_symbols: tuple[str, ...] = ()) -> tuple[Listed, ...]:
     listed.update({f"{base}/USDT": Listed(f"{base}/USDT", "BREAK", 0.0) for base in _DELISTED})
     for symbol in extra_symbols:
         if symbol not in listed:
-            listed[symbol] = Listed(symbol, "TRADING", _volume(symbol))
+            listed[symbol] = Listed(symbol, status_of(symbol), _volume(symbol))
     return tuple(sorted(listed.values(), key=lambda item: item.symbol.replace("/", "")))
+
+
+def status_of(symbol: str) -> str:
+    """Binance's status of a pair the emulator serves candles for: `BREAK` once delisted, else `TRADING`."""
+    return "BREAK" if delisted_at_ms(symbol) is not None else "TRADING"
 
 
 @cache

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datafactory_assets.emulator.candles import listed_since_ms, price_decimals, synthetic_candles
-from datafactory_assets.emulator.listing import Listed, binance_market
+from datafactory_assets.emulator.candles import delisted_at_ms, listed_since_ms, price_decimals, synthetic_candles
+from datafactory_assets.emulator.listing import Listed, binance_market, status_of
 from datafactory_assets.emulator.perp_series import (
     HOUR_MS,
     MAX_FUNDING_LAG_MS,
@@ -42,8 +42,8 @@ class CandleStore:
     """Synthetic candles for the listed symbols, recorded ones (served verbatim) for the replayed symbols.
 
     `listing` is the market a venue with a full listing (Binance) shows: with `realistic_market`, a few hundred
-    USDT pairs around `symbols` (`listing.binance_market`), else just `symbols`, all trading. Candles are served
-    for every pair of it.
+    USDT pairs around `symbols` (`listing.binance_market`), else just `symbols`, trading unless delisted. Candles
+    are served for every pair of it, up to a delisted pair's delisting.
     """
 
     def __init__(self, symbols: Iterable[str], replay: Mapping[str, pl.DataFrame], *, realistic_market: bool = False):
@@ -53,7 +53,7 @@ class CandleStore:
         if malformed:
             raise ValueError(f"symbols must be canonical BASE/QUOTE such as 'BTC/USDT', got {malformed}")
         self.listing: tuple[Listed, ...] = (binance_market(self.symbols) if realistic_market
-                                            else tuple(Listed(symbol, "TRADING", 0.0) for symbol in self.symbols))
+                                            else tuple(Listed(symbol, status_of(symbol), 0.0) for symbol in self.symbols))
 
     def price_decimals(self, symbol: str) -> int:
         """Decimals of the price tick; recorded files may hold anything, so they get the finest tick."""
@@ -71,6 +71,9 @@ class CandleStore:
         """
         current_open = now_ms // timeframe_ms * timeframe_ms
         last = current_open if end_ms is None else min(end_ms, current_open)
+        delisted = None if is_perpetual(symbol) else delisted_at_ms(symbol)
+        if delisted is not None:  # "the newest rows" of a delisted pair are its last ones
+            last = min(last, delisted - 1)
         if symbol in self._replay:
             frame = self._replayed(symbol, start_ms=start_ms, last=last, limit=limit)
         elif series == "funding":

@@ -188,6 +188,21 @@ class FailoverChain:
         hours hold no event) when the answer around it held events, so the venue was up and served its schedule."""
         return self.dataset.cadence.venue_interval and bool(fetched.spans())
 
+    def delisting(self, symbol: str, *, timeframe: str) -> tuple[str, datetime] | None:
+        """The first member whose market list shows the pair no longer trading, and when its last row closed; None
+        when every member that keeps a market list and could be asked still trades it (or none can tell)."""
+        for member in self.members:
+            if not member.source.lists_pairs or member.guard.blocked_reason():
+                continue
+            try:
+                ended = member.source.delisted_at(symbol, timeframe=timeframe, guard=member.guard,
+                                                  dataset=self.dataset)
+            except SourceError:
+                continue
+            if ended is not None:
+                return member.source.name, ended
+        return None
+
     @staticmethod
     def _exhausted(symbol: str, attempt: _Attempt) -> ChainExhaustedError:
         """Why no member served a candle: the pair is listed nowhere, or every member failed or answered empty."""

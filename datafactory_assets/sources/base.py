@@ -192,3 +192,8 @@ class Source(Protocol):
                            dataset: Dataset = SPOT_CANDLES) -> datetime | None:
         """The open time of the source's first row of `dataset` at or after `since` (its listing, for a `since`
         before it); None when the source cannot tell, or has no row there."""
+
+    def delisted_at(self, symbol: str, *, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> datetime | None:
+        """When the source's last row of `dataset` closed, for a pair it lists as no longer trading (its delisting);
+        None for a pair still trading, or when the source cannot tell."""

@@ -129,6 +129,11 @@ class BinanceArchiveSource:
         """Not asked of the archive: a file it lacks does not say whether the pair was listed then."""
         return None
 
+    def delisted_at(self, symbol: str, *, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> datetime | None:
+        """Not asked of the archive: it keeps a delisted pair's files and has no market list to say so."""
+        return None
+
     def fetch_range(self, symbol: str, *, start: datetime, end: datetime, timeframe: str, guard=None,
                     dataset: Dataset = SPOT_CANDLES) -> FetchResult:
         """The candles of `dataset` with open time in [start, end) that the archive holds, oldest first, as the

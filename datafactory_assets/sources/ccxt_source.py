@@ -175,6 +175,26 @@ class CcxtCandleSource:
                    weight=endpoint.weight)
         return naive_utc(page[0][0]) if page else None
 
+    def delisted_at(self, symbol: str, *, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> datetime | None:
+        """When the venue's last row of `dataset` closed, for a pair its market list shows as no longer trading
+        (ccxt's `active: False`: Binance's `BREAK`); None for a trading pair, one it does not list, or where its API
+        cannot be asked for one row (`VenueEndpoint.first_row_since`). The market list is loaded once per client, so
+        a trading pair costs no request; a delisted one costs one (its newest row: no `since`, one row)."""
+        endpoint = dataset.venues.get(self.name)
+        if endpoint is None or not endpoint.first_row_since:
+            return None
+        run = runner(guard)
+        self._load_markets(symbol, run)
+        market = self.exchange.markets.get(symbol)
+        if market is None or market.get("active") is not False:
+            return None
+        page = run(lambda: self._call(getattr(self.exchange, endpoint.call), symbol, timeframe, about=symbol,
+                                      limit=1, params=dict(endpoint.params)), weight=endpoint.weight)
+        if not page:
+            return None
+        return naive_utc(page[-1][0]) + timedelta(seconds=self.exchange.parse_timeframe(timeframe))
+
     def cannot_serve(self, start: datetime, timeframe: str, *, dataset: Dataset = SPOT_CANDLES) -> str | None:
         """Why this venue cannot serve a window of `dataset` starting at `start`: it does not serve the dataset, or
         keeps less of it (Kraken keeps only its latest 720 candles)."""

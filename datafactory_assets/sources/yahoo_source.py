@@ -122,6 +122,11 @@ class YahooCandleSource:
         """Not asked of Yahoo: it keeps 1-minute bars for 30 days only, so it cannot date a listing."""
         return None
 
+    def delisted_at(self, symbol: str, *, timeframe: str, guard=None,
+                    dataset: Dataset = SPOT_CANDLES) -> datetime | None:
+        """Not asked of Yahoo: it prices the pair in another quote currency and keeps 30 days."""
+        return None
+
     def cannot_serve(self, start: datetime, timeframe: str, *, dataset: Dataset = SPOT_CANDLES) -> str | None:
         """Why Yahoo cannot serve a window of `dataset` starting at `start`: a dataset other than spot candles, an
         interval it lacks, or one it keeps less long."""

@@ -109,7 +109,7 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
     the ranges `[first, stop)` of hours
     in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
     and still worth asking a source for. Hours before the pair's listing (`symbols.listed_ts`, when a run found the
-    pair began after `start`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
+    pair began after `start`) and after its delisting (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
 
     One query for the whole universe: complete hours are grouped into islands (consecutive hours), and the gaps
     between islands, before the first and after the last, are the answer, so no hour is listed one by one."""
@@ -122,8 +122,10 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         WITH asked AS (
             SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start, unnest($per_hour) AS per_hour
         ), wanted AS (
-            SELECT a.symbol, a.per_hour, s.listed_ts,
-                   greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start
+            SELECT a.symbol, a.per_hour, s.listed_ts, s.delisted_ts,
+                   greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start,
+                   least($until, coalesce(time_bucket(INTERVAL 1 HOUR, s.delisted_ts - INTERVAL 1 MICROSECOND)
+                                          + INTERVAL 1 HOUR, $until)) AS until
             FROM asked a LEFT JOIN symbols s USING (symbol)
         ), held AS (
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM {dataset.view}
@@ -136,6 +138,11 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, listed_ts) AS hour,
                    (epoch_ms(listed_ts) - epoch_ms(time_bucket(INTERVAL 1 HOUR, listed_ts))) * per_hour // 3600000
             FROM wanted WHERE listed_ts IS NOT NULL
+            UNION ALL  -- the minutes of the delisting hour after the delisting: no venue will ever have them
+            SELECT symbol, time_bucket(INTERVAL 1 HOUR, delisted_ts) AS hour,
+                   (epoch_ms(time_bucket(INTERVAL 1 HOUR, delisted_ts)) + 3600000 - epoch_ms(delisted_ts)) * per_hour
+                   // 3600000
+            FROM wanted WHERE delisted_ts IS NOT NULL AND delisted_ts > time_bucket(INTERVAL 1 HOUR, delisted_ts)
         ), complete AS (
             SELECT h.symbol, h.hour FROM held h JOIN wanted w USING (symbol)
             WHERE h.hour >= w.start GROUP BY h.symbol, h.hour, w.per_hour HAVING sum(h.n) >= w.per_hour
@@ -148,10 +155,11 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         ), gaps AS (
             SELECT symbol, lag(stop) OVER (PARTITION BY symbol ORDER BY first) AS first, first AS stop FROM islands
             UNION ALL
-            SELECT w.symbol, (SELECT max(i.stop) FROM islands i WHERE i.symbol = w.symbol), $until FROM wanted w
+            SELECT w.symbol, (SELECT max(i.stop) FROM islands i WHERE i.symbol = w.symbol), w.until FROM wanted w
         )
-        SELECT g.symbol, coalesce(g.first, w.start) AS first, g.stop FROM gaps g JOIN wanted w USING (symbol)
-        WHERE coalesce(g.first, w.start) < g.stop
+        SELECT g.symbol, coalesce(g.first, w.start) AS first, least(g.stop, w.until) AS stop
+        FROM gaps g JOIN wanted w USING (symbol)
+        WHERE coalesce(g.first, w.start) < least(g.stop, w.until)
         ORDER BY g.symbol, first
         """,
         {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts], "per_hour": list(per_hour),
@@ -160,6 +168,15 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
     for symbol, first, stop in rows:
         ranges[symbol].append((first, stop))
     return ranges
+
+
+def delistings(conn: duckdb.DuckDBPyConnection, symbols: Sequence[str]) -> dict[str, datetime]:
+    """Of `symbols`, those a venue delisted, and when their last candle closed (`symbols.delisted_ts`); SchemaError
+    for a file older than that column, opened read-only."""
+    require_current(conn)
+    rows = conn.execute("SELECT symbol, delisted_ts FROM symbols WHERE delisted_ts IS NOT NULL AND symbol IN "
+                        "(SELECT unnest($names))", {"names": list(symbols)}).fetchall()
+    return dict(rows)
 
 
 def incomplete_hours(conn: duckdb.DuckDBPyConnection, symbol: str, *, start: datetime, until: datetime,
@@ -236,3 +253,16 @@ def _naive_utc(moment: datetime) -> datetime:
 def fresh_database_path(directory: Path, now: datetime) -> Path:
     """`crypto_data_YYYYMMDD_HHMMSS.duckdb` in `directory`, the seed's name for a brand-new database."""
     return directory / f"crypto_data_{now:%Y%m%d_%H%M%S}.duckdb"
+
+
+def window_venue_symbols(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime, *,
+                         dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
+    """`window_candles` with the venue symbol each row came from (`venue_symbol`): for a renamed instrument the one
+    the newest write covering it recorded (`venue_symbols`), else the instrument's own."""
+    return conn.sql(
+        f"""SELECT c.*, coalesce((SELECT v.venue_symbol FROM venue_symbols v
+                                  WHERE v.dataset = ? AND v.symbol = c.symbol AND c.ts BETWEEN v.first_ts AND v.last_ts
+                                  ORDER BY v.recorded_at DESC LIMIT 1), c.symbol) AS venue_symbol
+            FROM {dataset.view} c WHERE c.symbol = ? AND c.ts >= ? AND c.ts < ? ORDER BY c.ts""",
+        params=[dataset.name, symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
+    ).pl()

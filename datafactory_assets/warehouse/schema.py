@@ -53,7 +53,10 @@ SCHEMA_VERSION = 11  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # names and answers); archived_months gains `dataset` too, which the generated views filter on
 # 11: the perpetual datasets' generated tables and views (perp_candles, mark_candles, index_candles,
 # premium_candles, funding_rates, open_interest) and, for funding's venue-stated cadence, its interval timeline view
-# (`funding_rates_intervals`) and slot-counting macro (`funding_rates_slots`)
+# (`funding_rates_intervals`) and slot-counting macro (`funding_rates_slots`); symbols.delisted_ts (when the pair's
+# last candle closed, once a venue stops listing it as trading): coverage counts to it and healing asks nothing after
+# it; venue_symbols (which venue symbol a renamed instrument's stored rows came from, per write; rows it does not
+# cover came from the instrument's own symbol)
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = f"""
@@ -76,6 +79,7 @@ ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS confirmations INTEGER DEFAULT 1;
 ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS first_confirmed_at TIMESTAMP;
 ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS reason VARCHAR;
 ALTER TABLE symbols ADD COLUMN IF NOT EXISTS listed_ts TIMESTAMP;
+ALTER TABLE symbols ADD COLUMN IF NOT EXISTS delisted_ts TIMESTAMP;
 CREATE TABLE IF NOT EXISTS unlisted_pairs (
     symbol VARCHAR PRIMARY KEY,
     answers VARCHAR NOT NULL,
@@ -100,6 +104,15 @@ CREATE TABLE IF NOT EXISTS ingest_log (
     outcome VARCHAR NOT NULL,
     error_class VARCHAR,
     run_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS venue_symbols (
+    dataset VARCHAR NOT NULL,
+    symbol VARCHAR NOT NULL,
+    venue_symbol VARCHAR NOT NULL,
+    first_ts TIMESTAMP NOT NULL,
+    last_ts TIMESTAMP NOT NULL,
+    run_id VARCHAR,
+    recorded_at TIMESTAMP NOT NULL
 );
 ALTER TABLE known_gaps ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';
 ALTER TABLE ingest_log ADD COLUMN IF NOT EXISTS dataset VARCHAR DEFAULT '{SPOT_CANDLES.name}';

@@ -146,15 +146,16 @@ CREATE OR REPLACE MACRO {coverage_at}(until, names, starts, timeframes) AS TABLE
 WITH configured AS (
     SELECT unnest(names) AS symbol, unnest(starts) AS start_ts, unnest(timeframes) AS timeframe_ms
 ), wanted AS (
-    SELECT c.symbol, c.start_ts, c.timeframe_ms, s.listed_ts, true AS configured
+    SELECT c.symbol, c.start_ts, c.timeframe_ms, s.listed_ts, s.delisted_ts, true AS configured
     FROM configured c LEFT JOIN symbols s USING (symbol)
     UNION ALL
-    SELECT symbol, start_ts, timeframe_ms, listed_ts, false FROM symbols
+    SELECT symbol, start_ts, timeframe_ms, listed_ts, delisted_ts, false FROM symbols
     WHERE symbol NOT IN (SELECT symbol FROM configured)
 ), spans AS (
-    SELECT symbol, configured, {slot_ms_sql(dataset, "timeframe_ms")} AS tf_ms,
+    SELECT symbol, configured, {slot_ms_sql(dataset, "timeframe_ms")} AS tf_ms, delisted_ts,
            CASE WHEN listed_ts > start_ts THEN 'listing' ELSE 'start' END AS counted_from,
-           greatest(start_ts, coalesce(listed_ts, start_ts)) AS from_ts, CAST(until AS TIMESTAMP) AS until_ts
+           greatest(start_ts, coalesce(listed_ts, start_ts)) AS from_ts,
+           least(CAST(until AS TIMESTAMP), coalesce(delisted_ts, CAST(until AS TIMESTAMP))) AS until_ts
     FROM wanted
 ), asked AS (
     SELECT r.symbol, greatest(r.window_start, sp.from_ts) AS first, least(r.window_end, sp.until_ts) AS stop
@@ -210,7 +211,7 @@ WITH configured AS (
 ), asked_held AS (
     SELECT symbol, sum(n) AS held FROM held_asked GROUP BY symbol
 ), counted AS (
-    SELECT sp.symbol, sp.configured, sp.counted_from, sp.from_ts, sp.until_ts,
+    SELECT sp.symbol, sp.configured, sp.counted_from, sp.from_ts, sp.until_ts, sp.delisted_ts,
            CAST({slot_count_sql(dataset, symbol="sp.symbol", first="sp.from_ts", stop="sp.until_ts",
                                 width="sp.tf_ms")} AS BIGINT) AS expected,
            CAST(coalesce(st.rows, 0) AS BIGINT) AS rows,
@@ -224,7 +225,8 @@ SELECT symbol, counted_from, from_ts, until_ts, expected, rows, confirmed_empty,
        expected - rows - confirmed_empty - missing AS not_fetched,
        CASE WHEN expected = 0 THEN 100.0
             ELSE least(round(100.0 * (rows + confirmed_empty) / expected, 4), 100.0) END AS completeness_pct,
-       first_ts, last_ts, latest_source
+       first_ts, last_ts, latest_source,
+       CASE WHEN delisted_ts IS NOT NULL THEN 'delisted ' || strftime(delisted_ts, '%Y-%m-%d') END AS note
 FROM counted
 WHERE configured OR first_ts IS NOT NULL OR symbol IN (SELECT symbol FROM ingest_log WHERE dataset = {name})
 ORDER BY symbol;

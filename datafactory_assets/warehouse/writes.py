@@ -19,6 +19,7 @@ from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse.archive import refuse_archived
+from datafactory_assets.warehouse.views import CONFIRMATIONS_NEEDED
 from datafactory_assets.warehouse.precedence import history_rewrites, replacement
 from datafactory_assets.warehouse.schema import CONFIRMATION_SPACING
 from datafactory_assets.warehouse.sql import transaction
@@ -42,7 +43,8 @@ class ConfirmedHoles:
     reason: pl.Series  # String, null where unknown
 
 
-# The symbol's row keeps the listing a run found (`listed_ts`) when a later run writes its settings again.
+# The symbol's row keeps the listing and delisting a run found (`listed_ts`, `delisted_ts`) when a later run writes
+# its settings again.
 _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?) ON CONFLICT (symbol) "
                   "DO UPDATE SET timeframe_ms = excluded.timeframe_ms, start_ts = excluded.start_ts")
 
@@ -62,7 +64,8 @@ class Upserted:
 
 def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset: Dataset, symbol: SymbolSettings,
                 requests: Sequence[RequestRecord] = (), run_id: str | None = None,
-                holes: ConfirmedHoles | None = None, fill_only: Collection[str] = ()) -> Upserted:
+                holes: ConfirmedHoles | None = None, fill_only: Collection[str] = (),
+                venue_symbol: str | None = None) -> Upserted:
     """Insert the frame's rows (`dataset`'s frame, one symbol's) where nothing is held, replace stored ones the
     precedence rules let it replace (keeping each replaced row in the dataset's revisions table), log the requests
     and record the confirmed holes, all in the same commit.
@@ -71,7 +74,8 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
     lacks stay: a venue that answers with holes today does not erase what it served before, and a time we hold a
     row for is never recorded as a hole. A row arriving for a known hole replaces it. Rows or holes in an archived
     month raise ArchivedMonthError before anything is written. The dataset's tables are created if the file lacks
-    them (a dataset declared since the file was last upgraded).
+    them (a dataset declared since the file was last upgraded). A renamed instrument's rows say which venue symbol
+    served them (`venue_symbol`, kept in `venue_symbols` over the span of the frame).
     """
     now = _utcnow()
     incoming = frame.sort(list(dataset.row_keys)).with_columns(ingested_at=pl.lit(now, pl.Datetime("us")))
@@ -92,6 +96,10 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
                 [dataset.name, symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
             )
             conn.unregister("incoming_rows")
+            if symbol.renamed_from and venue_symbol is not None:
+                conn.execute("INSERT INTO venue_symbols VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             [dataset.name, symbol.symbol, venue_symbol, incoming["ts"].min(), incoming["ts"].max(),
+                              run_id, now])
         if holes is not None and holes.ts.len():
             _record_holes(conn, symbol.symbol, holes, dataset=dataset)
         _insert_log(conn, requests, run_id, dataset=dataset)
@@ -141,6 +149,33 @@ def record_listing(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, l
     with transaction(conn):
         conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
         conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = ?", [listed_ts, symbol.symbol])
+
+
+def record_delisting(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, delisted_ts: datetime) -> None:
+    """Keep when the pair's last candle closed, a venue having stopped listing it as trading
+    (`symbols.delisted_ts`): coverage counts to it and no hour after it is asked for."""
+    with transaction(conn):
+        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        conn.execute("UPDATE symbols SET delisted_ts = ? WHERE symbol = ?", [delisted_ts, symbol.symbol])
+
+
+def record_switch_gap(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, first: datetime, stop: datetime,
+                      slot_ms: int, reason: str, sources: str, dataset: Dataset = SPOT_CANDLES) -> int:
+    """Record the slots (`slot_ms` apart) of [first, stop) of a renamed instrument where no venue symbol traded (the old one's last
+    candle closed at `first`, the new one's first opened at `stop`, both as a venue dated them) as confirmed holes
+    at once, each with `reason`; slots already held are skipped. The venue's own dating of both ends is the
+    evidence, not empty answers that a glitch could explain, so one look suffices. Returns the slots recorded."""
+    now = _utcnow()
+    with transaction(conn):
+        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        return conn.execute(
+            "INSERT INTO known_gaps (dataset, symbol, ts, confirmed_at, sources, confirmations, first_confirmed_at, "
+            "reason) SELECT ?, ?, s.ts, ?, ?, ?, ?, ? FROM (SELECT unnest(range(?::TIMESTAMP, ?::TIMESTAMP, "
+            "to_milliseconds(?))) AS ts) s "
+            f"WHERE NOT EXISTS (SELECT 1 FROM {dataset.table} c WHERE c.symbol = ? AND c.ts = s.ts) "
+            "AND NOT EXISTS (SELECT 1 FROM known_gaps k WHERE k.dataset = ? AND k.symbol = ? AND k.ts = s.ts)",
+            [dataset.name, symbol.symbol, now, sources, CONFIRMATIONS_NEEDED, now, reason, first, stop,
+             slot_ms, symbol.symbol, dataset.name, symbol.symbol]).fetchall()[0][0]
 
 
 def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: ConfirmedHoles, *, dataset: Dataset) -> None:

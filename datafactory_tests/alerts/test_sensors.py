@@ -142,3 +142,32 @@ def test_freshness_sensor_starts_from_now_then_alerts_and_recovers(setup):
     assert [t.splitlines()[0] for t in slack.texts] == [
         "[Data-Factory] ALERT: asset is stale on candles/btc_usdt",
         "[Data-Factory] RECOVERED: asset is fresh again on candles/btc_usdt"]
+
+
+def test_a_configured_instrument_a_venue_delists_alerts_once(tmp_path, shared_instance):
+    """The warehouse learns the delisting from a real ingest against the emulator (Binance lists MATIC/USDT as
+    BREAK); the sensor tells it on its first tick and never again on later ones."""
+    from datafactory_assets.assets.ingest import ingest_window
+    from datafactory_assets.emulator.server import Emulator
+    from datafactory_assets.sources.resource import SourcesResource
+    from datafactory_assets.warehouse import WarehouseResource
+
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-09-10"\nsources = ["binance"]\n[symbols]\n"MATIC/USDT" = {}\n'
+                      '"BTC/USDT" = {}\n[warehouse]\npath = "w.duckdb"\n')
+    settings = load_settings(config, env={})
+    warehouse = WarehouseResource(path=str(settings.warehouse_path))
+    with SlackReceiver() as slack, Emulator(symbols=["BTC/USDT", "MATIC/USDT"]) as emu:
+        sensors = {s.name: s for s in alert_sensors(settings, running=True)}
+        resources = {"alert_slack": SlackChannel(webhook_url=f"{slack.url}/hook"), "alert_email": EmailChannel(),
+                     "warehouse": warehouse}
+        context = dg.build_sensor_context(instance=shared_instance, resources=resources)
+        sensors["alert_on_delisting"](context)  # no warehouse yet: nothing to tell
+        for symbol in settings.symbols:
+            ingest_window(symbol, start=datetime(2024, 9, 10, 2, tzinfo=UTC), end=datetime(2024, 9, 10, 4, tzinfo=UTC),
+                          sources=SourcesResource(emulator_url=emu.url), warehouse=warehouse)
+        for _ in range(3):
+            sensors["alert_on_delisting"](context)
+    assert slack.texts == ["[Data-Factory] ALERT: instrument delisted on MATIC/USDT\ndelisted 2024-09-10: its last "
+                           "candle closed at 2024-09-10 03:00 UTC; coverage counts to it and nothing after it is "
+                           "asked for"]

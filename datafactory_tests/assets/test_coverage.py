@@ -53,10 +53,10 @@ def test_a_month_configured_and_a_day_stored_is_far_from_complete_and_the_rest_n
     assert meta["summary"].startswith(f"{meta['completeness_pct']:.1f}% complete: 1,440 of {2 * expected:,} candle(s)")
     table = meta["coverage"].splitlines()
     assert table[0] == ("| symbol | counted_from | from_ts | expected | rows | confirmed_empty | missing | not_fetched "
-                        "| completeness_pct | last_ts | latest_source |")
+                        "| completeness_pct | last_ts | latest_source | note |")
     assert table[2].startswith(f"| BTC/USDT | start | {start:%Y-%m-%d %H:%M} | {expected} | 1440 | 0 | 0 |")
     assert table[3] == (f"| ETH/USDT | start | {start:%Y-%m-%d %H:%M} | {expected} | 0 | 0 | 0 | {expected} | 0.0 "
-                        "|  |  |")
+                        "|  |  |  |")
 
 
 def test_minutes_a_request_covered_and_no_source_served_are_missing(warehouse, emulator):

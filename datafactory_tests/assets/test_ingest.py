@@ -11,11 +11,13 @@ import polars as pl
 import pytest
 
 from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
+from datafactory_assets.automation.healing_plan import HealingMemory, plan_tick
 from datafactory_assets.checks import Violation, validate_candles
 from datafactory_assets.datasets import OPEN_INTEREST, SPOT_CANDLES
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.resilience.chain import ChainExhaustedError
-from datafactory_assets.settings import SymbolSettings
+from datafactory_assets.settings import HealingSettings, SymbolSettings
+from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
@@ -327,3 +329,94 @@ def test_open_interest_missing_at_binance_is_recorded_without_the_kline_explanat
     with warehouse.connect(read_only=True) as conn:
         recorded = conn.sql("SELECT dataset, reason, count(*) FROM known_gaps GROUP BY ALL").fetchall()
     assert len(recorded) == 1 and recorded[0][:2] == ("open_interest", None)
+
+
+MATIC_DELISTED = datetime(2024, 9, 10, 3)  # Binance's delisting of every MATIC spot pair (emulator/candles.py)
+
+
+@pytest.fixture(scope="module")
+def matic_emulator():
+    """An emulator serving MATIC/USDT, which Binance lists as BREAK (delisted) and whose klines end at 03:00."""
+    with Emulator(symbols=["BTC/USDT", "MATIC/USDT", "POL/USDT"]) as emu:
+        yield emu
+
+
+def test_a_delisted_pair_is_stored_to_its_delisting_and_coverage_and_healing_stop_there(matic_emulator, warehouse):
+    """Old: the hours after the delisting were an outage (every venue answered empty, Binance still dated the first
+    candle in 2017), coverage counted to now and healing asked for every hour since."""
+    matic = SymbolSettings(symbol="MATIC/USDT", timeframe="1m", start=datetime(2024, 9, 9, tzinfo=UTC),
+                           sources=("binance", "okx"))
+    sources = SourcesResource(emulator_url=matic_emulator.url)
+    across = ingest_window(matic, start=matic.start, end=datetime(2024, 9, 10, 6, tzinfo=UTC), sources=sources,
+                           warehouse=warehouse)
+    assert (across.rows, across.delisted) == (27 * 60, MATIC_DELISTED)  # the window's 27 hours before it
+    after = ingest_window(matic, start=datetime(2024, 9, 11, tzinfo=UTC), end=datetime(2024, 9, 11, 1, tzinfo=UTC),
+                          sources=sources, warehouse=warehouse)
+    assert (after.rows, after.missing_candles, after.delisted) == (0, 0, MATIC_DELISTED)
+    assert "after the delisting at 2024-09-10 03:00 UTC" in str(after.passed_over[-1])
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    with warehouse.connect(read_only=True) as conn:
+        assert conn.sql("SELECT delisted_ts FROM symbols").fetchall() == [(MATIC_DELISTED,)]
+        row = queries.coverage(conn, [matic], until=now).row(0, named=True)
+        asked = queries.incomplete_ranges(conn, [("MATIC/USDT", matic.start, 60)], until=now)
+    assert (row["until_ts"], row["expected"], row["rows"], row["completeness_pct"]) == (
+        MATIC_DELISTED, 27 * 60, 27 * 60, 100.0)
+    assert row["note"] == "delisted 2024-09-10"
+    assert asked == {"MATIC/USDT": []}
+    plan = plan_tick(asked, in_flight=[], memory=HealingMemory(), now=now.timestamp(), settings=HealingSettings(),
+                     partitions_per_run=24)
+    assert plan.runs == []
+
+
+def test_the_delisting_hour_after_the_delisting_is_not_asked_for(matic_emulator, warehouse):
+    """A delisting inside an hour: its minutes after the delisting count as held, as the listing hour's before."""
+    matic = SymbolSettings(symbol="MATIC/USDT", timeframe="1m", start=datetime(2024, 9, 10, tzinfo=UTC),
+                           sources=("binance",))
+    sources = SourcesResource(emulator_url=matic_emulator.url)
+    ingest_window(matic, start=matic.start, end=datetime(2024, 9, 10, 4, tzinfo=UTC), sources=sources,
+                  warehouse=warehouse)
+    with warehouse.connect() as conn:  # as if the venue had delisted it at 02:30
+        conn.execute("UPDATE symbols SET delisted_ts = '2024-09-10 02:30'")
+        conn.execute("DELETE FROM candles WHERE ts >= '2024-09-10 02:30'")
+        assert queries.incomplete_ranges(conn, [("MATIC/USDT", matic.start, 60)], until=datetime(2024, 9, 12)) == {
+            "MATIC/USDT": []}
+        conn.execute("DELETE FROM candles WHERE ts = '2024-09-10 02:29'")
+        assert queries.incomplete_ranges(conn, [("MATIC/USDT", matic.start, 60)], until=datetime(2024, 9, 12)) == {
+            "MATIC/USDT": [(datetime(2024, 9, 10, 2), datetime(2024, 9, 10, 3))]}
+
+
+def test_a_renamed_instrument_is_one_across_the_rename_and_its_rows_keep_their_venue_symbols(matic_emulator,
+                                                                                           warehouse):
+    """POL/USDT, MATIC/USDT until 2024-09-10 03:00 UTC: each part of a window from the venue symbol then in force,
+    the three days Binance listed neither recorded as confirmed holes with the reason (both ends dated by the
+    venue), so coverage counts one instrument with nothing missing and healing asks for nothing."""
+    pol = SymbolSettings(symbol="POL/USDT", timeframe="1m", start=datetime(2024, 9, 10, tzinfo=UTC),
+                         sources=("binance", "okx"), renamed_from=(("MATIC/USDT", MATIC_DELISTED.replace(tzinfo=UTC)),))
+    sources = SourcesResource(emulator_url=matic_emulator.url)
+    hours = [datetime(2024, 9, 10, tzinfo=UTC), datetime(2024, 9, 10, 6, tzinfo=UTC),
+             datetime(2024, 9, 13, 8, tzinfo=UTC), datetime(2024, 9, 13, 12, tzinfo=UTC)]
+    reports = [ingest_window(pol, start=a, end=b, sources=sources, warehouse=warehouse)
+               for a, b in zip(hours, hours[1:])]
+    assert [(r.rows, r.confirmed_empty) for r in reports] == [(180, 180), (0, (3 * 24 + 2) * 60), (120, 120)]
+    until = hours[-1].replace(tzinfo=None)
+    with warehouse.connect(read_only=True) as conn:
+        row = queries.coverage(conn, [pol], until=until).row(0, named=True)
+        listed = [s for (s,) in conn.sql("SELECT DISTINCT symbol FROM ingest_log UNION SELECT symbol FROM symbols "
+                                         "ORDER BY 1").fetchall()]
+        gaps = queries.gaps(conn, "POL/USDT")
+        rows = queries.window_venue_symbols(conn, "POL/USDT", hours[0], hours[-1])
+        asked = queries.incomplete_ranges(conn, [("POL/USDT", pol.start, 60)], until=until)
+    assert listed == ["POL/USDT"]
+    assert (row["expected"], row["rows"], row["confirmed_empty"], row["missing"], row["completeness_pct"]) == (
+        (3 * 24 + 12) * 60, 300, (3 * 24 + 7) * 60, 0, 100.0)
+    assert gaps.select("first_missing", "last_missing", "unconfirmed").rows() == [
+        (datetime(2024, 9, 10, 3), datetime(2024, 9, 13, 9, 59), 0)]
+    assert gaps["reason"][0].startswith("renamed: MATIC/USDT traded until 2024-09-10 03:00 UTC and POL/USDT from "
+                                        "2024-09-13 10:00 UTC (binance)")
+    assert asked == {"POL/USDT": []}
+    by_venue = rows.group_by("venue_symbol").agg(pl.col("ts").min().alias("first"), pl.col("ts").max().alias("last"))
+    assert sorted(by_venue.rows()) == [("MATIC/USDT", datetime(2024, 9, 10), datetime(2024, 9, 10, 2, 59)),
+                                       ("POL/USDT", datetime(2024, 9, 13, 10), datetime(2024, 9, 13, 11, 59))]
+    served = CcxtCandleSource("binance", emulator_url=matic_emulator.url).fetch_range(
+        "MATIC/USDT", start=hours[0], end=hours[1], timeframe="1m").frame
+    assert rows.filter(pl.col("venue_symbol") == "MATIC/USDT")["close"].to_list() == served["close"].to_list()

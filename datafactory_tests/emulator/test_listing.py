@@ -60,3 +60,20 @@ def test_a_pair_listed_later_has_no_kline_before_its_listing_and_one_kline_from_
     assert client.fetch_ohlcv("KAITO/USDT", "1m", since=listed - 70 * 86_400_000, limit=1)[0][0] == listed
     assert client.fetch_ohlcv("KAITO/USDT", "1m", since=listed - 3 * MINUTE, limit=5,
                               params={"until": listed - 1}) == []
+
+
+def test_a_delisted_pair_is_listed_inactive_and_its_klines_end_at_the_delisting():
+    """MATIC/USDT as Binance showed it after 2024-09-10 03:00 UTC: `BREAK` in exchangeInfo (ccxt: active False),
+    the newest kline the last one before the delisting, and none after it; POL/USDT trading from its listing."""
+    delisted = 1_725_937_200_000  # 2024-09-10T03:00Z
+    with Emulator(symbols=["BTC/USDT", "MATIC/USDT", "POL/USDT"]) as emu:
+        exchange = ccxt_client("binance", emu.url, **BINANCE_SPOT)
+        exchange.load_markets()
+        assert (exchange.markets["MATIC/USDT"]["info"]["status"], exchange.markets["MATIC/USDT"]["active"]) == (
+            "BREAK", False)
+        assert exchange.markets["POL/USDT"]["active"] is True
+        assert [row[0] for row in exchange.fetch_ohlcv("MATIC/USDT", "1m", limit=2)] == [delisted - 2 * MINUTE,
+                                                                                         delisted - MINUTE]
+        assert exchange.fetch_ohlcv("MATIC/USDT", "1m", since=delisted, limit=5) == []
+        assert exchange.fetch_ohlcv("POL/USDT", "1m", since=delisted, limit=1)[0][0] == 1_726_221_600_000
+    assert {item.symbol: item.status for item in binance_market(("MATIC/USDT",))}["MATIC/USDT"] == "BREAK"

@@ -239,3 +239,29 @@ def test_a_metrics_file_is_read_by_its_header_whatever_the_order_and_the_other_c
     assert frame["open_interest_value"].to_list() == [2736918810.1, 2712345678.9]
     with pytest.raises(BrokenAnswerError, match="M.zip: not a metrics archive: .*sum_open_interest"):
         parse_file(zipped(b"create_time,symbol\n2025-06-01 00:00:00,BTCUSDT\n"), file=file, symbol="X", source="s")
+
+
+def test_a_delisted_pair_is_backfilled_from_the_archive_which_keeps_its_months(tmp_path, warehouse):
+    """MATIC/USDT, delisted by Binance on 2024-09-10 at 03:00 UTC: the archive's September file holds its candles up
+    to the delisting, Binance (BREAK, ccxt active False) dates the delisting, and a later window is after it."""
+    from datafactory_assets.emulator.server import Emulator
+
+    matic = SymbolSettings(symbol="MATIC/USDT", timeframe="1m", start=datetime(2024, 8, 31, tzinfo=UTC),
+                           sources=("binance_archive", "binance"))
+    with Emulator(symbols=["BTC/USDT", "MATIC/USDT"]) as emu:
+        sources = SourcesResource(emulator_url=emu.url, state_path=str(tmp_path / "state.sqlite"))
+        august = ingest_window(matic, start=matic.start, end=datetime(2024, 9, 1, tzinfo=UTC), sources=sources,
+                               warehouse=warehouse)
+        across = ingest_window(matic, start=datetime(2024, 9, 1, tzinfo=UTC), end=datetime(2024, 9, 11, tzinfo=UTC),
+                               sources=sources, warehouse=warehouse)
+        after = ingest_window(matic, start=datetime(2024, 9, 12, tzinfo=UTC), end=datetime(2024, 9, 13, tzinfo=UTC),
+                              sources=sources, warehouse=warehouse)
+        archived = archive_requests(emu)
+    assert (august.source, august.rows, across.source, across.rows) == ("binance_archive", 1440, "binance_archive",
+                                                                        (9 * 24 + 3) * 60)
+    assert across.delisted == after.delisted == datetime(2024, 9, 10, 3) and after.rows == 0
+    assert "MATICUSDT-1m-2024-09.zip" in archived
+    with warehouse.connect(read_only=True) as conn:
+        row = queries.coverage(conn, [matic], until=datetime(2024, 12, 1)).row(0, named=True)
+    assert (row["expected"], row["rows"], row["missing"], row["note"]) == (
+        (10 * 24 + 3) * 60, (10 * 24 + 3) * 60, 0, "delisted 2024-09-10")

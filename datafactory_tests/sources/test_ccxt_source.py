@@ -223,3 +223,15 @@ def test_open_interest_structures_are_paged_forward_by_their_timestamp_at_each_v
     assert result.frame["ts"].dt.epoch("ms").to_list() == want["open_ms"].to_list()
     assert "latest 1440 open_interest rows" in CcxtCandleSource("okx", market="swap").cannot_serve(
         datetime.now(UTC) - timedelta(days=6), "5m", dataset=OPEN_INTEREST)
+
+
+def test_a_pair_binance_lists_as_no_longer_trading_is_dated_by_its_last_candle():
+    """One request for the delisted pair (its newest kline), none for a trading one: the market list is loaded."""
+    from datafactory_assets.emulator.server import Emulator
+
+    with Emulator(symbols=["BTC/USDT", "MATIC/USDT"]) as emu:
+        source = CcxtCandleSource("binance", emulator_url=emu.url)
+        assert source.delisted_at("BTC/USDT", timeframe="1m") is None
+        emu.clear_request_log()
+        assert source.delisted_at("MATIC/USDT", timeframe="1m") == datetime(2024, 9, 10, 3)
+        assert [r["path"] for r in emu.request_log()] == ["/api/v3/klines"]

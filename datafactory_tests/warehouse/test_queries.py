@@ -43,8 +43,9 @@ def test_ranges_of_incomplete_hours_for_every_symbol_in_one_query(warehouse):
 
 
 def test_coverage_puts_every_slot_in_exactly_one_state_whatever_the_request_windows(warehouse):
-    """Request windows, candles, holes and listings at arbitrary minutes (island edges inside hours, overlapping
-    and adjacent windows, a listing before and after the start): each symbol's counts equal a minute-by-minute
+    """Request windows, candles, holes, listings and delistings at arbitrary minutes (island edges inside hours,
+    overlapping and adjacent windows, a listing before and after the start, a delisting before and after the end):
+    each symbol's counts equal a minute-by-minute
     count of the same sets."""
     import random
     from datetime import UTC
@@ -56,7 +57,9 @@ def test_coverage_puts_every_slot_in_exactly_one_state_whatever_the_request_wind
         for n in range(12):
             symbol, start = f"S{n}/USDT", hour(rnd.randint(0, 2))
             listed = start + rnd.randint(-100, 200) * minute if n % 2 else None
-            conn.execute("INSERT INTO symbols VALUES (?, 60000, ?, ?)", [symbol, start, listed])
+            delisted = H0 + rnd.randint(300, 800) * minute if n % 3 == 0 else None
+            conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts, listed_ts, delisted_ts) "
+                         "VALUES (?, 60000, ?, ?, ?)", [symbol, start, listed, delisted])
             stored = {rnd.randint(0, 700) for _ in range(rnd.randint(0, 400))}
             holes = {m: rnd.choice([1, 2]) for m in {rnd.randint(0, 700) for _ in range(40)} - stored}
             windows = [(a, a + rnd.randint(1, 150)) for a in (rnd.randint(0, 700) for _ in range(rnd.randint(0, 9)))]
@@ -72,7 +75,8 @@ def test_coverage_puts_every_slot_in_exactly_one_state_whatever_the_request_wind
                 if rows:
                     conn.executemany(sql, rows)
             first = (max(start, listed) if listed else start) - H0
-            slots = set(range(first // minute, (until - H0) // minute))
+            last = min(until, delisted) if delisted else until
+            slots = set(range(first // minute, (last - H0) // minute))
             confirmed = {m for m, c in holes.items() if c >= 2}
             asked = {m for a, b in windows for m in range(a, b)}
             held = (stored | confirmed) & slots
