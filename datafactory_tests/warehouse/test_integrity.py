@@ -9,6 +9,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pytest
 from click.testing import CliRunner
 
@@ -109,8 +110,21 @@ def _scribble(path: str, *, offset: int, size: int) -> None:
         file.write(random.Random(offset).randbytes(size))
 
 
+def _candle_block_offset(path: str) -> int:
+    """Where in the file a block of the `candles` table's data lies (its middle one), past the three 4 KiB headers
+    and the block's own checksum: the middle of the file may hold another table's blocks or the catalog's."""
+    conn = duckdb.connect(path, read_only=True)
+    try:
+        blocks = sorted({block for (block,) in conn.execute(
+            "SELECT block_id FROM pragma_storage_info('candles') WHERE block_id >= 0").fetchall()})
+        block_size = conn.execute("SELECT block_size FROM pragma_database_size()").fetchone()[0]
+    finally:
+        conn.close()
+    return 3 * 4096 + blocks[len(blocks) // 2] * block_size + 4096
+
+
 def test_random_bytes_in_the_middle_of_the_file_fail_doctor_naming_the_table(filled, tmp_path):
-    _scribble(filled.path, offset=Path(filled.path).stat().st_size // 2, size=4096)
+    _scribble(filled.path, offset=_candle_block_offset(filled.path), size=4096)
     result = CliRunner().invoke(main, ["doctor"])
     assert result.exit_code == 1, result.output
     assert f"warehouse {filled.path}: 1 problem(s)" in result.output
