@@ -13,8 +13,10 @@ import polars as pl
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
+from datafactory_assets.checks.names import ACCURACY, ANOMALY
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
+from datafactory_assets.checks.counterpart import COUNTERPARTS, check_counterpart
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
@@ -120,8 +122,9 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         metadata=_partition_metadata(context, symbol, report),
         check_results=_declared([validation_result([]),
                                  gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
-                                 *_stored_checks(report.stored, symbol, window, accuracy=accuracy, anomaly=anomaly,
-                                                 sources=sources, turn=turn)], dataset),
+                                 *_stored_checks(report.stored, symbol, window, dataset=dataset, warehouse=warehouse,
+                                                 accuracy=accuracy, anomaly=anomaly, sources=sources, turn=turn)],
+                                dataset),
     )
 
 
@@ -173,16 +176,24 @@ def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[s
     return dict(per_hour.iter_rows())
 
 
-def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *,
-                   accuracy: AccuracySettings, anomaly: AnomalySettings, sources: SourcesResource,
-                   turn: ReferenceTurn) -> list[dg.AssetCheckResult]:
-    """Accuracy and anomaly verdicts over what is stored after the write (`recent`: read back by the write's own
-    connection, closed before the reference is asked): the window, and for anomalies the candles before it. A
-    window holding no hour of the symbol's turn to ask the reference is not compared, and its check says so."""
+def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *, dataset: Dataset,
+                   warehouse: WarehouseResource, accuracy: AccuracySettings, anomaly: AnomalySettings,
+                   sources: SourcesResource, turn: ReferenceTurn) -> list[dg.AssetCheckResult]:
+    """The verdicts over what is stored after the write (`recent`: read back by the write's own connection, closed
+    before the reference is asked) of the checks the dataset declares: accuracy against the reference, anomalies
+    (the window and the candles before it), and the cross-dataset ones (`counterpart`). A window holding no hour of
+    the symbol's turn to ask the reference is not compared, and its check says so."""
     stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
-    compared = (check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy, sources=sources)
-                if turn.due(window.start, window.end) else turn.deferred(symbol.symbol, window.end, settings=accuracy))
-    return [compared, check_anomalies(recent, symbol, start=window.start, settings=anomaly)]
+    results = [check_counterpart(name, stored, symbol.symbol, start=window.start, end=window.end,
+                                 warehouse=warehouse, tolerance_bps=accuracy.tolerance_bps)
+               for name in dataset.checks if name in COUNTERPARTS]
+    if ACCURACY in dataset.checks:
+        results.append(check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy,
+                                      sources=sources) if turn.due(window.start, window.end)
+                       else turn.deferred(symbol.symbol, window.end, settings=accuracy))
+    if ANOMALY in dataset.checks:
+        results.append(check_anomalies(recent, symbol, start=window.start, settings=anomaly))
+    return results
 
 
 def _listed(sources: list) -> dg.MetadataValue:

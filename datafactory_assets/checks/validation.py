@@ -26,12 +26,14 @@ class Violation:
         return f"{self.rule}: {self.count} candle(s), first at {self.first_ts}"
 
 
-def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, timeframe_ms: int) -> list[Violation]:
+def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, timeframe_ms: int,
+                     signed: bool = False) -> list[Violation]:
     """Every rule a stored candle must satisfy; an empty list means the frame may be written.
 
     Rules: no nulls; finite, positive prices; non-negative volume; low <= open, close <= high; open time aligned to
     the timeframe and inside [start, end); one candle per open time; no tenfold jump within a candle or between
-    consecutive closes.
+    consecutive closes. `signed` values (a premium index: small, often negative) are not prices: the positive-price
+    and tenfold-jump rules do not apply to them.
     """
     start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
     columns = [*PRICE_COLUMNS, "volume"]
@@ -50,6 +52,8 @@ def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, tim
         | (pl.col("close") > IMPLAUSIBLE_FACTOR * pl.col("close").shift(1))
         | (pl.col("close").shift(1) > IMPLAUSIBLE_FACTOR * pl.col("close")),
     }
+    if signed:
+        del rules["non_positive_price"], rules["implausible_jump"]
     flags = frame.sort("ts").select(pl.col("ts"), **{name: expr.fill_null(False) for name, expr in rules.items()})
     violations = []
     for name in rules:

@@ -1,7 +1,8 @@
 """Deep history from Binance's public bulk archive (data.binance.vision): one zip of klines per month or per day.
 
 Where a dataset's files live is its `VenueEndpoint.archive_path` for this source (spot klines:
-`spot/{period}/klines`, period `monthly` or `daily`); a dataset without one is not served.
+`spot/{period}/klines`, period `monthly` or `daily`; a perpetual's under `futures/um/{period}/...`, named by the same
+market id, `BTCUSDT`); a dataset without one is not served.
 
 For years of 1-minute history one month file (44,640 candles in one download) is far faster than 45 REST pages, and
 it spends none of the REST API's request weight. Every file is checked against the SHA-256 the archive publishes
@@ -131,7 +132,7 @@ class BinanceArchiveSource:
         endpoint = dataset.endpoint(self.name)
         run = runner(guard)
         first, last = naive_utc(epoch_ms(start)), naive_utc(epoch_ms(end))
-        market = symbol.replace("/", "")
+        market = symbol.split(":")[0].replace("/", "")  # BTC/USDT and the perpetual BTC/USDT:USDT: BTCUSDT
         requests_made: list[RequestRecord] = []
         frames, files = [empty_candles()], []
         try:

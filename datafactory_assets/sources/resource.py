@@ -22,7 +22,7 @@ from datafactory_assets.sources.binance_archive import BinanceArchiveSource
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.coingecko_source import CoinGeckoReference
 from datafactory_assets.sources.file_cache import FileCache
-from datafactory_assets.sources.venues import quirks
+from datafactory_assets.sources.venues import budget_key, market_budget, quirks
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
 
 
@@ -49,10 +49,10 @@ def _archive(emulator_url: str | None, *, state_path: str | None, min_age_days: 
     return BinanceArchiveSource(emulator_url=emulator_url, cache=cache, min_age=timedelta(days=min_age_days))
 
 
-def _guard(name: str, *, state_path: str | None, budget: int | None, fail_max: int, reset_s: float, ban_s: float,
-           retry: RetrySettings) -> SourceGuard:
-    """Budget (only with a state file to share it in), breaker and retry for one source."""
-    limiter = (SourceLimiter(path=state_path, source=name, budget=budget, window_s=quirks(name).budget_window_s)
+def _guard(name: str, *, state_path: str | None, budget: int | None, window_s: float, fail_max: int, reset_s: float,
+           ban_s: float, retry: RetrySettings) -> SourceGuard:
+    """Budget (only with a state file to share it in), breaker and retry for one source (`budget_key`)."""
+    limiter = (SourceLimiter(path=state_path, source=name, budget=budget, window_s=window_s)
                if budget and state_path else None)
     breaker = SourceBreaker(path=state_path or ":memory:", source=name, fail_max=fail_max, reset_timeout_s=reset_s)
     return SourceGuard(source=name, limiter=limiter, breaker=breaker, retry=retry, ban_s=ban_s)
@@ -91,11 +91,13 @@ class SourcesResource(dg.ConfigurableResource):
         if name == "binance_archive":
             return _archive(self.emulator_url, state_path=self.state_path, min_age_days=self.archive_min_age_days,
                             cache_mb=self.archive_cache_mb)
-        return _client(name, market, self.emulator_url, self._budget(name))
+        return _client(name, market, self.emulator_url, self._budget(name, market))
 
-    def _budget(self, name: str) -> int:
-        """The share of the venue's budget (configured or known) that we allow ourselves."""
-        return max(int(self.budgets.get(name, quirks(name).budget) * self.budget_margin), 1)
+    def _budget(self, name: str, market: str = "spot") -> int:
+        """The share of the venue's budget for `market` (configured or known) that we allow ourselves; a market
+        with a budget of its own (`venues.budget_key`) is configured under that key."""
+        key = budget_key(name, market)
+        return max(int(self.budgets.get(key, market_budget(name, market)) * self.budget_margin), 1)
 
     def reference(self) -> CoinGeckoReference:
         """CoinGecko's prices, the reference for accuracy checks (the demo key, when set, is sent, never logged);
@@ -103,16 +105,21 @@ class SourcesResource(dg.ConfigurableResource):
         return CoinGeckoReference(emulator_url=self.emulator_url, api_key=self.coingecko_api_key,
                                   coin_ids=self.coingecko_ids)
 
-    def guard(self, name: str) -> SourceGuard:
-        """The source's guard; with a state file, one per process and configuration (its state is in the file)."""
+    def guard(self, name: str, market: str = "spot") -> SourceGuard:
+        """The guard of the source's `market` (its budget and breaker are the venue's, or the market's own where it
+        keeps one: `venues.budget_key`); with a state file, one per process and configuration (its state is in
+        the file)."""
         retry = RetrySettings(attempts=self.retry_attempts, backoff_s=self.retry_backoff_s,
                               max_backoff_s=self.retry_max_backoff_s)
         build = _shared_guard if self.state_path else _guard
-        return build(name, state_path=self.state_path, budget=self._budget(name) if self.rate_limit else None,
-                     fail_max=self.breaker_fail_max, reset_s=self.breaker_reset_s, ban_s=self.ban_s, retry=retry)
+        return build(budget_key(name, market), state_path=self.state_path,
+                     budget=self._budget(name, market) if self.rate_limit else None,
+                     window_s=quirks(name).budget_window_s, fail_max=self.breaker_fail_max,
+                     reset_s=self.breaker_reset_s, ban_s=self.ban_s, retry=retry)
 
     def chain(self, names: Sequence[str], *, validate: Callable, dataset: Dataset = SPOT_CANDLES) -> FailoverChain:
         """The named sources, each behind its guard and reaching the dataset's market, asked in order for rows of
         `dataset`."""
-        return FailoverChain([ChainMember(self.client(n, dataset.market), self.guard(n)) for n in names],
+        return FailoverChain([ChainMember(self.client(n, dataset.market), self.guard(n, dataset.market))
+                              for n in names],
                              validate=validate, dataset=dataset)

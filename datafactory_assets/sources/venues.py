@@ -76,19 +76,24 @@ REFERENCES: dict[str, VenueQuirks] = {
 class VenueMarket:
     """How ccxt reaches one market type of a venue: the ccxt class, and the options that make it load that market's
     list alone (a run's start-up then asks only for what it collects). The emulator serves each class under its
-    id, as the venue serves it from its own host (`/binanceusdm/fapi/...` for fapi.binance.com)."""
+    id, as the venue serves it from its own host (`/binanceusdm/fapi/...` for fapi.binance.com). `budget`: the
+    market's own request budget where the venue keeps it apart from its other markets' (same unit and window as the
+    venue's); such a market is budgeted and guarded under its ccxt class (`budget_key`)."""
 
     ccxt_class: str
     client_options: Mapping = field(default_factory=dict)
+    budget: int | None = None
 
 
 # Per ccxt venue, per ccxt market type ("spot", "swap": USDⓈ-M perpetuals, see `instruments`). The option names are
 # those of the installed ccxt's `fetch_markets` (binance.py, okx.py, bybit.py), checked by the venues' tests.
 MARKETS: dict[str, dict[str, VenueMarket]] = {
     # Binance serves spot and USDⓈ-M futures from different hosts (api / fapi), which ccxt splits into two classes;
-    # neither loads the currency list (it needs an API key).
+    # neither loads the currency list (it needs an API key). USDⓈ-M keeps its own weight budget: its exchangeInfo's
+    # rateLimits state REQUEST_WEIGHT 2400 per minute per IP (USDⓈ-M docs, Exchange Information), spot's 6000.
     "binance": {"spot": VenueMarket("binance", {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}),
-                "swap": VenueMarket("binanceusdm", {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False})},
+                "swap": VenueMarket("binanceusdm", {"fetchMarkets": {"types": ["linear"]}, "fetchCurrencies": False},
+                                    budget=2400)},
     # OKX's instType SWAP holds its perpetuals (USDT- and coin-margined alike; the instrument picks one).
     "okx": {"spot": VenueMarket("okx", {"fetchMarkets": {"types": ["spot"]}}),
             "swap": VenueMarket("okx", {"fetchMarkets": {"types": ["swap"]}})},
@@ -107,6 +112,20 @@ def venue_market(venue: str, market: str) -> VenueMarket:
     except KeyError:
         serving = ", ".join(name for name, markets in MARKETS.items() if market in markets)
         raise ValueError(f"{venue} has no {market} market here; venues that have one: {serving}") from None
+
+
+def budget_key(venue: str, market: str) -> str:
+    """The name `venue`'s `market` is budgeted and guarded under (limiter and breaker): its ccxt class where that
+    market keeps a budget of its own (`binanceusdm`: Binance's spot limits, bans and outages say nothing of it),
+    else the venue's (OKX and Bybit count spot and swap requests against one budget per IP)."""
+    vm = MARKETS.get(venue, {}).get(market)
+    return vm.ccxt_class if vm is not None and vm.budget is not None else venue
+
+
+def market_budget(venue: str, market: str) -> int:
+    """The request budget of `venue`'s `market`: its own where it keeps one, else the venue's."""
+    vm = MARKETS.get(venue, {}).get(market)
+    return vm.budget if vm is not None and vm.budget is not None else quirks(venue).budget
 
 
 UNREPORTED_ZERO_VOLUME = frozenset(name for name, venue in VENUES.items() if not venue.zero_volume_is_no_trades)

@@ -40,7 +40,7 @@ from datafactory_assets.warehouse.sql import transaction
 from datafactory_assets.warehouse.tables import ensure_tables
 from datafactory_assets.warehouse.views import create_views
 
-SCHEMA_VERSION = 10  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+SCHEMA_VERSION = 11  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
 # 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: candle_revisions;
 # 7: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
 # unlisted_pairs (symbols no source of their chain lists, for doctor)
@@ -51,6 +51,8 @@ SCHEMA_VERSION = 10  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # (`dataset`, old rows: spot candles)
 # 10: every view and macro reading one dataset is generated from its declaration (`views`; spot candles keep their
 # names and answers); archived_months gains `dataset` too, which the generated views filter on
+# 11: the perpetual candle datasets' generated tables and views (perp_candles, mark_candles, index_candles,
+# premium_candles), nothing else changed
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = f"""

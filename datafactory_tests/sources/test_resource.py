@@ -1,5 +1,7 @@
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from datafactory_assets.emulator.candles import synthetic_candles
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.resource import SourcesResource
@@ -59,3 +61,32 @@ def test_a_client_per_venue_and_market_asks_for_that_markets_list_alone(emulator
     assert sources.client("binance") is sources.client("binance", "spot")
     assert sources.client("binance", "swap") is not sources.client("binance", "spot")
     assert type(sources.client("binance", "swap").exchange).__name__ == "binanceusdm"
+
+
+def test_binances_perpetuals_keep_a_budget_and_breaker_apart_from_spot(tmp_path, emulator):
+    """Binance bans spot and USDⓈ-M apart and budgets them apart (6000 and 2400 weight a minute): a ban of spot
+    Binance leaves binanceusdm's breaker closed, and its perpetual candles are still fetched."""
+    from datafactory_assets.checks import validate_candles
+    from datafactory_assets.datasets import PERP_CANDLES, SPOT_CANDLES
+    from datafactory_assets.sources.base import SourceError
+
+    sources = SourcesResource(emulator_url=emulator.url, state_path=str(tmp_path / "state.sqlite"),
+                              retry_attempts=1)
+    spot, perp = sources.guard("binance"), sources.guard("binance", "swap")
+    assert (spot.source, perp.source) == ("binance", "binanceusdm")
+    assert (spot.limiter.budget, perp.limiter.budget) == (5400, 2160)  # 90 % of each
+    assert sources.client("binance", "swap").budget_limit == 2160
+    start = datetime(2025, 6, 2, 10, tzinfo=UTC)
+    end = start + timedelta(minutes=30)
+
+    def fetch(symbol, dataset):
+        chain = sources.chain(["binance"], dataset=dataset,
+                              validate=lambda f: validate_candles(f, start=start, end=end, timeframe_ms=60_000))
+        return chain.fetch(symbol, start=start, end=end, timeframe="1m", expected_rows=30)
+
+    emulator.add_fault("binance:status:418")
+    with pytest.raises(SourceError, match="418"):
+        fetch("BTC/USDT", SPOT_CANDLES)
+    assert spot.blocked_reason() is not None and perp.blocked_reason() is None
+    result = fetch("BTC/USDT:USDT", PERP_CANDLES)
+    assert result.source == "binance" and result.frame.height == 30
