@@ -54,6 +54,12 @@ def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, tim
     }
     if signed:
         del rules["non_positive_price"], rules["implausible_jump"]
+    return violations_of(frame, rules)
+
+
+def violations_of(frame: pl.DataFrame, rules: dict[str, pl.Expr]) -> list[Violation]:
+    """Per rule (name -> an expression true for an offending row), how many rows of `frame` break it and the first
+    one's time; rules no row breaks are left out."""
     flags = frame.sort("ts").select(pl.col("ts"), **{name: expr.fill_null(False) for name, expr in rules.items()})
     violations = []
     for name in rules:

@@ -52,7 +52,9 @@ SCHEMA_VERSION = 11  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # 10: every view and macro reading one dataset is generated from its declaration (`views`; spot candles keep their
 # names and answers); archived_months gains `dataset` too, which the generated views filter on
 # 11: the perpetual candle datasets' generated tables and views (perp_candles, mark_candles, index_candles,
-# premium_candles), nothing else changed
+# premium_candles), and funding_rates (table, revisions, views) with, for a venue-stated cadence, its interval
+# timeline view (`funding_rates_intervals`) and slot-counting macro (`funding_rates_slots`) (two helpers' 11s,
+# merged here for the export; the lead resolves the number)
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = f"""

@@ -10,11 +10,13 @@ Names, for a dataset `d` (spot candles keep the names they had before datasets e
 | ... with confirmed holes              | `gap_status`                | `perp_candles_gap_status`          |
 | coverage macro                        | `coverage_at`               | `perp_candles_coverage_at`         |
 | coverage view                         | `coverage`                  | `perp_candles_coverage`            |
+| interval timeline, slots (venue-stated cadence) | none              | `funding_rates_intervals`, `_slots` |
 | 1h / 1d bars (OHLCV only)             | `candles_1h`, `candles_1d`  | `perp_candles_1h`, `..._1d`        |
 | rollup tables (OHLCV only)            | `rollup_1h`, `rollup_1d`    | `perp_candles_rollup_1h`, `..._1d` |
 | archive files in `<stem>.archive/`    | `symbol=*/month=*/`         | `perp_candles/symbol=*/month=*/`   |
 
-Gaps and coverage count slots at the dataset's cadence (`datasets.slots`), and read only the dataset's own rows
+Gaps and coverage count slots at the dataset's cadence (`datasets.slots`: for funding, the interval in force at
+each time, read from the rows' own `interval_ms`), and read only the dataset's own rows
 of the shared `known_gaps`, `ingest_log` and `archived_months` (their `dataset` column). `symbols` is per
 instrument, shared by every dataset, so a coverage lists an instrument no longer configured only where the dataset
 stored rows or logged requests for it (checked on the per-symbol result, not with another scan of the rows). See
@@ -26,7 +28,7 @@ from __future__ import annotations
 import duckdb
 
 from datafactory_assets.datasets import Dataset
-from datafactory_assets.datasets.slots import slot_ms_sql
+from datafactory_assets.datasets.slots import intervals_sql, slot_count_sql, slot_ms_sql
 
 CONFIRMATIONS_NEEDED = 2  # a hole counts as confirmed once every source lacked it in two separate fetches
 
@@ -102,7 +104,7 @@ def create_views(conn: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
 
 def dataset_views(dataset: Dataset) -> str:
     """Every view and macro reading `dataset` besides its `all_` view (see the module docstring for the names)."""
-    sql = _gaps(dataset) + _coverage(dataset)
+    sql = intervals_sql(dataset) + _gaps(dataset) + _coverage(dataset)
     if dataset.ohlcv:
         sql += "".join(_bars(dataset, bucket) for bucket in BUCKETS)
     return sql
@@ -115,7 +117,7 @@ CREATE OR REPLACE VIEW {gaps} AS
 WITH ordered AS (
     SELECT c.symbol, c.ts,
            lead(c.ts) OVER (PARTITION BY c.symbol ORDER BY c.ts) AS next_ts,
-           {slot_ms_sql(dataset, CONFIGURED_MS)} AS tf_ms
+           {slot_ms_sql(dataset, CONFIGURED_MS, row="c")} AS tf_ms
     FROM {dataset.view} c LEFT JOIN symbols s USING (symbol)
 )
 SELECT symbol,
@@ -171,7 +173,8 @@ WITH configured AS (
         FROM marked)
     GROUP BY symbol, island
 ), asked_slots AS (
-    SELECT symbol, sum(candle_slots(i.first, i.stop, sp.tf_ms)) AS asked FROM islands i JOIN spans sp USING (symbol)
+    SELECT symbol, sum({slot_count_sql(dataset, symbol="symbol", first="i.first", stop="i.stop", width="sp.tf_ms")})
+           AS asked FROM islands i JOIN spans sp USING (symbol)
     GROUP BY symbol
 ), stored AS (
     SELECT c.symbol, min(c.ts) AS first_ts, max(c.ts) AS last_ts, arg_max(c.source, c.ts) AS latest_source,
@@ -208,7 +211,8 @@ WITH configured AS (
     SELECT symbol, sum(n) AS held FROM held_asked GROUP BY symbol
 ), counted AS (
     SELECT sp.symbol, sp.configured, sp.counted_from, sp.from_ts, sp.until_ts,
-           CAST(candle_slots(sp.from_ts, sp.until_ts, sp.tf_ms) AS BIGINT) AS expected,
+           CAST({slot_count_sql(dataset, symbol="sp.symbol", first="sp.from_ts", stop="sp.until_ts",
+                                width="sp.tf_ms")} AS BIGINT) AS expected,
            CAST(coalesce(st.rows, 0) AS BIGINT) AS rows,
            CAST(coalesce(cf.holes, 0) AS BIGINT) AS confirmed_empty,
            CAST(coalesce(a.asked, 0) - coalesce(ah.held, 0) AS BIGINT) AS missing,
