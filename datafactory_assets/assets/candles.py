@@ -93,11 +93,12 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
                  warehouse: WarehouseResource, sources: SourcesResource, accuracy: AccuracySettings,
                  anomaly: AnomalySettings, turn: ReferenceTurn):
     window = context.partition_time_window
+    judged = bool({ACCURACY, ANOMALY} & set(dataset.checks))  # checks over the stored rows after the write
     try:
         report = ingest_window(symbol, start=window.start, end=window.end, sources=sources, dataset=dataset,
                                warehouse=warehouse, run_id=context.run_id,
                                read_from=trailing_start(window.start, settings=anomaly,
-                                                        timeframe_ms=symbol.timeframe_ms))
+                                                        timeframe_ms=symbol.timeframe_ms) if judged else None)
     except ValidationFailedError as exc:
         yield from _declared([validation_result(exc.violations)], dataset)
         raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
@@ -122,8 +123,9 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         metadata=_partition_metadata(context, symbol, report),
         check_results=_declared([validation_result([]),
                                  gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
-                                 *_stored_checks(report.stored, symbol, window, dataset=dataset, warehouse=warehouse,
-                                                 accuracy=accuracy, anomaly=anomaly, sources=sources, turn=turn)],
+                                 *(_stored_checks(report.stored, symbol, window, dataset=dataset,
+                                                  warehouse=warehouse, accuracy=accuracy, anomaly=anomaly,
+                                                  sources=sources, turn=turn) if judged else [])],
                                 dataset),
     )
 

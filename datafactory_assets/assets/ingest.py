@@ -13,6 +13,7 @@ from functools import partial
 import polars as pl
 
 from datafactory_assets.checks import Violation, missing_ranges
+from datafactory_assets.checks.funding import EVENT_LOOKBACK, missing_events
 from datafactory_assets.checks.gaps import missing_times
 from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.resilience.chain import (
@@ -94,6 +95,9 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     requests are logged and the stored candles stay as they were.
     """
     timeframe = dataset.cadence.timeframe(symbol.timeframe)
+    if timeframe is None:  # the venue's own intervals (funding): what was due is known from the rows around
+        return _ingest_events(symbol, start=start, end=end, sources=sources, warehouse=warehouse, run_id=run_id,
+                              dataset=dataset)
     timeframe_ms = timeframe_to_ms(timeframe)
     chain = sources.chain(symbol.sources, dataset=dataset,
                           validate=partial(dataset.validate, start=start, end=end, timeframe_ms=timeframe_ms))
@@ -147,6 +151,33 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         refused=written.refused,
         history_rewrites=written.history_rewrites,
         stored=stored,
+    )
+
+
+def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
+                   warehouse: WarehouseResource, run_id: str | None, dataset: Dataset) -> IngestReport:
+    """`ingest_window` for rows at the venue's own intervals: the first source that serves the window (an hour
+    with no event due is served empty) stores it; what was due and is missing comes from the stored events before
+    and in the window after the write (`checks.funding.missing_events`). No hole is confirmed for such rows yet."""
+    chain = sources.chain(symbol.sources, dataset=dataset, validate=partial(dataset.validate, start=start, end=end))
+    try:
+        result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=None)
+    except ChainExhaustedError as exc:
+        with warehouse.connect() as conn:
+            log_requests(conn, exc.requests, run_id, dataset=dataset)
+        if exc.violations:
+            raise ValidationFailedError(exc.violations, exc.failures) from exc
+        raise
+    with warehouse.connect() as conn:
+        written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
+                              run_id=run_id)
+        around = queries.window_candles(conn, symbol.symbol, start - EVENT_LOOKBACK, end, dataset=dataset)
+    missing = missing_events(around, start=start, end=end)
+    return IngestReport(
+        rows=written.rows, expected_rows=written.rows + missing.height, missing=missing, confirmed_empty=0,
+        source=result.source, requests=result.requests, failures=result.failures, passed_over=result.passed_over,
+        retries=result.retries, filled=result.filled, quote_notes=result.quote_notes, revised=written.revised,
+        refused=written.refused, history_rewrites=written.history_rewrites,
     )
 
 

@@ -10,13 +10,16 @@ cap those venues list, is a data error whatever the instrument.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import polars as pl
 
 from datafactory_assets.checks.validation import Violation, violations_of
 
 RATE_CAP = 0.03
+# How far before a window its previous event is looked for: three of the longest interval (8 h), so one event lost
+# before the window still leaves one to count from.
+EVENT_LOOKBACK = timedelta(hours=24)
 
 
 def validate_funding(frame: pl.DataFrame, *, start: datetime, end: datetime,
@@ -39,3 +42,19 @@ def validate_funding(frame: pl.DataFrame, *, start: datetime, end: datetime,
         "duplicate_timestamp": pl.col("ts").is_duplicated(),
     }
     return violations_of(frame, rules)
+
+
+def missing_events(stored: pl.DataFrame, *, start: datetime, end: datetime) -> pl.DataFrame:
+    """The funding times in [start, end) that were due and are not stored, as `missing_ranges` shapes them (one range
+    per time): after each stored event (`stored`: an instrument's events from before `start` to `end`, oldest
+    first) the next falls due one `interval_ms` later, and so on until the next stored event or `end`. Nothing is due
+    before the first stored event: without an event before it, a window proves nothing."""
+    start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
+    following = pl.col("ts").shift(-1).fill_null(end)
+    due = (stored.sort("ts")
+           .select(ts=pl.datetime_ranges(pl.col("ts") + pl.duration(milliseconds=pl.col("interval_ms")), following,
+                                         interval="1h", closed="left"), interval_ms="interval_ms", origin="ts")
+           .explode("ts").drop_nulls("ts")
+           .filter(((pl.col("ts") - pl.col("origin")).dt.total_milliseconds() % pl.col("interval_ms")) == 0)
+           .filter(pl.col("ts").is_between(start, end, closed="left")))
+    return due.select(first_missing="ts", last_missing="ts", missing=pl.lit(1, pl.Int64))

@@ -147,7 +147,7 @@ class FailoverChain:
             fetched = self._ask(member, attempt, symbol=symbol, start=start, end=end, timeframe=timeframe)
             if fetched is None:
                 continue
-            if fetched.frame.is_empty():
+            if fetched.frame.is_empty() and not self._none_due(fetched):
                 attempt.empty_from.append(member.source.name)
                 attempt.fail(member.source.name, "empty", "no candles in the window: down or broken, not evidence")
             elif served is None:
@@ -182,6 +182,11 @@ class FailoverChain:
             if first is not None:
                 return member.source.name, first
         return None
+
+    def _none_due(self, fetched: FetchResult) -> bool:
+        """An empty window is an answer, not a failure, for a dataset at the venue's own intervals (funding: most
+        hours hold no event) when the answer around it held events, so the venue was up and served its schedule."""
+        return self.dataset.cadence.venue_interval and bool(fetched.spans())
 
     @staticmethod
     def _exhausted(symbol: str, attempt: _Attempt) -> ChainExhaustedError:

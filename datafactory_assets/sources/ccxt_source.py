@@ -40,6 +40,7 @@ from datafactory_assets.sources.base import (
     status_kind,
     unserved,
 )
+from datafactory_assets.sources.funding_pages import fetch_funding_range
 from datafactory_assets.sources.transport import emulator_url
 from datafactory_assets.sources.venues import VENUES, venue_market
 
@@ -121,6 +122,9 @@ class CcxtCandleSource:
         Each request goes through `guard.run` when given (budget, retry, breaker). Raises `SourceError` (with the
         requests made so far) when the exchange fails, and `BrokenAnswerError` when an answer is not data.
         """
+        if dataset.cadence.venue_interval:  # events at the instrument's own interval, paged by time
+            return fetch_funding_range(self, symbol, start=start, end=end, guard=guard, dataset=dataset,
+                                       check_answer=_check_answer, within=_within)
         endpoint = dataset.endpoint(self.name)
         requests: list[RequestRecord] = []
         run = runner(guard)
