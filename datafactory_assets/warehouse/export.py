@@ -41,7 +41,8 @@ class EmptyExportError(ValueError):
 def base_timeframe(conn: duckdb.DuckDBPyConnection, symbol: str, *, dataset: Dataset = SPOT_CANDLES) -> str:
     """The timeframe `symbol`'s rows of the dataset are stored at (`1m`, `5m`, `1h` ...): the dataset's cadence
     for the instrument's configured timeframe (the `symbols` table)."""
-    row = conn.execute("SELECT timeframe_ms FROM symbols WHERE symbol = ?", [symbol]).fetchone()
+    rows = conn.execute("SELECT timeframe_ms FROM symbols WHERE symbol = ?", [symbol]).fetchall()  # fetched whole:
+    row = rows[0] if rows else None  # DuckDB 2.0 refuses the next query on a connection with a result left open
     if row is None:
         stored = [r[0] for r in conn.execute("SELECT symbol FROM symbols ORDER BY symbol").fetchall()]
         raise ValueError(f"no candles stored for {symbol}; stored symbols: {stored or 'none'}")

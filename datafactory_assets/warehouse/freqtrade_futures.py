@@ -157,7 +157,7 @@ def _read(conn: duckdb.DuckDBPyConnection, *, symbol: str, candle_type: CandleTy
     """The file's rows: `date` (UTC, milliseconds) and freqtrade's columns for the candle type."""
     query, params = window_query(conn, dataset=dataset, symbol=symbol, timeframe=timeframe if candle_type.ohlcv
                                  else None, start=start, end=end, select=f"ts AS date, {candle_type.select}")
-    frame = conn.execute(query, params).pl()
+    frame = conn.sql(query, params=params).pl()
     return frame.with_columns(pl.col("date").dt.replace_time_zone("UTC").dt.cast_time_unit("ms"))
 
 
