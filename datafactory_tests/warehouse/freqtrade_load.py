@@ -1,7 +1,8 @@
 """Run by freqtrade's own interpreter (`.venv-freqtrade/bin/python`), never by ours: what freqtrade's data loader
 reads from a data directory in futures mode, as JSON on stdout.
 
-Usage: python freqtrade_load.py DATADIR FORMAT. For every file freqtrade finds there
+Usage: python freqtrade_load.py FORMAT=DATADIR ... (one interpreter for every format: importing freqtrade is most of
+the cost). Per format, for every file freqtrade finds in its directory
 (`ohlcv_get_available_data(..., TradingMode.FUTURES)`), the frame `load_pair_history` returns with its defaults
 (missing candles filled, none dropped), each column as a list (dates in epoch ms, floats as Python floats, so JSON
 keeps every bit); and, per pair, how many funding events backtesting's join meets a mark candle
@@ -19,7 +20,11 @@ from freqtrade.exchange import Exchange
 
 
 def main() -> None:
-    datadir, fmt = Path(sys.argv[1]), sys.argv[2]
+    print(json.dumps({fmt: read(Path(datadir), fmt) for fmt, _, datadir in map(lambda a: a.partition("="),
+                                                                                sys.argv[1:])}))
+
+
+def read(datadir: Path, fmt: str) -> dict:
     found = get_datahandler(datadir, fmt).ohlcv_get_available_data(datadir, TradingMode.FUTURES)
     loaded, joined = {}, {}
     for pair, timeframe, candle_type in sorted(found):
@@ -31,8 +36,7 @@ def main() -> None:
         mark = load_pair_history(pair, "1h", datadir, data_format=fmt, candle_type=CandleType.MARK)
         funding = load_pair_history(pair, "1h", datadir, data_format=fmt, candle_type=CandleType.FUNDING_RATE)
         joined[pair] = len(Exchange.combine_funding_and_mark(funding, mark))
-    print(json.dumps({"found": sorted(map(list, found)), "loaded": loaded, "joined": joined}))
-
+    return {"found": sorted(map(list, found)), "loaded": loaded, "joined": joined}
 
 if __name__ == "__main__":
     main()

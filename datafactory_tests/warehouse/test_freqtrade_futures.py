@@ -86,21 +86,36 @@ def test_the_files_are_where_freqtrade_looks_with_its_columns_and_types(conn, tm
         assert frame.to_dict(as_series=False) == want[(w.candle_type, w.timeframe)]
 
 
-@pytest.mark.skipif(not FREQTRADE_PYTHON.exists(), reason=f"freqtrade's environment is not installed at "
-                    f"{FREQTRADE_PYTHON} (`make freqtrade`, or DATAFACTORY_FREQTRADE_PYTHON)")
-@pytest.mark.parametrize("fmt", ["feather", "parquet", "json"])
-def test_freqtrades_own_loader_reads_back_exactly_what_was_stored(conn, tmp_path, fmt):
-    datadir = tmp_path / "binance"
-    written = [w for symbol in SYMBOLS for w in export_futures(conn, symbol=symbol, datadir=datadir,
-                                                              timeframes=["1m", "1h"], start=None, end=None, fmt=fmt)]
+FORMATS = ("feather", "parquet", "json")
+
+
+@pytest.fixture(scope="module")
+def freqtrade_read(filled, tmp_path_factory) -> dict[str, tuple[dict, list]]:
+    """Per format: what freqtrade's loader read from both symbols' export at 1m and 1h, and the files written. One
+    freqtrade process reads all three formats (its import takes most of the time)."""
+    if not FREQTRADE_PYTHON.exists():
+        pytest.skip(f"freqtrade's environment is not installed at {FREQTRADE_PYTHON} (`make freqtrade`, or set "
+                    "DATAFACTORY_FREQTRADE_PYTHON)")
+    root, written = tmp_path_factory.mktemp("freqtrade"), {}
+    with filled.connect(read_only=True) as conn:
+        for fmt in FORMATS:
+            written[fmt] = [w for symbol in SYMBOLS for w in export_futures(
+                conn, symbol=symbol, datadir=root / fmt, timeframes=["1m", "1h"], start=None, end=None, fmt=fmt)]
+    answer = subprocess.run([str(FREQTRADE_PYTHON), str(LOADER), *(f"{fmt}={root / fmt}" for fmt in FORMATS)],
+                            capture_output=True, text=True, timeout=300,
+                            env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert answer.returncode == 0, answer.stderr
+    read = json.loads(answer.stdout)
+    return {fmt: (read[fmt], written[fmt]) for fmt in FORMATS}
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_freqtrades_own_loader_reads_back_exactly_what_was_stored(conn, freqtrade_read, fmt):
+    read, written = freqtrade_read[fmt]
     if fmt == "json":  # the file itself holds every stored double exactly
         path = next(w.path for w in written if w.candle_type == "futures" and w.timeframe == "1m")
         assert json.loads(path.read_text()) == [list(row) for row in zip(*expected(conn, "BTC/USDT:USDT")[
             ("futures", "1m")].values(), strict=True)]
-    answer = subprocess.run([str(FREQTRADE_PYTHON), str(LOADER), str(datadir), fmt], capture_output=True, text=True,
-                            timeout=120, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
-    assert answer.returncode == 0, answer.stderr
-    read = json.loads(answer.stdout)
     assert sorted(map(tuple, read["found"])) == sorted(
         (symbol, tf, ct) for symbol in SYMBOLS for ct, tf in (("futures", "1m"), ("futures", "1h"), ("mark", "1h"),
                                                                ("funding_rate", "1h")))
