@@ -7,17 +7,25 @@ import dagster as dg
 from datafactory_assets.definitions import defs
 
 SYMBOLS = ["ada_usdt", "btc_usdt", "eth_usdt", "sol_usdt"]
+PERPETUALS = ["btc_usdt", "eth_usdt"]  # BTC/USDT:USDT and ETH/USDT:USDT
+PERP_CHECKS = {"perp_candles": ("gaps", "perp_vs_spot", "validation"),
+               "mark_candles": ("gaps", "mark_vs_index", "validation"),
+               "index_candles": ("gaps", "validation"), "premium_candles": ("gaps", "validation")}
 
 
 def test_definitions_snapshot():
     graph = defs.resolve_asset_graph()
-    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == [
+    assert sorted(k.to_user_string() for k in graph.get_all_asset_keys()) == sorted([
         *(f"candles/{s}" for s in SYMBOLS), "coverage", *(f"rollups/1d/{s}" for s in SYMBOLS),
-        *(f"rollups/1h/{s}" for s in SYMBOLS), "source_health"]
-    assert sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys) == sorted(
-        f"candles/{s}:{c}" for s in SYMBOLS for c in ("accuracy", "anomaly", "gaps", "validation"))
-    assert sorted(j.name for j in defs.jobs) == ["candles_job", "coverage_job"]
-    assert sorted(s.name for s in defs.schedules) == ["candles_job_hourly", "coverage_hourly"]
+        *(f"rollups/1h/{s}" for s in SYMBOLS), "source_health",
+        *(f"{d}/{s}" for d in PERP_CHECKS for s in PERPETUALS)])
+    assert sorted(f"{k.asset_key.to_user_string()}:{k.name}" for k in graph.asset_check_keys) == sorted([
+        *(f"candles/{s}:{c}" for s in SYMBOLS for c in ("accuracy", "anomaly", "gaps", "validation")),
+        *(f"{d}/{s}:{c}" for d, checks in PERP_CHECKS.items() for s in PERPETUALS for c in checks)])
+    # one job per start date: the spot pairs' (2025-01-01) and the perpetuals' (2026-11-01)
+    assert sorted(j.name for j in defs.jobs) == ["candles_job_2025010100", "candles_job_2026110100", "coverage_job"]
+    assert sorted(s.name for s in defs.schedules) == [
+        "candles_job_2025010100_hourly", "candles_job_2026110100_hourly", "coverage_hourly"]
     assert defs.resolve_schedule_def("coverage_hourly").default_status == dg.DefaultScheduleStatus.RUNNING
     assert sorted(s.name for s in defs.sensors) == [
         "alert_on_breaker_open", "alert_on_freshness", "alert_on_run_failure", "alert_on_run_success",

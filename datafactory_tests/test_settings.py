@@ -44,7 +44,8 @@ def refusal(path: Path) -> str:
 
 def test_repository_config_loads_the_default_universe():
     settings = load_settings(DEFAULT_CONFIG, env={})
-    assert [s.symbol for s in settings.symbols] == ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT"]
+    assert [s.symbol for s in settings.symbols] == ["BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT", "BTC/USDT:USDT",
+                                                    "ETH/USDT:USDT"]
     assert {s.timeframe for s in settings.symbols} == {"1m"}
     assert settings.symbols[0].asset_name == "btc_usdt"
     assert settings.warehouse_path == DEFAULT_CONFIG.parent / "data" / "warehouse.duckdb"
@@ -275,19 +276,20 @@ PERPETUAL_MISTAKES = [
                                     "are collected"),
     ('"btc/usdt:usdt" = {}', '[symbols."btc/usdt:usdt"]: is malformed: write BASE/QUOTE:QUOTE in capitals, such as '
                              '"BTC/USDT:USDT"'),
-    ('"BTC/USDT:USDT" = {}', '[symbols."BTC/USDT:USDT"]: no dataset collects USDⓈ-M perpetuals yet, so '
-                             "BTC/USDT:USDT cannot be collected"),
     ('"ETH/USDT:USDT" = { datasets = ["candles"] }',
      '[symbols."ETH/USDT:USDT"].datasets: "candles" collects spot pairs, and ETH/USDT:USDT is a USDⓈ-M perpetual; a '
-     "USDⓈ-M perpetual may collect: none yet"),
+     'USDⓈ-M perpetual may collect: "perp_candles", "mark_candles", "index_candles", "premium_candles"'),
     ('"ETH/USDT" = { datasets = ["funding_rates"] }',
-     '[symbols."ETH/USDT"].datasets[0]: must be one of "candles", got "funding_rates"'),
+     '[symbols."ETH/USDT"].datasets[0]: must be one of "candles", "perp_candles", "mark_candles", "index_candles", '
+     '"premium_candles", got "funding_rates"'),
     ('"ETH/USDT" = { datasets = ["candles", "candles"] }',
      '[symbols."ETH/USDT"].datasets: lists candles more than once: each dataset is collected once'),
     ('"ETH/USDT" = { datasets = [] }',
-     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, got []'),
+     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, perp_candles, '
+     'mark_candles, index_candles, premium_candles, got []'),
     ('"ETH/USDT" = { datasets = "candles" }',
-     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, got "candles"'),
+     '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, perp_candles, '
+     'mark_candles, index_candles, premium_candles, got "candles"'),
 ]
 
 
@@ -308,24 +310,21 @@ def test_datasets_come_from_the_symbol_then_defaults_then_the_instruments_market
     mixed = write(tmp_path, '[defaults]\nstart = "2024-01-01"\ndatasets = ["candles"]\n[symbols]\n"BTC/USDT" = {}\n'
                             '"BTC/USDT:USDT" = {}\n')
     assert refusal(mixed) == ('[defaults].datasets: "candles" collects spot pairs, and BTC/USDT:USDT is a USDⓈ-M '
-                              "perpetual; a USDⓈ-M perpetual may collect: none yet")
+                              'perpetual; a USDⓈ-M perpetual may collect: "perp_candles", "mark_candles", '
+                              '"index_candles", "premium_candles"')
 
 
-def test_a_perpetual_collects_every_perpetual_dataset_unless_it_names_some(tmp_path, monkeypatch):
-    """No perpetual dataset is declared yet, so one is registered here (a real declaration of market "swap"): what
-    a perpetual collects by default follows the registry, not a list of names in the settings."""
-    from dataclasses import replace
-
-    from datafactory_assets.datasets import DATASETS, SPOT_CANDLES
-
-    monkeypatch.setitem(DATASETS, "perp_candles", replace(SPOT_CANDLES, name="perp_candles", table="perp_candles",
-                                                          market="swap"))
-    settings = load_settings(write(tmp_path, BASE + '"BTC/USDT:USDT" = {}\n"1000PEPE/USDT:USDT" = {}\n'), env={})
+def test_a_perpetual_collects_every_perpetual_dataset_unless_it_names_some(tmp_path):
+    """What a perpetual collects by default follows the registry (every dataset of market "swap"), not a list of
+    names in the settings."""
+    every = ("perp_candles", "mark_candles", "index_candles", "premium_candles")
+    settings = load_settings(write(tmp_path, BASE + '"BTC/USDT:USDT" = {}\n"1000PEPE/USDT:USDT" = '
+                                                    '{ datasets = ["mark_candles"] }\n'), env={})
     assert [(s.symbol, s.asset_name, s.instrument.settle, s.instrument.market, s.datasets)
             for s in settings.symbols] == [
         ("BTC/USDT", "btc_usdt", None, "spot", ("candles",)),
-        ("BTC/USDT:USDT", "btc_usdt", "USDT", "swap", ("perp_candles",)),
-        ("1000PEPE/USDT:USDT", "1000pepe_usdt", "USDT", "swap", ("perp_candles",)),
+        ("BTC/USDT:USDT", "btc_usdt", "USDT", "swap", every),
+        ("1000PEPE/USDT:USDT", "1000pepe_usdt", "USDT", "swap", ("mark_candles",)),
     ]
 
 
@@ -336,9 +335,11 @@ def test_symbol_settings_built_in_code_carry_their_instrument_and_the_spot_defau
         "S", "spot", ("candles",), "s_usdt")
 
 
-def test_the_shipped_configuration_collects_spot_candles_only():
+def test_the_shipped_configuration_collects_spot_candles_and_every_perpetual_dataset_of_two_perpetuals():
     settings = load_settings(DEFAULT_CONFIG, env={})
-    assert {(s.instrument.market, s.datasets) for s in settings.symbols} == {("spot", ("candles",))}
+    assert {(s.instrument.market, s.datasets) for s in settings.symbols} == {
+        ("spot", ("candles",)), ("swap", ("perp_candles", "mark_candles", "index_candles", "premium_candles"))}
+    assert [s.symbol for s in settings.symbols if s.instrument.market == "swap"] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 
 
 def run_broken(tmp_path: Path, *command: str) -> subprocess.CompletedProcess:

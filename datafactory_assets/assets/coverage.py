@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from datafactory_assets.assets.candles import candle_key
+from datafactory_assets.datasets import DATASETS
 from datafactory_assets.settings import Settings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse import queries
@@ -47,7 +48,7 @@ def coverage_metadata(frame: pl.DataFrame) -> dict:
 
 def build_coverage_asset(settings: Settings) -> dg.AssetsDefinition:
     """Depends on every candle asset; reads the warehouse under its lock (`WarehouseResource.connect`)."""
-    candle_keys = [candle_key(s) for s in settings.symbols]
+    candle_keys = [candle_key(s, DATASETS[name]) for s in settings.symbols for name in s.datasets]
 
     @dg.asset(key=COVERAGE_KEY, deps=candle_keys, group_name="monitoring", kinds={"duckdb"},
               description="Per symbol, from its configured start (or listing) to the last closed hour: candles "

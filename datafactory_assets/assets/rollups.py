@@ -17,6 +17,7 @@ import dagster as dg
 
 from datafactory_assets.assets.candles import backfill_policy_on_purpose, candle_key, hourly_partitions
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
+from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse.rollups import write_rollup
@@ -53,5 +54,7 @@ def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partition
 
 
 def rollup_assets(settings: Settings) -> list[dg.AssetsDefinition]:
-    return [a for s in settings.symbols for a in build_rollup_assets(s, partitions_per_run=settings.partitions_per_run)]
+    """1h and 1d bars of every symbol collecting spot candles (the bars are built from those alone)."""
+    return [a for s in settings.symbols if SPOT_CANDLES.name in s.datasets
+            for a in build_rollup_assets(s, partitions_per_run=settings.partitions_per_run)]
 

@@ -25,7 +25,7 @@ from datafactory_assets.assets import candle_key, hourly_partitions
 from datafactory_assets.automation.healing_plan import (HealingMemory, HealingRun, HourRange, partition_id,
                                                         plan_tick)
 from datafactory_assets.automation.run_tags import candle_run_tags
-from datafactory_assets.datasets import SPOT_CANDLES, Dataset
+from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.datasets.slots import slots_per_hour
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource, queries
@@ -35,10 +35,18 @@ _IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.Da
               dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
 
 
+def series_id(symbol: SymbolSettings, dataset: Dataset) -> str:
+    """What the plan calls one asset's series: the symbol for spot candles (as before datasets existed, so saved
+    cursors stay valid), `<dataset>:<symbol>` for another dataset."""
+    return symbol.symbol if dataset is SPOT_CANDLES else f"{dataset.name}:{symbol.symbol}"
+
+
 def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
-    """`candles_healing` over every candle asset, running by default unless `[healing] enabled = false`."""
-    symbols = {s.symbol: s for s in settings.symbols}
-    keys = {s.symbol: candle_key(s) for s in settings.symbols}
+    """`candles_healing` over every candle asset of every dataset, running by default unless `[healing] enabled =
+    false`; each dataset's hours are counted at its own slots."""
+    collected = [(s, DATASETS[name]) for s in settings.symbols for name in s.datasets]
+    symbols = {series_id(s, d): s for s, d in collected}
+    keys = {series_id(s, d): candle_key(s, d) for s, d in collected}
     healing = settings.healing
 
     @dg.sensor(name="candles_healing", minimum_interval_seconds=healing.interval_s,
@@ -50,7 +58,7 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
         now = datetime.now(UTC)
         until = (now - timedelta(minutes=healing.settle_minutes)).replace(minute=0, second=0, microsecond=0)
         tick = plan_tick(
-            _incomplete_ranges(settings.symbols, warehouse, until=until, dataset=SPOT_CANDLES),
+            _incomplete_series(collected, warehouse, until=until),
             in_flight=_in_flight(context.instance, symbols, keys),
             memory=HealingMemory.from_cursor(context.cursor),
             now=now.timestamp(), settings=healing, partitions_per_run=settings.partitions_per_run,
@@ -66,6 +74,20 @@ def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
         )
 
     return candles_healing
+
+
+def _incomplete_series(collected: list[tuple[SymbolSettings, Dataset]], warehouse: WarehouseResource, *,
+                       until: datetime) -> dict[str, list[HourRange]]:
+    """`_incomplete_ranges` of every dataset over the symbols collecting it, by series id."""
+    by_dataset: dict[str, list[SymbolSettings]] = defaultdict(list)
+    for symbol, dataset in collected:
+        by_dataset[dataset.name].append(symbol)
+    found: dict[str, list[HourRange]] = {}
+    for name, members in by_dataset.items():
+        dataset = DATASETS[name]
+        ranges = _incomplete_ranges(tuple(members), warehouse, until=until, dataset=dataset)
+        found.update({series_id(s, dataset): ranges.get(s.symbol, []) for s in members})
+    return found
 
 
 def _incomplete_ranges(symbols: tuple[SymbolSettings, ...], warehouse: WarehouseResource, *,

@@ -13,6 +13,7 @@ import dagster as dg
 
 from datafactory_assets.assets import COVERAGE_KEY, SOURCE_HEALTH_KEY, candle_key, hourly_partitions
 from datafactory_assets.automation.run_tags import PRIORITY_TAG, SCHEDULED_PRIORITY, candle_run_tags
+from datafactory_assets.datasets import DATASETS
 from datafactory_assets.settings import Settings
 
 
@@ -21,7 +22,7 @@ def hourly_collection(settings: Settings) -> tuple[list, list]:
     coverage table and source health ten minutes later."""
     groups = defaultdict(list)
     for symbol in settings.symbols:
-        groups[symbol.start, symbol.sources[0]].append(candle_key(symbol))
+        groups[symbol.start, symbol.sources[0]].extend(candle_key(symbol, DATASETS[name]) for name in symbol.datasets)
     one_source = len({source for _, source in groups}) == 1
     jobs, schedules = [], []
     for (start, source), keys in sorted(groups.items()):

@@ -118,3 +118,23 @@ def test_an_hour_no_source_can_serve_is_given_up_after_the_configured_attempts_a
         f"{start + timedelta(hours=h):%Y-%m-%d-%H:%M}" for h in range(3)]
     assert "gave up after 2 runs" in last.asset_events[0].metadata["healing"].value
     assert healer.tick().asset_events == []  # reported once
+
+
+def test_a_perpetuals_datasets_are_healed_each_at_its_own_asset(start, emulator, warehouse):
+    from datafactory_assets.datasets import MARK_CANDLES, PERP_CANDLES
+
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=start, sources=("binance",),
+                          datasets=("perp_candles", "mark_candles"))
+    resources = {"warehouse": warehouse, "sources": SourcesResource(emulator_url=emulator.url)}
+    sensor = build_healing_sensor(settings_for(perp, warehouse, emulator.url))
+    instance = dg.DagsterInstance.ephemeral()
+    (request,) = sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests
+    assert set(request.asset_selection) == {dg.AssetKey(["perp_candles", "btc_usdt"]),
+                                            dg.AssetKey(["mark_candles", "btc_usdt"])}
+    assets = [build_candle_asset(perp, partitions_per_run=720, dataset=d) for d in (PERP_CANDLES, MARK_CANDLES)]
+    assert dg.materialize(assets, tags=request.tags, resources=resources, instance=instance).success
+    with warehouse.connect(read_only=True) as conn:
+        counts = [conn.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+                  for table in ("perp_candles", "mark_candles", "candles")]
+    assert counts == [180, 180, 0]
+    assert sensor(dg.build_sensor_context(instance=instance, resources=resources)).run_requests == []

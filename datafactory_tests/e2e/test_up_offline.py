@@ -76,13 +76,14 @@ def test_up_offline_runs_the_platform_against_the_emulator(tmp_path):
 
         wait_for(serving, 180, "webserver")
         (repo,) = graphql(url, REPOSITORIES)["repositoriesOrError"]["nodes"]
-        assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {
-            "candles_job_hourly": "RUNNING", "coverage_hourly": "RUNNING"}
+        assert {s["name"]: s["scheduleState"]["status"] for s in repo["schedules"]} == {  # spot pairs, perpetuals
+            "candles_job_2025010100_hourly": "RUNNING", "candles_job_2026110100_hourly": "RUNNING",
+            "coverage_hourly": "RUNNING"}
         wait_for(lambda: any(d["daemonType"] == "SCHEDULER" and d["healthy"] for d in graphql(url, DAEMONS)[
             "instance"]["daemonHealth"]["allDaemonStatuses"]), 120, "scheduler daemon healthy")
         launched = graphql(url, LAUNCH, {"params": {
             "selector": {"repositoryLocationName": repo["location"]["name"], "repositoryName": repo["name"],
-                         "jobName": "candles_job"},
+                         "jobName": "candles_job_2025010100"},
             "executionMetadata": {"tags": [{"key": "dagster/partition", "value": "2025-06-01-10:00"}]},
         }})["launchRun"]
         assert launched["__typename"] == "LaunchRunSuccess", launched
