@@ -278,18 +278,19 @@ PERPETUAL_MISTAKES = [
                              '"BTC/USDT:USDT"'),
     ('"ETH/USDT:USDT" = { datasets = ["candles"] }',
      '[symbols."ETH/USDT:USDT"].datasets: "candles" collects spot pairs, and ETH/USDT:USDT is a USDⓈ-M perpetual; a '
-     'USDⓈ-M perpetual may collect: "perp_candles", "mark_candles", "index_candles", "premium_candles"'),
+     'USDⓈ-M perpetual may collect: "perp_candles", "mark_candles", "index_candles", "premium_candles", '
+     '"funding_rates"'),
     ('"ETH/USDT" = { datasets = ["funding_rates"] }',
-     '[symbols."ETH/USDT"].datasets[0]: must be one of "candles", "perp_candles", "mark_candles", "index_candles", '
-     '"premium_candles", got "funding_rates"'),
+     '[symbols."ETH/USDT"].datasets: "funding_rates" collects USDⓈ-M perpetuals, and ETH/USDT is a spot pair; a '
+     'spot pair may collect: "candles"'),
     ('"ETH/USDT" = { datasets = ["candles", "candles"] }',
      '[symbols."ETH/USDT"].datasets: lists candles more than once: each dataset is collected once'),
     ('"ETH/USDT" = { datasets = [] }',
      '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, perp_candles, '
-     'mark_candles, index_candles, premium_candles, got []'),
+     'mark_candles, index_candles, premium_candles, funding_rates, got []'),
     ('"ETH/USDT" = { datasets = "candles" }',
      '[symbols."ETH/USDT"].datasets: must be a non-empty list of distinct datasets out of candles, perp_candles, '
-     'mark_candles, index_candles, premium_candles, got "candles"'),
+     'mark_candles, index_candles, premium_candles, funding_rates, got "candles"'),
 ]
 
 
@@ -311,13 +312,13 @@ def test_datasets_come_from_the_symbol_then_defaults_then_the_instruments_market
                             '"BTC/USDT:USDT" = {}\n')
     assert refusal(mixed) == ('[defaults].datasets: "candles" collects spot pairs, and BTC/USDT:USDT is a USDⓈ-M '
                               'perpetual; a USDⓈ-M perpetual may collect: "perp_candles", "mark_candles", '
-                              '"index_candles", "premium_candles"')
+                              '"index_candles", "premium_candles", "funding_rates"')
 
 
 def test_a_perpetual_collects_every_perpetual_dataset_unless_it_names_some(tmp_path):
     """What a perpetual collects by default follows the registry (every dataset of market "swap"), not a list of
     names in the settings."""
-    every = ("perp_candles", "mark_candles", "index_candles", "premium_candles")
+    every = ("perp_candles", "mark_candles", "index_candles", "premium_candles", "funding_rates")
     settings = load_settings(write(tmp_path, BASE + '"BTC/USDT:USDT" = {}\n"1000PEPE/USDT:USDT" = '
                                                     '{ datasets = ["mark_candles"] }\n'), env={})
     assert [(s.symbol, s.asset_name, s.instrument.settle, s.instrument.market, s.datasets)
@@ -338,7 +339,8 @@ def test_symbol_settings_built_in_code_carry_their_instrument_and_the_spot_defau
 def test_the_shipped_configuration_collects_spot_candles_and_every_perpetual_dataset_of_two_perpetuals():
     settings = load_settings(DEFAULT_CONFIG, env={})
     assert {(s.instrument.market, s.datasets) for s in settings.symbols} == {
-        ("spot", ("candles",)), ("swap", ("perp_candles", "mark_candles", "index_candles", "premium_candles"))}
+        ("spot", ("candles",)),
+        ("swap", ("perp_candles", "mark_candles", "index_candles", "premium_candles", "funding_rates"))}
     assert [s.symbol for s in settings.symbols if s.instrument.market == "swap"] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 
 

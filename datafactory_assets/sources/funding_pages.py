@@ -2,7 +2,7 @@
 
 Funding events come at the instrument's own interval, not on a timeframe grid, so they are paged by time: ask
 [from, until] with the venue's row limit, and where a full page leaves part of the span unseen (Binance pages
-oldest first, OKX and Bybit newest first), ask that part again. The window is widened by `MARGIN` on both sides
+oldest first, OKX and Bybit newest first: `NEWEST_FIRST`), ask that part next. The window is widened by `MARGIN` on both sides
 (clipped at now): an hourly window holds at most one event, and the interval is read from the spacing of the events
 around it (`datasets.funding_intervals`), so the answer must show two spacings on each side even at 8 hours. One
 Binance page holds 1000 events, so the margin costs no request there; at OKX (100 a page) a day of 1 h events with
@@ -20,10 +20,15 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from datafactory_assets.datasets import Dataset
+from datafactory_assets.datasets.funding_intervals import DEFAULT_INTERVAL_MS
 from datafactory_assets.sources.base import FetchResult, RequestRecord, epoch_ms, naive_utc, recorded, runner
 
 MARGIN = timedelta(hours=24)
+HOUR_MS = 3_600_000
 _HALF_HOUR_MS = 1_800_000  # events are an hour apart at least: a part of a span shorter than this holds none unseen
+# Venues whose page of a span is its newest `limit` events (OKX and Bybit, as their docs say); Binance's is the
+# oldest from `startTime`.
+NEWEST_FIRST = frozenset({"okx", "bybit"})
 # How a venue bounds a page's end, from the inclusive last millisecond wanted (default: ccxt's unified `until`).
 UNTIL: dict[str, Callable[[int], dict]] = {"okx": lambda last: {"after": str(last + 1)}}
 
@@ -48,18 +53,41 @@ def fetch_funding_range(source, symbol: str, *, start: datetime, end: datetime, 
                                                      bound=bound, requests=requests, check_answer=check_answer),
                        weight=endpoint.weight)
             rows.update((row["timestamp"], row) for row in page)
-            if len(page) >= endpoint.limit:
+            if len(page) >= endpoint.limit:  # a full page: the part of the span beyond it is still to ask
                 stamps = [row["timestamp"] for row in page]
-                pending += [(a, b) for a, b in ((first, min(stamps) - 1), (max(stamps) + 1, last))
-                            if b - a >= _HALF_HOUR_MS]
+                rest = (first, min(stamps) - 1) if source.name in NEWEST_FIRST else (max(stamps) + 1, last)
+                pending += [rest] if rest[1] - rest[0] >= _HALF_HOUR_MS else []
     except Exception as exc:
         if hasattr(exc, "requests"):
             exc.requests = within(requests, start_ms, end_ms)
         raise
-    answer = dataset.from_rows([rows[stamp] for stamp in sorted(rows)], symbol=symbol, source=source.name)
+    stated = STATED.get(source.name)
+    answer = dataset.from_rows([rows[stamp] for stamp in sorted(rows)], symbol=symbol, source=source.name,
+                               stated_ms=stated(source, symbol, run) if stated and rows else None)
     frame = answer.filter(pl.col("ts").is_between(naive_utc(start_ms), naive_utc(end_ms), closed="left"))
     vouched = [] if answer.is_empty() else [(answer["ts"].min(), answer["ts"].max())]
     return FetchResult(frame=frame.sort("ts"), requests=within(requests, start_ms, end_ms), vouched=vouched)
+
+
+def _binance_stated(source, symbol: str, run) -> int:
+    """Binance's fundingInfo lists only "symbols that had FundingRateCap / FundingRateFloor / fundingIntervalHours
+    adjustment" (USDⓈ-M docs, Get Funding Rate Info), each with the interval in force now; every other instrument
+    funds at the default 8 hours. One request (ccxt's `fetch_funding_intervals`) for every instrument."""
+    stated = run(lambda: source._call(source.exchange.fetch_funding_intervals, about=symbol), weight=1)
+    interval = (stated.get(symbol) or {}).get("interval")
+    return int(interval.removesuffix("h")) * HOUR_MS if interval else DEFAULT_INTERVAL_MS
+
+
+def _bybit_stated(source, symbol: str, run) -> int | None:
+    """Bybit's instruments-info names each linear contract's `fundingInterval` in minutes, in the market list ccxt
+    loaded already: no request."""
+    minutes = source.exchange.market(symbol)["info"].get("fundingInterval")
+    return int(minutes) * 60_000 if minutes else None
+
+
+# The interval a venue states is in force now, per venue (OKX's is its current funding-rate call, not asked: the
+# spacing of its schedule tells the same).
+STATED: dict[str, Callable] = {"binance": _binance_stated, "bybit": _bybit_stated}
 
 
 def _page(source, symbol: str, *, endpoint, first: int, last: int, bound: Callable, requests: list,

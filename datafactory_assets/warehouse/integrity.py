@@ -35,14 +35,16 @@ _OHLCV_ONLY = {"invalid_values"}
 def _row_checks(dataset: Dataset) -> dict[str, tuple[str, str, bool]]:
     """Check name -> (condition on a row `c` of the dataset's table joined to its `symbols` entry `s`, how to fix,
     whether `fix_findings` deletes such rows); the slot width is the dataset's (`datasets.slots`)."""
-    slot = slot_ms_sql(dataset, CONFIGURED_MS)
+    slot = slot_ms_sql(dataset, CONFIGURED_MS, row="c")
+    # a row at the venue's own intervals (a funding event) is an instant, not a bar: it is never still open
+    span = "0" if dataset.cadence.venue_interval else slot
     checks = {
         "misaligned_timestamp": (f"epoch_ms(c.ts) % {slot} <> 0",
                                  "not on the symbol's timeframe grid: delete them (--fix), then re-materialize", True),
         "before_start": ("s.start_ts IS NOT NULL AND c.ts < s.start_ts",
                          "older than the symbol's first partition: delete them (--fix) or move the start earlier",
                          True),
-        "still_open_candle": (f"epoch_ms(c.ts) + {slot} > epoch_ms(now() AT TIME ZONE 'UTC')",
+        "still_open_candle": (f"epoch_ms(c.ts) + {span} > epoch_ms(now() AT TIME ZONE 'UTC')",
                               "a candle that had not closed when stored: delete it (--fix); the schedule stores it "
                               "later", True),
         "unknown_symbol": ("s.symbol IS NULL",

@@ -197,3 +197,19 @@ def test_a_second_dataset_is_audited_at_its_own_cadence_and_fixed_without_touchi
         again = find_problems(conn, datasets=datasets)
     assert found == [("test_bars_duplicate_candles", 1), ("test_bars_misaligned_timestamp", 1)]
     assert (said, left, again) == ("removed 2 row(s)", [(2, 1)], [])
+
+
+def test_funding_events_are_audited_on_their_own_interval_and_the_newest_is_never_still_open(warehouse, emulator):
+    """The newest stored funding event (an instant, not a bar) is no finding; one off its 8 h interval is."""
+    from datafactory_assets.datasets import DATASETS
+
+    funding = DATASETS["funding_rates"]
+    symbol = symbol_settings("BTC/USDT:USDT", start=datetime(2024, 3, 1, tzinfo=UTC))
+    newest = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    ingest_window(symbol, start=newest - timedelta(hours=23), end=newest + timedelta(hours=1), dataset=funding,
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=warehouse)
+    with warehouse.connect() as conn:
+        assert conn.sql("SELECT count(*) FROM funding_rates").fetchall() == [(3,)]
+        assert find_problems(conn) == []
+        conn.execute("UPDATE funding_rates SET ts = ts + INTERVAL 4 HOUR WHERE ts = (SELECT min(ts) FROM funding_rates)")
+        assert [(f.check, f.count) for f in find_problems(conn)] == [("funding_rates_misaligned_timestamp", 1)]
