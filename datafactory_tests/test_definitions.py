@@ -10,7 +10,8 @@ SYMBOLS = ["ada_usdt", "btc_usdt", "eth_usdt", "sol_usdt"]
 PERPETUALS = ["btc_usdt", "eth_usdt"]  # BTC/USDT:USDT and ETH/USDT:USDT
 PERP_CHECKS = {"perp_candles": ("gaps", "perp_vs_spot", "validation"),
                "mark_candles": ("gaps", "mark_vs_index", "validation"),
-               "index_candles": ("gaps", "validation"), "premium_candles": ("gaps", "validation")}
+               "index_candles": ("gaps", "validation"), "premium_candles": ("gaps", "validation"),
+               "funding_rates": ("gaps", "validation")}
 
 
 def test_definitions_snapshot():
