@@ -158,7 +158,7 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
             pause = every_s
             try:
                 with connection.connect(settings.warehouse_path, read_only=True, lock_timeout_s=30) as conn:
-                    history = queries.Completeness.of(queries.coverage(conn, settings.symbols))
+                    history = queries.Completeness.of(queries.coverage_of_every_dataset(conn, settings.symbols))
             except (FileNotFoundError, WarehouseLockedError, SchemaError, duckdb.Error):
                 if last is None:
                     pause = min(every_s, retry_s)

@@ -13,10 +13,10 @@ import polars as pl
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
-from datafactory_assets.checks.names import ACCURACY, ANOMALY
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
 from datafactory_assets.checks.counterpart import COUNTERPARTS, check_counterpart
+from datafactory_assets.checks.names import ACCURACY, ANOMALY
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions

@@ -253,7 +253,8 @@ def pieces(market: str, timeframe: str, *, start: datetime, end: datetime, now: 
 
 
 def parse_klines(body: bytes, *, file: ArchiveFile, symbol: str, source: str) -> pl.DataFrame:
-    """A verified zip's one CSV (12 columns, no header) as the canonical frame; open times in ms or µs alike.
+    """A verified zip's one CSV (12 columns; spot files have no header row, futures/um files start with one, told
+    by its first character) as the canonical frame; open times in ms or µs alike.
 
     Raises `BrokenAnswerError` naming the file when it is not one readable kline CSV.
     """

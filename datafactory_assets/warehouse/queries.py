@@ -13,7 +13,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from datafactory_assets.datasets import SPOT_CANDLES, Dataset
+from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.hourly import open_hour
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.warehouse.schema import require_current
@@ -38,6 +38,15 @@ def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] 
                 "starts": [s.start.replace(tzinfo=None) for s in symbols],
                 "timeframes": [s.timeframe_ms for s in symbols]},
     ).pl()
+
+
+def coverage_of_every_dataset(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings], *,
+                              until: datetime | None = None) -> pl.DataFrame:
+    """`coverage` of each dataset over the symbols collecting it, one frame: the rows of a whole fill, spot
+    candles and a perpetual's datasets alike (a perpetual's rows are never in spot candles' coverage)."""
+    frames = [coverage(conn, [s for s in symbols if name in s.datasets], until=until, dataset=DATASETS[name])
+              for name in dict.fromkeys(name for s in symbols for name in s.datasets)]
+    return pl.concat(frames) if frames else coverage(conn, (), until=until)
 
 
 @dataclass(frozen=True)

@@ -90,3 +90,25 @@ def test_the_summary_never_rounds_up_to_complete():
 
     assert Completeness(4_054_080, 4_053_840, 0, 0, 240).summary().startswith("99.9% complete: 4,053,840 of ")
     assert Completeness(100, 90, 10, 0, 0).summary().startswith("100.0% complete")
+
+
+def test_the_coverage_of_every_dataset_counts_a_perpetuals_rows_in_its_own_datasets(warehouse):
+    from datetime import UTC
+
+    from datafactory_assets.settings import SymbolSettings
+
+    start = H0.replace(tzinfo=UTC)
+    spot = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=start, sources=("binance",))
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=start, sources=("binance",),
+                          datasets=("perp_candles", "mark_candles"))
+    with warehouse.connect() as conn:
+        store_minutes(conn, "BTC/USDT", hour(0), 60)
+        for table, minutes in [("perp_candles", 120), ("mark_candles", 30)]:
+            conn.execute(f"INSERT INTO {table} SELECT 'BTC/USDT:USDT', ts, 1, 1, 1, 1, 0, 'binance', now() "
+                         "FROM range(?::TIMESTAMP, ?::TIMESTAMP, INTERVAL 1 MINUTE) AS r(ts)",
+                         [hour(0), hour(0) + timedelta(minutes=minutes)])
+        frame = queries.coverage_of_every_dataset(conn, [spot, perp], until=hour(2))
+    assert sorted(zip(frame["symbol"], frame["rows"], strict=True)) == [
+        ("BTC/USDT", 60), ("BTC/USDT:USDT", 30), ("BTC/USDT:USDT", 120)]
+    history = queries.Completeness.of(frame)
+    assert (history.rows, history.expected) == (210, 360)
