@@ -120,7 +120,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
                          f"ones kept in candle_revisions), {report.refused} replacement(s) by a lower-ranked source "
                          "or another quote currency refused")
     yield dg.MaterializeResult(
-        metadata=_partition_metadata(context, symbol, report),
+        metadata=(_event_metadata(context, report) if dataset.cadence.venue_interval
+                  else _partition_metadata(context, symbol, report)),
         check_results=_declared([validation_result([]),
                                  gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
                                  *(_stored_checks(report.stored, symbol, window, dataset=dataset,
@@ -166,6 +167,19 @@ def _partition_metadata(context: dg.AssetExecutionContext, symbol: SymbolSetting
         "window": f"{window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC",
     }, partition_key=context.partition_keys[-1])
     return {"rows": symbol.candles_per_hour, "expected_rows": symbol.candles_per_hour, "missing_minutes": 0}
+
+
+def _event_metadata(context: dg.AssetExecutionContext, report: IngestReport) -> dict[str, int]:
+    """`_partition_metadata` for rows at the venue's own intervals (funding events): an hour holds none or one, so
+    a partition says only how many due events it lacks; the run's figures go on the newest partition."""
+    for key, absent in _missing_per_partition(report.missing, timeframe_ms=3_600_000).items():
+        context.add_asset_metadata({"missing_events": absent}, partition_key=key)
+    context.add_asset_metadata({"run_rows": report.rows, "run_expected_rows": report.expected_rows,
+                                "run_missing_events": report.missing_candles, "source": report.source,
+                                "failed_sources": _listed(report.failures), "requests": len(report.requests),
+                                "partitions": len(context.partition_keys)},
+                               partition_key=context.partition_keys[-1])
+    return {"missing_events": 0}
 
 
 def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[str, int]:

@@ -46,7 +46,11 @@ def test_one_materialization_stores_what_plain_ccxt_fetches_value_for_value(ware
     assert rows["mark_price"].to_list() == [float(p["info"]["markPrice"]) for p in plain]
     assert set(rows["interval_ms"]) == {EIGHT_HOURS_MS} and set(rows["source"]) == {"binance"}
     assert any(t % HOUR_MS for t in rows["venue_ts"].dt.epoch("ms")), "the emulator stamps some events late"
-    assert len(result.asset_materializations_for_node("funding_rates__btc_usdt")) == 24
+    materializations = result.asset_materializations_for_node("funding_rates__btc_usdt")
+    assert len(materializations) == 24
+    newest = {k: v.value for k, v in materializations[-1].metadata.items()}
+    assert (newest["run_rows"], newest["run_expected_rows"], newest["missing_events"], newest["source"]) == (
+        3, 3, 0, "binance")
     checks = check_results(result)
     assert checks["validation"].passed and checks["gaps"].passed and set(checks) == {"validation", "gaps"}
 
@@ -87,6 +91,9 @@ def test_a_funding_event_the_venue_drops_is_reported_as_a_gap(warehouse, sources
     assert stored(warehouse, "BTC/USDT:USDT", first, first + timedelta(days=3)).height == 8
     assert gaps.select("first_missing", "last_missing", "missing").rows() == [(dropped, dropped, 1)]
     assert not check_results(result)["gaps"].passed
+    lacking = {m.partition: m.metadata["missing_events"].value
+               for m in result.asset_materializations_for_node("funding_rates__btc_usdt")}
+    assert {key: n for key, n in lacking.items() if n} == {f"{dropped:%Y-%m-%d-%H:%M}": 1}
 
 
 def test_binance_down_fails_over_to_okx_and_the_rows_say_so(warehouse, sources, emulator):
