@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: up test bench bench-freqtrade system-packages
+.PHONY: up test bench bench-freqtrade freqtrade system-packages
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,17 +19,23 @@ up: $(VENV)/.installed
 system-packages:
 	bash .ci/system-packages.sh
 
-test: $(VENV)/.installed system-packages
+test: $(VENV)/.installed system-packages freqtrade
 	$(BIN)/python -m pytest
 
 bench: $(VENV)/.installed
 	$(BIN)/python bench/backfill.py
 	$(BIN)/python bench/archive.py
 
-# freqtrade in its own environment (not a dependency of ours), then the same download through it and through us
+# freqtrade in its own environment (not a dependency of ours): the futures export's round trip reads our files with
+# freqtrade's own loader (datafactory_tests/warehouse/test_freqtrade_futures.py; it skips, saying so, without it), and
+# bench-freqtrade downloads the same candles through it and through us. Pinned to the release whose layout the export
+# follows (freqtrade_futures.py): bump it on purpose and let the round trip say whether the layout still holds.
+FREQTRADE ?= freqtrade==2026.9
 .venv-freqtrade/bin/freqtrade:
 	$(PYTHON) -m venv .venv-freqtrade
-	.venv-freqtrade/bin/python -m pip install --quiet freqtrade
+	.venv-freqtrade/bin/python -m pip install --quiet '$(FREQTRADE)'
+
+freqtrade: .venv-freqtrade/bin/freqtrade
 
 bench-freqtrade: $(VENV)/.installed .venv-freqtrade/bin/freqtrade
 	$(BIN)/python bench/versus_freqtrade.py

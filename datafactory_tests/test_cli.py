@@ -301,6 +301,49 @@ def test_export_writes_files_pandas_reads_back_exactly_and_never_clobbers(cli_en
     assert bad.exit_code == 2 and "is not a date (2025-01-01) or an ISO hour" in bad.output
 
 
+
+def test_a_futures_export_writes_freqtrades_layout_and_refuses_bad_input_in_one_line(cli_env, emulator, tmp_path):
+    import polars as pl
+
+    from datafactory_assets.datasets import FUNDING_RATES, PERP_CANDLES
+
+    perp = symbol_settings("BTC/USDT:USDT", start=datetime(2025, 1, 14, tzinfo=UTC))
+    for dataset in (PERP_CANDLES, FUNDING_RATES):
+        ingest_window(perp, start=perp.start, end=perp.start + timedelta(hours=16), dataset=dataset,
+                      sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    datadir = tmp_path / "user_data" / "data" / "binance"
+    result = run("export", "--trading-mode", "futures", "--symbol", "BTC/USDT:USDT", "--dir", str(datadir),
+                 "--candle-type", "futures", "--candle-type", "funding_rate", "--timeframe", "1m", "--timeframe", "1h")
+    assert result.exit_code == 0, result.output
+    files = [datadir / "futures" / f"BTC_USDT_USDT-{name}.feather" for name in ("1m-futures", "1h-futures",
+                                                                                 "1h-funding_rate")]
+    assert result.stdout.splitlines() == [
+        f"wrote 960 BTC/USDT:USDT futures 1m row(s) to {files[0]}",
+        f"wrote 16 BTC/USDT:USDT futures 1h row(s) to {files[1]}",
+        f"wrote 2 BTC/USDT:USDT funding_rate 1h row(s) to {files[2]}",
+        f"freqtrade reads them with: --trading-mode futures --datadir {datadir} --data-format-ohlcv feather"]
+    assert pl.read_ipc(files[2]).columns == ["date", "funding_rate"]
+
+    for args, code, message in [
+        (["--symbol", "BTC/USDT:USDT"], 1, "already exist(s); pass overwrite=True (--overwrite) to replace"),
+        (["--symbol", "BTC/USDT"], 1, "BTC/USDT is a spot pair; freqtrade's futures layout holds perpetuals such "
+                                      "as BTC/USDT:USDT"),
+        (["--symbol", "BTC/USDT:USDT", "--candle-type", "mark"], 1,
+         "no BTC/USDT:USDT mark 1m stored in [the first candle, now) UTC"),
+        (["--symbol", "BTC/USDT:USDT", "--candle-type", "funding"], 1, "unknown candle type funding; freqtrade's "
+                                                                         "futures candle types are futures, mark"),
+        (["--symbol", "BTC/USDT:USDT", "--format", "csv", "--output", "x.csv"], 2,
+         "--output is for --trading-mode spot; --format csv is for --trading-mode spot (a futures export writes "
+         "freqtrade's files under --dir)"),
+    ]:
+        failed = run("export", "--trading-mode", "futures", "--dir", str(datadir), "--candle-type", "futures", *args)
+        assert failed.exit_code == code and message in " ".join(failed.output.split()), failed.output
+        assert "Traceback" not in failed.output
+    spot = run("export", "--symbol", "BTC/USDT", "--dir", str(datadir), "--timeframe", "1m", "--timeframe", "1h")
+    assert spot.exit_code == 2 and ("--dir is for --trading-mode futures; more than one --timeframe is for "
+                                    "--trading-mode futures (a spot export writes one file") in " ".join(
+                                        spot.output.split())
+
 def test_archive_moves_old_months_and_status_reads_the_same(cli_env, emulator):
     btc = symbol_settings(start=datetime(2024, 1, 1, tzinfo=UTC))
     ingest_window(btc, start=datetime(2024, 1, 30, tzinfo=UTC), end=datetime(2024, 2, 2, tzinfo=UTC),

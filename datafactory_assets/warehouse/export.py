@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +41,8 @@ class EmptyExportError(ValueError):
 def base_timeframe(conn: duckdb.DuckDBPyConnection, symbol: str, *, dataset: Dataset = SPOT_CANDLES) -> str:
     """The timeframe `symbol`'s rows of the dataset are stored at (`1m`, `5m`, `1h` ...): the dataset's cadence
     for the instrument's configured timeframe (the `symbols` table)."""
-    row = conn.execute("SELECT timeframe_ms FROM symbols WHERE symbol = ?", [symbol]).fetchone()
+    rows = conn.execute("SELECT timeframe_ms FROM symbols WHERE symbol = ?", [symbol]).fetchall()  # fetched whole:
+    row = rows[0] if rows else None  # DuckDB 2.0 refuses the next query on a connection with a result left open
     if row is None:
         stored = [r[0] for r in conn.execute("SELECT symbol FROM symbols ORDER BY symbol").fetchall()]
         raise ValueError(f"no candles stored for {symbol}; stored symbols: {stored or 'none'}")
@@ -72,19 +74,39 @@ def export_candles(conn: duckdb.DuckDBPyConnection, *, symbol: str, timeframe: s
         raise ValueError(f"unknown export format {fmt!r}; use one of {list(FORMATS)}")
     if not dataset.ohlcv:
         raise ValueError(f"{dataset.name} rows are not OHLCV bars; only OHLCV datasets export for backtesters")
-    valid = timeframes(conn, symbol, dataset=dataset)
-    timeframe = timeframe or valid[0]
-    if timeframe not in valid:
-        raise ValueError(f"timeframe {timeframe!r} is not available for {symbol}; valid: {valid}")
+    timeframe = timeframe or base_timeframe(conn, symbol, dataset=dataset)
+    date = f"strftime(ts, '{_CSV_DATE}')" if fmt == "csv" else "timezone('UTC', ts)"
+    query, params = window_query(conn, dataset=dataset, symbol=symbol, timeframe=timeframe, start=start, end=end,
+                                 select=f"{date} AS date, open, high, low, close, volume")
+    options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
+
+    def copy(partial: Path) -> int:
+        rows = conn.execute(f"COPY ({query}) TO {sql_string(partial)} ({options})", params).fetchone()[0]
+        if rows == 0:
+            raise EmptyExportError(f"no {symbol} {timeframe} candles stored in {window_text(start, end)}: "
+                                   f"nothing written to {path}")
+        return rows
+
+    return write_atomically(path, overwrite=overwrite, write=copy)
+
+
+def window_query(conn: duckdb.DuckDBPyConnection, *, dataset: Dataset, symbol: str, timeframe: str | None,
+                 start: datetime | None, end: datetime | None, select: str) -> tuple[str, list]:
+    """The query (and its parameters) selecting `select` from `symbol`'s rows of `dataset` with `ts` in [start, end),
+    oldest first: the dataset's rows at its base timeframe, its rollup view at `1h` / `1d`; `timeframe` None reads
+    the rows whatever their cadence (funding events). Raises ValueError for a dataset that is not OHLCV bars when a
+    timeframe is asked, a timeframe the symbol does not have, or an empty window."""
+    source = dataset.view
+    if timeframe is not None:
+        if not dataset.ohlcv:
+            raise ValueError(f"{dataset.name} rows are not OHLCV bars; only OHLCV datasets export for backtesters")
+        valid = timeframes(conn, symbol, dataset=dataset)
+        if timeframe not in valid:
+            raise ValueError(f"timeframe {timeframe!r} is not available for {symbol}; valid: {valid}")
+        source = dataset.view if timeframe == valid[0] else rollup_view(dataset, timeframe)
     start, end = _utc_naive(start), _utc_naive(end)
     if start is not None and end is not None and start >= end:
         raise ValueError(f"empty window: start {start:%Y-%m-%d %H:%M} is not before end {end:%Y-%m-%d %H:%M}")
-    target = Path(path)
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
-
-    source = dataset.view if timeframe == valid[0] else rollup_view(dataset, timeframe)
-    date = f"strftime(ts, '{_CSV_DATE}')" if fmt == "csv" else "timezone('UTC', ts)"
     where, params = ["symbol = ?"], [symbol]
     if start is not None:
         where.append("ts >= ?")
@@ -92,17 +114,20 @@ def export_candles(conn: duckdb.DuckDBPyConnection, *, symbol: str, timeframe: s
     if end is not None:
         where.append("ts < ?")
         params.append(end)
-    query = (f"SELECT {date} AS date, open, high, low, close, volume FROM {source} "
-             f"WHERE {' AND '.join(where)} ORDER BY ts")
-    options = "FORMAT csv, HEADER true" if fmt == "csv" else "FORMAT parquet, COMPRESSION zstd"
+    return f"SELECT {select} FROM {source} WHERE {' AND '.join(where)} ORDER BY ts", params
 
+
+def write_atomically(path: str | os.PathLike, *, overwrite: bool, write: Callable[[Path], int]) -> int:
+    """Run `write(partial)`, which writes a file at `partial` and returns its rows, then move it to `path`; return the
+    rows. The file is written beside `path` under a temporary name and moved into place only once complete, so a
+    failing `write` (or an existing `path` without `overwrite`: FileExistsError) leaves `path` untouched."""
+    target = Path(path)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists; pass overwrite=True (--overwrite) to replace it")
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
     try:
-        rows = conn.execute(f"COPY ({query}) TO {sql_string(partial)} ({options})", params).fetchone()[0]
-        if rows == 0:
-            raise EmptyExportError(f"no {symbol} {timeframe} candles stored in {_window(start, end)}: "
-                                   f"nothing written to {target}")
+        rows = write(partial)
         if target.exists() and not overwrite:
             raise FileExistsError(f"{target} appeared while exporting; pass overwrite=True to replace it")
         os.replace(partial, target)
@@ -125,7 +150,7 @@ def _utc_naive(moment: datetime | None) -> datetime | None:
     return moment.astimezone(UTC).replace(tzinfo=None)
 
 
-def _window(start: datetime | None, end: datetime | None) -> str:
+def window_text(start: datetime | None, end: datetime | None) -> str:
     first = f"{start:%Y-%m-%d %H:%M}" if start else "the first candle"
     last = f"{end:%Y-%m-%d %H:%M}" if end else "now"
     return f"[{first}, {last}) UTC"
