@@ -31,9 +31,10 @@ bench: $(VENV)/.installed
 # bench-freqtrade downloads the same candles through it and through us. Pinned to the release whose layout the export
 # follows (freqtrade_futures.py): bump it on purpose and let the round trip say whether the layout still holds.
 FREQTRADE ?= freqtrade==2026.9
-.venv-freqtrade/bin/freqtrade:
-	$(PYTHON) -m venv .venv-freqtrade
-	.venv-freqtrade/bin/python -m pip install --quiet '$(FREQTRADE)'
+# uv (a dev dependency) resolves and installs it in seconds; pip took about five minutes on two cores.
+.venv-freqtrade/bin/freqtrade: $(VENV)/.installed
+	$(BIN)/uv venv --quiet --python $(PYTHON) .venv-freqtrade
+	$(BIN)/uv pip install --quiet --python .venv-freqtrade/bin/python '$(FREQTRADE)'
 
 freqtrade: .venv-freqtrade/bin/freqtrade
 
