@@ -63,7 +63,7 @@ def _print_frame(frame: pl.DataFrame, title: str) -> None:
     _console().print(table)
 
 
-_STATUS_COLUMNS = ("symbol", "counted_from", "from_ts", "expected", "rows", "confirmed_empty", "missing",
+_STATUS_COLUMNS = ("symbol", "dataset", "counted_from", "from_ts", "expected", "rows", "confirmed_empty", "missing",
                    "not_fetched", "completeness_pct", "last_ts", "latest_source", "note")
 
 
@@ -90,19 +90,19 @@ def main(offline: bool) -> None:
 
 @main.command()
 def status() -> None:
-    """Completeness per symbol, from its configured start (or its listing, when the venue began later) to the last
-    closed hour (or its delisting, which `note` dates): candles stored, confirmed empty, missing (asked, not served) and not yet fetched. A configured
-    symbol never run shows 0%."""
+    """Completeness per symbol and dataset it collects, from its configured start (or its listing, when the venue
+    began later) to the last closed hour (or its delisting, which `note` dates): rows stored, confirmed empty, missing
+    (asked, not served) and not yet fetched. A configured symbol never run shows 0%."""
     settings = load_settings()
     with _connect(settings.warehouse_path, read_only=True) as conn:
         try:
             until = open_hour()  # the header's hour; a delisted pair's row counts to its delisting
-            frame = queries.coverage(conn, settings.symbols, until=until)
+            frame = queries.coverage_of_every_dataset(conn, settings.symbols, until=until)
         except SchemaError as exc:
             raise click.ClickException(str(exc)) from exc  # the warehouse's line named the file
     _print_frame(frame.select(_STATUS_COLUMNS), f"Data coverage status, to {until:%Y-%m-%d %H:%M} UTC (the last "
                                                "closed hour)")
-    _say(f"{frame.height} symbol(s): {queries.Completeness.of(frame).summary()}")
+    _say(f"{frame['symbol'].n_unique()} symbol(s): {queries.Completeness.of(frame).summary()}")
 
 
 @main.command()

@@ -43,12 +43,30 @@ def test_status_prints_the_coverage_table(cli_env, emulator):
     assert result.exit_code == 0
     assert "Data coverage status, to " in result.output and "UTC (the last closed hour)" in result.output
     (btc,) = [line for line in result.output.splitlines() if "BTC/USDT" in line]
-    symbol, counted_from, from_ts, expected, stored, confirmed, missing, not_fetched, *_ = (
+    symbol, dataset, counted_from, from_ts, expected, stored, confirmed, missing, not_fetched, *_ = (
         cell.strip() for cell in btc.split("│")[1:-1])
-    assert (symbol, counted_from, from_ts, stored, confirmed, missing) == (
-        "BTC/USDT", "start", "2024-03-01 00:00:00", "120", "0", "0")
+    assert (symbol, dataset, counted_from, from_ts, stored, confirmed, missing) == (
+        "BTC/USDT", "candles", "start", "2024-03-01 00:00:00", "120", "0", "0")
     assert int(not_fetched) == int(expected) - 120 > 1_000_000
     assert result.output.splitlines()[-1].startswith("1 symbol(s): 0.0% complete: 120 of ")
+
+
+def test_status_lists_a_perpetual_under_the_datasets_it_collects_not_as_missing_spot_candles(tmp_path, warehouse,
+                                                                                            monkeypatch):
+    """Before, status counted every configured symbol's spot candles: a perpetual showed 0% of candles it never
+    collects, and dragged the total down."""
+    config = tmp_path / "datafactory.toml"
+    config.write_text('[defaults]\nstart = "2024-09-10"\n[symbols]\n"BTC/USDT" = {}\n'
+                      '"BTC/USDT:USDT" = { datasets = ["perp_candles", "open_interest"] }\n')
+    monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
+    monkeypatch.setenv("DATAFACTORY_WAREHOUSE", warehouse.path)
+    monkeypatch.setenv("COLUMNS", "250")  # one line per row
+    assert run("init").exit_code == 0
+    result = run("status")
+    rows = [[cell.strip() for cell in line.split("│")[1:3]] for line in result.output.splitlines()
+            if line.startswith("│ ") and "USDT" in line]
+    assert rows == [["BTC/USDT", "candles"], ["BTC/USDT:USDT", "perp_candles"], ["BTC/USDT:USDT", "open_interest"]]
+    assert result.output.splitlines()[-1].startswith("2 symbol(s): 0.0% complete")
 
 
 def test_status_says_a_delisted_pair_is_delisted_and_counts_to_its_delisting(tmp_path, warehouse, monkeypatch):
@@ -67,7 +85,7 @@ def test_status_says_a_delisted_pair_is_delisted_and_counts_to_its_delisting(tmp
     result = run("status")
     (matic,) = [line for line in result.output.splitlines() if "MATIC/USDT" in line]
     cells = [cell.strip() for cell in matic.split("│")[1:-1]]
-    assert cells[3:9] + cells[-1:] == ["180", "180", "0", "0", "0", "100.0", "delisted 2024-09-10"]
+    assert cells[4:10] + cells[-1:] == ["180", "180", "0", "0", "0", "100.0", "delisted 2024-09-10"]
     assert result.output.splitlines()[-1].startswith("1 symbol(s): 100.0% complete: 180 of 180 candle(s)")
     assert f"to {open_hour():%Y-%m-%d %H:%M} UTC (the last closed hour)" in result.output
 
@@ -88,7 +106,7 @@ def test_status_counts_a_month_configured_from_its_start_and_lists_symbols_never
                             text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[2:-1]]
+    cells = {line.split("│")[1].strip(): [c.strip() for c in line.split("│")[3:-1]]  # after symbol and dataset
              for line in lines if line.startswith("│ ")}
     btc, eth = cells["BTC/USDT"], cells["ETH/USDT"]
     expected = int(btc[2])

@@ -42,11 +42,14 @@ def coverage(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings] 
 
 def coverage_of_every_dataset(conn: duckdb.DuckDBPyConnection, symbols: Sequence[SymbolSettings], *,
                               until: datetime | None = None) -> pl.DataFrame:
-    """`coverage` of each dataset over the symbols collecting it, one frame: the rows of a whole fill, spot
-    candles and a perpetual's datasets alike (a perpetual's rows are never in spot candles' coverage)."""
+    """`coverage` of each dataset over the symbols collecting it, one frame with the `dataset` first: the rows of a
+    whole fill, spot candles and a perpetual's datasets alike (a perpetual's rows are never in spot candles'
+    coverage, nor a spot pair in a perpetual dataset's)."""
     frames = [coverage(conn, [s for s in symbols if name in s.datasets], until=until, dataset=DATASETS[name])
+              .select(pl.lit(name).alias("dataset"), pl.all())
               for name in dict.fromkeys(name for s in symbols for name in s.datasets)]
-    return pl.concat(frames) if frames else coverage(conn, (), until=until)
+    return pl.concat(frames) if frames else coverage(conn, (), until=until).select(
+        pl.lit(SPOT_CANDLES.name).alias("dataset"), pl.all())
 
 
 @dataclass(frozen=True)

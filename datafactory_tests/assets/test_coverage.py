@@ -52,11 +52,11 @@ def test_a_month_configured_and_a_day_stored_is_far_from_complete_and_the_rest_n
     assert meta["completeness_pct"] == round(100 * 1440 / (2 * expected), 4)
     assert meta["summary"].startswith(f"{meta['completeness_pct']:.1f}% complete: 1,440 of {2 * expected:,} candle(s)")
     table = meta["coverage"].splitlines()
-    assert table[0] == ("| symbol | counted_from | from_ts | expected | rows | confirmed_empty | missing | not_fetched "
-                        "| completeness_pct | last_ts | latest_source | note |")
-    assert table[2].startswith(f"| BTC/USDT | start | {start:%Y-%m-%d %H:%M} | {expected} | 1440 | 0 | 0 |")
-    assert table[3] == (f"| ETH/USDT | start | {start:%Y-%m-%d %H:%M} | {expected} | 0 | 0 | 0 | {expected} | 0.0 "
-                        "|  |  |  |")
+    assert table[0] == ("| symbol | dataset | counted_from | from_ts | expected | rows | confirmed_empty | missing "
+                        "| not_fetched | completeness_pct | last_ts | latest_source | note |")
+    assert table[2].startswith(f"| BTC/USDT | candles | start | {start:%Y-%m-%d %H:%M} | {expected} | 1440 | 0 | 0 |")
+    assert table[3] == (f"| ETH/USDT | candles | start | {start:%Y-%m-%d %H:%M} | {expected} | 0 | 0 | 0 | {expected} "
+                        "| 0.0 |  |  |  |")
 
 
 def test_minutes_a_request_covered_and_no_source_served_are_missing(warehouse, emulator):
@@ -109,12 +109,12 @@ def test_a_pair_listed_after_the_configured_start_counts_from_its_listing_and_sa
     meta = coverage_metadata(warehouse, kaito)
     expected = expected_since(listed, meta)
     # asked before the listing (March 1st, and 12:00-12:30), but nothing is expected there: not missing
-    assert f"| KAITO/USDT | listing | {listed:%Y-%m-%d %H:%M} | {expected} | 90 | 0 | 0 | {expected - 90} |" in (
-        meta["coverage"])
+    assert (f"| KAITO/USDT | candles | listing | {listed:%Y-%m-%d %H:%M} | {expected} | 90 | 0 | 0 | "
+            f"{expected - 90} |") in meta["coverage"]
     assert meta["kaito_usdt/completeness_pct"] == round(100 * 90 / expected, 4)
     with warehouse.connect() as conn:  # a listing before the configured start changes nothing
         conn.execute("UPDATE symbols SET listed_ts = '2020-01-01' WHERE symbol = 'KAITO/USDT'")
-    assert "| KAITO/USDT | start | 2025-01-01 00:00 |" in coverage_metadata(warehouse, kaito)["coverage"]
+    assert "| KAITO/USDT | candles | start | 2025-01-01 00:00 |" in coverage_metadata(warehouse, kaito)["coverage"]
 
 
 def test_the_asset_status_and_the_history_line_say_the_same(tmp_path, warehouse, emulator, monkeypatch):
