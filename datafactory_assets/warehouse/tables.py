@@ -51,8 +51,8 @@ def revisions_ddl(dataset: Dataset) -> str:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
-    """Create the dataset's tables where the file lacks them (a dataset declared after the file was last upgraded
-    gets them from its first write)."""
+    """Create the dataset's tables where the file lacks them (`schema.ensure_schema`, for every registered
+    dataset)."""
     conn.execute(table_ddl(dataset))
     conn.execute(revisions_ddl(dataset))
 

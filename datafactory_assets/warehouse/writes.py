@@ -23,7 +23,7 @@ from datafactory_assets.warehouse.views import CONFIRMATIONS_NEEDED
 from datafactory_assets.warehouse.precedence import history_rewrites, replacement
 from datafactory_assets.warehouse.schema import CONFIRMATION_SPACING
 from datafactory_assets.warehouse.sql import transaction
-from datafactory_assets.warehouse.tables import ensure_tables, revision_columns, stored_columns
+from datafactory_assets.warehouse.tables import revision_columns, stored_columns
 
 _LOG_SCHEMA = {
     "requested_at": pl.Datetime("us"), "source": pl.String(), "symbol": pl.String(),
@@ -73,8 +73,8 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
     `fill_only` names the sources that may only fill keys not held (another quote currency). Stored rows the frame
     lacks stay: a venue that answers with holes today does not erase what it served before, and a time we hold a
     row for is never recorded as a hole. A row arriving for a known hole replaces it. Rows or holes in an archived
-    month raise ArchivedMonthError before anything is written. The dataset's tables are created if the file lacks
-    them (a dataset declared since the file was last upgraded). A renamed instrument's rows say which venue symbol
+    month raise ArchivedMonthError before anything is written. The dataset's tables exist: `schema.ensure_schema`
+    creates them for every registered dataset when it opens the file. A renamed instrument's rows say which venue symbol
     served them (`venue_symbol`, kept in `venue_symbols` over the span of the frame).
     """
     now = _utcnow()
@@ -84,7 +84,6 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
     outcome = Upserted(rows=incoming.height)
     with transaction(conn):
-        ensure_tables(conn, dataset)
         conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
         if incoming.height:
             outcome = _replace_rows(conn, incoming, dataset=dataset, symbol=symbol, fill_only=fill_only,

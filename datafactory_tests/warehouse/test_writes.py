@@ -9,6 +9,7 @@ from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.frames import candles_from_rows
 from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse import queries
+from datafactory_assets.warehouse.tables import ensure_tables
 from datafactory_assets.warehouse.writes import ConfirmedHoles, upsert_candles, upsert_rows
 from datafactory_tests.helpers import symbol_settings
 
@@ -103,6 +104,7 @@ def test_a_second_dataset_lands_in_its_own_tables_with_its_bookkeeping_tagged_an
         upsert_candles(conn, candles_from_rows(rows(0, 60), symbol="BTC/USDT", source="binance"), symbol=BTC,
                        requests=[request(60)], holes=holes(70))
         spot = conn.sql("SELECT * FROM candles ORDER BY ts").fetchall()
+        ensure_tables(conn, TINY)  # what opening the file does for a registered dataset
         tiny = candles_from_rows(rows(0, 60, price=300.0, skip=frozenset({5})), symbol="BTC/USDT", source="binance")
         upsert_rows(conn, tiny, dataset=TINY, symbol=BTC, requests=[request(59)], run_id="r-1", holes=holes(5, 70))
         # minute 5 is a hole of tiny_candles although candles holds it; spot's hole at 70 is not counted twice
