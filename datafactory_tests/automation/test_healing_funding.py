@@ -50,7 +50,8 @@ def test_a_tick_fills_funding_history_then_a_lost_event_is_asked_for_as_its_hour
 
     lost = start + EIGHT_HOURS
     with warehouse.connect() as conn:
-        conn.execute("DELETE FROM funding_rates WHERE symbol = ? AND ts = ?", [symbol.symbol, lost.replace(tzinfo=None)])
+        conn.execute("DELETE FROM funding_rates WHERE symbol = ? AND ts = ?",
+                     [symbol.symbol, lost.replace(tzinfo=None)])
     (request,) = healer.tick().run_requests
     assert request.partition_key == f"{lost:%Y-%m-%d-%H:%M}" and RANGE_START not in request.tags
     assert healer.run(request) and stored_times(warehouse, symbol.symbol) == want

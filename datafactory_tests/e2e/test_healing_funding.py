@@ -4,7 +4,7 @@ deleted from the warehouse is fetched again (the times are printed)."""
 
 import json
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -13,31 +13,12 @@ from datafactory_assets.emulator.perp_series import funding_events
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_tests.automation.test_healing_funding import EIGHT_HOURS, EIGHT_HOURS_MS, closed_hour
 from datafactory_tests.e2e.platform import Platform, wait_for
+from datafactory_tests.e2e.test_healing import config
 from datafactory_tests.helpers import ms
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
 SYMBOL = "BTC/USDT:USDT"
-
-
-def config(start: datetime) -> str:
-    return f"""
-[defaults]
-timeframe = "1m"
-start = "{start:%Y-%m-%dT%H:%M:%SZ}"
-sources = ["binance"]
-[symbols]
-"{SYMBOL}" = {{ datasets = ["funding_rates"] }}
-[resilience]
-retry_attempts = 1
-breaker_reset_s = 5
-[healing]
-interval_s = 5
-settle_minutes = 0
-backoff_s = 5
-max_backoff_s = 20
-max_attempts = 30
-"""
 
 
 def stored_times(warehouse: Path, until: datetime) -> list[int]:
@@ -56,7 +37,8 @@ def test_the_daemon_fills_funding_history_and_fetches_a_deleted_event_again(tmp_
     start = datetime.fromtimestamp(ms(until) // EIGHT_HOURS_MS * EIGHT_HOURS_MS / 1000, UTC) - 3 * EIGHT_HOURS
     want = funding_events(SYMBOL, ms(start), ms(until))["open_ms"].to_list()
     assert len(want) >= 3
-    with Platform(tmp_path, config_toml=config(start), emulator_url=emulator.url) as platform:
+    universe = config(start, symbols=f'"{SYMBOL}" = {{ datasets = ["funding_rates"] }}')
+    with Platform(tmp_path, config_toml=universe, emulator_url=emulator.url) as platform:
         began = time.monotonic()
         wait_for(lambda: stored_times(platform.warehouse_path, until) == want, timeout_s=300,
                  what=f"the funding events since {start} stored; see {tmp_path}")
