@@ -71,8 +71,8 @@ def main() -> None:
                                                         dataset=FUNDING_RATES)
             times.append(time.perf_counter() - began)
     hours = sum((stop - first) // timedelta(hours=1) for spans in found.values() for first, stop in spans)
-    print(json.dumps({"symbols": args.symbols, "days": args.days, "rows": rows, "lost_events": lost, "incomplete_hours": hours,
-                      "best_s": round(min(times), 3), "median_s": round(statistics.median(times), 3)}))
+    print(json.dumps({"symbols": args.symbols, "days": args.days, "rows": rows, "lost_events": lost,
+                      "incomplete_hours": hours, "best_s": round(min(times), 3), "median_s": round(statistics.median(times), 3)}))
 
 
 if __name__ == "__main__":
