@@ -10,8 +10,8 @@ those venues list (Binance's fundingInfo: +-3 % for some small instruments), is.
 
 A venue states only the caps in force now, and no venue publishes their history. They are applied to every event
 fetched with them, old ones included: a cap the venue has since lowered would refuse an older event it paid beyond
-today's cap (the message names the cap and its source, so such a refusal is told from bad data). Widened caps, the
-common change (Binance widens an instrument's cap with an interval change), refuse nothing.
+today's cap (the message names the cap and its source, so such a refusal is told from bad data); a widened cap
+refuses nothing (Binance raised OGNUSDT's to +-3 % on 2023-10-01, and lists 4-hour instruments at +-2 % and +-3 %).
 """
 
 from __future__ import annotations

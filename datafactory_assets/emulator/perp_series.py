@@ -21,7 +21,8 @@ Funding intervals and caps are a per-instrument timeline (`FUNDING_TERMS`): most
 from their listing, capped at +-`DEFAULT_CAP`; `INTERVAL_CHANGE` names one whose interval changes from 8 h to 4 h at
 a fixed date, as Binance moved many symbols to 4 h (freqtrade #12583), its cap widened to +-2 % with it (Binance's
 fundingInfo lists such pairs, e.g. LPTUSDT `"adjustedFundingRateCap":"0.02000000"` with `"fundingIntervalHours":4`).
-Every venue states the terms in force now; the caps they state are these. Events fall on multiples of the interval
+Every venue states the terms in force now, and the emulator's three venues state these same caps (the real ones
+differ per venue: OKX and Bybit list BTC's at +-0.375 %). Events fall on multiples of the interval
 since the epoch (00:00, 08:00, 16:00 UTC).
 
 A real quirk reproduced: Binance's `fundingTime` is the settlement's own timestamp, mostly on the hour but at times
