@@ -126,6 +126,25 @@ def test_an_event_binance_drops_is_filled_from_okx_as_a_missing_candle_is(wareho
                                                   (recent.replace(tzinfo=None), "okx")]
 
 
+def test_each_stored_event_keeps_the_caps_it_passed_and_a_rate_beyond_them_fails_the_run(warehouse, sources,
+                                                                                         emulator):
+    recent = (datetime.now(UTC) - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
+    symbol = replace(ETH, start=recent - timedelta(days=1), sources=("okx",))
+    materialize(funding_asset(symbol), warehouse=warehouse, sources=sources, first=f"{recent:%Y-%m-%d-%H:%M}",
+                last=f"{recent + timedelta(hours=11):%Y-%m-%d-%H:%M}")
+    rows = stored(warehouse, symbol.symbol, recent, recent + timedelta(hours=12))
+    okx = "okx GET /api/v5/public/funding-rate maxFundingRate/minFundingRate"
+    assert rows.height == 3 and set(rows.select("rate_cap", "rate_floor", "caps_from").rows()) == {
+        (0.02, -0.02, okx)}
+    emulator.add_fault("okx:rate:0.025")  # beyond ETH's +-2 %, inside the flat +-3 %
+    result = materialize(funding_asset(symbol), warehouse=warehouse, sources=sources, raise_on_error=False,
+                         partition_key=f"{recent + timedelta(hours=12):%Y-%m-%d-%H:%M}")
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert not result.success and (
+        "rate +0.025 beyond the cap +0.02 / floor -0.02 stated by " + okx) in str(failure.event_specific_data.error)
+    assert stored(warehouse, symbol.symbol, recent, recent + timedelta(days=1)).equals(rows)
+
+
 def _window_losing_one_inner_event(*, days: int):
     """A window of `days` from some day after `DAY` whose fetched span (a day's margin each side) holds exactly one
     event the holes fault drops at the smallest fraction, that event strictly inside the window (an event lost first
