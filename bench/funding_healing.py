@@ -45,7 +45,8 @@ def fill(warehouse: WarehouseResource, *, symbols: list[str], days: int, lose_ev
             """,
             {"names": symbols, "half": len(symbols) // 2, "change": change, "start": START,
              "stop": START + timedelta(days=days), "lose_every": lose_every})
-        conn.execute("INSERT INTO funding_rates SELECT symbol, ts, 0.0001, NULL, hours * ?, ts, 'binance', now() "
+        conn.execute("INSERT INTO funding_rates (symbol, ts, rate, mark_price, interval_ms, venue_ts, source, "
+                     "ingested_at) SELECT symbol, ts, 0.0001, NULL, hours * ?, ts, 'binance', now() "
                      "FROM events WHERE NOT lost", [HOUR_MS])
         return conn.execute("SELECT count(*) FILTER (WHERE NOT lost), count(*) FILTER (WHERE lost) FROM events"
                             ).fetchall()[0]

@@ -16,7 +16,8 @@ def hour(offset: int) -> datetime:
 
 def store_events(conn, symbol: str, events: list[tuple[int, int]]) -> None:
     """(hour offset, interval in hours to the next event) per event, as a run stores them."""
-    conn.executemany("INSERT INTO funding_rates VALUES (?, ?, 0.0001, NULL, ?, ?, 'binance', now())",
+    conn.executemany("INSERT INTO funding_rates (symbol, ts, rate, mark_price, interval_ms, venue_ts, source, "
+                     "ingested_at) VALUES (?, ?, 0.0001, NULL, ?, ?, 'binance', now())",
                      [(symbol, hour(h), hours * HOUR_MS, hour(h)) for h, hours in events])
 
 
