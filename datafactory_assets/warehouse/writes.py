@@ -73,7 +73,8 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
     `fill_only` names the sources that may only fill keys not held (another quote currency). Stored rows the frame
     lacks stay: a venue that answers with holes today does not erase what it served before, and a time we hold a
     row for is never recorded as a hole. A row arriving for a known hole replaces it. Rows or holes in an archived
-    month raise ArchivedMonthError before anything is written. The dataset's tables exist: `schema.ensure_schema`
+    month raise ArchivedMonthError before anything is written. A row after the symbol's recorded delisting clears
+    it (`symbols.delisted_ts`): the venue lists the pair again, so coverage and healing treat it as live. The dataset's tables exist: `schema.ensure_schema`
     creates them for every registered dataset when it opens the file. A renamed instrument's rows say which venue symbol
     served them (`venue_symbol`, kept in `venue_symbols` over the span of the frame).
     """
@@ -95,6 +96,9 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
                 [dataset.name, symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
             )
             conn.unregister("incoming_rows")
+            # a row opening at or after the recorded delisting (its last row's close): the venue lists the pair again
+            conn.execute("UPDATE symbols SET delisted_ts = NULL WHERE symbol = ? AND delisted_ts <= ?",
+                         [symbol.symbol, incoming["ts"].max()])
             if symbol.renamed_from and venue_symbol is not None:
                 conn.execute("INSERT INTO venue_symbols VALUES (?, ?, ?, ?, ?, ?, ?)",
                              [dataset.name, symbol.symbol, venue_symbol, incoming["ts"].min(), incoming["ts"].max(),
