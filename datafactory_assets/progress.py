@@ -138,12 +138,12 @@ def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool,
 
 def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0,
                    retry_s: float = 2.0) -> threading.Event:
-    """While the platform runs, one line every `every_s` when the configured history changed: the summary
-    `datafactory status` ends with (candles held of those expected from each symbol's start, or listing, to the last
-    closed hour; missing and not yet fetched apart) and, from the second line on, candles stored per second since
-    the previous line. Set the returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line (until the
-    first line, it is looked at again every `retry_s`: asking again at once kept a core busy until a backfill's first
-    run created the warehouse, 5-8 CPU-s of a backfill); a configuration that does not load prints nothing
+    """While the platform runs, one line every `every_s` when the configured history changed: the summary `datafactory
+    status` ends with (candles held of those expected from each symbol's start, or listing, to the last closed hour;
+    missing and not yet fetched apart) and, from the second line on, candles stored per second since the previous line.
+    Set the returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line (until
+    the first line, it is looked at again every `retry_s`: asking again at once kept a core busy until a backfill's
+    first run created the warehouse, 5-8 CPU-s of a backfill); a configuration that does not load prints nothing
     (Dagster's code location names the error)."""
     stop = threading.Event()
 

@@ -271,7 +271,8 @@ def test_the_emulator_command_serves_with_replays_faults_and_budgets(tmp_path):
         assert requests.get(f"{base}/_emulator/faults", timeout=5).json()["faults"]
         assert "binance" in requests.get(f"{base}/_emulator/budgets", timeout=5).text
         assert requests.get(f"{base}/_emulator/offsets", timeout=5).json() == {"offsets": {"okx": 150.0}}
-        symbols = [s["symbol"] for s in requests.get(f"{base}/binance/api/v3/exchangeInfo", timeout=5).json()["symbols"]]
+        listed = requests.get(f"{base}/binance/api/v3/exchangeInfo", timeout=5).json()["symbols"]
+        symbols = [s["symbol"] for s in listed]
         assert "ALTBTC" in symbols
     finally:
         proc.terminate()

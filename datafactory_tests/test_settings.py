@@ -364,8 +364,8 @@ def test_symbol_settings_built_in_code_carry_their_instrument_and_the_spot_defau
 def test_the_shipped_configuration_collects_spot_candles_and_every_perpetual_dataset_of_two_perpetuals():
     settings = load_settings(DEFAULT_CONFIG, env={})
     assert {(s.instrument.market, s.datasets) for s in settings.symbols} == {
-        ("spot", ("candles",)), ("swap", ("perp_candles", "mark_candles", "index_candles", "premium_candles", "funding_rates",
-                                               "open_interest"))}
+        ("spot", ("candles",)), ("swap", ("perp_candles", "mark_candles", "index_candles", "premium_candles",
+                                          "funding_rates", "open_interest"))}
     assert [s.symbol for s in settings.symbols if s.instrument.market == "swap"] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 
 

@@ -73,10 +73,11 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
     `fill_only` names the sources that may only fill keys not held (another quote currency). Stored rows the frame
     lacks stay: a venue that answers with holes today does not erase what it served before, and a time we hold a
     row for is never recorded as a hole. A row arriving for a known hole replaces it. Rows or holes in an archived
-    month raise ArchivedMonthError before anything is written. A row after the symbol's recorded delisting clears
-    it (`symbols.delisted_ts`): the venue lists the pair again, so coverage and healing treat it as live. The dataset's tables exist: `schema.ensure_schema`
-    creates them for every registered dataset when it opens the file. A renamed instrument's rows say which venue symbol
-    served them (`venue_symbol`, kept in `venue_symbols` over the span of the frame).
+    month raise ArchivedMonthError before anything is written. A row after the symbol's recorded delisting clears it
+    (`symbols.delisted_ts`): the venue lists the pair again, so coverage and healing treat it as live. The dataset's
+    tables exist: `schema.ensure_schema` creates them for every registered dataset when it opens the file. A renamed
+    instrument's rows say which venue symbol served them (`venue_symbol`, kept in `venue_symbols` over the span of the
+    frame).
     """
     now = _utcnow()
     incoming = frame.sort(list(dataset.row_keys)).with_columns(ingested_at=pl.lit(now, pl.Datetime("us")))
@@ -164,9 +165,9 @@ def record_delisting(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings,
 
 def record_switch_gap(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, first: datetime, stop: datetime,
                       slot_ms: int, reason: str, sources: str, dataset: Dataset = SPOT_CANDLES) -> int:
-    """Record the slots (`slot_ms` apart) of [first, stop) of a renamed instrument where no venue symbol traded (the old one's last
-    candle closed at `first`, the new one's first opened at `stop`, both as a venue dated them) as confirmed holes
-    at once, each with `reason`; slots already held are skipped. The venue's own dating of both ends is the
+    """Record the slots (`slot_ms` apart) of [first, stop) of a renamed instrument where no venue symbol traded (the old
+    one's last candle closed at `first`, the new one's first opened at `stop`, both as a venue dated them) as confirmed
+    holes at once, each with `reason`; slots already held are skipped. The venue's own dating of both ends is the
     evidence, not empty answers that a glitch could explain, so one look suffices. Returns the slots recorded."""
     now = _utcnow()
     with transaction(conn):
