@@ -107,7 +107,7 @@ def status() -> None:
     for rows in per_dataset:  # one line per dataset, in its own unit: candles and funding events do not add up
         collecting = f" collecting {rows['dataset'][0]}" if len(per_dataset) > 1 else ""
         _say(f"{rows['symbol'].n_unique()} symbol(s){collecting}: "
-             f"{queries.Completeness.of(rows).summary(DATASETS[rows['dataset'][0]].unit)}")
+             f"{queries.Completeness.of(rows).summary(queries.unit_of(rows))}")
 
 
 @main.command()

@@ -158,15 +158,16 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
             pause = every_s
             try:
                 with connection.connect(settings.warehouse_path, read_only=True, lock_timeout_s=30) as conn:
-                    history = queries.Completeness.of(queries.coverage_of_every_dataset(conn, settings.symbols))
+                    frame = queries.coverage_of_every_dataset(conn, settings.symbols)
+                history, unit = queries.Completeness.of(frame), queries.unit_of(frame)
             except (FileNotFoundError, WarehouseLockedError, SchemaError, duckdb.Error):
                 if last is None:
                     pause = min(every_s, retry_s)
                 continue
             now = time.monotonic()
             if last is None or history != last[1]:  # the first line has no earlier reading to measure a pace by
-                rate = f"; {max((history.rows - last[1].rows) / (now - last[0]), 0):,.0f} candles/s" if last else ""
-                print(f"history: {history.summary()}{rate}", file=out, flush=True)
+                rate = f"; {max((history.rows - last[1].rows) / (now - last[0]), 0):,.0f} {unit}s/s" if last else ""
+                print(f"history: {history.summary(unit)}{rate}", file=out, flush=True)
             last = (now, history)
 
     threading.Thread(target=report, name="history-report", daemon=True).start()

@@ -83,6 +83,14 @@ class Completeness:
                 f"not served), {self.not_fetched:,} not yet fetched")
 
 
+def unit_of(frame: pl.DataFrame) -> str:
+    """What a `Completeness` of these `coverage_of_every_dataset` rows counts: their dataset's unit
+    (`Dataset.unit`: candles, funding events, ...), or rows when they are several datasets' (a whole fill's funding
+    events and open-interest readings are not candles)."""
+    names = set(frame["dataset"]) or {SPOT_CANDLES.name}
+    return DATASETS[names.pop()].unit if len(names) == 1 else "row"
+
+
 def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     """Per source over the last 24 hours: requests, success rate, p50/p95/max latency, errors, last error."""
     return conn.sql("SELECT * FROM source_health").pl()
