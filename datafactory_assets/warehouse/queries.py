@@ -129,10 +129,10 @@ _WANTED = """wanted AS (
 def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[str, datetime, int]], *,
                       until: datetime, dataset: Dataset = SPOT_CANDLES) -> dict[str, list[tuple[datetime, datetime]]]:
     """Per symbol of `symbols` (symbol, start, rows of the dataset a complete hour holds: `slots.slots_per_hour`),
-    the ranges `[first, stop)` of hours
-    in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
-    and still worth asking a source for. Hours before the pair's listing (`symbols.listed_ts`, when a run found the
-    pair began after `start`) and after its delisting (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
+    the ranges `[first, stop)` of hours in [start, until) holding fewer candles once confirmed holes are counted as
+    held: missing, failed or cut short, and still worth asking a source for. Hours before the pair's listing
+    (`symbols.listed_ts`, when a run found the pair began after `start`) and after its delisting
+    (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
 
     One query for the whole universe: complete hours are grouped into islands (consecutive hours), and the gaps
     between islands, before the first and after the last, are the answer, so no hour is listed one by one."""
