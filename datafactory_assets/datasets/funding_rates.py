@@ -110,4 +110,5 @@ FUNDING_RATES = Dataset(
         GAPS: "Funding events missing between stored ones, at the interval in force at each time.",
     },
     description="Funding events of {symbol} whose funding time lies in the partition's hour (most hours hold none).",
+    unit="funding event",
 )

@@ -89,4 +89,5 @@ OPEN_INTEREST = Dataset(
         GAPS: "Count and ranges of missing 5-minute open interest rows in the materialized partitions.",
     },
     description="5m open interest of {symbol} (base and quote amounts) stamped in the partition's hour.",
+    unit="open-interest reading",
 )

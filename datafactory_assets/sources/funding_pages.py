@@ -1,12 +1,12 @@
 """A window of funding events from a ccxt venue, with the schedule around it that tells each event's interval.
 
-Funding events come at the instrument's own interval, not on a timeframe grid, so they are paged by time: ask
-[from, until] with the venue's row limit, and where a full page leaves part of the span unseen (Binance pages
-oldest first, OKX and Bybit newest first: `NEWEST_FIRST`), ask that part next. The window is widened by `MARGIN` on both sides
-(clipped at now): an hourly window holds at most one event, and the interval is read from the spacing of the events
-around it (`datasets.funding_intervals`), so the answer must show two spacings on each side even at 8 hours. One
-Binance page holds 1000 events, so the margin costs no request there; at OKX (100 a page) a day of 1 h events with
-its margins is one page. Only the window's own part of each request is logged (`coverage` counts it as asked).
+Funding events come at the instrument's own interval, not on a timeframe grid, so they are paged by time: ask [from,
+until] with the venue's row limit, and where a full page leaves part of the span unseen (Binance pages oldest first, OKX
+and Bybit newest first: `NEWEST_FIRST`), ask that part next. The window is widened by `MARGIN` on both sides (clipped at
+now): an hourly window holds at most one event, and the interval is read from the spacing of the events around it
+(`datasets.funding_intervals`), so the answer must show two spacings on each side even at 8 hours. One Binance page
+holds 1000 events, so the margin costs no request there; at OKX (100 a page) a day of 1 h events with its margins is one
+page. Only the window's own part of each request is logged (`coverage` counts it as asked).
 
 ccxt's `fetch_funding_rate_history(symbol, since, limit, params)` sends `until` as Binance's and Bybit's `endTime`;
 OKX's takes only `before` from `since`, so our end goes as OKX's own exclusive `after` (`UNTIL`). With an answer

@@ -73,13 +73,22 @@ class Completeness:
         held = self.rows + self.confirmed_empty
         return min(round(100.0 * held / self.expected, 4), 100.0) if self.expected else 100.0
 
-    def summary(self) -> str:
-        """One line with every state, so a reader sees what the percentage leaves out and why. An incomplete history
-        never reads 100.0%: 240 candles short of 4,054,080 did, rounded; it reads 99.9%."""
+    def summary(self, unit: str = SPOT_CANDLES.unit) -> str:
+        """One line with every state, so a reader sees what the percentage leaves out and why, counted in `unit`
+        (the dataset's: `Dataset.unit`). An incomplete history never reads 100.0%: 240 candles short of 4,054,080
+        did, rounded; it reads 99.9%."""
         shown = min(self.pct, 99.9) if self.rows + self.confirmed_empty < self.expected else self.pct
-        return (f"{shown:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} candle(s) held "
+        return (f"{shown:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} {unit}(s) held "
                 f"({self.rows:,} stored, {self.confirmed_empty:,} confirmed empty), {self.missing:,} missing (asked, "
                 f"not served), {self.not_fetched:,} not yet fetched")
+
+
+def unit_of(frame: pl.DataFrame) -> str:
+    """What a `Completeness` of these `coverage_of_every_dataset` rows counts: their dataset's unit
+    (`Dataset.unit`: candles, funding events, ...), or rows when they are several datasets' (a whole fill's funding
+    events and open-interest readings are not candles)."""
+    names = set(frame["dataset"]) or {SPOT_CANDLES.name}
+    return DATASETS[names.pop()].unit if len(names) == 1 else "row"
 
 
 def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -120,10 +129,10 @@ _WANTED = """wanted AS (
 def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[str, datetime, int]], *,
                       until: datetime, dataset: Dataset = SPOT_CANDLES) -> dict[str, list[tuple[datetime, datetime]]]:
     """Per symbol of `symbols` (symbol, start, rows of the dataset a complete hour holds: `slots.slots_per_hour`),
-    the ranges `[first, stop)` of hours
-    in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
-    and still worth asking a source for. Hours before the pair's listing (`symbols.listed_ts`, when a run found the
-    pair began after `start`) and after its delisting (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
+    the ranges `[first, stop)` of hours in [start, until) holding fewer candles once confirmed holes are counted as
+    held: missing, failed or cut short, and still worth asking a source for. Hours before the pair's listing
+    (`symbols.listed_ts`, when a run found the pair began after `start`) and after its delisting
+    (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
 
     One query for the whole universe: complete hours are grouped into islands (consecutive hours), and the gaps
     between islands, before the first and after the last, are the answer, so no hour is listed one by one."""
@@ -296,19 +305,21 @@ def stored_candles(conn: duckdb.DuckDBPyConnection, spans: Sequence[tuple[str, d
     return counts
 
 
-def revisions(conn: duckdb.DuckDBPyConnection, *, symbol: str | None = None,
-              since: datetime | None = None) -> pl.DataFrame:
-    """Stored candles later replaced with other values, newest revision first: symbol, open time, old and new
-    close and volume, old and new source, the run and when; `since` bounds when they were revised. Empty for a file
-    written before revisions were kept (read-only opens do not upgrade it)."""
-    if not conn.execute("SELECT count(*) FROM information_schema.tables "
-                        "WHERE table_name = 'candle_revisions'").fetchall()[0][0]:
+def revisions(conn: duckdb.DuckDBPyConnection, *, symbol: str | None = None, since: datetime | None = None,
+              dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
+    """Stored rows of the dataset later replaced with other values, newest revision first: when, the symbol, the
+    row's other keys (`ts`), old and new source, old and new of each value column (`dataset.values`) and the run;
+    `since` bounds when they were revised. Empty for a file written before its revisions table existed (read-only
+    opens do not upgrade it)."""
+    table = dataset.revisions_table
+    if not conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                        [table]).fetchall()[0][0]:
         return pl.DataFrame()
+    values = ", ".join(f"old_{c}, new_{c}" for c in dataset.values)
     return conn.sql(
-        "SELECT revised_at, symbol, ts, old_source, new_source, old_open, new_open, old_high, new_high, old_low, "
-        "new_low, old_close, new_close, old_volume, new_volume, run_id FROM candle_revisions "
-        "WHERE (?::VARCHAR IS NULL OR symbol = ?) AND (?::TIMESTAMP IS NULL OR revised_at >= ?) "
-        "ORDER BY revised_at DESC, symbol, ts",
+        f"SELECT revised_at, symbol, {', '.join(dataset.row_keys)}, old_source, new_source, {values}, run_id "
+        f"FROM {table} WHERE (?::VARCHAR IS NULL OR symbol = ?) AND (?::TIMESTAMP IS NULL OR revised_at >= ?) "
+        f"ORDER BY revised_at DESC, symbol, {', '.join(dataset.row_keys)}",
         params=[symbol, symbol, *[_naive_utc(since) if since else None] * 2],
     ).pl()
 

@@ -116,7 +116,8 @@ def test_an_event_binance_drops_is_filled_from_okx_as_a_missing_candle_is(wareho
     recent = (datetime.now(UTC) - timedelta(days=20)).replace(hour=0, minute=0, second=0, microsecond=0)
     symbol = replace(BTC, start=recent - timedelta(days=2), sources=("binance", "okx"))
     asset = funding_asset(symbol)
-    materialize(asset, warehouse=warehouse, sources=sources, partition_key=f"{recent - timedelta(hours=8):%Y-%m-%d-%H:%M}")
+    materialize(asset, warehouse=warehouse, sources=sources,
+                partition_key=f"{recent - timedelta(hours=8):%Y-%m-%d-%H:%M}")
     # Binance's answer around the 00:00 hour lacks that event (and any hashing lower), OKX has it
     lost = unit_hash(np.array([ms(recent)], dtype=np.uint64))[0]
     emulator.add_fault(f"binanceusdm:holes:{lost + 1e-12}")

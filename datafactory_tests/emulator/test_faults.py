@@ -79,7 +79,8 @@ def impatient(client):
         ("binance:holes:0.25", ("binance", "holes", ("0.25",), None)),
         ("binance:spike", ("binance", "spike", (), None)),
         ("binance:barrier:BTCUSDT,ETHUSDT", ("binance", "barrier", ("BTCUSDT,ETHUSDT",), None)),
-        ("binance:barrier:BTCUSDT,ETHUSDT,SOLUSDT:2.5@4", ("binance", "barrier", ("BTCUSDT,ETHUSDT,SOLUSDT", "2.5"), 4)),
+        ("binance:barrier:BTCUSDT,ETHUSDT,SOLUSDT:2.5@4",
+         ("binance", "barrier", ("BTCUSDT,ETHUSDT,SOLUSDT", "2.5"), 4)),
     ],
 )
 def test_valid_specs_parse(spec, fields):
