@@ -129,8 +129,9 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     result.requests = _as_instrument(result.requests, symbol)
     frame = result.frame.with_columns(symbol=pl.lit(symbol.symbol)) if venue != symbol.symbol else result.frame
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
-    holes = _confirmed_holes(result, start=start, closed_end=closed_end, timeframe_ms=timeframe_ms,
-                             venue_reasons=dataset.ohlcv)
+    holes = (_vouched_holes(result, missing_times(result.frame["ts"], start=start, end=closed_end,
+                                                  timeframe_ms=timeframe_ms), venue_reasons=dataset.ohlcv)
+             if result.holes_confirmed else None)
     delisted, switch = (_dated_ends(chain, symbol, venue=venue, end=end, timeframe=timeframe)
                         if frame.height < closed else (None, None))
     with warehouse.connect() as conn:
@@ -169,12 +170,19 @@ def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, so
     """`ingest_window` for rows at the venue's own intervals: the first source that serves the window (an hour
     with no event due is served empty) stores it, and events it lacks that were due after the last one stored
     before the window are taken from the later sources, as missing candles are; what was due and is missing comes
-    from the stored events before and in the window after the write (`checks.funding.missing_events`). No hole is
-    confirmed for such rows yet."""
+    from the stored events before and in the window after the write (`checks.funding.missing_events`).
+
+    An event due on the instrument's interval timeline (from the events held around the window and those served)
+    that every source of the chain answered without, inside the span some answer vouches for, is a hole, recorded
+    and confirmed as a missing candle is (`_vouched_holes`); a source that failed (an error, its breaker open, an
+    answer without a single event) is no evidence, and neither is a window with nothing stored before it, which the
+    chain takes from its first source alone (nothing is known due)."""
     chain = sources.chain(symbol.sources, dataset=dataset, validate=partial(dataset.validate, start=start, end=end))
+    closed_end = min(end, datetime.now(UTC))
     with warehouse.connect() as conn:
-        before = queries.window_candles(conn, symbol.symbol, start - EVENT_LOOKBACK, start, dataset=dataset)
-    due = missing_events(before, start=start, end=min(end, datetime.now(UTC))).height if before.height else None
+        held = queries.window_candles(conn, symbol.symbol, start - EVENT_LOOKBACK, end, dataset=dataset)
+    before = held.filter(pl.col("ts") < start.replace(tzinfo=None))
+    due = missing_events(before, start=start, end=closed_end).height if before.height else None
     try:
         result = chain.fetch(symbol.symbol, start=start, end=end, timeframe=None, expected_rows=due)
     except ChainExhaustedError as exc:
@@ -183,17 +191,28 @@ def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, so
         if exc.violations:
             raise ValidationFailedError(exc.violations, exc.failures) from exc
         raise
+    holes = (_vouched_holes(result, _unserved_events(held, result.frame, start=start, end=closed_end),
+                            venue_reasons=False) if result.holes_confirmed else None)
     with warehouse.connect() as conn:
         written = upsert_rows(conn, result.frame, dataset=dataset, symbol=symbol, requests=result.requests,
-                              run_id=run_id)
-        around = queries.window_candles(conn, symbol.symbol, start - EVENT_LOOKBACK, end, dataset=dataset)
-    missing = missing_events(around, start=start, end=end)
+                              run_id=run_id, holes=holes)
+        missing = missing_events(queries.window_candles(conn, symbol.symbol, start - EVENT_LOOKBACK, end,
+                                                        dataset=dataset), start=start, end=end)
+        confirmed = queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset) if missing.height else 0
     return IngestReport(
-        rows=written.rows, expected_rows=written.rows + missing.height, missing=missing, confirmed_empty=0,
+        rows=written.rows, expected_rows=written.rows + missing.height, missing=missing, confirmed_empty=confirmed,
         source=result.source, requests=result.requests, failures=result.failures, passed_over=result.passed_over,
         retries=result.retries, filled=result.filled, quote_notes=result.quote_notes, revised=written.revised,
         refused=written.refused, history_rewrites=written.history_rewrites,
     )
+
+
+def _unserved_events(held: pl.DataFrame, served: pl.DataFrame, *, start: datetime, end: datetime) -> pl.Series:
+    """The times of [start, end) due on the interval timeline of the events `held` (stored from before the window to
+    its end) and `served` (the chain's answer) that neither holds, oldest first."""
+    events = pl.concat([frame.select(pl.col("ts").cast(pl.Datetime("us")), pl.col("interval_ms").cast(pl.Int64))
+                        for frame in (served, held)]).unique("ts", keep="first").sort("ts")
+    return missing_events(events, start=start, end=end)["first_missing"].alias("ts")
 
 
 def _dated_ends(chain: FailoverChain, symbol: SymbolSettings, *, venue: str, end: datetime,
@@ -332,16 +351,15 @@ def _outside_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, 
     )
 
 
-def _confirmed_holes(result: ChainResult, *, start: datetime, closed_end: datetime, timeframe_ms: int,
-                     venue_reasons: bool) -> ConfirmedHoles | None:
-    """The closed candles of the window that every source was asked for and none has, when the chain says so, and
-    that some answer vouches for (between candles of that answer, or in a verified archive file), each with what
-    it means where the venue says, with `venue_reasons` (a Binance hole is a halt or maintenance: its reason speaks
-    of klines, so OHLCV datasets only); None when there are none."""
-    if not result.holes_confirmed:
+def _vouched_holes(result: ChainResult, holes: pl.Series, *, venue_reasons: bool) -> ConfirmedHoles | None:
+    """Of `holes` (times the window lacks: closed candles, or funding events due) in an answer every source was asked
+    for (`result.holes_confirmed`, which the caller checks before it looks for them), those some answer vouches for
+    (between rows of that answer, or in a verified archive file), each with what it means where the venue says, with
+    `venue_reasons` (a Binance hole is a halt or maintenance: its reason speaks of klines, so OHLCV datasets only);
+    None when there are none."""
+    if not holes.len():
         return None
-    holes = pl.DataFrame({"ts": missing_times(result.frame["ts"], start=start, end=closed_end,
-                                              timeframe_ms=timeframe_ms)})
+    holes = pl.DataFrame({"ts": holes})
     vouched, reason = pl.lit(False), pl.lit(None, pl.String)
     for source, spans in reversed(result.evidence.items()):  # the first source's reason wins
         inside = pl.any_horizontal(pl.lit(False), *(pl.col("ts").is_between(first, last) for first, last in spans))

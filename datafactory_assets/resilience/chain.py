@@ -164,9 +164,16 @@ class FailoverChain:
             raise self._exhausted(symbol, attempt)
         served.requests, served.failures, served.passed_over = attempt.requests, attempt.failures, attempt.passed_over
         served.retries = sum(m.guard.retries - attempt.retries_before[m.source.name] for m in self.members)
-        served.holes_confirmed, served.consulted = not attempt.undecided, attempt.consulted
+        served.holes_confirmed = not attempt.undecided and self._all_consulted(attempt)
+        served.consulted = attempt.consulted
         served.evidence = attempt.evidence
         return served
+
+    def _all_consulted(self, attempt: _Attempt) -> bool:
+        """Every member answered the window or can never have it: a fetch that stopped at a served answer (one
+        whose rows were all that was expected, or a dataset at the venue's own intervals with nothing known due)
+        did not ask the later members, so their silence is no evidence of a hole."""
+        return {m.source.name for m in self.members} <= set(attempt.consulted)
 
     def first_candle(self, symbol: str, *, since: datetime, timeframe: str) -> tuple[str, datetime] | None:
         """The first member able to date the pair's first candle at or after `since`, and that time; None when
