@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 import dagster as dg
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
+from datafactory_assets.cli import main
 from datafactory_assets.datasets import FUNDING_RATES
 from datafactory_assets.emulator.candles import unit_hash
 from datafactory_assets.emulator.perp_series import funding_events
@@ -110,7 +112,8 @@ def heal_the_span_then_ask_for(healer: Healer, lost: datetime) -> dg.RunRequest:
     return request
 
 
-def test_an_event_no_venue_has_is_confirmed_as_a_hole_after_two_runs_and_healing_asks_no_more(emulator, warehouse):
+def test_an_event_no_venue_has_is_confirmed_as_a_hole_after_two_runs_and_healing_asks_no_more(emulator, warehouse,
+                                                                                              tmp_path, monkeypatch):
     """Before, no run recorded a missing funding event: healing asked for its hour until it gave up."""
     until = closed_hour()
     start, lost, fraction = losing_one_inner_event(until)
@@ -126,7 +129,12 @@ def test_an_event_no_venue_has_is_confirmed_as_a_hole_after_two_runs_and_healing
     (again,) = healer.tick().run_requests
     assert again.partition_key == request.partition_key
     an_hour_passes(warehouse)
-    assert healer.run(again) and known_gaps(warehouse) == [(*hole, 2)]
+    run = dg.materialize([healer.asset], partition_key=again.partition_key, tags=again.tags,
+                         resources=healer.resources, instance=healer.instance)
+    assert known_gaps(warehouse) == [(*hole, 2)]
+    (check,) = [c for c in run.get_asset_check_evaluations() if c.check_name == "gaps"]
+    assert check.passed and (check.metadata["missing_candles"].value, check.metadata["confirmed_empty"].value) == (
+        1, 1)
     healer.cursor = None
     assert healer.tick().run_requests == []  # every source lacked it twice, an hour apart: the venue's hole
     want = [t for t in funding_events("BTC/USDT:USDT", ms(start), ms(until))["open_ms"].to_list() if t != ms(lost)]
@@ -134,6 +142,13 @@ def test_an_event_no_venue_has_is_confirmed_as_a_hole_after_two_runs_and_healing
     with warehouse.connect(read_only=True) as conn:
         gaps = queries.gaps(conn, "BTC/USDT:USDT", dataset=FUNDING_RATES)
     assert gaps.select("missing", "confirmed_empty", "unconfirmed").rows() == [(1, 1, 0)]
+    config = tmp_path / "datafactory.toml"
+    config.write_text(f'[symbols]\n"BTC/USDT:USDT" = {{ start = "{start:%Y-%m-%d}", datasets = ["funding_rates"] }}\n')
+    monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
+    monkeypatch.setenv("DATAFACTORY_WAREHOUSE", warehouse.path)
+    said = CliRunner().invoke(main, ["gaps", "--dataset", "funding_rates"], catch_exceptions=False)
+    assert said.output.splitlines()[-1] == ("1 gap(s), 1 missing funding event(s): 0 not yet confirmed, 1 confirmed "
+                                            "empty at every source")
 
 
 @pytest.mark.parametrize("faults", [("binanceusdm",), ("binanceusdm", "bybit", "okx:status:503")],
