@@ -111,11 +111,13 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
     except SourceError as exc:
         raise dg.Failure(
-            description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored candles left as they were",
+            description=f"{symbol.symbol} {window.start}..{window.end}: {exc}; stored {dataset.unit}s left as they "
+                        "were",
             metadata={"requests": len(exc.requests)},
         ) from exc
+    # the log file's line
     context.log.info(f"{symbol.symbol} {window.start:%Y-%m-%d %H:%M} .. {window.end:%Y-%m-%d %H:%M} UTC: stored "
-                     f"{report.rows} of {report.expected_rows} candle(s), from {report.source}")  # the log file's line
+                     f"{report.rows} of {report.expected_rows} {dataset.unit}(s), from {report.source}")
     if report.before_listing is not None:
         context.log.info(f"{symbol.symbol}: nothing to store before the listing at "
                          f"{report.before_listing:%Y-%m-%d %H:%M} UTC ({report.source})")
@@ -126,9 +128,9 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         context.log.warning(f"{symbol.symbol}: served by {report.source} after "
                             + "; ".join(map(str, report.failures)))
     if report.revised or report.refused:
-        context.log.info(f"{symbol.symbol}: {report.revised} stored candle(s) replaced with other values (the old "
-                         f"ones kept in candle_revisions), {report.refused} replacement(s) by a lower-ranked source "
-                         "or another quote currency refused")
+        context.log.info(f"{symbol.symbol}: {report.revised} stored {dataset.unit}(s) replaced with other values (the "
+                         f"old ones kept in {dataset.revisions_table}), {report.refused} replacement(s) by a "
+                         "lower-ranked source or another quote currency refused")
     yield dg.MaterializeResult(
         metadata=(_event_metadata(context, report) if dataset.cadence.venue_interval
                   else _partition_metadata(context, report, slot=slot_ms(dataset, symbol.timeframe_ms))),

@@ -46,10 +46,12 @@ _DECIDED = frozenset({"empty", "not listed", "passed over", str(ErrorKind.PERMAN
 
 
 class ValidationFailedError(Exception):
-    """Every source that answered sent bad candles; nothing was written."""
+    """Every source that answered sent bad rows (`violations`: at least one, each naming the dataset's unit); nothing
+    was written."""
 
     def __init__(self, violations: list[Violation], failures: list[SourceFailure]):
-        super().__init__("candles failed validation, nothing written: " + "; ".join(map(str, failures)))
+        super().__init__(f"{violations[0].unit}s failed validation, nothing written: "
+                         + "; ".join(map(str, failures)))
         self.violations = violations
         self.failures = failures
 
@@ -89,7 +91,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
                   warehouse: WarehouseResource, run_id: str | None = None, read_from: datetime | None = None,
                   dataset: Dataset = SPOT_CANDLES) -> IngestReport:
     """Store what the first source of the symbol's chain able to serve [start, end) of `dataset` validly has (spot
-    candles unless told), or change nothing. Rows follow the dataset's cadence; `dataset.validate` judges them.
+    candles unless told), or change nothing. Rows follow the dataset's cadence; `dataset.violations` judges them.
 
     With `read_from`, the stored candles from there to `end` are read back after the write in the same connection
     (the checks judge what is stored): opening the warehouse is most of a one-hour step's own cost.
@@ -116,7 +118,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
                               dataset=dataset)
     timeframe_ms = timeframe_to_ms(timeframe)
     chain = sources.chain(symbol.sources, dataset=dataset,
-                          validate=partial(dataset.validate, start=start, end=end, timeframe_ms=timeframe_ms))
+                          validate=partial(dataset.violations, start=start, end=end, timeframe_ms=timeframe_ms))
     expected = int((end - start).total_seconds() * 1000) // timeframe_ms
     closed = _closed_candles(start, end, timeframe_ms)
     try:
@@ -177,7 +179,7 @@ def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, so
     and confirmed as a missing candle is (`_vouched_holes`); a source that failed (an error, its breaker open, an
     answer without a single event) is no evidence, and neither is a window with nothing stored before it, which the
     chain takes from its first source alone (nothing is known due)."""
-    chain = sources.chain(symbol.sources, dataset=dataset, validate=partial(dataset.validate, start=start, end=end))
+    chain = sources.chain(symbol.sources, dataset=dataset, validate=partial(dataset.violations, start=start, end=end))
     closed_end = min(end, datetime.now(UTC))
     with warehouse.connect() as conn:
         held = queries.window_candles(conn, symbol.symbol, start - EVENT_LOOKBACK, end, dataset=dataset)

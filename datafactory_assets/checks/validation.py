@@ -16,17 +16,19 @@ IMPLAUSIBLE_FACTOR = 10.0
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule: how many candles break it and the open time of the first; `detail` says more of the first
-    where its rule needs it (the cap a funding rate broke and who stated it)."""
+    """One broken rule: how many rows break it and the time of the first; `detail` says more of the first where its
+    rule needs it (the cap a funding rate broke and who stated it); `unit` what one row is (`Dataset.unit`, which
+    `Dataset.violations` sets), so a funding run says "funding event(s)"."""
 
     rule: str
     count: int
     first_ts: datetime | None
     detail: str = ""
+    unit: str = "candle"
 
     def __str__(self) -> str:
         detail = f" ({self.detail})" if self.detail else ""
-        return f"{self.rule}: {self.count} candle(s), first at {self.first_ts}{detail}"
+        return f"{self.rule}: {self.count} {self.unit}(s), first at {self.first_ts}{detail}"
 
 
 def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, timeframe_ms: int,

@@ -10,7 +10,7 @@ venue quirks and its emulator dialect, not a copy of the pipeline.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 import polars as pl
@@ -115,6 +115,10 @@ class Dataset:
             problems.append("its keys must hold symbol and ts")
         if problems:
             raise ValueError(f"dataset {self.name}: {'; '.join(problems)}")
+
+    def violations(self, frame: pl.DataFrame, **window) -> list:
+        """`validate(frame, **window)`, each violation counting rows in the dataset's `unit`."""
+        return [replace(violation, unit=self.unit) for violation in self.validate(frame, **window)]
 
     @property
     def view(self) -> str:

@@ -250,7 +250,8 @@ class FailoverChain:
         problems = self.validate(fetched.frame)
         if problems:
             attempt.violations = attempt.violations or problems
-            attempt.fail(name, str(ErrorKind.BROKEN), "invalid candles: " + "; ".join(map(str, problems)))
+            attempt.fail(name, str(ErrorKind.BROKEN),
+                        f"invalid {self.dataset.unit}s: " + "; ".join(map(str, problems)))
             return None
         attempt.consulted.append(name)
         attempt.evidence[name] = fetched.spans()

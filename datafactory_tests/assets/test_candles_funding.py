@@ -5,6 +5,7 @@ event and failover."""
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import dagster as dg
 import numpy as np
 
 from datafactory_assets.assets import build_candle_asset
@@ -141,8 +142,10 @@ def test_each_stored_event_keeps_the_caps_it_passed_and_a_rate_beyond_them_fails
     result = materialize(funding_asset(symbol), warehouse=warehouse, sources=sources, raise_on_error=False,
                          partition_key=f"{recent + timedelta(hours=12):%Y-%m-%d-%H:%M}")
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
-    assert not result.success and (
-        "rate +0.025 beyond the cap +0.02 / floor -0.02 stated by " + okx) in str(failure.event_specific_data.error)
+    error = str(failure.event_specific_data.error)
+    assert not result.success and ("rate +0.025 beyond the cap +0.02 / floor -0.02 stated by " + okx) in error
+    assert "funding events failed validation" in error and "okx (broken): invalid funding events: " in error
+    assert "rate_beyond_cap: 1 funding event(s), first at " in error  # before, candle(s)
     assert stored(warehouse, symbol.symbol, recent, recent + timedelta(days=1)).equals(rows)
 
 
@@ -159,3 +162,14 @@ def _window_losing_one_inner_event(*, days: int):
         if first < lost < first + timedelta(days=days, hours=-8):
             return first, lost.replace(tzinfo=None), float(np.sort(hashes)[:2].mean())
     raise AssertionError("no such window in a month")
+
+
+def test_the_runs_log_counts_funding_events_not_candles(warehouse, sources):
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([funding_asset(BTC)], instance=instance, resources={"warehouse": warehouse,
+                                                                               "sources": sources},
+                            tags={"dagster/asset_partition_range_start": "2025-06-02-00:00",
+                                  "dagster/asset_partition_range_end": "2025-06-02-23:00"})
+    said = [entry.user_message for entry in instance.all_logs(result.run_id) if "UTC: stored" in entry.user_message]
+    assert said == ["BTC/USDT:USDT 2025-06-02 00:00 .. 2025-06-03 00:00 UTC: stored 3 of 3 funding event(s), from "
+                    "binance"]
