@@ -30,6 +30,7 @@ from datafactory_assets.alerts.ledger import Observation
 from datafactory_assets.assets.candles import RUN_HISTORY_REWRITES
 from datafactory_assets.checks import GAPS
 from datafactory_assets.checks.specs import ACCURACY
+from datafactory_assets.datasets import DATASETS, SPOT_CANDLES
 from datafactory_assets.settings import AlertSettings
 
 RUN_FAILURE, BREAKER, FRESHNESS, HISTORY_REWRITE = "run_failure", "breaker", "freshness", "history_rewrite"
@@ -77,16 +78,18 @@ def check_observations(evaluations: Iterable[dg.AssetCheckEvaluation], *, partit
 
 def rewrite_observations(materializations: Iterable[dg.AssetMaterialization], *,
                          partition: str) -> list[Observation]:
-    """One failing observation per asset whose run changed stored candles older than a day from the venue that
-    served them, keyed by the run's `partition`; runs that changed none say nothing."""
+    """One failing observation per asset whose run changed stored rows older than a day from the venue that served
+    them, keyed by the run's `partition`, counted in the unit of the asset's dataset (its key's first part); runs
+    that changed none say nothing."""
     observations = []
     for materialization in materializations:
         entry = materialization.metadata.get(RUN_HISTORY_REWRITES)
         rewritten = getattr(entry, "value", entry)
         if isinstance(rewritten, int) and rewritten > 0:
+            unit = DATASETS.get(materialization.asset_key.path[0], SPOT_CANDLES).unit
             observations.append(Observation(
                 HISTORY_REWRITE, materialization.asset_key.to_user_string(), partition, failing=True,
-                reason=f"the venue changed {rewritten} stored candle(s) older than a day; the old values are kept: "
+                reason=f"the venue changed {rewritten} stored {unit}(s) older than a day; the old values are kept: "
                        "`datafactory revisions` lists them"))
     return observations
 

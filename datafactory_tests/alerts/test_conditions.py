@@ -104,3 +104,11 @@ def test_history_rewrites_give_one_observation_per_asset_and_none_without_them()
     assert (observed.condition, observed.subject, observed.partition, observed.failing) == (
         HISTORY_REWRITE, "candles/btc_usdt", "06:00...07:00", True)
     assert observed.reason.startswith("the venue changed 3 stored candle(s) older than a day")
+
+
+def test_a_history_rewrite_counts_the_rows_of_the_assets_dataset():
+    """Before, an open-interest asset's rewrite said candle(s)."""
+    rewritten = dg.AssetMaterialization(dg.AssetKey(["open_interest", "btc_usdt"]),
+                                        metadata={"run_history_rewrites": 2})
+    (observed,) = rewrite_observations([rewritten], partition="06:00...07:00")
+    assert observed.reason.startswith("the venue changed 2 stored open-interest reading(s) older than a day")
