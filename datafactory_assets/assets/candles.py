@@ -133,7 +133,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         metadata=(_event_metadata(context, report) if dataset.cadence.venue_interval
                   else _partition_metadata(context, report, slot=slot_ms(dataset, symbol.timeframe_ms))),
         check_results=_declared([validation_result([]),
-                                 gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
+                                 gaps_result(report.missing, confirmed_empty=report.confirmed_empty,
+                                             unit=dataset.unit),
                                  *(_stored_checks(report.stored, symbol, window, dataset=dataset,
                                                   warehouse=warehouse, accuracy=accuracy, anomaly=anomaly,
                                                   sources=sources, turn=turn) if judged else [])],

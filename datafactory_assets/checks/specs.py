@@ -20,7 +20,8 @@ import polars as pl
 from datafactory_assets.checks.names import ACCURACY, ANOMALY, GAPS, VALIDATION
 from datafactory_assets.checks.validation import Violation
 
-__all__ = ["ACCURACY", "ANOMALY", "GAPS", "VALIDATION", "check_specs", "gaps_result", "validation_result"]
+__all__ = ["ACCURACY", "ANOMALY", "GAPS", "VALIDATION", "check_specs", "gaps_missing", "gaps_result",
+           "validation_result"]
 _MAX_LISTED_RANGES = 50
 
 
@@ -39,8 +40,10 @@ def validation_result(violations: Sequence[Violation]) -> dg.AssetCheckResult:
     )
 
 
-def gaps_result(ranges: pl.DataFrame, *, confirmed_empty: int = 0) -> dg.AssetCheckResult:
-    """Passes when nothing is missing but what every source confirmed empty (recorded in `known_gaps`)."""
+def gaps_result(ranges: pl.DataFrame, *, confirmed_empty: int = 0, unit: str = "candles") -> dg.AssetCheckResult:
+    """Passes when nothing is missing but what every source confirmed empty (recorded in `known_gaps`). `unit` is
+    what the dataset's rows are (`Dataset.unit`): the count is `missing_<unit>`, so that the UI says "missing_events"
+    of funding events, never "missing_candles"."""
     missing = int(ranges["missing"].sum()) if ranges.height else 0
     listed = ranges.head(_MAX_LISTED_RANGES)
     table = "\n".join(
@@ -51,12 +54,21 @@ def gaps_result(ranges: pl.DataFrame, *, confirmed_empty: int = 0) -> dg.AssetCh
         passed=missing == confirmed_empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "missing_candles": missing,
+            f"missing_{unit}": missing,
             "confirmed_empty": confirmed_empty,
             "unconfirmed": missing - confirmed_empty,
             "gap_ranges": ranges.height,
             "ranges": dg.MetadataValue.md(
-                "| first missing | last missing | candles |\n|---|---|---|\n" + table if table else "none"
+                f"| first missing | last missing | {unit} |\n|---|---|---|\n" + table if table else "none"
             ),
         },
     )
+
+
+def gaps_missing(metadata: Mapping[str, object]) -> tuple[int, str] | None:
+    """What a gaps result's metadata counts as missing, and in what (`missing_candles`: 5 -> (5, "candles")); None
+    when it holds no count."""
+    for key, value in metadata.items():
+        if key.startswith("missing_") and isinstance(value, int):
+            return value, key.removeprefix("missing_")
+    return None

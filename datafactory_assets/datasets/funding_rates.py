@@ -90,5 +90,6 @@ FUNDING_RATES = Dataset(
                     "nulls but the mark price.",
         GAPS: "Funding events missing between stored ones, at the interval in force at each time.",
     },
+    unit="events",
     description="Funding events of {symbol} whose funding time lies in the partition's hour (most hours hold none).",
 )
