@@ -80,7 +80,8 @@ def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: 
         freshness_policy=freshness_policy,
         check_specs=check_specs(key, checks=dataset.checks),
         kinds={"duckdb", "polars"},
-        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe) or "venue's",
+        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe)
+                  or "the venue's, per instrument",
                   "sources": ", ".join(symbol.sources)},
         description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
     )
