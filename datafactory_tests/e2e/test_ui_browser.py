@@ -134,13 +134,20 @@ def check_entry(page: Page, name: str, *, icon: str, status: str) -> Locator:
     return entry.filter(has_text=re.compile(rf"^{name}.*{status}$")).first
 
 
+def expect_catalog_row(page: Page, key: str, *, partitions: int) -> None:
+    """The catalog lists the asset `key` (`candles/btc_usdt`, shown "candles / btc_usdt") with its partition count.
+    Its link's name begins with the key (it repeats its text; "/" escaped for Playwright's regex syntax): a bare
+    substring would match `perp_candles / btc_usdt` too."""
+    link = page.get_by_role("link", name=re.compile("^" + re.escape(key).replace("/", r" \/ "))).first
+    expect(link).to_be_visible()
+    row = link.locator("xpath=ancestor::div[contains(., ' partitions')][1]")  # "- partitions" until loaded
+    expect(row).to_contain_text(f"{partitions} partitions")
+
+
 def test_catalog_lists_both_candle_assets_with_their_partitions_and_the_coverage_asset(fed, page):
     with screen(page, f"{fed.platform.url}/assets", "catalog"):
         for name in ("btc_usdt", "eth_usdt"):
-            link = page.get_by_role("link", name=f"candles / {name}").first
-            expect(link).to_be_visible()
-            row = link.locator("xpath=ancestor::div[contains(., ' partitions')][1]")  # "- partitions" until loaded
-            expect(row).to_contain_text(f"{fed.partitions()} partitions")
+            expect_catalog_row(page, f"candles/{name}", partitions=fed.partitions())
         expect(page.get_by_role("link", name=re.compile(r"^coverage")).first).to_be_visible()
 
 
@@ -187,11 +194,7 @@ def test_catalog_lists_every_dataset_of_the_perpetual_with_its_partitions(fed, p
     """A perpetual's assets share the spot pair's asset name: the dataset, the key's first part, tells them apart."""
     with screen(page, f"{fed.platform.url}/assets", "catalog_perpetual") as shown:
         for dataset in PERP_DATASETS:
-            # the link's name repeats its text; "/" is escaped for Playwright's regex syntax
-            link = shown.get_by_role("link", name=re.compile(rf"^{dataset} \/ btc_usdt")).first
-            expect(link).to_be_visible()
-            expect(link.locator("xpath=ancestor::div[contains(., ' partitions')][1]")).to_contain_text(
-                f"{fed.partitions()} partitions")
+            expect_catalog_row(shown, f"{dataset}/btc_usdt", partitions=fed.partitions())
 
 
 def test_mark_candles_partitions_and_checks_show_the_perpetuals_run(fed, page):
@@ -224,5 +227,6 @@ def test_funding_rates_show_the_events_their_run_stored_and_their_checks(fed, pa
                 "funding_rates_latest_materialization"):
         expect(page.get_by_text(re.compile(rf"Partition {fed.key(PERP_HOURS[-1])} materialized in run")))\
             .to_be_visible()
-        for name, value in {"run_rows": events, "run_missing_events": 0, "source": "binance"}.items():
+        for name, value in {"run_rows": events, "run_expected_rows": events, "run_missing_events": 0,
+                            "source": "binance"}.items():
             expect(page.get_by_role("row", name=f"{name} {value}", exact=True)).to_be_visible()
