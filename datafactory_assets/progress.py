@@ -138,12 +138,12 @@ def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool,
 
 def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0,
                    retry_s: float = 2.0) -> threading.Event:
-    """While the platform runs, one line every `every_s` when the configured history changed: the summary
-    `datafactory status` ends with (candles held of those expected from each symbol's start, or listing, to the last
-    closed hour; missing and not yet fetched apart) and, from the second line on, candles stored per second since
-    the previous line. Set the returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line (until the
-    first line, it is looked at again every `retry_s`: asking again at once kept a core busy until a backfill's first
-    run created the warehouse, 5-8 CPU-s of a backfill); a configuration that does not load prints nothing
+    """While the platform runs, one line every `every_s` when the configured history changed: the summary `datafactory
+    status` ends with (candles held of those expected from each symbol's start, or listing, to the last closed hour;
+    missing and not yet fetched apart) and, from the second line on, candles stored per second since the previous line.
+    Set the returned event to stop it. A warehouse not created yet, or held by a writer too long, skips a line (until
+    the first line, it is looked at again every `retry_s`: asking again at once kept a core busy until a backfill's
+    first run created the warehouse, 5-8 CPU-s of a backfill); a configuration that does not load prints nothing
     (Dagster's code location names the error)."""
     stop = threading.Event()
 
@@ -158,15 +158,16 @@ def report_history(env: Mapping[str, str], *, out: TextIO, every_s: float = 60.0
             pause = every_s
             try:
                 with connection.connect(settings.warehouse_path, read_only=True, lock_timeout_s=30) as conn:
-                    history = queries.Completeness.of(queries.coverage_of_every_dataset(conn, settings.symbols))
+                    frame = queries.coverage_of_every_dataset(conn, settings.symbols)
+                history, unit = queries.Completeness.of(frame), queries.unit_of(frame)
             except (FileNotFoundError, WarehouseLockedError, SchemaError, duckdb.Error):
                 if last is None:
                     pause = min(every_s, retry_s)
                 continue
             now = time.monotonic()
             if last is None or history != last[1]:  # the first line has no earlier reading to measure a pace by
-                rate = f"; {max((history.rows - last[1].rows) / (now - last[0]), 0):,.0f} candles/s" if last else ""
-                print(f"history: {history.summary()}{rate}", file=out, flush=True)
+                rate = f"; {max((history.rows - last[1].rows) / (now - last[0]), 0):,.0f} {unit}s/s" if last else ""
+                print(f"history: {history.summary(unit)}{rate}", file=out, flush=True)
             last = (now, history)
 
     threading.Thread(target=report, name="history-report", daemon=True).start()

@@ -29,6 +29,7 @@ from datafactory_assets.settings_models import (
     FreshnessSection,
     HealingSettings,
     ResilienceSettings,
+    ServingChain,
     SymbolEntry,
     UniverseSection,
     is_symbol,
@@ -209,7 +210,8 @@ def _universe_symbols(spec: UniverseSpec | None, config_path: Path) -> tuple[str
 
 def _symbol_settings(name: str, entry: SymbolEntry, *, defaults: SymbolEntry, config_path: Path) -> SymbolSettings:
     """The symbol's own entries, then `[defaults]`, then the platform's; each was checked where it is written, and
-    the datasets chosen are checked against the instrument's market here, named where they were written."""
+    the datasets chosen are checked against the instrument's market, and the chain against those datasets, here,
+    each named where it was written."""
     def pick(key: str):
         return next((v for v in (getattr(e, key) for e in (entry, defaults, _SYMBOL_DEFAULTS)) if v is not None), None)
 
@@ -223,9 +225,12 @@ def _symbol_settings(name: str, entry: SymbolEntry, *, defaults: SymbolEntry, co
                               f"{name}: it must be another symbol of the same market type")
     symbol = SymbolSettings(symbol=name, timeframe=pick("timeframe"), start=start, sources=tuple(pick("sources")),
                             datasets=pick("datasets"), renamed_from=renames)
-    try:
-        CollectedDatasets(instrument=symbol.instrument, datasets=symbol.datasets)
-    except ValidationError as exc:
-        written = ("symbols", name) if entry.datasets is not None or defaults.datasets is None else ("defaults",)
-        raise ConfigError(one_line(exc, config_path=config_path, model=ConfigFile, within=written)) from None
+    checks = ((CollectedDatasets, "datasets", {}), (ServingChain, "sources", {"sources": symbol.sources}))
+    for model, key, more in checks:
+        try:
+            model(instrument=symbol.instrument, datasets=symbol.datasets, **more)
+        except ValidationError as exc:
+            written = ("symbols", name) if getattr(entry, key) is not None or getattr(defaults, key) is None else (
+                "defaults",)
+            raise ConfigError(one_line(exc, config_path=config_path, model=ConfigFile, within=written)) from None
     return symbol

@@ -26,7 +26,7 @@ from pydantic import (
 from datafactory_assets.datasets import DATASETS
 from datafactory_assets.instruments import MARKETS, Instrument, InstrumentError
 from datafactory_assets.settings_errors import ConfigError
-from datafactory_assets.sources.venues import REFERENCES, VENUES
+from datafactory_assets.sources.venues import REFERENCES, VENUES, reaches
 from datafactory_assets.universe import RANKABLE_VENUES
 
 SUPPORTED_SOURCES = tuple(VENUES)
@@ -272,6 +272,38 @@ class CollectedDatasets(BaseModel):
             raise ValueError(f"no dataset collects {self.instrument.kind}s yet, so {self.instrument.symbol} "
                              "cannot be collected")
         return self
+
+
+class ServingChain(BaseModel):
+    """An instrument's chain once chosen (its own `sources`, else `[defaults]`', else binance): for each dataset it
+    collects, at least one source that serves it for the instrument's market. A perpetual taking a spot-only chain
+    from `[defaults]` (Kraken, Coinbase: no perpetual market) would otherwise fail only when a run asks."""
+
+    model_config = ConfigDict(frozen=True, strict=True, arbitrary_types_allowed=True)
+
+    instrument: Instrument
+    datasets: tuple[str, ...]
+    sources: tuple[str, ...]
+
+    @field_validator("sources")
+    @classmethod
+    def _serve_every_dataset(cls, sources: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        instrument: Instrument = info.data["instrument"]
+        unserved = [name for name in info.data["datasets"] if not any(_serves(s, name, instrument) for s in sources)]
+        if not unserved:
+            return sources
+        kind = MARKETS[instrument.market]
+        without = [s for s in sources if not reaches(s, instrument.market)]
+        why = (f"{', '.join(without)} {'has' if len(without) == 1 else 'have'} no {kind} market" if without else
+               f"{', '.join(sources)} {'does' if len(sources) == 1 else 'do'} not serve "
+               f"{'it' if len(unserved) == 1 else 'them'}")
+        servers = [s for s in SUPPORTED_SOURCES if all(_serves(s, name, instrument) for name in unserved)]
+        raise ValueError(f"{instrument.symbol} collects {', '.join(unserved)}, which no source of its chain serves "
+                         f"({why}); add one of {', '.join(servers)}")
+
+
+def _serves(source: str, dataset: str, instrument: Instrument) -> bool:
+    return source in DATASETS[dataset].venues and reaches(source, instrument.market)
 
 
 class UniverseSection(_Table):

@@ -57,7 +57,7 @@ def test_status_lists_a_perpetual_under_the_datasets_it_collects_not_as_missing_
     collects, and dragged the total down."""
     config = tmp_path / "datafactory.toml"
     config.write_text('[defaults]\nstart = "2024-09-10"\n[symbols]\n"BTC/USDT" = {}\n'
-                      '"BTC/USDT:USDT" = { datasets = ["perp_candles", "open_interest"] }\n')
+                      '"BTC/USDT:USDT" = { datasets = ["perp_candles", "open_interest", "funding_rates"] }\n')
     monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
     monkeypatch.setenv("DATAFACTORY_WAREHOUSE", warehouse.path)
     monkeypatch.setenv("COLUMNS", "250")  # one line per row
@@ -65,8 +65,14 @@ def test_status_lists_a_perpetual_under_the_datasets_it_collects_not_as_missing_
     result = run("status")
     rows = [[cell.strip() for cell in line.split("│")[1:3]] for line in result.output.splitlines()
             if line.startswith("│ ") and "USDT" in line]
-    assert rows == [["BTC/USDT", "candles"], ["BTC/USDT:USDT", "perp_candles"], ["BTC/USDT:USDT", "open_interest"]]
-    assert result.output.splitlines()[-1].startswith("2 symbol(s): 0.0% complete")
+    assert rows == [["BTC/USDT", "candles"], ["BTC/USDT:USDT", "perp_candles"], ["BTC/USDT:USDT", "open_interest"],
+                    ["BTC/USDT:USDT", "funding_rates"]]
+    summaries = [line.split(" held ")[0] for line in result.output.splitlines()[-4:]]
+    assert [line.split(": ")[0] for line in summaries] == [f"1 symbol(s) collecting {name}" for name in (
+        "candles", "perp_candles", "open_interest", "funding_rates")]
+    # each in its own unit: open interest counts 5-minute readings and funding its events, not candles
+    assert [line.split(" of ")[1].split(" ", 1)[1] for line in summaries] == [
+        "candle(s)", "candle(s)", "open-interest reading(s)", "funding event(s)"]
 
 
 def test_status_says_a_delisted_pair_is_delisted_and_counts_to_its_delisting(tmp_path, warehouse, monkeypatch):
@@ -265,7 +271,8 @@ def test_the_emulator_command_serves_with_replays_faults_and_budgets(tmp_path):
         assert requests.get(f"{base}/_emulator/faults", timeout=5).json()["faults"]
         assert "binance" in requests.get(f"{base}/_emulator/budgets", timeout=5).text
         assert requests.get(f"{base}/_emulator/offsets", timeout=5).json() == {"offsets": {"okx": 150.0}}
-        symbols = [s["symbol"] for s in requests.get(f"{base}/binance/api/v3/exchangeInfo", timeout=5).json()["symbols"]]
+        listed = requests.get(f"{base}/binance/api/v3/exchangeInfo", timeout=5).json()["symbols"]
+        symbols = [s["symbol"] for s in listed]
         assert "ALTBTC" in symbols
     finally:
         proc.terminate()
@@ -438,7 +445,7 @@ def test_the_warehouse_commands_work_without_importing_dagster(cli_env, emulator
 
     ingest_window(symbol_settings(), start=START, end=START + timedelta(hours=2),
                   sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
-    commands = [["--help"], ["status", "--help"], ["status"], ["gaps"], ["health"],
+    commands = [["--help"], ["status", "--help"], ["status"], ["gaps"], ["gaps", "--dataset", "candles"], ["health"],
                 ["export", "--symbol", "BTC/USDT", "--format", "csv", "--output", str(tmp_path / "btc.csv")],
                 ["doctor"], ["archive", "--before", "2024-02", "--dry-run"], ["init"], ["revisions"]]
     result = subprocess.run([sys.executable, "-c", WITHOUT_DAGSTER, json.dumps(commands)], capture_output=True,
@@ -603,3 +610,39 @@ def test_backfill_progress_says_when_its_runs_wait_in_the_instance_queue():
     assert _waiting([{"status": "QUEUED"}, {"status": "STARTED"}, {"status": "SUCCESS"}]) == (
         ", 1 queued (behind other runs of the instance)")
     assert _waiting([{"status": "STARTED"}]) == ""
+
+
+def test_gaps_and_revisions_read_the_dataset_asked_for_and_refuse_one_not_collected_in_one_line(cli_env, emulator):
+    """Before, both read spot candles only: a perpetual's missing candle and its revised candles were invisible."""
+    from datafactory_assets.datasets import PERP_CANDLES
+
+    config = Path(os.environ["DATAFACTORY_CONFIG"])
+    config.write_text(config.read_text() + '"BTC/USDT:USDT" = { datasets = ["perp_candles"] }\n')
+    perp = symbol_settings("BTC/USDT:USDT")
+    hour = (START, START + timedelta(hours=1))
+    sources = SourcesResource(emulator_url=emulator.url)
+    ingest_window(perp, start=hour[0], end=hour[1], sources=sources, warehouse=cli_env, dataset=PERP_CANDLES)
+    emulator.set_price_offset("binanceusdm", 20)
+    ingest_window(perp, start=hour[0], end=hour[1], sources=sources, warehouse=cli_env, dataset=PERP_CANDLES,
+                  run_id="r-perp")
+    with cli_env.connect() as conn:
+        conn.execute("DELETE FROM perp_candles WHERE ts = '2024-03-01 10:30'")
+    output = " ".join(run("gaps", "--dataset", "perp_candles").output.split())
+    assert "Gaps of perp_candles" in output and "2024-03-01 10:30:00" in output
+    assert "1 gap(s), 1 missing candle(s): 1 not yet confirmed, 0 confirmed empty at every source" in output
+    assert CliRunner().invoke(main, ["gaps"]).output.splitlines()[-1] == (
+        "Error: no candles stored yet: gaps are unknown, not absent")  # spot candles, of which none are stored
+    revised = run("revisions", "--dataset", "perp_candles", "--symbol", "BTC/USDT:USDT")
+    assert "60 revision(s) of 1 symbol(s)" in revised.output and "r-perp" in revised.output
+    assert "Candle revisions of BTC/USDT:USDT" in " ".join(revised.output.split())
+    assert run("revisions").stdout.strip() == "no revisions recorded: no stored candle was changed"
+    for args, said in [
+        (["gaps", "--dataset", "perp_candles", "--symbol", "BTC/USDT"],
+         "Error: Invalid value for --dataset: BTC/USDT does not collect perp_candles; it collects: candles"),
+        (["revisions", "--dataset", "funding_rates"], "Error: Invalid value for --dataset: no configured symbol "
+                                                      f"collects funding_rates (see {config})"),
+        (["gaps", "--dataset", "funding"], "Error: Invalid value for '--dataset': 'funding' is not one of "),
+    ]:
+        result = CliRunner().invoke(main, args, terminal_width=400)
+        assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+        assert result.output.splitlines()[-1].startswith(said), result.output

@@ -332,6 +332,28 @@ def test_a_perpetual_collects_every_perpetual_dataset_unless_it_names_some(tmp_p
     ]
 
 
+def test_a_chain_that_serves_none_of_a_datasets_is_refused_in_one_line_naming_symbol_and_venues(tmp_path):
+    """Before, a perpetual taking Kraken and Coinbase from [defaults] loaded, and every run of it failed: the chain
+    leaves out venues with no perpetual market, so it was empty."""
+    spot_only = '[defaults]\nstart = "2024-01-01"\nsources = ["kraken", "coinbase"]\n[symbols]\n"BTC/USDT" = {}\n'
+    assert refusal(write(tmp_path, spot_only + '"ETH/USDT:USDT" = { datasets = ["funding_rates"] }\n')) == (
+        "[defaults].sources: ETH/USDT:USDT collects funding_rates, which no source of its chain serves (kraken, "
+        "coinbase have no USDⓈ-M perpetual market); add one of binance, okx, bybit")
+    assert refusal(write(tmp_path, BASE + '"BTC/USDT:USDT" = { sources = ["yahoo", "kraken"], datasets = '
+                                          '["perp_candles", "open_interest"] }\n')) == (
+        '[symbols."BTC/USDT:USDT"].sources: BTC/USDT:USDT collects perp_candles, open_interest, which no source of '
+        "its chain serves (kraken has no USDⓈ-M perpetual market); add one of binance, binance_archive, okx, bybit")
+    assert refusal(write(tmp_path, BASE + '"BTC/USDT:USDT" = { sources = ["okx"], datasets = ["premium_candles", '
+                                          '"mark_candles"] }\n')) == (
+        '[symbols."BTC/USDT:USDT"].sources: BTC/USDT:USDT collects premium_candles, which no source of its chain '
+        "serves (okx does not serve it); add one of binance, binance_archive, bybit")
+    # a chain some of whose venues have no perpetual market is fine while another serves each dataset: the spot
+    # pairs of [defaults] share it
+    shared = load_settings(write(tmp_path, spot_only.replace('"kraken"', '"binance", "kraken"') +
+                                 '"BTC/USDT:USDT" = {}\n'), env={})
+    assert [s.sources for s in shared.symbols] == [("binance", "kraken", "coinbase")] * 2
+
+
 def test_symbol_settings_built_in_code_carry_their_instrument_and_the_spot_default():
     symbol = SymbolSettings(symbol="S/USDT", timeframe="1m", start=datetime(2025, 1, 1, tzinfo=UTC),
                             sources=("binance",))
@@ -342,8 +364,8 @@ def test_symbol_settings_built_in_code_carry_their_instrument_and_the_spot_defau
 def test_the_shipped_configuration_collects_spot_candles_and_every_perpetual_dataset_of_two_perpetuals():
     settings = load_settings(DEFAULT_CONFIG, env={})
     assert {(s.instrument.market, s.datasets) for s in settings.symbols} == {
-        ("spot", ("candles",)), ("swap", ("perp_candles", "mark_candles", "index_candles", "premium_candles", "funding_rates",
-                                               "open_interest"))}
+        ("spot", ("candles",)), ("swap", ("perp_candles", "mark_candles", "index_candles", "premium_candles",
+                                          "funding_rates", "open_interest"))}
     assert [s.symbol for s in settings.symbols if s.instrument.market == "swap"] == ["BTC/USDT:USDT", "ETH/USDT:USDT"]
 
 

@@ -37,7 +37,8 @@ def coverage_metadata(frame: pl.DataFrame) -> dict:
     total = queries.Completeness.of(frame)
     metadata: dict = {"coverage": dg.MetadataValue.md(markdown_table(frame, _COLUMNS)),
                       "symbols": frame["symbol"].n_unique() if frame.height else 0,
-                      **asdict(total), "completeness_pct": total.pct, "summary": total.summary()}
+                      **asdict(total), "completeness_pct": total.pct,
+                      "summary": total.summary(queries.unit_of(frame))}
     if frame.height:
         metadata["until"] = dg.MetadataValue.timestamp(frame["until_ts"].max().replace(tzinfo=UTC).timestamp())
     for row in frame.iter_rows(named=True):

@@ -295,7 +295,8 @@ def _across_renames(symbol: SymbolSettings, parts: list[tuple[str, datetime, dat
         **total, missing=pl.concat([r.missing for r in reports]), filled=filled, stored=stored,
         source=", ".join(dict.fromkeys(r.source for r in reports)),
         requests=[q for r in reports for q in r.requests], failures=[f for r in reports for f in r.failures],
-        passed_over=[f for r in reports for f in r.passed_over], quote_notes=[n for r in reports for n in r.quote_notes],
+        passed_over=[f for r in reports for f in r.passed_over],
+        quote_notes=[n for r in reports for n in r.quote_notes],
         before_listing=reports[0].before_listing, delisted=reports[-1].delisted,
     )
 

@@ -1,12 +1,16 @@
-"""The gap-healing sensor: every minute, runs for the hourly partitions the warehouse lacks candles for.
+"""The gap-healing sensor: every minute, runs for the hourly partitions the warehouse lacks rows of a dataset for.
 
-The warehouse is the truth about completeness: an hour is incomplete when it holds fewer candles than the timeframe
-fits, counting the minutes every source confirmed empty (`known_gaps`) as held, and hours before the pair's listing
-(`symbols.listed_ts`) or after its delisting (`symbols.delisted_ts`) are not asked for at all (`queries.incomplete_ranges`); an hour's slots are the dataset's
-(`datasets.slots`: for spot candles, the configured timeframe's). That covers partitions never run,
-runs that failed, and rows lost afterwards alike. Hours still the hourly schedule's (closed less than
-`settle_minutes` ago) are left to it, and hours a queued or running run or a running backfill already covers are
-not asked for twice. An hour that stays incomplete is asked for again with a doubling back-off, and after
+The warehouse is the truth about completeness. For a dataset at fixed slots (candles, open interest) an hour is
+incomplete when it holds fewer rows than its slots (`datasets.slots`: for spot candles, the configured timeframe's),
+counting the slots every source confirmed empty (`known_gaps`) as held (`queries.incomplete_ranges`). For funding,
+whose events come at intervals the venue states per instrument, an hour is incomplete when it holds an event due on
+the instrument's interval timeline that is neither stored nor confirmed empty, and an hour with none due is
+complete; before an instrument's first stored event its interval is not known, so that whole span is asked for, in
+ranges as for an empty warehouse (`queries.incomplete_event_ranges`). Hours before the pair's listing
+(`symbols.listed_ts`) or after its delisting (`symbols.delisted_ts`) are not asked for at all. That covers
+partitions never run, runs that failed, and rows lost afterwards alike. Hours still the hourly schedule's (closed
+less than `settle_minutes` ago) are left to it, and hours a queued or running run or a running backfill already
+covers are not asked for twice. An hour that stays incomplete is asked for again with a doubling back-off, and after
 `max_attempts` it is reported (an observation on the asset and a warning in the tick's log) and left alone.
 """
 
@@ -42,12 +46,9 @@ def series_id(symbol: SymbolSettings, dataset: Dataset) -> str:
 
 
 def build_healing_sensor(settings: Settings) -> dg.SensorDefinition:
-    """`candles_healing` over every asset of every dataset counted in fixed slots (not funding: see below), running
-    by default unless `[healing] enabled = false`; each dataset's hours are counted at its own slots."""
-    # Funding events come at the venue's own intervals, which hourly row counts cannot judge: the hourly schedule
-    # fetches them and their gaps are reported, but healing them waits for an event-based plan (issue 10).
-    collected = [(s, DATASETS[name]) for s in settings.symbols for name in s.datasets
-                 if not DATASETS[name].cadence.venue_interval]
+    """`candles_healing` over every asset of every dataset, running by default unless `[healing] enabled = false`;
+    each dataset's hours are judged at its own cadence (see the module docstring)."""
+    collected = [(s, DATASETS[name]) for s in settings.symbols for name in s.datasets]
     symbols = {series_id(s, d): s for s, d in collected}
     keys = {series_id(s, d): candle_key(s, d) for s, d in collected}
     healing = settings.healing
@@ -95,10 +96,14 @@ def _incomplete_series(collected: list[tuple[SymbolSettings, Dataset]], warehous
 
 def _incomplete_ranges(symbols: tuple[SymbolSettings, ...], warehouse: WarehouseResource, *,
                        until: datetime, dataset: Dataset) -> dict[str, list[HourRange]]:
-    """Per symbol, the ranges of hours holding fewer of the dataset's rows than its slots from its start up to
-    `until`, in one query for all symbols; the whole span before the warehouse exists."""
+    """Per symbol, the ranges of incomplete hours of the dataset from its start up to `until`, in one query for all
+    symbols: hours holding fewer rows than its slots, or for the venue's own intervals (funding) hours missing a due
+    event and the span before the first stored one; the whole span before the warehouse exists."""
     try:
         with warehouse.connect(read_only=True) as conn:
+            if dataset.cadence.venue_interval:
+                return queries.incomplete_event_ranges(conn, [(s.symbol, s.start) for s in symbols], until=until,
+                                                       dataset=dataset)
             return queries.incomplete_ranges(
                 conn, [(s.symbol, s.start, slots_per_hour(dataset, s.timeframe_ms)) for s in symbols],
                 until=until, dataset=dataset)

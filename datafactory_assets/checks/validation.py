@@ -16,14 +16,17 @@ IMPLAUSIBLE_FACTOR = 10.0
 
 @dataclass(frozen=True)
 class Violation:
-    """One broken rule: how many candles break it and the open time of the first."""
+    """One broken rule: how many candles break it and the open time of the first; `detail` says more of the first
+    where its rule needs it (the cap a funding rate broke and who stated it)."""
 
     rule: str
     count: int
     first_ts: datetime | None
+    detail: str = ""
 
     def __str__(self) -> str:
-        return f"{self.rule}: {self.count} candle(s), first at {self.first_ts}"
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.rule}: {self.count} candle(s), first at {self.first_ts}{detail}"
 
 
 def validate_candles(frame: pl.DataFrame, *, start: datetime, end: datetime, timeframe_ms: int,

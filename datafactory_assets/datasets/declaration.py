@@ -84,8 +84,8 @@ class Dataset:
     what its ccxt call returns into `schema`, once, at the source's edge (ccxt's OHLCV rows unless told: most
     datasets are candles of some price); `checks` names the asset checks its assets carry and report (name -> what
     it checks, as the UI shows it; none unless told); `description` says what one partition of an asset holds, with
-    `{timeframe}` and `{symbol}` filled in per asset; `unit` what its rows are where they are counted (the gaps
-    check's `missing_<unit>`): candles unless told.
+    `{timeframe}` and `{symbol}` filled in per asset; `unit` what a person calls one row ("candle", "funding
+    event"), so that what counts rows (`datafactory status`, `gaps`, `revisions`) says what it counted.
 
     Rows are written one instrument at a time over a window of `ts`, so the keys hold `symbol` and `ts`; a revision
     tells what a source changed, so the frame carries `source`.
@@ -106,7 +106,7 @@ class Dataset:
     view_prefix: str | None = None
     from_rows: FrameBuilder = candles_from_rows
     checks: Mapping[str, str] = field(default_factory=dict)
-    unit: str = "candles"
+    unit: str = "candle"
 
     def __post_init__(self) -> None:
         problems = [f"{column} is not a column of its schema" for column in

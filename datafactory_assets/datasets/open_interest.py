@@ -88,6 +88,6 @@ OPEN_INTEREST = Dataset(
                     "grid inside the partition window, no duplicates.",
         GAPS: "Count and ranges of missing 5-minute open interest rows in the materialized partitions.",
     },
-    unit="rows",
     description="5m open interest of {symbol} (base and quote amounts) stamped in the partition's hour.",
+    unit="open-interest reading",
 )

@@ -18,7 +18,11 @@ market-data/rest-api/...):
   ascending; without startTime and endTime the most recent `limit` events.
 - Get Funding Rate Info: only "symbols that had FundingRateCap / FundingRateFloor / fundingIntervalHours
   adjustment", as `{"symbol","adjustedFundingRateCap","adjustedFundingRateFloor","fundingIntervalHours",
-  "disclaimer"}` (the shape ccxt's binance.ts quotes for BLZUSDT).
+  "disclaimer"}` (the shape ccxt's binance.ts quotes for BLZUSDT), caps with 8 decimals. An instrument not listed
+  funds every 8 hours at its default cap, which Binance states nowhere public: 0.75 x the maintenance margin rate
+  of its first leverage bracket (USDⓈ-M FAQ "Introduction to Binance Futures Funding Rates"; the brackets come from
+  the signed `GET /fapi/v1/leverageBracket`). So BTCUSDT, never adjusted here, is not listed, and ETHUSDT, whose
+  interval and cap changed (`perp_series.FUNDING_TERMS`), is, with the terms in force now.
 - Open Interest Statistics: periods 5m to 1d, limit default 30, max 500, "If startTime and endTime are not sent, the
   most recent data is returned. Only the data of the latest 30 days is available"; a window reaching further back is
   refused server-side (ccxt maintainers on ccxt #23712: "any `since` older than that is refused"), here with

@@ -182,7 +182,8 @@ class BybitVenue(Venue):
         start, end = _integer(query, "startTime"), _integer(query, "endTime")
         if start is not None and end is None:
             raise BadParameter("params error: startTime needs endTime")
-        result = bybit_linear.funding_history(self.store, symbol, start=start, end=end, limit=limit, now_ms=request.now_ms)
+        result = bybit_linear.funding_history(self.store, symbol, start=start, end=end, limit=limit,
+                                              now_ms=request.now_ms)
         return _raw_ok(result, request.now_ms)
 
     def _open_interest(self, request: Request) -> Response:

@@ -7,7 +7,9 @@ answered as Bybit's v5 docs (github.com/bybit-exchange/docs, docs/v5/market/*.md
   [1, 1000], default 500, "use `cursor` for pagination"; entries as its linear example (`contractType`
   LinearPerpetual, `launchTime`, `fundingInterval` in minutes, `upperFundingRate`/`lowerFundingRate`, ...). The
   `fundingInterval` is the one in force now (`perp_series.terms_at`), so an instrument whose interval changed
-  shows its new one, as Bybit's does.
+  shows its new one, as Bybit's does; so are its caps `upperFundingRate`/`lowerFundingRate` ("Upper limit of
+  funding date" / "Lower limit of funding date", sic; strings, "0.00375"/"-0.00375" in the BTCUSDT example), the
+  only place Bybit states them; ccxt keeps them in the market's `info`.
 - `fetch_funding_rate_history` -> `GET /v5/market/funding/history?category=linear&symbol=BTCUSDT&limit=...
   [&startTime&endTime]` (history-fund-rate.mdx): `limit` [1, 200], default 200; "Passing only `startTime` returns an
   error" (the docs do not quote it: here retCode 10001 like every Bybit parameter error); only `endTime`: the 200

@@ -8,6 +8,9 @@ Every kind works for every venue: error kinds use the venue's own error shape, a
 the page the store selects and let the venue render it (`Venue.with_store`), so the body is in the venue's dialect
 with every derived field (close times, cursors) consistent with the altered candles.
 
+`rate:VALUE` (e.g. `okx:rate:0.01`) serves every funding event of the venue's funding-history pages at the rate
+VALUE, candles untouched: a venue serving rates beyond the cap it states, which a venue that clamps never does.
+
 `barrier:SYMBOL,SYMBOL[,...][:SECONDS]` (the venue's own spelling, e.g. `binance:barrier:BTCUSDT,ETHUSDT`) holds each
 data request for one of the symbols until a request for every one of them has arrived, then answers normally; a
 request still alone after SECONDS gets the venue's 503. Clients that fetch the symbols one after another therefore
@@ -155,6 +158,13 @@ class Barrier:
             return self._changed.wait_for(lambda: self._arrived >= self.symbols, timeout=self.wait_s)
 
 
+def _check_rate(args: tuple[str, ...]) -> None:
+    what = "the funding rate to serve, from -1 to 1 (e.g. 0.01)"
+    if not args:
+        raise ValueError(f"this kind takes one argument, {what}")
+    _number(args, low=-1, high=1, what=what)
+
+
 def _check_barrier(args: tuple[str, ...]) -> None:
     symbols = args[0].split(",") if args else []
     if not 1 <= len(args) <= 2 or len(set(symbols)) < 2 or not all(symbols):
@@ -234,6 +244,13 @@ def _spike(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(high=pl.when(middle).then(pl.max_horizontal("high", "close")).otherwise(pl.col("high")))
 
 
+def _rate(fault: Fault, frame: pl.DataFrame) -> pl.DataFrame:
+    """Every funding event at the rate the fault names; pages that are not funding events pass unchanged."""
+    if "rate" not in frame.columns:
+        return frame
+    return frame.with_columns(rate=pl.lit(float(fault.args[0])))
+
+
 KINDS: dict[str, FaultKind] = {
     "status": FaultKind(_check_status, _status),
     "garbage": FaultKind(_no_args, _garbage),
@@ -244,6 +261,7 @@ KINDS: dict[str, FaultKind] = {
     "shuffle": FaultKind(_no_args, _altering(_shuffle)),
     "holes": FaultKind(_check_fraction, _altering(_holes)),
     "spike": FaultKind(_no_args, _altering(_spike)),
+    "rate": FaultKind(_check_rate, _altering(_rate)),
     "barrier": FaultKind(_check_barrier, _barrier, state=Barrier),
 }
 

@@ -15,7 +15,8 @@ serve a swap's trade candles by its instId (`BTC-USDT-SWAP`), as nine strings wh
 most 100 a request (docs-v5 #public-data-rest-api-get-mark-price-candlesticks and -get-index-candlesticks: "The
 maximum is 100"; ccxt: "only 100 if 'mark' or 'index'"); the recent ones, like `candles`, only "the latest 1,440 data
 entries", the history ones "from recent years" (all of it here). Rate limits per 2 s: 20 for mark and index candles
-and history-mark, 10 for history-index, funding history and open interest, so they weigh 2 and 4 of the 40.
+and history-mark, 10 for history-index, funding history and open interest, so they weigh 2 and 4 of the 40; 20 for
+the current funding rate (docs-v5 "Get funding rate": "Rate Limit: 20 requests per 2 seconds"), weighing 2.
 """
 
 from __future__ import annotations
@@ -70,14 +71,15 @@ class OkxError(Exception):
 
 
 class OkxVenue(Venue):
-    """`/api/v5/public/time` and `/instruments`; spot and swap candles, swap mark and index candles, funding-rate and
-    open-interest history."""
+    """`/api/v5/public/time` and `/instruments`; spot and swap candles, swap mark and index candles, the current
+    funding rate, funding-rate and open-interest history."""
 
     id = "okx"
     # Per IP: 40 recent-candle requests per 2 s, 20 or 10 for the others (so they weigh 2 or 4); OKX never bans.
     rate_budget = RateBudget(40, window_s=2, weights={
         HISTORY_CANDLES: 2, INSTRUMENTS: 2, MARK_CANDLES: 2, HISTORY_MARK_CANDLES: 2, INDEX_CANDLES: 2,
-        HISTORY_INDEX_CANDLES: 4, okx_swap.FUNDING_HISTORY: 4, okx_swap.OPEN_INTEREST_HISTORY: 4})
+        HISTORY_INDEX_CANDLES: 4, okx_swap.FUNDING_HISTORY: 4, okx_swap.FUNDING_RATE: 2,
+        okx_swap.OPEN_INTEREST_HISTORY: 4})
 
     def __init__(self, store):
         super().__init__(store)
@@ -102,6 +104,8 @@ class OkxVenue(Venue):
                 return self._candles(request)
             if request.path == okx_swap.FUNDING_HISTORY:
                 return self._funding(request)
+            if request.path == okx_swap.FUNDING_RATE:
+                return okx_swap.funding_rate(self.store, self._swap(request.query), now_ms=request.now_ms)
             if request.path == okx_swap.OPEN_INTEREST_HISTORY:
                 return self._open_interest(request)
         except OkxError as exc:

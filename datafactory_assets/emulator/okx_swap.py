@@ -12,6 +12,15 @@ What ccxt 4.5's `okx` calls for `BTC/USDT:USDT` (python/ccxt/okx.py; candle endp
   with `instType, instId, formulaType, fundingRate` (the predicted rate), `realizedRate` (the actual one),
   `fundingTime, method`. ccxt reads `realizedRate` as the rate, so that field carries `perp_series`'s rate; OKX
   gives no mark price with it. Depth here: 90 days back from now (the docs' "3 months"), nothing older.
+- `fetch_funding_rate` (and `fetch_funding_interval`) -> `GET /api/v5/public/funding-rate?instId=...`: the current
+  period, one entry per instrument (docs-v5 #public-data-rest-api-get-funding-rate, the URL ccxt's okx.py cites),
+  with the instrument's bounds `maxFundingRate`/`minFundingRate` ("0.00375"/"-0.00375" for BTC-USDT-SWAP in a
+  recorded OKX `funding-rate` message: the same fields as the REST answer, `formulaType, fundingRate, fundingTime,
+  impactValue, instId, instType, interestRate, maxFundingRate, method, minFundingRate, nextFundingRate,
+  nextFundingTime, premium, prevFundingTime, settFundingRate, settState, ts`). `fundingTime` is the next scheduled
+  settlement, `nextFundingTime` one interval later (ccxt reads their difference as the interval), `prevFundingTime`
+  the last settled one; the bounds are `perp_series`'s cap in force now. The emulator predicts nothing: the current
+  period's `fundingRate` is the last settled rate (`settFundingRate`) and `nextFundingRate` is empty, as OKX sends it.
 - `fetch_open_interest_history(symbol, "5m", since, limit)` -> `GET /api/v5/rubik/stat/contracts/open-interest-history
   ?instId=...&period=5m&begin=since-1&end=...[&limit]`. OKX (docs-v5 #trading-statistics-rest-api-get-contract-open-
   interest-history): "This endpoint can retrieve the latest 1,440 data entries" per period (five days at 5m),
@@ -26,6 +35,8 @@ emulator's faults reach them as they reach candles. Funding events are stamped a
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import polars as pl
 
@@ -36,6 +47,7 @@ from datafactory_assets.emulator.scheduled_funding import newest_events
 from datafactory_assets.emulator.venue import Response
 
 FUNDING_HISTORY = "/api/v5/public/funding-rate-history"
+FUNDING_RATE = "/api/v5/public/funding-rate"
 OPEN_INTEREST_HISTORY = "/api/v5/rubik/stat/contracts/open-interest-history"
 MAX_LIMIT = 100
 FUNDING_DEPTH_MS = 90 * 86_400_000  # "the last 3 months"
@@ -90,6 +102,25 @@ def funding_history(store, symbol: str, *, before: int | None, after: int | None
         rate, b'"}',
     ])
     return Response(status=200, body=b'{"code":"0","msg":"","data":' + rows + b"}")
+
+
+def funding_rate(store, symbol: str, *, now_ms: int) -> Response:
+    """The one-entry answer of `/public/funding-rate`: the current period of `symbol` and its bounds."""
+    terms = perp_series.terms_at(symbol, now_ms)
+    step = terms.interval_hours * perp_series.HOUR_MS
+    upcoming = (now_ms // step + 1) * step
+    following = upcoming + perp_series.terms_at(symbol, upcoming).interval_hours * perp_series.HOUR_MS
+    settled = newest_events(store, symbol, first_ms=0, last_ms=None, limit=1, now_ms=now_ms)
+    rate = f"{settled['rate'][0]:.8f}" if settled.height else ""
+    premium = perp_series.premium(symbol, np.array([now_ms], dtype=np.int64))[0]
+    return Response(status=200, body=json.dumps({"code": "0", "msg": "", "data": [{
+        "formulaType": "withRate", "fundingRate": rate, "fundingTime": str(upcoming), "impactValue": "20000",
+        "instId": swap_id(symbol), "instType": "SWAP", "interestRate": f"{perp_series.INTEREST_PER_8H:g}",
+        "maxFundingRate": f"{terms.cap:g}", "method": "current_period", "minFundingRate": f"{-terms.cap:g}",
+        "nextFundingRate": "", "nextFundingTime": str(following), "premium": f"{premium:.8f}",
+        "prevFundingTime": str(settled["open_ms"][0]) if settled.height else "", "settFundingRate": rate,
+        "settState": "settled", "ts": str(now_ms),
+    }]}, separators=(",", ":")).encode())
 
 
 def open_interest_history(store, symbol: str, *, period: str, begin: int | None, end: int | None, limit: int,

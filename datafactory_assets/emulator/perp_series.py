@@ -17,9 +17,13 @@ whose price path (`candles.price_path`) everything here follows:
 - open interest every 5 minutes: a positive amount in base currency (3 decimals, as Binance's `sumOpenInterest`)
   and its value in quote currency at the mark price, plus the four long/short ratios of Binance's metrics files.
 
-Funding intervals are a per-instrument timeline (`FUNDING_TERMS`): most instruments fund every 8 hours from their
-listing; `INTERVAL_CHANGE` names one whose interval changes from 8 h to 4 h at a fixed date, as Binance moved many
-symbols to 4 h (freqtrade #12583). Events fall on multiples of the interval since the epoch (00:00, 08:00, 16:00 UTC).
+Funding intervals and caps are a per-instrument timeline (`FUNDING_TERMS`): most instruments fund every 8 hours
+from their listing, capped at +-`DEFAULT_CAP`; `INTERVAL_CHANGE` names one whose interval changes from 8 h to 4 h at
+a fixed date, as Binance moved many symbols to 4 h (freqtrade #12583), its cap widened to +-2 % with it (Binance's
+fundingInfo lists such pairs, e.g. LPTUSDT `"adjustedFundingRateCap":"0.02000000"` with `"fundingIntervalHours":4`).
+Every venue states the terms in force now, and the emulator's three venues state these same caps (the real ones
+differ per venue: OKX and Bybit list BTC's at +-0.375 %). Events fall on multiples of the interval
+since the epoch (00:00, 08:00, 16:00 UTC).
 
 A real quirk reproduced: Binance's `fundingTime` is the settlement's own timestamp, mostly on the hour but at times
 a few milliseconds past it (a saved live answer in a public project's tests holds ETHUSDT `"fundingTime":
@@ -53,6 +57,7 @@ PERP_LISTED_SINCE_MS = 1_568_073_600_000  # 2019-09-10T00:00Z, the emulator's ch
 INTEREST_PER_8H = 0.0001
 PREMIUM_CLAMP = 0.0005
 DEFAULT_CAP = 0.003  # 0.75 x the 0.4 % maintenance margin of Binance's first BTCUSDT bracket
+ADJUSTED_CAP = 0.02
 MARK_DECIMALS = PREMIUM_DECIMALS = RATE_DECIMALS = 8  # Binance sends mark, index, premium and rates with 8 decimals
 MAX_FUNDING_LAG_MS = 5
 OPEN_INTEREST_DECIMALS = 3
@@ -75,7 +80,7 @@ class FundingTerms:
 
 INTERVAL_CHANGE = ("ETH/USDT:USDT", 1_736_899_200_000)  # 8 h until 2025-01-15T00:00Z, 4 h from then on
 FUNDING_TERMS: dict[str, tuple[FundingTerms, ...]] = {
-    INTERVAL_CHANGE[0]: (FundingTerms(0, 8), FundingTerms(INTERVAL_CHANGE[1], 4)),
+    INTERVAL_CHANGE[0]: (FundingTerms(0, 8), FundingTerms(INTERVAL_CHANGE[1], 4, cap=ADJUSTED_CAP)),
 }
 
 

@@ -3,7 +3,9 @@
 The store selects funding events by Binance's `fundingTime`, which may be a few milliseconds past the scheduled
 time (`perp_series.MAX_FUNDING_LAG_MS`). OKX's `fundingTime` and Bybit's `fundingRateTimestamp` are whole hours in
 their recorded answers (OKX docs-v5 "Get funding rate history" example, Bybit docs/v5/market/history-fund-rate.mdx
-example `1672041600000`), so their pages select by the scheduled time (`open_ms`), which bounds and cursors name.
+example `1672041600000`), so their pages select by the scheduled time (`open_ms`), which bounds and cursors name;
+so does OKX's current funding rate (`okx_swap.funding_rate`), whose `prevFundingTime` and `settFundingRate` are the
+last settled event's.
 """
 
 from __future__ import annotations

@@ -52,8 +52,9 @@ class CandleStore:
         malformed = [symbol for symbol in self.symbols if not CANONICAL_SYMBOL.match(symbol)]
         if malformed:
             raise ValueError(f"symbols must be canonical BASE/QUOTE such as 'BTC/USDT', got {malformed}")
-        self.listing: tuple[Listed, ...] = (binance_market(self.symbols) if realistic_market
-                                            else tuple(Listed(symbol, status_of(symbol), 0.0) for symbol in self.symbols))
+        self.listing: tuple[Listed, ...] = (
+            binance_market(self.symbols) if realistic_market
+            else tuple(Listed(symbol, status_of(symbol), 0.0) for symbol in self.symbols))
 
     def price_decimals(self, symbol: str) -> int:
         """Decimals of the price tick; recorded files may hold anything, so they get the finest tick."""

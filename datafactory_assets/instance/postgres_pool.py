@@ -6,13 +6,13 @@ range run made 69 connections that way; each costs the run worker about 4.5 ms (
 server a process fork and its own SCRAM, 0.31 s of server CPU per run, together about 0.8 ms per partition. Only the
 webserver keeps a connection (`optimize_for_webserver`, one per storage).
 
-`PooledEngine` gives a storage the webserver's kind of engine in every process (run workers, the daemon, the CLI):
-one connection kept per storage and process (up to three per process), more opened for concurrent threads and closed when
+`PooledEngine` gives a storage the webserver's kind of engine in every process (run workers, the daemon, the CLI): one
+connection kept per storage and process (up to three per process), more opened for concurrent threads and closed when
 returned (`max_overflow=-1`: never waits for one, as NullPool never did), checked with a ping before each use so a
-restarted server or a dropped idle connection costs a reconnect instead of a failed statement, and replaced after
-an hour. A connection is never used by a process other than the one that opened it: the connection that a forked
-child inherits is discarded at its first checkout (SQLAlchemy's recipe for pools and `os.fork`). The webserver still
-gets Dagster's own engine and statement timeout (`optimize_for_webserver` replaces this one).
+restarted server or a dropped idle connection costs a reconnect instead of a failed statement, and replaced after an
+hour. A connection is never used by a process other than the one that opened it: the connection that a forked child
+inherits is discarded at its first checkout (SQLAlchemy's recipe for pools and `os.fork`). The webserver still gets
+Dagster's own engine and statement timeout (`optimize_for_webserver` replaces this one).
 
 Dagster has no setting for the pool; this module replaces the storages' `_engine` attribute (which every Dagster
 method reads) after Dagster's constructor built it, and is the only place that does.

@@ -180,7 +180,8 @@ class BinanceArchiveSource:
     def _read(self, file: ArchiveFile, *, symbol: str, run, weight: int, requests_made: list[RequestRecord],
               window: tuple[datetime, datetime]) -> pl.DataFrame | None:
         """The file's candles, from the cache or downloaded and verified (then cached); None when not published."""
-        body = self.cache.get(file.name) if self.cache else None
+        key = file.path.lstrip("/")  # the name alone is the same for a spot and a futures file: see `file_cache`
+        body = self.cache.get(key) if self.cache else None
         if body is not None:
             return parse_file(body, file=file, symbol=symbol, source=self.name)
         fetched = run(lambda: self._download(file, symbol=symbol, requests_made=requests_made, window=window),
@@ -189,7 +190,7 @@ class BinanceArchiveSource:
             return None
         body, frame = fetched
         if self.cache:
-            self.cache.put(file.name, body)
+            self.cache.put(key, body)
         return frame
 
     def _download(self, file: ArchiveFile, *, symbol: str, requests_made: list[RequestRecord],

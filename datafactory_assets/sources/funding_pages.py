@@ -1,15 +1,17 @@
 """A window of funding events from a ccxt venue, with the schedule around it that tells each event's interval.
 
-Funding events come at the instrument's own interval, not on a timeframe grid, so they are paged by time: ask
-[from, until] with the venue's row limit, and where a full page leaves part of the span unseen (Binance pages
-oldest first, OKX and Bybit newest first: `NEWEST_FIRST`), ask that part next. The window is widened by `MARGIN` on both sides
-(clipped at now): an hourly window holds at most one event, and the interval is read from the spacing of the events
-around it (`datasets.funding_intervals`), so the answer must show two spacings on each side even at 8 hours. One
-Binance page holds 1000 events, so the margin costs no request there; at OKX (100 a page) a day of 1 h events with
-its margins is one page. Only the window's own part of each request is logged (`coverage` counts it as asked).
+Funding events come at the instrument's own interval, not on a timeframe grid, so they are paged by time: ask [from,
+until] with the venue's row limit, and where a full page leaves part of the span unseen (Binance pages oldest first, OKX
+and Bybit newest first: `NEWEST_FIRST`), ask that part next. The window is widened by `MARGIN` on both sides (clipped at
+now): an hourly window holds at most one event, and the interval is read from the spacing of the events around it
+(`datasets.funding_intervals`), so the answer must show two spacings on each side even at 8 hours. One Binance page
+holds 1000 events, so the margin costs no request there; at OKX (100 a page) a day of 1 h events with its margins is one
+page. Only the window's own part of each request is logged (`coverage` counts it as asked).
 
 ccxt's `fetch_funding_rate_history(symbol, since, limit, params)` sends `until` as Binance's and Bybit's `endTime`;
-OKX's takes only `before` from `since`, so our end goes as OKX's own exclusive `after` (`UNTIL`).
+OKX's takes only `before` from `since`, so our end goes as OKX's own exclusive `after` (`UNTIL`). With an answer
+holding events, the venue's stated terms are read too (`funding_terms`: the interval in force now and the caps every
+event is validated against).
 """
 
 from __future__ import annotations
@@ -20,11 +22,10 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from datafactory_assets.datasets import Dataset
-from datafactory_assets.datasets.funding_intervals import DEFAULT_INTERVAL_MS
 from datafactory_assets.sources.base import FetchResult, RequestRecord, epoch_ms, naive_utc, recorded, runner
+from datafactory_assets.sources.funding_terms import stated_terms
 
 MARGIN = timedelta(hours=24)
-HOUR_MS = 3_600_000
 _HALF_HOUR_MS = 1_800_000  # events are an hour apart at least: a part of a span shorter than this holds none unseen
 # Venues whose page of a span is its newest `limit` events (OKX and Bybit, as their docs say); Binance's is the
 # oldest from `startTime`.
@@ -61,33 +62,12 @@ def fetch_funding_range(source, symbol: str, *, start: datetime, end: datetime, 
         if hasattr(exc, "requests"):
             exc.requests = within(requests, start_ms, end_ms)
         raise
-    stated = STATED.get(source.name)
+    terms = stated_terms(source, symbol, run) if rows else None
     answer = dataset.from_rows([rows[stamp] for stamp in sorted(rows)], symbol=symbol, source=source.name,
-                               stated_ms=stated(source, symbol, run) if stated and rows else None)
+                               terms=terms)
     frame = answer.filter(pl.col("ts").is_between(naive_utc(start_ms), naive_utc(end_ms), closed="left"))
     vouched = [] if answer.is_empty() else [(answer["ts"].min(), answer["ts"].max())]
     return FetchResult(frame=frame.sort("ts"), requests=within(requests, start_ms, end_ms), vouched=vouched)
-
-
-def _binance_stated(source, symbol: str, run) -> int:
-    """Binance's fundingInfo lists only "symbols that had FundingRateCap / FundingRateFloor / fundingIntervalHours
-    adjustment" (USDⓈ-M docs, Get Funding Rate Info), each with the interval in force now; every other instrument
-    funds at the default 8 hours. One request (ccxt's `fetch_funding_intervals`) for every instrument."""
-    stated = run(lambda: source._call(source.exchange.fetch_funding_intervals, about=symbol), weight=1)
-    interval = (stated.get(symbol) or {}).get("interval")
-    return int(interval.removesuffix("h")) * HOUR_MS if interval else DEFAULT_INTERVAL_MS
-
-
-def _bybit_stated(source, symbol: str, run) -> int | None:
-    """Bybit's instruments-info names each linear contract's `fundingInterval` in minutes, in the market list ccxt
-    loaded already: no request."""
-    minutes = source.exchange.market(symbol)["info"].get("fundingInterval")
-    return int(minutes) * 60_000 if minutes else None
-
-
-# The interval a venue states is in force now, per venue (OKX's is its current funding-rate call, not asked: the
-# spacing of its schedule tells the same).
-STATED: dict[str, Callable] = {"binance": _binance_stated, "bybit": _bybit_stated}
 
 
 def _page(source, symbol: str, *, endpoint, first: int, last: int, bound: Callable, requests: list,

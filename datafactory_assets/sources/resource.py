@@ -22,7 +22,7 @@ from datafactory_assets.sources.binance_archive import BinanceArchiveSource
 from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.coingecko_source import CoinGeckoReference
 from datafactory_assets.sources.file_cache import FileCache
-from datafactory_assets.sources.venues import MARKETS, budget_key, market_budget, quirks
+from datafactory_assets.sources.venues import budget_key, market_budget, quirks, reaches
 from datafactory_assets.sources.yahoo_source import YahooCandleSource
 
 
@@ -119,9 +119,10 @@ class SourcesResource(dg.ConfigurableResource):
 
     def chain(self, names: Sequence[str], *, validate: Callable, dataset: Dataset = SPOT_CANDLES) -> FailoverChain:
         """The named sources, each behind its guard and reaching the dataset's market, asked in order for rows of
-        `dataset`. A ccxt venue with no market of that type here (Kraken and Coinbase have no perpetuals in
-        `venues.MARKETS`) is left out, so that a perpetual can share the default chain with spot pairs."""
-        reaching = [n for n in names if n not in MARKETS or dataset.market in MARKETS[n]]
+        `dataset`. A ccxt venue with no market of that type here (`venues.reaches`: Kraken and Coinbase have no
+        perpetuals) is left out, so that a perpetual can share the default chain with spot pairs; settings refuse
+        a chain left with no source of some dataset it collects (`settings_models.ServingChain`)."""
+        reaching = [n for n in names if reaches(n, dataset.market)]
         return FailoverChain([ChainMember(self.client(n, dataset.market), self.guard(n, dataset.market))
                               for n in reaching],
                              validate=validate, dataset=dataset)

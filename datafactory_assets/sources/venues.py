@@ -114,6 +114,13 @@ def venue_market(venue: str, market: str) -> VenueMarket:
         raise ValueError(f"{venue} has no {market} market here; venues that have one: {serving}") from None
 
 
+def reaches(venue: str, market: str) -> bool:
+    """Whether `venue` can be asked for `market`'s data: a ccxt venue only for the market types it has in `MARKETS`
+    (Kraken and Coinbase: spot only); a source without ccxt markets (the archive, Yahoo) for any, leaving what it
+    serves to each dataset's endpoints."""
+    return venue not in MARKETS or market in MARKETS[venue]
+
+
 def budget_key(venue: str, market: str) -> str:
     """The name `venue`'s `market` is budgeted and guarded under (limiter and breaker): its ccxt class where that
     market keeps a budget of its own (`binanceusdm`: Binance's spot limits, bans and outages say nothing of it),

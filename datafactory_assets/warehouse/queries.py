@@ -73,13 +73,22 @@ class Completeness:
         held = self.rows + self.confirmed_empty
         return min(round(100.0 * held / self.expected, 4), 100.0) if self.expected else 100.0
 
-    def summary(self) -> str:
-        """One line with every state, so a reader sees what the percentage leaves out and why. An incomplete history
-        never reads 100.0%: 240 candles short of 4,054,080 did, rounded; it reads 99.9%."""
+    def summary(self, unit: str = SPOT_CANDLES.unit) -> str:
+        """One line with every state, so a reader sees what the percentage leaves out and why, counted in `unit`
+        (the dataset's: `Dataset.unit`). An incomplete history never reads 100.0%: 240 candles short of 4,054,080
+        did, rounded; it reads 99.9%."""
         shown = min(self.pct, 99.9) if self.rows + self.confirmed_empty < self.expected else self.pct
-        return (f"{shown:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} candle(s) held "
+        return (f"{shown:.1f}% complete: {self.rows + self.confirmed_empty:,} of {self.expected:,} {unit}(s) held "
                 f"({self.rows:,} stored, {self.confirmed_empty:,} confirmed empty), {self.missing:,} missing (asked, "
                 f"not served), {self.not_fetched:,} not yet fetched")
+
+
+def unit_of(frame: pl.DataFrame) -> str:
+    """What a `Completeness` of these `coverage_of_every_dataset` rows counts: their dataset's unit
+    (`Dataset.unit`: candles, funding events, ...), or rows when they are several datasets' (a whole fill's funding
+    events and open-interest readings are not candles)."""
+    names = set(frame["dataset"]) or {SPOT_CANDLES.name}
+    return DATASETS[names.pop()].unit if len(names) == 1 else "row"
 
 
 def source_health(conn: duckdb.DuckDBPyConnection) -> pl.DataFrame:
@@ -106,13 +115,24 @@ def gaps(conn: duckdb.DuckDBPyConnection, symbol: str | None = None, *,
     return conn.sql(f"SELECT * FROM {view} WHERE symbol = ? ORDER BY first_missing", params=[symbol]).pl()
 
 
+# Each asked symbol's span for healing: from its start, or its listing's hour when later, to `until`, or the end of
+# its delisting's hour when earlier (the `asked` CTE before it holds symbol and start).
+_WANTED = """wanted AS (
+            SELECT a.* EXCLUDE (start), s.listed_ts, s.delisted_ts,
+                   greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start,
+                   least($until, coalesce(time_bucket(INTERVAL 1 HOUR, s.delisted_ts - INTERVAL 1 MICROSECOND)
+                                          + INTERVAL 1 HOUR, $until)) AS until
+            FROM asked a LEFT JOIN symbols s USING (symbol)
+        )"""
+
+
 def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[str, datetime, int]], *,
                       until: datetime, dataset: Dataset = SPOT_CANDLES) -> dict[str, list[tuple[datetime, datetime]]]:
     """Per symbol of `symbols` (symbol, start, rows of the dataset a complete hour holds: `slots.slots_per_hour`),
-    the ranges `[first, stop)` of hours
-    in [start, until) holding fewer candles once confirmed holes are counted as held: missing, failed or cut short,
-    and still worth asking a source for. Hours before the pair's listing (`symbols.listed_ts`, when a run found the
-    pair began after `start`) and after its delisting (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
+    the ranges `[first, stop)` of hours in [start, until) holding fewer candles once confirmed holes are counted as
+    held: missing, failed or cut short, and still worth asking a source for. Hours before the pair's listing
+    (`symbols.listed_ts`, when a run found the pair began after `start`) and after its delisting
+    (`symbols.delisted_ts`) are never asked for. Naive UTC hour starts, oldest first; every symbol has an entry.
 
     One query for the whole universe: complete hours are grouped into islands (consecutive hours), and the gaps
     between islands, before the first and after the last, are the answer, so no hour is listed one by one."""
@@ -124,13 +144,7 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         f"""
         WITH asked AS (
             SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start, unnest($per_hour) AS per_hour
-        ), wanted AS (
-            SELECT a.symbol, a.per_hour, s.listed_ts, s.delisted_ts,
-                   greatest(a.start, coalesce(time_bucket(INTERVAL 1 HOUR, s.listed_ts), a.start)) AS start,
-                   least($until, coalesce(time_bucket(INTERVAL 1 HOUR, s.delisted_ts - INTERVAL 1 MICROSECOND)
-                                          + INTERVAL 1 HOUR, $until)) AS until
-            FROM asked a LEFT JOIN symbols s USING (symbol)
-        ), held AS (
+        ), {_WANTED}, held AS (
             SELECT symbol, time_bucket(INTERVAL 1 HOUR, ts) AS hour, count(*) AS n FROM {dataset.view}
             WHERE symbol IN (SELECT symbol FROM wanted) AND ts < $until GROUP BY ALL
             UNION ALL
@@ -168,6 +182,65 @@ def incomplete_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[s
         {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts], "per_hour": list(per_hour),
          "until": until.replace(tzinfo=None), "needed": CONFIRMATIONS_NEEDED, "dataset": dataset.name},
     ).fetchall()
+    return _by_symbol(ranges, rows)
+
+
+def incomplete_event_ranges(conn: duckdb.DuckDBPyConnection, symbols: Sequence[tuple[str, datetime]], *,
+                            until: datetime, dataset: Dataset) -> dict[str, list[tuple[datetime, datetime]]]:
+    """`incomplete_ranges` for a dataset whose rows come at intervals the venue states per instrument (funding),
+    per symbol of `symbols` (symbol, start): the hours in [start, until) holding an event due on the instrument's
+    interval timeline (the dataset's `<name>_intervals` view: each interval's multiples from the stored event it took
+    effect at to the next change, the last one up to `until`) that is neither stored nor confirmed empty
+    (`known_gaps`), between the listing and the delisting as there. An hour with no event due is complete.
+
+    Before an instrument's first stored event its interval is not known (no venue states past intervals, and the
+    timeline starts at that event), so the whole span from start to that event's hour is asked for, as is the whole
+    span of an instrument with nothing stored: a run over a range fetches it whole at a request per 1000 events at
+    Binance, where asking hour by hour at a guessed interval would cost a run per event and miss the events of any
+    other interval. One query for the whole universe, as there."""
+    ranges: dict[str, list[tuple[datetime, datetime]]] = {symbol: [] for symbol, _ in symbols}
+    if not symbols:
+        return ranges
+    names, starts = zip(*symbols, strict=True)
+    rows = conn.execute(
+        f"""
+        WITH asked AS (
+            SELECT unnest($names) AS symbol, unnest($starts)::TIMESTAMP AS start
+        ), {_WANTED}, timeline AS (
+            SELECT i.symbol, i.since, i.interval_ms, least(coalesce(i.until, w.until), w.until) AS stop
+            FROM {dataset.relation("intervals")} i JOIN wanted w USING (symbol)
+        ), due AS (
+            SELECT symbol, unnest(range(since, stop, to_milliseconds(interval_ms))) AS ts FROM timeline
+        ), missing AS (
+            SELECT DISTINCT d.symbol, time_bucket(INTERVAL 1 HOUR, d.ts) AS hour FROM due d JOIN wanted w USING (symbol)
+            WHERE d.ts >= w.start AND d.ts >= coalesce(w.listed_ts, d.ts) AND d.ts < coalesce(w.delisted_ts, w.until)
+                AND NOT EXISTS (SELECT 1 FROM {dataset.view} e WHERE e.symbol = d.symbol AND e.ts = d.ts)
+                AND NOT EXISTS (SELECT 1 FROM known_gaps k WHERE k.dataset = $dataset AND k.symbol = d.symbol
+                                AND k.ts = d.ts AND k.confirmations >= $needed)
+        ), unknown AS (  -- before the first stored event: its interval is not known (events fall on whole hours,
+                         -- so none is due in a listing hour after its start)
+            SELECT w.symbol, CASE WHEN w.listed_ts > w.start THEN w.start + INTERVAL 1 HOUR ELSE w.start END AS first,
+                   least(w.until, coalesce(time_bucket(INTERVAL 1 HOUR, f.since), w.until)) AS stop
+            FROM wanted w LEFT JOIN (SELECT symbol, min(since) AS since FROM timeline GROUP BY symbol) f
+                USING (symbol)
+        )
+        SELECT symbol, min(hour) AS first, max(hour) + INTERVAL 1 HOUR AS stop FROM (
+            SELECT symbol, hour, hour - to_hours(row_number() OVER (PARTITION BY symbol ORDER BY hour)) AS island
+            FROM missing)
+        GROUP BY symbol, island
+        UNION ALL
+        SELECT symbol, first, stop FROM unknown WHERE first < stop
+        ORDER BY symbol, first
+        """,
+        {"names": list(names), "starts": [s.replace(tzinfo=None) for s in starts],
+         "until": until.replace(tzinfo=None), "needed": CONFIRMATIONS_NEEDED, "dataset": dataset.name},
+    ).fetchall()
+    return _by_symbol(ranges, rows)
+
+
+def _by_symbol(ranges: dict[str, list[tuple[datetime, datetime]]],
+               rows: list[tuple[str, datetime, datetime]]) -> dict[str, list[tuple[datetime, datetime]]]:
+    """`ranges` (every symbol asked, empty) with the query's (symbol, first, stop) rows added."""
     for symbol, first, stop in rows:
         ranges[symbol].append((first, stop))
     return ranges
@@ -232,19 +305,21 @@ def stored_candles(conn: duckdb.DuckDBPyConnection, spans: Sequence[tuple[str, d
     return counts
 
 
-def revisions(conn: duckdb.DuckDBPyConnection, *, symbol: str | None = None,
-              since: datetime | None = None) -> pl.DataFrame:
-    """Stored candles later replaced with other values, newest revision first: symbol, open time, old and new
-    close and volume, old and new source, the run and when; `since` bounds when they were revised. Empty for a file
-    written before revisions were kept (read-only opens do not upgrade it)."""
-    if not conn.execute("SELECT count(*) FROM information_schema.tables "
-                        "WHERE table_name = 'candle_revisions'").fetchall()[0][0]:
+def revisions(conn: duckdb.DuckDBPyConnection, *, symbol: str | None = None, since: datetime | None = None,
+              dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
+    """Stored rows of the dataset later replaced with other values, newest revision first: when, the symbol, the
+    row's other keys (`ts`), old and new source, old and new of each value column (`dataset.values`) and the run;
+    `since` bounds when they were revised. Empty for a file written before its revisions table existed (read-only
+    opens do not upgrade it)."""
+    table = dataset.revisions_table
+    if not conn.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = ?",
+                        [table]).fetchall()[0][0]:
         return pl.DataFrame()
+    values = ", ".join(f"old_{c}, new_{c}" for c in dataset.values)
     return conn.sql(
-        "SELECT revised_at, symbol, ts, old_source, new_source, old_open, new_open, old_high, new_high, old_low, "
-        "new_low, old_close, new_close, old_volume, new_volume, run_id FROM candle_revisions "
-        "WHERE (?::VARCHAR IS NULL OR symbol = ?) AND (?::TIMESTAMP IS NULL OR revised_at >= ?) "
-        "ORDER BY revised_at DESC, symbol, ts",
+        f"SELECT revised_at, symbol, {', '.join(dataset.row_keys)}, old_source, new_source, {values}, run_id "
+        f"FROM {table} WHERE (?::VARCHAR IS NULL OR symbol = ?) AND (?::TIMESTAMP IS NULL OR revised_at >= ?) "
+        f"ORDER BY revised_at DESC, symbol, {', '.join(dataset.row_keys)}",
         params=[symbol, symbol, *[_naive_utc(since) if since else None] * 2],
     ).pl()
 

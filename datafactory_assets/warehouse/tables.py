@@ -8,7 +8,9 @@ column, the old row's source and ingested_at, the new source, the run and when. 
 the ones the dataset declares `nullable` and the run id (writes outside a Dagster run have none). Neither table has
 a PRIMARY KEY: see `schema` for why uniqueness is the write path's job.
 
-The DDL is CREATE TABLE IF NOT EXISTS, so running it again creates what is missing and changes nothing else.
+The DDL is CREATE TABLE IF NOT EXISTS, so running it again creates what is missing and changes nothing else; a
+nullable column a dataset gained since a file was created is added to its rows table (ALTER TABLE ... ADD COLUMN IF
+NOT EXISTS), null in the rows stored before, so an old file upgrades without losing anything.
 """
 
 from __future__ import annotations
@@ -51,10 +53,12 @@ def revisions_ddl(dataset: Dataset) -> str:
 
 
 def ensure_tables(conn: duckdb.DuckDBPyConnection, dataset: Dataset) -> None:
-    """Create the dataset's tables where the file lacks them (`schema.ensure_schema`, for every registered
-    dataset)."""
+    """Create the dataset's tables where the file lacks them, and its nullable columns where its rows table lacks
+    them (`schema.ensure_schema`, for every registered dataset)."""
     conn.execute(table_ddl(dataset))
     conn.execute(revisions_ddl(dataset))
+    for column in (c for c in dataset.schema if c in dataset.nullable):
+        conn.execute(f"ALTER TABLE {dataset.table} ADD COLUMN IF NOT EXISTS {column} {_column(dataset, column)}")
 
 
 def _column(dataset: Dataset, column: str) -> str:

@@ -47,6 +47,11 @@ class ConfirmedHoles:
 # its settings again.
 _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?) ON CONFLICT (symbol) "
                   "DO UPDATE SET timeframe_ms = excluded.timeframe_ms, start_ts = excluded.start_ts")
+# ... and, for a write of rows up to the last parameter, the delisting cleared when a row opens at or after it (its
+# last row's close): the venue lists the pair again. In the same statement, since every write runs it anyway: an
+# UPDATE of its own cost each write a statement more.
+_UPSERT_WRITING_SYMBOL = (_UPSERT_SYMBOL + ", delisted_ts = CASE WHEN symbols.delisted_ts <= ?::TIMESTAMP THEN NULL "
+                          "ELSE symbols.delisted_ts END")
 
 
 @dataclass(frozen=True)
@@ -73,9 +78,11 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
     `fill_only` names the sources that may only fill keys not held (another quote currency). Stored rows the frame
     lacks stay: a venue that answers with holes today does not erase what it served before, and a time we hold a
     row for is never recorded as a hole. A row arriving for a known hole replaces it. Rows or holes in an archived
-    month raise ArchivedMonthError before anything is written. The dataset's tables exist: `schema.ensure_schema`
-    creates them for every registered dataset when it opens the file. A renamed instrument's rows say which venue symbol
-    served them (`venue_symbol`, kept in `venue_symbols` over the span of the frame).
+    month raise ArchivedMonthError before anything is written. A row after the symbol's recorded delisting clears it
+    (`symbols.delisted_ts`): the venue lists the pair again, so coverage and healing treat it as live. The dataset's
+    tables exist: `schema.ensure_schema` creates them for every registered dataset when it opens the file. A renamed
+    instrument's rows say which venue symbol served them (`venue_symbol`, kept in `venue_symbols` over the span of the
+    frame).
     """
     now = _utcnow()
     incoming = frame.sort(list(dataset.row_keys)).with_columns(ingested_at=pl.lit(now, pl.Datetime("us")))
@@ -84,7 +91,8 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
     outcome = Upserted(rows=incoming.height)
     with transaction(conn):
-        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        conn.execute(_UPSERT_WRITING_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None),
+                                              incoming["ts"].max()])
         if incoming.height:
             outcome = _replace_rows(conn, incoming, dataset=dataset, symbol=symbol, fill_only=fill_only,
                                     run_id=run_id, now=now)
@@ -160,9 +168,9 @@ def record_delisting(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings,
 
 def record_switch_gap(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, first: datetime, stop: datetime,
                       slot_ms: int, reason: str, sources: str, dataset: Dataset = SPOT_CANDLES) -> int:
-    """Record the slots (`slot_ms` apart) of [first, stop) of a renamed instrument where no venue symbol traded (the old one's last
-    candle closed at `first`, the new one's first opened at `stop`, both as a venue dated them) as confirmed holes
-    at once, each with `reason`; slots already held are skipped. The venue's own dating of both ends is the
+    """Record the slots (`slot_ms` apart) of [first, stop) of a renamed instrument where no venue symbol traded (the old
+    one's last candle closed at `first`, the new one's first opened at `stop`, both as a venue dated them) as confirmed
+    holes at once, each with `reason`; slots already held are skipped. The venue's own dating of both ends is the
     evidence, not empty answers that a glitch could explain, so one look suffices. Returns the slots recorded."""
     now = _utcnow()
     with transaction(conn):

@@ -142,7 +142,8 @@ def test_a_repeated_candle_is_stored_once_but_conflicting_candles_fail_validatio
         materialize(asset, warehouse=warehouse, sources=SourcesResource(emulator_url=emu.url),
                     partition_key="2024-03-01-10:00")
     assert stored(warehouse, "ALT/BTC").height == 60
-    conflicting = write_replay(tmp_path / "conflicting.json", sorted([*rows, [rows[20][0], 99.0, 99.5, 98.0, 99.0, 1.0]]))
+    conflicting = write_replay(tmp_path / "conflicting.json",
+                               sorted([*rows, [rows[20][0], 99.0, 99.5, 98.0, 99.0, 1.0]]))
     with Emulator(replay={"ALT/BTC": conflicting}) as emu:
         result = materialize(asset, warehouse=warehouse, sources=SourcesResource(emulator_url=emu.url),
                              partition_key="2024-03-01-10:00", raise_on_error=False)

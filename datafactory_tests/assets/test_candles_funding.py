@@ -92,7 +92,8 @@ def test_a_funding_event_the_venue_drops_is_reported_as_a_gap(warehouse, sources
     assert gaps.select("first_missing", "last_missing", "missing").rows() == [(dropped, dropped, 1)]
     gaps_check = check_results(result)["gaps"]
     assert not gaps_check.passed
-    assert {k: v.value for k, v in gaps_check.metadata.items() if k.startswith("missing_")} == {"missing_events": 1}
+    assert {k: v.value for k, v in gaps_check.metadata.items() if k.startswith("missing_")} == {
+        "missing_funding_events": 1}
     lacking = {m.partition: m.metadata["missing_events"].value
                for m in result.asset_materializations_for_node("funding_rates__btc_usdt")}
     assert {key: n for key, n in lacking.items() if n} == {f"{dropped:%Y-%m-%d-%H:%M}": 1}
@@ -118,7 +119,8 @@ def test_an_event_binance_drops_is_filled_from_okx_as_a_missing_candle_is(wareho
     recent = (datetime.now(UTC) - timedelta(days=20)).replace(hour=0, minute=0, second=0, microsecond=0)
     symbol = replace(BTC, start=recent - timedelta(days=2), sources=("binance", "okx"))
     asset = funding_asset(symbol)
-    materialize(asset, warehouse=warehouse, sources=sources, partition_key=f"{recent - timedelta(hours=8):%Y-%m-%d-%H:%M}")
+    materialize(asset, warehouse=warehouse, sources=sources,
+                partition_key=f"{recent - timedelta(hours=8):%Y-%m-%d-%H:%M}")
     # Binance's answer around the 00:00 hour lacks that event (and any hashing lower), OKX has it
     lost = unit_hash(np.array([ms(recent)], dtype=np.uint64))[0]
     emulator.add_fault(f"binanceusdm:holes:{lost + 1e-12}")
@@ -126,6 +128,25 @@ def test_an_event_binance_drops_is_filled_from_okx_as_a_missing_candle_is(wareho
     rows = stored(warehouse, "BTC/USDT:USDT", recent - timedelta(hours=8), recent + timedelta(hours=1))
     assert rows.select("ts", "source").rows() == [(recent.replace(tzinfo=None) - timedelta(hours=8), "binance"),
                                                   (recent.replace(tzinfo=None), "okx")]
+
+
+def test_each_stored_event_keeps_the_caps_it_passed_and_a_rate_beyond_them_fails_the_run(warehouse, sources,
+                                                                                         emulator):
+    recent = (datetime.now(UTC) - timedelta(days=10)).replace(hour=0, minute=0, second=0, microsecond=0)
+    symbol = replace(ETH, start=recent - timedelta(days=1), sources=("okx",))
+    materialize(funding_asset(symbol), warehouse=warehouse, sources=sources, first=f"{recent:%Y-%m-%d-%H:%M}",
+                last=f"{recent + timedelta(hours=11):%Y-%m-%d-%H:%M}")
+    rows = stored(warehouse, symbol.symbol, recent, recent + timedelta(hours=12))
+    okx = "okx GET /api/v5/public/funding-rate maxFundingRate/minFundingRate"
+    assert rows.height == 3 and set(rows.select("rate_cap", "rate_floor", "caps_from").rows()) == {
+        (0.02, -0.02, okx)}
+    emulator.add_fault("okx:rate:0.025")  # beyond ETH's +-2 %, inside the flat +-3 %
+    result = materialize(funding_asset(symbol), warehouse=warehouse, sources=sources, raise_on_error=False,
+                         partition_key=f"{recent + timedelta(hours=12):%Y-%m-%d-%H:%M}")
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert not result.success and (
+        "rate +0.025 beyond the cap +0.02 / floor -0.02 stated by " + okx) in str(failure.event_specific_data.error)
+    assert stored(warehouse, symbol.symbol, recent, recent + timedelta(days=1)).equals(rows)
 
 
 def _window_losing_one_inner_event(*, days: int):

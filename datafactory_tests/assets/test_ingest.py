@@ -21,6 +21,7 @@ from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
+from datafactory_assets.warehouse.writes import record_delisting
 from datafactory_tests.helpers import ms, symbol_settings
 
 START = datetime(2024, 3, 2, tzinfo=UTC)
@@ -383,6 +384,29 @@ def test_the_delisting_hour_after_the_delisting_is_not_asked_for(matic_emulator,
         conn.execute("DELETE FROM candles WHERE ts = '2024-09-10 02:29'")
         assert queries.incomplete_ranges(conn, [("MATIC/USDT", matic.start, 60)], until=datetime(2024, 9, 12)) == {
             "MATIC/USDT": [(datetime(2024, 9, 10, 2), datetime(2024, 9, 10, 3))]}
+
+
+def test_a_pair_the_venue_lists_again_after_its_delisting_is_live_again(matic_emulator, warehouse):
+    """Before, `symbols.delisted_ts` stayed once recorded: a pair listed again kept counting to its old delisting
+    and healing never asked for an hour of its new life."""
+    btc = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=datetime(2024, 9, 9, tzinfo=UTC),
+                         sources=("binance",))
+    sources = SourcesResource(emulator_url=matic_emulator.url)
+    with warehouse.connect() as conn:  # as a run found it when Binance listed it as BREAK
+        record_delisting(conn, symbol=btc, delisted_ts=MATIC_DELISTED)
+    before = ingest_window(btc, start=datetime(2024, 9, 10, 1, tzinfo=UTC), end=datetime(2024, 9, 10, 3, tzinfo=UTC),
+                           sources=sources, warehouse=warehouse)  # history up to it says nothing of a relisting
+    with warehouse.connect(read_only=True) as conn:
+        assert (before.rows, queries.delistings(conn, ["BTC/USDT"])) == (120, {"BTC/USDT": MATIC_DELISTED})
+    again = ingest_window(btc, start=datetime(2024, 9, 11, tzinfo=UTC), end=datetime(2024, 9, 11, 1, tzinfo=UTC),
+                          sources=sources, warehouse=warehouse)  # trading again: Binance serves the hour
+    until = datetime(2024, 9, 11, 1, tzinfo=UTC)
+    with warehouse.connect(read_only=True) as conn:
+        assert (again.rows, again.delisted, queries.delistings(conn, ["BTC/USDT"])) == (60, None, {})
+        row = queries.coverage(conn, [btc], until=until).row(0, named=True)
+        asked = queries.incomplete_ranges(conn, [("BTC/USDT", btc.start, 60)], until=until)
+    assert (row["until_ts"], row["rows"], row["note"]) == (until.replace(tzinfo=None), 180, None)
+    assert asked["BTC/USDT"][-1] == (datetime(2024, 9, 10, 3), datetime(2024, 9, 11))  # its hours since are asked
 
 
 def test_a_renamed_instrument_is_one_across_the_rename_and_its_rows_keep_their_venue_symbols(matic_emulator,

@@ -57,7 +57,8 @@ def test_a_day_depends_on_its_24_hours_of_candles():
     from datafactory_assets.warehouse import WarehouseResource
 
     defs = dg.Definitions(assets=[*candle_assets(settings), *rollup_assets(settings)],
-                          resources={"warehouse": WarehouseResource(path="unused.duckdb"), "sources": SourcesResource()})
+                          resources={"warehouse": WarehouseResource(path="unused.duckdb"),
+                                     "sources": SourcesResource()})
     graph = defs.resolve_asset_graph()
     candles, daily = dg.AssetKey(["candles", "btc_usdt"]), dg.AssetKey(["rollups", "1d", "btc_usdt"])
     upstream = graph.get_parent_partition_keys_for_child("2024-03-02", candles, daily)

@@ -12,7 +12,7 @@ from datafactory_assets.assets import build_candle_asset
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.automation.healing import _incomplete_ranges, build_healing_sensor
 from datafactory_assets.automation.healing import HEALING_TAG
-from datafactory_assets.datasets import OPEN_INTEREST
+from datafactory_assets.datasets import OPEN_INTEREST, SPOT_CANDLES, Dataset
 from datafactory_assets.emulator.server import Emulator
 from datafactory_assets.settings import HealingSettings, Settings, SymbolSettings
 from datafactory_assets.sources.resource import SourcesResource
@@ -34,9 +34,9 @@ def start() -> datetime:
 class Healer:
     """The sensor plus what a daemon would do with its answers: keep the cursor and launch the runs."""
 
-    def __init__(self, settings: Settings, symbol: SymbolSettings, resources: dict):
+    def __init__(self, settings: Settings, symbol: SymbolSettings, resources: dict, dataset: Dataset = SPOT_CANDLES):
         self.sensor = build_healing_sensor(settings)
-        self.asset = build_candle_asset(symbol, partitions_per_run=settings.partitions_per_run)
+        self.asset = build_candle_asset(symbol, partitions_per_run=settings.partitions_per_run, dataset=dataset)
         self.resources = resources
         self.instance = dg.DagsterInstance.ephemeral()
         self.cursor = None

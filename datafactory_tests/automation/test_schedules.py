@@ -20,7 +20,8 @@ def test_the_hourly_schedule_runs_by_default_and_asks_for_the_hour_that_just_clo
     jobs, schedules = hourly_collection(settings)
     defs = dg.Definitions(assets=[*candle_assets(settings), build_coverage_asset(settings)], jobs=jobs,
                           schedules=schedules,
-                          resources={"warehouse": WarehouseResource(path="unused.duckdb"), "sources": SourcesResource()})
+                          resources={"warehouse": WarehouseResource(path="unused.duckdb"),
+                                     "sources": SourcesResource()})
     schedule = defs.resolve_schedule_def("candles_job_hourly")
     assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
     assert schedule.cron_schedule == "5 * * * *"

@@ -40,7 +40,8 @@ def test_slots_follow_the_interval_timeline_the_stored_events_record():
     conn = duckdb.connect()
     ensure_schema(conn)
     events = [(datetime(2025, 1, 14, h), 8) for h in (0, 8, 16)] + [(datetime(2025, 1, 15, h), 4) for h in (0, 4, 8)]
-    conn.executemany("INSERT INTO funding_rates VALUES ('ETH/USDT:USDT', ?, 0.0001, NULL, ?, ?, 'binance', now())",
+    conn.executemany("INSERT INTO funding_rates (symbol, ts, rate, mark_price, interval_ms, venue_ts, source, "
+                     "ingested_at) VALUES ('ETH/USDT:USDT', ?, 0.0001, NULL, ?, ?, 'binance', now())",
                      [(ts, hours * 3_600_000, ts) for ts, hours in events])
 
     def slots(symbol, first, stop):

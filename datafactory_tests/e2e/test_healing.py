@@ -21,15 +21,16 @@ HEAL_WITHIN_S = 300  # the seed's target: a gap is healed within five minutes
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 
 
-def config(start: datetime) -> str:
+def config(start: datetime, *, symbols: str = '"BTC/USDT" = {}\n"ETH/USDT" = {}') -> str:
+    """A universe of `symbols` (the `[symbols]` table's lines) from `start`, with a sensor ticking every 5 s that asks
+    again within seconds and sources that fail fast: healing within a test's time."""
     return f"""
 [defaults]
 timeframe = "1m"
 start = "{start:%Y-%m-%dT%H:%M:%SZ}"
 sources = ["binance"]
 [symbols]
-"BTC/USDT" = {{}}
-"ETH/USDT" = {{}}
+{symbols}
 [resilience]
 retry_attempts = 1
 breaker_reset_s = 5

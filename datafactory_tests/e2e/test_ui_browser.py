@@ -222,7 +222,7 @@ def test_funding_rates_show_the_events_their_run_stored_and_their_checks(fed, pa
         for name in ("validation", "gaps"):
             expect(check_entry(page, name, icon="check_circle", status="Succeeded")).to_be_visible()
         page.get_by_text("gaps", exact=True).filter(visible=True).first.click()
-        expect(page.get_by_role("row", name="missing_events 0", exact=True)).to_be_visible()  # events, not candles
+        expect(page.get_by_role("row", name="missing_funding_events 0", exact=True)).to_be_visible()
     with screen(page, f"{fed.platform.url}/assets/funding_rates/btc_usdt?view=events",
                 "funding_rates_latest_materialization"):
         expect(page.get_by_text(re.compile(rf"Partition {fed.key(PERP_HOURS[-1])} materialized in run")))\

@@ -98,9 +98,23 @@ def test_funding_history_pages_with_its_limit_and_serves_the_newest_without_sinc
     assert newest[-1]["timestamp"] - newest[0]["timestamp"] > 99 * 8 * HOUR - 1000
 
 
-def test_funding_info_lists_only_the_adjusted_instrument_with_its_interval(client):
+def test_funding_info_lists_only_the_adjusted_instrument_with_its_interval_and_caps(client):
     intervals = client.fetch_funding_intervals()
     assert {symbol: row["interval"] for symbol, row in intervals.items()} == {perp.INTERVAL_CHANGE[0]: "4h"}
+    cap = perp.terms_at(perp.INTERVAL_CHANGE[0], time.time_ns() // 1_000_000).cap
+    assert intervals[perp.INTERVAL_CHANGE[0]]["info"] == {
+        "symbol": "ETHUSDT", "adjustedFundingRateCap": f"{cap:.8f}", "adjustedFundingRateFloor": f"{-cap:.8f}",
+        "fundingIntervalHours": 4, "disclaimer": False}
+    assert cap == perp.ADJUSTED_CAP == 0.02  # BTC, never adjusted, is absent: its default cap is stated nowhere
+
+
+def test_a_rate_fault_serves_every_funding_event_at_its_rate_and_leaves_candles_alone(client, emu):
+    funding, candles = client.fetch_funding_rate_history(BTC, since=T0, limit=3), expected("trade", T0, 2)
+    emu.add_fault("binanceusdm:rate:0.01@2")
+    faulted = client.fetch_funding_rate_history(BTC, since=T0, limit=3)
+    assert client.fetch_ohlcv(BTC, "1m", since=T0, limit=2) == candles
+    assert [f["fundingRate"] for f in faulted] == [0.01] * 3 and [f["fundingRate"] for f in funding] != [0.01] * 3
+    assert [f["timestamp"] for f in faulted] == [f["timestamp"] for f in funding]
 
 
 def test_open_interest_is_the_series_within_the_latest_30_days(client):

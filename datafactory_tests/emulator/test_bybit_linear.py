@@ -33,6 +33,10 @@ def test_linear_perpetuals_load_with_their_funding_interval(emu):
     btc, eth = markets[BTC], markets["ETH/USDT:USDT"]
     assert (btc["id"], btc["type"], btc["linear"], btc["contractSize"]) == ("BTCUSDT", "swap", True, 1)
     assert btc["info"]["fundingInterval"] == 480 and eth["info"]["fundingInterval"] == 240  # ETH moved to 4 h
+    caps = {s: (float(m["info"]["upperFundingRate"]), float(m["info"]["lowerFundingRate"])) for s, m in
+            ((BTC, btc), ("ETH/USDT:USDT", eth))}
+    assert caps == {BTC: (perp_series.DEFAULT_CAP, -perp_series.DEFAULT_CAP),
+                    "ETH/USDT:USDT": (perp_series.ADJUSTED_CAP, -perp_series.ADJUSTED_CAP)}  # widened with the 4 h
     assert [r["query"].get("status") for r in emu.request_log()] == [None, "PreLaunch"]
 
 

@@ -35,7 +35,7 @@ from datafactory_tests.emulator.helpers import BINANCE_SPOT, MINUTE, T0, ccxt_cl
 
 VENUE_IDS = ("binance",)
 ONE_OF_EACH_KIND = ["status:503", "garbage", "empty", "timeout:0.05", "reset", "duplicates", "shuffle", "holes:0.5",
-                    "spike", "barrier:BTCUSDT,ETHUSDT:0.05"]
+                    "spike", "rate:0.01", "barrier:BTCUSDT,ETHUSDT:0.05"]
 
 
 def fetch(client, limit=5, since=T0):
@@ -79,7 +79,8 @@ def impatient(client):
         ("binance:holes:0.25", ("binance", "holes", ("0.25",), None)),
         ("binance:spike", ("binance", "spike", (), None)),
         ("binance:barrier:BTCUSDT,ETHUSDT", ("binance", "barrier", ("BTCUSDT,ETHUSDT",), None)),
-        ("binance:barrier:BTCUSDT,ETHUSDT,SOLUSDT:2.5@4", ("binance", "barrier", ("BTCUSDT,ETHUSDT,SOLUSDT", "2.5"), 4)),
+        ("binance:barrier:BTCUSDT,ETHUSDT,SOLUSDT:2.5@4",
+         ("binance", "barrier", ("BTCUSDT,ETHUSDT,SOLUSDT", "2.5"), 4)),
     ],
 )
 def test_valid_specs_parse(spec, fields):
@@ -94,6 +95,7 @@ def test_valid_specs_parse(spec, fields):
      "binance:status", "binance:status:abc", "binance:status:200", "binance:status:429:soon", "binance:timeout:-1",
      "binance:timeout:soon", "binance:timeout:1:2", "binance:timeout:nan", "binance:timeout:inf", "binance:reset:1",
      "binance:holes:1.5", "binance:holes:nan", "binance:holes:0.1:2", "binance:spike:3", "binance:shuffle:x",
+     "binance:rate", "binance:rate:2", "binance:rate:x", "binance:rate:0.01:2",
      "binance:barrier", "binance:barrier:BTCUSDT", "binance:barrier:BTCUSDT,BTCUSDT", "binance:barrier:BTCUSDT,:1",
      "binance:barrier:BTCUSDT,ETHUSDT:soon", "binance:barrier:BTCUSDT,ETHUSDT:1:2"],
 )

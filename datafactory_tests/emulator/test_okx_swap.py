@@ -104,6 +104,31 @@ def test_ccxt_funding_history_reads_the_realized_rate(client):
     assert [(h["timestamp"], h["fundingRate"]) for h in history] == list(zip(expected["open_ms"], expected["rate"]))
 
 
+@pytest.mark.parametrize(("symbol", "hours", "cap"), [(BTC, 8, perp_series.DEFAULT_CAP),
+                                                      ("ETH/USDT:USDT", 4, perp_series.ADJUSTED_CAP)])
+def test_ccxt_reads_the_current_funding_rate_with_its_interval_and_bounds(client, emu, symbol, hours, cap):
+    before = now_ms()
+    current = client.fetch_funding_rate(symbol)
+    step = hours * HOUR
+    settled = perp_series.funding_events(symbol, before - step - HOUR, now_ms() + 1).tail(1)
+    assert emu.request_log()[-1]["path"] == "/api/v5/public/funding-rate"
+    assert (current["symbol"], current["interval"], current["fundingRate"]) == (symbol, f"{hours}h",
+                                                                               settled["rate"][0])
+    assert current["fundingTimestamp"] == (before // step + 1) * step == int(current["info"]["prevFundingTime"]) + step
+    assert current["nextFundingTimestamp"] == current["fundingTimestamp"] + step
+    info = current["info"]
+    assert (float(info["maxFundingRate"]), float(info["minFundingRate"])) == (cap, -cap)
+    assert info["settFundingRate"] == info["fundingRate"] and info["nextFundingRate"] == ""
+    assert set(info) == {"formulaType", "fundingRate", "fundingTime", "impactValue", "instId", "instType",
+                         "interestRate", "maxFundingRate", "method", "minFundingRate", "nextFundingRate",
+                         "nextFundingTime", "premium", "prevFundingTime", "settFundingRate", "settState", "ts"}
+
+
+def test_the_current_funding_rate_of_an_unknown_swap_is_okx_51001(http):
+    answer = get(http, "public/funding-rate", instId="NOPE-USDT-SWAP").json()
+    assert (answer["code"], answer["data"]) == ("51001", [])
+
+
 def test_ccxt_open_interest_history_equals_the_5m_series(emu, client):
     since = (now_ms() // FIVE_MINUTES - 40) * FIVE_MINUTES
     history = client.fetch_open_interest_history(BTC, "5m", since=since, limit=30)

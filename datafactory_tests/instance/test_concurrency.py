@@ -2,12 +2,12 @@
 `dagster asset materialize`, each run in its own process: runs of two symbols fetch at the same time, and a run
 killed with SIGKILL mid-step leaves nothing that the next run on the same DAGSTER_HOME waits for.
 
-No timing assumption decides them. The emulator's barrier fault answers a symbol's candle request only once the
-other symbol's has arrived, so two runs whose fetches are serialized (a pool slot, a lock held while fetching) get
-the venue's 503 until they fail, and parallel ones pass; a second barrier on the accuracy check's reference (OKX)
-does the same for the request a run makes after reading what it stored. The kill comes while the emulator holds the run's request
-(a timeout fault, seen in its request log), so the run is mid-step. Every process is started in a session of its
-own and killed with it at the end, and every wait is bounded.
+No timing assumption decides them. The emulator's barrier fault answers a symbol's candle request only once the other
+symbol's has arrived, so two runs whose fetches are serialized (a pool slot, a lock held while fetching) get the venue's
+503 until they fail, and parallel ones pass; a second barrier on the accuracy check's reference (OKX) does the same for
+the request a run makes after reading what it stored. The kill comes while the emulator holds the run's request (a
+timeout fault, seen in its request log), so the run is mid-step. Every process is started in a session of its own and
+killed with it at the end, and every wait is bounded.
 """
 
 import os

@@ -131,7 +131,8 @@ def test_a_verified_month_is_downloaded_once_for_every_run_that_needs_it(emulato
     first = sources.client("binance_archive").fetch_range("ADA/USDT", start=MAY, end=MAY + timedelta(days=1),
                                                            timeframe="1m")
     cache_dir = tmp_path / "state.binance-archive"
-    assert [p.name for p in cache_dir.iterdir()] == ["ADAUSDT-1m-2024-05.zip"]
+    assert [str(p.relative_to(cache_dir)) for p in cache_dir.rglob("*.zip")] == [
+        "by-path/data/spot/monthly/klines/ADAUSDT/1m/ADAUSDT-1m-2024-05.zip"]
     # a later run is another process with its own client: it shares only the directory
     later = BinanceArchiveSource(emulator_url=emulator.url, cache=FileCache(cache_dir, max_bytes=2**30))
     second = later.fetch_range("ADA/USDT", start=MAY + timedelta(days=1), end=MAY + timedelta(days=2),
@@ -139,6 +140,24 @@ def test_a_verified_month_is_downloaded_once_for_every_run_that_needs_it(emulato
     assert archive_requests(emulator) == ["ADAUSDT-1m-2024-05.zip.CHECKSUM", "ADAUSDT-1m-2024-05.zip"]
     assert (first.frame.height, second.frame.height, second.requests) == (1440, 1440, [])
     assert first.frame["ts"].max() + timedelta(minutes=1) == second.frame["ts"].min()
+
+
+def test_a_cached_spot_file_is_never_served_for_the_futures_file_of_the_same_name(emulator, tmp_path):
+    """Both are `BTCUSDT-1m-2024-05.zip`, under spot/ and futures/um/: keyed by name, the perpetual's run read the
+    spot month from the cache (its candles, under the perpetual's name)."""
+    from datafactory_assets.datasets import PERP_CANDLES
+
+    window = {"start": MAY, "end": MAY + timedelta(hours=2), "timeframe": "1m"}
+    source = BinanceArchiveSource(emulator_url=emulator.url, cache=FileCache(tmp_path, max_bytes=2**30))
+    spot = source.fetch_range("BTC/USDT", **window)
+    perp = source.fetch_range("BTC/USDT:USDT", **window, dataset=PERP_CANDLES)
+    rest = CcxtCandleSource("binance", market="swap", emulator_url=emulator.url).fetch_range(
+        "BTC/USDT:USDT", **window, dataset=PERP_CANDLES)
+    assert perp.frame.drop("source").equals(rest.frame.drop("source")) and perp.frame.height == 120
+    assert not perp.frame["close"].equals(spot.frame["close"])
+    assert archive_requests(emulator) == ["BTCUSDT-1m-2024-05.zip.CHECKSUM", "BTCUSDT-1m-2024-05.zip"] * 2
+    again = source.fetch_range("BTC/USDT:USDT", **window, dataset=PERP_CANDLES)  # now from the cache
+    assert again.requests == [] and again.frame.equals(perp.frame)
 
 
 def test_a_month_before_listing_has_no_candles_and_no_error(emulator):

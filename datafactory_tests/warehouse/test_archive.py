@@ -81,7 +81,8 @@ def assert_same(before: dict, after: dict) -> None:
 
 def stored(snap: dict, symbol: str | None, first: str, until: str) -> int:
     """Candles of `symbol` (None: every symbol) with open time in [first, until), counted from the 1d bars."""
-    days = snap["1d"].filter(pl.col("ts") >= datetime.fromisoformat(first), pl.col("ts") < datetime.fromisoformat(until))
+    days = snap["1d"].filter(pl.col("ts") >= datetime.fromisoformat(first),
+                             pl.col("ts") < datetime.fromisoformat(until))
     return int(days.filter(pl.col("symbol") == symbol)["candles"].sum() if symbol else days["candles"].sum())
 
 

@@ -225,5 +225,6 @@ def test_funding_events_are_audited_on_their_own_interval_and_the_newest_is_neve
     with warehouse.connect() as conn:
         assert conn.sql("SELECT count(*) FROM funding_rates").fetchall() == [(3,)]
         assert find_problems(conn) == []
-        conn.execute("UPDATE funding_rates SET ts = ts + INTERVAL 4 HOUR WHERE ts = (SELECT min(ts) FROM funding_rates)")
+        conn.execute("UPDATE funding_rates SET ts = ts + INTERVAL 4 HOUR "
+                     "WHERE ts = (SELECT min(ts) FROM funding_rates)")
         assert [(f.check, f.count) for f in find_problems(conn)] == [("funding_rates_misaligned_timestamp", 1)]

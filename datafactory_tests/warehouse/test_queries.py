@@ -116,3 +116,24 @@ def test_the_coverage_of_every_dataset_counts_a_perpetuals_rows_in_its_own_datas
         ("BTC/USDT", 60), ("BTC/USDT:USDT", 30), ("BTC/USDT:USDT", 120)]
     history = queries.Completeness.of(frame)
     assert (history.rows, history.expected) == (210, 360)
+
+
+def test_a_summary_counts_in_its_datasets_unit_and_in_rows_over_several(warehouse):
+    """Before, every summary said candle(s): a fill's funding events and open-interest readings among them."""
+    from datetime import UTC
+
+    from datafactory_assets.settings import SymbolSettings
+
+    start = H0.replace(tzinfo=UTC)
+    spot = SymbolSettings(symbol="BTC/USDT", timeframe="1m", start=start, sources=("binance",))
+    funding = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=start, sources=("binance",),
+                             datasets=("funding_rates",))
+    both = SymbolSettings(symbol="ETH/USDT:USDT", timeframe="1m", start=start, sources=("binance",),
+                          datasets=("open_interest", "perp_candles"))
+    with warehouse.connect() as conn:
+        units = [queries.unit_of(queries.coverage_of_every_dataset(conn, symbols, until=hour(2)))
+                 for symbols in ([spot], [funding], [both], [spot, funding], [])]
+    assert units == ["candle", "funding event", "row", "row", "candle"]
+    assert queries.Completeness(12, 6, 0, 0, 6).summary("open-interest reading") == (
+        "50.0% complete: 6 of 12 open-interest reading(s) held (6 stored, 0 confirmed empty), 0 missing (asked, not "
+        "served), 6 not yet fetched")

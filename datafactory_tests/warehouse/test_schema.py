@@ -166,3 +166,30 @@ def test_a_version_8_file_with_an_archived_month_gains_dataset_columns_and_answe
     assert held == [(118, 59)]  # March's 59 candles in the archive, April's 59 in the table
     assert before[0].equals(after[0]) and before[1].equals(after[1])
     assert after[0].select("rows", "confirmed_empty", "missing", "not_fetched").rows() == [(118, 1, 1, 0)]
+
+
+def test_a_version_11_file_gains_the_funding_caps_columns_keeps_its_events_and_takes_new_ones(tmp_path):
+    """Version 12 adds the caps each funding event was validated against; a version 11 file's events stay, with
+    null caps, and events written after the upgrade carry theirs."""
+    from datafactory_assets.datasets.funding_rates import FUNDING_RATES, funding_from_rows
+    from datafactory_assets.sources.funding_terms import StatedTerms
+    from datafactory_assets.warehouse.writes import upsert_rows
+    from datafactory_tests.helpers import symbol_settings
+
+    conn = duckdb.connect(str(tmp_path / "w.duckdb"))
+    ensure_schema(conn)
+    conn.execute("ALTER TABLE funding_rates DROP COLUMN rate_cap; ALTER TABLE funding_rates DROP COLUMN rate_floor; "
+                 "ALTER TABLE funding_rates DROP COLUMN caps_from; UPDATE schema_version SET version = 11")
+    conn.execute("INSERT INTO funding_rates VALUES ('BTC/USDT:USDT', '2025-06-02 00:00', 0.0001, 70000.5, 28800000, "
+                 "'2025-06-02 00:00:00.003', 'binance', '2025-06-02 00:05')")
+    ensure_schema(conn)
+    assert current_version(conn) == SCHEMA_VERSION
+    assert conn.sql("SELECT ts, rate, mark_price, rate_cap, rate_floor, caps_from FROM all_funding_rates").fetchall() \
+        == [(datetime(2025, 6, 2), 0.0001, 70000.5, None, None, None)]
+    terms = StatedTerms(28_800_000, 0.003, -0.003, "okx GET /api/v5/public/funding-rate maxFundingRate/minFundingRate")
+    frame = funding_from_rows([{"timestamp": 1748851200000, "fundingRate": -0.0002, "info": {}}],
+                              symbol="BTC/USDT:USDT", source="okx", terms=terms)
+    upsert_rows(conn, frame, dataset=FUNDING_RATES, symbol=symbol_settings("BTC/USDT:USDT", timeframe="1h"))
+    assert conn.sql("SELECT ts, rate, rate_cap, rate_floor, caps_from FROM all_funding_rates ORDER BY ts").fetchall() \
+        == [(datetime(2025, 6, 2), 0.0001, None, None, None),
+            (datetime(2025, 6, 2, 8), -0.0002, 0.003, -0.003, terms.caps_from)]
