@@ -3,4 +3,5 @@ emulator this way, with the interpreter it runs on)."""
 
 from datafactory_assets.cli import main
 
-main()
+if __name__ == "__main__":  # importing it (a tool walking the package) runs nothing
+    main()

@@ -21,6 +21,7 @@ def say(text: str) -> None:
 
 
 def print_frame(frame: pl.DataFrame, title: str) -> None:
+    """`frame` as a table under `title`, every value as text and a missing one as an empty cell."""
     table = Table(title=title)
     for column in frame.columns:
         table.add_column(column)
