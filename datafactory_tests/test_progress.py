@@ -32,6 +32,18 @@ def test_a_tally_counts_complete_hours_of_the_ranges_asked_and_candles_in_their_
     assert total(tally(path, {Series(BTC): [(hour(6), hour(6))], Series(eth): []})) == Tally("all", 1, 0, 0, 60)
 
 
+def test_a_perpetuals_dataset_is_tallied_from_its_own_table(warehouse, sources):
+    from datafactory_assets.datasets import MARK_CANDLES
+    from datafactory_assets.settings import SymbolSettings
+
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                          datasets=("perp_candles", "mark_candles"))
+    ingest_window(perp, start=hour(0), end=hour(2), sources=sources, warehouse=warehouse, dataset=MARK_CANDLES)
+    plan = {Series(perp, "mark_candles"): [(hour(0), hour(3))], Series(perp, "perp_candles"): [(hour(0), hour(3))]}
+    assert tally(warehouse.path, plan) == [Tally("mark_candles BTC/USDT:USDT", 4, 2, 120, 120),
+                                           Tally("perp_candles BTC/USDT:USDT", 4, 0, 0, 240)]
+
+
 def filling(warehouse, sources, hours: int):
     """A poll that stores the next hour each time it is asked, as the backfill's runs would, and says when all
     `hours` are there."""

@@ -6,7 +6,7 @@ from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.automation.backfill import (HOUR, RUN_PARTITIONS, RangeRun, missing_ranges, partition_range,
                                                     range_runs, selected_symbols, whole_window)
 from datafactory_assets.series import Series
-from datafactory_assets.settings import Settings
+from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_tests.helpers import symbol_settings
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
@@ -65,6 +65,24 @@ def test_only_the_hours_the_warehouse_lacks_are_asked_for_each_run_of_them_as_on
         RangeRun("binance", hour(6), hour(7), ("candles/btc_usdt",))]
     assert whole_window([btc, eth], hour(0), hour(7)) == {Series(btc): [(hour(0), hour(7))],
                                                           Series(eth): [(hour(0), hour(7))]}
+
+
+def test_a_perpetual_is_planned_per_dataset_it_collects_each_launched_under_its_own_asset(warehouse, sources):
+    """Before, the plan counted spot candles per symbol and launched `candles/btc_usdt`, which a perpetual lacks.
+    Funding rates are left out: their venue-stated cadence has no number of rows an hour holds."""
+    from datafactory_assets.datasets import PERP_CANDLES
+
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                          datasets=("perp_candles", "mark_candles", "funding_rates"))
+    ingest_window(perp, start=hour(0), end=hour(4), sources=sources, warehouse=warehouse, dataset=PERP_CANDLES)
+    with warehouse.connect(read_only=True) as conn:
+        plan = missing_ranges(conn, [perp], hour(0), hour(5))
+    assert plan == {Series(perp, "perp_candles"): [(hour(4), hour(5))],
+                    Series(perp, "mark_candles"): [(hour(0), hour(5))]}
+    assert range_runs(plan, partitions_per_run=720) == [
+        RangeRun("binance", hour(0), hour(5), ("mark_candles/btc_usdt",)),
+        RangeRun("binance", hour(4), hour(5), ("perp_candles/btc_usdt",))]
+    assert list(whole_window([perp], hour(0), hour(5))) == list(plan)
 
 
 def test_a_small_backfill_is_one_run_per_range_that_symbols_needing_the_same_hours_share():
