@@ -42,10 +42,13 @@ def backfill(first: str, last: str, symbols: tuple[str, ...], refetch: bool, url
         stored_before = progress.tally(settings.warehouse_path, plan) if wait else None
     except (ValueError, FileNotFoundError, WarehouseLockedError) as exc:
         raise click.ClickException(str(exc)) from exc
-    window, asked = len(selected) * progress.hour_count([(start, end)]), sum(map(progress.hour_count, plan.values()))
+    # a perpetual's hours count once per dataset it collects (`series.series_of`): the plan has every series
+    window, asked = len(plan) * progress.hour_count([(start, end)]), sum(map(progress.hour_count, plan.values()))
     span = f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
+    counted = f"{len(selected)} symbol(s)" if len(plan) == len(selected) else \
+        f"{len(plan)} series of {len(selected)} symbol(s)"
     if not asked:
-        console().print(f"nothing to backfill: all {window} hour(s) of {len(selected)} symbol(s), {span}, are "
+        console().print(f"nothing to backfill: all {window} hour(s) of {counted}, {span}, are "
                         "stored complete (--refetch fetches them again)")
         return
     console().print(f"{asked} of {window} hour(s) to fetch, {span}; {window - asked} already stored complete")

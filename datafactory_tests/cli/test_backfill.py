@@ -35,3 +35,17 @@ def test_backfill_progress_says_when_its_runs_wait_in_the_instance_queue():
     assert _waiting([{"status": "QUEUED"}, {"status": "STARTED"}, {"status": "SUCCESS"}]) == (
         ", 1 queued (behind other runs of the instance)")
     assert _waiting([{"status": "STARTED"}]) == ""
+
+
+def test_backfill_counts_a_perpetuals_hours_once_per_dataset_it_collects(cli_env, tmp_path, monkeypatch):
+    from datafactory_assets.launcher import free_port
+
+    config = tmp_path / "perpetual.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n'
+                      '"BTC/USDT:USDT" = { datasets = ["perp_candles", "mark_candles"], sources = ["binance"] }\n')
+    monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
+    nobody = f"http://127.0.0.1:{free_port()}"
+    asked = run("backfill", "--from", "2024-03-01T10:00", "--to", "2024-03-01T11:00", "--url", nobody)
+    assert asked.exit_code == 1
+    assert "4 of 4 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 0 already stored complete" in (
+        asked.output)
