@@ -21,9 +21,11 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from datafactory_assets.datasets import DATASETS  # noqa: E402
 from datafactory_assets.launcher import free_port  # noqa: E402
 from datafactory_assets.processes import descendants  # noqa: E402
 from datafactory_assets.sources.ccxt_source import point_at_emulator  # noqa: E402
+from datafactory_assets.sources.venues import venue_market  # noqa: E402
 
 BIN = Path(sys.executable).parent
 
@@ -38,14 +40,16 @@ def start_emulator(*, budget: bool) -> tuple[subprocess.Popen, str]:
     return proc, f"http://127.0.0.1:{port}"
 
 
-def write_config(workdir: Path, symbols: list[str], start: datetime, *,
-                 partitions_per_run: int | None = None) -> Path:
-    """A universe of `symbols` from `start` with the shipped sources chain and run size (or `partitions_per_run`);
-    healing off, so only the benchmark's own backfill fills the warehouse."""
+def write_config(workdir: Path, symbols: list[str], start: datetime, *, partitions_per_run: int | None = None,
+                 dataset: str = "candles") -> Path:
+    """A universe of `symbols` from `start` collecting `dataset` alone, with the shipped sources chain of their market
+    (a perpetual's: that of the shipped perpetuals) and run size (or `partitions_per_run`); healing off, so only the
+    benchmark's own backfill fills the warehouse."""
     shipped = tomllib.loads((ROOT / "datafactory.toml").read_text())
-    lines = ["[defaults]", 'timeframe = "1m"', f'start = "{start:%Y-%m-%d}"',
-             f"sources = {json.dumps(shipped['defaults']['sources'])}", "[symbols]",
-             *(f'"{s}" = {{}}' for s in symbols), "[backfill]",
+    perpetuals = [entry["sources"] for name, entry in shipped["symbols"].items() if ":" in name]
+    sources = perpetuals[0] if DATASETS[dataset].market == "swap" else shipped["defaults"]["sources"]
+    lines = ["[defaults]", 'timeframe = "1m"', f'start = "{start:%Y-%m-%d}"', f"sources = {json.dumps(sources)}",
+             f"datasets = {json.dumps([dataset])}", "[symbols]", *(f'"{s}" = {{}}' for s in symbols), "[backfill]",
              f"partitions_per_run = {partitions_per_run or shipped['backfill']['partitions_per_run']}",
              "[healing]", "enabled = false"]
     path = workdir / "datafactory.toml"
@@ -115,18 +119,21 @@ def platform_env(workdir: Path, *, config: Path, emulator_url: str) -> dict[str,
             "DATAFACTORY_WAREHOUSE": str(workdir / "warehouse.duckdb"), "DATAFACTORY_EMULATOR_URL": emulator_url}
 
 
-def raw_pass(url: str, symbols: list[str] | tuple[str, ...], *, start: datetime, end: datetime,
-             database: Path) -> tuple[int, float]:
-    """A plain ccxt loop over the window, then one DuckDB insert: the floor of any fetch-and-store."""
+def raw_pass(url: str, symbols: list[str] | tuple[str, ...], *, start: datetime, end: datetime, database: Path,
+             dataset: str = "candles") -> tuple[int, float]:
+    """A plain ccxt loop over the window (Binance's client of the dataset's market: `binance` for spot candles,
+    `binanceusdm` for a perpetual's, with the dataset's own ccxt `params`), then one DuckDB insert: the floor of any
+    fetch-and-store."""
     began = time.perf_counter()
-    exchange = ccxt.binance({"enableRateLimit": False, "options": {"fetchMarkets": {"types": ["spot"]},
-                                                                   "fetchCurrencies": False}})
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="binance")
-    frames, until = [], int(end.timestamp() * 1000)
+    declared = DATASETS[dataset]
+    market = venue_market("binance", declared.market)
+    exchange = getattr(ccxt, market.ccxt_class)({"enableRateLimit": False, "options": dict(market.client_options)})
+    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue=market.ccxt_class)
+    frames, until, params = [], int(end.timestamp() * 1000), dict(declared.endpoint("binance").params)
     for symbol in symbols:
         since, rows = int(start.timestamp() * 1000), []
         while since < until:
-            page = exchange.fetch_ohlcv(symbol, "1m", since=since, limit=1000, params={"until": until - 1})
+            page = exchange.fetch_ohlcv(symbol, "1m", since=since, limit=1000, params={**params, "until": until - 1})
             if not page:
                 break
             rows.extend(page)
@@ -136,14 +143,15 @@ def raw_pass(url: str, symbols: list[str] | tuple[str, ...], *, start: datetime,
     data = pl.concat(frames)
     conn = duckdb.connect(str(database))
     conn.register("data", data)
-    conn.execute("CREATE TABLE candles AS SELECT * FROM data")
-    count = conn.execute("SELECT count(*) FROM candles").fetchall()[0][0]
+    conn.execute(f"CREATE TABLE {declared.table} AS SELECT * FROM data")
+    count = conn.execute(f"SELECT count(*) FROM {declared.table}").fetchall()[0][0]
     conn.close()
     return count, time.perf_counter() - began
 
 
-def stored_candles(warehouse: str, *, start: datetime, end: datetime) -> int:
-    """Candles the platform stored with open time in [start, end): the hourly schedule adds the hour just closed."""
+def stored_candles(warehouse: str, *, start: datetime, end: datetime, dataset: str = "candles") -> int:
+    """Rows of `dataset` the platform stored with open time in [start, end): the hourly schedule adds the hour just
+    closed."""
     with duckdb.connect(warehouse, read_only=True) as conn:
-        return conn.execute("SELECT count(*) FROM candles WHERE ts >= ? AND ts < ?",
+        return conn.execute(f"SELECT count(*) FROM {DATASETS[dataset].view} WHERE ts >= ? AND ts < ?",
                             [start.replace(tzinfo=None), end.replace(tzinfo=None)]).fetchall()[0][0]

@@ -8,11 +8,14 @@ The raw pass runs first; with an enforced budget the backfill starts a full budg
 Workloads (`--workload`):
   a  4 symbols x 365 days of 1m candles (the shipped sources chain, a past year, so the bulk archive serves it);
   b  200 symbols x 7 days of 1m, the emulator enforcing Binance's real request budget (`--budget binance`); also
-     prints the code location's load time, one healing tick's time and the platform's peak RSS.
+     prints the code location's load time, one healing tick's time and the platform's peak RSS;
+  p  4 USDⓈ-M perpetuals (the shipped symbols' `BTC/USDT:USDT` ...) x 365 days of `perp_candles` 1m, collecting that
+     dataset alone, with the shipped perpetuals' sources chain (the bulk archive's futures/um klines first); the raw
+     pass is ccxt `binanceusdm`.
 `--symbols N` and `--days N` shrink a workload for a quick look. Prints one final JSON line with `candles`, `seconds`,
-`raw_seconds`, `ratio`, `ms_per_partition` (platform time beyond the raw time, per hourly partition), `symbols` and
-`days`, and the CPU seconds the platform's processes and the raw pass used (the machine is shared: CPU time is
-what the load from elsewhere does not inflate); before it, where the platform's runs spent their time
+`raw_seconds`, `ratio`, `ms_per_partition` (platform time beyond the raw time, per hourly partition), `symbols`,
+`days` and `dataset`, and the CPU seconds the platform's processes and the raw pass used (the machine is shared: CPU
+time is what the load from elsewhere does not inflate); before it, where the platform's runs spent their time
 (bench/timeline.py).
 """
 
@@ -33,23 +36,31 @@ import ccxt
 from harness import (BIN, ROOT, platform_env, raw_pass, start_emulator, start_platform, stop,
                      stored_candles, tree_cpu_seconds, write_config)
 
+from datafactory_assets.datasets import DATASETS
 from datafactory_assets.processes import descendants
 from datafactory_assets.sources.ccxt_source import point_at_emulator
+from datafactory_assets.sources.venues import venue_market
 
-WORKLOADS = {"a": {"symbols": 4, "days": 365, "budget": False}, "b": {"symbols": 200, "days": 7, "budget": True}}
+WORKLOADS = {"a": {"symbols": 4, "days": 365, "budget": False, "dataset": "candles"},
+             "b": {"symbols": 200, "days": 7, "budget": True, "dataset": "candles"},
+             "p": {"symbols": 4, "days": 365, "budget": False, "dataset": "perp_candles"}}
 SHIPPED = ("BTC/USDT", "ETH/USDT", "SOL/USDT", "ADA/USDT")
 END = datetime(2025, 1, 1, tzinfo=UTC)  # a past window: closed, and published in the bulk archive
 
 
-def listed_symbols(url: str, count: int) -> list[str]:
-    """The shipped symbols first, then the emulator's other USDT spot pairs, as ccxt lists them."""
-    exchange = ccxt.binance({"options": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False}})
-    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue="binance")
-    others = sorted(s for s, m in exchange.load_markets().items()
-                    if m["spot"] and m["active"] and m["quote"] == "USDT" and s not in SHIPPED)
-    symbols = [*SHIPPED, *others][:count]
+def listed_symbols(url: str, count: int, *, market: str) -> list[str]:
+    """The shipped symbols first (as perpetuals for the swap market: `BTC/USDT:USDT`), then the emulator's other
+    active USDT instruments of that market, as ccxt lists them."""
+    client = venue_market("binance", market)
+    exchange = getattr(ccxt, client.ccxt_class)({"options": dict(client.client_options)})
+    exchange.urls["api"] = point_at_emulator(exchange.urls["api"], base_url=url, venue=client.ccxt_class)
+    listed = {s for s, m in exchange.load_markets().items() if m["type"] == market and m["active"]
+              and m["quote"] == "USDT" and m["settle"] in (None, "USDT")}
+    shipped = [s if market == "spot" else f"{s}:USDT" for s in SHIPPED]
+    symbols = [*(s for s in shipped if s in listed), *sorted(listed - set(shipped))][:count]
     if len(symbols) < count:
-        raise SystemExit(f"the emulator lists {len(symbols)} USDT pairs, fewer than the {count} asked for")
+        raise SystemExit(f"the emulator lists {len(symbols)} USDT {market} instruments, fewer than the {count} asked "
+                         "for")
     return symbols
 
 
@@ -116,18 +127,20 @@ def main() -> None:
     parser.add_argument("--partitions-per-run", type=int, help="[backfill] partitions_per_run (default: shipped).")
     args = parser.parse_args()
     workload = WORKLOADS[args.workload]
-    days, count = args.days or workload["days"], args.symbols or workload["symbols"]
+    days, count, dataset = args.days or workload["days"], args.symbols or workload["symbols"], workload["dataset"]
     start = END - timedelta(days=days)
     emulator, url = start_emulator(budget=workload["budget"])
     extra = {}
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            symbols = listed_symbols(url, count)
-            config = write_config(workdir, symbols, start, partitions_per_run=args.partitions_per_run)
+            symbols = listed_symbols(url, count, market=DATASETS[dataset].market)
+            config = write_config(workdir, symbols, start, partitions_per_run=args.partitions_per_run,
+                                  dataset=dataset)
             env = platform_env(workdir, config=config, emulator_url=url)
             raw_cpu = time.process_time()
-            raw_candles, raw_seconds = raw_pass(url, symbols, start=start, end=END, database=workdir / "raw.duckdb")
+            raw_candles, raw_seconds = raw_pass(url, symbols, start=start, end=END, database=workdir / "raw.duckdb",
+                                                dataset=dataset)
             raw_cpu = time.process_time() - raw_cpu
             raw_done = time.monotonic()
             if args.workload == "b":
@@ -148,7 +161,7 @@ def main() -> None:
             finally:
                 peak_mb = rss.stop()
                 stop(platform)
-            candles = stored_candles(env["DATAFACTORY_WAREHOUSE"], start=start, end=END)
+            candles = stored_candles(env["DATAFACTORY_WAREHOUSE"], start=start, end=END, dataset=dataset)
             subprocess.run([sys.executable, str(ROOT / "bench" / "timeline.py")], env=env, cwd=ROOT, check=True)
             if args.workload == "b":
                 extra["healing_tick_s"] = round(timed_healing_tick(env), 2)
@@ -167,7 +180,7 @@ def main() -> None:
                       "ratio": round(seconds / raw_seconds, 2),
                       "ms_per_partition": round(1000 * (seconds - raw_seconds) / partitions, 2),
                       "platform_cpu_s": round(sum(cpu.values()), 1), "raw_cpu_s": round(raw_cpu, 1),
-                      "symbols": count, "days": days, **extra}))
+                      "symbols": count, "days": days, "dataset": dataset, **extra}))
 
 
 if __name__ == "__main__":

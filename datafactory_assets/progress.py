@@ -22,12 +22,12 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from datafactory_assets.hourly import HOUR
-from datafactory_assets.settings import ConfigError, SymbolSettings, load_settings
+from datafactory_assets.series import Series, by_dataset
+from datafactory_assets.settings import ConfigError, load_settings
 from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
 from datafactory_assets.warehouse.schema import SchemaError
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # an `until` for a plan asking nothing
-Plan = Mapping[SymbolSettings, Sequence[tuple[datetime, datetime]]]  # per symbol, (first, last) hours, inclusive
+Plan = Mapping[Series, Sequence[tuple[datetime, datetime]]]  # per symbol's dataset, (first, last) hours, inclusive
 
 
 @dataclass(frozen=True)
@@ -48,19 +48,23 @@ def hour_count(ranges: Sequence[tuple[datetime, datetime]]) -> int:
 
 
 def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
-    """Each symbol's tally of the hours `plan` names, from the warehouse at `path` (nothing held when it does not
-    exist yet): two queries for every symbol together, and hours counted by range arithmetic, never one by one."""
+    """Each series' tally of the hours `plan` names, from the warehouse at `path` (nothing held when it does not
+    exist yet): two queries per dataset for every symbol together, and hours counted by range arithmetic, never one
+    by one."""
     if not Path(path).exists():
-        return [Tally(s.symbol, hour_count(r), 0, 0, hour_count(r) * s.candles_per_hour) for s, r in plan.items()]
+        return [Tally(s.name, hour_count(r), 0, 0, hour_count(r) * s.rows_per_hour) for s, r in plan.items()]
     asked = {s: ranges for s, ranges in plan.items() if ranges}
-    spans = [(s.symbol, ranges[0][0], ranges[-1][1] + HOUR) for s, ranges in asked.items()]
+    found: dict[Series, tuple[list, int]] = {}
     with connection.connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as conn:
-        incomplete = queries.incomplete_ranges(conn, [(s.symbol, ranges[0][0], s.candles_per_hour)
-                                                      for s, ranges in asked.items()],
-                                               until=max((until for _, _, until in spans), default=_EPOCH))
-        stored = queries.stored_candles(conn, spans)
-    return [_symbol_tally(s, ranges, incomplete.get(s.symbol, []), stored.get(s.symbol, 0))
-            for s, ranges in plan.items()]
+        for members in by_dataset(asked).values():
+            spans = [(s.symbol, asked[s][0][0], asked[s][-1][1] + HOUR) for s in members]
+            dataset = members[0].dataset
+            incomplete = queries.incomplete_ranges(
+                conn, [(s.symbol, first, s.rows_per_hour) for s, (_, first, _) in zip(members, spans, strict=True)],
+                until=max(until for _, _, until in spans), dataset=dataset)
+            stored = queries.stored_candles(conn, spans, dataset=dataset)
+            found.update({s: (incomplete.get(s.symbol, []), stored.get(s.symbol, 0)) for s in members})
+    return [_series_tally(s, ranges, *found.get(s, ([], 0))) for s, ranges in plan.items()]
 
 
 def total(tallies: Sequence[Tally]) -> Tally:
@@ -68,13 +72,13 @@ def total(tallies: Sequence[Tally]) -> Tally:
     return Tally("all", *(sum(getattr(t, f) for t in tallies) for f in ("hours", "done", "candles", "left")))
 
 
-def _symbol_tally(symbol: SymbolSettings, ranges: Sequence[tuple[datetime, datetime]],
+def _series_tally(series: Series, ranges: Sequence[tuple[datetime, datetime]],
                   incomplete: Sequence[tuple[datetime, datetime]], stored: int) -> Tally:
     """`ranges` (inclusive hours) against the warehouse's incomplete `[first, stop)` ranges (naive UTC)."""
     hours = hour_count(ranges)
     missing = sum(max((min(last + HOUR, stop.replace(tzinfo=UTC)) - max(first, gap.replace(tzinfo=UTC))) // HOUR, 0)
                   for first, last in ranges for gap, stop in incomplete)
-    return Tally(symbol.symbol, hours, hours - missing, stored, missing * symbol.candles_per_hour)
+    return Tally(series.name, hours, hours - missing, stored, missing * series.rows_per_hour)
 
 
 class Meter:

@@ -12,6 +12,7 @@ from rich.console import Console
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.hourly import open_hour
 from datafactory_assets.progress import Meter, Tally, follow, report_history, tally, total
+from datafactory_assets.series import Series
 from datafactory_assets.warehouse.queries import Completeness
 from datafactory_tests.helpers import symbol_settings
 
@@ -24,11 +25,23 @@ def hour(h: int) -> datetime:
 
 def test_a_tally_counts_complete_hours_of_the_ranges_asked_and_candles_in_their_span(warehouse, sources):
     path = warehouse.path
-    assert tally(path, {BTC: [(hour(0), hour(3))]}) == [Tally("BTC/USDT", 4, 0, 0, 240)]
+    assert tally(path, {Series(BTC): [(hour(0), hour(3))]}) == [Tally("BTC/USDT", 4, 0, 0, 240)]
     ingest_window(BTC, start=hour(0), end=hour(6), sources=sources, warehouse=warehouse)
-    assert tally(path, {BTC: [(hour(0), hour(1)), (hour(5), hour(7))]}) == [Tally("BTC/USDT", 5, 3, 360, 120)]
+    assert tally(path, {Series(BTC): [(hour(0), hour(1)), (hour(5), hour(7))]}) == [Tally("BTC/USDT", 5, 3, 360, 120)]
     eth = symbol_settings("ETH/USDT")
-    assert total(tally(path, {BTC: [(hour(6), hour(6))], eth: []})) == Tally("all", 1, 0, 0, 60)
+    assert total(tally(path, {Series(BTC): [(hour(6), hour(6))], Series(eth): []})) == Tally("all", 1, 0, 0, 60)
+
+
+def test_a_perpetuals_dataset_is_tallied_from_its_own_table(warehouse, sources):
+    from datafactory_assets.datasets import MARK_CANDLES
+    from datafactory_assets.settings import SymbolSettings
+
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                          datasets=("perp_candles", "mark_candles"))
+    ingest_window(perp, start=hour(0), end=hour(2), sources=sources, warehouse=warehouse, dataset=MARK_CANDLES)
+    plan = {Series(perp, "mark_candles"): [(hour(0), hour(3))], Series(perp, "perp_candles"): [(hour(0), hour(3))]}
+    assert tally(warehouse.path, plan) == [Tally("mark_candles BTC/USDT:USDT", 4, 2, 120, 120),
+                                           Tally("perp_candles BTC/USDT:USDT", 4, 0, 0, 240)]
 
 
 def filling(warehouse, sources, hours: int):
@@ -45,7 +58,7 @@ def filling(warehouse, sources, hours: int):
 
 
 def test_in_a_pipe_progress_is_plain_lines_and_ends_with_the_totals(warehouse, sources):
-    plan = {BTC: [(hour(0), hour(3))]}
+    plan = {Series(BTC): [(hour(0), hour(3))]}
     out = io.StringIO()
     meter = Meter(tally(warehouse.path, plan), time.monotonic())
     follow(measure=lambda: tally(warehouse.path, plan), poll=filling(warehouse, sources, 4), meter=meter,
@@ -60,7 +73,7 @@ def test_in_a_pipe_progress_is_plain_lines_and_ends_with_the_totals(warehouse, s
 
 def test_in_a_terminal_progress_is_a_live_bar_per_symbol_and_their_sum(warehouse, sources):
     eth = symbol_settings("ETH/USDT")
-    plan = {BTC: [(hour(0), hour(1))], eth: [(hour(0), hour(1))]}
+    plan = {Series(BTC): [(hour(0), hour(1))], Series(eth): [(hour(0), hour(1))]}
     out = io.StringIO()
     follow(measure=lambda: tally(warehouse.path, plan), poll=filling(warehouse, sources, 2),
            meter=Meter(tally(warehouse.path, plan), time.monotonic()),
@@ -72,7 +85,7 @@ def test_in_a_terminal_progress_is_a_live_bar_per_symbol_and_their_sum(warehouse
 
 
 def test_a_backfill_still_running_at_the_deadline_is_a_timeout(warehouse):
-    plan = {BTC: [(hour(0), hour(0))]}
+    plan = {Series(BTC): [(hour(0), hour(0))]}
     with pytest.raises(TimeoutError, match=r"still running after 0s \(runs: 0 of 1 launched finished\)"):
         follow(measure=lambda: tally(warehouse.path, plan), poll=lambda: (False, "runs: 0 of 1 launched finished"),
                meter=Meter(tally(warehouse.path, plan), time.monotonic()), console=Console(file=io.StringIO()),
@@ -82,7 +95,7 @@ def test_a_backfill_still_running_at_the_deadline_is_a_timeout(warehouse):
 def test_a_reading_a_writer_keeps_waiting_is_skipped_and_the_next_one_shown(warehouse, sources):
     import threading
 
-    plan = {BTC: [(hour(0), hour(0))]}
+    plan = {Series(BTC): [(hour(0), hour(0))]}
     meter = Meter(tally(warehouse.path, plan), time.monotonic())
     writing, release = threading.Event(), threading.Event()
 

@@ -29,7 +29,7 @@ from dagster._core.storage.tags import (
 from datafactory_assets.alerts.ledger import Observation
 from datafactory_assets.assets.candles import RUN_HISTORY_REWRITES
 from datafactory_assets.checks import GAPS
-from datafactory_assets.checks.specs import ACCURACY
+from datafactory_assets.checks.specs import ACCURACY, gaps_missing
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES
 from datafactory_assets.settings import AlertSettings
 
@@ -129,9 +129,9 @@ def delisting_observations(delisted: Mapping[str, datetime]) -> list[Observation
 
 def _judge(evaluation: dg.AssetCheckEvaluation, alerts: AlertSettings) -> tuple[bool, str]:
     metadata = {key: getattr(value, "value", value) for key, value in evaluation.metadata.items()}
-    if evaluation.check_name == GAPS and isinstance(metadata.get("missing_candles"), int):
-        missing = metadata.get("unconfirmed", metadata["missing_candles"])  # confirmed holes are the venue's
-        return missing > alerts.gaps_threshold, (f"{missing} missing candles in {metadata.get('gap_ranges', '?')} "
+    if evaluation.check_name == GAPS and (counted := gaps_missing(metadata)):
+        missing, unit = metadata.get("unconfirmed", counted[0]), counted[1]  # confirmed holes are the venue's
+        return missing > alerts.gaps_threshold, (f"{missing} missing {unit} in {metadata.get('gap_ranges', '?')} "
                                                  f"range(s) (alerts above {alerts.gaps_threshold})")
     if evaluation.passed:
         return False, "passes"

@@ -80,7 +80,8 @@ def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: 
         freshness_policy=freshness_policy,
         check_specs=check_specs(key, checks=dataset.checks),
         kinds={"duckdb", "polars"},
-        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe) or "venue's",
+        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe)
+                  or "the venue's, per instrument",
                   "sources": ", ".join(symbol.sources)},
         description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
     )
@@ -135,7 +136,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         metadata=(_event_metadata(context, report) if dataset.cadence.venue_interval
                   else _partition_metadata(context, report, slot=slot_ms(dataset, symbol.timeframe_ms))),
         check_results=_declared([validation_result([]),
-                                 gaps_result(report.missing, confirmed_empty=report.confirmed_empty),
+                                 gaps_result(report.missing, confirmed_empty=report.confirmed_empty,
+                                             unit=dataset.unit),
                                  *(_stored_checks(report.stored, symbol, window, dataset=dataset,
                                                   warehouse=warehouse, accuracy=accuracy, anomaly=anomaly,
                                                   sources=sources, turn=turn) if judged else [])],

@@ -25,6 +25,7 @@ import requests
 from datafactory_assets import progress
 from datafactory_assets.hourly import HOUR, PARTITION_FORMAT, open_hour
 from datafactory_assets.automation.run_tags import by_primary_source, candle_run_tags
+from datafactory_assets.series import Series, by_dataset, series_of
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import queries
 
@@ -64,7 +65,8 @@ query Runs($filter: RunsFilter!) {
 
 @dataclass(frozen=True)
 class RangeRun:
-    """One run to launch: a range of hours of candle assets whose symbols start their chain at one source."""
+    """One run to launch: a range of hours of assets (`candles/btc_usdt`, `perp_candles/btc_usdt`) whose symbols
+    start their chain at one source."""
 
     source: str
     first: datetime
@@ -109,23 +111,26 @@ def selected_symbols(settings: Settings, symbols: list[str], start: datetime) ->
     return selected
 
 
-def whole_window(symbols: list[SymbolSettings], start: datetime,
-                 end: datetime) -> dict[SymbolSettings, list[HourRange]]:
-    """Every hour of [start, end] for every symbol: what `--refetch`, or a warehouse not created yet, asks for."""
-    return {s: [(start, end)] for s in symbols}
+def whole_window(symbols: list[SymbolSettings], start: datetime, end: datetime) -> dict[Series, list[HourRange]]:
+    """Every hour of [start, end] for every dataset of every symbol (`series.series_of`): what `--refetch`, or a
+    warehouse not created yet, asks for."""
+    return {s: [(start, end)] for s in series_of(symbols)}
 
 
 def missing_ranges(conn: duckdb.DuckDBPyConnection, symbols: list[SymbolSettings], start: datetime,
-                   end: datetime) -> dict[SymbolSettings, list[HourRange]]:
-    """Per symbol, the runs of hours in [start, end] the warehouse does not hold complete (confirmed holes count as
-    held), oldest first: all a backfill needs to ask for, in one query for every symbol."""
-    incomplete = queries.incomplete_ranges(conn, [(s.symbol, start, s.candles_per_hour) for s in symbols],
-                                           until=end + HOUR)
-    return {s: [(first.replace(tzinfo=UTC), stop.replace(tzinfo=UTC) - HOUR) for first, stop in incomplete[s.symbol]]
-            for s in symbols}
+                   end: datetime) -> dict[Series, list[HourRange]]:
+    """Per dataset of each symbol, the runs of hours in [start, end] the warehouse does not hold complete (confirmed
+    holes count as held), oldest first: all a backfill needs to ask for, in one query per dataset for every symbol."""
+    plan: dict[Series, list[HourRange]] = {}
+    for members in by_dataset(series_of(symbols)).values():
+        incomplete = queries.incomplete_ranges(conn, [(s.symbol, start, s.rows_per_hour) for s in members],
+                                               until=end + HOUR, dataset=members[0].dataset)
+        plan.update({s: [(first.replace(tzinfo=UTC), stop.replace(tzinfo=UTC) - HOUR)
+                         for first, stop in incomplete[s.symbol]] for s in members})
+    return {s: plan[s] for s in series_of(symbols)}
 
 
-def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions_per_run: int) -> list[RangeRun]:
+def range_runs(plan: Mapping[Series, Sequence[HourRange]], *, partitions_per_run: int) -> list[RangeRun]:
     """The runs that fetch `plan`, per primary source: about `RUN_SLOTS` runs of equal size, each between
     `RUN_PARTITIONS_MIN` and `RUN_PARTITIONS` partitions (more runs when the plan is larger). Each range is cut into
     spans long enough for its symbols to fill such a run together (at least `partitions_per_run` hours, at most
@@ -141,7 +146,7 @@ def range_runs(plan: Mapping[SymbolSettings, Sequence[HourRange]], *, partitions
             for first, last in plan[symbol]:
                 while first <= last:
                     cut = min(first + (span_hours - 1) * HOUR, last)
-                    spans[(first, cut)].append(symbol.asset_name)
+                    spans[(first, cut)].append("/".join(symbol.asset_path))
                     first = cut + HOUR
         for (first, last), assets in sorted(spans.items()):
             per_run = max(size // ((last - first) // HOUR + 1), 1)
@@ -161,10 +166,9 @@ def launch_runs(url: str, runs: Sequence[RangeRun], *, backfill_id: str, locatio
     The runs were planned from one mode's warehouse (modes.py), so the webserver must serve that mode's code location
     (`location`): the offline platform's runs would otherwise fill the emulator's warehouse with what the real one
     lacks, or the other way round."""
-    first_asset = {"path": ["candles", runs[0].assets[0]]}
-    nodes = _graphql(url, _LOCATE, {"keys": [first_asset]})["assetNodes"]
+    nodes = _graphql(url, _LOCATE, {"keys": [{"path": runs[0].assets[0].split("/")}]})["assetNodes"]
     if not nodes:
-        raise BackfillError(f"the webserver at {url} has no asset candles/{runs[0].assets[0]}: is it running this "
+        raise BackfillError(f"the webserver at {url} has no asset {runs[0].assets[0]}: is it running this "
                             "configuration?")
     repository = nodes[0]["repository"]
     if repository["location"]["name"] != location:
@@ -183,7 +187,7 @@ def _launch(url: str, repository: dict, run: RangeRun, *, backfill_id: str) -> s
     result = _graphql(url, _LAUNCH, {"params": {
         "selector": {"repositoryLocationName": repository["location"]["name"],
                      "repositoryName": repository["name"], "jobName": "__ASSET_JOB",
-                     "assetSelection": [{"path": ["candles", name]} for name in run.assets]},
+                     "assetSelection": [{"path": key.split("/")} for key in run.assets]},
         "executionMetadata": {"tags": [{"key": k, "value": v} for k, v in tags.items()]},
     }})["launchRun"]
     if result["__typename"] != "LaunchRunSuccess":

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import TypeVar
 
+from datafactory_assets.series import Series
 from datafactory_assets.settings import SymbolSettings
+
+S = TypeVar("S", SymbolSettings, Series)
 
 SOURCE_TAG = "datafactory/source"
 PRIORITY_TAG = "dagster/priority"
@@ -23,9 +27,9 @@ def candle_run_tags(source: str) -> dict[str, str]:
     return {SOURCE_TAG: source}
 
 
-def by_primary_source(symbols: Iterable[SymbolSettings]) -> dict[str, list[SymbolSettings]]:
-    """Symbols grouped by the first source of their chain, in configured order."""
-    groups: dict[str, list[SymbolSettings]] = defaultdict(list)
+def by_primary_source(symbols: Iterable[S]) -> dict[str, list[S]]:
+    """Symbols (or their datasets' series) grouped by the first source of their chain, in configured order."""
+    groups: dict[str, list[S]] = defaultdict(list)
     for symbol in symbols:
         groups[symbol.sources[0]].append(symbol)
     return dict(groups)

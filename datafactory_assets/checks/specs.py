@@ -20,8 +20,10 @@ import polars as pl
 from datafactory_assets.checks.names import ACCURACY, ANOMALY, GAPS, VALIDATION
 from datafactory_assets.checks.validation import Violation
 
-__all__ = ["ACCURACY", "ANOMALY", "GAPS", "VALIDATION", "check_specs", "gaps_result", "validation_result"]
+__all__ = ["ACCURACY", "ANOMALY", "GAPS", "VALIDATION", "check_specs", "gaps_missing", "gaps_result",
+           "validation_result"]
 _MAX_LISTED_RANGES = 50
+_MISSING = "missing_"  # the gaps result's count: missing_<its dataset's unit, plural>
 
 
 def check_specs(key: dg.AssetKey, *, checks: Mapping[str, str]) -> list[dg.AssetCheckSpec]:
@@ -39,8 +41,10 @@ def validation_result(violations: Sequence[Violation]) -> dg.AssetCheckResult:
     )
 
 
-def gaps_result(ranges: pl.DataFrame, *, confirmed_empty: int = 0) -> dg.AssetCheckResult:
-    """Passes when nothing is missing but what every source confirmed empty (recorded in `known_gaps`)."""
+def gaps_result(ranges: pl.DataFrame, *, confirmed_empty: int = 0, unit: str = "candle") -> dg.AssetCheckResult:
+    """Passes when nothing is missing but what every source confirmed empty (recorded in `known_gaps`). The count is
+    named for `unit`, what one of the dataset's rows is (`Dataset.unit`): `missing_candles`,
+    `missing_funding_events`, so that the UI never calls funding events candles."""
     missing = int(ranges["missing"].sum()) if ranges.height else 0
     listed = ranges.head(_MAX_LISTED_RANGES)
     table = "\n".join(
@@ -51,12 +55,25 @@ def gaps_result(ranges: pl.DataFrame, *, confirmed_empty: int = 0) -> dg.AssetCh
         passed=missing == confirmed_empty,
         severity=dg.AssetCheckSeverity.WARN,
         metadata={
-            "missing_candles": missing,
+            f"{_MISSING}{_plural(unit).replace(' ', '_').replace('-', '_')}": missing,
             "confirmed_empty": confirmed_empty,
             "unconfirmed": missing - confirmed_empty,
             "gap_ranges": ranges.height,
             "ranges": dg.MetadataValue.md(
-                "| first missing | last missing | candles |\n|---|---|---|\n" + table if table else "none"
+                f"| first missing | last missing | {_plural(unit)} |\n|---|---|---|\n" + table if table else "none"
             ),
         },
     )
+
+
+def gaps_missing(metadata: Mapping[str, object]) -> tuple[int, str] | None:
+    """What a gaps result's metadata counts as missing, and in what (`missing_funding_events`: 5 -> (5, "funding
+    events")); None when it holds no count."""
+    for key, value in metadata.items():
+        if key.startswith(_MISSING) and isinstance(value, int):
+            return value, key.removeprefix(_MISSING).replace("_", " ")
+    return None
+
+
+def _plural(unit: str) -> str:
+    return f"{unit}s"

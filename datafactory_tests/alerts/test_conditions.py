@@ -48,6 +48,13 @@ def test_gaps_alert_only_above_the_threshold_and_a_pass_clears():
         ("check:gaps", "candles/btc_usdt", "2024-03-01-00:00")}
 
 
+def test_a_funding_gaps_check_alerts_in_events_as_it_counts_them():
+    lost = evaluation("gaps", passed=False, metadata={"missing_funding_events": 6, "unconfirmed": 6,
+                                                      "gap_ranges": 6})
+    (observed,) = check_observations([lost], partition="p", alerts=AlertSettings(gaps_threshold=5))
+    assert observed.failing and observed.reason == "6 missing funding events in 6 range(s) (alerts above 5)"
+
+
 def test_gaps_count_only_the_holes_not_confirmed_at_every_source():
     confirmed = evaluation("gaps", passed=True, metadata={"missing_candles": 9, "confirmed_empty": 9,
                                                           "unconfirmed": 0, "gap_ranges": 1})

@@ -91,7 +91,10 @@ def test_a_funding_event_the_venue_drops_is_reported_as_a_gap(warehouse, sources
         gaps = queries.gaps(conn, "BTC/USDT:USDT", dataset=FUNDING)
     assert stored(warehouse, "BTC/USDT:USDT", first, first + timedelta(days=3)).height == 8
     assert gaps.select("first_missing", "last_missing", "missing").rows() == [(dropped, dropped, 1)]
-    assert not check_results(result)["gaps"].passed
+    gaps_check = check_results(result)["gaps"]
+    assert not gaps_check.passed
+    assert {k: v.value for k, v in gaps_check.metadata.items() if k.startswith("missing_")} == {
+        "missing_funding_events": 1}
     lacking = {m.partition: m.metadata["missing_events"].value
                for m in result.asset_materializations_for_node("funding_rates__btc_usdt")}
     assert {key: n for key, n in lacking.items() if n} == {f"{dropped:%Y-%m-%d-%H:%M}": 1}

@@ -5,7 +5,8 @@ import pytest
 from datafactory_assets.assets.ingest import ingest_window
 from datafactory_assets.automation.backfill import (HOUR, RUN_PARTITIONS, RangeRun, missing_ranges, partition_range,
                                                     range_runs, selected_symbols, whole_window)
-from datafactory_assets.settings import Settings
+from datafactory_assets.series import Series
+from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_tests.helpers import symbol_settings
 
 NOW = datetime(2026, 11, 24, 10, 30, tzinfo=UTC)
@@ -57,19 +58,39 @@ def test_only_the_hours_the_warehouse_lacks_are_asked_for_each_run_of_them_as_on
                       hour(4).replace(tzinfo=None) + timedelta(minutes=59)])
     with warehouse.connect(read_only=True) as conn:
         plan = missing_ranges(conn, [btc, eth], hour(0), hour(7))
-    assert plan == {btc: [(hour(2), hour(2)), (hour(4), hour(4)), (hour(6), hour(7))], eth: []}
-    assert range_runs(plan, partitions_per_run=720) == [RangeRun("binance", hour(2), hour(2), ("btc_usdt",)),
-                                                        RangeRun("binance", hour(4), hour(4), ("btc_usdt",)),
-                                                        RangeRun("binance", hour(6), hour(7), ("btc_usdt",))]
-    assert whole_window([btc, eth], hour(0), hour(7)) == {btc: [(hour(0), hour(7))], eth: [(hour(0), hour(7))]}
+    assert plan == {Series(btc): [(hour(2), hour(2)), (hour(4), hour(4)), (hour(6), hour(7))], Series(eth): []}
+    assert range_runs(plan, partitions_per_run=720) == [
+        RangeRun("binance", hour(2), hour(2), ("candles/btc_usdt",)),
+        RangeRun("binance", hour(4), hour(4), ("candles/btc_usdt",)),
+        RangeRun("binance", hour(6), hour(7), ("candles/btc_usdt",))]
+    assert whole_window([btc, eth], hour(0), hour(7)) == {Series(btc): [(hour(0), hour(7))],
+                                                          Series(eth): [(hour(0), hour(7))]}
+
+
+def test_a_perpetual_is_planned_per_dataset_it_collects_each_launched_under_its_own_asset(warehouse, sources):
+    """Before, the plan counted spot candles per symbol and launched `candles/btc_usdt`, which a perpetual lacks.
+    Funding rates are left out: their venue-stated cadence has no number of rows an hour holds."""
+    from datafactory_assets.datasets import PERP_CANDLES
+
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                          datasets=("perp_candles", "mark_candles", "funding_rates"))
+    ingest_window(perp, start=hour(0), end=hour(4), sources=sources, warehouse=warehouse, dataset=PERP_CANDLES)
+    with warehouse.connect(read_only=True) as conn:
+        plan = missing_ranges(conn, [perp], hour(0), hour(5))
+    assert plan == {Series(perp, "perp_candles"): [(hour(4), hour(5))],
+                    Series(perp, "mark_candles"): [(hour(0), hour(5))]}
+    assert range_runs(plan, partitions_per_run=720) == [
+        RangeRun("binance", hour(0), hour(5), ("mark_candles/btc_usdt",)),
+        RangeRun("binance", hour(4), hour(5), ("perp_candles/btc_usdt",))]
+    assert list(whole_window([perp], hour(0), hour(5))) == list(plan)
 
 
 def test_a_small_backfill_is_one_run_per_range_that_symbols_needing_the_same_hours_share():
     btc, eth = SETTINGS.symbols
-    plan = {btc: [(hour(0), hour(4))], eth: [(hour(0), hour(4)), (hour(7), hour(7))]}
+    plan = {Series(btc): [(hour(0), hour(4))], Series(eth): [(hour(0), hour(4)), (hour(7), hour(7))]}
     assert range_runs(plan, partitions_per_run=2) == [
-        RangeRun("binance", hour(0), hour(4), ("btc_usdt", "eth_usdt")),
-        RangeRun("binance", hour(7), hour(7), ("eth_usdt",))]
+        RangeRun("binance", hour(0), hour(4), ("candles/btc_usdt", "candles/eth_usdt")),
+        RangeRun("binance", hour(7), hour(7), ("candles/eth_usdt",))]
 
 
 @pytest.mark.parametrize(("symbols", "hours", "partitions_per_run", "runs"), [
@@ -81,20 +102,20 @@ def test_a_small_backfill_is_one_run_per_range_that_symbols_needing_the_same_hou
 ])
 def test_a_backfill_is_about_as_many_runs_as_run_at_once_each_as_large_as_allowed(symbols, hours,
                                                                                 partitions_per_run, runs):
-    plan = {symbol_settings(f"S{i}/USDT"): [(hour(0), hour(hours - 1))] for i in range(symbols)}
+    plan = {Series(symbol_settings(f"S{i}/USDT")): [(hour(0), hour(hours - 1))] for i in range(symbols)}
     cut = range_runs(plan, partitions_per_run=partitions_per_run)
     assert [(run.hours, len(run.assets)) for run in cut] == runs
     assert all(run.hours * len(run.assets) <= RUN_PARTITIONS for run in cut)
     covered = sorted((asset, run.first + h * HOUR) for run in cut for asset in run.assets for h in range(run.hours))
-    assert covered == sorted((s.asset_name, hour(h)) for s in plan for h in range(hours))
+    assert covered == sorted((f"candles/{s.settings.asset_name}", hour(h)) for s in plan for h in range(hours))
 
 
 def test_many_symbols_needing_the_same_span_are_spread_over_runs_of_a_bounded_size():
-    many = {symbol_settings(f"S{i}/USDT"): [(hour(0), hour(167))] for i in range(40)}  # a week of 40 symbols
+    many = {Series(symbol_settings(f"S{i}/USDT")): [(hour(0), hour(167))] for i in range(40)}  # a week of 40
     runs = range_runs(many, partitions_per_run=720)
     assert [len(run.assets) for run in runs] == [17, 17, 6]
     assert all(run.hours == 168 and run.hours * len(run.assets) <= RUN_PARTITIONS for run in runs)
-    assert sorted(a for run in runs for a in run.assets) == sorted(s.asset_name for s in many)
+    assert sorted(a for run in runs for a in run.assets) == sorted(f"candles/{s.settings.asset_name}" for s in many)
 
 
 def hour(h: int) -> datetime:

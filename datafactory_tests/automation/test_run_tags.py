@@ -8,6 +8,7 @@ import dagster as dg
 from datafactory_assets.automation.schedules import hourly_collection
 from datafactory_assets.automation.backfill import range_runs
 from datafactory_assets.automation.run_tags import PRIORITY_TAG, SOURCE_TAG
+from datafactory_assets.series import Series
 from datafactory_assets.settings import Settings
 from datafactory_tests.helpers import symbol_settings
 
@@ -30,7 +31,8 @@ def test_the_hourly_collection_has_one_job_per_primary_source_and_its_runs_carry
 
 def test_a_backfill_is_split_by_primary_source():
     start, end = datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC)
-    runs = range_runs({s: [(start, end)] for s in SETTINGS.symbols}, partitions_per_run=720)
-    assert {run.source: run.assets for run in runs} == {"binance": ("btc_usdt", "eth_usdt"), "okx": ("sol_usdt",)}
-    only_sol = {s: [(start, end)] if s.symbol == "SOL/USDT" else [] for s in SETTINGS.symbols}
+    runs = range_runs({Series(s): [(start, end)] for s in SETTINGS.symbols}, partitions_per_run=720)
+    assert {run.source: run.assets for run in runs} == {"binance": ("candles/btc_usdt", "candles/eth_usdt"),
+                                                        "okx": ("candles/sol_usdt",)}
+    only_sol = {Series(s): [(start, end)] if s.symbol == "SOL/USDT" else [] for s in SETTINGS.symbols}
     assert [run.source for run in range_runs(only_sol, partitions_per_run=720)] == ["okx"]

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import requests
@@ -106,12 +107,15 @@ class Platform:
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text()
 
-    def materialize(self, asset_names: list[str], *, first: str, last: str, timeout_s: float = 300) -> str:
-        """Launch one run of candle assets over the partition range first..last (keys like 2024-03-01-00:00) and
-        return its final status: a real run, executed by the daemon like one started in the UI."""
+    def materialize(self, asset_names: list[str], *, first: str, last: str, datasets: Sequence[str] = ("candles",),
+                    timeout_s: float = 300) -> str:
+        """Launch one run of the assets `<dataset>/<name>` of every dataset and name given (spot candles unless
+        told) over the partition range first..last (keys like 2024-03-01-00:00) and return its final status: a real
+        run, executed by the daemon like one started in the UI."""
+        selection = [{"path": [dataset, name]} for dataset in datasets for name in asset_names]
         launched = self.graphql(_LAUNCH_RUN, {"params": {
             "selector": {"repositoryLocationName": "datafactory", "repositoryName": "__repository__",
-                         "jobName": "__ASSET_JOB", "assetSelection": [{"path": ["candles", n]} for n in asset_names]},
+                         "jobName": "__ASSET_JOB", "assetSelection": selection},
             "executionMetadata": {"tags": [{"key": "dagster/asset_partition_range_start", "value": first},
                                            {"key": "dagster/asset_partition_range_end", "value": last}]},
         }})["launchRun"]

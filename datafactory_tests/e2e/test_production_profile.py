@@ -89,7 +89,8 @@ def test_a_backfill_on_postgres_queues_runs_within_the_source_and_run_limits(pla
     day = datetime(2024, 3, 1, tzinfo=UTC)
     quarters = [(day + timedelta(hours=h), day + timedelta(hours=h + 5)) for h in range(0, 24, 6)]
     runs = [RangeRun(source, first, last, assets) for first, last in quarters
-            for source, assets in (("binance", ("btc_usdt", "eth_usdt")), ("okx", ("sol_usdt",)))]
+            for source, assets in (("binance", ("candles/btc_usdt", "candles/eth_usdt")),
+                                   ("okx", ("candles/sol_usdt",)))]
     launch_runs(platform.url, runs, backfill_id="queue")  # as `datafactory backfill` launches its runs
     wait_for(lambda: all(r["status"] in RUN_DONE for r in backfill_runs(platform.url, "queue")), timeout_s=240,
              what="the eight runs to finish")

@@ -2,7 +2,8 @@
 (ccxt's binanceusdm against the emulator, a real DuckDB file), exported, then read back two ways: by freqtrade's own
 data loader in its own environment (`.venv-freqtrade`, `make freqtrade`; skipped with the reason where it is absent)
 and, always, by the layout freqtrade documents in its source (paths, columns, types). Either must give back exactly
-what was stored. ETH/USDT:USDT's funding interval changes from 8h to 4h inside the window."""
+what was stored, for every candle type the export writes: futures, mark, index, premiumIndex and funding_rate.
+ETH/USDT:USDT's funding interval changes from 8h to 4h inside the window."""
 
 import json
 import os
@@ -15,7 +16,8 @@ import pyarrow.feather
 import pytest
 
 from datafactory_assets.assets.ingest import ingest_window
-from datafactory_assets.datasets import DATASETS, FUNDING_RATES, MARK_CANDLES, PERP_CANDLES
+from datafactory_assets.datasets import (DATASETS, FUNDING_RATES, INDEX_CANDLES, MARK_CANDLES, PERP_CANDLES,
+                                         PREMIUM_CANDLES)
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse.export import EmptyExportError
@@ -29,15 +31,17 @@ ROOT = Path(__file__).resolve().parents[2]
 FREQTRADE_PYTHON = Path(os.environ.get("DATAFACTORY_FREQTRADE_PYTHON", ROOT / ".venv-freqtrade" / "bin" / "python"))
 LOADER = Path(__file__).with_name("freqtrade_load.py")
 OHLCV = ["open", "high", "low", "close", "volume"]
+PRICE_TYPES = {"index": "index_candles", "premiumIndex": "premium_candles"}  # freqtrade's candle type -> our dataset
 
 
 @pytest.fixture(scope="module")
 def filled(tmp_path_factory, emulator_session) -> WarehouseResource:
-    """Both perpetuals' trade candles, mark candles and funding events over [START, END), ingested once."""
+    """Both perpetuals' trade, mark, index and premium-index candles and funding events over [START, END),
+    ingested once."""
     warehouse = WarehouseResource(path=str(tmp_path_factory.mktemp("futures") / "warehouse.duckdb"))
     sources = SourcesResource(emulator_url=emulator_session.url)
     for symbol in SYMBOLS:
-        for dataset in (PERP_CANDLES, MARK_CANDLES, FUNDING_RATES):
+        for dataset in (PERP_CANDLES, MARK_CANDLES, INDEX_CANDLES, PREMIUM_CANDLES, FUNDING_RATES):
             ingest_window(symbol_settings(symbol, start=START), start=START, end=END, sources=sources,
                           warehouse=warehouse, dataset=dataset)
     return warehouse
@@ -57,13 +61,16 @@ def stored(conn, relation: str, symbol: str, columns: list[str]) -> dict[str, li
 
 
 def expected(conn, symbol: str) -> dict[tuple[str, str], dict[str, list]]:
-    """Per (candle type, timeframe) of the default export at 1m and 1h, the stored rows freqtrade must read."""
+    """Per (candle type, timeframe) of the default export at 1m and 1h and of the index and premiumIndex export at
+    1m and 1h, the stored rows freqtrade must read."""
     funding = stored(conn, "all_funding_rates", symbol, ["rate"])
     return {
         ("futures", "1m"): stored(conn, "all_perp_candles", symbol, OHLCV),
         ("futures", "1h"): stored(conn, "perp_candles_1h", symbol, OHLCV),
         ("mark", "1h"): stored(conn, "mark_candles_1h", symbol, OHLCV),
         ("funding_rate", "1h"): {"date": funding["date"], "funding_rate": funding["rate"]},
+        **{(candle_type, timeframe): stored(conn, view, symbol, OHLCV) for candle_type, table in PRICE_TYPES.items()
+           for timeframe, view in (("1m", f"all_{table}"), ("1h", f"{table}_1h"))},
     }
 
 
@@ -99,8 +106,9 @@ def freqtrade_read(filled, tmp_path_factory) -> dict[str, tuple[dict, list]]:
     root, written = tmp_path_factory.mktemp("freqtrade"), {}
     with filled.connect(read_only=True) as conn:
         for fmt in FORMATS:
-            written[fmt] = [w for symbol in SYMBOLS for w in export_futures(
-                conn, symbol=symbol, datadir=root / fmt, timeframes=["1m", "1h"], start=None, end=None, fmt=fmt)]
+            written[fmt] = [w for symbol in SYMBOLS for candle_types in ([], list(PRICE_TYPES))
+                            for w in export_futures(conn, symbol=symbol, datadir=root / fmt, timeframes=["1m", "1h"],
+                                                    candle_types=candle_types, start=None, end=None, fmt=fmt)]
     answer = subprocess.run([str(FREQTRADE_PYTHON), str(LOADER), *(f"{fmt}={root / fmt}" for fmt in FORMATS)],
                             capture_output=True, text=True, timeout=300,
                             env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
@@ -118,7 +126,8 @@ def test_freqtrades_own_loader_reads_back_exactly_what_was_stored(conn, freqtrad
             ("futures", "1m")].values(), strict=True)]
     assert sorted(map(tuple, read["found"])) == sorted(
         (symbol, tf, ct) for symbol in SYMBOLS for ct, tf in (("futures", "1m"), ("futures", "1h"), ("mark", "1h"),
-                                                               ("funding_rate", "1h")))
+                                                               ("funding_rate", "1h"), ("index", "1m"), ("index", "1h"),
+                                                               ("premiumIndex", "1m"), ("premiumIndex", "1h")))
     for symbol in SYMBOLS:
         for (candle_type, timeframe), rows in expected(conn, symbol).items():
             loaded = read["loaded"][f"{symbol}|{timeframe}|{candle_type}"]
