@@ -21,6 +21,7 @@ import duckdb
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
+from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.hourly import HOUR
 from datafactory_assets.series import Series, by_dataset
 from datafactory_assets.settings import ConfigError, load_settings
@@ -32,14 +33,16 @@ Plan = Mapping[Series, Sequence[tuple[datetime, datetime]]]  # per symbol's data
 
 @dataclass(frozen=True)
 class Tally:
-    """One symbol's (or all symbols') share of a fill: hours asked for, how many of them are held complete, candles
-    stored in the span of those hours, and candles still to come."""
+    """One series' (or all series') share of a fill: hours asked for, how many of them are held complete, rows
+    stored in the span of those hours (`candles`, whatever the dataset), and rows still to come, each what `unit`
+    names (`Dataset.unit`; "row" for a sum over datasets of several units)."""
 
     name: str
     hours: int
     done: int
     candles: int
     left: int
+    unit: str = SPOT_CANDLES.unit
 
 
 def hour_count(ranges: Sequence[tuple[datetime, datetime]]) -> int:
@@ -52,7 +55,8 @@ def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
     exist yet): two queries per dataset for every symbol together, and hours counted by range arithmetic, never one
     by one."""
     if not Path(path).exists():
-        return [Tally(s.name, hour_count(r), 0, 0, hour_count(r) * s.rows_per_hour) for s, r in plan.items()]
+        return [Tally(s.name, hour_count(r), 0, 0, hour_count(r) * s.rows_per_hour, s.dataset.unit)
+                for s, r in plan.items()]
     asked = {s: ranges for s, ranges in plan.items() if ranges}
     found: dict[Series, tuple[list, int]] = {}
     with connection.connect(path, read_only=True, lock_timeout_s=lock_timeout_s) as conn:
@@ -68,8 +72,10 @@ def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
 
 
 def total(tallies: Sequence[Tally]) -> Tally:
-    """The sum of the symbols' tallies, named `all`."""
-    return Tally("all", *(sum(getattr(t, f) for t in tallies) for f in ("hours", "done", "candles", "left")))
+    """The sum of the series' tallies, named `all`, in their unit when they share one."""
+    units = {t.unit for t in tallies}
+    return Tally("all", *(sum(getattr(t, f) for t in tallies) for f in ("hours", "done", "candles", "left")),
+                 units.pop() if len(units) == 1 else "row")
 
 
 def _series_tally(series: Series, ranges: Sequence[tuple[datetime, datetime]],
@@ -78,11 +84,11 @@ def _series_tally(series: Series, ranges: Sequence[tuple[datetime, datetime]],
     hours = hour_count(ranges)
     missing = sum(max((min(last + HOUR, stop.replace(tzinfo=UTC)) - max(first, gap.replace(tzinfo=UTC))) // HOUR, 0)
                   for first, last in ranges for gap, stop in incomplete)
-    return Tally(series.name, hours, hours - missing, stored, missing * series.rows_per_hour)
+    return Tally(series.name, hours, hours - missing, stored, missing * series.rows_per_hour, series.dataset.unit)
 
 
 class Meter:
-    """Candles stored since the first reading (take it before launching the work), per second, and the time left
+    """Rows stored since the first reading (take it before launching the work), per second, and the time left
     at that pace."""
 
     def __init__(self, first: Sequence[Tally], now: float):
@@ -96,11 +102,11 @@ class Meter:
         return self.gained(tally) / max(now - self.began, 1e-9)
 
     def describe(self, tally: Tally, now: float) -> str:
-        """`240/720 h (33%), 12,345 candles/s, ETA 0:01:10`: what one line or one bar says."""
+        """`240/720 h (33%), 12,345 candles/s, ETA 0:01:10`: what one line or one bar says, in the tally's unit."""
         rate = self.rate(tally, now)
         eta = "done" if tally.done >= tally.hours else _duration(tally.left / rate) if rate else "-"
         percent = 100 * tally.done / tally.hours if tally.hours else 100
-        return f"{tally.done:,}/{tally.hours:,} h ({percent:.0f}%), {rate:,.0f} candles/s, ETA {eta}"
+        return f"{tally.done:,}/{tally.hours:,} h ({percent:.0f}%), {rate:,.0f} {tally.unit}s/s, ETA {eta}"
 
 
 def rows(tallies: Sequence[Tally]) -> list[Tally]:
@@ -135,7 +141,8 @@ def follow(*, measure: Callable[[], list[Tally]], poll: Callable[[], tuple[bool,
             time.sleep(every_s)
     for tally in rows(tallies):
         console.print(f"{tally.name}: {tally.done:,} of {tally.hours:,} hour(s) complete, {meter.gained(tally):,} "
-                      f"candle(s) stored in {_duration(now - meter.began)} ({meter.rate(tally, now):,.0f} candles/s)",
+                      f"{tally.unit}(s) stored in {_duration(now - meter.began)} "
+                      f"({meter.rate(tally, now):,.0f} {tally.unit}s/s)",
                       markup=False, highlight=False)
     return tallies
 

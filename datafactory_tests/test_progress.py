@@ -44,6 +44,24 @@ def test_a_perpetuals_dataset_is_tallied_from_its_own_table(warehouse, sources):
                                            Tally("perp_candles BTC/USDT:USDT", 4, 0, 0, 240)]
 
 
+def test_a_fill_of_several_datasets_counts_each_in_its_unit_and_their_sum_in_rows(warehouse):
+    """Before, every line said candle(s), a fill's open-interest readings too."""
+    from datafactory_assets.settings import SymbolSettings
+
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                          datasets=("open_interest",))
+    plan = {Series(BTC): [(hour(0), hour(0))], Series(perp, "open_interest"): [(hour(0), hour(7))]}
+    out = io.StringIO()
+    follow(measure=lambda: tally(warehouse.path, plan), poll=lambda: (True, "runs: done"),
+           meter=Meter(tally(warehouse.path, plan), time.monotonic()), console=Console(file=out, width=200),
+           timeout_s=60, every_s=0, line_every_s=0)
+    summed, *totals = out.getvalue().splitlines()
+    assert " rows/s, ETA " in summed
+    assert [line.split(" stored in ")[0].split(", ")[-1] for line in totals] == [
+        "0 candle(s)", "0 open-interest reading(s)", "0 row(s)"]
+    assert totals[1].endswith(" open-interest readings/s)") and totals[0].endswith(" candles/s)")
+
+
 def filling(warehouse, sources, hours: int):
     """A poll that stores the next hour each time it is asked, as the backfill's runs would, and says when all
     `hours` are there."""
