@@ -3,9 +3,9 @@
 A run step holds the lock beside the warehouse (`warehouse/file_lock.py`) from before DuckDB opens the file until it
 has closed it, and every writer of every process waits for it. This times the phases of that hold the way
 `warehouse.connection.connect` and `assets.ingest.ingest_window` go through them, one process, no one waiting:
-`--writes` symbols (default 60) each write one week of 1m candles (10,080, a new window: `bench/rewrite.py` times
-re-writes) into one warehouse, one after the other; the first five are left out of the figures (a new file's
-first writes). Phases: `open` (duckdb.connect), `schema` (`ensure_schema` on an up-to-date file), `upsert` (the
+`--writes` writes (default 60) of one week of 1m candles each (10,080, a new window: `bench/rewrite.py` times
+re-writes) into one warehouse, one after the other, taking turns among ten symbols, each writing the week after its
+last (as a symbol's runs of a fill do); the first five are left out of the figures (a new file's first writes). Phases: `open` (duckdb.connect), `schema` (`ensure_schema` on an up-to-date file), `upsert` (the
 write's transaction: `upsert_candles` with ten logged requests), `read_back` (the checks' trailing window, a day
 before the week and the week) and `close` (DuckDB's checkpoint of what the transaction wrote). Prints one JSON
 line: per phase the median wall and CPU milliseconds, and the load average (the machine is shared: CPU time is
@@ -42,17 +42,20 @@ WEEK = timedelta(days=7)
 WARM_UP = 5
 
 
-def week(symbol: str):
-    frame = synthetic_candles(symbol, int(START.timestamp() * 1000), int((START + WEEK).timestamp() * 1000))
+SYMBOLS = 10
+
+
+def week(symbol: str, first: datetime):
+    frame = synthetic_candles(symbol, int(first.timestamp() * 1000), int((first + WEEK).timestamp() * 1000))
     return candles_from_columns(frame, symbol=symbol, source="binance")
 
 
-def requests(symbol: str) -> list[RequestRecord]:
-    """A week's ten paged requests, as the ccxt source logs them."""
+def requests(symbol: str, first: datetime) -> list[RequestRecord]:
+    """A week's eleven paged requests, as the ccxt source logs them."""
     page = timedelta(minutes=1000)
     return [RequestRecord(requested_at=datetime.now(UTC).replace(tzinfo=None), source="binance", symbol=symbol,
-                          window_start=(START + i * page).replace(tzinfo=None),
-                          window_end=min(START + (i + 1) * page, START + WEEK).replace(tzinfo=None), rows=1000,
+                          window_start=(first + i * page).replace(tzinfo=None),
+                          window_end=min(first + (i + 1) * page, first + WEEK).replace(tzinfo=None), rows=1000,
                           latency_ms=5.0, outcome="ok", error_class=None) for i in range(11)]
 
 
@@ -75,9 +78,9 @@ class Clock:
                        "cpu_ms": round(statistics.median(self.cpu[name][WARM_UP:]), 1)} for name in self.wall}
 
 
-def write(path: Path, symbol: str, clock: Clock) -> None:
+def write(path: Path, symbol: str, first: datetime, clock: Clock) -> None:
     settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
-    frame, asked = week(symbol), requests(symbol)
+    frame, asked = week(symbol, first), requests(symbol, first)
     clock.phase("prepare")
     with hold(path, shared=False, timeout_s=60):
         clock.phase("lock")
@@ -88,7 +91,7 @@ def write(path: Path, symbol: str, clock: Clock) -> None:
         clock.phase("schema")
         upsert_candles(conn, frame, symbol=settings, requests=asked, run_id="bench")
         clock.phase("upsert")
-        window_candles(conn, symbol, START - timedelta(days=1), START + WEEK)
+        window_candles(conn, symbol, first - timedelta(days=1), first + WEEK)
         clock.phase("read_back")
         conn.close()
         clock.phase("close")
@@ -102,7 +105,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bench.duckdb"
         for i in range(args.writes):
-            write(path, f"S{i:03d}/USDT", clock)
+            write(path, f"S{i % SYMBOLS:03d}/USDT", START + i // SYMBOLS * WEEK, clock)
     figures = clock.medians()
     figures.pop("prepare")
     held = {unit: round(sum(phase[unit] for phase in figures.values()), 1) for unit in ("wall_ms", "cpu_ms")}
