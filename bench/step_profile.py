@@ -4,9 +4,12 @@
 process (no webserver, daemon or event-log storage in the way): the shipped definitions over `--symbols` of the
 emulator's USDT pairs x `--days` of 1m (the shipped sources chain, Binance's budget enforced, the resilience state
 file shared as in production), one in-process `materialize` per symbol over its whole range on an ephemeral
-instance, under cProfile. Prints our functions (and DuckDB's and the sleeps beneath them) by cumulative time, then
-one JSON line: seconds, CPU seconds and the per-step milliseconds of the warehouse session (lock to close) and the
-checks. `--out FILE` keeps the raw profile for `python -m pstats`.
+instance, under cProfile timed in CPU seconds (the machine is shared: wall time moves with the load from elsewhere;
+waiting for the network or a budget costs none; reading that clock on every call about doubles the run's CPU time,
+Python-heavy code such as Dagster's and ccxt's the most, DuckDB's hardly). Prints our functions by cumulative CPU
+time, per step, then one JSON line: seconds, CPU seconds and the warehouse session's CPU milliseconds per step (its
+open, schema check and close; `bench/warehouse_session.py` splits those). `--out FILE` keeps the raw profile for
+`python -m pstats`.
 """
 
 from __future__ import annotations
@@ -27,9 +30,7 @@ from history import END, listed_symbols
 # (label, predicate over pstats' (file, line, function) key): what a step's time is reported under
 _PHASES = {
     "warehouse session (lock, open, schema check, close)": ("warehouse/connection.py", "connect"),
-    "  duckdb.connect": ("~", "<method 'connect'"),
     "  ensure_schema": ("warehouse/schema.py", "ensure_schema"),
-    "  connection close": ("~", "<method 'close' of '_duckdb"),
     "upsert_rows (the transaction)": ("warehouse/writes.py", "upsert_rows"),
     "  refuse_archived": ("warehouse/archive.py", "refuse_archived"),
     "  _replace_rows": ("warehouse/writes.py", "_replace_rows"),
@@ -42,8 +43,8 @@ _PHASES = {
     "chain.fetch": ("resilience/chain.py", "fetch"),
     "  limiter acquire": ("resilience/ratelimit.py", "acquire"),
     "  load_markets": ("ccxt/base/exchange.py", "load_markets"),
-    "time.sleep": ("~", "<built-in method time.sleep>"),
     "ingest_window": ("assets/ingest.py", "ingest_window"),
+    "the step (_materialize: ingest, metadata, checks)": ("assets/candles.py", "_materialize"),
 }
 
 
@@ -79,7 +80,7 @@ def main() -> None:
             tags = {"dagster/asset_partition_range_start": f"{start:%Y-%m-%d-%H:%M}",
                     "dagster/asset_partition_range_end": f"{END - timedelta(hours=1):%Y-%m-%d-%H:%M}"}
             assets = [defs.get_assets_def(dg.AssetKey(["candles", s.lower().replace("/", "_")])) for s in symbols]
-            profile = cProfile.Profile()
+            profile = cProfile.Profile(time.process_time)
             with dg.DagsterInstance.ephemeral() as instance:
                 began, cpu = time.perf_counter(), time.process_time()
                 profile.enable()
@@ -95,7 +96,7 @@ def main() -> None:
     stats = pstats.Stats(profile)
     phases = phase_times(stats)
     for label, (calls, spent) in phases.items():
-        print(f"{label:55s} {calls:6d} calls {spent:8.2f} s {1000 * spent / len(assets):8.1f} ms/step")
+        print(f"{label:55s} {calls:6d} calls {spent:8.2f} CPU-s {1000 * spent / len(assets):8.1f} ms/step")
     print(json.dumps({"symbols": args.symbols, "days": args.days, "seconds": round(seconds, 2),
                       "cpu_s": round(cpu, 2), "load": os.getloadavg()[0],
                       "session_ms_per_step": round(1000 * phases[next(iter(_PHASES))][1] / len(assets), 1)}))
