@@ -15,7 +15,7 @@ from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
-from datafactory_assets.checks.counterpart import COUNTERPARTS, check_counterpart
+from datafactory_assets.checks.counterpart import COUNTERPARTS, check_counterpart, counterpart_reads
 from datafactory_assets.checks.names import ACCURACY, ANOMALY
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.datasets.slots import slot_ms
@@ -106,7 +106,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         report = ingest_window(symbol, start=window.start, end=window.end, sources=sources, dataset=dataset,
                                warehouse=warehouse, run_id=context.run_id,
                                read_from=trailing_start(window.start, settings=anomaly,
-                                                        timeframe_ms=symbol.timeframe_ms) if judged else None)
+                                                        timeframe_ms=symbol.timeframe_ms) if judged else None,
+                               read_also=counterpart_reads(dataset.checks, symbol.symbol))
     except ValidationFailedError as exc:
         yield from _declared([validation_result(exc.violations)], dataset)
         raise dg.Failure(description=f"{symbol.symbol} {window.start}..{window.end}: {exc}") from exc
@@ -138,9 +139,8 @@ def _materialize(context: dg.AssetExecutionContext, symbol: SymbolSettings, data
         check_results=_declared([validation_result([]),
                                  gaps_result(report.missing, confirmed_empty=report.confirmed_empty,
                                              unit=dataset.unit),
-                                 *(_stored_checks(report.stored, symbol, window, dataset=dataset,
-                                                  warehouse=warehouse, accuracy=accuracy, anomaly=anomaly,
-                                                  sources=sources, turn=turn) if judged else [])],
+                                 *(_stored_checks(report, symbol, window, dataset=dataset, accuracy=accuracy,
+                                                  anomaly=anomaly, sources=sources, turn=turn) if judged else [])],
                                 dataset),
     )
 
@@ -206,16 +206,18 @@ def _missing_per_partition(ranges: pl.DataFrame, *, timeframe_ms: int) -> dict[s
     return dict(per_hour.iter_rows())
 
 
-def _stored_checks(recent: pl.DataFrame, symbol: SymbolSettings, window: dg.TimeWindow, *, dataset: Dataset,
-                   warehouse: WarehouseResource, accuracy: AccuracySettings, anomaly: AnomalySettings,
-                   sources: SourcesResource, turn: ReferenceTurn) -> list[dg.AssetCheckResult]:
-    """The verdicts over what is stored after the write (`recent`: read back by the write's own connection, closed
-    before the reference is asked) of the checks the dataset declares: accuracy against the reference, anomalies
-    (the window and the candles before it), and the cross-dataset ones (`counterpart`). A window holding no hour of
-    the symbol's turn to ask the reference is not compared, and its check says so."""
+def _stored_checks(report: IngestReport, symbol: SymbolSettings, window: dg.TimeWindow, *, dataset: Dataset,
+                   accuracy: AccuracySettings, anomaly: AnomalySettings, sources: SourcesResource,
+                   turn: ReferenceTurn) -> list[dg.AssetCheckResult]:
+    """The verdicts over what is stored after the write (`report.stored`, and the other sides in
+    `report.alongside`: read back by the write's own connection, closed before the reference is asked) of the
+    checks the dataset declares: accuracy against the reference, anomalies (the window and the candles before it),
+    and the cross-dataset ones (`counterpart`). A window holding no hour of the symbol's turn to ask the reference
+    is not compared, and its check says so."""
+    recent = report.stored
     stored = recent.filter(pl.col("ts") >= window.start.replace(tzinfo=None))
-    results = [check_counterpart(name, stored, symbol.symbol, start=window.start, end=window.end,
-                                 warehouse=warehouse, tolerance_bps=accuracy.tolerance_bps)
+    results = [check_counterpart(name, stored, symbol.symbol, alongside=report.alongside,
+                                 tolerance_bps=accuracy.tolerance_bps)
                for name in dataset.checks if name in COUNTERPARTS]
     if ACCURACY in dataset.checks:
         results.append(check_accuracy(stored, symbol, start=window.start, end=window.end, settings=accuracy,

@@ -6,10 +6,12 @@ Kept free of Dagster so that the benchmark and the CLI run exactly the code the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+import duckdb
 import polars as pl
 
 from datafactory_assets.checks import Violation, missing_ranges
@@ -75,6 +77,8 @@ class IngestReport:
     refused: int  # incoming candles that differed from a stored one they may not replace (a downgrade refused)
     history_rewrites: int  # of the revisions, candles older than a day changed by the venue that served them
     stored: pl.DataFrame | None = None  # with `read_from`: the stored candles of [read_from, end) after the write
+    # with `read_from`, per (symbol, dataset name) of `read_also`: its stored rows of [start, end) after the write
+    alongside: dict[tuple[str, str], pl.DataFrame] = field(default_factory=dict)
     before_listing: datetime | None = None  # the window lies before the pair's first candle, at this time
     delisted: datetime | None = None  # a venue stopped listing the pair as trading; its last candle closed then
 
@@ -89,12 +93,14 @@ class IngestReport:
 
 def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
                   warehouse: WarehouseResource, run_id: str | None = None, read_from: datetime | None = None,
-                  dataset: Dataset = SPOT_CANDLES) -> IngestReport:
+                  read_also: Sequence[tuple[str, Dataset]] = (), dataset: Dataset = SPOT_CANDLES) -> IngestReport:
     """Store what the first source of the symbol's chain able to serve [start, end) of `dataset` validly has (spot
     candles unless told), or change nothing. Rows follow the dataset's cadence; `dataset.violations` judges them.
 
     With `read_from`, the stored candles from there to `end` are read back after the write in the same connection
-    (the checks judge what is stored): opening the warehouse is most of a one-hour step's own cost.
+    (the checks judge what is stored), and so are the [start, end) rows of each (symbol, dataset) of `read_also`
+    (the other side of a cross-dataset check): opening and closing the warehouse is most of a step's own time in
+    it, and a connection of its own for a check's read would hold the lock writers wait for once more.
 
     A window every source answered without a candle is stored as nothing only when a venue dates the pair's first
     candle after the window (the window lies before the listing, kept in `symbols.listed_ts`) or its last candle
@@ -108,7 +114,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     """
     parts = symbol.venue_symbols(start, end)
     if len(parts) > 1:  # a window across a rename: each part from the venue symbol then in force
-        return _across_renames(symbol, parts, read_from=read_from, end=end, warehouse=warehouse, dataset=dataset,
+        return _across_renames(symbol, parts, read_from=read_from, read_also=read_also, start=start, end=end,
+                               warehouse=warehouse, dataset=dataset,
                                ingest=partial(ingest_window, symbol, sources=sources, warehouse=warehouse,
                                               run_id=run_id, dataset=dataset))
     venue = parts[0][0] if parts else symbol.symbol
@@ -127,7 +134,7 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         exc.requests = _as_instrument(exc.requests, symbol)
         return _unserved(exc, chain=chain, symbol=symbol, venue=venue, start=start, end=end, expected=expected,
                          timeframe=timeframe, warehouse=warehouse, run_id=run_id, read_from=read_from,
-                         dataset=dataset)
+                         read_also=read_also, dataset=dataset)
     result.requests = _as_instrument(result.requests, symbol)
     frame = result.frame.with_columns(symbol=pl.lit(symbol.symbol)) if venue != symbol.symbol else result.frame
     closed_end = start + timedelta(milliseconds=closed * timeframe_ms)
@@ -146,7 +153,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         forget_unlisted(conn, symbol.symbol, dataset=dataset)
         confirmed = (queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset)
                      if holes or switch else 0)
-        stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset) if read_from else None
+        stored, alongside = _read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also, start=start,
+                                       end=end, dataset=dataset)
     return IngestReport(
         rows=written.rows,
         expected_rows=expected,
@@ -163,8 +171,22 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         refused=written.refused,
         history_rewrites=written.history_rewrites,
         stored=stored,
+        alongside=alongside,
         delisted=delisted and delisted[1],
     )
+
+
+def _read_back(conn: duckdb.DuckDBPyConnection, symbol: str, *, read_from: datetime | None,
+               read_also: Sequence[tuple[str, Dataset]], start: datetime, end: datetime,
+               dataset: Dataset) -> tuple[pl.DataFrame | None, dict]:
+    """What the checks judge, read in the write's own connection: the symbol's stored rows of [read_from, end) and
+    the [start, end) rows of each (symbol, dataset) of `read_also`, by (symbol, dataset name); nothing without
+    `read_from`."""
+    if not read_from:
+        return None, {}
+    alongside = {(other, other_dataset.name): queries.window_candles(conn, other, start, end, dataset=other_dataset)
+                 for other, other_dataset in read_also}
+    return queries.window_candles(conn, symbol, read_from, end, dataset=dataset), alongside
 
 
 def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
@@ -230,7 +252,7 @@ def _dated_ends(chain: FailoverChain, symbol: SymbolSettings, *, venue: str, end
 
 def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolSettings, venue: str, start: datetime,
               end: datetime, expected: int, timeframe: str, warehouse: WarehouseResource, run_id: str | None,
-              read_from: datetime | None, dataset: Dataset) -> IngestReport:
+              read_from: datetime | None, read_also: Sequence[tuple[str, Dataset]], dataset: Dataset) -> IngestReport:
     """A window no source served a row of: before the pair's listing, after its delisting, or between two venue
     symbols of a renamed instrument (each stored as such, and reported with nothing missing); otherwise it raises
     (the requests logged, nothing else changed)."""
@@ -245,7 +267,7 @@ def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolS
     switch = _switch_gap(chain, symbol, venue=venue, timeframe=timeframe) if decided and not after else None
     between = switch is not None and switch["first"] <= start.replace(tzinfo=None) and end.replace(
         tzinfo=None) <= switch["stop"]
-    stored = None
+    stored, alongside = None, {}
     with warehouse.connect() as conn:
         log_requests(conn, exc.requests, run_id, dataset=dataset)
         if before:
@@ -254,8 +276,9 @@ def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolS
             record_delisting(conn, symbol=symbol, delisted_ts=delisted[1])
         if between:
             record_switch_gap(conn, symbol=symbol, slot_ms=timeframe_ms, dataset=dataset, **switch)
-        if (before or after or between) and read_from:
-            stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
+        if before or after or between:
+            stored, alongside = _read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also,
+                                           start=start, end=end, dataset=dataset)
         if isinstance(exc, PairNotListedError):
             record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
                             dataset=dataset)
@@ -263,13 +286,14 @@ def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolS
         raise ValidationFailedError(exc.violations, exc.failures) from exc
     if before:
         return _outside_listing(exc, end=end, expected=expected, dated=listed, kind="before the listing",
-                                stored=stored, timeframe_ms=timeframe_ms)
+                                stored=stored, alongside=alongside, timeframe_ms=timeframe_ms)
     if after:
         return _outside_listing(exc, end=end, expected=expected, dated=delisted, kind="after the delisting",
-                                stored=stored, timeframe_ms=timeframe_ms)
+                                stored=stored, alongside=alongside, timeframe_ms=timeframe_ms)
     if between:
         report = _outside_listing(exc, end=end, expected=expected, dated=(switch["sources"], switch["stop"]),
-                                  kind=f"before {venue} was listed", stored=stored, timeframe_ms=timeframe_ms)
+                                  kind=f"before {venue} was listed", stored=stored, alongside=alongside,
+                                  timeframe_ms=timeframe_ms)
         return replace(report, confirmed_empty=expected)
     if listed is not None:
         raise ChainExhaustedError(exc.failures, exc.requests, [], empty_from=exc.empty_from, message=(
@@ -296,15 +320,16 @@ def _switch_gap(chain: FailoverChain, symbol: SymbolSettings, *, venue: str, tim
 
 
 def _across_renames(symbol: SymbolSettings, parts: list[tuple[str, datetime, datetime]], *, ingest,
-                    read_from: datetime | None, end: datetime, warehouse: WarehouseResource,
-                    dataset: Dataset) -> IngestReport:
+                    read_from: datetime | None, read_also: Sequence[tuple[str, Dataset]], start: datetime,
+                    end: datetime, warehouse: WarehouseResource, dataset: Dataset) -> IngestReport:
     """One window of a renamed instrument across a rename: each part ingested from its venue symbol (`ingest`,
     `ingest_window` bound to the rest of the call), the reports added up."""
     reports = [ingest(start=first, end=stop) for _, first, stop in parts]
-    stored = None
+    stored, alongside = None, {}
     if read_from:
         with warehouse.connect(read_only=True) as conn:
-            stored = queries.window_candles(conn, symbol.symbol, read_from, end, dataset=dataset)
+            stored, alongside = _read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also,
+                                           start=start, end=end, dataset=dataset)
     total = {name: sum(getattr(r, name) for r in reports)
              for name in ("rows", "expected_rows", "confirmed_empty", "retries", "revised", "refused",
                           "history_rewrites")}
@@ -313,7 +338,7 @@ def _across_renames(symbol: SymbolSettings, parts: list[tuple[str, datetime, dat
         for source, rows in report.filled.items():
             filled[source] = filled.get(source, 0) + rows
     return IngestReport(
-        **total, missing=pl.concat([r.missing for r in reports]), filled=filled, stored=stored,
+        **total, missing=pl.concat([r.missing for r in reports]), filled=filled, stored=stored, alongside=alongside,
         source=", ".join(dict.fromkeys(r.source for r in reports)),
         requests=[q for r in reports for q in r.requests], failures=[f for r in reports for f in r.failures],
         passed_over=[f for r in reports for f in r.passed_over],
@@ -338,7 +363,7 @@ def _decided(exc: ChainExhaustedError) -> bool:
 
 
 def _outside_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, dated: tuple[str, datetime],
-                     kind: str, stored: pl.DataFrame | None, timeframe_ms: int) -> IngestReport:
+                     kind: str, stored: pl.DataFrame | None, alongside: dict, timeframe_ms: int) -> IngestReport:
     """A window `kind` ("before the listing" or "after the delisting") that the venue `dated[0]` dates at
     `dated[1]`: nothing to store, nothing missing, and said so."""
     venue, moment = dated
@@ -348,6 +373,7 @@ def _outside_listing(exc: ChainExhaustedError, *, end: datetime, expected: int, 
         missing=missing_ranges(none, start=end, end=end, timeframe_ms=timeframe_ms),
         passed_over=[*exc.failures, SourceFailure(venue, kind, f"{kind} at {moment:%Y-%m-%d %H:%M} UTC")],
         retries=0, filled={}, quote_notes=[], revised=0, refused=0, history_rewrites=0, stored=stored,
+        alongside=alongside,
         before_listing=moment if kind == "before the listing" else None,
         delisted=moment if kind == "after the delisting" else None,
     )

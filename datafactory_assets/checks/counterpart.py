@@ -1,11 +1,14 @@
 """Accuracy across datasets: a perpetual's stored closes held against another dataset's stored closes, the mark
 price against the index price of the same perpetual, the perpetual's trade price against its spot pair's.
 
-Both sides are read from the warehouse after the write, never fetched: the check says whether what is stored agrees,
-at no request cost. Minutes are compared where both sides have a stored candle; every compared close must lie within
-`tolerance_bps` of the other side's (the `[accuracy]` tolerance: a perpetual trades at a basis of a few basis points
-to its index and to spot, so a wider gap is a wrong price on one side or a dislocation worth a look). Disagreement
-fails with ERROR severity and does not block: which side is wrong is not known, and both passed validation.
+Both sides are read from the warehouse after the write, never fetched, in the write's own connection
+(`counterpart_reads` says what the step reads back beside its own rows): the check says whether what is stored
+agrees, at no request cost and without a warehouse session of its own (one more opening of the file, under the lock
+every writer waits for). Minutes are compared where both sides have a stored candle; every compared close must lie
+within `tolerance_bps` of the other side's (the `[accuracy]` tolerance: a perpetual trades at a basis of a few basis
+points to its index and to spot, so a wider gap is a wrong price on one side or a dislocation worth a look).
+Disagreement fails with ERROR severity and does not block: which side is wrong is not known, and both passed
+validation.
 
 When the other side has no stored candle in the window (not collected, not yet materialized), the verdict is
 unknown: a warning that is never a pass, since a green check must mean closes were compared and agreed.
@@ -13,17 +16,15 @@ unknown: a warning that is never a pass, since a green check must mean closes we
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import dagster as dg
 import polars as pl
 
 from datafactory_assets.checks.names import MARK_VS_INDEX, PERP_VS_SPOT
-from datafactory_assets.datasets import DATASETS
+from datafactory_assets.datasets import DATASETS, Dataset
 from datafactory_assets.instruments import Instrument
-from datafactory_assets.warehouse import WarehouseResource
-from datafactory_assets.warehouse.queries import window_candles
 
 _LISTED_WORST = 5
 
@@ -47,15 +48,22 @@ COUNTERPARTS: dict[str, Counterpart] = {
 }
 
 
-def check_counterpart(check: str, stored: pl.DataFrame, symbol: str, *, start: datetime, end: datetime,
-                      warehouse: WarehouseResource, tolerance_bps: float) -> dg.AssetCheckResult:
-    """The verdict of `check` (a key of `COUNTERPARTS`) over the window's stored candles `stored` of `symbol`."""
+def counterpart_reads(checks: Collection[str], symbol: str) -> list[tuple[str, Dataset]]:
+    """The (symbol, dataset) whose stored rows of the window the cross-dataset checks among `checks` compare
+    `symbol`'s with: what the step reads back beside its own rows (`ingest_window`'s `read_also`)."""
+    return [(COUNTERPARTS[check].symbol(symbol), DATASETS[COUNTERPARTS[check].dataset])
+            for check in checks if check in COUNTERPARTS]
+
+
+def check_counterpart(check: str, stored: pl.DataFrame, symbol: str, *,
+                      alongside: Mapping[tuple[str, str], pl.DataFrame], tolerance_bps: float) -> dg.AssetCheckResult:
+    """The verdict of `check` (a key of `COUNTERPARTS`) over the window's stored candles `stored` of `symbol`,
+    against the other side's stored rows of the window in `alongside` (by symbol and dataset name, as read back
+    for `counterpart_reads`)."""
     counterpart = COUNTERPARTS[check]
     other_symbol = counterpart.symbol(symbol)
-    with warehouse.connect(read_only=True) as conn:
-        other = window_candles(conn, other_symbol, start, end, dataset=DATASETS[counterpart.dataset])
-    return counterpart_result(check, stored, other, tolerance_bps=tolerance_bps,
-                              other=f"{counterpart.dataset} of {other_symbol}")
+    return counterpart_result(check, stored, alongside[(other_symbol, counterpart.dataset)],
+                              tolerance_bps=tolerance_bps, other=f"{counterpart.dataset} of {other_symbol}")
 
 
 def counterpart_result(check: str, stored: pl.DataFrame, other_rows: pl.DataFrame, *, tolerance_bps: float,

@@ -56,10 +56,13 @@ def replacement(incoming: pl.DataFrame, stored: pl.DataFrame, *, chain: Sequence
     """Decide, for `incoming` (one symbol's rows of `dataset`, its canonical frame) against `stored` (the held rows
     at those keys: the row keys, the values, source, ingested_at), what is inserted, what replaced and what
     refused."""
-    ranks = source_ranks(chain)
-    unranked = len(chain)
     keys = list(dataset.row_keys)
     old = stored.unique(keys, keep="any").rename({c: f"old_{c}" for c in stored.columns if c not in keys})
+    if not old.height:  # nothing held at these keys (every new window of a fill): each row is new, none decided
+        return Replacement(write=incoming, revisions=_revisions(incoming.head(0).join(old, on=keys, how="left"),
+                                                                keys=keys, dataset=dataset), refused=0)
+    ranks = source_ranks(chain)
+    unranked = len(chain)
     joined = incoming.join(old, on=keys, how="left")
     held = pl.col("old_source").is_not_null()
     same = pl.all_horizontal([pl.col(c).eq_missing(pl.col(f"old_{c}")) for c in dataset.values])
@@ -73,10 +76,15 @@ def replacement(incoming: pl.DataFrame, stored: pl.DataFrame, *, chain: Sequence
     revised = decided.filter(pl.col("decision") == "revise")
     return Replacement(
         write=decided.filter(pl.col("decision").is_in(["new", "revise"])).select(incoming.columns),
-        revisions=revised.select(*keys, *(f"old_{c}" for c in (*dataset.values, "source", "ingested_at")),
-                                 *(pl.col(c).alias(f"new_{c}") for c in (*dataset.values, "source"))),
+        revisions=_revisions(revised, keys=keys, dataset=dataset),
         refused=int((decided["decision"] == "refuse").sum()),
     )
+
+
+def _revisions(rows: pl.DataFrame, *, keys: list[str], dataset: Dataset) -> pl.DataFrame:
+    """The revisions' columns of incoming rows joined with the stored ones they replace (`old_*`)."""
+    return rows.select(*keys, *(f"old_{c}" for c in (*dataset.values, "source", "ingested_at")),
+                       *(pl.col(c).alias(f"new_{c}") for c in (*dataset.values, "source")))
 
 
 def history_rewrites(revisions: pl.DataFrame, *, now: datetime) -> int:

@@ -167,14 +167,15 @@ class SchemaError(RuntimeError):
 
 
 def current_version(conn: duckdb.DuckDBPyConnection) -> int:
-    """The schema version stored in the file; 0 for a file that has never been initialized."""
-    exists = conn.execute(  # duckdb_tables(), not the information_schema view over it: a third of the time, and
-        # every connection that writes asks (inside the warehouse lock)
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'schema_version'"
-    ).fetchall()[0][0]
-    if not exists:
+    """The schema version stored in the file; 0 for a file that has never been initialized.
+
+    One query, the table's absence answered by DuckDB's catalog error: every connection that writes asks, inside
+    the warehouse lock, and a lookup in `duckdb_tables()` first cost as much again. Asked outside a transaction (an
+    error inside one would abort it)."""
+    try:
+        return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
+    except duckdb.CatalogException:
         return 0
-    return conn.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
 
 
 def require_current(conn: duckdb.DuckDBPyConnection) -> None:

@@ -47,11 +47,13 @@ class ConfirmedHoles:
 # its settings again.
 _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?) ON CONFLICT (symbol) "
                   "DO UPDATE SET timeframe_ms = excluded.timeframe_ms, start_ts = excluded.start_ts")
-# ... and, for a write of rows up to the last parameter, the delisting cleared when a row opens at or after it (its
-# last row's close): the venue lists the pair again. In the same statement, since every write runs it anyway: an
-# UPDATE of its own cost each write a statement more.
-_UPSERT_WRITING_SYMBOL = (_UPSERT_SYMBOL + ", delisted_ts = CASE WHEN symbols.delisted_ts <= ?::TIMESTAMP THEN NULL "
+# ... and the delisting cleared when a row of the write opens at or after it (the last parameter: its last row's
+# open, null for a write of no rows): the venue lists the pair again.
+_UPSERT_SYMBOL_WRITING = (_UPSERT_SYMBOL + ", delisted_ts = CASE WHEN symbols.delisted_ts <= ?::TIMESTAMP THEN NULL "
                           "ELSE symbols.delisted_ts END")
+# Whether the row already says all that, so nothing need be written.
+_SYMBOL_HELD = ("SELECT count(*) FROM symbols WHERE symbol = ? AND timeframe_ms = ? AND start_ts = ? "
+                "AND (delisted_ts IS NULL OR ?::TIMESTAMP IS NULL OR delisted_ts > ?::TIMESTAMP)")
 
 
 @dataclass(frozen=True)
@@ -91,18 +93,11 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
             refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
     outcome = Upserted(rows=incoming.height)
     with transaction(conn):
-        conn.execute(_UPSERT_WRITING_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None),
-                                              incoming["ts"].max()])
+        _keep_symbol(conn, symbol, last_ts=incoming["ts"].max())
         if incoming.height:
             outcome = _replace_rows(conn, incoming, dataset=dataset, symbol=symbol, fill_only=fill_only,
                                     run_id=run_id, now=now)
-            conn.register("incoming_rows", incoming)
-            conn.execute(
-                "DELETE FROM known_gaps WHERE dataset = ? AND symbol = ? AND ts BETWEEN ? AND ? "
-                "AND ts IN (SELECT ts FROM incoming_rows)",
-                [dataset.name, symbol.symbol, incoming["ts"].min(), incoming["ts"].max()],
-            )
-            conn.unregister("incoming_rows")
+            _forget_holes(conn, incoming, dataset=dataset, symbol=symbol.symbol)
             if symbol.renamed_from and venue_symbol is not None:
                 conn.execute("INSERT INTO venue_symbols VALUES (?, ?, ?, ?, ?, ?, ?)",
                              [dataset.name, symbol.symbol, venue_symbol, incoming["ts"].min(), incoming["ts"].max(),
@@ -111,6 +106,29 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
             _record_holes(conn, symbol.symbol, holes, dataset=dataset)
         _insert_log(conn, requests, run_id, dataset=dataset)
     return outcome
+
+
+def _keep_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings, *,
+                 last_ts: datetime | None = None) -> None:
+    """Within the caller's transaction: the symbol's row with its settings, and no delisting before `last_ts` (the
+    last row a write stores). Asked first, since it nearly always holds them already: the upsert costs several times
+    the look (its key's index) and leaves the table for the checkpoint at close to write again, both inside the lock
+    every writer waits for."""
+    settings = [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)]
+    if not conn.execute(_SYMBOL_HELD, [*settings, last_ts, last_ts]).fetchall()[0][0]:
+        conn.execute(_UPSERT_SYMBOL_WRITING, [*settings, last_ts])
+
+
+def _forget_holes(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, dataset: Dataset, symbol: str) -> None:
+    """Within the caller's transaction: no hole is known any longer where a row arrives. The rows are handed to
+    DuckDB only when a hole of the symbol lies in their span (rarely): counting is a fraction of the match."""
+    bounds = [dataset.name, symbol, incoming["ts"].min(), incoming["ts"].max()]
+    where = "dataset = ? AND symbol = ? AND ts BETWEEN ? AND ?"
+    if not conn.execute(f"SELECT count(*) FROM known_gaps WHERE {where}", bounds).fetchall()[0][0]:
+        return
+    conn.register("incoming_rows", incoming.select("ts"))
+    conn.execute(f"DELETE FROM known_gaps WHERE {where} AND ts IN (SELECT ts FROM incoming_rows)", bounds)
+    conn.unregister("incoming_rows")
 
 
 def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, **write) -> Upserted:
@@ -154,7 +172,7 @@ def log_requests(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestReco
 def record_listing(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings, listed_ts: datetime) -> None:
     """Keep the pair's first candle as a venue dated it (`symbols.listed_ts`): no hour before it is asked for."""
     with transaction(conn):
-        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        _keep_symbol(conn, symbol)
         conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = ?", [listed_ts, symbol.symbol])
 
 
@@ -162,7 +180,7 @@ def record_delisting(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings,
     """Keep when the pair's last candle closed, a venue having stopped listing it as trading
     (`symbols.delisted_ts`): coverage counts to it and no hour after it is asked for."""
     with transaction(conn):
-        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        _keep_symbol(conn, symbol)
         conn.execute("UPDATE symbols SET delisted_ts = ? WHERE symbol = ?", [delisted_ts, symbol.symbol])
 
 
@@ -174,7 +192,7 @@ def record_switch_gap(conn: duckdb.DuckDBPyConnection, *, symbol: SymbolSettings
     evidence, not empty answers that a glitch could explain, so one look suffices. Returns the slots recorded."""
     now = _utcnow()
     with transaction(conn):
-        conn.execute(_UPSERT_SYMBOL, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)])
+        _keep_symbol(conn, symbol)
         return conn.execute(
             "INSERT INTO known_gaps (dataset, symbol, ts, confirmed_at, sources, confirmations, first_confirmed_at, "
             "reason) SELECT ?, ?, s.ts, ?, ?, ?, ?, ? FROM (SELECT unnest(range(?::TIMESTAMP, ?::TIMESTAMP, "

@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import ccxt
 import dagster as dg
+import duckdb
 import polars as pl
 import pytest
 
@@ -147,6 +148,19 @@ def test_mark_against_index_is_unknown_until_the_index_is_stored_then_agrees(war
                 sources=sources)
     second = check_results(materialize(mark, warehouse=warehouse, sources=sources))[MARK_VS_INDEX]
     assert second.passed and second.metadata["compared"].value == 60
+
+
+def test_a_step_with_a_cross_dataset_check_opens_the_warehouse_once(warehouse, sources, monkeypatch):
+    """The index side of mark-vs-index is read in the mark write's own connection: a connection of its own would
+    open the file once more, under the lock every writer waits for."""
+    materialize(build_candle_asset(perpetual(), partitions_per_run=24, dataset=INDEX_CANDLES), warehouse=warehouse,
+                sources=sources)
+    opened, connect = [], duckdb.connect
+    monkeypatch.setattr(duckdb, "connect", lambda *a, **kw: opened.append(kw.get("read_only")) or connect(*a, **kw))
+    mark = build_candle_asset(perpetual(), partitions_per_run=24, dataset=MARK_CANDLES)
+    verdict = check_results(materialize(mark, warehouse=warehouse, sources=sources))[MARK_VS_INDEX]
+    assert verdict.passed and verdict.metadata["compared"].value == 60
+    assert opened == [False]
 
 
 def test_perpetual_against_spot_fails_when_the_stored_spot_closes_disagree(warehouse, emulator):

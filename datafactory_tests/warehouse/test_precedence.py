@@ -34,6 +34,14 @@ def test_identical_candles_write_nothing_and_new_minutes_are_written():
     assert decided.revisions.is_empty() and decided.refused == 0
 
 
+def test_a_window_with_nothing_held_writes_every_row_as_it_came_and_revises_nothing():
+    incoming = frame("okx", [1.0, 2.0, 3.0])
+    decided = replacement(incoming, stored("binance", []), chain=CHAIN)
+    assert decided.write.equals(incoming) and decided.refused == 0
+    revising = replacement(frame("binance", [5.0]), stored("okx", [1.0]), chain=CHAIN).revisions
+    assert decided.revisions.is_empty() and decided.revisions.schema == revising.schema
+
+
 def test_a_lower_ranked_source_is_refused_and_a_higher_or_equal_one_revises():
     held = stored("okx", [1.0, 2.0])
     down = replacement(frame("yahoo", [5.0, 6.0]), held, chain=CHAIN)

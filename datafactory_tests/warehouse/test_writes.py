@@ -43,6 +43,22 @@ def test_storing_a_window_again_never_duplicates_keeps_neighbours_and_never_dele
     assert stored["close"].to_list()[9:12] == [300.0, 200.0, 200.0]
 
 
+def test_a_write_keeps_the_symbols_settings_current_and_forgets_only_the_holes_its_rows_fill(warehouse):
+    holes = ConfirmedHoles(ts=pl.Series([START + timedelta(minutes=m) for m in (5, 90)]), sources="binance",
+                           reason=pl.Series([None, None], dtype=pl.String))
+    with warehouse.connect() as conn:
+        frame = candles_from_rows(rows(0, 120, skip=frozenset({5, 90})), symbol="BTC/USDT", source="binance")
+        upsert_candles(conn, frame, symbol=BTC, holes=holes)
+        conn.execute("UPDATE symbols SET listed_ts = ? WHERE symbol = 'BTC/USDT'", [START])
+        store(conn, rows(0, 60))  # the same settings, minute 5 arriving
+        later = replace(BTC, start=BTC.start + timedelta(days=1))
+        store(conn, rows(200, 10), symbol=later)  # a later configured start
+        symbol = conn.sql("SELECT timeframe_ms, start_ts, listed_ts FROM symbols").fetchall()
+        known = conn.sql("SELECT ts FROM known_gaps").fetchall()
+    assert symbol == [(60_000, later.start.replace(tzinfo=None), START)]
+    assert known == [(START + timedelta(minutes=90),)]
+
+
 def test_a_failed_write_rolls_back_and_keeps_what_was_stored(warehouse):
     with warehouse.connect() as conn:
         store(conn, rows(0, 60))
