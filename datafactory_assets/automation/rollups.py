@@ -13,10 +13,9 @@ How often it looks grows with the universe. Each evaluation walks the condition 
 partitions and stores its cursor; at 200 symbols (400 rollup assets) the daemon of an idle platform used 5.5 to 7 CPU-s
 a minute (`bench/idle_platform.py`), 86% of its samples holding the GIL in this sensor (py-spy `--gil`, 2-core
 machine): every 30 s it kept a tenth of a core busy, and during `bench/history.py --workload b` a fifth of the
-platform's CPU. The interval is
-30 s up to 120 rollup assets (60 symbols; the shipped universe's 8 unchanged) and a quarter of a second per rollup
-asset beyond: 100 s at 400, a rollup then following its candles within two ticks, well inside the hour the hourly
-run leaves it.
+platform's CPU. The interval is 30 s up to 120 rollup assets (60 symbols; the shipped universe's 8 unchanged) and a
+quarter of a second per rollup asset beyond: 100 s at 400, so a rollup is asked for at most 100 s after its candles
+are stored, well inside the hour the hourly run leaves it.
 """
 
 import dagster as dg
