@@ -20,8 +20,8 @@ settings = load_settings()
 jobs, schedules = hourly_collection(settings)
 alert_sensors, alert_channels = alerting(settings)
 
-assets = [*candle_assets(settings), *rollup_assets(settings), build_coverage_asset(settings),
-          build_source_health_asset(settings)]
+rollups = rollup_assets(settings)
+assets = [*candle_assets(settings), *rollups, build_coverage_asset(settings), build_source_health_asset(settings)]
 if settings.emulator_url:  # offline: every asset says in the UI that its data is the emulator's (modes.py)
     assets = dg.map_asset_specs(
         lambda spec: spec.replace_attributes(description=f"{OFFLINE_DESCRIPTION} {spec.description or ''}".rstrip()),
@@ -31,7 +31,7 @@ defs = dg.Definitions(
     assets=assets,
     jobs=jobs,
     schedules=schedules,
-    sensors=[build_healing_sensor(settings), rollup_automation_sensor(), *alert_sensors],
+    sensors=[build_healing_sensor(settings), rollup_automation_sensor(len(rollups)), *alert_sensors],
     resources={
         **alert_channels,
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),

@@ -16,3 +16,9 @@ def test_rollup_runs_carry_a_queue_priority_below_the_default_of_every_other_run
                           resources={"warehouse": WarehouseResource(path="unused.duckdb")})
     tags = defs.resolve_sensor_def("rollups_automation").run_tags
     assert int(tags["dagster/priority"]) < 0
+
+
+def test_the_sensor_looks_less_often_as_the_universe_grows():
+    """Each evaluation walks every rollup asset: the shipped universe's 8 keep 30 s, 200 symbols' 400 get 100 s."""
+    intervals = {count: rollup_automation_sensor(count).minimum_interval_seconds for count in (8, 120, 400)}
+    assert intervals == {8: 30, 120: 30, 400: 100}

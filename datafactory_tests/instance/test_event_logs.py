@@ -5,6 +5,7 @@ over the whole run is planned once and completed by its result."""
 import dagster as dg
 import pytest
 
+from dagster._core.storage.event_log import SqliteEventLogStorage
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
 from datafactory_assets.instance.environment import DAGSTER_ENV
@@ -86,6 +87,24 @@ def test_the_embedded_event_log_keeps_the_index_and_the_last_run_files_open_not_
     assert set(embedded.event_log_storage._engines) == {"index", *run_ids[-OPEN_RUN_FILES:]}
     assert [len(embedded.all_logs(run_id)) > 0 for run_id in run_ids] == [True] * 10  # closed files reopen
     assert embedded.get_materialized_partitions(hourly.key) == {f"2024-03-01-{h:02d}:00" for h in range(10)}
+
+
+def test_the_embedded_event_log_asks_sqlite_for_each_table_once_not_per_event(embedded, monkeypatch):
+    """Dagster's SQLite `has_table` opens the index file for every answer, asked per check evaluation and batch."""
+    asked: list[str] = []
+    original = SqliteEventLogStorage.has_table
+
+    def has_table(self, table_name):
+        asked.append(table_name)
+        return original(self, table_name)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "has_table", has_table)
+    run_ids = [materialize(embedded, f"2024-03-01-{h:02d}:00", f"2024-03-01-{h + 1:02d}:00").run_id for h in (0, 2, 4)]
+
+    assert asked and len(asked) == len(set(asked))
+    check = dg.AssetCheckKey(hourly.key, "whole_run")
+    records = embedded.event_log_storage.get_asset_check_execution_history(check, limit=10)
+    assert {r.run_id for r in records if r.status == AssetCheckExecutionRecordStatus.SUCCEEDED} == set(run_ids)
 
 
 def test_the_embedded_event_log_writes_after_a_wipe_and_from_a_forked_process(embedded):
