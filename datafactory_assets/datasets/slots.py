@@ -52,7 +52,9 @@ def slot_ms_sql(dataset: Dataset, configured: str, *, row: str | None = None) ->
 
 def slot_count_sql(dataset: Dataset, *, symbol: str, first: str, stop: str, width: str) -> str:
     """SQL counting the slots of `dataset` in [first, stop) for the instrument `symbol` (SQL expressions), `width`
-    being its `slot_ms_sql`: multiples of the width, or of each interval of the instrument's timeline."""
+    being its `slot_ms_sql`: multiples of the width, or of each interval of the instrument's timeline. Qualify the
+    column expressions (`sp.symbol`): the slots macro takes them as written, so a bare `symbol` would name its own
+    timeline's column and count every instrument's slots."""
     if dataset.cadence.venue_interval:
         return f"{dataset.relation('slots')}({symbol}, {first}, {stop})"
     return f"candle_slots({first}, {stop}, {width})"
@@ -73,10 +75,10 @@ FROM (SELECT symbol, ts, {column}, lag({column}) OVER (PARTITION BY symbol ORDER
 WHERE before IS NULL OR before <> {column};
 
 CREATE OR REPLACE MACRO {dataset.relation("slots")}(sym, first, stop) AS coalesce((
-    SELECT sum(candle_slots(greatest(first, CASE WHEN i.since = (SELECT min(since) FROM {intervals} WHERE symbol = sym)
-                                            THEN first ELSE i.since END),
-                            least(stop, coalesce(i.until, stop)), i.{column}))
-    FROM {intervals} i WHERE i.symbol = sym), candle_slots(first, stop, {DEFAULT_INTERVAL_MS}));
+    SELECT sum(candle_slots(greatest(first, CASE WHEN tl_.since = (SELECT min(since) FROM {intervals} WHERE symbol = sym)
+                                            THEN first ELSE tl_.since END),
+                            least(stop, coalesce(tl_.until, stop)), tl_.{column}))
+    FROM {intervals} tl_ WHERE tl_.symbol = sym), candle_slots(first, stop, {DEFAULT_INTERVAL_MS}));
 """
 
 

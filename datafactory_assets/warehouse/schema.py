@@ -40,7 +40,7 @@ from datafactory_assets.warehouse.sql import transaction
 from datafactory_assets.warehouse.tables import ensure_tables
 from datafactory_assets.warehouse.views import create_views
 
-SCHEMA_VERSION = 12  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+SCHEMA_VERSION = 13  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
 # 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: candle_revisions;
 # 7: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
 # unlisted_pairs (symbols no source of their chain lists, for doctor)
@@ -59,6 +59,8 @@ SCHEMA_VERSION = 12  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # cover came from the instrument's own symbol)
 # 12: funding_rates.rate_cap, rate_floor and caps_from: the caps the venue stated for the instrument when each event
 # was fetched and where it stated them ("unknown: ..." where it did not), the bounds the event was validated against
+# 13: funding_rates_coverage_at counts each instrument's asked events on its own timeline (version 12's counted
+# every instrument's, so `missing` read other instruments' events as missing and `not_fetched` went negative)
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = f"""

@@ -174,7 +174,7 @@ WITH configured AS (
         FROM marked)
     GROUP BY symbol, island
 ), asked_slots AS (
-    SELECT symbol, sum({slot_count_sql(dataset, symbol="symbol", first="i.first", stop="i.stop", width="sp.tf_ms")})
+    SELECT symbol, sum({slot_count_sql(dataset, symbol="sp.symbol", first="i.first", stop="i.stop", width="sp.tf_ms")})
            AS asked FROM islands i JOIN spans sp USING (symbol)
     GROUP BY symbol
 ), stored AS (

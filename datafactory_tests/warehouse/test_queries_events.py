@@ -77,3 +77,22 @@ def test_nothing_before_the_listing_or_after_the_delisting_is_asked_for(warehous
         store_events(conn, "NEW/USDT:USDT", [(8, 8), (16, 8)])  # listed at 7:30: its listing hour holds no event
         assert incomplete(conn, [("OLD/USDT:USDT", 0), ("NEW/USDT:USDT", 0)], until=40) == {
             "OLD/USDT:USDT": [(hour(16), hour(17))], "NEW/USDT:USDT": [(hour(24), hour(25)), (hour(32), hour(33))]}
+
+
+def test_coverage_counts_each_instruments_asked_events_on_its_own_timeline(warehouse):
+    """Two instruments of different intervals, every due event of the asked window stored: nothing is missing. (The
+    slots macro was once handed a bare `symbol`, which bound inside it: each instrument was asked both's events.)"""
+    from datafactory_assets.settings import SymbolSettings
+
+    with warehouse.connect() as conn:
+        store_events(conn, "BTC/USDT:USDT", [(h, 8) for h in range(0, 48, 8)])
+        store_events(conn, "ETH/USDT:USDT", [(h, 4) for h in range(0, 48, 4)])
+        conn.executemany("INSERT INTO ingest_log (requested_at, source, symbol, window_start, window_end, rows, "
+                         "latency_ms, outcome, dataset) VALUES (now(), 'binance', ?, ?, ?, ?, 1.0, 'ok', "
+                         "'funding_rates')", [("BTC/USDT:USDT", hour(0), hour(48), 6),
+                                              ("ETH/USDT:USDT", hour(0), hour(48), 12)])
+        symbols = [SymbolSettings(symbol=s, timeframe="1m", start=hour(0), sources=("binance",))
+                   for s in ("BTC/USDT:USDT", "ETH/USDT:USDT")]
+        coverage = queries.coverage(conn, symbols, until=hour(48), dataset=FUNDING_RATES)
+    assert coverage.select("symbol", "expected", "rows", "missing", "not_fetched").rows() == [
+        ("BTC/USDT:USDT", 6, 6, 0, 0), ("ETH/USDT:USDT", 12, 12, 0, 0)]
