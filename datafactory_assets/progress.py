@@ -117,7 +117,7 @@ class Meter:
 
     def describe(self, tally: Tally, now: float) -> str:
         """`240/720 h (33%), 12,345 candles/s, ETA 0:01:10`: what one line or one bar says, in the tally's unit. With
-        no count left known (funding), the rows stored so far instead of an ETA: `2/24 h (8%), 3 funding events
+        no count left known (funding), the rows stored so far instead of an ETA: `23/24 h (96%), 2 funding events
         stored, 0 funding events/s, no ETA (funding events come at the venue's intervals)`."""
         rate = self.rate(tally, now)
         percent = 100 * tally.done / tally.hours if tally.hours else 100
