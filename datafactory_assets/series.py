@@ -68,19 +68,17 @@ def series_of(symbols: Iterable[SymbolSettings]) -> list[Series]:
 
 
 def incomplete_ranges(conn: duckdb.DuckDBPyConnection, members: Sequence[Series], *, starts: Sequence[datetime],
-               until: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
+                      until: datetime) -> dict[str, list[tuple[datetime, datetime]]]:
     """Per symbol of `members` (series of one dataset), the `[first, stop)` ranges of hours from its start in
     `starts` up to `until` the warehouse does not hold complete, in one query for all: hours short of their rows
     (`queries.incomplete_ranges`), or for events at the venue's intervals hours missing a due event and the span
     before the first stored one (`queries.incomplete_event_ranges`). Naive UTC, as the queries give them."""
-    dataset = members[0].dataset
+    dataset, asked = members[0].dataset, list(zip(members, starts, strict=True))
     if members[0].counts_events:
-        return queries.incomplete_event_ranges(conn, [(s.symbol, first) for s, first in zip(members, starts,
-                                                                                          strict=True)],
-                                               until=until, dataset=dataset)
-    return queries.incomplete_ranges(conn, [(s.symbol, first, s.rows_per_hour)
-                                            for s, first in zip(members, starts, strict=True)],
-                                     until=until, dataset=dataset)
+        return queries.incomplete_event_ranges(conn, [(s.symbol, first) for s, first in asked], until=until,
+                                               dataset=dataset)
+    return queries.incomplete_ranges(conn, [(s.symbol, first, s.rows_per_hour) for s, first in asked], until=until,
+                                     dataset=dataset)
 
 
 def by_dataset(series: Iterable[Series]) -> dict[str, list[Series]]:
