@@ -4,6 +4,11 @@ shown so a person reads it at a glance: a live rich display in a terminal, plain
 `datafactory backfill --wait` follows the hours it asked for; `datafactory up` prints one summary line of the
 configured history (`report_history`) while it changes. Range runs commit a whole range at once, so hours done move
 in steps of a run; candles per second are averaged since the first reading, which is what an ETA needs.
+
+Funding events come at intervals the venue states per instrument, so no count of them is expected before they are
+fetched: their series counts hours done (asked hours holding every due event, by the query the backfill planned
+with) and the events stored so far, with no rows left and no ETA; the sum of several series counts the rows and ETA
+of those with a fixed count only.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.hourly import HOUR
-from datafactory_assets.series import Series, by_dataset
+from datafactory_assets.series import Series, by_dataset, incomplete_ranges
 from datafactory_assets.settings import ConfigError, load_settings
 from datafactory_assets.warehouse import WarehouseLockedError, connection, queries
 from datafactory_assets.warehouse.schema import SchemaError
@@ -35,13 +40,14 @@ Plan = Mapping[Series, Sequence[tuple[datetime, datetime]]]  # per symbol's data
 class Tally:
     """One series' (or all series') share of a fill: hours asked for, how many of them are held complete, rows
     stored in the span of those hours (`candles`, whatever the dataset), and rows still to come, each what `unit`
-    names (`Dataset.unit`; "row" for a sum over datasets of several units)."""
+    names (`Dataset.unit`; "row" for a sum over datasets of several units). `left` is None for events at the
+    venue's intervals (funding), whose count is not known until they are fetched."""
 
     name: str
     hours: int
     done: int
     candles: int
-    left: int
+    left: int | None
     unit: str = SPOT_CANDLES.unit
 
 
@@ -55,7 +61,7 @@ def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
     exist yet): two queries per dataset for every symbol together, and hours counted by range arithmetic, never one
     by one."""
     if not Path(path).exists():
-        return [Tally(s.name, hour_count(r), 0, 0, hour_count(r) * s.rows_per_hour, s.dataset.unit)
+        return [Tally(s.name, hour_count(r), 0, 0, _rows_left(s, hour_count(r)), s.dataset.unit)
                 for s, r in plan.items()]
     asked = {s: ranges for s, ranges in plan.items() if ranges}
     found: dict[Series, tuple[list, int]] = {}
@@ -63,19 +69,22 @@ def tally(path: Path, plan: Plan, *, lock_timeout_s: float = 30) -> list[Tally]:
         for members in by_dataset(asked).values():
             spans = [(s.symbol, asked[s][0][0], asked[s][-1][1] + HOUR) for s in members]
             dataset = members[0].dataset
-            incomplete = queries.incomplete_ranges(
-                conn, [(s.symbol, first, s.rows_per_hour) for s, (_, first, _) in zip(members, spans, strict=True)],
-                until=max(until for _, _, until in spans), dataset=dataset)
+            incomplete = incomplete_ranges(conn, members, starts=[first for _, first, _ in spans],
+                                           until=max(until for _, _, until in spans))
             stored = queries.stored_candles(conn, spans, dataset=dataset)
             found.update({s: (incomplete.get(s.symbol, []), stored.get(s.symbol, 0)) for s in members})
     return [_series_tally(s, ranges, *found.get(s, ([], 0))) for s, ranges in plan.items()]
 
 
 def total(tallies: Sequence[Tally]) -> Tally:
-    """The sum of the series' tallies, named `all`, in their unit when they share one."""
-    units = {t.unit for t in tallies}
-    return Tally("all", *(sum(getattr(t, f) for t in tallies) for f in ("hours", "done", "candles", "left")),
-                 units.pop() if len(units) == 1 else "row")
+    """The sum of the series' tallies, named `all`: every series' hours; the rows stored and left of those with a
+    known count (funding's events are left out beside candles: no ETA can count rows nobody knows), in their unit
+    when they share one."""
+    counted = [t for t in tallies if t.left is not None] or list(tallies)
+    units = {t.unit for t in counted}
+    left = None if any(t.left is None for t in counted) else sum(t.left for t in counted)
+    return Tally("all", sum(t.hours for t in tallies), sum(t.done for t in tallies), sum(t.candles for t in counted),
+                 left, units.pop() if len(units) == 1 else "row")
 
 
 def _series_tally(series: Series, ranges: Sequence[tuple[datetime, datetime]],
@@ -84,7 +93,12 @@ def _series_tally(series: Series, ranges: Sequence[tuple[datetime, datetime]],
     hours = hour_count(ranges)
     missing = sum(max((min(last + HOUR, stop.replace(tzinfo=UTC)) - max(first, gap.replace(tzinfo=UTC))) // HOUR, 0)
                   for first, last in ranges for gap, stop in incomplete)
-    return Tally(series.name, hours, hours - missing, stored, missing * series.rows_per_hour, series.dataset.unit)
+    return Tally(series.name, hours, hours - missing, stored, _rows_left(series, missing), series.dataset.unit)
+
+
+def _rows_left(series: Series, hours: int) -> int | None:
+    """The rows `hours` incomplete hours still lack; None for events at the venue's intervals (not known)."""
+    return None if series.counts_events else hours * series.rows_per_hour
 
 
 class Meter:
@@ -102,11 +116,17 @@ class Meter:
         return self.gained(tally) / max(now - self.began, 1e-9)
 
     def describe(self, tally: Tally, now: float) -> str:
-        """`240/720 h (33%), 12,345 candles/s, ETA 0:01:10`: what one line or one bar says, in the tally's unit."""
+        """`240/720 h (33%), 12,345 candles/s, ETA 0:01:10`: what one line or one bar says, in the tally's unit. With
+        no count left known (funding), the rows stored so far instead of an ETA: `23/24 h (96%), 2 funding events
+        stored, 0 funding events/s, no ETA (funding events come at the venue's intervals)`."""
         rate = self.rate(tally, now)
-        eta = "done" if tally.done >= tally.hours else _duration(tally.left / rate) if rate else "-"
         percent = 100 * tally.done / tally.hours if tally.hours else 100
-        return f"{tally.done:,}/{tally.hours:,} h ({percent:.0f}%), {rate:,.0f} {tally.unit}s/s, ETA {eta}"
+        hours = f"{tally.done:,}/{tally.hours:,} h ({percent:.0f}%)"
+        if tally.left is None:
+            eta = "ETA done" if tally.done >= tally.hours else f"no ETA ({tally.unit}s come at the venue's intervals)"
+            return f"{hours}, {tally.candles:,} {tally.unit}s stored, {rate:,.0f} {tally.unit}s/s, {eta}"
+        eta = "done" if tally.done >= tally.hours else _duration(tally.left / rate) if rate else "-"
+        return f"{hours}, {rate:,.0f} {tally.unit}s/s, ETA {eta}"
 
 
 def rows(tallies: Sequence[Tally]) -> list[Tally]:

@@ -62,6 +62,58 @@ def test_a_fill_of_several_datasets_counts_each_in_its_unit_and_their_sum_in_row
     assert totals[1].endswith(" open-interest readings/s)") and totals[0].endswith(" candles/s)")
 
 
+def test_funding_is_tallied_in_hours_holding_their_due_events_and_events_stored_without_a_total(warehouse,
+                                                                                                   sources):
+    """Before, a funding series had no tally: its rows per hour do not exist (VenueCadenceError)."""
+    from datafactory_assets.datasets import FUNDING_RATES
+    from datafactory_assets.settings import SymbolSettings
+
+    perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                          datasets=("perp_candles", "funding_rates"))
+    plan = {Series(perp, "perp_candles"): [(hour(0), hour(1))], Series(perp, "funding_rates"): [(hour(0), hour(23))]}
+    assert tally(warehouse.path, plan)[1] == Tally("funding_rates BTC/USDT:USDT", 24, 0, 0, None, "funding event")
+    ingest_window(perp, start=hour(0), end=hour(24), sources=sources, warehouse=warehouse, dataset=FUNDING_RATES)
+    with warehouse.connect() as conn:  # one event lost: its hour alone is not done
+        conn.execute("DELETE FROM funding_rates WHERE ts = ?", [hour(8).replace(tzinfo=None)])
+    tallies = tally(warehouse.path, plan)
+    assert tallies == [Tally("perp_candles BTC/USDT:USDT", 2, 0, 0, 120),
+                       Tally("funding_rates BTC/USDT:USDT", 24, 23, 2, None, "funding event")]
+    # the sum counts every hour, but rows and an ETA only of the candles: no one knows how many events are to come
+    assert total(tallies) == Tally("all", 26, 23, 0, 120, "candle")
+    line = Meter(tallies, 0).describe(tallies[1], 10)
+    assert line == ("23/24 h (96%), 2 funding events stored, 0 funding events/s, "
+                    "no ETA (funding events come at the venue's intervals)")
+
+
+def test_following_a_funding_only_backfill_shows_hours_and_events_never_an_eta(warehouse, sources):
+    from datafactory_assets.datasets import FUNDING_RATES
+    from datafactory_assets.settings import SymbolSettings
+
+    funding = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                             datasets=("funding_rates",))
+    plan = {Series(funding, "funding_rates"): [(hour(0), hour(23))]}
+    polls = []
+
+    def poll():
+        polls.append(1)
+        if len(polls) == 2:  # the backfill's one range run commits
+            ingest_window(funding, start=hour(0), end=hour(24), sources=sources, warehouse=warehouse,
+                          dataset=FUNDING_RATES)
+        return len(polls) == 2, f"runs: {len(polls) - 1} of 1 finished"
+
+    out = io.StringIO()
+    follow(measure=lambda: tally(warehouse.path, plan), poll=poll,
+           meter=Meter(tally(warehouse.path, plan), time.monotonic()), console=Console(file=out, width=200),
+           timeout_s=60, every_s=0, line_every_s=0)
+    waiting, finished, summary = out.getvalue().splitlines()
+    assert waiting.split(" ", 1)[1] == ("0/24 h (0%), 0 funding events stored, 0 funding events/s, no ETA (funding "
+                                        "events come at the venue's intervals); runs: 0 of 1 finished")
+    assert finished.split(" ", 1)[1].startswith("24/24 h (100%), 3 funding events stored, ")
+    assert finished.endswith(" funding events/s, ETA done; runs: 1 of 1 finished")
+    assert summary.startswith("funding_rates BTC/USDT:USDT: 24 of 24 hour(s) complete, 3 funding event(s) stored in ")
+    assert "%" not in summary and "ETA" not in summary
+
+
 def filling(warehouse, sources, hours: int):
     """A poll that stores the next hour each time it is asked, as the backfill's runs would, and says when all
     `hours` are there."""

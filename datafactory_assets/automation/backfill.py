@@ -25,9 +25,8 @@ import requests
 from datafactory_assets import progress
 from datafactory_assets.hourly import HOUR, PARTITION_FORMAT, open_hour
 from datafactory_assets.automation.run_tags import by_primary_source, candle_run_tags
-from datafactory_assets.series import Series, by_dataset, series_of
+from datafactory_assets.series import Series, by_dataset, incomplete_ranges, series_of
 from datafactory_assets.settings import Settings, SymbolSettings
-from datafactory_assets.warehouse import queries
 
 ASSET_PARTITION_RANGE_START = "dagster/asset_partition_range_start"  # Dagster's range tags, spelled as its own
 ASSET_PARTITION_RANGE_END = "dagster/asset_partition_range_end"  # constants do (which import all of Dagster)
@@ -120,11 +119,12 @@ def whole_window(symbols: list[SymbolSettings], start: datetime, end: datetime) 
 def missing_ranges(conn: duckdb.DuckDBPyConnection, symbols: list[SymbolSettings], start: datetime,
                    end: datetime) -> dict[Series, list[HourRange]]:
     """Per dataset of each symbol, the runs of hours in [start, end] the warehouse does not hold complete (confirmed
-    holes count as held), oldest first: all a backfill needs to ask for, in one query per dataset for every symbol."""
+    holes count as held; for funding, hours holding a due event not stored, and the span before the first stored
+    one: `series.incomplete_ranges`), oldest first: all a backfill needs to ask for, in one query per dataset for every
+    symbol."""
     plan: dict[Series, list[HourRange]] = {}
     for members in by_dataset(series_of(symbols)).values():
-        incomplete = queries.incomplete_ranges(conn, [(s.symbol, start, s.rows_per_hour) for s in members],
-                                               until=end + HOUR, dataset=members[0].dataset)
+        incomplete = incomplete_ranges(conn, members, starts=[start] * len(members), until=end + HOUR)
         plan.update({s: [(first.replace(tzinfo=UTC), stop.replace(tzinfo=UTC) - HOUR)
                          for first, stop in incomplete[s.symbol]] for s in members})
     return {s: plan[s] for s in series_of(symbols)}

@@ -30,9 +30,9 @@ from datafactory_assets.automation.healing_plan import (HealingMemory, HealingRu
                                                         plan_tick)
 from datafactory_assets.automation.run_tags import candle_run_tags
 from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
-from datafactory_assets.datasets.slots import slots_per_hour
+from datafactory_assets.series import Series, incomplete_ranges
 from datafactory_assets.settings import Settings, SymbolSettings
-from datafactory_assets.warehouse import WarehouseResource, queries
+from datafactory_assets.warehouse import WarehouseResource
 
 HEALING_TAG = "datafactory/healing"
 _IN_FLIGHT = [dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED, dg.DagsterRunStatus.STARTING,
@@ -101,12 +101,8 @@ def _incomplete_ranges(symbols: tuple[SymbolSettings, ...], warehouse: Warehouse
     event and the span before the first stored one; the whole span before the warehouse exists."""
     try:
         with warehouse.connect(read_only=True) as conn:
-            if dataset.cadence.venue_interval:
-                return queries.incomplete_event_ranges(conn, [(s.symbol, s.start) for s in symbols], until=until,
-                                                       dataset=dataset)
-            return queries.incomplete_ranges(
-                conn, [(s.symbol, s.start, slots_per_hour(dataset, s.timeframe_ms)) for s in symbols],
-                until=until, dataset=dataset)
+            return incomplete_ranges(conn, [Series(s, dataset.name) for s in symbols],
+                                     starts=[s.start for s in symbols], until=until)
     except FileNotFoundError:
         last = until.replace(tzinfo=None)
         return {s.symbol: [(s.start.replace(tzinfo=None), last)] if s.start < until else [] for s in symbols}

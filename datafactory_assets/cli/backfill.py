@@ -52,6 +52,11 @@ def backfill(first: str, last: str, symbols: tuple[str, ...], refetch: bool, url
                         "stored complete (--refetch fetches them again)")
         return
     console().print(f"{asked} of {window} hour(s) to fetch, {span}; {window - asked} already stored complete")
+    events = sorted({s.dataset.unit for s, ranges in plan.items() if ranges and s.counts_events})
+    if events:
+        say(f"{', '.join(events)}s: an hour counts as stored once every event due in it on the venue's "
+            "interval is, and before the first stored event (no interval known yet) the whole span is asked; "
+            "progress counts their hours and events stored, with no total and no ETA")
     began = time.monotonic()
     backfill_id = _launch_runs(url, plan, partitions_per_run=settings.partitions_per_run)
     if stored_before is not None:

@@ -68,8 +68,8 @@ def test_only_the_hours_the_warehouse_lacks_are_asked_for_each_run_of_them_as_on
 
 
 def test_a_perpetual_is_planned_per_dataset_it_collects_each_launched_under_its_own_asset(warehouse, sources):
-    """Before, the plan counted spot candles per symbol and launched `candles/btc_usdt`, which a perpetual lacks.
-    Funding rates are left out: their venue-stated cadence has no number of rows an hour holds."""
+    """Before, the plan counted spot candles per symbol and launched `candles/btc_usdt`, which a perpetual lacks; and
+    it left funding rates out (no number of rows an hour holds), so a perpetual's backfill never fetched them."""
     from datafactory_assets.datasets import PERP_CANDLES
 
     perp = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
@@ -78,11 +78,32 @@ def test_a_perpetual_is_planned_per_dataset_it_collects_each_launched_under_its_
     with warehouse.connect(read_only=True) as conn:
         plan = missing_ranges(conn, [perp], hour(0), hour(5))
     assert plan == {Series(perp, "perp_candles"): [(hour(4), hour(5))],
-                    Series(perp, "mark_candles"): [(hour(0), hour(5))]}
+                    Series(perp, "mark_candles"): [(hour(0), hour(5))],
+                    Series(perp, "funding_rates"): [(hour(0), hour(5))]}  # nothing stored: no interval known yet
     assert range_runs(plan, partitions_per_run=720) == [
-        RangeRun("binance", hour(0), hour(5), ("mark_candles/btc_usdt",)),
+        RangeRun("binance", hour(0), hour(5), ("mark_candles/btc_usdt", "funding_rates/btc_usdt")),
         RangeRun("binance", hour(4), hour(5), ("perp_candles/btc_usdt",))]
     assert list(whole_window([perp], hour(0), hour(5))) == list(plan)
+
+
+def test_a_stored_funding_window_asks_nothing_and_a_lost_event_asks_for_its_hour_alone(warehouse, sources):
+    """Funding events come every 8 hours here (the emulator's BTC timeline): the hours between them hold none due."""
+    from datafactory_assets.datasets import FUNDING_RATES
+
+    funding = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=hour(0), sources=("binance",),
+                             datasets=("funding_rates",))
+    ingest_window(funding, start=hour(0), end=hour(24), sources=sources, warehouse=warehouse, dataset=FUNDING_RATES)
+    with warehouse.connect(read_only=True) as conn:
+        assert missing_ranges(conn, [funding], hour(0), hour(23)) == {Series(funding, "funding_rates"): []}
+        assert missing_ranges(conn, [funding], hour(0), hour(24)) == {  # the next day's first event: not stored
+            Series(funding, "funding_rates"): [(hour(24), hour(24))]}
+    with warehouse.connect() as conn:
+        conn.execute("DELETE FROM funding_rates WHERE ts = ?", [hour(8).replace(tzinfo=None)])
+    with warehouse.connect(read_only=True) as conn:
+        plan = missing_ranges(conn, [funding], hour(0), hour(23))
+    assert plan == {Series(funding, "funding_rates"): [(hour(8), hour(8))]}
+    assert range_runs(plan, partitions_per_run=720) == [
+        RangeRun("binance", hour(8), hour(8), ("funding_rates/btc_usdt",))]
 
 
 def test_a_small_backfill_is_one_run_per_range_that_symbols_needing_the_same_hours_share():

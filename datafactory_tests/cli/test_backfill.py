@@ -49,3 +49,33 @@ def test_backfill_counts_a_perpetuals_hours_once_per_dataset_it_collects(cli_env
     assert asked.exit_code == 1
     assert "4 of 4 hour(s) to fetch, 2024-03-01 10:00 .. 2024-03-01 11:00 UTC; 0 already stored complete" in (
         asked.output)
+
+
+def test_backfill_asks_a_perpetuals_funding_and_says_how_it_counts_it(cli_env, tmp_path, monkeypatch, emulator):
+    """Before, funding rates were left out: a funding-only symbol got "nothing to backfill"."""
+    from datafactory_assets.datasets import FUNDING_RATES
+    from datafactory_assets.launcher import free_port
+    from datafactory_assets.settings import SymbolSettings
+
+    config = tmp_path / "perpetual.toml"
+    config.write_text('[defaults]\nstart = "2024-03-01"\n[symbols]\n'
+                      '"BTC/USDT:USDT" = { datasets = ["funding_rates"], sources = ["binance"] }\n')
+    monkeypatch.setenv("DATAFACTORY_CONFIG", str(config))
+    nobody = f"http://127.0.0.1:{free_port()}"
+    args = ["backfill", "--from", "2024-03-01", "--to", "2024-03-01", "--url", nobody]
+    asked = run(*args)
+    assert asked.exit_code == 1 and asked.output.splitlines() == [  # no warehouse yet: the whole window
+        "24 of 24 hour(s) to fetch, 2024-03-01 00:00 .. 2024-03-01 23:00 UTC; 0 already stored complete",
+        "funding events: an hour counts as stored once every event due in it on the venue's interval is, and before "
+        "the first stored event (no interval known yet) the whole span is asked; progress counts their hours and "
+        "events stored, with no total and no ETA",
+        f"Error: no Dagster webserver answers at {nobody}: start it with `make up`"]
+    day = START.replace(hour=0)
+    funding = SymbolSettings(symbol="BTC/USDT:USDT", timeframe="1m", start=day, sources=("binance",),
+                             datasets=("funding_rates",))
+    ingest_window(funding, start=day, end=day + timedelta(days=1), dataset=FUNDING_RATES,
+                  sources=SourcesResource(emulator_url=emulator.url), warehouse=cli_env)
+    stored = run(*args)
+    assert stored.exit_code == 0 and stored.stdout.strip() == (
+        "nothing to backfill: all 24 hour(s) of 1 symbol(s), 2024-03-01 00:00 .. 2024-03-01 23:00 UTC, are stored "
+        "complete (--refetch fetches them again)")

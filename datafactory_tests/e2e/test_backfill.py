@@ -26,6 +26,7 @@ start = "2024-03-01"
 [symbols]
 "BTC/USDT" = {}
 "ETH/USDT" = {}
+"BTC/USDT:USDT" = { datasets = ["funding_rates"], sources = ["binance"] }
 """
 
 LAUNCH = """
@@ -137,12 +138,13 @@ query Runs($id: String!) { runsOrError(filter: {tags: [{key: "datafactory/backfi
   ... on Runs { results { status tags { key value } } } } }"""
 
 
-def datafactory_backfill(platform, *args: str, url: str | None = None) -> tuple[str, list[dict]]:
-    """Run `datafactory backfill` on ETH/USDT over 2024-03-05..06 in a pipe; its output and the partition range of
+def datafactory_backfill(platform, *args: str, url: str | None = None,
+                         symbol: str = "ETH/USDT") -> tuple[str, list[dict]]:
+    """Run `datafactory backfill` on `symbol` over 2024-03-05..06 in a pipe; its output and the partition range of
     each run of the backfill it launched (none when it launched nothing)."""
     result = subprocess.run(
         [Path(sys.executable).parent / "datafactory", "backfill", "--from", "2024-03-05", "--to", "2024-03-06",
-         "--symbol", "ETH/USDT", "--url", url or platform.url, *args],
+         "--symbol", symbol, "--url", url or platform.url, *args],
         env=platform.env, capture_output=True, text=True, timeout=400)
     assert result.returncode == 0, result.stdout + result.stderr
     ids = re.findall(r"^backfill (\S+): ", result.stdout, re.MULTILINE)
@@ -192,6 +194,27 @@ def test_datafactory_backfill_asks_only_for_the_hours_the_warehouse_lacks(platfo
     with connect(platform.warehouse_path, read_only=True) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles WHERE symbol = 'ETH/USDT' AND ts >= "
                             "'2024-03-05' AND ts < '2024-03-07'").fetchall() == [(2880, 2880)]
+
+
+def test_datafactory_backfill_fetches_a_perpetuals_funding_and_follows_it_in_hours_and_events(platform):
+    """Before, funding rates were left out of a backfill: this one said "nothing to backfill" and fetched none."""
+    from datafactory_assets.emulator.perp_series import funding_events
+
+    first, runs = datafactory_backfill(platform, "--wait", "--timeout", "300", symbol="BTC/USDT:USDT")
+    assert "48 of 48 hour(s) to fetch, 2024-03-05 00:00 .. 2024-03-06 23:00 UTC; 0 already stored complete" in first
+    assert "funding events: an hour counts as stored once every event due in it" in first
+    assert runs == [("2024-03-05-00:00", "2024-03-06-23:00")]
+    start, end = datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 7, tzinfo=UTC)
+    want = funding_events("BTC/USDT:USDT", ms(start), ms(end))["open_ms"].to_list()
+    with connect(platform.warehouse_path, read_only=True) as conn:
+        stored = [t for (t,) in conn.execute("SELECT epoch_ms(ts) FROM funding_rates WHERE symbol = 'BTC/USDT:USDT' "
+                                             "AND ts >= ? AND ts < ? ORDER BY ts",
+                                             [start.replace(tzinfo=None), end.replace(tzinfo=None)]).fetchall()]
+    assert stored == want and len(want) >= 6
+    assert "BTC/USDT:USDT: 48 of 48 hour(s) complete, " in first and " funding event(s) stored in " in first
+    assert f"48/48 h (100%), {len(stored)} funding events stored, " in first and "ETA done; runs: 1 of 1" in first
+    again, runs = datafactory_backfill(platform, url=f"http://127.0.0.1:{free_port()}", symbol="BTC/USDT:USDT")
+    assert again.strip().startswith("nothing to backfill: all 48 hour(s) of 1 symbol(s)") and runs == []
 
 
 RUN_FAILURE = """
