@@ -75,7 +75,8 @@ FROM (SELECT symbol, ts, {column}, lag({column}) OVER (PARTITION BY symbol ORDER
 WHERE before IS NULL OR before <> {column};
 
 CREATE OR REPLACE MACRO {dataset.relation("slots")}(sym, first, stop) AS coalesce((
-    SELECT sum(candle_slots(greatest(first, CASE WHEN tl_.since = (SELECT min(since) FROM {intervals} WHERE symbol = sym)
+    SELECT sum(candle_slots(greatest(first, CASE WHEN tl_.since = (SELECT min(since) FROM {intervals}
+                                                                   WHERE symbol = sym)
                                             THEN first ELSE tl_.since END),
                             least(stop, coalesce(tl_.until, stop)), tl_.{column}))
     FROM {intervals} tl_ WHERE tl_.symbol = sym), candle_slots(first, stop, {DEFAULT_INTERVAL_MS}));
