@@ -33,7 +33,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
             start = END - timedelta(days=WORKLOADS["b"]["days"])
-            config = write_config(workdir, listed_symbols(url, args.symbols), start)
+            config = write_config(workdir, listed_symbols(url, args.symbols, market="spot"), start)
             platform, _ = start_platform(platform_env(workdir, config=config, emulator_url=url), workdir)
             try:
                 time.sleep(args.settle)

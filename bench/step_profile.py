@@ -71,7 +71,7 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             workdir = Path(tmp)
-            symbols = listed_symbols(url, args.symbols)
+            symbols = listed_symbols(url, args.symbols, market="spot")
             config = write_config(workdir, symbols, start)
             os.environ.update(platform_env(workdir, config=config, emulator_url=url))
             import dagster as dg
