@@ -40,7 +40,6 @@ commit is as atomic and the file as safe from corruption as before (a crashed pr
 the last transactions before a power cut or an OS crash may be rolled back, events of runs that then show as
 interrupted anyway.
 
-It uses SQLite storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row`,
 It uses storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row`,
 `_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`): Dagster has no public hook for
 batch writing or connection reuse, and this module is the only place that touches them. It keeps the files where
