@@ -5,9 +5,9 @@ WRITERS processes start together, each upserting one run's worth of candles (720
 that already holds a year of candles for each symbol. Each round writes the run after the previous round's, so every
 write stores new candles (re-writing held ones unchanged writes nothing: `bench/rewrite.py` times that). Each
 writer reports how long it waited for the lock and how long it held it (open, schema check, transaction, close).
-Prints one JSON line: per writer count, the longest hold, the longest wait, and how long the lock lay free while a
-writer waited for it (`idle_s`: from the first hold to the last release, less every hold; a waiter's back-off
-sleep).
+Prints one JSON line: per writer count, the longest hold, the longest wait, how long the lock lay free while a
+writer waited for it (`idle_s`: from the first hold to the last release, less every hold: the time a hand-over
+takes), and the CPU seconds the waiters spent waiting, all their threads summed (`wait_cpu_s`: what polling costs).
 """
 
 from __future__ import annotations
@@ -51,20 +51,20 @@ def settings(symbol: str) -> SymbolSettings:
     return SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
 
 
-def write(path: str, symbol: str, go: float, round_: int) -> tuple[float, float, float, float]:
-    """(seconds waiting for the lock, seconds holding it, wall times of the hold's start and end) for one run's
-    write, starting at wall time `go`."""
+def write(path: str, symbol: str, go: float, round_: int) -> tuple[float, float, float, float, float]:
+    """(seconds waiting for the lock, seconds holding it, wall times of the hold's start and end, CPU seconds of the
+    wait) for one run's write, starting at wall time `go`."""
     first = START + HISTORY + round_ * RUN  # a run's range after what is stored: new candles
     frame = candles(symbol, first, first + RUN)
     warehouse = WarehouseResource(path=path, lock_timeout_s=3600)
     time.sleep(max(go - time.time(), 0))
-    asked = time.perf_counter()
+    asked, asked_cpu = time.perf_counter(), time.process_time()
     with hold(Path(path), shared=False, timeout_s=3600):  # measured apart from connect's own, re-entrant hold
-        locked, began = time.perf_counter(), time.time()
+        locked, began, waited_cpu = time.perf_counter(), time.time(), time.process_time() - asked_cpu
         with warehouse.connect() as conn:
             upsert_candles(conn, frame, symbol=settings(symbol))
         held = time.perf_counter() - locked
-    return locked - asked, held, began, time.time()
+    return locked - asked, held, began, time.time(), waited_cpu
 
 
 def main() -> None:
@@ -77,9 +77,10 @@ def main() -> None:
             with context.Pool(writers) as pool:
                 go = time.time() + 3  # every process imported before any starts
                 results = pool.starmap(write, [(path, SYMBOLS[i], go, round_) for i in range(writers)])
-            waits, holds, began, ended = zip(*results, strict=True)
+            waits, holds, began, ended, wait_cpu = zip(*results, strict=True)
             figures[writers] = {"max_hold_s": round(max(holds), 2), "max_wait_s": round(max(waits), 2),
-                                "idle_s": round(max(ended) - min(began) - sum(holds), 2)}
+                                "idle_s": round(max(ended) - min(began) - sum(holds), 3),
+                                "wait_cpu_s": round(sum(wait_cpu), 3)}
     print(json.dumps({"rows_per_write": int(RUN.total_seconds() // 60), "writers": figures}))
 
 

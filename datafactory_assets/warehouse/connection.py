@@ -5,8 +5,8 @@ DuckDB lets one process write a file at a time. Every connection first takes our
 (`file_lock`: shared to read, alone to write) and keeps it until DuckDB has closed the file, because DuckDB's lock
 alone lets a process opening the file as another closes it undo the other's writes. That lock is the only thing
 serializing writers: runs fetch in parallel and take it only for their transaction, and every connection is closed
-as soon as its work is done, so a writer waits (with jittered back-off) for the others' transactions, never for
-their fetching.
+as soon as its work is done, so a writer waits (asleep in the kernel until the lock is released) for the others'
+transactions, never for their fetching. Only DuckDB's own lock, held by a process outside ours, is polled.
 
 A damaged file meets every caller (commands and runs alike) as `WarehouseDamagedError`, one line naming the file, what
 DuckDB found and where to look next, instead of DuckDB's generic error from wherever the damaged block was read.

@@ -42,7 +42,6 @@ class WarehouseReadOnlyError(PermissionError):
 
 
 _held = threading.local()
-_FLOCK_POLL_S = 0.01  # the longest a waiter for our lock sleeps between two tries
 
 
 def lock_path(database: Path) -> Path:
@@ -64,7 +63,7 @@ def hold(database: Path, *, shared: bool, timeout_s: float) -> Iterator[None]:
     fd = _open(database, shared=shared)
     try:
         if fd is not None:
-            _acquire(fd, shared=shared, timeout_s=timeout_s, path=database)
+            fd = _acquire(fd, shared=shared, timeout_s=timeout_s, path=database)
         holds[key] = shared
         try:
             yield
@@ -95,13 +94,77 @@ def _open(database: Path, *, shared: bool) -> int | None:
             "reading commands (status, gaps, health, export, doctor without --fix) work there") from exc
 
 
-def _acquire(fd: int, *, shared: bool, timeout_s: float, path: Path) -> None:
-    """Our lock, polled at most `_FLOCK_POLL_S` apart: a writer holds it for about a tenth of a second (open, upsert,
-    read-back, checkpoint), so a waiter backing off to a quarter of a second (as it did) left it free for most of its
-    sleep while every run's next write queued behind; a poll is one system call."""
-    mode = (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB
-    wait_while_locked(lambda: fcntl.flock(fd, mode), locked=lambda exc: isinstance(exc, BlockingIOError),
-                      timeout_s=timeout_s, path=path, max_sleep_s=_FLOCK_POLL_S)
+def _acquire(fd: int, *, shared: bool, timeout_s: float, path: Path) -> int:
+    """Our lock on the lock file: at once if it is free, else through `_Waiter`; the descriptor that holds it (`fd`,
+    or the waiter's own copy), which the caller closes to release it. `WarehouseLockedError` after `timeout_s`."""
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
+        return fd
+    except BlockingIOError as exc:
+        held = _Waiter(os.dup(fd), mode=mode).wait(timeout_s)
+        if held is None:
+            raise _locked_error(path, timeout_s=timeout_s, exc=exc) from exc
+        os.close(fd)
+        return held
+
+
+class _Waiter:
+    """A blocking flock in a thread of its own, so a waiter sleeps in the kernel and gets the lock the moment it is
+    released: polling (as tenacity did, every 10 ms at most) cost CPU in every waiter and left the lock free for up to
+    a poll at each of a fill's hundreds of hand-overs. flock has no timeout, so the caller waits for the thread, not in
+    it.
+
+    The thread owns its descriptor (a `dup` of the caller's: the same open file, whose lock the kernel grants it
+    alone) until it hands it over, so the caller never closes a descriptor the thread is blocked on, whose number
+    another open could reuse meanwhile. A caller that gave up (its timeout, or an exception such as a signal's)
+    leaves the thread blocked; when it gets the lock it closes its descriptor, releasing the lock at once, so a
+    timed-out waiter neither holds the lock nor leaks it. Such a thread lives until the holder lets go."""
+
+    def __init__(self, fd: int, *, mode: int):
+        self._fd, self._mode = fd, mode
+        self._settled = threading.Lock()  # orders the hand-over against giving up
+        self._done = threading.Event()
+        self._outcome: int | OSError | None = None  # the descriptor holding the lock, or what flock raised
+        self._abandoned = False
+        threading.Thread(target=self._lock, name="warehouse-lock-waiter", daemon=True).start()
+
+    def wait(self, timeout_s: float) -> int | None:
+        """The descriptor holding the lock, or None when `timeout_s` passed first (the thread then releases it)."""
+        try:
+            self._done.wait(min(max(timeout_s, 0), threading.TIMEOUT_MAX))
+        except BaseException:
+            if isinstance(held := self._settle(), int):
+                os.close(held)
+            raise
+        if isinstance(held := self._settle(), OSError):
+            raise held
+        return held
+
+    def _settle(self) -> int | OSError | None:
+        """What the thread got, or None after telling it that nobody takes the lock any more."""
+        with self._settled:
+            self._abandoned = self._outcome is None
+            return self._outcome
+
+    def _lock(self) -> None:
+        outcome: int | OSError
+        try:
+            fcntl.flock(self._fd, self._mode)
+            outcome = self._fd
+        except OSError as exc:  # handed to the caller, who raises it
+            outcome = exc
+        with self._settled:
+            if self._abandoned or isinstance(outcome, OSError):
+                os.close(self._fd)  # releases the lock, if got, that nobody waits for any more
+            else:
+                self._outcome = outcome
+        self._done.set()
+
+
+def _locked_error(path: Path, *, timeout_s: float, exc: BaseException) -> WarehouseLockedError:
+    return WarehouseLockedError(f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s "
+                                f"({' '.join(str(exc).split())}): try again when it has finished")
 
 
 def wait_while_locked(attempt: Callable[[], T], *, locked: Callable[[BaseException], bool], timeout_s: float,
@@ -117,7 +180,5 @@ def wait_while_locked(attempt: Callable[[], T], *, locked: Callable[[BaseExcepti
         )(attempt)()
     except Exception as exc:
         if locked(exc):
-            raise WarehouseLockedError(
-                f"warehouse {path} stayed locked by another process for {timeout_s:.0f}s "
-                f"({' '.join(str(exc).split())}): try again when it has finished") from exc
+            raise _locked_error(path, timeout_s=timeout_s, exc=exc) from exc
         raise
