@@ -14,7 +14,8 @@ The worst a writer from elsewhere (a bare `duckdb` shell) can do to such a reade
 needs the directory. A writer there gets `WarehouseReadOnlyError`, one line saying so.
 
 Re-entrant within one thread (a nested connection in the same mode, or any inside a writer's, shares the hold),
-since two holds of one thread would wait on each other forever.
+since two holds of one thread would wait on each other forever. A waiter sleeps in the kernel until the lock is
+released (`_Waiter`), so hundreds of hand-overs a fill cost no polling.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ DuckDB's lock after the writer closed, and its commit silently drops the writer'
 `hold` from `WarehouseResource.connect`).
 """
 
+import os
 import shutil
 import signal
 import subprocess
@@ -179,3 +180,140 @@ def test_on_a_read_only_volume_without_a_lock_file_readers_read_without_one(tmp_
     database = tmp_path / "w.duckdb"
     assert _hold_on_read_only(database, "shared") == "held"
     assert not lock_path(database).exists()
+
+
+def _waiters() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "warehouse-lock-waiter"]
+
+
+def _open_on(path) -> int:
+    """How many descriptors of this process are open on `path`."""
+    opened = 0
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            opened += os.readlink(f"/proc/self/fd/{fd}") == str(path)
+        except FileNotFoundError:  # the descriptor listing the directory, closed since
+            pass
+    return opened
+
+
+def _lock_is_free(database) -> bool:
+    """Whether a writer gets the lock at once (a zero timeout tries once, without waiting)."""
+    try:
+        with hold(database, shared=False, timeout_s=0):
+            return True
+    except WarehouseLockedError:
+        return False
+
+
+def test_a_waiting_thread_gets_the_lock_when_the_holder_releases(tmp_path):
+    database = tmp_path / "w.duckdb"
+    entered = []
+
+    def write() -> None:
+        with hold(database, shared=False, timeout_s=60):
+            entered.append("writer")
+
+    with hold(database, shared=False, timeout_s=1):
+        writer = threading.Thread(target=write)
+        writer.start()
+        deadline = time.monotonic() + 20
+        while not _waiters() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _waiters() and entered == []  # blocked in the kernel, in a thread of its own
+    writer.join(20)
+    assert entered == ["writer"]
+    assert _lock_is_free(database)
+
+
+# Waits for `hold` in the mode asked for (a minute at most), says "held" and keeps it until told on stdin.
+WAIT_AND_HOLD = """
+import sys
+from pathlib import Path
+from datafactory_assets.warehouse.file_lock import hold
+print("ready", flush=True)
+with hold(Path(sys.argv[1]), shared=sys.argv[2] == "shared", timeout_s=60):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def _asleep_on_the_lock(pid: int) -> bool:
+    """Whether a thread of process `pid` sleeps in the kernel's wait for a file lock (not polling it)."""
+    tasks = f"/proc/{pid}/task"
+    return any("lock_inode_wait" in open(f"{tasks}/{task}/wchan").read() for task in os.listdir(tasks))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/wchan"), reason="needs Linux's /proc/<pid>/wchan")
+def test_waiting_processes_sleep_in_the_kernel_and_readers_get_the_lock_together_when_released(tmp_path):
+    """Fails with a polling waiter: between its tries it sleeps in Python, never in the kernel's lock wait."""
+    database = tmp_path / "w.duckdb"
+    with hold(database, shared=False, timeout_s=1):
+        readers = [_start([sys.executable, "-c", WAIT_AND_HOLD, str(database), "shared"]) for _ in range(2)]
+        deadline = time.monotonic() + 30
+        while not all(map(_asleep_on_the_lock, (r.pid for r in readers))) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(_asleep_on_the_lock(reader.pid) for reader in readers)
+    assert [reader.stdout.readline().strip() for reader in readers] == ["held", "held"]  # both hold it at once
+    assert not _lock_is_free(database)
+    for reader in readers:
+        _say(reader, "done")
+        assert reader.wait(20) == 0
+    assert _lock_is_free(database)
+
+
+def test_a_timed_out_waiter_neither_holds_nor_leaks_the_lock(tmp_path):
+    database = tmp_path / "w.duckdb"
+    assert _open_on(lock_path(database)) == 0
+    failures = []
+
+    def write() -> None:
+        try:
+            with hold(database, shared=False, timeout_s=0.2):
+                failures.append("held")
+        except WarehouseLockedError as exc:
+            failures.append(str(exc))
+
+    with hold(database, shared=False, timeout_s=1):
+        writer = threading.Thread(target=write)
+        writer.start()
+        writer.join(20)
+        assert len(failures) == 1 and "stayed locked by another process for 0s ([Errno 11]" in failures[0]
+        abandoned = _waiters()  # still blocked on a descriptor of its own
+        assert abandoned
+    for thread in abandoned:
+        thread.join(20)  # got the lock when the holder let go, and released it at once
+        assert not thread.is_alive()
+    assert _lock_is_free(database)
+    assert _open_on(lock_path(database)) == 0
+
+
+def test_giving_up_as_the_holder_releases_never_leaves_the_lock_held(tmp_path):
+    """The hand-over and the giving up race when the holder lets go just as the waiter's timeout ends; whichever
+    wins, the lock ends up free and no descriptor is left open."""
+    database = tmp_path / "w.duckdb"
+    assert _open_on(lock_path(database)) == 0
+    outcomes = set()
+    for i in range(40):
+        holding, release = threading.Event(), threading.Event()
+
+        def keep() -> None:
+            with hold(database, shared=False, timeout_s=1):
+                holding.set()
+                release.wait(10)
+
+        holder = threading.Thread(target=keep)
+        holder.start()
+        assert holding.wait(10)
+        threading.Timer(0.01 + 0.0005 * i, release.set).start()  # from before to after the waiter's timeout
+        try:
+            with hold(database, shared=False, timeout_s=0.02):
+                outcomes.add("held")
+        except WarehouseLockedError:
+            outcomes.add("gave up")
+        holder.join(10)
+    for thread in _waiters():
+        thread.join(20)
+    assert _lock_is_free(database)
+    assert _open_on(lock_path(database)) == 0
+    assert outcomes  # which of the two happened depends on the machine's load; both must end the same
