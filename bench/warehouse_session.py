@@ -5,11 +5,13 @@ has closed it, and every writer of every process waits for it. This times the ph
 `warehouse.connection.connect` and `assets.ingest.ingest_window` go through them, one process, no one waiting:
 `--writes` writes (default 60) of one week of 1m candles each (10,080, a new window: `bench/rewrite.py` times
 re-writes) into one warehouse, one after the other, taking turns among ten symbols, each writing the week after its
-last (as a symbol's runs of a fill do); the first five are left out of the figures (a new file's first writes). Phases: `open` (duckdb.connect), `schema` (`ensure_schema` on an up-to-date file), `upsert` (the
-write's transaction: `upsert_candles` with ten logged requests), `read_back` (the checks' trailing window, a day
-before the week and the week) and `close` (DuckDB's checkpoint of what the transaction wrote). Prints one JSON
-line: per phase the median wall and CPU milliseconds, and the load average (the machine is shared: CPU time is
-what the load from elsewhere does not inflate).
+last (as a symbol's runs of a fill do); the first five are left out of the figures (a new file's first writes).
+Phases: `open` (DuckDB's open of the file: `host.attached`, an ATTACH to the process's kept instance), `schema`
+(`ensure_schema` on an up-to-date file), `upsert` (the write's transaction: `upsert_candles` with ten logged
+requests), `read_back` (the checks' trailing window, a day before the week and the week) and `close` (DuckDB's close:
+the DETACH and its checkpoint of what the transaction wrote). Prints one JSON line: per phase the median wall and CPU
+milliseconds, and the load average (the machine is shared: CPU time is what the load from elsewhere does not
+inflate).
 """
 
 from __future__ import annotations
@@ -21,10 +23,9 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-
-import duckdb
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -33,6 +34,7 @@ from datafactory_assets.frames import candles_from_columns  # noqa: E402
 from datafactory_assets.settings import SymbolSettings  # noqa: E402
 from datafactory_assets.sources.base import RequestRecord  # noqa: E402
 from datafactory_assets.warehouse.file_lock import hold  # noqa: E402
+from datafactory_assets.warehouse.host import attached  # noqa: E402
 from datafactory_assets.warehouse.queries import window_candles  # noqa: E402
 from datafactory_assets.warehouse.schema import ensure_schema  # noqa: E402
 from datafactory_assets.warehouse.writes import upsert_candles  # noqa: E402
@@ -82,9 +84,9 @@ def write(path: Path, symbol: str, first: datetime, clock: Clock) -> None:
     settings = SymbolSettings(symbol=symbol, timeframe="1m", start=START, sources=("binance",))
     frame, asked = week(symbol, first), requests(symbol, first)
     clock.phase("prepare")
-    with hold(path, shared=False, timeout_s=60):
+    with hold(path, shared=False, timeout_s=60), ExitStack() as session:
         clock.phase("lock")
-        conn = duckdb.connect(str(path))
+        conn = session.enter_context(attached(path, read_only=False, lock_timeout_s=60))
         clock.phase("open")
         conn.execute("SET enable_progress_bar = false")
         ensure_schema(conn)
@@ -93,7 +95,7 @@ def write(path: Path, symbol: str, first: datetime, clock: Clock) -> None:
         clock.phase("upsert")
         window_candles(conn, symbol, first - timedelta(days=1), first + WEEK)
         clock.phase("read_back")
-        conn.close()
+        session.close()
         clock.phase("close")
 
 

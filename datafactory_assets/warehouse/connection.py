@@ -16,12 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import partial
 from pathlib import Path
 
 import duckdb
 
-from datafactory_assets.warehouse.file_lock import hold, wait_while_locked
+from datafactory_assets.warehouse.file_lock import hold
+from datafactory_assets.warehouse.host import attached
 from datafactory_assets.warehouse.schema import ensure_schema
 
 # What DuckDB 2.0 says on a damaged file: a block's checksum, a file cut short, a header that is not DuckDB's, every
@@ -53,17 +53,13 @@ def connect(path: str | Path, *, read_only: bool = False, lock_timeout_s: float 
         path.parent.mkdir(parents=True, exist_ok=True)
     with hold(path, shared=read_only, timeout_s=lock_timeout_s):
         try:
-            conn = wait_while_locked(partial(duckdb.connect, str(path), read_only=read_only),
-                                     locked=_is_lock_error, timeout_s=lock_timeout_s, path=path)
-            try:
+            with attached(path, read_only=read_only, lock_timeout_s=lock_timeout_s) as conn:
                 conn.execute("SET file_search_path = ?", [str(archive_dir(path))])
                 # DuckDB draws a progress bar on stdout for queries over 2 s, into the CLI's tables and pipes
                 conn.execute("SET enable_progress_bar = false")
                 if not read_only:
                     ensure_schema(conn)
                 yield conn
-            finally:
-                conn.close()
         except duckdb.Error as exc:
             if any(sign in str(exc).lower() for sign in _DAMAGE):
                 raise WarehouseDamagedError(
@@ -72,7 +68,3 @@ def connect(path: str | Path, *, read_only: bool = False, lock_timeout_s: float 
                 ) from exc
             raise
 
-
-def _is_lock_error(exc: BaseException) -> bool:
-    """DuckDB's own lock, held by a process outside ours (a bare `duckdb` shell)."""
-    return isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower()
