@@ -158,7 +158,7 @@ class _Waiter:
         with self._settled:
             if self._abandoned or isinstance(outcome, OSError):
                 os.close(self._fd)  # releases the lock, if got, that nobody waits for any more
-            else:
+            if not self._abandoned:
                 self._outcome = outcome
         self._done.set()
 
@@ -169,13 +169,14 @@ def _locked_error(path: Path, *, timeout_s: float, exc: BaseException) -> Wareho
 
 
 def wait_while_locked(attempt: Callable[[], T], *, locked: Callable[[BaseException], bool], timeout_s: float,
-                      path: Path, max_sleep_s: float = 0.25) -> T:
-    """`attempt()`, tried again with jittered back-off (up to `max_sleep_s` between tries) while it fails because
-    another process holds `path`; `WarehouseLockedError` once `timeout_s` have passed."""
+                      path: Path) -> T:
+    """`attempt()`, tried again with jittered back-off (up to a quarter of a second between tries) while it fails
+    because another process holds `path` (DuckDB's own lock: a bare `duckdb` shell, which takes no lock of ours to
+    wait on); `WarehouseLockedError` once `timeout_s` have passed."""
     try:
         return retry(
             retry=retry_if_exception(locked),
-            wait=wait_random_exponential(multiplier=0.005, max=max_sleep_s),
+            wait=wait_random_exponential(multiplier=0.005, max=0.25),
             stop=stop_after_delay(timeout_s),
             reraise=True,
         )(attempt)()

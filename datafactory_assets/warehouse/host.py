@@ -12,7 +12,7 @@ connection, or readers in two threads, which our file lock lets in together) sha
 connection of its own (settings such as `file_search_path` are per connection), and the last one out detaches it.
 Each warehouse file has its own instance, attached under one name; an idle one of another file is closed when a new
 one is made (a process normally uses one warehouse). A forked child never touches its parent's instances,
-whose threads it does not have; nor is an instance reused once a fatal error invalidated it.
+whose threads it does not have; nor is an instance reused after a failed session (a fatal error invalidates it).
 """
 
 from __future__ import annotations
@@ -105,18 +105,20 @@ def _host(path: Path) -> _Host:
 
 
 def _leave(host: _Host, *, failed: bool) -> None:
-    """Detach the file after its last session. When that fails (a fatal error invalidated the instance, say) the
-    instance is dropped, which closes the file, and the next session starts a new one; the error is raised unless
-    the session's own already is."""
+    """Detach the file after its last session. After a session that failed the instance is dropped instead (closing
+    it closes the file, as a connection's close did), since a fatal error may have invalidated it, and the next
+    session starts a new one; so is it when the DETACH fails."""
     host.users -= 1
     if host.users:
+        return
+    if failed:
+        _drop(host)
         return
     try:
         host.detach()
     except duckdb.Error:
         _drop(host)
-        if not failed:
-            raise
+        raise
 
 
 def _drop(host: _Host) -> None:

@@ -118,22 +118,28 @@ def test_readers_share_the_lock_and_a_writer_waits_for_them(tmp_path):
     assert entered == ["reader", "writer"]
 
 
-def test_a_writer_held_too_long_fails_with_a_clear_error(tmp_path):
-    database = tmp_path / "w.duckdb"
-    failures = []
+def _write_in_a_thread(database, *, timeout_s: float) -> list[str]:
+    """What a writer in another thread of this process met: ["held"], or the error's message."""
+    outcome = []
 
     def write() -> None:
         try:
-            with hold(database, shared=False, timeout_s=0.3):
-                pass
+            with hold(database, shared=False, timeout_s=timeout_s):
+                outcome.append("held")
         except WarehouseLockedError as exc:
-            failures.append(str(exc))
+            outcome.append(str(exc))
 
+    writer = threading.Thread(target=write)
+    writer.start()
+    writer.join(20)
+    return outcome
+
+
+def test_a_writer_held_too_long_fails_with_a_clear_error(tmp_path):
+    database = tmp_path / "w.duckdb"
     with hold(database, shared=True, timeout_s=1):
-        waiting = threading.Thread(target=write)
-        waiting.start()
-        waiting.join(5)
-    assert failures and "stayed locked by another process for 0s" in failures[0]
+        failures = _write_in_a_thread(database, timeout_s=0.3)
+    assert len(failures) == 1 and "stayed locked by another process for 0s ([Errno 11]" in failures[0]
     assert "try again when it has finished" in failures[0] and "\n" not in failures[0]
 
 
@@ -265,20 +271,8 @@ def test_waiting_processes_sleep_in_the_kernel_and_readers_get_the_lock_together
 def test_a_timed_out_waiter_neither_holds_nor_leaks_the_lock(tmp_path):
     database = tmp_path / "w.duckdb"
     assert _open_on(lock_path(database)) == 0
-    failures = []
-
-    def write() -> None:
-        try:
-            with hold(database, shared=False, timeout_s=0.2):
-                failures.append("held")
-        except WarehouseLockedError as exc:
-            failures.append(str(exc))
-
     with hold(database, shared=False, timeout_s=1):
-        writer = threading.Thread(target=write)
-        writer.start()
-        writer.join(20)
-        assert len(failures) == 1 and "stayed locked by another process for 0s ([Errno 11]" in failures[0]
+        assert _write_in_a_thread(database, timeout_s=0.2)[0].startswith("warehouse ")  # gave up
         abandoned = _waiters()  # still blocked on a descriptor of its own
         assert abandoned
     for thread in abandoned:
