@@ -96,14 +96,15 @@ def _open(database: Path, *, shared: bool) -> int | None:
 
 
 def _acquire(fd: int, *, shared: bool, timeout_s: float, path: Path) -> int:
-    """Our lock on the lock file: at once if it is free, else through `_Waiter`; the descriptor that holds it (`fd`,
-    or the waiter's own copy), which the caller closes to release it. `WarehouseLockedError` after `timeout_s`."""
+    """Our lock on the lock file: at once if it is free, else through `_Waiter` (a zero timeout tries once); the
+    descriptor that holds it (`fd`, or the waiter's own copy), which the caller closes to release it.
+    `WarehouseLockedError` after `timeout_s`."""
     mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
     try:
         fcntl.flock(fd, mode | fcntl.LOCK_NB)
         return fd
     except BlockingIOError as exc:
-        held = _Waiter(os.dup(fd), mode=mode).wait(timeout_s)
+        held = _Waiter(os.dup(fd), mode=mode).wait(timeout_s) if timeout_s > 0 else None
         if held is None:
             raise _locked_error(path, timeout_s=timeout_s, exc=exc) from exc
         os.close(fd)
@@ -133,7 +134,7 @@ class _Waiter:
     def wait(self, timeout_s: float) -> int | None:
         """The descriptor holding the lock, or None when `timeout_s` passed first (the thread then releases it)."""
         try:
-            self._done.wait(min(max(timeout_s, 0), threading.TIMEOUT_MAX))
+            self._done.wait(min(timeout_s, threading.TIMEOUT_MAX))
         except BaseException:
             if isinstance(held := self._settle(), int):
                 os.close(held)
