@@ -64,6 +64,7 @@ from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
 from dagster_shared.record import copy
 
+from datafactory_assets.instance.event_serdes import EventPacker
 from datafactory_assets.instance.postgres_pool import PooledEngine
 
 BATCHED_TYPES = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION})
@@ -91,7 +92,8 @@ class OneStatementBatch:
         if len(kinds) != 1 or not kinds <= BATCHED_TYPES or len(runs) != 1:
             super().store_event_batch(events)
             return
-        rows = [self._event_to_row(event) for event in events]
+        packer = EventPacker()
+        rows = [self._event_to_row(event, packer=packer) for event in events]
         self._store_run_rows(runs.pop(), rows)
         with self.index_transaction() as conn:
             returned = conn.execute(INSERT.returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True), rows)
@@ -101,6 +103,18 @@ class OneStatementBatch:
                       for event, event_id in zip(events, event_ids)}
             for event, event_id in latest.values():
                 self._store_asset_event(conn, event, event_id)
+
+    def _event_to_row(self, event: EventLogEntry, packer: EventPacker | None = None) -> dict[str, Any]:
+        """`SqlEventLogStorage._event_to_row`, its `event` column serialized by an `EventPacker` (the batch's, or
+        one of its own for a single event): the same text, in about half the time (event_serdes.py)."""
+        dagster_event = event.dagster_event
+        asset_key = dagster_event.asset_key if dagster_event else None
+        return {"run_id": event.run_id, "event": (packer or EventPacker()).serialize(event),
+                "dagster_event_type": dagster_event.event_type_value if dagster_event else None,
+                "timestamp": self._event_insert_timestamp(event),
+                "step_key": dagster_event.step_key if dagster_event else event.step_key,
+                "asset_key": asset_key.to_string() if asset_key else None,
+                "partition": (dagster_event.partition or None) if dagster_event else None}
 
     def _store_run_rows(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         """Where the run's events live apart from the index (SQLite's run files); nothing to do by default."""
