@@ -5,7 +5,8 @@ Every row of the event log holds `serialize_value(event)`, and a range run write
 lazy wrapper per object, which walks Dagster's serializer of each class through a generator, building a descent path
 string (used only in error messages) for every field. The events of one batch share much of their tree (the step's
 handles, the asset key): `EventPacker` packs each object once per batch, through the same serializer settings
-(storage names, field serializers, skipped fields, old fields), into plain dicts that one C `json.dumps` call with
+(storage names, field serializers, skipped fields, old fields; a metadata dict as Dagster's
+`MetadataFieldSerializer` writes it, its values packed here too), into plain dicts that one C `json.dumps` call with
 sorted keys writes, as `serialize_value` does (its `seven.json.dumps` sorts keys, so the order in which fields are
 packed does not matter). A class whose serializer packs in its own way (an overridden `pack_items`, `before_pack` or
 `object_as_mapping`), any non-namedtuple object, an enum, a set or anything unusual goes through Dagster's own
@@ -13,7 +14,7 @@ packed does not matter). A class whose serializer packs in its own way (an overr
 checks byte-for-byte equality with `serialize_value` on every event of real runs.
 
 It reads the serializers' settings (`dagster_shared.serdes.serdes`: the whitelist map and `ObjectSerializer`'s
-fields); Dagster has no public API to pack an object but `pack_value`, whose per-field path strings are the cost.
+fields, `MetadataFieldSerializer`); Dagster has no public API to pack an object but `pack_value`, whose per-field path strings are the cost.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from dagster._core.definitions.metadata import MetadataFieldSerializer
 from dagster_shared.serdes.serdes import (
     _WHITELIST_MAP,
     EMPTY_VALUES_TO_SKIP,
@@ -85,9 +87,16 @@ class EventPacker:
         skip_empty, skip_none = serializer.skip_when_empty_fields, serializer.skip_when_none_fields
         for key, field in serializer.object_as_mapping(value).items():
             if key in custom:
-                field = custom[key].pack(field, whitelist_map=_WHITELIST_MAP, descent_path=key)
+                field = (self._pack_metadata(field) if type(custom[key]) is MetadataFieldSerializer
+                         else custom[key].pack(field, whitelist_map=_WHITELIST_MAP, descent_path=key))
             if (key in skip_empty and field in EMPTY_VALUES_TO_SKIP) or (key in skip_none and field is None):
                 continue
             packed[storage_names.get(key, key)] = field if type(field) in _SCALARS else self._pack(field)
         packed.update(old_fields)
         return packed
+
+    def _pack_metadata(self, metadata: dict[str, Any]) -> list[dict[str, Any]]:
+        """`MetadataFieldSerializer.pack` (a metadata dict stored as the old list of entries), its values packed
+        here instead of by a `pack_value` each."""
+        return [{"__class__": "EventMetadataEntry", "label": label, "entry_data": self._pack(entry),
+                 "description": None} for label, entry in metadata.items()]
