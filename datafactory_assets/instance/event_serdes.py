@@ -51,15 +51,19 @@ def _plan(klass: type) -> tuple[NamedTupleSerializer, str, dict[str, Any]] | Non
 
 
 class EventPacker:
-    """Serializes the events of one batch; an object met again (the same object, not an equal one) is packed once.
-    Keep one per batch: it holds every object it packed."""
+    """Serializes the events of one batch in turn; an object met again in the next event (the same object, not an equal
+    one) is packed once. It remembers only what the last two events held, so a batch of 8,760 events costs no more
+    memory than their rows."""
 
     def __init__(self):
-        self._packed: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._latest: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._earlier: dict[int, tuple[Any, dict[str, Any]]] = {}
 
     def serialize(self, value: Any) -> str:
         """`serialize_value(value)`, byte for byte."""
-        return _dumps(self._pack(value))
+        text = _dumps(self._pack(value))
+        self._earlier, self._latest = self._latest, {}
+        return text
 
     def _pack(self, value: Any) -> Any:
         kind = type(value)
@@ -72,12 +76,11 @@ class EventPacker:
         plan = _plans[kind] if kind in _plans else _plans.setdefault(kind, _plan(kind))
         if plan is None:
             return pack_value(value)
-        seen = self._packed.get(id(value))
-        if seen is not None and seen[0] is value:
-            return seen[1]
-        packed = self._pack_object(value, *plan)
-        self._packed[id(value)] = (value, packed)
-        return packed
+        seen = self._latest.get(id(value)) or self._earlier.get(id(value))
+        if seen is None:  # the memo holds each object it keys: an id stays that object's while it is there
+            seen = (value, self._pack_object(value, *plan))
+        self._latest[id(value)] = seen
+        return seen[1]
 
     def _pack_object(self, value: Any, serializer: NamedTupleSerializer, name: str,
                      old_fields: dict[str, Any]) -> dict[str, Any]:

@@ -81,13 +81,18 @@ def test_a_range_run_with_every_kind_of_metadata_stores_each_event_as_dagster_se
     _assert_stored_as_dagster_serializes(stored_rows)
 
 
-def test_an_object_met_again_in_a_batch_is_packed_once():
+def test_an_object_met_again_in_the_next_event_is_packed_once(monkeypatch):
     key = dg.AssetKey(["candles", "btc_usdt"])
     events = [dg.AssetMaterialization(asset_key=key, partition=hour, metadata={"rows": 60})
               for hour in HOURS.get_partition_keys()[:3]]
+    packed = []
+    pack_object = EventPacker._pack_object
+    monkeypatch.setattr(EventPacker, "_pack_object", lambda self, value, *plan: packed.append(value) or
+                        pack_object(self, value, *plan))
     packer = EventPacker()
 
     texts = [packer.serialize(event) for event in events]
 
     assert texts == [serialize_value(event) for event in events]
-    assert sum(1 for value, _ in packer._packed.values() if value is key) == 1
+    assert [value for value in packed if value is key] == [key]
+    assert [value for value in packed if isinstance(value, dg.AssetMaterialization)] == events
