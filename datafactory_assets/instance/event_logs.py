@@ -22,6 +22,11 @@ latest event in the same transaction; SQLite also puts the rows into the run's o
 every single event, goes through Dagster's own code. The layout is Dagster's, so the webserver, the daemon and
 `dagster instance migrate` read it unchanged.
 
+**Rows serialized faster.** Every row's `event` column is Dagster's `serialize_value(event)` text, built by an
+`EventPacker` (event_serdes.py): byte for byte the same, in about half the CPU (0.07-0.09 ms an event against
+0.13-0.16 ms in a 50-step range run, `bench/range_run.py`); a batch's events share one, which packs an object the
+previous event held (the step's handles, the asset key) once.
+
 **Connections kept open (SQLite).** Dagster's `SqliteEventLogStorage._connect` creates an engine for every statement and
 disposes it after: every event opens its run's file and the index, and closing the last connection of a WAL database
 checkpoints it (writes the log back into the file), about 5 ms each in a profile on the loaded machine, twice per event
@@ -40,9 +45,9 @@ commit is as atomic and the file as safe from corruption as before (a crashed pr
 the last transactions before a power cut or an OS crash may be rolled back, events of runs that then show as
 interrupted anyway.
 
-It uses storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row`,
-`_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`): Dagster has no public hook for
-batch writing or connection reuse, and this module is the only place that touches them. It keeps the files where
+It uses storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row` (replaced: the same
+row, its text built as above), `_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`):
+Dagster has no public hook for batch writing, connection reuse or row building, and this module is the only place that touches them. It keeps the files where
 Dagster's default SQLite event log does: `<dagster_home>/history/runs`.
 """
 

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
+from dagster._core.storage.event_log import SqlEventLogStorage
 from dagster._serdes import serialize_value
 
 from datafactory_assets.assets import build_candle_asset
@@ -18,15 +19,16 @@ RANGE = {"dagster/asset_partition_range_start": "2024-03-01-00:00",
 
 
 @pytest.fixture
-def stored_rows(instance, monkeypatch) -> list[tuple[dg.EventLogEntry, str]]:
-    """(event, the text of its `event` column) for every row the instance's event log storage builds."""
+def stored_rows(instance, monkeypatch) -> list[tuple[dg.EventLogEntry, dict, dict]]:
+    """(event, its row, the row Dagster's own `SqlEventLogStorage._event_to_row` builds) for every row the instance's
+    event log storage builds."""
     rows = []
     storage = type(instance.event_log_storage)
     build = storage._event_to_row
 
     def spied(self, event, **kwargs):
         row = build(self, event, **kwargs)
-        rows.append((event, row["event"]))
+        rows.append((event, row, SqlEventLogStorage._event_to_row(self, event)))
         return row
 
     monkeypatch.setattr(storage, "_event_to_row", spied)
@@ -34,11 +36,12 @@ def stored_rows(instance, monkeypatch) -> list[tuple[dg.EventLogEntry, str]]:
 
 
 def _assert_stored_as_dagster_serializes(rows) -> None:
-    stored = {event.dagster_event.event_type_value if event.dagster_event else "log" for event, _ in rows}
+    stored = {event.dagster_event.event_type_value if event.dagster_event else "log" for event, _, _ in rows}
     assert {"ASSET_MATERIALIZATION", "ASSET_MATERIALIZATION_PLANNED", "STEP_START", "STEP_SUCCESS",
             "PIPELINE_SUCCESS", "log"} <= stored
-    for event, text in rows:
-        assert text == serialize_value(event), event.dagster_event_type
+    for event, row, dagsters in rows:
+        assert row["event"] == serialize_value(event), event.dagster_event_type
+        assert row == dagsters
 
 
 def test_a_candle_range_run_stores_each_event_as_dagster_serializes_it(instance, stored_rows, warehouse, sources):
@@ -48,9 +51,9 @@ def test_a_candle_range_run_stores_each_event_as_dagster_serializes_it(instance,
                             resources={"warehouse": warehouse, "sources": sources})
 
     assert result.success
-    assert sum(1 for e, _ in stored_rows if e.dagster_event and e.dagster_event.is_step_materialization) == 24
+    assert sum(1 for e, _, _ in stored_rows if e.dagster_event and e.dagster_event.is_step_materialization) == 24
     assert any(e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"
-               for e, _ in stored_rows)
+               for e, _, _ in stored_rows)
     _assert_stored_as_dagster_serializes(stored_rows)
 
 
@@ -77,7 +80,7 @@ def test_a_range_run_with_every_kind_of_metadata_stores_each_event_as_dagster_se
     result = dg.materialize([every_kind], instance=instance, tags=RANGE)
 
     assert result.success
-    assert sum(1 for e, _ in stored_rows if e.dagster_event and e.dagster_event.is_step_materialization) == 24
+    assert sum(1 for e, _, _ in stored_rows if e.dagster_event and e.dagster_event.is_step_materialization) == 24
     _assert_stored_as_dagster_serializes(stored_rows)
 
 
