@@ -12,19 +12,18 @@ Under py-spy: `py-spy record -r 100 -f raw -o run.spy -- python bench/range_run.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
-import tempfile
 import time
 from collections import Counter
-from datetime import timedelta
 from functools import wraps
 from pathlib import Path
 
-from harness import platform_env, start_emulator, write_config
-from history import END, listed_symbols
+from step_profile import emulated_universe
 
-# (label, module, class or None, function): what the run's CPU time is reported under
+# (label, module, class, function): what the run's CPU time is reported under; the rest is the steps' own work (fetch,
+# warehouse, checks) and Dagster's execution around them
 _PHASES = (
     ("dagster logging of events (record, message, handlers)", "dagster._core.log_manager", "DagsterLogHandler",
      "emit"),
@@ -34,11 +33,10 @@ _PHASES = (
      "store_event"),
     ("storage: store_event_batch", "datafactory_assets.instance.event_logs", "BatchingSqliteEventLogStorage",
      "store_event_batch"),
-    ("storage: serialize_value of a row", "datafactory_assets.instance.event_logs", "BatchingSqliteEventLogStorage",
-     "_event_to_row"),
+    ("storage: building a row (serializing its event)", "datafactory_assets.instance.event_logs",
+     "BatchingSqliteEventLogStorage", "_event_to_row"),
     ("storage: asset event tags", "datafactory_assets.instance.event_logs", "BatchingSqliteEventLogStorage",
      "_store_asset_event_tags"),
-    ("our asset code (fetch, write, checks)", "datafactory_assets.assets.candles", None, "_materialize"),
 )
 
 
@@ -67,10 +65,8 @@ class PhaseClock:
         return timed
 
     def install(self) -> None:
-        import importlib
         for label, module, owner, name in _PHASES:
-            target = importlib.import_module(module)
-            target = getattr(target, owner) if owner else target
+            target = getattr(importlib.import_module(module), owner)
             setattr(target, name, self.wrap(label, getattr(target, name)))
 
 
@@ -80,38 +76,29 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--no-split", action="store_true", help="Do not count phases (under a profiler).")
     args = parser.parse_args()
-    start = END - timedelta(days=args.days)
-    emulator, url = start_emulator(budget=True)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            symbols = listed_symbols(url, args.symbols, market="spot")
-            env = platform_env(workdir, config=write_config(workdir, symbols, start), emulator_url=url)
-            from datafactory_assets.instance.environment import dagster_environment
-            from datafactory_assets.instance.profiles import write_instance_config
-            os.environ.update(dagster_environment(env))
-            write_instance_config(Path(env["DAGSTER_HOME"]))
-            import dagster as dg
+    with emulated_universe(count=args.symbols, days=args.days) as (symbols, tags):
+        from datafactory_assets.instance.environment import dagster_environment
+        from datafactory_assets.instance.profiles import write_instance_config
+        os.environ.update(dagster_environment(os.environ))
+        write_instance_config(Path(os.environ["DAGSTER_HOME"]))
+        import dagster as dg
 
-            from datafactory_assets.definitions import defs
-            clock = PhaseClock()
-            if not args.no_split:
-                clock.install()
-            keys = {dg.AssetKey(["candles", s.lower().replace("/", "_")]) for s in symbols}
-            job = defs.get_implicit_global_asset_job_def().get_subset(asset_selection=keys)
-            tags = {"dagster/asset_partition_range_start": f"{start:%Y-%m-%d-%H:%M}",
-                    "dagster/asset_partition_range_end": f"{END - timedelta(hours=1):%Y-%m-%d-%H:%M}"}
-            with dg.DagsterInstance.get() as instance:
-                cpu, began = time.process_time(), time.perf_counter()
-                result = job.execute_in_process(instance=instance, tags=tags)
-                cpu, seconds = time.process_time() - cpu, time.perf_counter() - began
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+        from datafactory_assets.definitions import defs
+        clock = PhaseClock()
+        if not args.no_split:
+            clock.install()
+        keys = {dg.AssetKey(["candles", s.lower().replace("/", "_")]) for s in symbols}
+        job = defs.get_implicit_global_asset_job_def().get_subset(asset_selection=keys)
+        with dg.DagsterInstance.get() as instance:
+            cpu, began = time.process_time(), time.perf_counter()
+            result = job.execute_in_process(instance=instance, tags=tags)
+            cpu, seconds = time.process_time() - cpu, time.perf_counter() - began
     partitions = args.symbols * args.days * 24
     for label, *_ in _PHASES:
         if clock.calls[label]:
             print(f"{clock.seconds[label]:7.2f} CPU-s {clock.calls[label]:6d} calls  {label}")
+    rest = cpu - sum(clock.seconds.values())
+    print(f"{rest:7.2f} CPU-s                the rest (the steps' own work, Dagster's execution)")
     print(json.dumps({"success": result.success, "cpu_s": round(cpu, 2), "seconds": round(seconds, 2),
                       "cpu_ms_per_partition": round(1000 * cpu / partitions, 3), "partitions": partitions,
                       "phases_cpu_s": {label: round(s, 2) for label, s in clock.seconds.items()}}))

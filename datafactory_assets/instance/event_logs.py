@@ -47,8 +47,8 @@ interrupted anyway.
 
 It uses storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row` (replaced: the same
 row, its text built as above), `_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`):
-Dagster has no public hook for batch writing, connection reuse or row building, and this module is the only place that touches them. It keeps the files where
-Dagster's default SQLite event log does: `<dagster_home>/history/runs`.
+Dagster has no public hook for batch writing, connection reuse or row building, and this module is the only place that
+touches them. It keeps the files where Dagster's default SQLite event log does: `<dagster_home>/history/runs`.
 """
 
 from __future__ import annotations

@@ -1,20 +1,21 @@
-"""Dagster's serialized form of an event, built once per shared sub-object of a batch.
+"""Dagster's serialized form of an event, the same text in about half the CPU.
 
-Every row of the event log holds `serialize_value(event)`, and a range run writes one such row per partition: about
-0.1 ms each in a profile of a 50-step range run, 9% of its run worker's CPU. `serialize_value` hands `json.dumps` a
-lazy wrapper per object, which walks Dagster's serializer of each class through a generator, building a descent path
-string (used only in error messages) for every field. The events of one batch share much of their tree (the step's
-handles, the asset key): `EventPacker` packs each object once per batch, through the same serializer settings
-(storage names, field serializers, skipped fields, old fields; a metadata dict as Dagster's
-`MetadataFieldSerializer` writes it, its values packed here too), into plain dicts that one C `json.dumps` call with
-sorted keys writes, as `serialize_value` does (its `seven.json.dumps` sorts keys, so the order in which fields are
-packed does not matter). A class whose serializer packs in its own way (an overridden `pack_items`, `before_pack` or
-`object_as_mapping`), any non-namedtuple object, an enum, a set or anything unusual goes through Dagster's own
-`pack_value`, which builds the same dicts `serialize_value` writes. datafactory_tests/instance/test_event_serdes.py
-checks byte-for-byte equality with `serialize_value` on every event of real runs.
+Every row of the event log holds `serialize_value(event)`, and a range run writes one such row per partition: 0.13-0.16
+ms of CPU each in a 50-step range run (`bench/range_run.py`), the largest part of storing its events. `serialize_value`
+hands `json.dumps` a lazy wrapper per object, which walks Dagster's serializer of each class through a generator,
+building a descent path string (used only in error messages) for every field, and packs the step's handles and the
+asset key anew for every event of a batch. `EventPacker` packs through the same serializer settings (storage names,
+field serializers, skipped fields, old fields; a metadata dict as Dagster's `MetadataFieldSerializer` writes it, its
+values packed here too) into plain dicts, once per object the previous event also held, and writes them with one C
+`json.dumps` call with sorted keys, as `serialize_value` does (its `seven.json.dumps` sorts keys, so the order in which
+fields are packed does not matter): 0.07-0.09 ms an event. A class whose serializer packs in its own way (an overridden
+`pack_items`, `before_pack` or `object_as_mapping`), any non-namedtuple object, an enum, a set or anything unusual goes
+through Dagster's own `pack_value`, which builds the same dicts `serialize_value` writes.
+datafactory_tests/instance/test_event_serdes.py checks every row of real runs against Dagster's own.
 
-It reads the serializers' settings (`dagster_shared.serdes.serdes`: the whitelist map and `ObjectSerializer`'s
-fields, `MetadataFieldSerializer`); Dagster has no public API to pack an object but `pack_value`, whose per-field path strings are the cost.
+It reads the serializers' settings (`dagster_shared.serdes.serdes`: the whitelist map and `ObjectSerializer`'s fields,
+`MetadataFieldSerializer`); Dagster has no public API to pack an object but `pack_value`, whose per-field path strings
+are the cost.
 """
 
 from __future__ import annotations
