@@ -53,8 +53,9 @@ def _plan(klass: type) -> tuple[NamedTupleSerializer, str, dict[str, Any]] | Non
 
 class EventPacker:
     """Serializes the events of one batch in turn; an object met again in the next event (the same object, not an equal
-    one) is packed once. It remembers only what the last two events held, so a batch of 8,760 events costs no more
-    memory than their rows."""
+    one) is packed once, as it was: a batch's events are already built and nothing changes them while they are
+    written. It remembers only what the last two events held, so a batch of 8,760 events costs no more memory than
+    their rows."""
 
     def __init__(self):
         self._latest: dict[int, tuple[Any, dict[str, Any]]] = {}
