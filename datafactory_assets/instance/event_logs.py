@@ -24,7 +24,7 @@ every single event, goes through Dagster's own code. The layout is Dagster's, so
 
 **Rows serialized faster.** Every row's `event` column is Dagster's `serialize_value(event)` text, built by an
 `EventPacker` (event_serdes.py): byte for byte the same, in about half the CPU (0.07-0.09 ms an event against
-0.13-0.16 ms in a 50-step range run, `bench/range_run.py`); a batch's events share one, which packs an object the
+0.13-0.17 ms in a 50-step range run, `bench/range_run.py`); a batch's events share one, which packs an object the
 previous event held (the step's handles, the asset key) once.
 
 **Connections kept open (SQLite).** Dagster's `SqliteEventLogStorage._connect` creates an engine for every statement and

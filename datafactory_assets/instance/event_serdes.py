@@ -1,6 +1,6 @@
 """Dagster's serialized form of an event, the same text in about half the CPU.
 
-Every row of the event log holds `serialize_value(event)`, and a range run writes one such row per partition: 0.13-0.16
+Every row of the event log holds `serialize_value(event)`, and a range run writes one such row per partition: 0.13-0.17
 ms of CPU each in a 50-step range run (`bench/range_run.py`), the largest part of storing its events. `serialize_value`
 hands `json.dumps` a lazy wrapper per object, which walks Dagster's serializer of each class through a generator,
 building a descent path string (used only in error messages) for every field, and packs the step's handles and the
