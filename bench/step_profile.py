@@ -21,6 +21,8 @@ import os
 import pstats
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -60,37 +62,45 @@ def phase_times(stats: pstats.Stats) -> dict[str, tuple[int, float]]:
     return found
 
 
+@contextmanager
+def emulated_universe(*, count: int, days: int) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """The emulator (Binance's budget enforced) and, in this process's environment, a universe of its first `count`
+    USDT pairs over the `days` before END with a warehouse and DAGSTER_HOME in a temporary directory; yields the
+    symbols and the Dagster tags of a range run over the whole window."""
+    start = END - timedelta(days=days)
+    emulator, url = start_emulator(budget=True)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp)
+            symbols = listed_symbols(url, count, market="spot")
+            env = platform_env(workdir, config=write_config(workdir, symbols, start), emulator_url=url)
+            os.environ.update(env)
+            yield symbols, {"dagster/asset_partition_range_start": f"{start:%Y-%m-%d-%H:%M}",
+                            "dagster/asset_partition_range_end": f"{END - timedelta(hours=1):%Y-%m-%d-%H:%M}"}
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--symbols", type=int, default=20)
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--out", help="Keep the raw profile here.")
     args = parser.parse_args()
-    start = END - timedelta(days=args.days)
-    emulator, url = start_emulator(budget=True)
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            workdir = Path(tmp)
-            symbols = listed_symbols(url, args.symbols, market="spot")
-            config = write_config(workdir, symbols, start)
-            os.environ.update(platform_env(workdir, config=config, emulator_url=url))
-            import dagster as dg
+    with emulated_universe(count=args.symbols, days=args.days) as (symbols, tags):
+        import dagster as dg
 
-            from datafactory_assets.definitions import defs
-            tags = {"dagster/asset_partition_range_start": f"{start:%Y-%m-%d-%H:%M}",
-                    "dagster/asset_partition_range_end": f"{END - timedelta(hours=1):%Y-%m-%d-%H:%M}"}
-            assets = [defs.get_assets_def(dg.AssetKey(["candles", s.lower().replace("/", "_")])) for s in symbols]
-            profile = cProfile.Profile(time.process_time)
-            with dg.DagsterInstance.ephemeral() as instance:
-                began, cpu = time.perf_counter(), time.process_time()
-                profile.enable()
-                for asset in assets:
-                    dg.materialize([asset], instance=instance, resources=defs.resources, tags=tags)
-                profile.disable()
-                seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
-    finally:
-        emulator.terminate()
-        emulator.wait(timeout=10)
+        from datafactory_assets.definitions import defs
+        assets = [defs.get_assets_def(dg.AssetKey(["candles", s.lower().replace("/", "_")])) for s in symbols]
+        profile = cProfile.Profile(time.process_time)
+        with dg.DagsterInstance.ephemeral() as instance:
+            began, cpu = time.perf_counter(), time.process_time()
+            profile.enable()
+            for asset in assets:
+                dg.materialize([asset], instance=instance, resources=defs.resources, tags=tags)
+            profile.disable()
+            seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
     if args.out:
         profile.dump_stats(args.out)
     stats = pstats.Stats(profile)

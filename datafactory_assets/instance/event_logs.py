@@ -22,6 +22,11 @@ latest event in the same transaction; SQLite also puts the rows into the run's o
 every single event, goes through Dagster's own code. The layout is Dagster's, so the webserver, the daemon and
 `dagster instance migrate` read it unchanged.
 
+**Rows serialized faster.** Every row's `event` column is Dagster's `serialize_value(event)` text, built by an
+`EventPacker` (event_serdes.py): byte for byte the same, in about half the CPU (0.07-0.09 ms an event against
+0.13-0.17 ms in a 50-step range run, `bench/range_run.py`); a batch's events share one, which packs an object the
+previous event held (the step's handles, the asset key) once.
+
 **Connections kept open (SQLite).** Dagster's `SqliteEventLogStorage._connect` creates an engine for every statement and
 disposes it after: every event opens its run's file and the index, and closing the last connection of a WAL database
 checkpoints it (writes the log back into the file), about 5 ms each in a profile on the loaded machine, twice per event
@@ -40,10 +45,10 @@ commit is as atomic and the file as safe from corruption as before (a crashed pr
 the last transactions before a power cut or an OS crash may be rolled back, events of runs that then show as
 interrupted anyway.
 
-It uses storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row`,
-`_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`): Dagster has no public hook for
-batch writing or connection reuse, and this module is the only place that touches them. It keeps the files where
-Dagster's default SQLite event log does: `<dagster_home>/history/runs`.
+It uses storage internals (`_connect`, `_initdb`, `_initialized_dbs`, `_db_lock`, `_event_to_row` (replaced: the same
+row, its text built as above), `_store_asset_event_tags`, `_store_asset_event`, `run_connection`, `index_transaction`):
+Dagster has no public hook for batch writing, connection reuse or row building, and this module is the only place that
+touches them. It keeps the files where Dagster's default SQLite event log does: `<dagster_home>/history/runs`.
 """
 
 from __future__ import annotations
@@ -64,6 +69,7 @@ from dagster._serdes import ConfigurableClassData
 from dagster_postgres import PostgresEventLogStorage
 from dagster_shared.record import copy
 
+from datafactory_assets.instance.event_serdes import EventPacker
 from datafactory_assets.instance.postgres_pool import PooledEngine
 
 BATCHED_TYPES = frozenset({DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_OBSERVATION})
@@ -91,7 +97,8 @@ class OneStatementBatch:
         if len(kinds) != 1 or not kinds <= BATCHED_TYPES or len(runs) != 1:
             super().store_event_batch(events)
             return
-        rows = [self._event_to_row(event) for event in events]
+        packer = EventPacker()
+        rows = [self._event_to_row(event, packer=packer) for event in events]
         self._store_run_rows(runs.pop(), rows)
         with self.index_transaction() as conn:
             returned = conn.execute(INSERT.returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True), rows)
@@ -101,6 +108,18 @@ class OneStatementBatch:
                       for event, event_id in zip(events, event_ids)}
             for event, event_id in latest.values():
                 self._store_asset_event(conn, event, event_id)
+
+    def _event_to_row(self, event: EventLogEntry, packer: EventPacker | None = None) -> dict[str, Any]:
+        """`SqlEventLogStorage._event_to_row`, its `event` column serialized by an `EventPacker` (the batch's, or
+        one of its own for a single event): the same text, in about half the time (event_serdes.py)."""
+        dagster_event = event.dagster_event
+        asset_key = dagster_event.asset_key if dagster_event else None
+        return {"run_id": event.run_id, "event": (packer or EventPacker()).serialize(event),
+                "dagster_event_type": dagster_event.event_type_value if dagster_event else None,
+                "timestamp": self._event_insert_timestamp(event),
+                "step_key": dagster_event.step_key if dagster_event else event.step_key,
+                "asset_key": asset_key.to_string() if asset_key else None,
+                "partition": (dagster_event.partition or None) if dagster_event else None}
 
     def _store_run_rows(self, run_id: str, rows: list[dict[str, Any]]) -> None:
         """Where the run's events live apart from the index (SQLite's run files); nothing to do by default."""
