@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 
 from datafactory_assets.hourly import PARTITION_FORMAT
-from datafactory_assets.instance.warm_launcher import WORKER_TAG
+from dagster import DagsterRun, DagsterRunStatus
+from dagster._core.launcher import WorkerStatus
+
+from datafactory_assets.instance.warm_launcher import WORKER_TAG, WarmRunLauncher, worker_identity
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_tests.e2e.platform import Platform, wait_for
 
@@ -112,6 +115,38 @@ def test_a_killed_worker_fails_its_run_and_the_next_run_completes(platform, emul
     assert final_status(platform, launch(platform)) == "SUCCESS"
     with WarehouseResource(path=str(platform.warehouse_path)).connect(read_only=True) as conn:
         assert conn.execute("SELECT count(*), count(DISTINCT ts) FROM candles").fetchone() == (6 * 60, 6 * 60)
+
+
+def test_a_worker_is_healthy_while_its_process_runs_and_failed_once_it_is_gone_or_its_pid_reused():
+    """What run monitoring asks about a run whose worker an earlier daemon started."""
+    launcher, process = WarmRunLauncher(), subprocess.Popen(["sleep", "600"])
+
+    def health(identity: dict | None) -> WorkerStatus:
+        tags = {WORKER_TAG: json.dumps(identity)} if identity else {}
+        run = DagsterRun(job_name="job", run_id="r", status=DagsterRunStatus.STARTED, tags=tags)
+        return launcher.check_run_worker_health(run).status
+
+    try:
+        assert health(worker_identity(process.pid)) == WorkerStatus.RUNNING
+        assert health({"pid": process.pid, "start": 1}) == WorkerStatus.FAILED, "the pid is another process's now"
+        assert health(None) == WorkerStatus.RUNNING, "a run the code server started is the code server's to watch"
+        process.kill()
+        wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
+                 timeout_s=30, what="the killed process became a zombie")
+        assert health(worker_identity(process.pid)) == WorkerStatus.FAILED, "a zombie is no worker"
+    finally:
+        process.kill()
+        process.wait()
+    assert health({"pid": process.pid, "start": None}) == WorkerStatus.FAILED
+
+
+def test_without_a_forkserver_runs_start_cold_with_one_line_saying_so(monkeypatch, caplog):
+    monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: ["spawn"])
+    launcher, run = WarmRunLauncher(), DagsterRun(job_name="job", run_id="r")
+
+    assert launcher._warm_context(run) is None and launcher._warm_context(run) is None  # noqa: SLF001
+    assert [r.getMessage() for r in caplog.records] == [
+        "runs start cold, through the code server (Dagster's DefaultRunLauncher): this platform has no forkserver"]
 
 
 def test_the_warm_server_has_no_thread_but_its_own_when_it_forks():
