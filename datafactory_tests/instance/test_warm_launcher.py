@@ -149,12 +149,13 @@ def test_without_a_forkserver_runs_start_cold_with_one_line_saying_so(monkeypatc
         "runs start cold, through the code server (Dagster's DefaultRunLauncher): this platform has no forkserver"]
 
 
-def test_the_warm_server_has_no_thread_but_its_own_when_it_forks():
-    """In a process of its own, so the warm server it starts ends with it."""
+def test_the_warm_server_has_no_thread_but_its_own_when_it_forks_and_ends_with_its_parent():
+    """Started from a process of its own, which then exits, as the daemon does when the platform stops."""
     probe = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True, timeout=300, check=True)
-    threads, argv = probe.stdout.splitlines()
+    server, threads, argv = probe.stdout.splitlines()
     assert "multiprocessing.forkserver" in argv
     assert threads == "1", f"threads of the warm server after its preload: {threads}"
+    wait_for(lambda: not Path(f"/proc/{server}").exists(), timeout_s=60, what=f"the warm server {server} exited")
 
 
 def parent_pid(queue) -> None:
@@ -175,6 +176,7 @@ if __name__ == "__main__":
     child.start()
     server = queue.get()
     child.join()
+    print(server)
     print(len(os.listdir(f"/proc/{server}/task")))
     print(open(f"/proc/{server}/cmdline").read())
 """
