@@ -20,8 +20,8 @@ from the config at import time, storage classes registered with Dagster's serdes
 a child that found them stale. The preloaded imports start no thread (checked: the warm server has one thread after
 them, see its test): a process that forks must hold no other thread, whose locks the child would inherit held.
 
-**Cancel, crash, shutdown.** The run's tag `datafactory/run_worker` holds its worker's pid and start time, so any
-process (webserver, a restarted daemon, the CLI) can cancel it: `terminate` reports the run canceling and sends the
+**Cancel, crash, shutdown.** The run's tag `datafactory/run_worker` holds its worker's machine, pid and start time,
+so any process on that machine (webserver, a restarted daemon, the CLI) can cancel it: `terminate` reports the run canceling and sends the
 worker SIGINT, which Dagster's interrupt handling turns into a canceled run, as the code server's termination thread
 does. The daemon watches each worker it launched and, when one exits while its run is unfinished (`kill -9`, out of
 memory), reports the crash and fails the run at once, as the code server does for its children; for workers of an
@@ -51,6 +51,7 @@ import multiprocessing
 import multiprocessing.process
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -114,6 +115,10 @@ class WarmRunLauncher(DefaultRunLauncher):
         if run.is_finished:
             return False
         self._instance.report_run_canceling(run)
+        if not on_this_machine(run):
+            self._instance.report_engine_event(f"Unable to reach run worker {run.tags[WORKER_TAG]} from "
+                                               f"{socket.gethostname()}.", run, cls=type(self))
+            return False
         pid = live_worker(run)
         if pid is None:
             self._instance.report_run_canceled(run, "Run canceled: its run worker had already exited.")
@@ -129,6 +134,8 @@ class WarmRunLauncher(DefaultRunLauncher):
         if WORKER_TAG not in run.tags:
             # started through the code server, which watches its own workers (DefaultRunLauncher has no check)
             return CheckRunHealthResult(WorkerStatus.RUNNING, "run worker of the code server")
+        if not on_this_machine(run):  # the daemon on its machine watches it; any other status fails the run
+            return CheckRunHealthResult(WorkerStatus.RUNNING, f"run worker {run.tags[WORKER_TAG]} runs elsewhere")
         if live_worker(run) is None:
             return CheckRunHealthResult(WorkerStatus.FAILED, f"run worker {run.tags[WORKER_TAG]} is gone")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
@@ -182,10 +189,14 @@ def _run_worker(run_id: str, serialized_instance_ref: str) -> None:
         _execute_run_command_body(run_id, instance, lambda _event: None, set_exit_code_on_failure=False)
 
 
-def worker_identity(pid: int) -> dict[str, int | None]:
-    """The pid and its start time (clock ticks after boot, from /proc; None elsewhere): a pid the kernel gave to
-    another process since is not the worker."""
-    return {"pid": pid, "start": _start_ticks(pid)}
+def worker_identity(pid: int) -> dict[str, int | str | None]:
+    """The machine, the pid and its start time (clock ticks after boot, from /proc; None elsewhere): a pid the
+    kernel gave to another process since is not the worker."""
+    return {"host": socket.gethostname(), "pid": pid, "start": _start_ticks(pid)}
+
+
+def on_this_machine(run: DagsterRun) -> bool:
+    return json.loads(run.tags[WORKER_TAG]).get("host") in (None, socket.gethostname())
 
 
 def live_worker(run: DagsterRun) -> int | None:

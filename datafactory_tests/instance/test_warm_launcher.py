@@ -130,6 +130,8 @@ def test_a_worker_is_healthy_while_its_process_runs_and_failed_once_it_is_gone_o
         assert health(worker_identity(process.pid)) == WorkerStatus.RUNNING
         assert health({"pid": process.pid, "start": 1}) == WorkerStatus.FAILED, "the pid is another process's now"
         assert health(None) == WorkerStatus.RUNNING, "a run the code server started is the code server's to watch"
+        elsewhere = {**worker_identity(process.pid), "host": "another-machine"}
+        assert health(elsewhere) == WorkerStatus.RUNNING, "another machine's daemon watches its own workers"
         process.kill()
         wait_for(lambda: Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z",
                  timeout_s=30, what="the killed process became a zombie")
