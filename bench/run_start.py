@@ -82,7 +82,8 @@ def main() -> None:
         emulator.wait(timeout=10)
     phases = [json.loads(line) for line in lines]
     for number, phase in enumerate(phases, 1):
-        print(f"run {number}: first step {phase['first_step']:.2f} s after its launch, ended after {phase['end']:.2f} s")
+        print(f"run {number}: first step {phase['first_step']:.2f} s after its launch, "
+              f"ended after {phase['end']:.2f} s")
     print(json.dumps({name: round(statistics.median(p[name] for p in phases), 2) for name in ("first_step", "end")}
                      | {"runs": len(phases)}))
 

@@ -21,14 +21,15 @@ a child that found them stale. The preloaded imports start no thread (checked: t
 them, see its test): a process that forks must hold no other thread, whose locks the child would inherit held.
 
 **Cancel, crash, shutdown.** The run's tag `datafactory/run_worker` holds its worker's machine, pid and start time,
-so any process on that machine (webserver, a restarted daemon, the CLI) can cancel it: `terminate` reports the run canceling and sends the
-worker SIGINT, which Dagster's interrupt handling turns into a canceled run, as the code server's termination thread
-does. The daemon watches each worker it launched and, when one exits while its run is unfinished (`kill -9`, out of
-memory), reports the crash and fails the run at once, as the code server does for its children; for workers of an
-earlier daemon, `check_run_worker_health` lets run monitoring (enabled in both profiles) fail the run within its
-poll interval. The warm server reaps its children, ignores Ctrl-C and exits when the daemon does (its end of a pipe
-closes); workers running then keep running, like the code server's workers when only the daemon stops; Ctrl-C on
-`datafactory up` reaches them as it reaches those (same process group).
+so any process on that machine (webserver, a restarted daemon, the CLI) can cancel it: `terminate` reports the run
+canceling and sends the worker SIGINT, which Dagster's interrupt handling turns into a canceled run, as the code
+server's termination thread does. The daemon watches each worker it launched and, when one exits while its run is
+unfinished (`kill -9`, out of memory), reports the crash and fails the run at once, as the code server does for its
+children; for workers of an earlier daemon, `check_run_worker_health` lets run monitoring (enabled in both profiles)
+fail the run within its poll interval. The warm server reaps its children, ignores Ctrl-C and exits when the daemon
+does (its end of a pipe closes); workers running then keep running, like the code server's workers when only the
+daemon stops; Ctrl-C on `datafactory up` reaches them directly (they stay in the daemon's process group, which is
+`dagster dev`'s), so they are interrupted as `datafactory up` says runs in progress are.
 
 **Fallback.** Without a forkserver (a platform without fork), for a code location served by another interpreter, or
 when the warm server cannot start, the run goes through the DefaultRunLauncher this class extends, with one log
