@@ -41,6 +41,8 @@ of the Docker and Kubernetes launchers' workers) calls, and `dagster._utils.inte
 those workers turn SIGINT into a clean interruption between steps; `get_run_crash_explanation` words a dead worker's
 exit as the code server does. multiprocessing keeps every started process in `multiprocessing.process._children`
 and joins them when the daemon exits; a worker is taken out of it so that stopping the daemon does not wait for runs.
+The run launcher interface's own types (`dagster._core.launcher`) and the serialization of the instance ref
+(`dagster._serdes`, as the code server's workers receive it) are what every Dagster run launcher imports.
 """
 
 from __future__ import annotations
@@ -57,9 +59,8 @@ import sys
 import threading
 from pathlib import Path
 
-from dagster import DagsterInstance, DefaultRunLauncher
+from dagster import DagsterInstance, DagsterRun, DefaultRunLauncher
 from dagster._core.launcher import CheckRunHealthResult, LaunchRunContext, WorkerStatus
-from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import deserialize_value, serialize_value
 from dagster._utils import get_run_crash_explanation
 
