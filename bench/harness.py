@@ -108,7 +108,10 @@ def tree_cpu_seconds(pid: int) -> dict[str, float]:
         except OSError:
             continue
         words = [Path(a).name for a in argv if a and not a.startswith("-") and "python" not in Path(a).name][:2]
-        name = " ".join(words)
+        code = argv[argv.index("-c") + 1] if "-c" in argv[:-1] else ""
+        # `python -c "from multiprocessing.forkserver import main; ..."`: the warm run server and the run workers
+        # forked from it (multiprocessing's own helpers are named the same way)
+        name = code.split()[1] if code.startswith("from multiprocessing.") else " ".join(words)
         used[name] = used.get(name, 0.0) + sum(int(f) for f in fields[11:15]) / tick
     return {name: round(seconds, 1) for name, seconds in sorted(used.items())}
 

@@ -104,6 +104,22 @@ class Platform:
             raise RuntimeError(f"GraphQL errors: {body['errors']}")
         return body["data"]
 
+    def run_worker(self) -> int | None:
+        """A process executing a run, if one is alive: a child of the daemon's warm run server (forked, so with the
+        server's command line) or, for runs that started cold, one a code server spawned (multiprocessing's
+        spawn_main)."""
+        for proc in self.procs:
+            for pid in descendants(proc.pid):
+                try:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes()
+                    parent = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                    forked = b"forkserver" in argv and b"forkserver" in Path(f"/proc/{parent}/cmdline").read_bytes()
+                except OSError:
+                    continue
+                if forked or b"spawn_main" in argv:
+                    return pid
+        return None
+
     def log(self, name: str) -> str:
         return (self.workdir / f"{name}.log").read_text()
 

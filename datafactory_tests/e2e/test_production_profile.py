@@ -14,7 +14,6 @@ import pytest
 from datafactory_assets.automation.backfill import RUN_DONE, RangeRun, backfill_runs, launch_runs
 from datafactory_assets.automation.run_tags import SOURCE_TAG, candle_run_tags
 from datafactory_assets.emulator.candles import synthetic_candles
-from datafactory_assets.processes import descendants
 from datafactory_tests.e2e.platform import Platform, wait_for
 from datafactory_tests.e2e.postgres import PostgresServer, missing_reason
 from datafactory_tests.helpers import ms
@@ -121,18 +120,6 @@ RUN = "query Run($id: ID!) { runOrError(runId: $id) { ... on Run { status } } }"
 WEEK = datetime(2024, 3, 5, tzinfo=UTC), datetime(2024, 3, 12, tzinfo=UTC)  # one run over 168 partitions: seconds
 
 
-def run_worker(platform: Platform) -> int | None:
-    """The process a code server spawned to execute a run (multiprocessing's spawn_main), if one is alive."""
-    for proc in platform.procs:
-        for pid in descendants(proc.pid):
-            try:
-                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                    return pid
-            except OSError:
-                continue
-    return None
-
-
 def wait_until(predicate, *, timeout_s: float, what: str, poll_s: float = 1.0):
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -155,7 +142,7 @@ def test_a_run_whose_process_is_killed_is_launched_again_and_completes(platform,
     run_id = launched["run"]["runId"]
     wait_until(lambda: platform.graphql(RUN, {"id": run_id})["runOrError"]["status"] == "STARTED", timeout_s=120,
                poll_s=0.1, what=f"run {run_id} never started")
-    os.kill(wait_until(lambda: run_worker(platform), timeout_s=5, poll_s=0.05, what="no run worker"), signal.SIGKILL)
+    os.kill(wait_until(platform.run_worker, timeout_s=5, poll_s=0.05, what="no run worker"), signal.SIGKILL)
 
     def retry():
         rows = postgres.query("SELECT r.run_id, r.status FROM runs r JOIN run_tags t ON t.run_id = r.run_id "
