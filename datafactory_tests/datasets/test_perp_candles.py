@@ -5,7 +5,6 @@ from datetime import UTC, datetime, timedelta
 
 import ccxt
 import dagster as dg
-import duckdb
 import polars as pl
 import pytest
 
@@ -24,7 +23,7 @@ from datafactory_assets.emulator import perp_series
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.ccxt_source import point_at_emulator
 from datafactory_assets.sources.resource import SourcesResource
-from datafactory_assets.warehouse import queries
+from datafactory_assets.warehouse import host, queries
 from datafactory_tests.helpers import ms
 
 HOUR = datetime(2025, 6, 2, 10, tzinfo=UTC)
@@ -155,8 +154,9 @@ def test_a_step_with_a_cross_dataset_check_opens_the_warehouse_once(warehouse, s
     open the file once more, under the lock every writer waits for."""
     materialize(build_candle_asset(perpetual(), partitions_per_run=24, dataset=INDEX_CANDLES), warehouse=warehouse,
                 sources=sources)
-    opened, connect = [], duckdb.connect
-    monkeypatch.setattr(duckdb, "connect", lambda *a, **kw: opened.append(kw.get("read_only")) or connect(*a, **kw))
+    opened, attach = [], host._Host.attach  # a session opens the file by attaching it (warehouse/host.py)
+    monkeypatch.setattr(host._Host, "attach", lambda self, *, read_only: opened.append(read_only) or attach(
+        self, read_only=read_only))
     mark = build_candle_asset(perpetual(), partitions_per_run=24, dataset=MARK_CANDLES)
     verdict = check_results(materialize(mark, warehouse=warehouse, sources=sources))[MARK_VS_INDEX]
     assert verdict.passed and verdict.metadata["compared"].value == 60
