@@ -157,3 +157,10 @@ def wait_for(predicate, *, timeout_s: float, what: str):
             return value
         time.sleep(0.5)
     raise TimeoutError(what)
+
+
+def btc_config(start, *, resilience: str) -> str:
+    """A platform config collecting BTC/USDT 1m candles from Binance alone from `start`, with the `[resilience]`
+    lines given (how long a failing source is retried decides how long a run stays in its step)."""
+    return (f'[defaults]\ntimeframe = "1m"\nstart = "{start:%Y-%m-%d}"\nsources = ["binance"]\n[symbols]\n'
+            f'"BTC/USDT" = {{}}\n[resilience]\n{resilience.strip()}\n')

@@ -11,23 +11,16 @@ from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.automation.healing_plan import HealingMemory, plan_tick
 from datafactory_assets.settings import HealingSettings
 from datafactory_assets.warehouse import WarehouseResource, queries
-from datafactory_tests.e2e.platform import Platform
+from datafactory_tests.e2e.platform import Platform, btc_config
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 HOURS = 24
 FIRST, LAST = START.strftime(PARTITION_FORMAT), (START + timedelta(hours=HOURS - 1)).strftime(PARTITION_FORMAT)
-CONFIG = f"""
-[defaults]
-timeframe = "1m"
-start = "{START:%Y-%m-%d}"
-sources = ["binance"]
-[symbols]
-"BTC/USDT" = {{}}
-[resilience]
+CONFIG = btc_config(START, resilience="""
 retry_attempts = 1
-"""
+""")
 
 STATUS = """
 query Status($key: AssetKeyInput!) { assetNodeOrError(assetKey: $key) { ... on AssetNode {

@@ -18,7 +18,7 @@ from dagster._core.launcher import WorkerStatus
 
 from datafactory_assets.instance.warm_launcher import WORKER_TAG, WarmRunLauncher, worker_identity
 from datafactory_assets.warehouse import WarehouseResource
-from datafactory_tests.e2e.platform import Platform, wait_for
+from datafactory_tests.e2e.platform import Platform, btc_config, wait_for
 
 pytestmark = pytest.mark.xdist_group("e2e")
 
@@ -26,19 +26,12 @@ START = datetime(2024, 3, 1, tzinfo=UTC)
 FIRST, LAST = START.strftime(PARTITION_FORMAT), (START + timedelta(hours=5)).strftime(PARTITION_FORMAT)
 # A source answering 503 is retried for minutes (20 attempts 30 s apart, the breaker never opening): a run stays in
 # its step until the test cancels or kills it.
-CONFIG = f"""
-[defaults]
-timeframe = "1m"
-start = "{START:%Y-%m-%d}"
-sources = ["binance"]
-[symbols]
-"BTC/USDT" = {{}}
-[resilience]
+CONFIG = btc_config(START, resilience="""
 retry_attempts = 20
 retry_backoff_s = 30
 retry_max_backoff_s = 30
 breaker_fail_max = 1000
-"""
+""")
 LAUNCH = """
 mutation Launch($params: ExecutionParams!) { launchRun(executionParams: $params) {
   __typename ... on LaunchRunSuccess { run { runId } } ... on PythonError { message } } }"""
