@@ -64,7 +64,9 @@ class Platform:
 
     def __exit__(self, *exc) -> None:
         """Stop webserver and daemon, then whatever they started and left behind: their code servers outlive them
-        (orphaned `dagster api grpc` processes that ignore SIGTERM), and the suite must leave no process."""
+        (orphaned `dagster api grpc` processes that ignore SIGTERM), and the suite must leave no process: also any
+        process still naming the platform's folder, such as the `tail -F` of a compute log that a run worker killed
+        between starting it and its watcher (Dagster's `watch_orphans`) leaves to init."""
         children = [pid for proc in self.procs for pid in descendants(proc.pid)]
         for proc in self.procs:
             proc.terminate()
@@ -73,7 +75,7 @@ class Platform:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
-        for pid in children:
+        for pid in children + _mentioning(self.workdir):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
 
@@ -164,3 +166,14 @@ def btc_config(start, *, resilience: str) -> str:
     lines given (how long a failing source is retried decides how long a run stays in its step)."""
     return (f'[defaults]\ntimeframe = "1m"\nstart = "{start:%Y-%m-%d}"\nsources = ["binance"]\n[symbols]\n'
             f'"BTC/USDT" = {{}}\n[resilience]\n{resilience.strip()}\n')
+
+
+def _mentioning(folder: Path) -> list[int]:
+    """The processes other than this one whose command line names `folder`."""
+    found, needle = [], str(folder).encode()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            with contextlib.suppress(OSError):
+                if needle in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+    return found
