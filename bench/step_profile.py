@@ -34,7 +34,7 @@ _PHASES = {
     "warehouse session (lock, open, schema check, close)": ("warehouse/connection.py", "connect"),
     "  ensure_schema": ("warehouse/schema.py", "ensure_schema"),
     "upsert_rows (the transaction)": ("warehouse/writes.py", "upsert_rows"),
-    "  refuse_archived": ("warehouse/archive.py", "refuse_archived"),
+    "  _look (symbol row, archived months, holes and rows held)": ("warehouse/writes.py", "_look"),
     "  _replace_rows": ("warehouse/writes.py", "_replace_rows"),
     "  precedence.replacement": ("warehouse/precedence.py", "replacement"),
     "  _insert_log": ("warehouse/writes.py", "_insert_log"),
