@@ -39,7 +39,7 @@ _PHASES = {
     "  precedence.replacement": ("warehouse/precedence.py", "replacement"),
     "  _insert_log": ("warehouse/writes.py", "_insert_log"),
     "forget_unlisted": ("warehouse/unlisted.py", "forget_unlisted"),
-    "window_candles (read back)": ("warehouse/queries.py", "window_candles"),
+    "read_back (the checks' rows)": ("assets/ingest.py", "read_back"),
     "check_accuracy": ("checks/accuracy.py", "check_accuracy"),
     "check_anomalies": ("checks/anomaly.py", "check_anomalies"),
     "chain.fetch": ("resilience/chain.py", "fetch"),

@@ -36,6 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from datafactory_assets.assets.ingest import read_back  # noqa: E402
+from datafactory_assets.datasets import SPOT_CANDLES  # noqa: E402
 from datafactory_assets.emulator.candles import synthetic_candles  # noqa: E402
 from datafactory_assets.frames import candles_from_columns  # noqa: E402
 from datafactory_assets.settings import SymbolSettings  # noqa: E402
@@ -127,10 +129,11 @@ def step(path: Path, symbol: str, first: datetime, clock: Clock) -> None:
     clock.phase("prepare")
     with connect(path) as conn:
         clock.phase("open")
-        upsert_candles(conn, frame, symbol=settings_of(symbol), requests=asked, run_id="bench")
+        written = upsert_candles(conn, frame, symbol=settings_of(symbol), requests=asked, run_id="bench")
         forget_unlisted(conn, symbol)
         clock.phase("write")
-        window_candles(conn, symbol, first - DAY, first + WEEK)
+        read_back(conn, symbol, read_from=first - DAY, read_also=(), start=first, end=first + WEEK,
+                  dataset=SPOT_CANDLES, written=written.span)
         clock.phase("read_back")
     clock.phase("close")
 

@@ -9,7 +9,7 @@ rows it writes beside them (requests in `ingest_log`, holes in `known_gaps`) car
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import duckdb
@@ -81,12 +81,15 @@ class Upserted:
     """What one upsert did with its rows: `rows` arrived; of those held already with other values, `revised`
     replaced the stored row (kept in the dataset's revisions table) and `refused` did not (a lower-ranked source, or
     one in another quote currency); `history_rewrites` of the revisions are a venue changing its own rows older
-    than a day."""
+    than a day. `span`: the rows now stored from the first row's keys to the last's, as stored (the table's columns),
+    where the write knows them without reading them back (nothing was held there, so they are the rows it
+    inserted); None where it does not."""
 
     rows: int
     revised: int = 0
     refused: int = 0
     history_rewrites: int = 0
+    span: pl.DataFrame | None = None
 
 
 def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset: Dataset, symbol: SymbolSettings,
@@ -118,6 +121,8 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
         if incoming.height:
             outcome = _replace_rows(conn, incoming, dataset=dataset, symbol=symbol, fill_only=fill_only,
                                     run_id=run_id, now=now, held=held.rows)
+            if not held.rows:
+                outcome = replace(outcome, span=incoming.select(stored_columns(dataset)))
             if held.holes:
                 _forget_holes(conn, incoming, dataset=dataset, symbol=symbol.symbol)
             if symbol.renamed_from and venue_symbol is not None:

@@ -4,6 +4,7 @@ from datetime import datetime, timedelta, timezone
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.frames import candles_from_rows
@@ -183,3 +184,12 @@ def test_rows_or_holes_reaching_an_archived_month_of_their_dataset_are_refused_b
             upsert_rows(conn, march, dataset=TINY, symbol=BTC)
         assert conn.sql("SELECT min(ts), max(ts), count(*) FROM candles").fetchall() == [(START, at(59), 60)]
         assert conn.sql("SELECT count(*) FROM tiny_candles").fetchall() == [(0,)]
+
+
+def test_a_write_into_a_span_holding_nothing_knows_the_rows_it_stored_there_without_reading_them(warehouse):
+    with warehouse.connect() as conn:
+        store(conn, rows(100, 10))
+        fresh = store(conn, rows(0, 60))
+        stored = conn.sql("SELECT * FROM candles WHERE ts < ? ORDER BY ts", params=[at(60)]).pl()
+        assert_frame_equal(fresh.span, stored)
+        assert store(conn, rows(50, 60, price=200.0)).span is None  # held rows there: the caller reads them
