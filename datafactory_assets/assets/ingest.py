@@ -189,11 +189,13 @@ def read_back(conn: duckdb.DuckDBPyConnection, symbol: str, *, read_from: dateti
                  for other, other_dataset in read_also}
     if written is None or not written.height:
         return queries.window_candles(conn, symbol, read_from, end, dataset=dataset), alongside
-    span = (written["ts"].min(), written["ts"].max())
-    around = queries.window_candles(conn, symbol, read_from, end, dataset=dataset, skip=span)
+    first, last = written["ts"].min(), written["ts"].max()
+    around = queries.window_candles(conn, symbol, read_from, end, dataset=dataset, skip=(first, last))
     inside = written.filter(pl.col("ts").is_between(read_from.replace(tzinfo=None), end.replace(tzinfo=None),
-                                                    closed="left"))
-    return pl.concat([around, inside.select(around.columns).cast(around.schema)]).sort("ts"), alongside
+                                                    closed="left")).sort("ts")
+    # oldest first, as read: the rows before the span, the span's, the rows after it
+    return pl.concat([around.filter(pl.col("ts") < first), inside.select(around.columns).cast(around.schema),
+                      around.filter(pl.col("ts") > last)]), alongside
 
 
 def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
