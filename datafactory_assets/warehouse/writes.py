@@ -51,14 +51,16 @@ _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (
 # open, null for a write of no rows): the venue lists the pair again.
 _UPSERT_SYMBOL_WRITING = (_UPSERT_SYMBOL + ", delisted_ts = CASE WHEN symbols.delisted_ts <= ?::TIMESTAMP THEN NULL "
                           "ELSE symbols.delisted_ts END")
-# Whether the row already says all that, so nothing need be written.
-_SYMBOL_HELD = ("SELECT count(*) FROM symbols WHERE symbol = $symbol AND timeframe_ms = $timeframe_ms "
-                "AND start_ts = $start_ts AND (delisted_ts IS NULL OR $last_ts::TIMESTAMP IS NULL "
-                "OR delisted_ts > $last_ts::TIMESTAMP)")
+# Whether the row already says all that (HELD), so nothing need be written, says something else (DIFFERS: the upsert)
+# or is not there (ABSENT: a plain insert, a third of the upsert's cost, for every symbol's first write).
+_ABSENT, _DIFFERS, _HELD = 0, 1, 2
+_SYMBOL_STATE = (f"SELECT coalesce(max(CASE WHEN timeframe_ms = $timeframe_ms AND start_ts = $start_ts "
+                 "AND (delisted_ts IS NULL OR $last_ts::TIMESTAMP IS NULL OR delisted_ts > $last_ts::TIMESTAMP) "
+                 f"THEN {_HELD} ELSE {_DIFFERS} END), {_ABSENT}) FROM symbols WHERE symbol = $symbol")
 # What a write asks before it writes, in one statement (each was one of its own, inside the lock): whether the
-# symbol's row is held as is, the first archived month the rows or holes reach (null: none), and how many known holes
+# symbol's row's state, the first archived month the rows or holes reach (null: none), and how many known holes
 # and stored rows of the symbol lie in the rows' span (a new window of a fill holds neither, so nothing is read).
-_LOOK = (f"SELECT ({_SYMBOL_HELD}), "
+_LOOK = (f"SELECT ({_SYMBOL_STATE}), "
          "(SELECT min(month) FROM archived_months WHERE dataset = $dataset AND symbol = $symbol "
          "AND (month BETWEEN $rows_from AND $rows_to OR month BETWEEN $holes_from AND $holes_to)), "
          "(SELECT count(*) FROM known_gaps WHERE dataset = $dataset AND symbol = $symbol "
@@ -70,7 +72,7 @@ _LOOK = (f"SELECT ({_SYMBOL_HELD}), "
 class _Held:
     """What `_LOOK` found."""
 
-    symbol: bool
+    symbol: int  # _ABSENT, _DIFFERS or _HELD
     archived_month: str | None
     holes: int
     rows: int
@@ -116,8 +118,8 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
         held = _look(conn, incoming, dataset=dataset, symbol=symbol, holes=holes)
         if held.archived_month is not None:
             raise archived_month_error(symbol.symbol, held.archived_month)
-        if not held.symbol:
-            _write_symbol(conn, symbol, last_ts=incoming["ts"].max())
+        if held.symbol != _HELD:
+            _write_symbol(conn, symbol, state=held.symbol, last_ts=incoming["ts"].max())
         if incoming.height:
             outcome = _replace_rows(conn, incoming, dataset=dataset, symbol=symbol, fill_only=fill_only,
                                     run_id=run_id, now=now, held=held.rows)
@@ -148,7 +150,7 @@ def _look(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, dataset: D
         "symbol": symbol.symbol, "timeframe_ms": symbol.timeframe_ms, "start_ts": symbol.start.replace(tzinfo=None),
         "first_ts": stamps.min(), "last_ts": stamps.max(), "dataset": dataset.name, **months,
     }).fetchall()[0]
-    return _Held(symbol=bool(row[0]), archived_month=row[1], holes=row[2], rows=row[3])
+    return _Held(symbol=row[0], archived_month=row[1], holes=row[2], rows=row[3])
 
 
 def _keep_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings) -> None:
@@ -157,15 +159,20 @@ def _keep_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings) -> Non
     the table for the checkpoint at close to write again, both inside the lock every writer waits for."""
     settings = {"symbol": symbol.symbol, "timeframe_ms": symbol.timeframe_ms,
                 "start_ts": symbol.start.replace(tzinfo=None), "last_ts": None}
-    if not conn.execute(_SYMBOL_HELD, settings).fetchall()[0][0]:
-        _write_symbol(conn, symbol)
+    state = conn.execute(_SYMBOL_STATE, settings).fetchall()[0][0]
+    if state != _HELD:
+        _write_symbol(conn, symbol, state=state)
 
 
-def _write_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings, *, last_ts: datetime | None = None
-                  ) -> None:
-    """The symbol's row with its settings, and no delisting before `last_ts` (the last row a write stores)."""
-    conn.execute(_UPSERT_SYMBOL_WRITING, [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None),
-                                          last_ts])
+def _write_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings, *, state: int,
+                  last_ts: datetime | None = None) -> None:
+    """The symbol's row with its settings, and no delisting before `last_ts` (the last row a write stores), its
+    `state` as `_SYMBOL_STATE` found it (not `_HELD`)."""
+    settings = [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)]
+    if state == _ABSENT:
+        conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?)", settings)
+    else:
+        conn.execute(_UPSERT_SYMBOL_WRITING, [*settings, last_ts])
 
 
 def _forget_holes(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, dataset: Dataset, symbol: str) -> None:
