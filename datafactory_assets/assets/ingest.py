@@ -153,8 +153,8 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
         forget_unlisted(conn, symbol.symbol, dataset=dataset)
         confirmed = (queries.confirmed_holes(conn, symbol.symbol, start, end, dataset=dataset)
                      if holes or switch else 0)
-        stored, alongside = _read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also, start=start,
-                                       end=end, dataset=dataset)
+        stored, alongside = read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also, start=start,
+                                       end=end, dataset=dataset, written=written.span)
     return IngestReport(
         rows=written.rows,
         expected_rows=expected,
@@ -176,17 +176,26 @@ def ingest_window(symbol: SymbolSettings, *, start: datetime, end: datetime, sou
     )
 
 
-def _read_back(conn: duckdb.DuckDBPyConnection, symbol: str, *, read_from: datetime | None,
+def read_back(conn: duckdb.DuckDBPyConnection, symbol: str, *, read_from: datetime | None,
                read_also: Sequence[tuple[str, Dataset]], start: datetime, end: datetime,
-               dataset: Dataset) -> tuple[pl.DataFrame | None, dict]:
+               dataset: Dataset, written: pl.DataFrame | None = None) -> tuple[pl.DataFrame | None, dict]:
     """What the checks judge, read in the write's own connection: the symbol's stored rows of [read_from, end) and
     the [start, end) rows of each (symbol, dataset) of `read_also`, by (symbol, dataset name); nothing without
-    `read_from`."""
+    `read_from`. The rows the write knows it stored over their whole span (`written`: `Upserted.span`) are taken as
+    they are and only the rest is read: a fill's window read back cost as much as reading what it had just written."""
     if not read_from:
         return None, {}
     alongside = {(other, other_dataset.name): queries.window_candles(conn, other, start, end, dataset=other_dataset)
                  for other, other_dataset in read_also}
-    return queries.window_candles(conn, symbol, read_from, end, dataset=dataset), alongside
+    if written is None or not written.height:
+        return queries.window_candles(conn, symbol, read_from, end, dataset=dataset), alongside
+    first, last = written["ts"].min(), written["ts"].max()
+    around = queries.window_candles(conn, symbol, read_from, end, dataset=dataset, skip=(first, last))
+    inside = written.filter(pl.col("ts").is_between(read_from.replace(tzinfo=None), end.replace(tzinfo=None),
+                                                    closed="left")).sort("ts")
+    # oldest first, as read: the rows before the span, the span's, the rows after it
+    return pl.concat([around.filter(pl.col("ts") < first), inside.select(around.columns).cast(around.schema),
+                      around.filter(pl.col("ts") > last)]), alongside
 
 
 def _ingest_events(symbol: SymbolSettings, *, start: datetime, end: datetime, sources: SourcesResource,
@@ -277,7 +286,7 @@ def _unserved(exc: ChainExhaustedError, *, chain: FailoverChain, symbol: SymbolS
         if between:
             record_switch_gap(conn, symbol=symbol, slot_ms=timeframe_ms, dataset=dataset, **switch)
         if before or after or between:
-            stored, alongside = _read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also,
+            stored, alongside = read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also,
                                            start=start, end=end, dataset=dataset)
         if isinstance(exc, PairNotListedError):
             record_unlisted(conn, symbol.symbol, answers="; ".join(map(str, exc.failures)), run_id=run_id,
@@ -328,7 +337,7 @@ def _across_renames(symbol: SymbolSettings, parts: list[tuple[str, datetime, dat
     stored, alongside = None, {}
     if read_from:
         with warehouse.connect(read_only=True) as conn:
-            stored, alongside = _read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also,
+            stored, alongside = read_back(conn, symbol.symbol, read_from=read_from, read_also=read_also,
                                            start=start, end=end, dataset=dataset)
     total = {name: sum(getattr(r, name) for r in reports)
              for name in ("rows", "expected_rows", "confirmed_empty", "retries", "revised", "refused",

@@ -149,18 +149,12 @@ def restore_month(conn: duckdb.DuckDBPyConnection, *, archive_dir: Path, symbol:
     return listed[0][0]
 
 
-def refuse_archived(conn: duckdb.DuckDBPyConnection, symbol: str, first: datetime, last: datetime, *,
-                    dataset: Dataset = SPOT_CANDLES) -> None:
-    """Raise ArchivedMonthError when [first, last] touches an archived month of `symbol` in the dataset (writing
-    there would shadow or duplicate archived rows)."""
-    months = conn.execute(
-        "SELECT month FROM archived_months WHERE dataset = ? AND symbol = ? AND month BETWEEN ? AND ? ORDER BY month",
-        [dataset.name, symbol, f"{first:%Y-%m}", f"{last:%Y-%m}"]).fetchall()
-    if months:
-        month = months[0][0]
-        raise ArchivedMonthError(
-            f"{symbol} {month} is archived (Parquet beside the warehouse), so its candles cannot be written: run "
-            f"`datafactory archive --restore {month} --symbol {symbol}`, then materialize again")
+def archived_month_error(symbol: str, month: str) -> ArchivedMonthError:
+    """What refusing a write into `symbol`'s archived `month` says, and what to do (writing there would shadow or
+    duplicate archived rows; `writes.upsert_rows` asks which month its rows or holes reach)."""
+    return ArchivedMonthError(
+        f"{symbol} {month} is archived (Parquet beside the warehouse), so its candles cannot be written: run "
+        f"`datafactory archive --restore {month} --symbol {symbol}`, then materialize again")
 
 
 def archive_problems(conn: duckdb.DuckDBPyConnection, *,

@@ -275,11 +275,14 @@ def confirmed_holes(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetim
 
 
 def window_candles(conn: duckdb.DuckDBPyConnection, symbol: str, start: datetime, end: datetime, *,
-                   dataset: Dataset = SPOT_CANDLES) -> pl.DataFrame:
-    """The stored rows of one symbol with open time in [start, end), oldest first."""
+                   dataset: Dataset = SPOT_CANDLES, skip: tuple[datetime, datetime] | None = None) -> pl.DataFrame:
+    """The stored rows of one symbol with open time in [start, end), oldest first; with `skip`, none of those with
+    open time in [skip[0], skip[1]] (rows the caller holds already)."""
+    skipped = "AND ts NOT BETWEEN ? AND ?" if skip else ""
     return conn.sql(
-        f"SELECT * FROM {dataset.view} WHERE symbol = ? AND ts >= ? AND ts < ? ORDER BY ts",
-        params=[symbol, start.replace(tzinfo=None), end.replace(tzinfo=None)],
+        f"SELECT * FROM {dataset.view} WHERE symbol = ? AND ts >= ? AND ts < ? {skipped} ORDER BY ts",
+        params=[symbol, start.replace(tzinfo=None), end.replace(tzinfo=None),
+                *[moment.replace(tzinfo=None) for moment in skip or ()]],
     ).pl()
 
 

@@ -9,7 +9,7 @@ rows it writes beside them (requests in `ingest_log`, holes in `known_gaps`) car
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import duckdb
@@ -18,19 +18,19 @@ import polars as pl
 from datafactory_assets.datasets import SPOT_CANDLES, Dataset
 from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.sources.base import RequestRecord
-from datafactory_assets.warehouse.archive import refuse_archived
+from datafactory_assets.warehouse.archive import archived_month_error
 from datafactory_assets.warehouse.views import CONFIRMATIONS_NEEDED
 from datafactory_assets.warehouse.precedence import history_rewrites, replacement
 from datafactory_assets.warehouse.schema import CONFIRMATION_SPACING
 from datafactory_assets.warehouse.sql import transaction
 from datafactory_assets.warehouse.tables import revision_columns, stored_columns
 
-_LOG_SCHEMA = {
-    "requested_at": pl.Datetime("us"), "source": pl.String(), "symbol": pl.String(),
-    "window_start": pl.Datetime("us"), "window_end": pl.Datetime("us"), "rows": pl.Int32(),
-    "latency_ms": pl.Float64(), "outcome": pl.String(), "error_class": pl.String(), "run_id": pl.String(),
-    "dataset": pl.String(),
-}
+# ingest_log's columns a request fills, with their SQL types: the requests go in as one list per column.
+_LOG_COLUMNS = {"requested_at": "TIMESTAMP", "source": "VARCHAR", "symbol": "VARCHAR", "window_start": "TIMESTAMP",
+                "window_end": "TIMESTAMP", "rows": "INTEGER", "latency_ms": "DOUBLE", "outcome": "VARCHAR",
+                "error_class": "VARCHAR"}
+_INSERT_LOG = (f"INSERT INTO ingest_log ({', '.join(_LOG_COLUMNS)}, run_id, dataset) SELECT "
+               + ", ".join(f"unnest(?::{sql_type}[])" for sql_type in _LOG_COLUMNS.values()) + ", ?, ?")
 
 
 @dataclass(frozen=True)
@@ -51,9 +51,31 @@ _UPSERT_SYMBOL = ("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (
 # open, null for a write of no rows): the venue lists the pair again.
 _UPSERT_SYMBOL_WRITING = (_UPSERT_SYMBOL + ", delisted_ts = CASE WHEN symbols.delisted_ts <= ?::TIMESTAMP THEN NULL "
                           "ELSE symbols.delisted_ts END")
-# Whether the row already says all that, so nothing need be written.
-_SYMBOL_HELD = ("SELECT count(*) FROM symbols WHERE symbol = ? AND timeframe_ms = ? AND start_ts = ? "
-                "AND (delisted_ts IS NULL OR ?::TIMESTAMP IS NULL OR delisted_ts > ?::TIMESTAMP)")
+# Whether the row already says all that (HELD), so nothing need be written, says something else (DIFFERS: the upsert)
+# or is not there (ABSENT: a plain insert, a third of the upsert's cost, for every symbol's first write).
+_ABSENT, _DIFFERS, _HELD = 0, 1, 2
+_SYMBOL_STATE = (f"SELECT coalesce(max(CASE WHEN timeframe_ms = $timeframe_ms AND start_ts = $start_ts "
+                 "AND (delisted_ts IS NULL OR $last_ts::TIMESTAMP IS NULL OR delisted_ts > $last_ts::TIMESTAMP) "
+                 f"THEN {_HELD} ELSE {_DIFFERS} END), {_ABSENT}) FROM symbols WHERE symbol = $symbol")
+# What a write asks before it writes, in one statement (each was one of its own, inside the lock): whether the
+# symbol's row's state, the first archived month the rows or holes reach (null: none), and how many known holes
+# and stored rows of the symbol lie in the rows' span (a new window of a fill holds neither, so nothing is read).
+_LOOK = (f"SELECT ({_SYMBOL_STATE}), "
+         "(SELECT min(month) FROM archived_months WHERE dataset = $dataset AND symbol = $symbol "
+         "AND (month BETWEEN $rows_from AND $rows_to OR month BETWEEN $holes_from AND $holes_to)), "
+         "(SELECT count(*) FROM known_gaps WHERE dataset = $dataset AND symbol = $symbol "
+         "AND ts BETWEEN $first_ts AND $last_ts), "
+         "(SELECT count(*) FROM {table} WHERE symbol = $symbol AND ts BETWEEN $first_ts AND $last_ts)")
+
+
+@dataclass(frozen=True)
+class _Held:
+    """What `_LOOK` found."""
+
+    symbol: int  # _ABSENT, _DIFFERS or _HELD
+    archived_month: str | None
+    holes: int
+    rows: int
 
 
 @dataclass(frozen=True)
@@ -61,12 +83,15 @@ class Upserted:
     """What one upsert did with its rows: `rows` arrived; of those held already with other values, `revised`
     replaced the stored row (kept in the dataset's revisions table) and `refused` did not (a lower-ranked source, or
     one in another quote currency); `history_rewrites` of the revisions are a venue changing its own rows older
-    than a day."""
+    than a day. `span`: the rows now stored from the first row's keys to the last's, as stored (the table's columns),
+    where the write knows them without reading them back (nothing was held there, so they are the rows it
+    inserted); None where it does not."""
 
     rows: int
     revised: int = 0
     refused: int = 0
     history_rewrites: int = 0
+    span: pl.DataFrame | None = None
 
 
 def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset: Dataset, symbol: SymbolSettings,
@@ -88,16 +113,20 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
     """
     now = _utcnow()
     incoming = frame.sort(list(dataset.row_keys)).with_columns(ingested_at=pl.lit(now, pl.Datetime("us")))
-    for stamps in (incoming["ts"], holes.ts if holes is not None else pl.Series()):
-        if stamps.len():
-            refuse_archived(conn, symbol.symbol, stamps.min(), stamps.max())
     outcome = Upserted(rows=incoming.height)
     with transaction(conn):
-        _keep_symbol(conn, symbol, last_ts=incoming["ts"].max())
+        held = _look(conn, incoming, dataset=dataset, symbol=symbol, holes=holes)
+        if held.archived_month is not None:
+            raise archived_month_error(symbol.symbol, held.archived_month)
+        if held.symbol != _HELD:
+            _write_symbol(conn, symbol, state=held.symbol, last_ts=incoming["ts"].max())
         if incoming.height:
             outcome = _replace_rows(conn, incoming, dataset=dataset, symbol=symbol, fill_only=fill_only,
-                                    run_id=run_id, now=now)
-            _forget_holes(conn, incoming, dataset=dataset, symbol=symbol.symbol)
+                                    run_id=run_id, now=now, held=held.rows)
+            if not held.rows:
+                outcome = replace(outcome, span=incoming.select(stored_columns(dataset)))
+            if held.holes:
+                _forget_holes(conn, incoming, dataset=dataset, symbol=symbol.symbol)
             if symbol.renamed_from and venue_symbol is not None:
                 conn.execute("INSERT INTO venue_symbols VALUES (?, ?, ?, ?, ?, ?, ?)",
                              [dataset.name, symbol.symbol, venue_symbol, incoming["ts"].min(), incoming["ts"].max(),
@@ -108,26 +137,51 @@ def upsert_rows(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, *, dataset
     return outcome
 
 
-def _keep_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings, *,
-                 last_ts: datetime | None = None) -> None:
-    """Within the caller's transaction: the symbol's row with its settings, and no delisting before `last_ts` (the
-    last row a write stores). Asked first, since it nearly always holds them already: the upsert costs several times
-    the look (its key's index) and leaves the table for the checkpoint at close to write again, both inside the lock
-    every writer waits for."""
+def _look(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, dataset: Dataset, symbol: SymbolSettings,
+          holes: ConfirmedHoles | None) -> _Held:
+    """`_LOOK` for the incoming rows (and holes) of `symbol`; an empty span (no rows, or no holes) reaches no month
+    and holds nothing."""
+    stamps, hole_stamps = incoming["ts"], holes.ts if holes is not None else pl.Series([], dtype=pl.Datetime("us"))
+    months = {}
+    for name, span in (("rows", stamps), ("holes", hole_stamps)):
+        first, last = (span.min(), span.max()) if span.len() else (None, None)
+        months[f"{name}_from"], months[f"{name}_to"] = (f"{first:%Y-%m}", f"{last:%Y-%m}") if first else (None, None)
+    row = conn.execute(_LOOK.format(table=dataset.table), {
+        "symbol": symbol.symbol, "timeframe_ms": symbol.timeframe_ms, "start_ts": symbol.start.replace(tzinfo=None),
+        "first_ts": stamps.min(), "last_ts": stamps.max(), "dataset": dataset.name, **months,
+    }).fetchall()[0]
+    return _Held(symbol=row[0], archived_month=row[1], holes=row[2], rows=row[3])
+
+
+def _keep_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings) -> None:
+    """Within the caller's transaction: the symbol's row with its settings. Asked first, since it nearly always holds
+    them already: the upsert costs several times the look (its key's index), even when it changes nothing, and leaves
+    the table for the checkpoint at close to write again, both inside the lock every writer waits for."""
+    settings = {"symbol": symbol.symbol, "timeframe_ms": symbol.timeframe_ms,
+                "start_ts": symbol.start.replace(tzinfo=None), "last_ts": None}
+    state = conn.execute(_SYMBOL_STATE, settings).fetchall()[0][0]
+    if state != _HELD:
+        _write_symbol(conn, symbol, state=state)
+
+
+def _write_symbol(conn: duckdb.DuckDBPyConnection, symbol: SymbolSettings, *, state: int,
+                  last_ts: datetime | None = None) -> None:
+    """The symbol's row with its settings, and no delisting before `last_ts` (the last row a write stores), its
+    `state` as `_SYMBOL_STATE` found it (not `_HELD`)."""
     settings = [symbol.symbol, symbol.timeframe_ms, symbol.start.replace(tzinfo=None)]
-    if not conn.execute(_SYMBOL_HELD, [*settings, last_ts, last_ts]).fetchall()[0][0]:
+    if state == _ABSENT:
+        conn.execute("INSERT INTO symbols (symbol, timeframe_ms, start_ts) VALUES (?, ?, ?)", settings)
+    else:
         conn.execute(_UPSERT_SYMBOL_WRITING, [*settings, last_ts])
 
 
 def _forget_holes(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, dataset: Dataset, symbol: str) -> None:
-    """Within the caller's transaction: no hole is known any longer where a row arrives. The rows are handed to
-    DuckDB only when a hole of the symbol lies in their span (rarely): counting is a fraction of the match."""
-    bounds = [dataset.name, symbol, incoming["ts"].min(), incoming["ts"].max()]
-    where = "dataset = ? AND symbol = ? AND ts BETWEEN ? AND ?"
-    if not conn.execute(f"SELECT count(*) FROM known_gaps WHERE {where}", bounds).fetchall()[0][0]:
-        return
+    """Within the caller's transaction: no hole is known any longer where a row arrives. Called only when a hole of
+    the symbol lies in the rows' span (rarely: `_LOOK` counts them), since the match costs several times the count."""
     conn.register("incoming_rows", incoming.select("ts"))
-    conn.execute(f"DELETE FROM known_gaps WHERE {where} AND ts IN (SELECT ts FROM incoming_rows)", bounds)
+    conn.execute("DELETE FROM known_gaps WHERE dataset = ? AND symbol = ? AND ts BETWEEN ? AND ? "
+                 "AND ts IN (SELECT ts FROM incoming_rows)",
+                 [dataset.name, symbol, incoming["ts"].min(), incoming["ts"].max()])
     conn.unregister("incoming_rows")
 
 
@@ -137,13 +191,17 @@ def upsert_candles(conn: duckdb.DuckDBPyConnection, frame: pl.DataFrame, **write
 
 
 def _replace_rows(conn: duckdb.DuckDBPyConnection, incoming: pl.DataFrame, *, dataset: Dataset,
-                  symbol: SymbolSettings, fill_only: Collection[str], run_id: str | None, now: datetime) -> Upserted:
+                  symbol: SymbolSettings, fill_only: Collection[str], run_id: str | None, now: datetime,
+                  held: int) -> Upserted:
     """Within the caller's transaction: store what `precedence.replacement` lets the incoming rows store, and keep
-    every replaced row in the dataset's revisions table. Identical rows are neither deleted nor inserted."""
+    every replaced row in the dataset's revisions table. Identical rows are neither deleted nor inserted. The stored
+    rows of the span are read only when some are `held` there."""
     keys = ", ".join(dataset.row_keys)
     bounds = [symbol.symbol, incoming["ts"].min(), incoming["ts"].max()]
-    stored = conn.sql(f"SELECT {keys}, {', '.join((*dataset.values, 'source', 'ingested_at'))} "
-                      f"FROM {dataset.table} WHERE symbol = ? AND ts BETWEEN ? AND ?", params=bounds).pl()
+    compared = f"{keys}, {', '.join((*dataset.values, 'source', 'ingested_at'))}"
+    stored = (conn.sql(f"SELECT {compared} FROM {dataset.table} WHERE symbol = ? AND ts BETWEEN ? AND ?",
+                       params=bounds).pl() if held else incoming.select(*dataset.row_keys, *dataset.values, "source",
+                                                                        "ingested_at").head(0))
     decided = replacement(incoming, stored, chain=symbol.sources, fill_only=fill_only, dataset=dataset)
     if decided.revisions.height:
         revisions = decided.revisions.with_columns(symbol=pl.lit(symbol.symbol), run_id=pl.lit(run_id, pl.String()),
@@ -232,13 +290,17 @@ def _record_holes(conn: duckdb.DuckDBPyConnection, symbol: str, holes: Confirmed
 
 def _insert_log(conn: duckdb.DuckDBPyConnection, requests: Sequence[RequestRecord], run_id: str | None, *,
                 dataset: Dataset) -> None:
+    """One statement with one list per column: a frame registered for a handful of requests cost three statements and
+    twice the time, inside the lock every writer waits for."""
     if not requests:
         return
-    log_frame = pl.DataFrame([{**asdict(r), "run_id": run_id, "dataset": dataset.name} for r in requests],
-                             schema=_LOG_SCHEMA)
-    conn.register("incoming_log", log_frame)
-    conn.execute(f"INSERT INTO ingest_log ({', '.join(_LOG_SCHEMA)}) SELECT * FROM incoming_log")
-    conn.unregister("incoming_log")
+    columns = [[_naive(getattr(r, name)) for r in requests] for name in _LOG_COLUMNS]
+    conn.execute(_INSERT_LOG, [*columns, run_id, dataset.name])
+
+
+def _naive(value):
+    """A time as the warehouse keeps it, naive UTC; anything else as it is."""
+    return value.astimezone(UTC).replace(tzinfo=None) if isinstance(value, datetime) and value.tzinfo else value
 
 
 def _utcnow() -> datetime:

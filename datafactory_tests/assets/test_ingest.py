@@ -9,6 +9,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from datafactory_assets.assets.ingest import ValidationFailedError, ingest_window
 from datafactory_assets.automation.healing_plan import HealingMemory, plan_tick
@@ -21,7 +22,8 @@ from datafactory_assets.sources.ccxt_source import CcxtCandleSource
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.sources.venues import VENUES
 from datafactory_assets.warehouse import WarehouseResource, queries
-from datafactory_assets.warehouse.writes import record_delisting
+from datafactory_assets.frames import candles_from_rows
+from datafactory_assets.warehouse.writes import record_delisting, upsert_candles
 from datafactory_tests.helpers import ms, symbol_settings
 
 START = datetime(2024, 3, 2, tzinfo=UTC)
@@ -72,6 +74,26 @@ def _an_hour_passes(warehouse) -> None:
     with warehouse.connect() as conn:
         conn.execute("UPDATE known_gaps SET confirmed_at = confirmed_at - INTERVAL 61 MINUTE, "
                      "first_confirmed_at = first_confirmed_at - INTERVAL 61 MINUTE")
+
+
+def test_the_checks_get_what_is_stored_after_the_write_whether_its_window_held_rows_or_not(tmp_path, warehouse):
+    """A window nothing was held in takes the rows it wrote as they are and reads only the rest (the day before, a
+    row after its answer's last candle); a window held reads it all. Both are what a read afterwards finds."""
+    alt = SymbolSettings(symbol="ALT/BTC", timeframe="1m", start=START - timedelta(days=1), sources=("binance",))
+    read_from, end = START - timedelta(days=1), START + timedelta(hours=2)
+    around = [[ms(START - timedelta(hours=3)), 2.0, 3.0, 1.0, 2.0, 9.0], [ms(START) + 119 * 60_000, 2.0, 3.0, 1.0, 2.0,
+                                                                          9.0]]
+    with warehouse.connect() as conn:
+        upsert_candles(conn, candles_from_rows(around, symbol="ALT/BTC", source="okx"), symbol=alt)
+    with Emulator(replay={"ALT/BTC": _replay_with_holes(tmp_path, {119})}) as emu:
+        sources = SourcesResource(emulator_url=emu.url)
+        for _ in ("new", "held"):
+            report = ingest_window(alt, start=START, end=end, sources=sources, warehouse=warehouse,
+                                   read_from=read_from)
+            with warehouse.connect(read_only=True) as conn:
+                assert_frame_equal(report.stored, queries.window_candles(conn, "ALT/BTC", read_from, end))
+            assert report.stored.height == 121 and report.stored["source"].value_counts().sort("source").rows() == [
+                ("binance", 119), ("okx", 2)]
 
 
 def test_holes_every_source_lacks_in_two_fetches_an_hour_apart_are_confirmed_known_gaps(tmp_path, warehouse):

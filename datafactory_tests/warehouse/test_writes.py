@@ -1,14 +1,16 @@
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import duckdb
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.frames import candles_from_rows
 from datafactory_assets.sources.base import RequestRecord
 from datafactory_assets.warehouse import queries
+from datafactory_assets.warehouse.archive import ArchivedMonthError
 from datafactory_assets.warehouse.tables import ensure_tables
 from datafactory_assets.warehouse.writes import ConfirmedHoles, upsert_candles, upsert_rows
 from datafactory_tests.helpers import symbol_settings
@@ -139,3 +141,55 @@ def test_a_second_dataset_lands_in_its_own_tables_with_its_bookkeeping_tagged_an
         assert conn.sql("SELECT dataset, ts FROM known_gaps").fetchall() == [("candles", at(70))]
         assert conn.sql("SELECT dataset, rows FROM ingest_log ORDER BY rows").fetchall() == [
             ("tiny_candles", 59), ("candles", 60)]
+
+
+def test_the_request_log_keeps_each_request_as_made_in_utc_whatever_the_sessions_time_zone(warehouse):
+    berlin = timezone(timedelta(hours=2))
+    failed = replace(request(0), source="okx", outcome="error", error_class="transient", latency_ms=2.5,
+                     requested_at=datetime(2024, 3, 1, 14, 0, tzinfo=berlin))
+    with warehouse.connect() as conn:
+        conn.execute("SET TimeZone = 'Asia/Tokyo'")
+        upsert_candles(conn, candles_from_rows(rows(0, 60), symbol="BTC/USDT", source="binance"), symbol=BTC,
+                       requests=[request(60), failed], run_id="r-1")
+        upsert_candles(conn, candles_from_rows([], symbol="BTC/USDT", source="binance"), symbol=BTC,
+                       requests=[request(0)])
+        logged = conn.sql("SELECT requested_at, source, symbol, window_start, window_end, rows, latency_ms, outcome, "
+                          "error_class, run_id, dataset FROM ingest_log ORDER BY source, rows DESC").fetchall()
+    window = (START, START + timedelta(hours=2))
+    assert logged == [(START, "binance", "BTC/USDT", *window, 60, 1.0, "ok", None, "r-1", "candles"),
+                      (START, "binance", "BTC/USDT", *window, 0, 1.0, "ok", None, None, "candles"),
+                      (datetime(2024, 3, 1, 12, 0), "okx", "BTC/USDT", *window, 0, 2.5, "error", "transient", "r-1",
+                       "candles")]
+
+
+def test_rows_or_holes_reaching_an_archived_month_of_their_dataset_are_refused_before_anything_is_written(warehouse):
+    def archived(conn, month, dataset="candles"):
+        conn.execute("INSERT INTO archived_months (dataset, symbol, month, rows, checksum, archived_at) "
+                     "VALUES (?, 'BTC/USDT', ?, 0, 0, now())", [dataset, month])
+
+    march = candles_from_rows(rows(0, 60), symbol="BTC/USDT", source="binance")
+    with warehouse.connect() as conn:
+        archived(conn, "2024-04")
+        with pytest.raises(ArchivedMonthError, match="BTC/USDT 2024-04 is archived"):  # a hole alone reaches it
+            upsert_candles(conn, march, symbol=BTC, requests=[request(60)], holes=holes(31 * 24 * 60))
+        assert conn.sql("SELECT (SELECT count(*) FROM candles) + (SELECT count(*) FROM symbols) + "
+                        "(SELECT count(*) FROM ingest_log) + (SELECT count(*) FROM known_gaps)").fetchall() == [(0,)]
+        archived(conn, "2024-03", dataset=TINY.name)  # another dataset's archived month
+        ensure_tables(conn, TINY)
+        upsert_candles(conn, march, symbol=BTC, holes=holes(70))
+        later = candles_from_rows(rows(31 * 24 * 60, 60), symbol="BTC/USDT", source="binance")
+        with pytest.raises(ArchivedMonthError, match="BTC/USDT 2024-04 is archived"):
+            upsert_candles(conn, later, symbol=BTC)
+        with pytest.raises(ArchivedMonthError, match="BTC/USDT 2024-03 is archived"):
+            upsert_rows(conn, march, dataset=TINY, symbol=BTC)
+        assert conn.sql("SELECT min(ts), max(ts), count(*) FROM candles").fetchall() == [(START, at(59), 60)]
+        assert conn.sql("SELECT count(*) FROM tiny_candles").fetchall() == [(0,)]
+
+
+def test_a_write_into_a_span_holding_nothing_knows_the_rows_it_stored_there_without_reading_them(warehouse):
+    with warehouse.connect() as conn:
+        store(conn, rows(100, 10))
+        fresh = store(conn, rows(0, 60))
+        stored = conn.sql("SELECT * FROM candles WHERE ts < ? ORDER BY ts", params=[at(60)]).pl()
+        assert_frame_equal(fresh.span, stored)
+        assert store(conn, rows(50, 60, price=200.0)).span is None  # held rows there: the caller reads them
