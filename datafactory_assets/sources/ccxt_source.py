@@ -41,6 +41,7 @@ from datafactory_assets.sources.base import (
     unserved,
 )
 from datafactory_assets.sources.funding_pages import fetch_funding_range
+from datafactory_assets.sources.kline_rows import install_fast_parse
 from datafactory_assets.sources.transport import emulator_url
 from datafactory_assets.sources.venues import VENUES, venue_market
 
@@ -96,6 +97,7 @@ class CcxtCandleSource:
             {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(client.client_options)}
         )
         self.exchange.enableLastJsonResponse = True
+        install_fast_parse(self.exchange)  # Binance's kline pages: ccxt's rows at a fifth of its cost
         self._last_status: int | None = None
         self._last_headers: dict = {}
         self._last_body = ""
