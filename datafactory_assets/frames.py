@@ -41,10 +41,16 @@ def candles_from_rows(rows: Sequence[Sequence], *, symbol: str, source: str) -> 
         return empty_candles()
     columns = _ccxt_columns(rows)
     if columns is None:
-        frame = pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row", strict=False)
+        frame = row_oriented(rows)
     else:
         frame = pl.DataFrame(dict(zip(_ROW_SCHEMA, columns)), schema=_ROW_SCHEMA)
     return candles_from_columns(frame, symbol=symbol, source=source)
+
+
+def row_oriented(rows: Sequence[Sequence]) -> pl.DataFrame:
+    """The rows as Polars reads them one by one (`open_ms` and the values; an odd value becomes a null): the path
+    for any rows, and the reference the column path is held to."""
+    return pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row", strict=False)
 
 
 def _ccxt_columns(rows: Sequence[Sequence]) -> list[tuple] | None:

@@ -11,7 +11,8 @@ here, from ccxt's exception and the HTTP status, into the `ErrorKind` the resili
 statuses (`VenueQuirks.ban_statuses`: Bybit's 403, which ccxt calls RateLimitExceeded, and Binance's firewall 403,
 an HTML page ccxt calls ExchangeNotAvailable) are bans, told in one line. A venue whose answers always end with the
 still-open candle (Kraken's OHLC, `VenueEndpoint.last_row_open`) is asked for its whole answer and that last row is
-dropped, whatever our clock says.
+dropped, whatever our clock says. A Binance client turns its kline pages into rows through `kline_rows`' fast parse,
+which returns what ccxt's own would (and is ccxt's own for any page not well-formed).
 """
 
 from __future__ import annotations
