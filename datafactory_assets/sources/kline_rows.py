@@ -1,11 +1,13 @@
 """Binance kline pages into ccxt's OHLCV rows at a fraction of ccxt's cost, with ccxt's exact result.
 
 ccxt's `parse_ohlcvs` turns every field of every row through `safe_number_2` -> `safe_string_2` -> `parse_number`,
-then re-reads every time through `safe_integer` to filter by `since`: about 5x the cost of converting the same page
-column by column (bench/kline_parse.py), and the largest single cost of a backfill's run workers. The request stays
-ccxt's (URL, parameters, signing, errors); only the conversion of a parsed JSON page into rows is replaced, on the
-client instance, for clients whose `parse_ohlcv` is `binance.parse_ohlcv` (spot `binance`, USD-M `binanceusdm`;
-their mark, index and premium-index klines go through the same method).
+then re-reads every time through `safe_integer` to filter by `since`: two to four times the cost of converting the
+same page column by column (bench/kline_parse.py), and about a tenth of a backfill's run workers' CPU (py-spy on
+`bench/history.py --workload b`). The request stays ccxt's (URL, parameters, signing, errors); only the
+conversion of a parsed JSON page into rows is replaced, on the client instance, for clients whose `parse_ohlcv` is
+`binance.parse_ohlcv` (spot `binance`, USD-M `binanceusdm`; their mark, index and premium-index klines go through the
+same method). Reading the raw page into Polars columns parses the numbers faster still, but the fetch loop needs
+ccxt's rows (the page's last time, its row count against the raw answer), which would then be rebuilt.
 
 The fast path takes a page only when every row is in the shape ccxt's conversion cannot treat differently: a list
 holding the volume field, an integer open time below 2**53 (ccxt reads it through float), and value fields that
