@@ -39,33 +39,8 @@ def candles_from_rows(rows: Sequence[Sequence], *, symbol: str, source: str) -> 
     """
     if not rows:
         return empty_candles()
-    columns = _ccxt_columns(rows)
-    if columns is None:
-        frame = row_oriented(rows)
-    else:
-        frame = pl.DataFrame(dict(zip(_ROW_SCHEMA, columns)), schema=_ROW_SCHEMA)
-    return candles_from_columns(frame, symbol=symbol, source=source)
-
-
-def row_oriented(rows: Sequence[Sequence]) -> pl.DataFrame:
-    """The rows as Polars reads them one by one (`open_ms` and the values; an odd value becomes a null): the path
-    for any rows, and the reference the column path is held to."""
-    return pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row", strict=False)
-
-
-def _ccxt_columns(rows: Sequence[Sequence]) -> list[tuple] | None:
-    """The rows' columns when every row is in the shape ccxt's `parse_ohlcv` gives (six fields, an int time within
-    Int64, float or null values), which Polars builds about 2.5x faster from columns than from rows, into the same
-    frame (bench/kline_parse.py); None for anything else, which the row path reads as it always did (an odd value
-    becomes a null that validation names)."""
-    if not set(map(type, rows)) <= {list, tuple} or set(map(len, rows)) != {6}:
-        return None
-    opened, *values = zip(*rows)
-    if set(map(type, opened)) != {int} or min(opened) < -(2**63) or max(opened) >= 2**63:
-        return None
-    if any(not set(map(type, column)) <= {float, type(None)} for column in values):
-        return None
-    return [opened, *values]
+    return candles_from_columns(pl.DataFrame(rows, schema=_ROW_SCHEMA, orient="row", strict=False),
+                                symbol=symbol, source=source)
 
 
 def candles_from_columns(frame: pl.DataFrame, *, symbol: str, source: str) -> pl.DataFrame:
