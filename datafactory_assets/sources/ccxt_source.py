@@ -98,7 +98,7 @@ class CcxtCandleSource:
             {"enableRateLimit": False, "timeout": timeout_ms, "options": dict(client.client_options)}
         )
         self.exchange.enableLastJsonResponse = True
-        install_fast_parse(self.exchange)  # Binance's kline pages: ccxt's rows at a fifth of its cost
+        install_fast_parse(self.exchange)  # Binance's kline pages: ccxt's rows at half its CPU
         self._last_status: int | None = None
         self._last_headers: dict = {}
         self._last_body = ""

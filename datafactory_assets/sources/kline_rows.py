@@ -1,8 +1,8 @@
 """Binance kline pages into ccxt's OHLCV rows at a fraction of ccxt's cost, with ccxt's exact result.
 
 ccxt's `parse_ohlcvs` turns every field of every row through `safe_number_2` -> `safe_string_2` -> `parse_number`,
-then re-reads every time through `safe_integer` to filter by `since`: two to four times the cost of converting the
-same page column by column (bench/kline_parse.py), and about a tenth of a backfill's run workers' CPU (py-spy on
+then re-reads every time through `safe_integer` to filter by `since`: 2 to 2.6 times the CPU of converting the
+same page column by column (bench/kline_parse.py), and about a tenth of a backfill's run workers' samples (py-spy on
 `bench/history.py --workload b`). The request stays ccxt's (URL, parameters, signing, errors); only the
 conversion of a parsed JSON page into rows is replaced, on the client instance, for clients whose `parse_ohlcv` is
 `binance.parse_ohlcv` (spot `binance`, USD-M `binanceusdm`; their mark, index and premium-index klines go through the
