@@ -12,6 +12,7 @@ import polars as pl
 
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
+from datafactory_assets.assets.presigned import presigned
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
@@ -85,6 +86,7 @@ def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: 
                   "sources": ", ".join(symbol.sources)},
         description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
     )
+    @presigned
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
         refuse_unclosed_partitions(context)
         try:
@@ -237,9 +239,8 @@ def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     freshness (Dagster evaluates and shows it)."""
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=settings.freshness_fail_minutes),
                                                warn_window=timedelta(minutes=settings.freshness_warn_minutes))
-    names = [s.symbol for s in settings.symbols]
+    turns = ReferenceTurn.every([s.symbol for s in settings.symbols], per_hour=settings.accuracy.checks_per_hour)
     return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness,
                                accuracy=settings.accuracy, anomaly=settings.anomaly, dataset=DATASETS[name],
-                               turn=ReferenceTurn.of(s.symbol, symbols=names,
-                                                     per_hour=settings.accuracy.checks_per_hour))
+                               turn=turns[s.symbol])
             for s in settings.symbols for name in s.datasets]

@@ -13,10 +13,14 @@ nodes. The keys stay as they were: a key is what Dagster files every materializa
 orphan the recorded history of every rollup partition, and the automation condition would see all of it missing.
 """
 
+from datetime import datetime
+from functools import cache
+
 import dagster as dg
 
 from datafactory_assets.assets.candles import backfill_policy_on_purpose, candle_key, hourly_partitions
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
+from datafactory_assets.assets.presigned import presigned
 from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource
@@ -29,12 +33,17 @@ ROLLUP_PREFIX = "rollups"
 
 def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> list[dg.AssetsDefinition]:
     candles = candle_key(symbol)
-    daily = dg.DailyPartitionsDefinition(start_date=symbol.start.strftime("%Y-%m-%d"), end_offset=0)
     with backfill_policy_on_purpose():
         return [
             _rollup(symbol, "1h", candles, hourly_partitions(symbol.start), partitions_per_run),
-            _rollup(symbol, "1d", candles, daily, max(partitions_per_run // 24, 1)),
+            _rollup(symbol, "1d", candles, daily_partitions(symbol.start), max(partitions_per_run // 24, 1)),
         ]
+
+
+@cache
+def daily_partitions(start: datetime) -> dg.DailyPartitionsDefinition:
+    """One shared definition per start date, as `hourly_partitions`."""
+    return dg.DailyPartitionsDefinition(start_date=start.strftime("%Y-%m-%d"), end_offset=0)
 
 
 def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partitions: dg.PartitionsDefinition,
@@ -43,6 +52,7 @@ def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partition
               partitions_def=partitions, kinds={"duckdb"}, automation_condition=ROLLUP_AUTOMATION,
               backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
               description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
+    @presigned
     def rollup(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         refuse_unclosed_partitions(context)
         window = context.partition_time_window
