@@ -11,6 +11,7 @@ import dagster as dg
 import polars as pl
 
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
+from datafactory_assets.assets.copies import copied
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
 from datafactory_assets.assets.presigned import presigned
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
@@ -63,29 +64,40 @@ def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
                        dataset: Dataset = SPOT_CANDLES) -> dg.AssetsDefinition:
     """The asset for one symbol's dataset (spot candles unless told): a run covering a partition range fetches it
     whole and writes it in one commit; `turn` says which of its one-hour windows the accuracy check compares."""
-    with backfill_policy_on_purpose():
-        return _candle_asset(symbol, dataset, partitions_per_run, freshness_policy, accuracy=accuracy,
-                             anomaly=anomaly, turn=turn)
+    return _candle_asset(symbol, dataset, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly,
+                         turn=turn)
 
 
 def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: int,
                   freshness_policy: dg.FreshnessPolicy | None, *, accuracy: AccuracySettings,
                   anomaly: AnomalySettings, turn: ReferenceTurn) -> dg.AssetsDefinition:
-    key = candle_key(symbol, dataset)
+    partitions = hourly_partitions(symbol.start)
+    template = _template(dataset.name, tuple(dataset.checks.items()), partitions=partitions,
+                         partitions_per_run=partitions_per_run, freshness_policy=freshness_policy)
+    return copied(template, key=candle_key(symbol, dataset), partitions_def=partitions,
+                  fn=_compute(symbol, dataset, accuracy=accuracy, anomaly=anomaly, turn=turn),
+                  metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe)
+                            or "the venue's, per instrument",
+                            "sources": ", ".join(symbol.sources)},
+                  description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol))
 
-    @dg.asset(
-        key=key,
-        group_name=dataset.name,
-        partitions_def=hourly_partitions(symbol.start),
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
-        freshness_policy=freshness_policy,
-        check_specs=check_specs(key, checks=dataset.checks),
-        kinds={"duckdb", "polars"},
-        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe)
-                  or "the venue's, per instrument",
-                  "sources": ", ".join(symbol.sources)},
-        description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
-    )
+
+@cache
+def _template(group: str, checks: tuple[tuple[str, str], ...], *, partitions: dg.PartitionsDefinition,
+              partitions_per_run: int, freshness_policy: dg.FreshnessPolicy | None) -> dg.AssetsDefinition:
+    """What the assets of a dataset (named `group`, with `checks`) over `partitions` share, built once by
+    `@dg.asset` for `copied` to copy (its function is never run: the op is built from its signature)."""
+    key = dg.AssetKey([group, "template"])
+    with backfill_policy_on_purpose():
+        return dg.asset(key=key, group_name=group, partitions_def=partitions,
+                        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
+                        freshness_policy=freshness_policy, check_specs=check_specs(key, checks=dict(checks)),
+                        kinds={"duckdb", "polars"}, description="template")(
+            _compute(None, SPOT_CANDLES, accuracy=AccuracySettings(), anomaly=AnomalySettings(), turn=ReferenceTurn()))
+
+
+def _compute(symbol: SymbolSettings, dataset: Dataset, *, accuracy: AccuracySettings, anomaly: AnomalySettings,
+             turn: ReferenceTurn):
     @presigned
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
         refuse_unclosed_partitions(context)

@@ -20,6 +20,7 @@ import dagster as dg
 
 from datafactory_assets.assets.candles import backfill_policy_on_purpose, candle_key, hourly_partitions
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
+from datafactory_assets.assets.copies import copied
 from datafactory_assets.assets.presigned import presigned
 from datafactory_assets.datasets import SPOT_CANDLES
 from datafactory_assets.settings import Settings, SymbolSettings
@@ -33,11 +34,10 @@ ROLLUP_PREFIX = "rollups"
 
 def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> list[dg.AssetsDefinition]:
     candles = candle_key(symbol)
-    with backfill_policy_on_purpose():
-        return [
-            _rollup(symbol, "1h", candles, hourly_partitions(symbol.start), partitions_per_run),
-            _rollup(symbol, "1d", candles, daily_partitions(symbol.start), max(partitions_per_run // 24, 1)),
-        ]
+    return [
+        _rollup(symbol, "1h", candles, hourly_partitions(symbol.start), partitions_per_run),
+        _rollup(symbol, "1d", candles, daily_partitions(symbol.start), max(partitions_per_run // 24, 1)),
+    ]
 
 
 @cache
@@ -48,16 +48,30 @@ def daily_partitions(start: datetime) -> dg.DailyPartitionsDefinition:
 
 def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partitions: dg.PartitionsDefinition,
             partitions_per_run: int) -> dg.AssetsDefinition:
-    @dg.asset(key=[ROLLUP_PREFIX, bucket, symbol.asset_name], deps=[candles], group_name=f"rollups_{bucket}",
-              partitions_def=partitions, kinds={"duckdb"}, automation_condition=ROLLUP_AUTOMATION,
-              backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
-              description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
+    return copied(_template(bucket, partitions, partitions_per_run), key=dg.AssetKey([ROLLUP_PREFIX, bucket, symbol.asset_name]),
+                  fn=_compute(symbol.symbol, bucket), deps=[candles], partitions_def=partitions,
+                  description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
+
+
+@cache
+def _template(bucket: str, partitions: dg.PartitionsDefinition, partitions_per_run: int) -> dg.AssetsDefinition:
+    """What the rollups of `bucket` over `partitions` share, built once by `@dg.asset` for `copied` to copy (its
+    function is never run: the op is built from its signature)."""
+    with backfill_policy_on_purpose():
+        return dg.asset(key=[ROLLUP_PREFIX, bucket, "template"], deps=[dg.AssetKey(["candles", "template"])],
+                        group_name=f"rollups_{bucket}", partitions_def=partitions, kinds={"duckdb"},
+                        automation_condition=ROLLUP_AUTOMATION,
+                        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
+                        description="template")(_compute("template", bucket))
+
+
+def _compute(symbol: str, bucket: str):
     @presigned
     def rollup(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
         refuse_unclosed_partitions(context)
         window = context.partition_time_window
         with warehouse.connect() as conn:
-            bars = write_rollup(conn, symbol=symbol.symbol, bucket=bucket, start=window.start, end=window.end)
+            bars = write_rollup(conn, symbol=symbol, bucket=bucket, start=window.start, end=window.end)
         return dg.MaterializeResult(metadata={"bars": bars, "partitions": len(context.partition_keys)})
 
     return rollup
