@@ -23,6 +23,7 @@ from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.datasets.slots import slot_ms
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
+from datafactory_assets.modes import described
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
@@ -61,17 +62,19 @@ def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
                        accuracy: AccuracySettings = AccuracySettings(),
                        anomaly: AnomalySettings = AnomalySettings(),
                        turn: ReferenceTurn = ReferenceTurn(),
-                       dataset: Dataset = SPOT_CANDLES) -> dg.AssetsDefinition:
+                       dataset: Dataset = SPOT_CANDLES, offline: bool = False) -> dg.AssetsDefinition:
     """The asset for one symbol's dataset (spot candles unless told): a run covering a partition range fetches it
-    whole and writes it in one commit; `turn` says which of its one-hour windows the accuracy check compares."""
+    whole and writes it in one commit; `turn` says which of its one-hour windows the accuracy check compares;
+    `offline`, the UI says its data is the emulator's."""
     return _candle_asset(symbol, dataset, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly,
-                         turn=turn)
+                         turn=turn, offline=offline)
 
 
 def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: int,
                   freshness_policy: dg.FreshnessPolicy | None, *, accuracy: AccuracySettings,
-                  anomaly: AnomalySettings, turn: ReferenceTurn) -> dg.AssetsDefinition:
+                  anomaly: AnomalySettings, turn: ReferenceTurn, offline: bool) -> dg.AssetsDefinition:
     partitions = hourly_partitions(symbol.start)
+    description = dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol)
     template = _template(dataset.name, tuple(dataset.checks.items()), partitions=partitions,
                          partitions_per_run=partitions_per_run, freshness_policy=freshness_policy)
     return copied(template, key=candle_key(symbol, dataset), partitions_def=partitions,
@@ -79,7 +82,7 @@ def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: 
                   metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe)
                             or "the venue's, per instrument",
                             "sources": ", ".join(symbol.sources)},
-                  description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol))
+                  description=description, shown=described(description, offline=offline))
 
 
 @cache
@@ -254,5 +257,5 @@ def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     turns = ReferenceTurn.every([s.symbol for s in settings.symbols], per_hour=settings.accuracy.checks_per_hour)
     return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness,
                                accuracy=settings.accuracy, anomaly=settings.anomaly, dataset=DATASETS[name],
-                               turn=turns[s.symbol])
+                               turn=turns[s.symbol], offline=bool(settings.emulator_url))
             for s in settings.symbols for name in s.datasets]

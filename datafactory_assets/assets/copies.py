@@ -27,11 +27,12 @@ from dagster._core.definitions.op_definition import OpDefinition
 
 
 def copied(template: dg.AssetsDefinition, *, key: dg.AssetKey, fn: Callable, deps: Sequence[dg.AssetKey] = (),
-           description: str, partitions_def: dg.PartitionsDefinition,
-           metadata: Mapping[str, object] | None = None) -> dg.AssetsDefinition:
+           description: str, partitions_def: dg.PartitionsDefinition, metadata: Mapping[str, object] | None = None,
+           shown: str | None = None) -> dg.AssetsDefinition:
     """`template` (one asset of one op, built by `@dg.asset`) as `@dg.asset` would build it with these arguments
     instead of its own: `fn` computes it, `deps` are its dependencies (as many as the template's), `metadata`
-    replaces the template's where given; checks are the template's, on `key`."""
+    replaces the template's where given; checks are the template's, on `key`. `shown` is the asset's description
+    where it is not its op's `description` (as `map_asset_specs` would leave it)."""
     spec = template.specs_by_key[template.key]
     op = template.op
     inputs = {stringify_asset_key_to_input_name(dep): dep for dep in deps}
@@ -49,7 +50,8 @@ def copied(template: dg.AssetsDefinition, *, key: dg.AssetKey, fn: Callable, dep
         keys_by_input_name=inputs, keys_by_output_name={"result": key}, node_def=node, can_subset=False,
         resource_defs=template.resource_defs, backfill_policy=template.backfill_policy,
         check_specs_by_output_name=checks,
-        specs=[spec.replace_attributes(key=key, deps=deps, description=description, partitions_def=partitions_def,
+        specs=[spec.replace_attributes(key=key, deps=deps, description=description if shown is None else shown,
+                                       partitions_def=partitions_def,
                                        **({} if metadata is None else {"metadata": metadata}))],
         hook_defs=template.hook_defs, is_subset=False, selected_asset_keys=None, selected_asset_check_keys=None,
         execution_type=template.execution_type)

@@ -23,6 +23,7 @@ from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
 from datafactory_assets.assets.copies import copied
 from datafactory_assets.assets.presigned import presigned
 from datafactory_assets.datasets import SPOT_CANDLES
+from datafactory_assets.modes import described
 from datafactory_assets.settings import Settings, SymbolSettings
 from datafactory_assets.warehouse import WarehouseResource
 from datafactory_assets.warehouse.rollups import write_rollup
@@ -32,11 +33,14 @@ ROLLUP_AUTOMATION = dg.AutomationCondition.eager().without(dg.AutomationConditio
 ROLLUP_PREFIX = "rollups"
 
 
-def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int) -> list[dg.AssetsDefinition]:
+def build_rollup_assets(symbol: SymbolSettings, *, partitions_per_run: int,
+                        offline: bool = False) -> list[dg.AssetsDefinition]:
+    """`offline`, the UI says their data is the emulator's."""
     candles = candle_key(symbol)
     return [
-        _rollup(symbol, "1h", candles, hourly_partitions(symbol.start), partitions_per_run),
-        _rollup(symbol, "1d", candles, daily_partitions(symbol.start), max(partitions_per_run // 24, 1)),
+        _rollup(symbol, "1h", candles, hourly_partitions(symbol.start), partitions_per_run, offline=offline),
+        _rollup(symbol, "1d", candles, daily_partitions(symbol.start), max(partitions_per_run // 24, 1),
+                offline=offline),
     ]
 
 
@@ -47,10 +51,11 @@ def daily_partitions(start: datetime) -> dg.DailyPartitionsDefinition:
 
 
 def _rollup(symbol: SymbolSettings, bucket: str, candles: dg.AssetKey, partitions: dg.PartitionsDefinition,
-            partitions_per_run: int) -> dg.AssetsDefinition:
-    return copied(_template(bucket, partitions, partitions_per_run), key=dg.AssetKey([ROLLUP_PREFIX, bucket, symbol.asset_name]),
-                  fn=_compute(symbol.symbol, bucket), deps=[candles], partitions_def=partitions,
-                  description=f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles.")
+            partitions_per_run: int, *, offline: bool) -> dg.AssetsDefinition:
+    description = f"{bucket} bars of {symbol.symbol} built in DuckDB from its base candles."
+    return copied(_template(bucket, partitions, partitions_per_run), fn=_compute(symbol.symbol, bucket),
+                  key=dg.AssetKey([ROLLUP_PREFIX, bucket, symbol.asset_name]), deps=[candles],
+                  partitions_def=partitions, description=description, shown=described(description, offline=offline))
 
 
 @cache
@@ -80,5 +85,6 @@ def _compute(symbol: str, bucket: str):
 def rollup_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     """1h and 1d bars of every symbol collecting spot candles (the bars are built from those alone)."""
     return [a for s in settings.symbols if SPOT_CANDLES.name in s.datasets
-            for a in build_rollup_assets(s, partitions_per_run=settings.partitions_per_run)]
+            for a in build_rollup_assets(s, partitions_per_run=settings.partitions_per_run,
+                                         offline=bool(settings.emulator_url))]
 

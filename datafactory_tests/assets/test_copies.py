@@ -41,8 +41,8 @@ def _candles(name: str, *, partitions: dg.PartitionsDefinition = HOURLY) -> dict
 def _rollup(name: str, *, partitions: dg.PartitionsDefinition = DAILY) -> dict:
     return {"key": dg.AssetKey(["rollups", "1d", name]), "deps": [dg.AssetKey(["candles", name])],
             "group_name": "rollups_1d", "partitions_def": partitions, "kinds": {"duckdb"},
-            "automation_condition": AUTOMATION, "backfill_policy": dg.BackfillPolicy.multi_run(max_partitions_per_run=30),
-            "description": f"1d bars of {name}."}
+            "automation_condition": AUTOMATION, "description": f"1d bars of {name}.",
+            "backfill_policy": dg.BackfillPolicy.multi_run(max_partitions_per_run=30)}
 
 
 def _snapshot(asset: dg.AssetsDefinition) -> dict:
@@ -55,10 +55,11 @@ def _built(arguments: dict, name: str) -> dg.AssetsDefinition:
     return dg.asset(**arguments)(_fn(name))
 
 
-def _copy(template: dg.AssetsDefinition, arguments: dict, name: str) -> dg.AssetsDefinition:
+def _copy(template: dg.AssetsDefinition, arguments: dict, name: str, *, shown: str | None = None
+          ) -> dg.AssetsDefinition:
     return copied(template, key=arguments["key"], fn=_fn(name), deps=arguments.get("deps", ()),
                   partitions_def=arguments["partitions_def"], description=arguments["description"],
-                  metadata=arguments.get("metadata"))
+                  metadata=arguments.get("metadata"), shown=shown)
 
 
 def test_a_copied_candle_asset_with_its_checks_is_the_one_the_decorator_builds():
@@ -71,6 +72,16 @@ def test_a_copied_candle_asset_with_its_checks_is_the_one_the_decorator_builds()
 def test_a_copied_rollup_with_its_dependency_is_the_one_the_decorator_builds():
     template = _built(_rollup("template", partitions=HOURLY), "template")
     assert _snapshot(_copy(template, _rollup("btc_usdt"), "btc")) == _snapshot(_built(_rollup("btc_usdt"), "btc"))
+
+
+def test_a_copy_shown_otherwise_is_what_map_asset_specs_makes_of_the_decorator_s():
+    template = _built(_rollup("template"), "template")
+    mapped = dg.map_asset_specs(lambda spec: spec.replace_attributes(description="offline: 1d bars"),
+                                [_built(_rollup("btc_usdt"), "btc")])[0]
+    copy = _copy(template, _rollup("btc_usdt"), "btc", shown="offline: 1d bars")
+    assert _snapshot(copy) == _snapshot(mapped)
+    assert (copy.op.description, copy.specs_by_key[copy.key].description) == ("1d bars of btc_usdt.",
+                                                                              "offline: 1d bars")
 
 
 def test_a_copy_computes_with_its_own_function(tmp_path):
