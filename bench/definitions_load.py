@@ -17,7 +17,10 @@ Two universes: the shipped `datafactory.toml` and `--symbols` (200) of the emula
 candles, declared as `bench/history.py --workload b` declares them, in offline mode (every source at the emulator) as
 that benchmark's platform runs, with Python's bytecode cache on (a first, untimed pass writes it). Prints the median
 of `--runs` passes per universe, one JSON line each;
-`--profile FILE` instead keeps one pass's cProfile of the 200-symbol universe in FILE for `python -m pstats`.
+`--profile FILE` instead keeps one pass's cProfile of the 200-symbol universe in FILE for `python -m pstats`;
+`--snapshot DIR` instead writes each universe's code location as the webserver receives it (Dagster's
+`RepositorySnap`: every asset, check, partitions, metadata, tags, group, automation, job, schedule, sensor,
+resource) and the backfill run's subset job, as sorted JSON: two trees' files compare with `cmp`.
 """
 
 from __future__ import annotations
@@ -44,7 +47,8 @@ for name in sys.argv[1].split(","):
 gc.freeze()  # as a warm run worker does first
 marks = {"preload": time.process_time() - began}
 profiler = None
-if sys.argv[2:]:
+mode, path = sys.argv[2:] or (None, None)
+if mode == "profile":
     import cProfile
     profiler = cProfile.Profile()
     profiler.enable()
@@ -62,8 +66,16 @@ job = repository.get_maybe_subset_job_def("__ASSET_JOB", asset_selection={key}, 
 marks["job"] = time.process_time() - began
 if profiler:
     profiler.disable()
-    profiler.dump_stats(sys.argv[2])
+    profiler.dump_stats(path)
 assert job.asset_layer.executable_asset_keys == {key}, job.asset_layer.executable_asset_keys
+if mode == "snapshot":
+    from dagster._core.remote_representation.external_data import JobDataSnap, RepositorySnap
+    from dagster._serdes import serialize_value
+    snapshot = {"repository": RepositorySnap.from_def(repository),
+                "job": JobDataSnap.from_job_def(job, include_parent_snapshot=False)}
+    with open(path, "w") as out:
+        json.dump({name: json.loads(serialize_value(snap)) for name, snap in snapshot.items()}, out, sort_keys=True,
+                  indent=1)
 marks["ours"] = marks["module"] + marks["repository"] + marks["job"]
 print(json.dumps({"assets": len(repository.asset_graph.get_all_asset_keys()), **marks}))
 """
@@ -74,6 +86,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="fresh processes per universe; the median is printed")
     parser.add_argument("--symbols", type=int, default=200)
     parser.add_argument("--profile", type=Path, help="keep one profiled pass of the --symbols universe here instead")
+    parser.add_argument("--snapshot", type=Path, help="write each universe's snapshot into this folder instead")
     args = parser.parse_args()
     emulator, url = start_emulator(budget=False)
     try:
@@ -86,11 +99,17 @@ def main() -> None:
                 env = bytecode_cached(platform_env(workdir, config=universes[f"{args.symbols} symbols"],
                                                    emulator_url=url), workdir=workdir)
                 run_pass(env)
-                run_pass(env, profile=args.profile.resolve())
+                run_pass(env, mode="profile", path=args.profile.resolve())
                 print(f"profile of one pass at {args.symbols} symbols in {args.profile}")
                 return
             for name, config in universes.items():
                 env = bytecode_cached(platform_env(workdir, config=config, emulator_url=url), workdir=workdir)
+                if args.snapshot:  # the same emulator URL and warehouse path whatever the run: resources' defaults
+                    args.snapshot.mkdir(parents=True, exist_ok=True)
+                    run_pass({**env, "DATAFACTORY_EMULATOR_URL": "http://127.0.0.1:9",
+                              "DATAFACTORY_WAREHOUSE": "/snapshot/warehouse.duckdb"},
+                             mode="snapshot", path=(args.snapshot / f"{name.replace(' ', '_')}.json").resolve())
+                    continue
                 passes = [run_pass(env) for _ in range(args.runs + 1)][1:]  # the first writes the bytecode cache
                 print(json.dumps({"universe": name, "assets": passes[0]["assets"], "runs": args.runs,
                                   **{f"{mark}_cpu_s": round(statistics.median(p[mark] for p in passes), 3)
@@ -109,8 +128,8 @@ def bytecode_cached(env: dict, *, workdir: Path) -> dict:
     return env
 
 
-def run_pass(env: dict, *, profile: Path | None = None) -> dict:
-    done = subprocess.run([sys.executable, "-c", PASS, ",".join(PRELOAD), *([str(profile)] if profile else [])],
+def run_pass(env: dict, *, mode: str | None = None, path: Path | None = None) -> dict:
+    done = subprocess.run([sys.executable, "-c", PASS, ",".join(PRELOAD), *([mode, str(path)] if mode else [])],
                           env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if done.returncode:
         raise SystemExit(done.stderr.strip()[-3000:])
