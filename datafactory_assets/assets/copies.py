@@ -14,7 +14,8 @@ release that names things otherwise fails there, not in the UI).
 **Private APIs, wrapped here.** Dagster has no public way to build an asset around a given op and specs without
 re-deriving them: `AssetsDefinition.dagster_internal_init` and `OpDefinition.dagster_internal_init` are what the
 decorator itself calls, `DecoratedOpFunction` is how it wraps the compute function, and
-`stringify_asset_key_to_input_name` is its rule for naming a dependency's input.
+`stringify_asset_key_to_input_name` is its rule for naming a dependency's input; an op's code version has no
+public getter but the deprecated `version`, so `_version` is read as `OpDefinition.with_replaced_properties` does.
 """
 
 from collections.abc import Callable, Mapping, Sequence
