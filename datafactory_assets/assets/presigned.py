@@ -4,9 +4,9 @@
 builds the asset's op (the context parameter, the resources, the inputs, the type hints), and a copy's op (`copied`)
 reads it again. The per-symbol factories make one function per asset from the same `def` (at 200 symbols, 600
 functions of two shapes), so that inspection was about a sixth of building them. A function whose `__signature__` is
-set is answered from it (PEP
-362; Dagster reads the type hints from that same signature: `dagster._core.decorator_utils.get_type_hints`), so
-each shape is inspected once per process and its later functions carry the same, equal signature.
+set is answered from it (PEP 362; Dagster reads the type hints from that same signature:
+`dagster._core.decorator_utils.get_type_hints`), so each shape is inspected once per process and its later functions
+carry the same, equal signature.
 """
 
 import inspect
