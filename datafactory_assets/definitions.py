@@ -10,7 +10,7 @@ from datafactory_assets.assets import (build_coverage_asset, build_source_health
 from datafactory_assets.automation.healing import build_healing_sensor
 from datafactory_assets.automation.rollups import rollup_automation_sensor
 from datafactory_assets.automation.schedules import hourly_collection
-from datafactory_assets.modes import OFFLINE_DESCRIPTION
+from datafactory_assets.modes import described
 from datafactory_assets.settings import load_settings
 from datafactory_assets.sources.resource import SourcesResource
 from datafactory_assets.universe import cached_coin_ids
@@ -21,11 +21,12 @@ jobs, schedules = hourly_collection(settings)
 alert_sensors, alert_channels = alerting(settings)
 
 rollups = rollup_assets(settings)
-assets = [*candle_assets(settings), *rollups, build_coverage_asset(settings), build_source_health_asset(settings)]
-if settings.emulator_url:  # offline: every asset says in the UI that its data is the emulator's (modes.py)
-    assets = dg.map_asset_specs(
-        lambda spec: spec.replace_attributes(description=f"{OFFLINE_DESCRIPTION} {spec.description or ''}".rstrip()),
-        assets)
+monitoring = [build_coverage_asset(settings), build_source_health_asset(settings)]
+if settings.emulator_url:  # offline: every asset says in the UI that its data is the emulator's (the per-symbol
+    # factories' copies say so themselves, modes.described)
+    monitoring = dg.map_asset_specs(
+        lambda spec: spec.replace_attributes(description=described(spec.description, offline=True)), monitoring)
+assets = [*candle_assets(settings), *rollups, *monitoring]
 
 defs = dg.Definitions(
     assets=assets,

@@ -25,6 +25,11 @@ OFFLINE_WAREHOUSE_NAME = "offline.duckdb"
 OFFLINE_DESCRIPTION = "offline: emulator data, not market data."
 
 
+def described(description: str | None, *, offline: bool) -> str | None:
+    """An asset's description as the UI shows it: offline, it says first that its data is the emulator's."""
+    return f"{OFFLINE_DESCRIPTION} {description or ''}".rstrip() if offline else description
+
+
 class ModeError(ValueError):
     """A home or warehouse that belongs to the other mode."""
 

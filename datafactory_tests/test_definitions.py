@@ -74,3 +74,14 @@ def test_dg_loads_the_project_from_pyproject():
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "All definitions loaded successfully" in result.stdout + result.stderr
+
+
+def test_loading_the_code_location_imports_no_numpy():
+    """Only an accuracy check that asks CoinGecko needs numpy; every process loading the code location (webserver,
+    daemon, each run worker) would pay for it."""
+    import subprocess
+    import sys
+
+    probe = "import sys, datafactory_assets.definitions; print('numpy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.stdout.strip() == "False", result.stdout + result.stderr

@@ -11,7 +11,9 @@ import dagster as dg
 import polars as pl
 
 from datafactory_assets.assets.closed_hours import refuse_unclosed_partitions
+from datafactory_assets.assets.copies import copied
 from datafactory_assets.assets.ingest import IngestReport, ValidationFailedError, ingest_window
+from datafactory_assets.assets.presigned import presigned
 from datafactory_assets.checks import check_specs, gaps_result, validation_result
 from datafactory_assets.checks.accuracy import ReferenceTurn, check_accuracy
 from datafactory_assets.checks.anomaly import check_anomalies, trailing_start
@@ -21,6 +23,7 @@ from datafactory_assets.datasets import DATASETS, SPOT_CANDLES, Dataset
 from datafactory_assets.datasets.slots import slot_ms
 from datafactory_assets.hourly import PARTITION_FORMAT
 from datafactory_assets.instance.failed_partitions import report_failed_partitions
+from datafactory_assets.modes import described
 from datafactory_assets.settings import AccuracySettings, AnomalySettings, Settings, SymbolSettings
 from datafactory_assets.sources import SourceError
 from datafactory_assets.sources.resource import SourcesResource
@@ -59,32 +62,46 @@ def build_candle_asset(symbol: SymbolSettings, *, partitions_per_run: int,
                        accuracy: AccuracySettings = AccuracySettings(),
                        anomaly: AnomalySettings = AnomalySettings(),
                        turn: ReferenceTurn = ReferenceTurn(),
-                       dataset: Dataset = SPOT_CANDLES) -> dg.AssetsDefinition:
+                       dataset: Dataset = SPOT_CANDLES, offline: bool = False) -> dg.AssetsDefinition:
     """The asset for one symbol's dataset (spot candles unless told): a run covering a partition range fetches it
-    whole and writes it in one commit; `turn` says which of its one-hour windows the accuracy check compares."""
-    with backfill_policy_on_purpose():
-        return _candle_asset(symbol, dataset, partitions_per_run, freshness_policy, accuracy=accuracy,
-                             anomaly=anomaly, turn=turn)
+    whole and writes it in one commit; `turn` says which of its one-hour windows the accuracy check compares;
+    `offline`, the UI says its data is the emulator's."""
+    return _candle_asset(symbol, dataset, partitions_per_run, freshness_policy, accuracy=accuracy, anomaly=anomaly,
+                         turn=turn, offline=offline)
 
 
 def _candle_asset(symbol: SymbolSettings, dataset: Dataset, partitions_per_run: int,
                   freshness_policy: dg.FreshnessPolicy | None, *, accuracy: AccuracySettings,
-                  anomaly: AnomalySettings, turn: ReferenceTurn) -> dg.AssetsDefinition:
-    key = candle_key(symbol, dataset)
+                  anomaly: AnomalySettings, turn: ReferenceTurn, offline: bool) -> dg.AssetsDefinition:
+    partitions = hourly_partitions(symbol.start)
+    description = dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol)
+    template = _template(dataset.name, tuple(dataset.checks.items()), partitions=partitions,
+                         partitions_per_run=partitions_per_run, freshness_policy=freshness_policy)
+    return copied(template, key=candle_key(symbol, dataset), partitions_def=partitions,
+                  fn=_compute(symbol, dataset, accuracy=accuracy, anomaly=anomaly, turn=turn),
+                  metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe)
+                            or "the venue's, per instrument",
+                            "sources": ", ".join(symbol.sources)},
+                  description=description, shown=described(description, offline=offline))
 
-    @dg.asset(
-        key=key,
-        group_name=dataset.name,
-        partitions_def=hourly_partitions(symbol.start),
-        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
-        freshness_policy=freshness_policy,
-        check_specs=check_specs(key, checks=dataset.checks),
-        kinds={"duckdb", "polars"},
-        metadata={"symbol": symbol.symbol, "timeframe": dataset.cadence.timeframe(symbol.timeframe)
-                  or "the venue's, per instrument",
-                  "sources": ", ".join(symbol.sources)},
-        description=dataset.description.format(timeframe=symbol.timeframe, symbol=symbol.symbol),
-    )
+
+@cache
+def _template(group: str, checks: tuple[tuple[str, str], ...], *, partitions: dg.PartitionsDefinition,
+              partitions_per_run: int, freshness_policy: dg.FreshnessPolicy | None) -> dg.AssetsDefinition:
+    """What the assets of a dataset (named `group`, with `checks`) over `partitions` share, built once by
+    `@dg.asset` for `copied` to copy (its function is never run: the op is built from its signature)."""
+    key = dg.AssetKey([group, "template"])
+    with backfill_policy_on_purpose():
+        return dg.asset(key=key, group_name=group, partitions_def=partitions,
+                        backfill_policy=dg.BackfillPolicy.multi_run(max_partitions_per_run=partitions_per_run),
+                        freshness_policy=freshness_policy, check_specs=check_specs(key, checks=dict(checks)),
+                        kinds={"duckdb", "polars"}, description="template")(
+            _compute(None, SPOT_CANDLES, accuracy=AccuracySettings(), anomaly=AnomalySettings(), turn=ReferenceTurn()))
+
+
+def _compute(symbol: SymbolSettings, dataset: Dataset, *, accuracy: AccuracySettings, anomaly: AnomalySettings,
+             turn: ReferenceTurn):
+    @presigned
     def candles(context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource):
         refuse_unclosed_partitions(context)
         try:
@@ -237,9 +254,8 @@ def candle_assets(settings: Settings) -> list[dg.AssetsDefinition]:
     freshness (Dagster evaluates and shows it)."""
     freshness = dg.FreshnessPolicy.time_window(fail_window=timedelta(minutes=settings.freshness_fail_minutes),
                                                warn_window=timedelta(minutes=settings.freshness_warn_minutes))
-    names = [s.symbol for s in settings.symbols]
+    turns = ReferenceTurn.every([s.symbol for s in settings.symbols], per_hour=settings.accuracy.checks_per_hour)
     return [build_candle_asset(s, partitions_per_run=settings.partitions_per_run, freshness_policy=freshness,
                                accuracy=settings.accuracy, anomaly=settings.anomaly, dataset=DATASETS[name],
-                               turn=ReferenceTurn.of(s.symbol, symbols=names,
-                                                     per_hour=settings.accuracy.checks_per_hour))
+                               turn=turns[s.symbol], offline=bool(settings.emulator_url))
             for s in settings.symbols for name in s.datasets]

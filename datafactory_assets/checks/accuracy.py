@@ -56,7 +56,13 @@ class ReferenceTurn:
     @classmethod
     def of(cls, symbol: str, *, symbols: Sequence[str], per_hour: int) -> ReferenceTurn:
         """`symbol`'s turn among `symbols`, at most `per_hour` of them sharing an hour."""
-        return cls(slot=sorted(symbols).index(symbol) // per_hour, rounds=-(-len(symbols) // per_hour))
+        return cls.every(symbols, per_hour=per_hour)[symbol]
+
+    @classmethod
+    def every(cls, symbols: Sequence[str], *, per_hour: int) -> dict[str, ReferenceTurn]:
+        """Each symbol's turn (`of`), the symbols sorted once."""
+        rounds = -(-len(symbols) // per_hour)
+        return {symbol: cls(slot=rank // per_hour, rounds=rounds) for rank, symbol in enumerate(sorted(symbols))}
 
     def due(self, start: datetime, end: datetime) -> bool:
         first, hours = int(start.timestamp()) // 3600, -(-int((end - start).total_seconds()) // 3600)

@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from datetime import datetime
 
-import numpy as np
 import polars as pl
 import requests
 
@@ -122,6 +121,10 @@ class CoinGeckoReference:
         where = f"{self.name} {coin}/{currency} {first:%Y-%m-%d %H:%M}..{last:%Y-%m-%d %H:%M}"
         answer = self._answer(f"/coins/{coin}/market_chart/range", where=where,
                               params={"vs_currency": currency, "from": start_s, "to": end_s})
+        # numpy is imported here, not at the top: only a run whose accuracy check asks CoinGecko needs it, and every
+        # process that loads the code location (webserver, daemon, each run worker) would pay 0.1 CPU-s for it
+        import numpy as np
+
         try:
             points = np.asarray(answer["prices"], dtype=np.float64).reshape(-1, 2)
         except (ValueError, KeyError, TypeError) as exc:

@@ -102,3 +102,9 @@ def test_each_bucket_is_its_own_group_and_the_automation_sensor_targets_both():
                           resources={"warehouse": WarehouseResource(path="unused.duckdb")})
     target = defs.get_sensor_def("rollups_automation").asset_selection
     assert target.resolve(defs.resolve_asset_graph()) == {hourly.key, daily.key}
+
+
+def test_rollups_of_one_start_share_their_partitions_definitions():
+    btc, eth = (build_rollup_assets(symbol_settings(s), partitions_per_run=720) for s in ("BTC/USDT", "ETH/USDT"))
+    assert [a.partitions_def for a in btc] == [a.partitions_def for a in eth]
+    assert all(b.partitions_def is e.partitions_def for b, e in zip(btc, eth, strict=True))
