@@ -54,13 +54,8 @@ class ReferenceTurn:
     rounds: int = 1
 
     @classmethod
-    def of(cls, symbol: str, *, symbols: Sequence[str], per_hour: int) -> ReferenceTurn:
-        """`symbol`'s turn among `symbols`, at most `per_hour` of them sharing an hour."""
-        return cls.every(symbols, per_hour=per_hour)[symbol]
-
-    @classmethod
     def every(cls, symbols: Sequence[str], *, per_hour: int) -> dict[str, ReferenceTurn]:
-        """Each symbol's turn (`of`), the symbols sorted once."""
+        """Each symbol's turn among `symbols`, at most `per_hour` of them sharing an hour (sorted once for all)."""
         rounds = -(-len(symbols) // per_hour)
         return {symbol: cls(slot=rank // per_hour, rounds=rounds) for rank, symbol in enumerate(sorted(symbols))}
 

@@ -235,7 +235,7 @@ def test_a_coin_outside_the_hand_mapped_seven_is_verified_and_an_ambiguous_one_s
 
 def test_symbols_take_turns_at_most_the_configured_many_an_hour_each_every_round():
     symbols = [f"C{i}/USDT" for i in range(200)]
-    turns = {s: ReferenceTurn.of(s, symbols=symbols, per_hour=30) for s in symbols}
+    turns = ReferenceTurn.every(symbols, per_hour=30)
     hours = [datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=h) for h in range(14)]
     due = [[s for s, t in turns.items() if t.due(h, h + timedelta(hours=1))] for h in hours]
     assert {len(d) for d in due} == {30, 20}  # 7 rounds: six of 30 symbols, one of 20
@@ -259,7 +259,7 @@ def test_an_hourly_run_of_many_symbols_asks_the_reference_for_those_whose_turn_i
                 if e.event_type_value == "ASSET_CHECK_EVALUATION" and e.event_specific_data.check_name == "accuracy"}
     compared = {name for name, v in verdicts.items() if v.passed}
     (due,) = [s for s in ("BTC/USDT", "ETH/USDT", "SOL/USDT")  # sorted: three rounds of one, by the hour's number
-              if ReferenceTurn.of(s, symbols=["BTC/USDT", "ETH/USDT", "SOL/USDT"], per_hour=1).due(
+              if ReferenceTurn.every(["BTC/USDT", "ETH/USDT", "SOL/USDT"], per_hour=1)[s].due(
                   RECENT, RECENT + timedelta(hours=1))]
     assert compared == {due.replace("/", "_").lower()} and len(verdicts) == 3
     for name in verdicts.keys() - compared:  # the others say they were not compared, and when they will be
