@@ -94,8 +94,11 @@ def test_about_half_of_intraday_bars_come_without_volume_and_daily_bars_all_with
     start = hours_ago(2 * 24)
     minutes = yf.Ticker("SOL-USD", session=session).history(
         start=utc(start), end=utc(start + 24 * HOUR), interval="1m", prepost=True)
-    zero_share = (minutes["Volume"] == 0).mean()
-    assert 0.45 < zero_share < 0.55 and (minutes["High"] > minutes["Low"]).all()  # prices move all the same
+    unreported = minutes["Volume"] == 0
+    assert 0.45 < unreported.mean() < 0.55
+    # Prices move all the same: bars without volume are not flat placeholders. A rare minute is flat (high == low,
+    # about 3 in 10,000 of SOL's), as on a real venue, so the share is asserted, not every bar.
+    assert (minutes["High"] > minutes["Low"])[unreported].mean() > 0.99
     days = yf.Ticker("SOL-USD", session=session).history(start=utc(start - 30 * DAY), end=utc(start), interval="1d")
     assert len(days) >= 29 and (days["Volume"] > 0).all()
 
