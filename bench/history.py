@@ -12,17 +12,20 @@ Workloads (`--workload`):
   a  4 symbols x 365 days of 1m candles (the shipped sources chain, a past year, so the bulk archive serves it);
   b  200 symbols x 7 days of 1m, the emulator enforcing Binance's real request budget (`--budget binance`); also
      prints the code location's load time, one healing tick's time, the platform's peak RSS and `binance_budget`:
-     the weight the backfill spent, the budget's floor for it, its busiest window and the requests refused. Its
-     4,032 weight fits one window of 6,000, so no client can be held back by the budget: the raw pass is the floor;
+     the weight the backfill spent, the budget's floor for it, its busiest window, the requests refused, and the
+     paced floors: when a client fetching at the raw pass's pace is done under the budget and under the platform's
+     share of it (`budget_margin`). Its 4,032 weight fits one window of 6,000, so no client can be held back by the
+     budget: the raw pass is the floor;
   p  4 USDⓈ-M perpetuals (the shipped symbols' `BTC/USDT:USDT` ...) x 365 days of `perp_candles` 1m, collecting that
      dataset alone, with the shipped perpetuals' sources chain (the bulk archive's futures/um klines first); the raw
      pass is ccxt `binanceusdm`.
 `--symbols N` and `--days N` shrink a workload for a quick look, or grow it: `--workload b --days 28` needs about
-16,000 weight, whose floor is two minutes, so the budget can be what bounds it. Prints one final JSON line with `candles`, `seconds`,
-`raw_seconds`, `ratio`, `ms_per_partition` (platform time beyond the raw time, per hourly partition), `symbols`,
-`days` and `dataset`, and the CPU seconds the platform's processes and the raw pass used (the machine is shared: CPU
-time is what the load from elsewhere does not inflate); before it, where the platform's runs spent their time
-(bench/timeline.py).
+16,000 weight, whose floor is two minutes, so the budget can be what bounds it; beyond one window the platform is
+bound by the budget when it is done within seconds of the paced floor.
+Prints one final JSON line with `candles`, `seconds`, `raw_seconds`, `ratio`, `ms_per_partition` (platform time
+beyond the raw time, per hourly partition), `symbols`, `days` and `dataset`, and the CPU seconds the platform's
+processes and the raw pass used (the machine is shared: CPU time is what the load from elsewhere does not inflate);
+before it, where the platform's runs spent their time (bench/timeline.py).
 """
 
 from __future__ import annotations
@@ -41,10 +44,11 @@ import ccxt
 
 from harness import (BIN, ROOT, platform_env, raw_pass, start_emulator, start_platform, stop,
                      stored_candles, tree_cpu_seconds, write_config)
-from venue_budget import enforce, spent
+from venue_budget import BUDGETS, enforce, paced_floor_s, spent
 
 from datafactory_assets.datasets import DATASETS
 from datafactory_assets.processes import descendants
+from datafactory_assets.settings_models import ResilienceSection
 from datafactory_assets.sources.ccxt_source import point_at_emulator
 from datafactory_assets.sources.venues import venue_market
 
@@ -126,6 +130,20 @@ def timed_healing_tick(env: dict) -> float:
     return float(out[0])
 
 
+def paced(used: dict, *, rate: float) -> dict:
+    """The backfill's budget figures with its floors for a client fetching at `rate` weight a second (the raw
+    pass's), under Binance's budget and under the platform's share of it (`budget_margin`), and the candles a second
+    each sustains over many windows (a kline page of 1,000 candles weighs 2)."""
+    budget, margin = BUDGETS["binance"], ResilienceSection().budget_margin
+    share = budget.amount * margin
+    per_s = budget.amount / budget.window_s * 1000 / budget.weights["/api/v3/klines"]
+    return {**used, "paced_floor_s": round(paced_floor_s(used["weight"], amount=budget.amount,
+                                                         window_s=budget.window_s, rate=rate), 1),
+            "share_paced_floor_s": round(paced_floor_s(used["weight"], amount=share, window_s=budget.window_s,
+                                                       rate=rate), 1),
+            "sustained_candles_s": round(per_s), "share_sustained_candles_s": round(per_s * margin)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workload", choices=sorted(WORKLOADS), default="a")
@@ -147,10 +165,12 @@ def main() -> None:
             env = platform_env(workdir, config=config, emulator_url=url)
             if workload["budget"]:
                 enforce(url, "binance", on=False)
-            raw_cpu = time.process_time()
+            raw_cpu, raw_began = time.process_time(), time.time()
             raw_candles, raw_seconds = raw_pass(url, symbols, start=start, end=END, database=workdir / "raw.duckdb",
                                                 dataset=dataset)
             raw_cpu = time.process_time() - raw_cpu
+            if workload["budget"]:
+                raw_weight = spent(url, "binance", since=raw_began, until=time.time())["weight"]
             if args.workload == "b":
                 extra["load_s"] = round(timed_load(env), 2)
             raw_minute = int(time.time() // 60)
@@ -169,7 +189,8 @@ def main() -> None:
                        for name, used in tree_cpu_seconds(platform.pid).items()}
                 print(f"platform CPU seconds during the backfill, per process: {json.dumps(cpu)}")
                 if workload["budget"]:
-                    extra["binance_budget"] = spent(url, "binance", since=wall_began)
+                    extra["binance_budget"] = paced(spent(url, "binance", since=wall_began),
+                                                    rate=raw_weight / raw_seconds)
             finally:
                 peak_mb = rss.stop()
                 stop(platform)
@@ -191,9 +212,14 @@ def main() -> None:
     if "binance_budget" in extra:
         used = extra["binance_budget"]
         print(f"binance budget {used['budget']}: the backfill spent {used['weight']:,} weight (busiest window "
-              f"{used['busiest_window_weight']:,}), {used['refused']} request(s) refused; the budget admits that "
+              f"{used['busiest_window_weight']:,}; window by window {', '.join(f'{w:,}' for w in used['windows'])}), "
+              f"{used['refused']} request(s) refused; the budget admits that "
               f"weight in {used['floor_s']:.0f}s at the earliest, the venue served it to the raw pass in "
-              f"{raw_seconds:.1f}s")
+              f"{raw_seconds:.1f}s; a client fetching at the raw pass's pace is done under the budget in "
+              f"{used['paced_floor_s']:.1f}s, under the platform's share of it in {used['share_paced_floor_s']:.1f}s "
+              f"(the platform took {seconds / used['share_paced_floor_s']:.2f} times that); over many windows the "
+              f"budget sustains {used['sustained_candles_s']:,} candles/s, the platform's share "
+              f"{used['share_sustained_candles_s']:,}")
     print(json.dumps({"candles": candles, "seconds": round(seconds, 2), "raw_seconds": round(raw_seconds, 2),
                       "ratio": round(seconds / raw_seconds, 2),
                       "ms_per_partition": round(1000 * (seconds - raw_seconds) / partitions, 2),
