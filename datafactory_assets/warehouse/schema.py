@@ -19,7 +19,9 @@ fetched (no request ever covered it). Telling "asked" from "not asked" reads `in
 request windows are merged into islands (gaps and islands over the windows sorted by start); held candles (stored
 or confirmed empty) are counted per hour and the hours matched to the islands with an ASOF join, candle by candle
 only in the hours an island's edge cuts. No per-candle join over the whole table: at 200 symbols x 30 days one ran
-at 1.1 GB, this at 0.5 GB. A Binance archive file's request is logged for the part of the run's window it covers
+at 1.1 GB, this at 0.5 GB. Nor a copy of the held candles: DuckDB materializes a CTE read twice, as `held` is (by the
+hours and by the edges), about 32 bytes a candle (515 MB at 200 symbols x 56 days, in every process that asked, the
+history line of `datafactory up` included), so the macro says NOT MATERIALIZED and the candles stream through. A Binance archive file's request is logged for the part of the run's window it covers
 (sources/binance_archive.py): the file's other minutes were served, not refused, so they are not yet fetched.
 
 Every view reads `all_candles`: the `candles` table plus the months `datafactory archive` moved to Parquet (listed in
@@ -40,7 +42,7 @@ from datafactory_assets.warehouse.sql import transaction
 from datafactory_assets.warehouse.tables import ensure_tables
 from datafactory_assets.warehouse.views import create_views
 
-SCHEMA_VERSION = 13  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
+SCHEMA_VERSION = 14  # 2: rollup_1h, rollup_1d tables (written by the rollup assets); 3: known_gaps;
 # 4: archived_months, all_candles, source_health_hourly; 5: known_gaps.confirmations; 6: candle_revisions;
 # 7: known_gaps.first_confirmed_at and .reason, symbols.listed_ts (the pair's first candle, as a venue dated it),
 # unlisted_pairs (symbols no source of their chain lists, for doctor)
@@ -61,6 +63,7 @@ SCHEMA_VERSION = 13  # 2: rollup_1h, rollup_1d tables (written by the rollup ass
 # was fetched and where it stated them ("unknown: ..." where it did not), the bounds the event was validated against
 # 13: funding_rates_coverage_at counts each instrument's asked events on its own timeline (version 12's counted
 # every instrument's, so `missing` read other instruments' events as missing and `not_fetched` went negative)
+# 14: every coverage_at streams its held rows (NOT MATERIALIZED) instead of copying them all first
 CONFIRMATION_SPACING = timedelta(hours=1)  # ... at least this far apart: two fetches inside one glitch are one
 
 _TABLES = f"""

@@ -182,7 +182,7 @@ WITH configured AS (
            count(*) FILTER (WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts) AS rows
     FROM {rows} c JOIN spans sp USING (symbol)
     GROUP BY c.symbol
-), held AS (
+), held AS NOT MATERIALIZED (  -- read twice: materialized, it was a copy of every held candle (see `schema`)
     SELECT c.symbol, c.ts FROM {rows} c JOIN spans sp USING (symbol)
     WHERE c.ts >= sp.from_ts AND c.ts < sp.until_ts
     UNION ALL

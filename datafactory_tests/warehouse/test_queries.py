@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 
+from datafactory_assets.settings import SymbolSettings
 from datafactory_assets.warehouse import queries
 
 H0 = datetime(2025, 1, 1)
@@ -137,3 +138,19 @@ def test_a_summary_counts_in_its_datasets_unit_and_in_rows_over_several(warehous
     assert queries.Completeness(12, 6, 0, 0, 6).summary("open-interest reading") == (
         "50.0% complete: 6 of 12 open-interest reading(s) held (6 stored, 0 confirmed empty), 0 missing (asked, not "
         "served), 6 not yet fetched")
+
+
+def test_coverage_streams_the_held_candles_instead_of_copying_them(warehouse):
+    """(b)'s two million candles are counted within 48 MB of DuckDB memory, with spilling to disk off: a copy of the
+    held candles (DuckDB materializes a CTE read twice, about 32 bytes a candle) needed more than 64 MB, and at 16M
+    candles kept `datafactory up` at 0.8-1 GB."""
+    import duckdb
+
+    with warehouse.connect() as conn:
+        conn.execute("INSERT INTO candles SELECT 'S' || (i % 200) || '/USDT', ?::TIMESTAMP + to_minutes(i // 200), "
+                     "1, 1, 1, 1, 1, 'binance', now() FROM range(200 * 7 * 1440) AS r(i)", [H0])
+    symbols = [SymbolSettings(symbol=f"S{n}/USDT", timeframe="1m", start=H0, sources=("binance",)) for n in range(200)]
+    config = {"memory_limit": "48MB", "temp_directory": "", "threads": 1}
+    with duckdb.connect(warehouse.path, read_only=True, config=config) as conn:
+        frame = queries.coverage(conn, symbols, until=H0 + timedelta(days=7))
+    assert frame["rows"].sum() == frame["expected"].sum() == 200 * 7 * 1440
