@@ -104,16 +104,22 @@ def tree_cpu_seconds(pid: int) -> dict[str, float]:
     for member in [pid, *descendants(pid)]:
         try:
             fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
-            argv = Path(f"/proc/{member}/cmdline").read_bytes().decode().split("\0")
+            name = process_name(member)
         except OSError:
             continue
-        words = [Path(a).name for a in argv if a and not a.startswith("-") and "python" not in Path(a).name][:2]
-        code = argv[argv.index("-c") + 1] if "-c" in argv[:-1] else ""
-        # `python -c "from multiprocessing.forkserver import main; ..."`: the warm run server and the run workers
-        # forked from it (multiprocessing's own helpers are named the same way)
-        name = code.split()[1] if code.startswith("from multiprocessing.") else " ".join(words)
         used[name] = used.get(name, 0.0) + sum(int(f) for f in fields[11:15]) / tick
     return {name: round(seconds, 1) for name, seconds in sorted(used.items())}
+
+
+def process_name(pid: int) -> str:
+    """A platform process's command, its first two words after the interpreter (`dagster._daemon run`); raises
+    OSError when it has exited."""
+    argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+    words = [Path(a).name for a in argv if a and not a.startswith("-") and "python" not in Path(a).name][:2]
+    code = argv[argv.index("-c") + 1] if "-c" in argv[:-1] else ""
+    # `python -c "from multiprocessing.forkserver import main; ..."`: the warm run server and the run workers
+    # forked from it (multiprocessing's own helpers are named the same way)
+    return code.split()[1] if code.startswith("from multiprocessing.") else " ".join(words)
 
 
 def platform_env(workdir: Path, *, config: Path, emulator_url: str) -> dict[str, str]:

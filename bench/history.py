@@ -42,7 +42,7 @@ from pathlib import Path
 
 import ccxt
 
-from harness import (BIN, ROOT, platform_env, raw_pass, start_emulator, start_platform, stop,
+from harness import (BIN, ROOT, platform_env, process_name, raw_pass, start_emulator, start_platform, stop,
                      stored_candles, tree_cpu_seconds, write_config)
 from venue_budget import BUDGETS, enforce, paced_floor_s, spent
 
@@ -76,10 +76,11 @@ def listed_symbols(url: str, count: int, *, market: str) -> list[str]:
 
 
 class PeakRss:
-    """Samples every process under `root` once a second and keeps the largest VmHWM (peak resident set) seen."""
+    """Samples every process under `root` once a second and keeps the largest VmHWM (peak resident set) seen, with
+    the process that had it (`harness.process_name`: a run worker is `multiprocessing.forkserver`)."""
 
     def __init__(self, root: int):
-        self.root, self.peak_kb, self._stop = root, 0, threading.Event()
+        self.root, self.peak_kb, self.peak_process, self._stop = root, 0, "", threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
 
@@ -87,11 +88,13 @@ class PeakRss:
         while not self._stop.wait(1.0):
             for pid in [self.root, *descendants(self.root)]:
                 try:
-                    status = Path(f"/proc/{pid}/status").read_text()
+                    status, name = Path(f"/proc/{pid}/status").read_text(), process_name(pid)
                 except OSError:
                     continue
-                hwm = [int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")]
-                self.peak_kb = max(self.peak_kb, *hwm, 0)
+                hwm = max([int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")],
+                          default=0)
+                if hwm > self.peak_kb:
+                    self.peak_kb, self.peak_process = hwm, name
 
     def stop(self) -> float:
         self._stop.set()
@@ -198,7 +201,7 @@ def main() -> None:
             subprocess.run([sys.executable, str(ROOT / "bench" / "timeline.py")], env=env, cwd=ROOT, check=True)
             if args.workload == "b":
                 extra["healing_tick_s"] = round(timed_healing_tick(env), 2)
-                extra["peak_rss_mb"] = round(peak_mb)
+                extra["peak_rss_mb"], extra["peak_rss_process"] = round(peak_mb), rss.peak_process
     finally:
         emulator.terminate()
         emulator.wait(timeout=10)
