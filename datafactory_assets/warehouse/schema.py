@@ -21,8 +21,9 @@ or confirmed empty) are counted per hour and the hours matched to the islands wi
 only in the hours an island's edge cuts. No per-candle join over the whole table: at 200 symbols x 30 days one ran
 at 1.1 GB, this at 0.5 GB. Nor a copy of the held candles: DuckDB materializes a CTE read twice, as `held` is (by the
 hours and by the edges), about 32 bytes a candle (515 MB at 200 symbols x 56 days, in every process that asked, the
-history line of `datafactory up` included), so the macro says NOT MATERIALIZED and the candles stream through. A Binance archive file's request is logged for the part of the run's window it covers
-(sources/binance_archive.py): the file's other minutes were served, not refused, so they are not yet fetched.
+history line of `datafactory up` included), so the macro says NOT MATERIALIZED and the candles stream through. A
+Binance archive file's request is logged for the part of the run's window it covers (sources/binance_archive.py):
+the file's other minutes were served, not refused, so they are not yet fetched.
 
 Every view reads `all_candles`: the `candles` table plus the months `datafactory archive` moved to Parquet (listed in
 `archived_months`), so archiving changes where candles live, never what the views answer. The views and macros
